@@ -1,0 +1,54 @@
+# getp - see README.md. `make` builds the CPU programs; `make test` runs the
+# suite; `make hip` / `make hip-amd` build the GPU backend; `make mpi` builds
+# getp_mpi.
+CC ?= cc
+CFLAGS ?= -O2 -g
+CFLAGS += -std=c11 -Wall -Wextra -Werror -fopenmp -D_DEFAULT_SOURCE
+LDLIBS = -lm -fopenmp
+PCRE2_CFLAGS ?= $(shell pkg-config --cflags libpcre2-8 2>/dev/null)
+PCRE2_LIBS ?= $(shell pkg-config --libs libpcre2-8 2>/dev/null || echo -lpcre2-8)
+B = build
+
+CORE_SRC = src/util.c src/model.c src/model_layout.c src/model_writer.c src/presets.c src/cpu_backend.c \
+           src/tokenizer.c src/sampler.c src/json.c src/requests.c src/generate.c src/options.c src/app.c
+CORE_OBJ = $(CORE_SRC:src/%.c=$(B)/%.o)
+HDRS = $(wildcard src/*.h)
+
+PROGRAMS = $(B)/getp $(B)/gen_model $(B)/convert_hf
+TESTS = $(B)/test_unit $(B)/test_forward
+
+all: $(PROGRAMS) $(TESTS)
+
+$(B):
+	mkdir -p $(B)
+
+$(B)/%.o: src/%.c $(HDRS) | $(B)
+	$(CC) $(CFLAGS) $(PCRE2_CFLAGS) -c $< -o $@
+
+$(B)/libgetp.a: $(CORE_OBJ)
+	ar rcs $@ $^
+
+$(B)/getp: $(B)/getp_main.o $(B)/no_gpu.o $(B)/libgetp.a
+	$(CC) $(CFLAGS) $^ -o $@ $(PCRE2_LIBS) $(LDLIBS)
+
+$(B)/%: tools/%.c $(B)/libgetp.a $(B)/no_gpu.o $(HDRS)
+	$(CC) $(CFLAGS) $(PCRE2_CFLAGS) $< $(B)/no_gpu.o $(B)/libgetp.a -o $@ $(PCRE2_LIBS) $(LDLIBS)
+
+$(B)/test_%: tests/test_%.c $(B)/libgetp.a $(B)/no_gpu.o $(HDRS)
+	$(CC) $(CFLAGS) $(PCRE2_CFLAGS) $< $(B)/no_gpu.o $(B)/libgetp.a -o $@ $(PCRE2_LIBS) $(LDLIBS)
+
+# The tokenizer file, made from the js-tiktoken npm package.
+data/o200k_harmony.tok: tools/tokenizer/make_tokenizer.mjs tools/tokenizer/harmony.mjs tools/tokenizer/package.json
+	cd tools/tokenizer && (npm ci --no-audit --no-fund --silent || npm install --no-audit --no-fund --silent)
+	mkdir -p data
+	node tools/tokenizer/make_tokenizer.mjs $@
+
+tokenizer: data/o200k_harmony.tok
+
+test: all tokenizer
+	bash tests/run_tests.sh
+
+clean:
+	rm -rf $(B)
+
+.PHONY: all test clean tokenizer

@@ -1,0 +1,83 @@
+#include "app.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int app_context_limit(const Options *o, const ModelConfig *c) {
+    int ctx = o->context > 0 ? o->context : 4096;
+    return ctx > (int)c->max_context ? (int)c->max_context : ctx;
+}
+
+static const char CHAT_PREFIX[] = "<|start|>user<|message|>";
+static const char CHAT_SUFFIX[] = "<|end|><|start|>assistant";
+
+int app_build_requests(const Options *o, const Tokenizer *tok, const RequestSet *rs, const char *path, int vocab, int context,
+                       GenRequest **reqs_out, int **storage_out, Error *err) {
+    GenRequest *reqs = xcalloc((size_t)rs->n, sizeof *reqs);
+    int *ids = NULL, n_ids = 0, cap = 0;
+    int *start = xmalloc((size_t)rs->n * sizeof(int));
+    int rc = 0;
+    for (int i = 0; i < rs->n && rc == 0; i++) {
+        const Request *r = &rs->items[i];
+        start[i] = n_ids;
+        if (o->chat) rc = tokenizer_encode(tok, CHAT_PREFIX, strlen(CHAT_PREFIX), 1, &ids, &n_ids, &cap, err);
+        if (rc == 0) rc = tokenizer_encode(tok, r->prompt, r->prompt_len, 1, &ids, &n_ids, &cap, err);
+        if (rc == 0 && o->chat) rc = tokenizer_encode(tok, CHAT_SUFFIX, strlen(CHAT_SUFFIX), 1, &ids, &n_ids, &cap, err);
+        if (rc != 0) {
+            char inner[sizeof err->msg];
+            memcpy(inner, err->msg, sizeof inner);
+            rc = error_set(err, "%s:%d: %s", path, r->line, inner);
+            break;
+        }
+        int len = n_ids - start[i];
+        if (len == 0) rc = error_set(err, "%s:%d: the prompt is empty", path, r->line);
+        else if (len > context)
+            rc = error_set(err, "%s:%d: the prompt is %d tokens, longer than the context of %d (see --ctx)", path, r->line, len, context);
+        for (int k = start[i]; k < n_ids && rc == 0; k++)
+            if (ids[k] >= vocab)
+                rc = error_set(err, "%s:%d: token %d is outside the model's vocabulary of %d", path, r->line, ids[k], vocab);
+        GenParams *p = &reqs[i].params;
+        p->max_new_tokens = r->max_tokens >= 0 ? r->max_tokens : o->max_new_tokens;
+        p->temperature = r->temperature >= 0 ? r->temperature : o->temperature;
+        p->top_p = r->top_p >= 0 ? r->top_p : o->top_p;
+        p->seed = r->has_seed ? r->seed : o->seed;
+        p->ignore_eos = o->ignore_eos;
+        reqs[i].prompt_len = len;
+        reqs[i].index = (uint64_t)i;
+    }
+    if (rc != 0) {
+        free(reqs);
+        free(ids);
+        free(start);
+        return -1;
+    }
+    for (int i = 0; i < rs->n; i++) reqs[i].prompt = ids + start[i];
+    free(start);
+    *reqs_out = reqs;
+    *storage_out = ids;
+    return 0;
+}
+
+void app_decode_text(const Tokenizer *tok, RequestResult *res) {
+    size_t cap = 64, n = 0;
+    char *text = xmalloc(cap);
+    for (int i = 0; i < res->n_tokens; i++) {
+        size_t len = 0;
+        const uint8_t *b = tokenizer_token_bytes(tok, res->tokens[i], &len);
+        if (!b) continue; /* an id the tokenizer lacks (a model with a larger vocabulary) */
+        if (n + len + 1 > cap) text = xrealloc(text, cap = 2 * (n + len + 1));
+        memcpy(text + n, b, len);
+        n += len;
+    }
+    text[n] = 0;
+    res->text = text;
+    res->text_len = n;
+}
+
+Backend *app_create_backend(const Options *o, const Model *m, int slots, int context, Error *err) {
+    if (strcmp(o->backend, "cpu") != 0) {
+        Backend *b = hip_backend_create_if_available(m, slots, context, err);
+        if (b || strcmp(o->backend, "hip") == 0) return b;
+    }
+    return backend_cpu_create(m, slots, context, o->threads, err);
+}

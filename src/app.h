@@ -1,0 +1,30 @@
+/* app.h - the steps of a getp run that getp and getp_mpi share: turning
+ * validated requests into token ids, choosing the backend, and turning
+ * generated ids back into text. */
+#ifndef GETP_APP_H
+#define GETP_APP_H
+
+#include "backend.h"
+#include "generate.h"
+#include "options.h"
+#include "requests.h"
+#include "tokenizer.h"
+
+/* The context limit for this run: --ctx, else min(model max_context, 4096). */
+int app_context_limit(const Options *o, const ModelConfig *c);
+
+/* Tokenizes every request (harmony-wrapped with --chat), fills in the
+ * command-line defaults and checks each prompt against the context and the
+ * model's vocabulary. Errors name "FILE:LINE". reqs[i].prompt points into
+ * *storage (free both). */
+int app_build_requests(const Options *o, const Tokenizer *tok, const RequestSet *rs, const char *path, int vocab, int context,
+                       GenRequest **reqs, int **storage, Error *err);
+
+/* Fills res->text from res->tokens. */
+void app_decode_text(const Tokenizer *tok, RequestResult *res);
+
+/* The backend named by --backend ("auto": the GPU if this build has one and a
+ * device is present, else the CPU). */
+Backend *app_create_backend(const Options *o, const Model *m, int slots, int context, Error *err);
+
+#endif

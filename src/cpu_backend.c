@@ -1,0 +1,376 @@
+/* cpu_backend.c - the gpt-oss forward pass on the CPU, in F32.
+ *
+ * This is the reference every other backend is checked against, so it is
+ * written to be read top to bottom (forward_layer below is the whole decoder
+ * block) rather than to be fast. Weights stay in the mmapped file in their
+ * stored dtype and are widened a row at a time; OpenMP splits matrix rows
+ * and attention heads across threads. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "backend.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#define SWIGLU_ALPHA 1.702f
+
+typedef struct {
+    const Model *model;
+    ModelConfig c;
+    int n_threads;
+    /* KV cache: [slot][layer][pos][n_kv_heads * head_dim] */
+    float *key_cache, *value_cache;
+    size_t slot_stride, layer_stride;
+    /* RoPE tables */
+    float *inv_freq;
+    float concentration;
+    /* scratch, sized for max_rows rows */
+    float *x, *xn, *q, *k, *v, *attn, *proj, *router, *moe_in, *moe_hidden, *moe_act, *moe_out;
+    int *expert_rows;
+    float *expert_row_weight;
+    int *topk_idx;
+    float *topk_w;
+    float *row_buf; /* per-thread dequantization buffer */
+    size_t row_buf_len;
+} CpuState;
+
+void rope_yarn_tables(const ModelConfig *c, float *inv_freq, float *concentration) {
+    int half = (int)c->head_dim / 2;
+    double base = c->rope_theta, factor = c->rope_scaling_factor, d = c->head_dim;
+    *concentration = factor > 1.0 ? (float)(0.1 * log(factor) + 1.0) : 1.0f;
+    /* YaRN: dimensions that rotate fewer than beta_slow times over the original
+     * context are interpolated (divided by factor), those that rotate more than
+     * beta_fast times are kept, and a linear ramp blends the ones between. */
+    double low = d * log(c->initial_context / (c->rope_beta_fast * 2 * M_PI)) / (2 * log(base));
+    double high = d * log(c->initial_context / (c->rope_beta_slow * 2 * M_PI)) / (2 * log(base));
+    if (low < 0) low = 0;
+    if (high > d - 1) high = d - 1;
+    if (high == low) high += 0.001;
+    for (int i = 0; i < half; i++) {
+        double freq = pow(base, 2.0 * i / d);
+        double extrapolation = 1.0 / freq, interpolation = 1.0 / (factor * freq);
+        double ramp = (i - low) / (high - low);
+        ramp = ramp < 0 ? 0 : ramp > 1 ? 1 : ramp;
+        double keep = factor > 1.0 ? 1.0 - ramp : 1.0; /* weight of the unscaled frequency */
+        inv_freq[i] = (float)(interpolation * (1.0 - keep) + extrapolation * keep);
+    }
+}
+
+static float *thread_row_buf(CpuState *s) {
+#ifdef _OPENMP
+    return s->row_buf + (size_t)omp_get_thread_num() * s->row_buf_len;
+#else
+    return s->row_buf;
+#endif
+}
+
+/* out[t, o] = sum_i x[t, i] * W[row0 + o, i] (+ bias[o]) for t < T, o < O.
+ * W is read one row at a time, so each weight is widened once per call however
+ * many rows the batch has. */
+static void matmul(CpuState *s, float *out, const float *x, int T, const Tensor *w, uint64_t row0, int O, const float *bias,
+                   const Tensor *bias_t, uint64_t bias_row) {
+    int n_in = (int)tensor_row_len(w);
+    float *bias_buf = NULL;
+    if (bias_t) {
+        bias_buf = xmalloc((size_t)O * sizeof(float));
+        /* a bias row of an expert-stacked tensor */
+        float *tmp = xmalloc(tensor_row_len(bias_t) * sizeof(float));
+        tensor_read_row(bias_t, bias_row, tmp);
+        memcpy(bias_buf, tmp, (size_t)O * sizeof(float));
+        free(tmp);
+        bias = bias_buf;
+    }
+#pragma omp parallel for schedule(static) num_threads(s->n_threads)
+    for (int o = 0; o < O; o++) {
+        const float *wr;
+        if (w->dtype == DTYPE_F32) {
+            wr = (const float *)w->data + (row0 + (uint64_t)o) * (uint64_t)n_in;
+        } else {
+            float *buf = thread_row_buf(s);
+            tensor_read_row(w, row0 + (uint64_t)o, buf);
+            wr = buf;
+        }
+        for (int t = 0; t < T; t++) {
+            const float *xr = x + (size_t)t * n_in;
+            float acc = 0.0f;
+            for (int i = 0; i < n_in; i++) acc += wr[i] * xr[i];
+            out[(size_t)t * O + o] = acc + (bias ? bias[o] : 0.0f);
+        }
+    }
+    free(bias_buf);
+}
+
+static void read_vector(const Tensor *t, float *out) { tensor_read_row(t, 0, out); }
+
+static void rmsnorm(float *out, const float *x, int T, int H, const Tensor *weight, float eps) {
+    float *w = xmalloc((size_t)H * sizeof(float));
+    read_vector(weight, w);
+    for (int t = 0; t < T; t++) {
+        const float *xr = x + (size_t)t * H;
+        float ss = 0.0f;
+        for (int i = 0; i < H; i++) ss += xr[i] * xr[i];
+        float inv = 1.0f / sqrtf(ss / (float)H + eps);
+        for (int i = 0; i < H; i++) out[(size_t)t * H + i] = w[i] * (xr[i] * inv);
+    }
+    free(w);
+}
+
+/* Rotates each head's two halves (gpt-oss pairs element i with i + hd/2). */
+static void rope(CpuState *s, float *vec, int n_heads, int pos) {
+    int hd = (int)s->c.head_dim, half = hd / 2;
+    for (int i = 0; i < half; i++) {
+        float angle = (float)pos * s->inv_freq[i];
+        float cs = cosf(angle) * s->concentration, sn = sinf(angle) * s->concentration;
+        for (int h = 0; h < n_heads; h++) {
+            float *a = vec + (size_t)h * hd + i, *b = a + half;
+            float x1 = *a, x2 = *b;
+            *a = x1 * cs - x2 * sn;
+            *b = x2 * cs + x1 * sn;
+        }
+    }
+}
+
+static float *cache_at(CpuState *s, float *cache, int slot, int layer, int pos) {
+    return cache + (size_t)slot * s->slot_stride + (size_t)layer * s->layer_stride + (size_t)pos * s->c.n_kv_heads * s->c.head_dim;
+}
+
+/* Attention for every (row, head): softmax over the visible keys plus the
+ * head's learned sink logit, which takes probability mass but has no value. */
+static void attention(CpuState *s, int layer, const BatchRow *rows, int T, const float *sinks) {
+    const ModelConfig *c = &s->c;
+    int hd = (int)c->head_dim, nh = (int)c->n_heads, group = (int)(c->n_heads / c->n_kv_heads);
+    int window = c->layer_sliding[layer] ? (int)c->sliding_window : 0;
+    float scale = 1.0f / sqrtf((float)hd);
+#pragma omp parallel for collapse(2) schedule(dynamic) num_threads(s->n_threads)
+    for (int t = 0; t < T; t++) {
+        for (int h = 0; h < nh; h++) {
+            int pos = rows[t].pos, slot = rows[t].slot, kvh = h / group;
+            int start = window ? (pos - window + 1 > 0 ? pos - window + 1 : 0) : 0;
+            const float *q = s->q + (size_t)t * nh * hd + (size_t)h * hd;
+            float *out = s->attn + (size_t)t * nh * hd + (size_t)h * hd;
+            float *scores = thread_row_buf(s); /* row_buf_len >= max_context + 1 */
+            float maxv = sinks[h];
+            for (int p = start; p <= pos; p++) {
+                const float *k = cache_at(s, s->key_cache, slot, layer, p) + (size_t)kvh * hd;
+                float dot = 0.0f;
+                for (int i = 0; i < hd; i++) dot += q[i] * k[i];
+                scores[p - start] = dot * scale;
+                if (scores[p - start] > maxv) maxv = scores[p - start];
+            }
+            float denom = expf(sinks[h] - maxv);
+            for (int p = start; p <= pos; p++) denom += (scores[p - start] = expf(scores[p - start] - maxv));
+            for (int i = 0; i < hd; i++) out[i] = 0.0f;
+            for (int p = start; p <= pos; p++) {
+                const float *v = cache_at(s, s->value_cache, slot, layer, p) + (size_t)kvh * hd;
+                float w = scores[p - start] / denom;
+                for (int i = 0; i < hd; i++) out[i] += w * v[i];
+            }
+        }
+    }
+}
+
+/* Router: top-k expert logits per row, softmax over the chosen k. */
+static void route(CpuState *s, int T) {
+    int E = (int)s->c.n_experts, K = (int)s->c.experts_per_token;
+    for (int t = 0; t < T; t++) {
+        const float *logit = s->router + (size_t)t * E;
+        int *idx = s->topk_idx + (size_t)t * K;
+        float *w = s->topk_w + (size_t)t * K;
+        for (int k = 0; k < K; k++) {
+            int best = -1;
+            for (int e = 0; e < E; e++) {
+                int taken = 0;
+                for (int j = 0; j < k; j++) taken |= idx[j] == e;
+                if (!taken && (best < 0 || logit[e] > logit[best])) best = e;
+            }
+            idx[k] = best;
+        }
+        float maxv = logit[idx[0]], sum = 0.0f;
+        for (int k = 0; k < K; k++) sum += (w[k] = expf(logit[idx[k]] - maxv));
+        for (int k = 0; k < K; k++) w[k] /= sum;
+    }
+}
+
+/* Mixture of experts: each expert runs once over the rows routed to it.
+ * SwiGLU as gpt-oss defines it: gate clamped above at the limit, up clamped
+ * to +-limit, out = (up + 1) * gate * sigmoid(1.702 * gate). */
+static void moe(CpuState *s, const LayerWeights *L, int T, float *x) {
+    const ModelConfig *c = &s->c;
+    int E = (int)c->n_experts, K = (int)c->experts_per_token, H = (int)c->hidden, I = (int)c->intermediate;
+    float limit = c->swiglu_limit;
+    for (int e = 0; e < E; e++) {
+        int n = 0;
+        for (int t = 0; t < T; t++)
+            for (int k = 0; k < K; k++)
+                if (s->topk_idx[t * K + k] == e) {
+                    s->expert_rows[n] = t;
+                    s->expert_row_weight[n] = s->topk_w[t * K + k];
+                    memcpy(s->moe_in + (size_t)n * H, s->xn + (size_t)t * H, (size_t)H * sizeof(float));
+                    n++;
+                }
+        if (n == 0) continue;
+        matmul(s, s->moe_hidden, s->moe_in, n, L->gate_up_w, (uint64_t)e * 2 * I, 2 * I, NULL, L->gate_up_b, (uint64_t)e);
+        for (int r = 0; r < n; r++) {
+            const float *h = s->moe_hidden + (size_t)r * 2 * I;
+            float *a = s->moe_act + (size_t)r * I;
+            for (int j = 0; j < I; j++) {
+                float gate = fminf(h[2 * j], limit);
+                float up = fmaxf(fminf(h[2 * j + 1], limit), -limit);
+                float glu = gate / (1.0f + expf(-SWIGLU_ALPHA * gate));
+                a[j] = (up + 1.0f) * glu;
+            }
+        }
+        matmul(s, s->moe_out, s->moe_act, n, L->down_w, (uint64_t)e * H, H, NULL, L->down_b, (uint64_t)e);
+        for (int r = 0; r < n; r++) {
+            float *xr = x + (size_t)s->expert_rows[r] * H;
+            const float *o = s->moe_out + (size_t)r * H;
+            for (int i = 0; i < H; i++) xr[i] += s->expert_row_weight[r] * o[i];
+        }
+    }
+}
+
+/* One decoder block over T rows: x += attn(norm(x)); x += moe(norm(x)). */
+static void forward_layer(CpuState *s, int l, const BatchRow *rows, int T) {
+    const ModelConfig *c = &s->c;
+    const LayerWeights *L = &s->model->weights.layers[l];
+    int H = (int)c->hidden, hd = (int)c->head_dim;
+    int QD = (int)c->n_heads * hd, KVD = (int)c->n_kv_heads * hd;
+    float *bias = xmalloc((size_t)(QD > H ? QD : H) * sizeof(float));
+    float *sinks = xmalloc(c->n_heads * sizeof(float));
+    read_vector(L->sinks, sinks);
+
+    rmsnorm(s->xn, s->x, T, H, L->attn_norm, c->rms_eps);
+    read_vector(L->bq, bias);
+    matmul(s, s->q, s->xn, T, L->wq, 0, QD, bias, NULL, 0);
+    read_vector(L->bk, bias);
+    matmul(s, s->k, s->xn, T, L->wk, 0, KVD, bias, NULL, 0);
+    read_vector(L->bv, bias);
+    matmul(s, s->v, s->xn, T, L->wv, 0, KVD, bias, NULL, 0);
+    for (int t = 0; t < T; t++) {
+        rope(s, s->q + (size_t)t * QD, (int)c->n_heads, rows[t].pos);
+        rope(s, s->k + (size_t)t * KVD, (int)c->n_kv_heads, rows[t].pos);
+        memcpy(cache_at(s, s->key_cache, rows[t].slot, l, rows[t].pos), s->k + (size_t)t * KVD, (size_t)KVD * sizeof(float));
+        memcpy(cache_at(s, s->value_cache, rows[t].slot, l, rows[t].pos), s->v + (size_t)t * KVD, (size_t)KVD * sizeof(float));
+    }
+    attention(s, l, rows, T, sinks);
+    read_vector(L->bo, bias);
+    matmul(s, s->proj, s->attn, T, L->wo, 0, H, bias, NULL, 0);
+    for (size_t i = 0; i < (size_t)T * H; i++) s->x[i] += s->proj[i];
+
+    rmsnorm(s->xn, s->x, T, H, L->mlp_norm, c->rms_eps);
+    read_vector(L->router_b, bias);
+    matmul(s, s->router, s->xn, T, L->router_w, 0, (int)c->n_experts, bias, NULL, 0);
+    route(s, T);
+    moe(s, L, T, s->x);
+    free(bias);
+    free(sinks);
+}
+
+static int cpu_forward(Backend *b, const BatchRow *rows, int T, float *logits, Error *err) {
+    CpuState *s = b->impl;
+    const ModelConfig *c = &s->c;
+    int H = (int)c->hidden;
+    if (T <= 0) return 0;
+    if (T > b->max_rows) return error_set(err, "cpu backend: %d rows exceed the batch limit %d", T, b->max_rows);
+    for (int t = 0; t < T; t++) {
+        if (rows[t].slot < 0 || rows[t].slot >= b->max_slots) return error_set(err, "cpu backend: slot %d out of range", rows[t].slot);
+        if (rows[t].pos < 0 || rows[t].pos >= b->max_context)
+            return error_set(err, "cpu backend: position %d outside the context of %d", rows[t].pos, b->max_context);
+        if (rows[t].token < 0 || (uint32_t)rows[t].token >= c->vocab_size)
+            return error_set(err, "cpu backend: token %d outside the vocabulary", rows[t].token);
+    }
+    for (int t = 0; t < T; t++) tensor_read_row(s->model->weights.embedding, (uint64_t)rows[t].token, s->x + (size_t)t * H);
+    for (int l = 0; l < (int)c->n_layers; l++) forward_layer(s, l, rows, T);
+
+    /* final norm and unembedding, only for the rows that asked */
+    int n = 0;
+    for (int t = 0; t < T; t++)
+        if (rows[t].want_logits) memcpy(s->moe_in + (size_t)n++ * H, s->x + (size_t)t * H, (size_t)H * sizeof(float));
+    if (n == 0) return 0;
+    rmsnorm(s->xn, s->moe_in, n, H, s->model->weights.final_norm, c->rms_eps);
+    matmul(s, logits, s->xn, n, s->model->weights.unembedding, 0, (int)c->vocab_size, NULL, NULL, 0);
+    return 0;
+}
+
+static void cpu_destroy(Backend *b) {
+    CpuState *s = b->impl;
+    float *bufs[] = {s->key_cache, s->value_cache, s->inv_freq, s->x, s->xn, s->q, s->k, s->v, s->attn, s->proj, s->router,
+                     s->moe_in, s->moe_hidden, s->moe_act, s->moe_out, s->expert_row_weight, s->topk_w, s->row_buf};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) free(bufs[i]);
+    free(s->expert_rows);
+    free(s->topk_idx);
+    free(s);
+    free(b);
+}
+
+static const BackendOps CPU_OPS = {"cpu", cpu_forward, cpu_destroy};
+
+Backend *backend_cpu_create(const Model *m, int max_slots, int max_context, int n_threads, Error *err) {
+    const ModelConfig *c = &m->config;
+    if (max_slots <= 0 || max_context <= 0) {
+        error_set(err, "cpu backend: need at least one slot and one position");
+        return NULL;
+    }
+    if ((uint32_t)max_context > c->max_context) max_context = (int)c->max_context;
+    CpuState *s = xcalloc(1, sizeof *s);
+    s->model = m;
+    s->c = *c;
+#ifdef _OPENMP
+    s->n_threads = n_threads > 0 ? n_threads : omp_get_max_threads();
+#else
+    (void)n_threads;
+    s->n_threads = 1;
+#endif
+    size_t kvd = (size_t)c->n_kv_heads * c->head_dim;
+    s->layer_stride = (size_t)max_context * kvd;
+    s->slot_stride = s->layer_stride * c->n_layers;
+    s->key_cache = calloc((size_t)max_slots * s->slot_stride, sizeof(float));
+    s->value_cache = calloc((size_t)max_slots * s->slot_stride, sizeof(float));
+    if (!s->key_cache || !s->value_cache) {
+        error_set(err, "cpu backend: cannot allocate the KV cache (%d slots x %d positions, %.1f GiB); lower --batch or --ctx", max_slots,
+                  max_context, 2.0 * (double)max_slots * (double)s->slot_stride * 4 / (1 << 30));
+        free(s->key_cache);
+        free(s->value_cache);
+        free(s);
+        return NULL;
+    }
+    s->inv_freq = xmalloc(c->head_dim / 2 * sizeof(float));
+    rope_yarn_tables(c, s->inv_freq, &s->concentration);
+
+    int R = 256; /* rows per call: bounds scratch memory; the decode loop chunks prefill */
+    size_t H = c->hidden, QD = (size_t)c->n_heads * c->head_dim, I = c->intermediate, K = c->experts_per_token;
+    size_t RK = (size_t)R * K; /* an expert can see each row at most once, so R rows suffice; RK is the top-k table */
+    s->x = xmalloc(R * H * sizeof(float));
+    s->xn = xmalloc(R * H * sizeof(float));
+    s->q = xmalloc(R * QD * sizeof(float));
+    s->k = xmalloc(R * kvd * sizeof(float));
+    s->v = xmalloc(R * kvd * sizeof(float));
+    s->attn = xmalloc(R * QD * sizeof(float));
+    s->proj = xmalloc(R * H * sizeof(float));
+    s->router = xmalloc(R * (size_t)c->n_experts * sizeof(float));
+    s->moe_in = xmalloc(R * H * sizeof(float));
+    s->moe_hidden = xmalloc(R * 2 * I * sizeof(float));
+    s->moe_act = xmalloc(R * I * sizeof(float));
+    s->moe_out = xmalloc(R * H * sizeof(float));
+    s->expert_rows = xmalloc((size_t)R * sizeof(int));
+    s->expert_row_weight = xmalloc((size_t)R * sizeof(float));
+    s->topk_idx = xmalloc(RK * sizeof(int));
+    s->topk_w = xmalloc(RK * sizeof(float));
+    size_t widest = H > QD ? H : QD;
+    if (I > widest) widest = I;
+    if ((size_t)max_context + 1 > widest) widest = (size_t)max_context + 1;
+    s->row_buf_len = widest;
+    s->row_buf = xmalloc((size_t)s->n_threads * widest * sizeof(float));
+
+    Backend *b = xcalloc(1, sizeof *b);
+    b->ops = &CPU_OPS;
+    b->model = m;
+    b->max_slots = max_slots;
+    b->max_context = max_context;
+    b->max_rows = R;
+    b->impl = s;
+    return b;
+}

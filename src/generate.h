@@ -1,0 +1,48 @@
+/* generate.h - the getp decode loop: continuous batching of many requests
+ * over one backend.
+ *
+ * Up to max_batch sequences are in flight. A free slot is refilled at once
+ * with the next request, whose prompt is prefilled in chunks; then one decode
+ * step advances every active sequence by a token. A request's tokens depend
+ * only on its prompt, its parameters and (seed, index): never on the batch,
+ * the slot or the process that runs it. */
+#ifndef GETP_GENERATE_H
+#define GETP_GENERATE_H
+
+#include <stdint.h>
+
+#include "backend.h"
+#include "requests.h"
+
+typedef struct {
+    int max_new_tokens;
+    float temperature;
+    float top_p;
+    uint64_t seed;
+    int ignore_eos;
+} GenParams;
+
+typedef struct {
+    const int *prompt;
+    int prompt_len;
+    GenParams params;
+    uint64_t index; /* global request index: keys the RNG stream */
+} GenRequest;
+
+typedef struct {
+    double prefill_seconds, decode_seconds;
+    long prefill_tokens, decode_tokens;
+} GenStats;
+
+/* Called after each request finishes (done of total), for progress lines. */
+typedef void (*GenProgress)(void *ctx, int done, int total, const GenStats *stats);
+
+/* Runs every request to completion. out[i] receives prompt_tokens, tokens,
+ * n_tokens and finish (text is left to the caller). */
+int generate_run(Backend *b, const GenRequest *reqs, int n, int max_batch, RequestResult *out, GenStats *stats, GenProgress progress,
+                 void *progress_ctx, Error *err);
+
+/* True for the tokens that end a completion: <|return|>, <|endoftext|>, <|call|>. */
+int is_stop_token(int id);
+
+#endif

@@ -1,0 +1,11 @@
+/* no_gpu.c - linked into builds without the HIP backend: "auto" falls back
+ * to the CPU and "--backend hip" says why it cannot run. */
+#include "backend.h"
+
+Backend *hip_backend_create_if_available(const Model *m, int slots, int context, Error *err) {
+    (void)m;
+    (void)slots;
+    (void)context;
+    error_set(err, "this build has no GPU backend (build with `make hip` or `make hip-amd`)");
+    return NULL;
+}

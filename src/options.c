@@ -1,0 +1,191 @@
+#define _POSIX_C_SOURCE 200809L
+#include "options.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util.h"
+
+void options_usage(FILE *f, const char *prog, int mpi) {
+    fprintf(f,
+            "usage: %s MODEL -m getp -i REQUESTS -o OUTPUT [options]\n"
+            "       %s MODEL -m generate -i \"PROMPT\" [options]\n"
+            "       %s MODEL -m tokenize -i TEXTFILE\n"
+            "\n"
+            "Batch inference for gpt-oss models (docs/request-format.md describes the files).\n"
+            "\n"
+            "  -m MODE          getp (default), generate or tokenize\n"
+            "  -i INPUT         request file (.txt: count then one prompt a line; .jsonl),\n"
+            "                   the prompt itself (generate), or a text file (tokenize)\n"
+            "  -o OUTPUT        output file (getp); .jsonl gives JSON lines with token ids\n"
+            "  -n N             max new tokens per request (default 256)\n"
+            "  -t TEMP          temperature; 0 = greedy (default 0)\n"
+            "  -p TOP_P         nucleus sampling mass (default 1.0)\n"
+            "  -s SEED          sampling seed (default 0); request i uses stream (SEED, i)\n"
+            "  --ignore-eos     do not stop at <|return|>, <|endoftext|> or <|call|>\n"
+            "  --chat           wrap each prompt as a harmony user turn\n"
+            "  --batch B        sequences in flight (default 16)\n"
+            "  --ctx N          context limit in tokens (default min(model, 4096))\n"
+            "  --threads N      CPU threads (default: all)\n"
+            "  --backend B      auto (default), cpu or hip\n"
+            "  --tokenizer F    tokenizer file (default data/o200k_harmony.tok)\n"
+            "  --progress, --no-progress   progress line on stderr (default: when a tty)\n",
+            prog, prog, prog);
+    if (mpi)
+        fprintf(f,
+                "  --schedule S     balanced (default), block or cyclic\n"
+                "  --report FILE    write the per-rank report as JSON\n"
+                "  --no-bind        do not bind ranks to cores\n");
+    fprintf(f, "  -h, --help       this text\n");
+}
+
+static int parse_int(const char *prog, const char *opt, const char *v, long lo, long hi, int *out) {
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (errno || *end || end == v || x < lo || x > hi) {
+        fprintf(stderr, "%s: %s expects an integer in [%ld, %ld], got '%s'\n", prog, opt, lo, hi, v);
+        return -1;
+    }
+    *out = (int)x;
+    return 0;
+}
+
+static int parse_float(const char *prog, const char *opt, const char *v, double lo, double hi, float *out) {
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    if (errno || *end || end == v || !(x >= lo && x <= hi)) {
+        fprintf(stderr, "%s: %s expects a number in [%g, %g], got '%s'\n", prog, opt, lo, hi, v);
+        return -1;
+    }
+    *out = (float)x;
+    return 0;
+}
+
+int options_parse(Options *o, int argc, char **argv, const char *prog, int mpi) {
+    memset(o, 0, sizeof *o);
+    o->mode = MODE_GETP;
+    o->backend = "auto";
+    o->max_new_tokens = 256;
+    o->top_p = 1.0f;
+    o->batch = 16;
+    o->progress = -1;
+    o->schedule = "balanced";
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int takes = 1, rc = 0;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            options_usage(stdout, prog, mpi);
+            return 1;
+        } else if (!strcmp(a, "--ignore-eos")) {
+            o->ignore_eos = 1, takes = 0;
+        } else if (!strcmp(a, "--chat")) {
+            o->chat = 1, takes = 0;
+        } else if (!strcmp(a, "--progress")) {
+            o->progress = 1, takes = 0;
+        } else if (!strcmp(a, "--no-progress")) {
+            o->progress = 0, takes = 0;
+        } else if (mpi && !strcmp(a, "--no-bind")) {
+            o->no_bind = 1, takes = 0;
+        } else if (a[0] != '-' || !strcmp(a, "-")) {
+            if (o->model_path) {
+                fprintf(stderr, "%s: unexpected argument '%s' (the model is already '%s')\n", prog, a, o->model_path);
+                return -1;
+            }
+            o->model_path = a, takes = 0;
+        } else if (!v) {
+            fprintf(stderr, "%s: option %s needs a value (see --help)\n", prog, a);
+            return -1;
+        } else if (!strcmp(a, "-m")) {
+            if (!strcmp(v, "getp")) o->mode = MODE_GETP;
+            else if (!strcmp(v, "generate")) o->mode = MODE_GENERATE;
+            else if (!strcmp(v, "tokenize")) o->mode = MODE_TOKENIZE;
+            else {
+                fprintf(stderr, "%s: unknown mode '%s' (getp, generate, tokenize)\n", prog, v);
+                return -1;
+            }
+        } else if (!strcmp(a, "-i")) {
+            o->input = v;
+        } else if (!strcmp(a, "-o")) {
+            o->output = v;
+        } else if (!strcmp(a, "-n")) {
+            rc = parse_int(prog, a, v, 0, 1 << 24, &o->max_new_tokens);
+        } else if (!strcmp(a, "-t")) {
+            rc = parse_float(prog, a, v, 0, 100, &o->temperature);
+        } else if (!strcmp(a, "-p")) {
+            rc = parse_float(prog, a, v, 0, 1, &o->top_p);
+        } else if (!strcmp(a, "-s")) {
+            char *end;
+            errno = 0;
+            o->seed = strtoull(v, &end, 10);
+            if (errno || *end || end == v || v[0] == '-') {
+                fprintf(stderr, "%s: -s expects a non-negative integer, got '%s'\n", prog, v);
+                rc = -1;
+            }
+        } else if (!strcmp(a, "--batch")) {
+            rc = parse_int(prog, a, v, 1, 4096, &o->batch);
+        } else if (!strcmp(a, "--ctx")) {
+            rc = parse_int(prog, a, v, 1, 1 << 24, &o->context);
+        } else if (!strcmp(a, "--threads")) {
+            rc = parse_int(prog, a, v, 1, 4096, &o->threads);
+        } else if (!strcmp(a, "--backend")) {
+            o->backend = v;
+            if (strcmp(v, "auto") && strcmp(v, "cpu") && strcmp(v, "hip")) {
+                fprintf(stderr, "%s: unknown backend '%s' (auto, cpu, hip)\n", prog, v);
+                rc = -1;
+            }
+        } else if (!strcmp(a, "--tokenizer")) {
+            o->tokenizer_path = v;
+        } else if (mpi && !strcmp(a, "--schedule")) {
+            o->schedule = v;
+            if (strcmp(v, "balanced") && strcmp(v, "block") && strcmp(v, "cyclic")) {
+                fprintf(stderr, "%s: unknown schedule '%s' (balanced, block, cyclic)\n", prog, v);
+                rc = -1;
+            }
+        } else if (mpi && !strcmp(a, "--report")) {
+            o->report_json = v;
+        } else {
+            fprintf(stderr, "%s: unknown option '%s' (see --help)\n", prog, a);
+            return -1;
+        }
+        if (rc) return -1;
+        i += takes;
+    }
+    if (!o->model_path) {
+        fprintf(stderr, "%s: no model file given (see --help)\n", prog);
+        return -1;
+    }
+    if (!o->input) {
+        fprintf(stderr, "%s: no input given: use -i (see --help)\n", prog);
+        return -1;
+    }
+    if (o->mode == MODE_GETP && !o->output) {
+        fprintf(stderr, "%s: -m getp needs an output file: use -o (see --help)\n", prog);
+        return -1;
+    }
+    return 0;
+}
+
+char *options_tokenizer_path(const Options *o) {
+    if (o->tokenizer_path) return xstrdup(o->tokenizer_path);
+    const char *env = getenv("GETP_TOKENIZER");
+    if (env && *env) return xstrdup(env);
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = 0;
+        char *dir = dirname(exe);
+        const char *candidates[] = {"%s/data/o200k_harmony.tok", "%s/../data/o200k_harmony.tok"};
+        for (int i = 0; i < 2; i++) {
+            char path[4200];
+            snprintf(path, sizeof path, candidates[i], dir);
+            if (access(path, R_OK) == 0) return xstrdup(path);
+        }
+    }
+    return xstrdup("data/o200k_harmony.tok");
+}

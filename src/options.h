@@ -1,0 +1,43 @@
+/* options.h - the command line shared by getp and getp_mpi. */
+#ifndef GETP_OPTIONS_H
+#define GETP_OPTIONS_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+typedef enum { MODE_GETP, MODE_GENERATE, MODE_TOKENIZE } RunMode;
+
+typedef struct {
+    const char *model_path;
+    RunMode mode;
+    const char *input;  /* request file, prompt (generate) or text file (tokenize) */
+    const char *output; /* getp mode */
+    const char *tokenizer_path;
+    const char *backend; /* "auto", "cpu", "hip" */
+    int max_new_tokens;
+    float temperature;
+    float top_p;
+    uint64_t seed;
+    int ignore_eos;
+    int chat;
+    int batch;
+    int context; /* 0: min(model max_context, 4096) */
+    int threads;
+    int progress; /* -1 auto (tty), 0 off, 1 on */
+    /* getp_mpi only */
+    const char *schedule;
+    const char *report_json;
+    int no_bind;
+} Options;
+
+/* Parses argv. Returns 0 to run, 1 when --help was printed, -1 on a usage
+ * error (message already printed to stderr). */
+int options_parse(Options *o, int argc, char **argv, const char *prog, int mpi);
+void options_usage(FILE *f, const char *prog, int mpi);
+
+/* The tokenizer file to use: --tokenizer, else $GETP_TOKENIZER, else
+ * data/o200k_harmony.tok next to the executable (or its parent). Returns a
+ * malloc'd path. */
+char *options_tokenizer_path(const Options *o);
+
+#endif

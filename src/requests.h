@@ -1,0 +1,60 @@
+/* requests.h - request files in, output files out (docs/request-format.md).
+ *
+ * Plain text: the first line is the count N, then N prompts, one per line,
+ * with the escapes \n \t \\ (any other backslash sequence is an error).
+ * JSONL (file name ending in .jsonl): one object per line with "prompt" and
+ * optional "max_tokens", "temperature", "top_p", "seed", "id".
+ * Every problem is reported as "FILE:LINE: reason". */
+#ifndef GETP_REQUESTS_H
+#define GETP_REQUESTS_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "util.h"
+
+typedef struct {
+    char *prompt; /* unescaped UTF-8, NUL-terminated */
+    size_t prompt_len;
+    char *id;          /* JSONL "id" (as text), else NULL */
+    int line;          /* 1-based line in the request file */
+    int max_tokens;    /* < 0: the command-line default */
+    float temperature; /* < 0: default */
+    float top_p;       /* < 0: default */
+    int has_seed;
+    uint64_t seed;
+} Request;
+
+typedef struct {
+    Request *items;
+    int n;
+    int jsonl;
+} RequestSet;
+
+int requests_read(const char *path, RequestSet *out, Error *err);
+void requests_free(RequestSet *rs);
+
+/* Decodes getp's escapes in s[0..len) into a new string. Returns NULL and
+ * sets err (without file/line; the caller adds them) on a bad escape. */
+char *unescape_line(const char *s, size_t len, size_t *out_len, Error *err);
+/* Writes bytes with \n, \t and \\ escaped. */
+void write_escaped(FILE *f, const char *s, size_t len);
+
+typedef enum { FINISH_STOP, FINISH_LENGTH, FINISH_CONTEXT } FinishReason;
+const char *finish_reason_name(FinishReason r);
+
+/* What one request produced. */
+typedef struct {
+    int prompt_tokens;
+    int *tokens; /* generated ids, without the stop token */
+    int n_tokens;
+    FinishReason finish;
+    char *text; /* decoded bytes of tokens */
+    size_t text_len;
+} RequestResult;
+
+/* Writes the output file atomically: one line per request, in request order.
+ * jsonl selects the JSONL form. */
+int results_write(const char *path, const RequestSet *rs, const RequestResult *res, int jsonl, Error *err);
+
+#endif
