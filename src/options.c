@@ -13,7 +13,7 @@ void options_usage(FILE *f, const char *prog, int mpi) {
     fprintf(f,
             "usage: %s MODEL -m getp -i REQUESTS -o OUTPUT [options]\n"
             "       %s MODEL -m generate -i \"PROMPT\" [options]\n"
-            "       %s MODEL -m tokenize -i TEXTFILE\n"
+            "       %s [MODEL] -m tokenize -i TEXTFILE\n"
             "\n"
             "Batch inference for gpt-oss models (docs/request-format.md describes the files).\n"
             "\n"
@@ -66,6 +66,13 @@ static int parse_float(const char *prog, const char *opt, const char *v, double 
     return 0;
 }
 
+static int option_takes_value(const char *a, int mpi) {
+    static const char *common[] = {"-m", "-i", "-o", "-n", "-t", "-p", "-s", "--batch", "--ctx", "--threads", "--backend", "--tokenizer"};
+    for (size_t i = 0; i < sizeof common / sizeof *common; i++)
+        if (!strcmp(a, common[i])) return 1;
+    return mpi && (!strcmp(a, "--schedule") || !strcmp(a, "--report"));
+}
+
 int options_parse(Options *o, int argc, char **argv, const char *prog, int mpi) {
     memset(o, 0, sizeof *o);
     o->mode = MODE_GETP;
@@ -99,7 +106,8 @@ int options_parse(Options *o, int argc, char **argv, const char *prog, int mpi) 
             }
             o->model_path = a, takes = 0;
         } else if (!v) {
-            fprintf(stderr, "%s: option %s needs a value (see --help)\n", prog, a);
+            if (!option_takes_value(a, mpi)) fprintf(stderr, "%s: unknown option '%s' (see --help)\n", prog, a);
+            else fprintf(stderr, "%s: option %s needs a value (see --help)\n", prog, a);
             return -1;
         } else if (!strcmp(a, "-m")) {
             if (!strcmp(v, "getp")) o->mode = MODE_GETP;
@@ -156,7 +164,7 @@ int options_parse(Options *o, int argc, char **argv, const char *prog, int mpi) 
         if (rc) return -1;
         i += takes;
     }
-    if (!o->model_path) {
+    if (!o->model_path && o->mode != MODE_TOKENIZE) {
         fprintf(stderr, "%s: no model file given (see --help)\n", prog);
         return -1;
     }

@@ -82,7 +82,7 @@ int atomic_file_open(AtomicFile *af, const char *path, Error *err) {
     snprintf(af->tmp_path, n, "%s.tmp.%ld", path, (long)getpid());
     af->fp = fopen(af->tmp_path, "wb");
     if (!af->fp) {
-        error_set(err, "%s: cannot create output: %s", af->tmp_path, strerror(errno));
+        error_set(err, "%s: cannot create output (as %s): %s", path, af->tmp_path, strerror(errno));
         free(af->path);
         free(af->tmp_path);
         af->path = af->tmp_path = NULL;

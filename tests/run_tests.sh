@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# The getp test suite (CPU only; GPU tests are `make test-gpu`). Run through
+# `make test` (which builds everything and the tokenizer file first).
+# Ends with "N passed, N failed"; exits non-zero if anything failed.
+set -u
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+B=$ROOT/build
+OUT=$ROOT/tests/out
+TOK=$ROOT/data/o200k_harmony.tok
+export NODE_PATH=$ROOT/tools/tokenizer/node_modules
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
+rm -rf "$OUT" && mkdir -p "$OUT"
+PASSED=0
+FAILED=0
+
+pass() { echo "PASS $1"; PASSED=$((PASSED + 1)); }
+fail() { echo "FAIL $1${2:+: $2}"; FAILED=$((FAILED + 1)); }
+check() { # check NAME CONDITION-COMMAND...
+    local name=$1; shift
+    if "$@"; then pass "$name"; else fail "$name"; fi
+}
+
+# Runs a C test binary and counts its PASS/FAIL lines.
+run_c() {
+    local name=$1; shift
+    local log="$OUT/$name.log" rc p f
+    timeout 600 "$@" >"$log" 2>&1
+    rc=$?
+    cat "$log"
+    p=$(grep -c '^PASS' "$log"); f=$(grep -c '^FAIL' "$log")
+    PASSED=$((PASSED + p)); FAILED=$((FAILED + f))
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then fail "$name" "exited with $rc"; fi
+}
+
+# expect_error NAME RC REGEX OUTFILE -- CMD...: CMD must exit with RC within
+# 10 s, print a message matching REGEX on stderr, and leave OUTFILE as it was
+# (absent, or with its previous content), with no temporary files beside it.
+expect_error() {
+    local name=$1 want_rc=$2 regex=$3 outfile=$4; shift 5
+    local before="" after="" rc err
+    [ -e "$outfile" ] && before=$(md5sum <"$outfile")
+    err=$(timeout 10 "$@" 2>&1 >/dev/null)
+    rc=$?
+    [ -e "$outfile" ] && after=$(md5sum <"$outfile")
+    local leftovers
+    leftovers=$(ls "$outfile".tmp.* 2>/dev/null | wc -l)
+    if [ "$rc" -ne "$want_rc" ]; then fail "$name" "exit code $rc, expected $want_rc ($err)"
+    elif ! grep -Eq -- "$regex" <<<"$err"; then fail "$name" "message '$err' does not match /$regex/"
+    elif [ "$before" != "$after" ]; then fail "$name" "output file changed"
+    elif [ "$leftovers" -ne 0 ]; then fail "$name" "temporary output left behind"
+    else pass "$name"; echo "      ($err)"; fi
+}
+
+echo "== unit tests"
+node tests/tokenizer/make_corpus.mjs "$OUT/corpus.txt" "$OUT/big.txt"
+run_c unit "$B/test_unit" "$TOK" "$OUT/corpus.txt"
+
+echo "== tokenizer against js-tiktoken"
+node tools/tokenizer/reference_encode.mjs "$OUT/corpus.txt" >"$OUT/corpus.ref"
+"$B/getp" -m tokenize -i "$OUT/corpus.txt" --tokenizer "$TOK" >"$OUT/corpus.ours"
+check "tokenizer: $(wc -l <"$OUT/corpus.txt") corpus strings token-for-token equal to js-tiktoken" cmp -s "$OUT/corpus.ref" "$OUT/corpus.ours"
+node tools/tokenizer/reference_encode.mjs "$OUT/big.txt" >"$OUT/big.ref"
+"$B/getp" -m tokenize -i "$OUT/big.txt" --tokenizer "$TOK" >"$OUT/big.ours"
+check "tokenizer: 1 MB text ($(wc -w <"$OUT/big.ref") tokens) equal to js-tiktoken" cmp -s "$OUT/big.ref" "$OUT/big.ours"
+
+echo "== forward pass against HF transformers"
+for f in f32 mxfp4; do
+    "$B/convert_hf" tests/fixtures/hf_$f "$OUT/hf_$f.bin" 2>/dev/null || fail "convert_hf hf_$f"
+    run_c "forward_$f" "$B/test_forward" "$OUT/hf_$f.bin" tests/fixtures/hf_$f 1e-4
+done
+"$B/convert_hf" tests/fixtures/hf_mxfp4 "$OUT/hf_mxfp4_wide.bin" --widen 2>/dev/null
+run_c forward_mxfp4_widened "$B/test_forward" "$OUT/hf_mxfp4_wide.bin" tests/fixtures/hf_mxfp4 1e-4
+# the oracle must be able to fail: bf16 weights are off by far more than 1e-4
+"$B/convert_hf" tests/fixtures/hf_f32 "$OUT/hf_f32_bf16.bin" --dtype bf16 2>/dev/null
+if "$B/test_forward" "$OUT/hf_f32_bf16.bin" tests/fixtures/hf_f32 1e-4 >"$OUT/sensitivity.log" 2>&1; then
+    fail "forward oracle detects bf16-rounded weights" "it passed"
+else
+    pass "forward oracle detects bf16-rounded weights ($(grep -o 'worst relative error [^ ]*' "$OUT/sensitivity.log"))"
+fi
+
+echo "== getp on the tiny model"
+M=$OUT/tiny.bin
+"$B/gen_model" "$M" --preset tiny
+GETP=("$B/getp" "$M" --tokenizer "$TOK")
+cat >"$OUT/req.txt" <<'REQ'
+6
+Hello, world!
+The capital of France is
+A much longer prompt that runs well past the sliding window of the tiny model, so that the window matters.\nIt has two lines.
+短い日本語のプロンプト
+def fib(n):\n\treturn n if n < 2 else fib(n-1) + fib(n-2)
+1 2 3 4 5 6 7 8 9 10
+REQ
+"${GETP[@]}" -m getp -i "$OUT/req.txt" -o "$OUT/greedy.txt" -n 12 >"$OUT/greedy.log" 2>&1
+check "getp writes one line per request" test "$(wc -l <"$OUT/greedy.txt")" -eq 6
+check "getp reports throughput" grep -q "achieved throughput TPS (tok/s):" "$OUT/greedy.log"
+"${GETP[@]}" -m getp -i "$OUT/req.txt" -o "$OUT/greedy2.txt" -n 12 --batch 1 >/dev/null 2>&1
+check "greedy output is deterministic and independent of --batch" cmp -s "$OUT/greedy.txt" "$OUT/greedy2.txt"
+for b in 1 3 16; do
+    "${GETP[@]}" -m getp -i "$OUT/req.txt" -o "$OUT/sampled_b$b.txt" -n 16 -t 0.9 -p 0.95 -s 7 --batch $b >/dev/null 2>&1
+done
+check "sampled output (seeded) is the same at --batch 1, 3 and 16" \
+    bash -c "cmp -s '$OUT/sampled_b1.txt' '$OUT/sampled_b3.txt' && cmp -s '$OUT/sampled_b1.txt' '$OUT/sampled_b16.txt'"
+"${GETP[@]}" -m getp -i "$OUT/req.txt" -o "$OUT/sampled_s8.txt" -n 16 -t 0.9 -p 0.95 -s 8 >/dev/null 2>&1
+check "a different seed gives different samples" bash -c "! cmp -s '$OUT/sampled_b1.txt' '$OUT/sampled_s8.txt'"
+first=$("${GETP[@]}" -m generate -i "Hello, world!" -n 12 2>/dev/null | head -c -1 | sed -e 's/\\/\\\\/g' -e 's/\t/\\t/g' | awk 'NR>1{printf "\\n"} {printf "%s", $0}')
+check "-m generate gives the same completion as the batch run" test "$first" = "$(head -n 1 "$OUT/greedy.txt")"
+
+cat >"$OUT/req.jsonl" <<'REQ'
+{"prompt": "Hello, world!", "id": "a"}
+{"prompt": "The same prompt", "seed": 1, "temperature": 1.0, "id": "s1"}
+{"prompt": "The same prompt", "seed": 1, "temperature": 1.0, "id": "s1b"}
+{"prompt": "The same prompt", "seed": 2, "temperature": 1.0, "id": "s2"}
+{"prompt": "No tokens please", "max_tokens": 0}
+
+{"prompt": "Special <|start|> text and emoji 👍🏽", "max_tokens": 3, "id": 7}
+REQ
+"${GETP[@]}" -m getp -i "$OUT/req.jsonl" -o "$OUT/out.jsonl" -n 10 >/dev/null 2>&1
+check "JSONL output checks out against js-tiktoken (ids, prompt_tokens, text)" node tools/tokenizer/check_output.mjs "$OUT/req.jsonl" "$OUT/out.jsonl"
+tok_of() { sed -n "${2}p" "$1" | grep -o '"tokens":\[[^]]*\]'; }
+sed 's/"seed": 2,/"seed": 3,/' "$OUT/req.jsonl" >"$OUT/req_seed.jsonl"
+"${GETP[@]}" -m getp -i "$OUT/req_seed.jsonl" -o "$OUT/out_seed.jsonl" -n 10 >/dev/null 2>&1
+check "a request's seed changes its own tokens" test "$(tok_of "$OUT/out.jsonl" 4)" != "$(tok_of "$OUT/out_seed.jsonl" 4)"
+check "a request's seed leaves the other requests alone" \
+    bash -c "diff <(sed 4d '$OUT/out.jsonl') <(sed 4d '$OUT/out_seed.jsonl') >/dev/null"
+check "same prompt and seed at different request indices draw different streams" test "$(tok_of "$OUT/out.jsonl" 2)" != "$(tok_of "$OUT/out.jsonl" 3)"
+check "max_tokens 0 gives an empty completion" grep -q '"id":4,"prompt_tokens":[0-9]*,"completion_tokens":0,"finish_reason":"length"' "$OUT/out.jsonl"
+check "max_tokens 3 is respected" grep -q '"id":"7",.*"completion_tokens":3,' "$OUT/out.jsonl"
+# context limit: prompt of P tokens in a context of 12 stops with finish_reason "context" after 12 - P + 1 tokens
+echo '{"prompt": "one two three four"}' >"$OUT/ctx.jsonl"
+"${GETP[@]}" -m getp -i "$OUT/ctx.jsonl" -o "$OUT/ctx_out.jsonl" -n 100 --ctx 12 --ignore-eos >/dev/null 2>&1
+P=$(grep -o '"prompt_tokens":[0-9]*' "$OUT/ctx_out.jsonl" | cut -d: -f2)
+check "the context limit stops generation (finish_reason context)" \
+    grep -q "\"completion_tokens\":$((12 - P + 1)),\"finish_reason\":\"context\"" "$OUT/ctx_out.jsonl"
+"${GETP[@]}" -m getp -i "$OUT/ctx.jsonl" -o "$OUT/chat_out.jsonl" -n 1 --chat >/dev/null 2>&1
+C=$(grep -o '"prompt_tokens":[0-9]*' "$OUT/chat_out.jsonl" | cut -d: -f2)
+check "--chat adds the 6 harmony wrapper tokens" test "$C" -eq $((P + 6))
+
+echo "== bad input: one clear message, non-zero exit, no output file"
+O=$OUT/never.txt
+printf 'OLD\n' >"$OUT/keep.txt"
+expect_error "missing request file" 1 "nonexistent.txt: cannot open" "$O" -- "${GETP[@]}" -i "$OUT/nonexistent.txt" -o "$O"
+: >"$OUT/empty.txt"
+expect_error "empty request file" 1 "empty.txt: the request file is empty" "$O" -- "${GETP[@]}" -i "$OUT/empty.txt" -o "$O"
+printf '3\none\ntwo\n' >"$OUT/count.txt"
+expect_error "count mismatch" 1 "count.txt:[0-9]+: the first line declares 3 requests but the file has 2" "$O" -- "${GETP[@]}" -i "$OUT/count.txt" -o "$O"
+printf 'x\nprompt\n' >"$OUT/nocount.txt"
+expect_error "first line not a number" 1 "nocount.txt:1: the first line must be the number of requests" "$O" -- "${GETP[@]}" -i "$OUT/nocount.txt" -o "$O"
+printf '2\nfine\nbad \xff\xfe bytes\n' >"$OUT/utf8.txt"
+expect_error "invalid UTF-8 (names line 3)" 1 "utf8.txt:3: invalid UTF-8" "$O" -- "${GETP[@]}" -i "$OUT/utf8.txt" -o "$O"
+printf '1\nbad \\q escape\n' >"$OUT/escape.txt"
+expect_error "unknown escape" 1 "escape.txt:2: unknown escape" "$O" -- "${GETP[@]}" -i "$OUT/escape.txt" -o "$O"
+printf '2\nshort\n%s\n' "$(printf 'word %.0s' $(seq 1 40))" >"$OUT/long.txt"
+expect_error "prompt longer than the context" 1 "long.txt:3: the prompt is [0-9]+ tokens, longer than the context of 16" "$O" -- "${GETP[@]}" -i "$OUT/long.txt" -o "$O" --ctx 16
+printf '{"prompt": "ok"}\n{"prompt": 5}\n' >"$OUT/bad.jsonl"
+expect_error "JSONL without a string prompt" 1 "bad.jsonl:2: missing string field \"prompt\"" "$O" -- "${GETP[@]}" -i "$OUT/bad.jsonl" -o "$O"
+printf '{"prompt": "ok"}\n{"prompt": "x",}\n' >"$OUT/bad2.jsonl"
+expect_error "invalid JSON line" 1 "bad2.jsonl:2: invalid JSON" "$O" -- "${GETP[@]}" -i "$OUT/bad2.jsonl" -o "$O"
+printf '{"prompt": "ok", "top_p": 3}\n' >"$OUT/bad3.jsonl"
+expect_error "JSONL field out of range" 1 "bad3.jsonl:1: \"top_p\" must be a number" "$O" -- "${GETP[@]}" -i "$OUT/bad3.jsonl" -o "$O"
+expect_error "failure keeps the previous output intact" 1 "count.txt" "$OUT/keep.txt" -- "${GETP[@]}" -i "$OUT/count.txt" -o "$OUT/keep.txt"
+expect_error "missing model" 1 "nomodel.bin: cannot open model" "$O" -- "$B/getp" "$OUT/nomodel.bin" --tokenizer "$TOK" -i "$OUT/req.txt" -o "$O"
+head -c 200000 "$M" >"$OUT/trunc.bin"
+expect_error "truncated model" 1 "trunc.bin: invalid model file: .*past the end" "$O" -- "$B/getp" "$OUT/trunc.bin" --tokenizer "$TOK" -i "$OUT/req.txt" -o "$O"
+head -c 100 "$M" >"$OUT/stub.bin"
+expect_error "model shorter than its header" 1 "stub.bin: invalid model file: .*shorter than" "$O" -- "$B/getp" "$OUT/stub.bin" --tokenizer "$TOK" -i "$OUT/req.txt" -o "$O"
+corrupt() { cp "$M" "$OUT/$1"; printf "$3" | dd of="$OUT/$1" bs=1 seek="$2" conv=notrunc status=none; }
+corrupt badmagic.bin 0 'NOTAMODL'
+expect_error "model with a bad magic" 1 "badmagic.bin: invalid model file: bad magic" "$O" -- "$B/getp" "$OUT/badmagic.bin" --tokenizer "$TOK" -i "$OUT/req.txt" -o "$O"
+corrupt badversion.bin 8 '\x09'
+expect_error "model with an unknown version" 1 "badversion.bin: invalid model file: unsupported version 9" "$O" -- "$B/getp" "$OUT/badversion.bin" --tokenizer "$TOK" -i "$OUT/req.txt" -o "$O"
+corrupt badhidden.bin 20 '\x60'   # hidden 64 -> 96: every tensor's shape disagrees
+expect_error "model whose shapes disagree with its config" 1 "badhidden.bin: invalid model file: tensor 'embedding' has the wrong shape" "$O" -- "$B/getp" "$OUT/badhidden.bin" --tokenizer "$TOK" -i "$OUT/req.txt" -o "$O"
+corrupt badoffset.bin $((344 + 104 + 5)) '\x7f'   # first tensor's data offset far past the end
+expect_error "model with a tensor past the end of the file" 1 "badoffset.bin: invalid model file: tensor 'embedding': data .* past the end" "$O" -- "$B/getp" "$OUT/badoffset.bin" --tokenizer "$TOK" -i "$OUT/req.txt" -o "$O"
+corrupt badsize.bin $((344 + 112)) '\x01'   # byte size field no longer matches the shape
+expect_error "model with a wrong tensor byte size" 1 "badsize.bin: invalid model file: tensor 'embedding': byte size" "$O" -- "$B/getp" "$OUT/badsize.bin" --tokenizer "$TOK" -i "$OUT/req.txt" -o "$O"
+expect_error "missing tokenizer file" 1 "notok.tok: cannot open" "$O" -- "$B/getp" "$M" --tokenizer "$OUT/notok.tok" -i "$OUT/req.txt" -o "$O"
+expect_error "output directory that does not exist" 1 "cannot create output" "$OUT/no/such/dir/out.txt" -- "${GETP[@]}" -i "$OUT/req.txt" -o "$OUT/no/such/dir/out.txt" -n 1
+expect_error "unknown option" 2 "unknown option '--frobnicate'" "$O" -- "${GETP[@]}" -i "$OUT/req.txt" -o "$O" --frobnicate
+expect_error "bad option value" 2 "-t expects a number" "$O" -- "${GETP[@]}" -i "$OUT/req.txt" -o "$O" -t hot
+check "--help prints usage and exits 0" bash -c "'$B/getp' --help | grep -q 'usage: getp MODEL -m getp'"
+
+echo
+echo "$PASSED passed, $FAILED failed"
+[ "$FAILED" -eq 0 ]
