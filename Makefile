@@ -2,7 +2,7 @@
 # suite; `make hip` / `make hip-amd` build the GPU backend; `make mpi` builds
 # getp_mpi.
 CC ?= cc
-CFLAGS ?= -O2 -g
+CFLAGS ?= -O3 -g
 CFLAGS += -std=c11 -Wall -Wextra -Werror -fopenmp -D_DEFAULT_SOURCE
 LDLIBS = -lm -fopenmp
 PCRE2_CFLAGS ?= $(shell pkg-config --cflags libpcre2-8 2>/dev/null)
@@ -52,3 +52,10 @@ clean:
 	rm -rf $(B)
 
 .PHONY: all test clean tokenizer
+
+$(B)/cpu_roofline: bench/cpu_roofline.c $(B)/libgetp.a
+	$(CC) $(CFLAGS) $< $(B)/libgetp.a -o $@ $(LDLIBS)
+
+bench: all $(B)/cpu_roofline
+	bash bench/bench_cpu.sh
+.PHONY: bench

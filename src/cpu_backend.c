@@ -67,6 +67,18 @@ static float *thread_row_buf(CpuState *s) {
 #endif
 }
 
+/* Eight running sums: a fixed summation order the compiler can vectorize
+ * without -ffast-math, and the same order whatever the batch size. */
+static float dot(const float *a, const float *b, int n) {
+    float acc[8] = {0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) acc[j] += a[i + j] * b[i + j];
+    float sum = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    for (; i < n; i++) sum += a[i] * b[i];
+    return sum;
+}
+
 /* out[t, o] = sum_i x[t, i] * W[row0 + o, i] (+ bias[o]) for t < T, o < O.
  * W is read one row at a time, so each weight is widened once per call however
  * many rows the batch has. */
@@ -93,12 +105,7 @@ static void matmul(CpuState *s, float *out, const float *x, int T, const Tensor 
             tensor_read_row(w, row0 + (uint64_t)o, buf);
             wr = buf;
         }
-        for (int t = 0; t < T; t++) {
-            const float *xr = x + (size_t)t * n_in;
-            float acc = 0.0f;
-            for (int i = 0; i < n_in; i++) acc += wr[i] * xr[i];
-            out[(size_t)t * O + o] = acc + (bias ? bias[o] : 0.0f);
-        }
+        for (int t = 0; t < T; t++) out[(size_t)t * O + o] = dot(wr, x + (size_t)t * n_in, n_in) + (bias ? bias[o] : 0.0f);
     }
     free(bias_buf);
 }
@@ -155,9 +162,7 @@ static void attention(CpuState *s, int layer, const BatchRow *rows, int T, const
             float maxv = sinks[h];
             for (int p = start; p <= pos; p++) {
                 const float *k = cache_at(s, s->key_cache, slot, layer, p) + (size_t)kvh * hd;
-                float dot = 0.0f;
-                for (int i = 0; i < hd; i++) dot += q[i] * k[i];
-                scores[p - start] = dot * scale;
+                scores[p - start] = dot(q, k, hd) * scale;
                 if (scores[p - start] > maxv) maxv = scores[p - start];
             }
             float denom = expf(sinks[h] - maxv);
