@@ -17,7 +17,7 @@ HDRS = $(wildcard src/*.h)
 PROGRAMS = $(B)/getp $(B)/gen_model $(B)/convert_hf
 TESTS = $(B)/test_unit $(B)/test_forward
 
-all: $(PROGRAMS) $(TESTS)
+all: $(PROGRAMS) $(TESTS) $(B)/getp_mpi
 
 $(B):
 	mkdir -p $(B)
@@ -59,3 +59,12 @@ $(B)/cpu_roofline: bench/cpu_roofline.c $(B)/libgetp.a
 bench: all $(B)/cpu_roofline
 	bash bench/bench_cpu.sh
 .PHONY: bench
+
+# getp_mpi: the MPI runner (Open MPI's mpicc, hwloc).
+MPICC ?= mpicc
+HWLOC_LIBS ?= -lhwloc
+$(B)/getp_mpi: mpi/getp_mpi.c mpi/schedule.c mpi/binding.c mpi/*.h $(B)/no_gpu.o $(B)/libgetp.a $(HDRS)
+	OMPI_CC=$(CC) $(MPICC) $(CFLAGS) $(PCRE2_CFLAGS) mpi/getp_mpi.c mpi/schedule.c mpi/binding.c $(B)/no_gpu.o $(B)/libgetp.a \
+	    -o $@ $(PCRE2_LIBS) $(HWLOC_LIBS) $(LDLIBS)
+mpi: $(B)/getp_mpi
+.PHONY: mpi

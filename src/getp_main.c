@@ -53,7 +53,7 @@ static int run_tokenize(const Options *o, const Tokenizer *tok) {
 
 int main(int argc, char **argv) {
     Options o;
-    int prc = options_parse(&o, argc, argv, PROG, 0);
+    int prc = options_parse(&o, argc, argv, PROG, 0, stderr);
     if (prc != 0) return prc > 0 ? 0 : 2;
     Error err;
     char *tok_path = options_tokenizer_path(&o);

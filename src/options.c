@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <libgen.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -42,24 +43,34 @@ void options_usage(FILE *f, const char *prog, int mpi) {
     fprintf(f, "  -h, --help       this text\n");
 }
 
-static int parse_int(const char *prog, const char *opt, const char *v, long lo, long hi, int *out) {
+/* Prints to errs unless it is NULL (the quiet ranks of getp_mpi). */
+static void say(FILE *errs, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(FILE *errs, const char *fmt, ...) {
+    if (!errs) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(errs, fmt, ap);
+    va_end(ap);
+}
+
+static int parse_int(FILE *errs, const char *prog, const char *opt, const char *v, long lo, long hi, int *out) {
     char *end;
     errno = 0;
     long x = strtol(v, &end, 10);
     if (errno || *end || end == v || x < lo || x > hi) {
-        fprintf(stderr, "%s: %s expects an integer in [%ld, %ld], got '%s'\n", prog, opt, lo, hi, v);
+        say(errs, "%s: %s expects an integer in [%ld, %ld], got '%s'\n", prog, opt, lo, hi, v);
         return -1;
     }
     *out = (int)x;
     return 0;
 }
 
-static int parse_float(const char *prog, const char *opt, const char *v, double lo, double hi, float *out) {
+static int parse_float(FILE *errs, const char *prog, const char *opt, const char *v, double lo, double hi, float *out) {
     char *end;
     errno = 0;
     double x = strtod(v, &end);
     if (errno || *end || end == v || !(x >= lo && x <= hi)) {
-        fprintf(stderr, "%s: %s expects a number in [%g, %g], got '%s'\n", prog, opt, lo, hi, v);
+        say(errs, "%s: %s expects a number in [%g, %g], got '%s'\n", prog, opt, lo, hi, v);
         return -1;
     }
     *out = (float)x;
@@ -73,7 +84,7 @@ static int option_takes_value(const char *a, int mpi) {
     return mpi && (!strcmp(a, "--schedule") || !strcmp(a, "--report"));
 }
 
-int options_parse(Options *o, int argc, char **argv, const char *prog, int mpi) {
+int options_parse(Options *o, int argc, char **argv, const char *prog, int mpi, FILE *errs) {
     memset(o, 0, sizeof *o);
     o->mode = MODE_GETP;
     o->backend = "auto";
@@ -87,7 +98,7 @@ int options_parse(Options *o, int argc, char **argv, const char *prog, int mpi) 
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         int takes = 1, rc = 0;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            options_usage(stdout, prog, mpi);
+            if (errs) options_usage(stdout, prog, mpi);
             return 1;
         } else if (!strcmp(a, "--ignore-eos")) {
             o->ignore_eos = 1, takes = 0;
@@ -101,20 +112,20 @@ int options_parse(Options *o, int argc, char **argv, const char *prog, int mpi) 
             o->no_bind = 1, takes = 0;
         } else if (a[0] != '-' || !strcmp(a, "-")) {
             if (o->model_path) {
-                fprintf(stderr, "%s: unexpected argument '%s' (the model is already '%s')\n", prog, a, o->model_path);
+                say(errs, "%s: unexpected argument '%s' (the model is already '%s')\n", prog, a, o->model_path);
                 return -1;
             }
             o->model_path = a, takes = 0;
         } else if (!v) {
-            if (!option_takes_value(a, mpi)) fprintf(stderr, "%s: unknown option '%s' (see --help)\n", prog, a);
-            else fprintf(stderr, "%s: option %s needs a value (see --help)\n", prog, a);
+            if (!option_takes_value(a, mpi)) say(errs, "%s: unknown option '%s' (see --help)\n", prog, a);
+            else say(errs, "%s: option %s needs a value (see --help)\n", prog, a);
             return -1;
         } else if (!strcmp(a, "-m")) {
             if (!strcmp(v, "getp")) o->mode = MODE_GETP;
             else if (!strcmp(v, "generate")) o->mode = MODE_GENERATE;
             else if (!strcmp(v, "tokenize")) o->mode = MODE_TOKENIZE;
             else {
-                fprintf(stderr, "%s: unknown mode '%s' (getp, generate, tokenize)\n", prog, v);
+                say(errs, "%s: unknown mode '%s' (getp, generate, tokenize)\n", prog, v);
                 return -1;
             }
         } else if (!strcmp(a, "-i")) {
@@ -122,29 +133,29 @@ int options_parse(Options *o, int argc, char **argv, const char *prog, int mpi) 
         } else if (!strcmp(a, "-o")) {
             o->output = v;
         } else if (!strcmp(a, "-n")) {
-            rc = parse_int(prog, a, v, 0, 1 << 24, &o->max_new_tokens);
+            rc = parse_int(errs, prog, a, v, 0, 1 << 24, &o->max_new_tokens);
         } else if (!strcmp(a, "-t")) {
-            rc = parse_float(prog, a, v, 0, 100, &o->temperature);
+            rc = parse_float(errs, prog, a, v, 0, 100, &o->temperature);
         } else if (!strcmp(a, "-p")) {
-            rc = parse_float(prog, a, v, 0, 1, &o->top_p);
+            rc = parse_float(errs, prog, a, v, 0, 1, &o->top_p);
         } else if (!strcmp(a, "-s")) {
             char *end;
             errno = 0;
             o->seed = strtoull(v, &end, 10);
             if (errno || *end || end == v || v[0] == '-') {
-                fprintf(stderr, "%s: -s expects a non-negative integer, got '%s'\n", prog, v);
+                say(errs, "%s: -s expects a non-negative integer, got '%s'\n", prog, v);
                 rc = -1;
             }
         } else if (!strcmp(a, "--batch")) {
-            rc = parse_int(prog, a, v, 1, 4096, &o->batch);
+            rc = parse_int(errs, prog, a, v, 1, 4096, &o->batch);
         } else if (!strcmp(a, "--ctx")) {
-            rc = parse_int(prog, a, v, 1, 1 << 24, &o->context);
+            rc = parse_int(errs, prog, a, v, 1, 1 << 24, &o->context);
         } else if (!strcmp(a, "--threads")) {
-            rc = parse_int(prog, a, v, 1, 4096, &o->threads);
+            rc = parse_int(errs, prog, a, v, 1, 4096, &o->threads);
         } else if (!strcmp(a, "--backend")) {
             o->backend = v;
             if (strcmp(v, "auto") && strcmp(v, "cpu") && strcmp(v, "hip")) {
-                fprintf(stderr, "%s: unknown backend '%s' (auto, cpu, hip)\n", prog, v);
+                say(errs, "%s: unknown backend '%s' (auto, cpu, hip)\n", prog, v);
                 rc = -1;
             }
         } else if (!strcmp(a, "--tokenizer")) {
@@ -152,28 +163,28 @@ int options_parse(Options *o, int argc, char **argv, const char *prog, int mpi) 
         } else if (mpi && !strcmp(a, "--schedule")) {
             o->schedule = v;
             if (strcmp(v, "balanced") && strcmp(v, "block") && strcmp(v, "cyclic")) {
-                fprintf(stderr, "%s: unknown schedule '%s' (balanced, block, cyclic)\n", prog, v);
+                say(errs, "%s: unknown schedule '%s' (balanced, block, cyclic)\n", prog, v);
                 rc = -1;
             }
         } else if (mpi && !strcmp(a, "--report")) {
             o->report_json = v;
         } else {
-            fprintf(stderr, "%s: unknown option '%s' (see --help)\n", prog, a);
+            say(errs, "%s: unknown option '%s' (see --help)\n", prog, a);
             return -1;
         }
         if (rc) return -1;
         i += takes;
     }
     if (!o->model_path && o->mode != MODE_TOKENIZE) {
-        fprintf(stderr, "%s: no model file given (see --help)\n", prog);
+        say(errs, "%s: no model file given (see --help)\n", prog);
         return -1;
     }
     if (!o->input) {
-        fprintf(stderr, "%s: no input given: use -i (see --help)\n", prog);
+        say(errs, "%s: no input given: use -i (see --help)\n", prog);
         return -1;
     }
     if (o->mode == MODE_GETP && !o->output) {
-        fprintf(stderr, "%s: -m getp needs an output file: use -o (see --help)\n", prog);
+        say(errs, "%s: -m getp needs an output file: use -o (see --help)\n", prog);
         return -1;
     }
     return 0;

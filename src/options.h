@@ -31,8 +31,8 @@ typedef struct {
 } Options;
 
 /* Parses argv. Returns 0 to run, 1 when --help was printed, -1 on a usage
- * error (message already printed to stderr). */
-int options_parse(Options *o, int argc, char **argv, const char *prog, int mpi);
+ * error (message already printed to errs; NULL prints nothing). */
+int options_parse(Options *o, int argc, char **argv, const char *prog, int mpi, FILE *errs);
 void options_usage(FILE *f, const char *prog, int mpi);
 
 /* The tokenizer file to use: --tokenizer, else $GETP_TOKENIZER, else
