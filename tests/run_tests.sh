@@ -182,6 +182,79 @@ expect_error "unknown option" 2 "unknown option '--frobnicate'" "$O" -- "${GETP[
 expect_error "bad option value" 2 "-t expects a number" "$O" -- "${GETP[@]}" -i "$OUT/req.txt" -o "$O" -t hot
 check "--help prints usage and exits 0" bash -c "'$B/getp' --help | grep -q 'usage: getp MODEL -m getp'"
 
+echo "== getp_mpi on the CPU backend: byte-identical to getp"
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+MPIRUN=(mpirun --oversubscribe -np)
+GETP_MPI=("$B/getp_mpi" "$M" --tokenizer "$TOK")
+printf '1\nA single request\n' >"$OUT/n1.txt"
+printf '4\nfirst\nsecond prompt\nthird prompt is longer\nfourth\n' >"$OUT/n4.txt"
+{ echo 24; for i in $(seq 1 24); do echo "Request number $i: $(printf 'x%.0s' $(seq 1 $((i % 7 * 5))))"; done; } >"$OUT/n24.txt"
+{ for i in $(seq 0 9); do
+    printf '{"prompt": "%s", "max_tokens": %d}\n' "$(printf 'long prompt words %.0s' $(seq 1 $((i * i % 23 + 1))))" $(((i * 7) % 29 + 1))
+  done; } >"$OUT/uneven.jsonl"
+for f in n1.txt n4.txt n24.txt uneven.jsonl; do
+    ext=${f##*.}
+    for mode in greedy sampled; do
+        opts=(-n 8 --ignore-eos); [ $mode = sampled ] && opts+=(-t 0.8 -p 0.9 -s 3)
+        "${GETP[@]}" -m getp -i "$OUT/$f" -o "$OUT/ref_${f%.*}_$mode.$ext" "${opts[@]}" >/dev/null 2>&1
+        for k in 1 2 3 4; do
+            timeout 120 "${MPIRUN[@]}" $k "${GETP_MPI[@]}" -i "$OUT/$f" -o "$OUT/mpi_${f%.*}_${mode}_$k.$ext" "${opts[@]}" >"$OUT/mpi_${f%.*}_${mode}_$k.log" 2>&1
+            check "getp_mpi -np $k, $f, $mode: identical to getp" cmp -s "$OUT/ref_${f%.*}_$mode.$ext" "$OUT/mpi_${f%.*}_${mode}_$k.$ext"
+        done
+    done
+done
+for sch in block cyclic; do
+    timeout 120 "${MPIRUN[@]}" 3 "${GETP_MPI[@]}" -i "$OUT/n24.txt" -o "$OUT/mpi_$sch.txt" -n 8 --ignore-eos -t 0.8 -p 0.9 -s 3 --schedule $sch >/dev/null 2>&1
+    check "getp_mpi --schedule $sch: identical to getp" cmp -s "$OUT/ref_n24_sampled.txt" "$OUT/mpi_$sch.txt"
+done
+check "balanced schedule: the uneven file's work is spread (no rank has more than twice the mean decode tokens)" \
+    awk '/^[0-9]+ / {d[$1]=$9; s+=$9; n++} END {for (r in d) if (d[r] > 2*s/n) exit 1}' "$OUT/mpi_uneven_greedy_4.log"
+
+echo "== getp_mpi report"
+timeout 120 "${MPIRUN[@]}" 3 "${GETP_MPI[@]}" -i "$OUT/uneven.jsonl" -o "$OUT/rep_out.jsonl" -n 8 --report "$OUT/report.json" >"$OUT/rep.log" 2>&1
+check "the JSON report has every field, and its tokens sum to the output's tokens" node -e '
+const fs = require("fs");
+const rep = JSON.parse(fs.readFileSync(process.argv[1], "utf8"));
+const out = fs.readFileSync(process.argv[2], "utf8").trim().split("\n").map(JSON.parse);
+const fields = ["rank","host","device","binding","requests","load_s","prefill_tokens","prefill_s","decode_tokens","decode_s","generated_tokens","generate_s","tok_per_s","gather_wait_s"];
+if (rep.ranks.length !== 3) process.exit(1);
+for (const r of rep.ranks) for (const f of fields) if (!(f in r)) { console.log("missing " + f); process.exit(1); }
+const gen = rep.ranks.reduce((a, r) => a + r.generated_tokens, 0);
+const toks = out.reduce((a, o) => a + o.tokens.length, 0);
+const reqs = rep.ranks.reduce((a, r) => a + r.requests, 0);
+const prompt = out.reduce((a, o) => a + o.prompt_tokens, 0);
+const pre = rep.ranks.reduce((a, r) => a + r.prefill_tokens, 0);
+if (gen !== toks || gen !== rep.total_generated_tokens || reqs !== out.length || pre !== prompt) { console.log({gen, toks, reqs, pre, prompt}); process.exit(1); }
+if (!(rep.imbalance >= 1)) process.exit(1);
+' "$OUT/report.json" "$OUT/rep_out.jsonl"
+check "the text report has a row per rank, the imbalance and the throughput" \
+    bash -c "grep -cE '^[0-9]+ ' '$OUT/rep.log' | grep -qx 3 && grep -q 'imbalance' '$OUT/rep.log' && grep -q 'achieved throughput TPS' '$OUT/rep.log'"
+
+echo "== getp_mpi failures: every rank ends, in seconds, one message, no output file"
+expect_mpi_error() { # NAME REGEX OUTFILE -- ENV... -- ARGS
+    local name=$1 regex=$2 outfile=$3; shift 4
+    local start end err rc before="" after=""
+    [ -e "$outfile" ] && before=$(md5sum <"$outfile")
+    start=$(date +%s%N)
+    err=$(env "$@" 2>&1 >/dev/null)
+    rc=$?
+    end=$(date +%s%N)
+    [ -e "$outfile" ] && after=$(md5sum <"$outfile")
+XX
+    elif ! grep -Eq -- "$regex" <<<"$err"; then fail "$name" "message does not match /$regex/: $err"
+    elif [ "$before" != "$after" ] || ls "$outfile".tmp.* >/dev/null 2>&1; then fail "$name" "output file touched"
+    else pass "$name (exit $rc in $ms ms)"; fi
+}
+expect_mpi_error "getp_mpi: invalid input stops every rank" "getp_mpi: error: .*count.txt:3: the first line declares 3" "$OUT/never.txt" -- \
+    timeout 20 "${MPIRUN[@]}" 3 "${GETP_MPI[@]}" -i "$OUT/count.txt" -o "$OUT/never.txt"
+check "getp_mpi: invalid input gives exactly one message" test "$(timeout 20 "${MPIRUN[@]}" 3 "${GETP_MPI[@]}" -i "$OUT/count.txt" -o "$OUT/never.txt" 2>&1 | grep -c 'getp_mpi: error')" -eq 1
+expect_mpi_error "getp_mpi: a rank whose model load fails ends the job, naming the rank" "rank 2 \(.*\): .*injected model load failure" "$OUT/keep.txt" -- \
+    GETP_INJECT_FAULT=load@2 timeout 20 "${MPIRUN[@]}" 3 "${GETP_MPI[@]}" -i "$OUT/n24.txt" -o "$OUT/keep.txt" -n 4
+expect_mpi_error "getp_mpi: a rank killed mid-run ends the job, naming the rank" "rank 1 .*signal 9" "$OUT/keep.txt" -- \
+    GETP_INJECT_FAULT=kill@1 timeout 20 "${MPIRUN[@]}" 3 "${GETP_MPI[@]}" -i "$OUT/n24.txt" -o "$OUT/keep.txt" -n 4
+expect_mpi_error "getp_mpi: a missing model fails on rank 0 before the scatter" "nomodel.bin: cannot open model" "$OUT/never.txt" -- \
+    timeout 20 "${MPIRUN[@]}" 2 "$B/getp_mpi" "$OUT/nomodel.bin" --tokenizer "$TOK" -i "$OUT/n4.txt" -o "$OUT/never.txt"
+
 echo
 echo "$PASSED passed, $FAILED failed"
 [ "$FAILED" -eq 0 ]
