@@ -29,6 +29,21 @@ int bind_rank(int local_rank, int local_size, const char *pci_bus_id, char *desc
         snprintf(desc, desc_len, "unbound (hwloc topology failed)");
         return -1;
     }
+    /* A launcher that already pinned this rank to part of the node (srun
+     * --cpu-bind, mpirun --bind-to core) knows the allocation: keep it. */
+    hwloc_bitmap_t current = hwloc_bitmap_alloc();
+    hwloc_const_bitmap_t allowed = hwloc_topology_get_allowed_cpuset(topo);
+    if (hwloc_get_cpubind(topo, current, HWLOC_CPUBIND_PROCESS) == 0 && !hwloc_bitmap_iszero(current) &&
+        hwloc_bitmap_isincluded(current, allowed) && !hwloc_bitmap_isequal(current, allowed)) {
+        char list[256];
+        hwloc_bitmap_list_snprintf(list, sizeof list, current);
+        snprintf(desc, desc_len, "cores %s (launcher)", list);
+        int n = hwloc_get_nbobjs_inside_cpuset_by_type(topo, current, HWLOC_OBJ_PU);
+        hwloc_bitmap_free(current);
+        hwloc_topology_destroy(topo);
+        return n > 0 ? n : 1;
+    }
+    hwloc_bitmap_free(current);
     hwloc_obj_type_t unit = hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_CORE) > 0 ? HWLOC_OBJ_CORE : HWLOC_OBJ_PU;
     hwloc_bitmap_t set = hwloc_bitmap_alloc();
     const char *where = "";
@@ -41,7 +56,8 @@ int bind_rank(int local_rank, int local_size, const char *pci_bus_id, char *desc
             where = "near GPU ";
         }
     }
-    if (hwloc_bitmap_iszero(set)) hwloc_bitmap_copy(set, hwloc_topology_get_topology_cpuset(topo));
+    if (hwloc_bitmap_iszero(set)) hwloc_bitmap_copy(set, allowed);
+    else hwloc_bitmap_and(set, set, allowed);
     /* a contiguous share of the units in `set` */
     int total = hwloc_get_nbobjs_inside_cpuset_by_type(topo, set, unit);
     if (total <= 0) total = 1;

@@ -4,7 +4,9 @@
  * device, found by its bus id), shared out among the ranks of the node
  * whose GPUs sit in the same place. CPU ranks: a disjoint, contiguous share
  * of the node's allowed cores (at least one core each; ranks wrap around
- * when there are more ranks than cores). */
+ * when there are more ranks than cores). A rank that its launcher already
+ * pinned to part of the node keeps that binding. Only cores this process may
+ * use (its cgroup) are considered. */
 #ifndef GETP_BINDING_H
 #define GETP_BINDING_H
 

@@ -28,7 +28,7 @@ static const char *PROG = "getp_mpi";
 /* What every rank reports back to rank 0 (sent as bytes: one build, one
  * cluster, one byte layout). */
 typedef struct {
-    int rank, n_requests, failed;
+    int rank, local_rank, local_size, n_requests, failed;
     char host[64], device[64], binding[96];
     double load_s, prefill_s, decode_s, gen_s, wait_s;
     long prefill_tokens, decode_tokens, generated;
@@ -51,8 +51,9 @@ static float bits_float(int i) {
     return f;
 }
 
-/* Test hook: GETP_INJECT_FAULT="load@R" makes rank R fail to load its model,
- * "kill@R" makes it SIGKILL itself after its first finished request. */
+/* Test hooks (GETP_INJECT_FAULT): "load@R" makes rank R fail to load its
+ * model, "kill@R" makes it SIGKILL itself after its first finished request,
+ * "unlink-requests@0" deletes the request file right after validation. */
 static int fault_here(const char *what, int rank) {
     const char *f = getenv("GETP_INJECT_FAULT");
     char want[32];
@@ -99,10 +100,10 @@ static void write_report_json(const char *path, const RankReport *all, int size,
     for (int r = 0; r < size; r++) {
         const RankReport *x = &all[r];
         fprintf(f,
-                "    {\"rank\": %d, \"host\": \"%s\", \"device\": \"%s\", \"binding\": \"%s\", \"requests\": %d, "
+                "    {\"rank\": %d, \"local_rank\": %d, \"local_size\": %d, \"host\": \"%s\", \"device\": \"%s\", \"binding\": \"%s\", \"requests\": %d, "
                 "\"load_s\": %.6f, \"prefill_tokens\": %ld, \"prefill_s\": %.6f, \"decode_tokens\": %ld, \"decode_s\": %.6f, "
                 "\"generated_tokens\": %ld, \"generate_s\": %.6f, \"tok_per_s\": %.3f, \"gather_wait_s\": %.6f}%s\n",
-                x->rank, x->host, x->device, x->binding, x->n_requests, x->load_s, x->prefill_tokens, x->prefill_s, x->decode_tokens,
+                x->rank, x->local_rank, x->local_size, x->host, x->device, x->binding, x->n_requests, x->load_s, x->prefill_tokens, x->prefill_s, x->decode_tokens,
                 x->decode_s, x->generated, x->gen_s, x->gen_s > 0 ? x->generated / x->gen_s : 0.0, x->wait_s, r + 1 < size ? "," : "");
     }
     long gen = 0;
@@ -134,6 +135,8 @@ int main(int argc, char **argv) {
     RankReport me;
     memset(&me, 0, sizeof me);
     me.rank = rank;
+    me.local_rank = local_rank;
+    me.local_size = local_size;
     int host_len;
     char host[MPI_MAX_PROCESSOR_NAME];
     MPI_Get_processor_name(host, &host_len);
@@ -158,6 +161,8 @@ int main(int argc, char **argv) {
         }
         if (failed) fprintf(stderr, "%s: error: %s\n", PROG, err.msg);
         n = rs.n;
+        /* Rank 0 holds the validated requests from here on: the file may go. */
+        if (!failed && fault_here("unlink-requests", 0)) unlink(o.input);
     }
     MPI_Bcast(&failed, 1, MPI_INT, 0, MPI_COMM_WORLD);
     if (failed) {

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 need=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-for p in build-essential pkg-config libpcre2-dev openmpi-bin libopenmpi-dev libhwloc-dev; do
+for p in build-essential pkg-config libpcre2-dev openmpi-bin libopenmpi-dev libhwloc-dev slurm-wlm iproute2 util-linux; do
     have_pkg "$p" || need+=("$p")
 done
 command -v node >/dev/null || need+=(nodejs)

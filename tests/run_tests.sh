@@ -240,7 +240,9 @@ expect_mpi_error() { # NAME REGEX OUTFILE -- ENV... -- ARGS
     rc=$?
     end=$(date +%s%N)
     [ -e "$outfile" ] && after=$(md5sum <"$outfile")
-XX
+    local ms=$(((end - start) / 1000000))
+    if [ "$rc" -eq 0 ] || [ "$rc" -eq 124 ]; then fail "$name" "exit code $rc"
+    elif [ "$ms" -gt 10000 ]; then fail "$name" "took $ms ms"
     elif ! grep -Eq -- "$regex" <<<"$err"; then fail "$name" "message does not match /$regex/: $err"
     elif [ "$before" != "$after" ] || ls "$outfile".tmp.* >/dev/null 2>&1; then fail "$name" "output file touched"
     else pass "$name (exit $rc in $ms ms)"; fi
@@ -254,6 +256,12 @@ expect_mpi_error "getp_mpi: a rank killed mid-run ends the job, naming the rank"
     GETP_INJECT_FAULT=kill@1 timeout 20 "${MPIRUN[@]}" 3 "${GETP_MPI[@]}" -i "$OUT/n24.txt" -o "$OUT/keep.txt" -n 4
 expect_mpi_error "getp_mpi: a missing model fails on rank 0 before the scatter" "nomodel.bin: cannot open model" "$OUT/never.txt" -- \
     timeout 20 "${MPIRUN[@]}" 2 "$B/getp_mpi" "$OUT/nomodel.bin" --tokenizer "$TOK" -i "$OUT/n4.txt" -o "$OUT/never.txt"
+
+if [ "$(id -u)" -eq 0 ] && command -v slurmctld >/dev/null && command -v ip >/dev/null; then
+    source tests/cluster/cluster_tests.sh
+else
+    fail "cluster tests" "need root, slurm-wlm and iproute2 (scripts/setup.sh installs them)"
+fi
 
 echo
 echo "$PASSED passed, $FAILED failed"

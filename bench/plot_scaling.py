@@ -1,0 +1,52 @@
+"""Draws the scaling plot from getp_mpi JSON reports (--report).
+
+usage: python3 bench/plot_scaling.py OUT.png REPORT.json [REPORT.json ...]
+
+Left: total tok/s against the number of ranks (GPUs), with the ideal line
+(the smallest run scaled linearly); right: parallel efficiency; a table of
+per-rank load times below. Also prints the numbers as a table.
+"""
+import json
+import sys
+
+
+def main():
+    out, paths = sys.argv[1], sys.argv[2:]
+    runs = []
+    for p in paths:
+        with open(p) as f:
+            r = json.load(f)
+        ranks = r["ranks"]
+        runs.append({"gpus": len(ranks), "tps": r["total_tok_per_s"], "imbalance": r["imbalance"],
+                     "hosts": len({x["host"] for x in ranks}), "load": max(x["load_s"] for x in ranks), "path": p})
+    runs.sort(key=lambda x: x["gpus"])
+    base = runs[0]
+    print(f"{'gpus':>5} {'hosts':>5} {'tok/s':>10} {'efficiency':>10} {'imbalance':>9} {'max load s':>10}")
+    for r in runs:
+        r["eff"] = r["tps"] / (base["tps"] * r["gpus"] / base["gpus"]) if base["tps"] > 0 else 0.0
+        print(f"{r['gpus']:>5} {r['hosts']:>5} {r['tps']:>10.1f} {r['eff']:>10.3f} {r['imbalance']:>9.3f} {r['load']:>10.2f}")
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("plot_scaling: matplotlib is not installed; table only", file=sys.stderr)
+        return
+    g = [r["gpus"] for r in runs]
+    fig, (a, b, c) = plt.subplots(1, 3, figsize=(15, 4.5))
+    a.plot(g, [r["tps"] for r in runs], "o-", label="measured")
+    a.plot(g, [base["tps"] * x / base["gpus"] for x in g], "--", color="gray", label="linear")
+    a.set_xlabel("GPUs (ranks)"), a.set_ylabel("total tok/s"), a.set_title("throughput"), a.legend()
+    b.plot(g, [r["eff"] for r in runs], "o-")
+    b.set_ylim(0, 1.1), b.set_xlabel("GPUs (ranks)"), b.set_ylabel("efficiency"), b.set_title("parallel efficiency")
+    c.bar([str(x) for x in g], [r["load"] for r in runs])
+    c.set_xlabel("GPUs (ranks)"), c.set_ylabel("slowest rank's load s"), c.set_title("replica load time")
+    for ax in (a, b):
+        ax.set_xscale("log", base=2), ax.set_xticks(g), ax.set_xticklabels([str(x) for x in g])
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
