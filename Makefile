@@ -68,3 +68,24 @@ $(B)/getp_mpi: mpi/getp_mpi.c mpi/schedule.c mpi/binding.c mpi/*.h $(B)/no_gpu.o
 	    -o $@ $(PCRE2_LIBS) $(HWLOC_LIBS) $(LDLIBS)
 mpi: $(B)/getp_mpi
 .PHONY: mpi
+
+# The GPU backend. NVIDIA: nvcc for sm_90 through hip/hip_compat.h.
+# AMD: hipcc --offload-arch=gfx90a (MI250). `make test-gpu` runs on a GPU machine.
+NVCC ?= nvcc
+HIPCC ?= hipcc
+NVCC_FLAGS ?= -O3 -std=c++17 -gencode arch=compute_90,code=sm_90 -Xcompiler -Wall,-Wextra,-Werror
+HIP_AMD_FLAGS ?= -O3 -std=c++17 --offload-arch=gfx90a -Wall -Wextra -Werror
+$(B)/hip_backend.o: hip/hip_backend.hip hip/hip_compat.h $(HDRS) | $(B)
+	$(NVCC) $(NVCC_FLAGS) -x cu -c $< -o $@
+$(B)/hip_backend_amd.o: hip/hip_backend.hip hip/hip_compat.h $(HDRS) | $(B)
+	$(HIPCC) $(HIP_AMD_FLAGS) -x hip -c $< -o $@
+$(B)/getp_gpu: $(B)/getp_main.o $(B)/hip_backend.o $(B)/libgetp.a
+	$(NVCC) $(B)/getp_main.o $(B)/hip_backend.o $(B)/libgetp.a -o $@ $(PCRE2_LIBS) -lm -lgomp
+$(B)/test_gpu: tests/test_gpu.c $(B)/hip_backend.o $(B)/libgetp.a $(HDRS)
+	$(CC) $(CFLAGS) -c tests/test_gpu.c -o $(B)/test_gpu.o
+	$(NVCC) $(B)/test_gpu.o $(B)/hip_backend.o $(B)/libgetp.a -o $@ $(PCRE2_LIBS) -lm -lgomp
+hip: $(B)/getp_gpu
+hip-amd: $(B)/hip_backend_amd.o
+test-gpu: all $(B)/test_gpu
+	bash tests/run_gpu_tests.sh
+.PHONY: hip hip-amd test-gpu

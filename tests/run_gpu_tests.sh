@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# GPU tests (make test-gpu; run on a GPU machine through the device tool,
+# never in CI): the HIP backend against the CPU reference on the tiny model
+# (BF16 + MXFP4) and the HF fixtures (F32), and compute-sanitizer memcheck.
+set -u
+cd "$(dirname "$0")/.."
+B=build OUT=tests/out
+mkdir -p $OUT
+PASSED=0 FAILED=0
+count() { p=$(grep -c '^PASS' "$1"); f=$(grep -c '^FAIL' "$1"); PASSED=$((PASSED + p)); FAILED=$((FAILED + f)); cat "$1"; }
+$B/gen_model $OUT/tiny_gpu.bin --preset tiny
+$B/gen_model $OUT/tiny_gpu_f32.bin --preset tiny --dtype f32 --experts f32
+for f in f32 mxfp4; do $B/convert_hf tests/fixtures/hf_$f $OUT/hf_$f.bin 2>/dev/null; done
+for m in tiny_gpu:1e-4 tiny_gpu_f32:1e-4 hf_f32:1e-4 hf_mxfp4:1e-4; do
+    $B/test_gpu $OUT/${m%%:*}.bin ${m##*:} >$OUT/gpu_${m%%:*}.log 2>&1; count $OUT/gpu_${m%%:*}.log
+done
+if command -v compute-sanitizer >/dev/null; then
+    compute-sanitizer --tool memcheck --error-exitcode 9 $B/test_gpu $OUT/tiny_gpu.bin 1e-4 >$OUT/memcheck.log 2>&1
+    rc=$?
+    if [ $rc -eq 0 ] && grep -q "ERROR SUMMARY: 0 errors" $OUT/memcheck.log; then echo "PASS compute-sanitizer memcheck clean"; PASSED=$((PASSED + 1));
+    else echo "FAIL compute-sanitizer memcheck (rc $rc)"; tail -n 20 $OUT/memcheck.log; FAILED=$((FAILED + 1)); fi
+fi
+echo "$PASSED passed, $FAILED failed"
+[ "$FAILED" -eq 0 ]
