@@ -89,3 +89,10 @@ hip-amd: $(B)/hip_backend_amd.o
 test-gpu: all $(B)/test_gpu
 	bash tests/run_gpu_tests.sh
 .PHONY: hip hip-amd test-gpu
+
+# getp_mpi with the GPU backend (NVIDIA): each rank drives the GPU of its node-local index.
+CUDA_LIB ?= /usr/local/cuda/lib64
+$(B)/getp_mpi_gpu: mpi/getp_mpi.c mpi/schedule.c mpi/binding.c mpi/*.h $(B)/hip_backend.o $(B)/libgetp.a $(HDRS)
+	OMPI_CC=$(CC) $(MPICC) $(CFLAGS) $(PCRE2_CFLAGS) mpi/getp_mpi.c mpi/schedule.c mpi/binding.c $(B)/hip_backend.o $(B)/libgetp.a \
+	    -o $@ $(PCRE2_LIBS) $(HWLOC_LIBS) $(LDLIBS) -L$(CUDA_LIB) -lcudart -lstdc++
+hip: $(B)/getp_mpi_gpu

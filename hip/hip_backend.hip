@@ -375,15 +375,22 @@ static int hip_init(HipState *s, const Model *m, int slots, int ctx, Error *err)
     return 0;
 }
 
-extern "C" Backend *hip_backend_create_if_available(const Model *m, int max_slots, int max_context, Error *err) {
+extern "C" int hip_device_count(void) {
+    int n = 0;
+    return hipGetDeviceCount(&n) == hipSuccess ? n : 0;
+}
+
+extern "C" int hip_device_pci_bus_id(int device, char *buf, int len) {
+    return hipDeviceGetPCIBusId(buf, len, device) == hipSuccess ? 0 : -1;
+}
+
+extern "C" Backend *hip_backend_create_if_available(const Model *m, int max_slots, int max_context, int device, Error *err) {
     int n = 0;
     hipError_t e = hipGetDeviceCount(&n);
     if (e != hipSuccess || n == 0) {
         error_set(err, "hip backend: no GPU found (%s)", e != hipSuccess ? hipGetErrorString(e) : "0 devices");
         return NULL;
     }
-    const char *dev = getenv("GETP_HIP_DEVICE");
-    int device = dev ? atoi(dev) : 0;
     if (device < 0 || device >= n || hipSetDevice(device) != hipSuccess) {
         error_set(err, "hip backend: cannot use GPU %d of %d", device, n);
         return NULL;

@@ -233,9 +233,14 @@ int main(int argc, char **argv) {
 
     /* 3. Bind, load, make the backend (idle ranks skip the load). */
     double t0 = MPI_Wtime();
-    int cores = 0;
+    int cores = 0, gpus = strcmp(o.backend, "cpu") ? hip_device_count() : 0;
+    char bus[32], *bus_id = NULL;
+    if (gpus > 0) {
+        o.device = local_rank % gpus; /* one rank per GPU: the node-local index picks it */
+        if (hip_device_pci_bus_id(o.device, bus, sizeof bus) == 0) bus_id = bus;
+    }
     if (o.no_bind) snprintf(me.binding, sizeof me.binding, "unbound (--no-bind)");
-    else cores = bind_rank(local_rank, local_size, NULL, me.binding, sizeof me.binding);
+    else cores = bind_rank(local_rank, local_size, bus_id, me.binding, sizeof me.binding);
 #ifdef _OPENMP
     if (!o.threads) o.threads = cores > 0 ? cores : (omp_get_num_procs() / local_size > 0 ? omp_get_num_procs() / local_size : 1);
 #endif
@@ -252,7 +257,8 @@ int main(int argc, char **argv) {
             int context = app_context_limit(&o, &model.config);
             be = app_create_backend(&o, &model, o.batch < my_n ? o.batch : my_n, context, &err);
             failed = be == NULL;
-            if (be) snprintf(me.device, sizeof me.device, "%s (%d threads)", be->ops->name, o.threads);
+            if (be && !strcmp(be->ops->name, "cpu")) snprintf(me.device, sizeof me.device, "cpu (%d threads)", o.threads);
+            else if (be) snprintf(me.device, sizeof me.device, "%s gpu %d", be->ops->name, o.device);
         }
     }
     me.load_s = MPI_Wtime() - t0;

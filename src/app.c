@@ -76,7 +76,7 @@ void app_decode_text(const Tokenizer *tok, RequestResult *res) {
 
 Backend *app_create_backend(const Options *o, const Model *m, int slots, int context, Error *err) {
     if (strcmp(o->backend, "cpu") != 0) {
-        Backend *b = hip_backend_create_if_available(m, slots, context, err);
+        Backend *b = hip_backend_create_if_available(m, slots, context, o->device, err);
         if (b || strcmp(o->backend, "hip") == 0) return b;
     }
     return backend_cpu_create(m, slots, context, o->threads, err);

@@ -49,9 +49,14 @@ static inline void backend_destroy(Backend *b) {
 /* The CPU reference backend. n_threads <= 0 uses OpenMP's default. */
 Backend *backend_cpu_create(const Model *m, int max_slots, int max_context, int n_threads, Error *err);
 
-/* The GPU backend (hip/), or NULL with err when this build has none or no
- * device is present (src/no_gpu.c stands in for builds without HIP). */
-Backend *hip_backend_create_if_available(const Model *m, int max_slots, int max_context, Error *err);
+/* The GPU backend (hip/) on GPU `device`, or NULL with err when this build
+ * has none or no such device is present (src/no_gpu.c stands in for builds
+ * without HIP). */
+Backend *hip_backend_create_if_available(const Model *m, int max_slots, int max_context, int device, Error *err);
+/* Number of GPUs this build can use (0 without HIP), and the PCI bus id
+ * ("0000:3b:00.0") of one, for binding a rank near it; -1 if unknown. */
+int hip_device_count(void);
+int hip_device_pci_bus_id(int device, char *buf, int len);
 
 /* RoPE with YaRN as gpt-oss defines it: the inverse frequency of each of the
  * head_dim/2 rotary pairs and the attention concentration that scales cos and

@@ -2,10 +2,20 @@
  * to the CPU and "--backend hip" says why it cannot run. */
 #include "backend.h"
 
-Backend *hip_backend_create_if_available(const Model *m, int slots, int context, Error *err) {
+Backend *hip_backend_create_if_available(const Model *m, int slots, int context, int device, Error *err) {
     (void)m;
     (void)slots;
     (void)context;
+    (void)device;
     error_set(err, "this build has no GPU backend (build with `make hip` or `make hip-amd`)");
     return NULL;
+}
+
+int hip_device_count(void) { return 0; }
+
+int hip_device_pci_bus_id(int device, char *buf, int len) {
+    (void)device;
+    (void)buf;
+    (void)len;
+    return -1;
 }

@@ -24,6 +24,7 @@ typedef struct {
     int context; /* 0: min(model max_context, 4096) */
     int threads;
     int progress; /* -1 auto (tty), 0 off, 1 on */
+    int device;   /* GPU index (getp_mpi: the node-local rank) */
     /* getp_mpi only */
     const char *schedule;
     const char *report_json;

@@ -36,7 +36,7 @@ int main(int argc, char **argv) {
     }
     int V = (int)m.config.vocab_size, failures = 0;
     Backend *cpu = backend_cpu_create(&m, 8, 512, 0, &err);
-    Backend *gpu = hip_backend_create_if_available(&m, 8, 512, &err);
+    Backend *gpu = hip_backend_create_if_available(&m, 8, 512, 0, &err);
     if (!cpu || !gpu) {
         printf("FAIL backend: %s\n", err.msg);
         return 1;
