@@ -34,6 +34,8 @@ typedef struct {
     int *topk_idx;
     float *topk_w;
     float *row_buf; /* per-thread dequantization buffer */
+    /* small vectors widened once per use, kept here so the step allocates nothing */
+    float *layer_bias, *expert_bias, *norm_weight, *sinks;
     size_t row_buf_len;
 } CpuState;
 
@@ -85,15 +87,9 @@ static float dot(const float *a, const float *b, int n) {
 static void matmul(CpuState *s, float *out, const float *x, int T, const Tensor *w, uint64_t row0, int O, const float *bias,
                    const Tensor *bias_t, uint64_t bias_row) {
     int n_in = (int)tensor_row_len(w);
-    float *bias_buf = NULL;
-    if (bias_t) {
-        bias_buf = xmalloc((size_t)O * sizeof(float));
-        /* a bias row of an expert-stacked tensor */
-        float *tmp = xmalloc(tensor_row_len(bias_t) * sizeof(float));
-        tensor_read_row(bias_t, bias_row, tmp);
-        memcpy(bias_buf, tmp, (size_t)O * sizeof(float));
-        free(tmp);
-        bias = bias_buf;
+    if (bias_t) { /* a bias row of an expert-stacked tensor */
+        tensor_read_row(bias_t, bias_row, s->expert_bias);
+        bias = s->expert_bias;
     }
 #pragma omp parallel for schedule(static) num_threads(s->n_threads)
     for (int o = 0; o < O; o++) {
@@ -107,13 +103,12 @@ static void matmul(CpuState *s, float *out, const float *x, int T, const Tensor 
         }
         for (int t = 0; t < T; t++) out[(size_t)t * O + o] = dot(wr, x + (size_t)t * n_in, n_in) + (bias ? bias[o] : 0.0f);
     }
-    free(bias_buf);
 }
 
 static void read_vector(const Tensor *t, float *out) { tensor_read_row(t, 0, out); }
 
-static void rmsnorm(float *out, const float *x, int T, int H, const Tensor *weight, float eps) {
-    float *w = xmalloc((size_t)H * sizeof(float));
+static void rmsnorm(CpuState *s, float *out, const float *x, int T, int H, const Tensor *weight, float eps) {
+    float *w = s->norm_weight;
     read_vector(weight, w);
     for (int t = 0; t < T; t++) {
         const float *xr = x + (size_t)t * H;
@@ -122,7 +117,6 @@ static void rmsnorm(float *out, const float *x, int T, int H, const Tensor *weig
         float inv = 1.0f / sqrtf(ss / (float)H + eps);
         for (int i = 0; i < H; i++) out[(size_t)t * H + i] = w[i] * (xr[i] * inv);
     }
-    free(w);
 }
 
 /* Rotates each head's two halves (gpt-oss pairs element i with i + hd/2). */
@@ -243,11 +237,10 @@ static void forward_layer(CpuState *s, int l, const BatchRow *rows, int T) {
     const LayerWeights *L = &s->model->weights.layers[l];
     int H = (int)c->hidden, hd = (int)c->head_dim;
     int QD = (int)c->n_heads * hd, KVD = (int)c->n_kv_heads * hd;
-    float *bias = xmalloc((size_t)(QD > H ? QD : H) * sizeof(float));
-    float *sinks = xmalloc(c->n_heads * sizeof(float));
+    float *bias = s->layer_bias, *sinks = s->sinks;
     read_vector(L->sinks, sinks);
 
-    rmsnorm(s->xn, s->x, T, H, L->attn_norm, c->rms_eps);
+    rmsnorm(s, s->xn, s->x, T, H, L->attn_norm, c->rms_eps);
     read_vector(L->bq, bias);
     matmul(s, s->q, s->xn, T, L->wq, 0, QD, bias, NULL, 0);
     read_vector(L->bk, bias);
@@ -265,13 +258,11 @@ static void forward_layer(CpuState *s, int l, const BatchRow *rows, int T) {
     matmul(s, s->proj, s->attn, T, L->wo, 0, H, bias, NULL, 0);
     for (size_t i = 0; i < (size_t)T * H; i++) s->x[i] += s->proj[i];
 
-    rmsnorm(s->xn, s->x, T, H, L->mlp_norm, c->rms_eps);
+    rmsnorm(s, s->xn, s->x, T, H, L->mlp_norm, c->rms_eps);
     read_vector(L->router_b, bias);
     matmul(s, s->router, s->xn, T, L->router_w, 0, (int)c->n_experts, bias, NULL, 0);
     route(s, T);
     moe(s, L, T, s->x);
-    free(bias);
-    free(sinks);
 }
 
 static int cpu_forward(Backend *b, const BatchRow *rows, int T, float *logits, Error *err) {
@@ -295,7 +286,7 @@ static int cpu_forward(Backend *b, const BatchRow *rows, int T, float *logits, E
     for (int t = 0; t < T; t++)
         if (rows[t].want_logits) memcpy(s->moe_in + (size_t)n++ * H, s->x + (size_t)t * H, (size_t)H * sizeof(float));
     if (n == 0) return 0;
-    rmsnorm(s->xn, s->moe_in, n, H, s->model->weights.final_norm, c->rms_eps);
+    rmsnorm(s, s->xn, s->moe_in, n, H, s->model->weights.final_norm, c->rms_eps);
     matmul(s, logits, s->xn, n, s->model->weights.unembedding, 0, (int)c->vocab_size, NULL, NULL, 0);
     return 0;
 }
@@ -303,7 +294,8 @@ static int cpu_forward(Backend *b, const BatchRow *rows, int T, float *logits, E
 static void cpu_destroy(Backend *b) {
     CpuState *s = b->impl;
     float *bufs[] = {s->key_cache, s->value_cache, s->inv_freq, s->x, s->xn, s->q, s->k, s->v, s->attn, s->proj, s->router,
-                     s->moe_in, s->moe_hidden, s->moe_act, s->moe_out, s->expert_row_weight, s->topk_w, s->row_buf};
+                     s->moe_in, s->moe_hidden, s->moe_act, s->moe_out, s->expert_row_weight, s->topk_w, s->row_buf,
+                     s->layer_bias, s->expert_bias, s->norm_weight, s->sinks};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) free(bufs[i]);
     free(s->expert_rows);
     free(s->topk_idx);
@@ -368,6 +360,12 @@ Backend *backend_cpu_create(const Model *m, int max_slots, int max_context, int 
     if (I > widest) widest = I;
     if ((size_t)max_context + 1 > widest) widest = (size_t)max_context + 1;
     s->row_buf_len = widest;
+    size_t biggest_bias = QD > H ? QD : H;
+    if ((size_t)c->n_experts > biggest_bias) biggest_bias = c->n_experts;
+    s->layer_bias = xmalloc(biggest_bias * sizeof(float));
+    s->expert_bias = xmalloc((2 * I > H ? 2 * I : H) * sizeof(float));
+    s->norm_weight = xmalloc(H * sizeof(float));
+    s->sinks = xmalloc(c->n_heads * sizeof(float));
     s->row_buf = xmalloc((size_t)s->n_threads * widest * sizeof(float));
 
     Backend *b = xcalloc(1, sizeof *b);
