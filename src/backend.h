@@ -13,6 +13,7 @@
 #define GETP_BACKEND_H
 
 #include "model.h"
+#include "sampler.h"
 
 typedef struct {
     int slot;
@@ -27,6 +28,10 @@ typedef struct {
     const char *name;
     /* logits: [number of rows with want_logits, vocab], in row order */
     int (*forward)(Backend *b, const BatchRow *rows, int n_rows, float *logits, Error *err);
+    /* Optional (NULL: the caller samples the logits on the host): forward,
+     * then sample each want_logits row j with spec[j] on the device, exactly
+     * as src/sampler.h defines it; tokens[j] receives the id. */
+    int (*forward_sample)(Backend *b, const BatchRow *rows, int n_rows, const SampleSpec *spec, int *tokens, Error *err);
     void (*destroy)(Backend *b);
 } BackendOps;
 

@@ -303,7 +303,7 @@ static void cpu_destroy(Backend *b) {
     free(b);
 }
 
-static const BackendOps CPU_OPS = {"cpu", cpu_forward, cpu_destroy};
+static const BackendOps CPU_OPS = {.name = "cpu", .forward = cpu_forward, .forward_sample = NULL, .destroy = cpu_destroy};
 
 Backend *backend_cpu_create(const Model *m, int max_slots, int max_context, int n_threads, Error *err) {
     const ModelConfig *c = &m->config;

@@ -14,6 +14,18 @@ typedef struct {
     Rng rng;
 } Slot;
 
+/* Runs the rows and samples each want_logits row j with spec[j]: on the
+ * device when the backend can, else from logits on the host. */
+static int forward_and_sample(Backend *b, const BatchRow *rows, int n_rows, const SampleSpec *spec, int n_sample, int *tokens,
+                              float **logits, float *scratch, Error *err) {
+    if (b->ops->forward_sample) return b->ops->forward_sample(b, rows, n_rows, spec, tokens, err);
+    int vocab = (int)b->model->config.vocab_size;
+    if (!*logits) *logits = xmalloc((size_t)b->max_rows * vocab * sizeof(float));
+    if (backend_forward(b, rows, n_rows, *logits, err) != 0) return -1;
+    for (int j = 0; j < n_sample; j++) tokens[j] = sample_with_coin(*logits + (size_t)j * vocab, vocab, spec[j], scratch);
+    return 0;
+}
+
 /* Records a sampled token for slot s; returns 1 when the request is finished. */
 static int accept_token(Slot *s, const GenRequest *r, RequestResult *res, int token, int max_context) {
     if (!r->params.ignore_eos && is_stop_token(token)) {
@@ -43,9 +55,11 @@ int generate_run(Backend *b, const GenRequest *reqs, int n, int max_batch, Reque
     Slot *slots = xcalloc((size_t)max_batch, sizeof *slots);
     for (int i = 0; i < max_batch; i++) slots[i].request = -1;
     BatchRow *rows = xmalloc((size_t)rows_cap * sizeof *rows);
-    float *logits = xmalloc((size_t)max_batch * vocab * sizeof(float));
+    float *logits = NULL; /* made on first use, for backends that return logits */
     int *row_slot = xmalloc((size_t)max_batch * sizeof(int));
-    ProbIndex *scratch = xmalloc((size_t)vocab * sizeof(ProbIndex));
+    int *tokens = xmalloc((size_t)max_batch * sizeof(int));
+    SampleSpec *spec = xmalloc((size_t)max_batch * sizeof(SampleSpec));
+    float *scratch = xmalloc((size_t)vocab * sizeof(float));
     memset(stats, 0, sizeof *stats);
     int next = 0, done = 0, rc = 0;
 
@@ -74,17 +88,17 @@ int generate_run(Backend *b, const GenRequest *reqs, int n, int max_batch, Reque
             } else {
                 double t0 = now_seconds();
                 for (int start = 0; start < r->prompt_len && rc == 0; start += rows_cap) {
-                    int m = r->prompt_len - start < rows_cap ? r->prompt_len - start : rows_cap;
+                    int m = r->prompt_len - start < rows_cap ? r->prompt_len - start : rows_cap, last = start + m == r->prompt_len;
                     for (int j = 0; j < m; j++)
                         rows[j] = (BatchRow){si, start + j, r->prompt[start + j], start + j == r->prompt_len - 1};
-                    rc = backend_forward(b, rows, m, logits, err);
+                    if (last) spec[0] = sample_spec(r->params.temperature, r->params.top_p, &s->rng);
+                    rc = forward_and_sample(b, rows, m, spec, last, tokens, &logits, scratch, err);
                 }
                 stats->prefill_seconds += now_seconds() - t0;
                 stats->prefill_tokens += r->prompt_len;
                 if (rc != 0) break;
                 s->pos = r->prompt_len;
-                int tok = sample_token(logits, vocab, r->params.temperature, r->params.top_p, &s->rng, scratch);
-                finished = accept_token(s, r, res, tok, b->max_context);
+                finished = accept_token(s, r, res, tokens[0], b->max_context);
             }
             if (finished) {
                 s->request = -1;
@@ -99,12 +113,14 @@ int generate_run(Backend *b, const GenRequest *reqs, int n, int max_batch, Reque
         int m = 0;
         for (int si = 0; si < max_batch; si++) {
             if (slots[si].request < 0) continue;
+            const GenParams *gp = &reqs[slots[si].request].params;
             rows[m] = (BatchRow){si, slots[si].pos, slots[si].last, 1};
+            spec[m] = sample_spec(gp->temperature, gp->top_p, &slots[si].rng);
             row_slot[m++] = si;
         }
         if (m == 0) continue;
         double t0 = now_seconds();
-        rc = backend_forward(b, rows, m, logits, err);
+        rc = forward_and_sample(b, rows, m, spec, m, tokens, &logits, scratch, err);
         stats->decode_seconds += now_seconds() - t0;
         stats->decode_tokens += m;
         if (rc != 0) break;
@@ -112,8 +128,7 @@ int generate_run(Backend *b, const GenRequest *reqs, int n, int max_batch, Reque
             Slot *s = &slots[row_slot[j]];
             const GenRequest *r = &reqs[s->request];
             s->pos++;
-            int tok = sample_token(logits + (size_t)j * vocab, vocab, r->params.temperature, r->params.top_p, &s->rng, scratch);
-            if (accept_token(s, r, &out[s->request], tok, b->max_context)) {
+            if (accept_token(s, r, &out[s->request], tokens[j], b->max_context)) {
                 s->request = -1;
                 done++;
                 if (progress) progress(progress_ctx, done, n, stats);
@@ -124,6 +139,8 @@ int generate_run(Backend *b, const GenRequest *reqs, int n, int max_batch, Reque
     free(rows);
     free(logits);
     free(row_slot);
+    free(tokens);
+    free(spec);
     free(scratch);
     return rc;
 }

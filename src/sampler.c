@@ -1,7 +1,7 @@
 #include "sampler.h"
 
 #include <math.h>
-#include <stdlib.h>
+#include <string.h>
 
 int sample_argmax(const float *logits, int n) {
     int best = 0;
@@ -10,46 +10,63 @@ int sample_argmax(const float *logits, int n) {
     return best;
 }
 
-static int by_prob_desc(const void *a, const void *b) {
-    const ProbIndex *x = a, *y = b;
-    if (x->prob != y->prob) return x->prob > y->prob ? -1 : 1;
-    return x->id - y->id;
+SampleSpec sample_spec(float temperature, float top_p, Rng *rng) {
+    SampleSpec s = {temperature, top_p, 0.0f};
+    if (temperature > 0.0f) s.coin = rng_uniform(rng);
+    return s;
 }
 
-int sample_token(const float *logits, int n, float temperature, float top_p, Rng *rng, ProbIndex *scratch) {
-    if (temperature <= 0.0f) return sample_argmax(logits, n);
-    float r = rng_uniform(rng);
+static float bits_to_float(uint32_t b) {
+    float f;
+    memcpy(&f, &b, 4);
+    return f;
+}
+static uint32_t float_to_bits(float f) {
+    uint32_t b;
+    memcpy(&b, &f, 4);
+    return b;
+}
+
+/* Mass of the tokens with p >= v. */
+static double mass_at_or_above(const float *p, int n, float v) {
+    double s = 0.0;
+    for (int i = 0; i < n; i++)
+        if (p[i] >= v) s += p[i];
+    return s;
+}
+
+int sample_with_coin(const float *logits, int n, SampleSpec spec, float *p) {
+    if (spec.temperature <= 0.0f) return sample_argmax(logits, n);
     float maxv = logits[sample_argmax(logits, n)];
     double sum = 0.0;
-    for (int i = 0; i < n; i++) sum += exp((double)((logits[i] - maxv) / temperature));
-    if (!(top_p > 0.0f) || top_p > 1.0f) top_p = 1.0f;
-    /* Tokens below (1 - top_p) / (n - 1) can never be inside the nucleus
-     * (the kept tokens would otherwise already sum past top_p), so sorting
-     * only the rest gives the same set, much faster. */
-    double cutoff = n > 1 ? (1.0 - top_p) / (n - 1) : 0.0;
-    int m = 0;
+    for (int i = 0; i < n; i++) sum += (p[i] = expf((logits[i] - maxv) / spec.temperature));
+    float pmax = 0.0f;
     for (int i = 0; i < n; i++) {
-        double p = exp((double)((logits[i] - maxv) / temperature)) / sum;
-        if (p >= cutoff) {
-            scratch[m].prob = (float)p;
-            scratch[m].id = i;
-            m++;
+        p[i] = (float)(p[i] / sum);
+        if (p[i] > pmax) pmax = p[i];
+    }
+    float tau = 0.0f;
+    if (spec.top_p > 0.0f && spec.top_p < 1.0f) {
+        /* Bisect on the bit patterns of positive floats, which order like the
+         * values. Below (1 - top_p) / (n - 1) the condition always holds, so
+         * the search starts there; just above pmax it never does. */
+        float cutoff = n > 1 ? (1.0f - spec.top_p) / (float)(n - 1) : 0.0f;
+        uint32_t lo = float_to_bits(cutoff), hi = float_to_bits(pmax) + 1;
+        if (mass_at_or_above(p, n, bits_to_float(lo)) < spec.top_p) lo = 0; /* rounding: fall back to the full range */
+        while (hi - lo > 1) {
+            uint32_t mid = lo + (hi - lo) / 2;
+            if (mass_at_or_above(p, n, bits_to_float(mid)) >= spec.top_p) lo = mid;
+            else hi = mid;
         }
+        tau = bits_to_float(lo);
     }
-    qsort(scratch, (size_t)m, sizeof *scratch, by_prob_desc);
-    double cum = 0.0;
-    int last = m - 1;
-    for (int i = 0; i < m; i++) {
-        cum += scratch[i].prob;
-        if (cum >= top_p) {
-            last = i;
-            break;
-        }
+    double target = spec.coin * mass_at_or_above(p, n, tau), acc = 0.0;
+    int last = 0;
+    for (int i = 0; i < n; i++) {
+        if (p[i] < tau) continue;
+        acc += p[i];
+        last = i;
+        if (target < acc) return i;
     }
-    double target = r * cum, acc = 0.0;
-    for (int i = 0; i <= last; i++) {
-        acc += scratch[i].prob;
-        if (target < acc) return scratch[i].id;
-    }
-    return scratch[last].id;
+    return last;
 }

@@ -56,16 +56,57 @@ static void test_escapes(void) {
     check(!s, "unescape_line rejects a trailing backslash", "");
 }
 
+/* The nucleus by the textbook recipe, for comparison: sort by probability,
+ * keep the shortest prefix whose mass reaches top_p plus every token tied
+ * with its last member, then draw walking ids upwards. */
+static int reference_top_p(const float *logits, int n, float temperature, float top_p, float coin) {
+    double p[64], sorted[64], maxv = logits[0], sum = 0, cum = 0, tau = 0, mass = 0, acc = 0;
+    for (int i = 1; i < n; i++) maxv = fmax(maxv, logits[i]);
+    for (int i = 0; i < n; i++) sum += p[i] = exp((logits[i] - maxv) / temperature);
+    for (int i = 0; i < n; i++) sorted[i] = p[i] /= sum;
+    for (int i = 1; i < n; i++) /* insertion sort, descending */
+        for (int j = i; j > 0 && sorted[j] > sorted[j - 1]; j--) {
+            double t = sorted[j];
+            sorted[j] = sorted[j - 1], sorted[j - 1] = t;
+        }
+    for (int i = 0; i < n && cum < top_p; i++) cum += tau = sorted[i];
+    for (int i = 0; i < n; i++) mass += p[i] >= tau ? p[i] : 0;
+    int last = 0;
+    for (int i = 0; i < n; i++)
+        if (p[i] >= tau) {
+            acc += p[i], last = i;
+            if (coin * mass < acc) return i;
+        }
+    return last;
+}
+
 static void test_sampler(void) {
     float tie[5] = {1, 3, 0, 3, 2};
     check(sample_argmax(tie, 5) == 1, "argmax ties go to the lowest id", "");
     Rng r = rng_stream(7, 3);
-    ProbIndex scratch[5];
+    float scratch[64];
     check(sample_token(tie, 5, 0.0f, 1.0f, &r, scratch) == 1, "temperature 0 is argmax", "");
-    /* top_p small: only the most probable token (ties ordered by id) can be drawn */
-    int only_first = 1;
-    for (int i = 0; i < 200; i++) only_first &= sample_token(tie, 5, 1.0f, 0.1f, &r, scratch) == 1;
-    check(only_first, "top_p keeps only the nucleus", "");
+    /* top_p small: only the two tied most probable tokens can be drawn, both are */
+    int seen[5] = {0};
+    for (int i = 0; i < 400; i++) seen[sample_token(tie, 5, 1.0f, 0.1f, &r, scratch)]++;
+    check(seen[1] > 0 && seen[3] > 0 && seen[1] + seen[3] == 400, "top_p keeps only the nucleus (ties at its edge included)", "");
+    /* the threshold search against the sorting recipe on random rows */
+    Rng g = rng_stream(99, 1);
+    int agree = 1, trials = 0;
+    char why[128] = "";
+    for (int t = 0; t < 2000 && agree; t++, trials++) {
+        int n = 2 + (int)(rng_u64(&g) % 60);
+        float l[64];
+        for (int i = 0; i < n; i++) l[i] = (float)(rng_uniform(&g) * 8.0 - 4.0);
+        if (t % 5 == 0) l[1] = l[0]; /* ties */
+        float temp = 0.2f + 2.0f * rng_uniform(&g), top_p = rng_uniform(&g), coin = rng_uniform(&g);
+        int got = sample_with_coin(l, n, (SampleSpec){temp, top_p, coin}, scratch), want = reference_top_p(l, n, temp, top_p, coin);
+        if (got != want) {
+            agree = 0;
+            snprintf(why, sizeof why, "row %d: n %d T %.3f top_p %.3f coin %.3f: got %d, want %d", t, n, temp, top_p, coin, got, want);
+        }
+    }
+    check(agree, "top-p sampler matches the sorting recipe on 2000 random rows", why);
     /* distribution at T=1, top_p=1 follows softmax: compare frequencies */
     float logits[3] = {0.0f, (float)log(2.0), (float)log(5.0)}; /* probabilities 1/8, 2/8, 5/8 */
     int counts[3] = {0};
