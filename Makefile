@@ -75,17 +75,25 @@ NVCC ?= nvcc
 HIPCC ?= hipcc
 NVCC_FLAGS ?= -O3 -std=c++17 -gencode arch=compute_90,code=sm_90 -Xcompiler -Wall,-Wextra,-Werror
 HIP_AMD_FLAGS ?= -O3 -std=c++17 --offload-arch=gfx90a -Wall -Wextra -Werror
-$(B)/hip_backend.o: hip/hip_backend.hip hip/hip_compat.h $(HDRS) | $(B)
+HIP_HDRS = $(wildcard hip/*.h)
+$(B)/hip_backend.o: hip/hip_backend.hip $(HIP_HDRS) $(HDRS) | $(B)
 	$(NVCC) $(NVCC_FLAGS) -x cu -c $< -o $@
-$(B)/hip_backend_amd.o: hip/hip_backend.hip hip/hip_compat.h $(HDRS) | $(B)
+$(B)/bench_support.o: hip/bench_support.hip $(HIP_HDRS) | $(B)
+	$(NVCC) $(NVCC_FLAGS) -x cu -c $< -o $@
+$(B)/hip_backend_amd.o: hip/hip_backend.hip $(HIP_HDRS) $(HDRS) | $(B)
+	$(HIPCC) $(HIP_AMD_FLAGS) -x hip -c $< -o $@
+$(B)/bench_support_amd.o: hip/bench_support.hip $(HIP_HDRS) | $(B)
 	$(HIPCC) $(HIP_AMD_FLAGS) -x hip -c $< -o $@
 $(B)/getp_gpu: $(B)/getp_main.o $(B)/hip_backend.o $(B)/libgetp.a
 	$(NVCC) $(B)/getp_main.o $(B)/hip_backend.o $(B)/libgetp.a -o $@ $(PCRE2_LIBS) -lm -lgomp
 $(B)/test_gpu: tests/test_gpu.c $(B)/hip_backend.o $(B)/libgetp.a $(HDRS)
 	$(CC) $(CFLAGS) -c tests/test_gpu.c -o $(B)/test_gpu.o
 	$(NVCC) $(B)/test_gpu.o $(B)/hip_backend.o $(B)/libgetp.a -o $@ $(PCRE2_LIBS) -lm -lgomp
-hip: $(B)/getp_gpu
-hip-amd: $(B)/hip_backend_amd.o
+$(B)/bench_gpu: bench/bench_gpu.c $(B)/hip_backend.o $(B)/bench_support.o $(B)/libgetp.a $(HDRS)
+	$(CC) $(CFLAGS) -c bench/bench_gpu.c -o $(B)/bench_gpu.o
+	$(NVCC) $(B)/bench_gpu.o $(B)/hip_backend.o $(B)/bench_support.o $(B)/libgetp.a -o $@ $(PCRE2_LIBS) -lm -lgomp
+hip: $(B)/getp_gpu $(B)/bench_gpu
+hip-amd: $(B)/hip_backend_amd.o $(B)/bench_support_amd.o
 test-gpu: all $(B)/test_gpu
 	bash tests/run_gpu_tests.sh
 .PHONY: hip hip-amd test-gpu

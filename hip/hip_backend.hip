@@ -1,12 +1,14 @@
-// hip_backend.hip - the gpt-oss forward pass on one GPU, in HIP.
+// hip_backend.hip - the gpt-oss forward pass on one GPU: weights, KV cache,
+// and the launch sequence of one step (the kernels live in matmul.h,
+// layers.h and sample.h).
 //
-// First version: correct and complete, one kernel per step of the math in
-// src/cpu_backend.c, F32 accumulation, weights dequantized inside the
-// kernels (F32, BF16, MXFP4). Every reduction has a fixed order that does not
-// depend on the batch, so a request's logits are the same in any batch and
-// slot. Not yet done (issue 4): continuous-batching KV sized from free memory
-// with sliding-window trimming, tokens grouped by expert, GPU sampling,
-// graph replay, and the bandwidth work.
+// A step is: embed; per layer qkv matmul -> RoPE + cache store -> attention
+// -> o matmul -> residual + norm + router + top-k + grouping by expert ->
+// gate_up matmul with SwiGLU -> down matmul -> combine + next norm; then the
+// unembedding for the rows that want logits and, when asked, the sampler.
+// The host only copies the rows in and the token ids (or logits) out; a
+// decode step (every row wants a token) is captured once per batch size as a
+// graph and replayed.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +20,10 @@ extern "C" {
 #include "../src/backend.h"
 }
 
+#include "layers.h"
+#include "matmul.h"
+#include "sample.h"
+
 #define CHECK(call, err)                                                                                          \
     do {                                                                                                          \
         hipError_t e_ = (call);                                                                                   \
@@ -26,333 +32,426 @@ extern "C" {
     } while (0)
 #define CHECK_LAUNCH(err) CHECK(hipGetLastError(), err)
 
-#define SWIGLU_ALPHA 1.702f
-#define MAX_ROWS 256
+#define MAX_ROWS 256     /* rows one forward call accepts */
+#define MAX_GRAPHS 300   /* decode graphs kept, one per batch size */
 
-struct DTensor {
-    const uint8_t *data;
-    int dtype;
-    uint64_t rows, cols; // as a 2-D view: the last dimension is the row
+struct LayerDev {
+    WeightView wq, wk, wv, wo, router, gate_up, down;
+    const float *attn_norm, *bq, *bk, *bv, *bo, *sinks, *mlp_norm, *router_b, *gate_up_b, *down_b;
+    LayerCache cache;
 };
 
-__device__ __forceinline__ float bf16f(uint16_t h) { return __uint_as_float((uint32_t)h << 16); }
-
-__device__ __forceinline__ float e8m0f(uint8_t e) {
-    return e == 0 ? __uint_as_float(0x00400000u) : __uint_as_float((uint32_t)e << 23);
-}
-
-__constant__ float FP4[16] = {0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f, -0.0f, -0.5f, -1.0f, -1.5f, -2.0f, -3.0f, -4.0f, -6.0f};
-
-// Element i of row r, widened to f32.
-__device__ __forceinline__ float weight_at(const DTensor &w, uint64_t r, uint64_t i) {
-    if (w.dtype == DTYPE_F32) return ((const float *)w.data)[r * w.cols + i];
-    if (w.dtype == DTYPE_BF16) return bf16f(((const uint16_t *)w.data)[r * w.cols + i]);
-    uint64_t nblk = w.cols / 32;
-    uint8_t byte = w.data[r * nblk * 16 + i / 2];
-    uint8_t scale = w.data[w.rows * nblk * 16 + r * nblk + i / 32];
-    return FP4[(i & 1) ? byte >> 4 : byte & 15] * e8m0f(scale);
-}
-
-// One warp per output row o: out[t, o] = W[row0 + o] . x[t] + bias, for all T rows.
-__global__ void matmul_kernel(float *out, const float *x, int T, DTensor w, uint64_t row0, int O, int n_in, DTensor bias,
-                              uint64_t bias_row, int has_bias) {
-    int o = blockIdx.x * (blockDim.x / WARP_SIZE) + threadIdx.x / WARP_SIZE, lane = threadIdx.x % WARP_SIZE;
-    if (o >= O) return;
-    float b = has_bias ? weight_at(bias, bias_row, o) : 0.0f;
-    for (int t = 0; t < T; t++) {
-        const float *xr = x + (size_t)t * n_in;
-        float acc = 0.0f;
-        for (int i = lane; i < n_in; i += WARP_SIZE) acc += weight_at(w, row0 + o, i) * xr[i];
-        acc = warp_sum(acc);
-        if (lane == 0) out[(size_t)t * O + o] = acc + b;
-    }
-}
-
-// Expert matmul: pair p = (t, k) uses expert idx[p]; one warp per (p, o).
-__global__ void expert_matmul_kernel(float *out, const float *x, int x_per_pair, const int *idx, int K, DTensor w, int O, int n_in,
-                                     DTensor bias) {
-    int o = blockIdx.x * (blockDim.x / WARP_SIZE) + threadIdx.x / WARP_SIZE, lane = threadIdx.x % WARP_SIZE;
-    int p = blockIdx.y;
-    if (o >= O) return;
-    int e = idx[p];
-    const float *xr = x + (size_t)(x_per_pair ? p : p / K) * n_in;
-    float acc = 0.0f;
-    for (int i = lane; i < n_in; i += WARP_SIZE) acc += weight_at(w, (uint64_t)e * O + o, i) * xr[i];
-    acc = warp_sum(acc);
-    if (lane == 0) out[(size_t)p * O + o] = acc + weight_at(bias, e, o);
-}
-
-__global__ void embed_kernel(float *x, const int *tokens, DTensor emb, int H) {
-    int t = blockIdx.x;
-    for (int i = threadIdx.x; i < H; i += blockDim.x) x[(size_t)t * H + i] = weight_at(emb, tokens[t], i);
-}
-
-// One block per row; the sum of squares in a fixed tree order.
-__global__ void rmsnorm_kernel(float *out, const float *x, DTensor w, int H, float eps) {
-    __shared__ float partial[256];
-    int t = blockIdx.x;
-    const float *xr = x + (size_t)t * H;
-    float ss = 0.0f;
-    for (int i = threadIdx.x; i < H; i += blockDim.x) ss += xr[i] * xr[i];
-    partial[threadIdx.x] = ss;
-    __syncthreads();
-    for (int s = blockDim.x / 2; s > 0; s >>= 1) {
-        if (threadIdx.x < s) partial[threadIdx.x] += partial[threadIdx.x + s];
-        __syncthreads();
-    }
-    float inv = 1.0f / sqrtf(partial[0] / (float)H + eps);
-    for (int i = threadIdx.x; i < H; i += blockDim.x) out[(size_t)t * H + i] = weight_at(w, 0, i) * (xr[i] * inv);
-}
-
-// RoPE on q and k of row t, then k and v into the slot's cache.
-__global__ void rope_store_kernel(float *q, float *k, const float *v, const int *slot, const int *pos, const float *inv_freq,
-                                  float concentration, int nh, int nkv, int hd, float *kc, float *vc, size_t slot_stride,
-                                  size_t layer_off) {
-    int t = blockIdx.x, half = hd / 2;
-    float *qt = q + (size_t)t * nh * hd, *kt = k + (size_t)t * nkv * hd;
-    for (int j = threadIdx.x; j < (nh + nkv) * half; j += blockDim.x) {
-        int h = j / half, i = j % half;
-        float *vec = h < nh ? qt + (size_t)h * hd : kt + (size_t)(h - nh) * hd;
-        float angle = (float)pos[t] * inv_freq[i];
-        float cs = cosf(angle) * concentration, sn = sinf(angle) * concentration;
-        float x1 = vec[i], x2 = vec[i + half];
-        vec[i] = x1 * cs - x2 * sn;
-        vec[i + half] = x2 * cs + x1 * sn;
-    }
-    __syncthreads();
-    size_t kvd = (size_t)nkv * hd, at = (size_t)slot[t] * slot_stride + layer_off + (size_t)pos[t] * kvd;
-    for (size_t i = threadIdx.x; i < kvd; i += blockDim.x) {
-        kc[at + i] = kt[i];
-        vc[at + i] = v[(size_t)t * kvd + i];
-    }
-}
-
-// One block per (row, head): softmax over the visible keys plus the sink.
-__global__ void attention_kernel(float *out, const float *q, const float *kc, const float *vc, const int *slot, const int *pos,
-                                 DTensor sinks, int nh, int nkv, int hd, int window, size_t slot_stride, size_t layer_off,
-                                 float *scratch, int max_context) {
-    __shared__ float red[256];
-    int t = blockIdx.x, h = blockIdx.y, kvh = h / (nh / nkv);
-    int p_end = pos[t], p0 = window ? max(0, p_end - window + 1) : 0, n = p_end - p0 + 1;
-    const float *qh = q + ((size_t)t * nh + h) * hd;
-    float *sc = scratch + ((size_t)t * nh + h) * max_context;
-    size_t kvd = (size_t)nkv * hd, base = (size_t)slot[t] * slot_stride + layer_off;
-    float scale = rsqrtf((float)hd), sink = weight_at(sinks, 0, h);
-    float m = sink;
-    for (int j = threadIdx.x; j < n; j += blockDim.x) {
-        const float *kk = kc + base + (size_t)(p0 + j) * kvd + (size_t)kvh * hd;
-        float d = 0.0f;
-        for (int i = 0; i < hd; i++) d += qh[i] * kk[i];
-        sc[j] = d * scale;
-        m = fmaxf(m, sc[j]);
-    }
-    red[threadIdx.x] = m;
-    __syncthreads();
-    for (int s = blockDim.x / 2; s > 0; s >>= 1) {
-        if (threadIdx.x < s) red[threadIdx.x] = fmaxf(red[threadIdx.x], red[threadIdx.x + s]);
-        __syncthreads();
-    }
-    m = red[0];
-    __syncthreads();
-    float sum = 0.0f;
-    for (int j = threadIdx.x; j < n; j += blockDim.x) sum += (sc[j] = expf(sc[j] - m));
-    red[threadIdx.x] = sum;
-    __syncthreads();
-    for (int s = blockDim.x / 2; s > 0; s >>= 1) {
-        if (threadIdx.x < s) red[threadIdx.x] += red[threadIdx.x + s];
-        __syncthreads();
-    }
-    float denom = red[0] + expf(sink - m);
-    for (int i = threadIdx.x; i < hd; i += blockDim.x) {
-        float acc = 0.0f;
-        for (int j = 0; j < n; j++) acc += sc[j] * vc[base + (size_t)(p0 + j) * kvd + (size_t)kvh * hd + i];
-        out[((size_t)t * nh + h) * hd + i] = acc / denom;
-    }
-}
-
-__global__ void add_kernel(float *x, const float *y, size_t n) {
-    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i < n) x[i] += y[i];
-}
-
-// One thread per row: top-k (ties to the lower expert), softmax over them.
-__global__ void route_kernel(const float *logits, int T, int E, int K, int *idx, float *w) {
-    int t = blockIdx.x * blockDim.x + threadIdx.x;
-    if (t >= T) return;
-    const float *l = logits + (size_t)t * E;
-    int *it = idx + (size_t)t * K;
-    float *wt = w + (size_t)t * K;
-    for (int k = 0; k < K; k++) {
-        int best = -1;
-        for (int e = 0; e < E; e++) {
-            bool taken = false;
-            for (int j = 0; j < k; j++) taken |= it[j] == e;
-            if (!taken && (best < 0 || l[e] > l[best])) best = e;
-        }
-        it[k] = best;
-    }
-    float m = l[it[0]], s = 0.0f;
-    for (int k = 0; k < K; k++) s += (wt[k] = expf(l[it[k]] - m));
-    for (int k = 0; k < K; k++) wt[k] /= s;
-}
-
-__global__ void swiglu_kernel(float *act, const float *h, int pairs, int I, float limit) {
-    size_t j = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (j >= (size_t)pairs * I) return;
-    size_t p = j / I, c = j % I;
-    float gate = fminf(h[p * 2 * I + 2 * c], limit);
-    float up = fmaxf(fminf(h[p * 2 * I + 2 * c + 1], limit), -limit);
-    act[j] = (up + 1.0f) * (gate / (1.0f + expf(-SWIGLU_ALPHA * gate)));
-}
-
-// x[t] += sum_k w[t,k] * out[(t,k)], k in order.
-__global__ void combine_kernel(float *x, const float *out, const float *w, int T, int K, int H) {
-    size_t j = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (j >= (size_t)T * H) return;
-    size_t t = j / H, i = j % H;
-    float acc = 0.0f;
-    for (int k = 0; k < K; k++) acc += w[t * K + k] * out[(t * K + k) * H + i];
-    x[j] += acc;
-}
-
-__global__ void gather_rows_kernel(float *dst, const float *src, const int *rows, int H) {
-    int r = blockIdx.x;
-    for (int i = threadIdx.x; i < H; i += blockDim.x) dst[(size_t)r * H + i] = src[(size_t)rows[r] * H + i];
-}
+struct GraphEntry {
+    int n_rows, sample;
+    hipGraphExec_t exec;
+};
 
 struct HipState {
     const Model *model;
     ModelConfig c;
-    int device;
-    uint8_t *weights; // the whole model file
-    DTensor emb, final_norm, unemb;
-    float *key_cache, *value_cache;
-    size_t slot_stride, layer_stride;
-    float *inv_freq;
-    float concentration;
-    int *d_slot, *d_pos, *d_tok, *d_sel, *d_idx;
-    float *x, *xn, *q, *k, *v, *attn, *proj, *router, *topk_w, *moe_h, *moe_a, *moe_o, *logits, *scratch;
+    int device, sm_count;
+    uint8_t *weights; /* the model file's bytes (or random ones), tensors at their file offsets */
+    float *vectors;   /* norms, biases and sinks widened to f32 */
+    WeightView emb, unemb;
+    const float *final_norm;
+    LayerDev *layers;
+    float *kv;
+    size_t kv_bytes;
+    float *inv_freq, concentration;
+    int splits_q, splits_k, splits_v, splits_o;
+    /* per step */
+    int *d_rows; /* slot, pos, token, out_row: MAX_ROWS each */
+    SampleSpec *d_spec;
+    int *d_tokens, *h_rows, *h_tokens;
+    SampleSpec *h_spec;
+    float *x, *xn, *q, *attn, *part_q, *part_k, *part_v, *part_o, *act, *expert_out, *logits, *prob, *topk_w;
+    int *topk_idx, *pairs, *offsets, *counter;
+    hipStream_t stream;
+    GraphEntry graphs[MAX_GRAPHS];
+    int n_graphs;
 };
 
-static DTensor dt(const HipState *s, const Tensor *t) {
-    DTensor d;
-    d.data = s->weights + (t->data - s->model->map);
-    d.dtype = (int)t->dtype;
-    d.cols = tensor_row_len(t);
-    d.rows = tensor_n_elems(t) / d.cols;
-    return d;
+static WeightView view(const HipState *s, const Tensor *t) {
+    WeightView w;
+    w.data = s->weights + t->offset;
+    w.dtype = (int)t->dtype;
+    w.cols = (int)tensor_row_len(t);
+    uint64_t all_rows = tensor_n_elems(t) / w.cols;
+    w.rows = t->ndim == 3 ? (int)t->shape[1] : (int)all_rows; /* experts: rows of one matrix */
+    w.scales = t->dtype == DTYPE_MXFP4 ? w.data + all_rows * (w.cols / 2) : nullptr;
+    return w;
 }
 
-static unsigned blocks_for(size_t n, unsigned per) { return (unsigned)((n + per - 1) / per); }
+static unsigned cdiv(size_t n, size_t d) { return (unsigned)((n + d - 1) / d); }
 
-static int launch_matmul(float *out, const float *x, int T, DTensor w, uint64_t row0, int O, DTensor bias, int has_bias, Error *err) {
-    matmul_kernel<<<blocks_for((size_t)O, 8), 8 * WARP_SIZE>>>(out, x, T, w, row0, O, (int)w.cols, bias, 0, has_bias);
+/* Splits of k for a dense matrix: enough warps to keep every multiprocessor
+ * streaming at batch 1. Depends on the shape only (batch invariance). */
+static int choose_splits(const HipState *s, int rows, int cols) {
+    int tiles = (rows + 15) / 16, chunks = (cols + 31) / 32, want = s->sm_count * 8;
+    int splits = (want + tiles - 1) / tiles;
+    if (splits > chunks / 2) splits = chunks / 2;
+    return splits < 1 ? 1 : splits;
+}
+
+static MatmulJob dense_job(WeightView w, const float *x, int ldx, int n, int splits, float *out) {
+    MatmulJob j;
+    memset(&j, 0, sizeof j);
+    j.w = w, j.x = x, j.ldx = ldx, j.n_tokens = n, j.splits = splits, j.out = out, j.pair_div = 1;
+    return j;
+}
+
+template <int MODE>
+static int launch_matmul(const HipState *s, const MatmulJob *jobs, int n_jobs, dim3 grid, Error *err) {
+    MatmulJobs all;
+    memset(&all, 0, sizeof all);
+    for (int i = 0; i < n_jobs; i++) all.job[i] = jobs[i];
+    dim3 block(MM_WARPS * WARP);
+    switch (jobs[0].w.dtype) {
+    case DT_F32: matmul_kernel<DT_F32, MODE><<<grid, block, 0, s->stream>>>(all); break;
+    case DT_BF16: matmul_kernel<DT_BF16, MODE><<<grid, block, 0, s->stream>>>(all); break;
+    default: matmul_kernel<DT_MXFP4, MODE><<<grid, block, 0, s->stream>>>(all); break;
+    }
     CHECK_LAUNCH(err);
     return 0;
 }
 
-static int hip_forward(Backend *b, const BatchRow *rows, int T, float *logits_out, Error *err) {
-    HipState *s = (HipState *)b->impl;
-    const ModelConfig *c = &s->c;
-    int H = c->hidden, hd = c->head_dim, nh = c->n_heads, nkv = c->n_kv_heads, E = c->n_experts, K = c->experts_per_token;
-    int I = c->intermediate, QD = nh * hd, KVD = nkv * hd, V = c->vocab_size;
-    if (T <= 0) return 0;
-    if (T > b->max_rows) return error_set(err, "hip backend: %d rows exceed the batch limit %d", T, b->max_rows);
-    int slot[MAX_ROWS], pos[MAX_ROWS], tok[MAX_ROWS], sel[MAX_ROWS], n_sel = 0;
-    for (int t = 0; t < T; t++) {
-        if (rows[t].slot < 0 || rows[t].slot >= b->max_slots || rows[t].pos < 0 || rows[t].pos >= b->max_context ||
-            rows[t].token < 0 || rows[t].token >= V)
-            return error_set(err, "hip backend: row %d (slot %d, position %d, token %d) out of range", t, rows[t].slot, rows[t].pos,
-                             rows[t].token);
-        slot[t] = rows[t].slot, pos[t] = rows[t].pos, tok[t] = rows[t].token;
-        if (rows[t].want_logits) sel[n_sel++] = t;
+/* Dense matmuls of the same x: up to 3 matrices (q, k, v) in one launch. */
+static int dense_matmul(const HipState *s, const MatmulJob *jobs, int n_jobs, int n, Error *err) {
+    size_t warps = 0;
+    for (int i = 0; i < n_jobs; i++) {
+        size_t w = (size_t)cdiv(jobs[i].w.rows, 16) * jobs[i].splits;
+        if (w > warps) warps = w;
+        if (jobs[i].w.dtype != jobs[0].w.dtype) return error_set(err, "hip backend: q, k and v must share a dtype");
     }
-    CHECK(hipMemcpy(s->d_slot, slot, T * sizeof(int), hipMemcpyHostToDevice), err);
-    CHECK(hipMemcpy(s->d_pos, pos, T * sizeof(int), hipMemcpyHostToDevice), err);
-    CHECK(hipMemcpy(s->d_tok, tok, T * sizeof(int), hipMemcpyHostToDevice), err);
-    if (n_sel) CHECK(hipMemcpy(s->d_sel, sel, n_sel * sizeof(int), hipMemcpyHostToDevice), err);
+    return launch_matmul<MM_PARTIAL>(s, jobs, n_jobs, dim3(cdiv(warps, MM_WARPS), cdiv(n, MM_TOKENS), n_jobs), err);
+}
 
-    embed_kernel<<<T, 256>>>(s->x, s->d_tok, s->emb, H);
+template <int MODE>
+static int expert_matmul(const HipState *s, WeightView w, const float *bias, const float *x, int ldx, int pair_div, float *out, int ldo,
+                         int n_rows, Error *err) {
+    MatmulJob j;
+    memset(&j, 0, sizeof j);
+    j.w = w, j.bias = bias, j.x = x, j.ldx = ldx, j.pairs = s->pairs, j.offsets = s->offsets, j.pair_div = pair_div;
+    j.splits = 1, j.out = out, j.ldo = ldo, j.limit = s->c.swiglu_limit;
+    int tiles = MODE == MM_SWIGLU ? cdiv(w.rows / 2, 8) : cdiv(w.rows, 16);
+    return launch_matmul<MODE>(s, &j, 1, dim3(cdiv(tiles, MM_WARPS), cdiv(n_rows, MM_TOKENS), s->c.n_experts), err);
+}
+
+static int launch_attention(const HipState *s, const LayerDev *L, StepRows rows, int T, Error *err) {
+    const ModelConfig *c = &s->c;
+    dim3 grid(T, cdiv(c->n_heads, ATTN_WARPS)), block(ATTN_WARPS * WARP);
+    int nh = c->n_heads, nkv = c->n_kv_heads;
+    switch (c->head_dim) {
+    case 16: attention_kernel<16><<<grid, block, 0, s->stream>>>(s->attn, s->q, rows, L->cache, L->sinks, nh, nkv); break;
+    case 32: attention_kernel<32><<<grid, block, 0, s->stream>>>(s->attn, s->q, rows, L->cache, L->sinks, nh, nkv); break;
+    case 64: attention_kernel<64><<<grid, block, 0, s->stream>>>(s->attn, s->q, rows, L->cache, L->sinks, nh, nkv); break;
+    case 128: attention_kernel<128><<<grid, block, 0, s->stream>>>(s->attn, s->q, rows, L->cache, L->sinks, nh, nkv); break;
+    default: return error_set(err, "hip backend: head_dim %u is not supported (16, 32, 64 or 128)", c->head_dim);
+    }
     CHECK_LAUNCH(err);
-    DTensor none = {};
+    return 0;
+}
+
+/* Everything of one forward call after the rows are on the device. */
+static int enqueue_step(HipState *s, int T, int n_out, int sample, Error *err) {
+    const ModelConfig *c = &s->c;
+    int H = c->hidden, nh = c->n_heads, nkv = c->n_kv_heads, hd = c->head_dim, E = c->n_experts, K = c->experts_per_token;
+    int I = c->intermediate, QD = nh * hd, KVD = nkv * hd, V = c->vocab_size;
+    StepRows rows = {s->d_rows, s->d_rows + MAX_ROWS, s->d_rows + 2 * MAX_ROWS, s->d_rows + 3 * MAX_ROWS};
+    embed_kernel<<<T, ROW_THREADS, 0, s->stream>>>(s->x, s->xn, rows, s->emb, s->layers[0].attn_norm, H, c->rms_eps);
+    CHECK_LAUNCH(err);
     for (int l = 0; l < (int)c->n_layers; l++) {
-        const LayerWeights *L = &s->model->weights.layers[l];
-        size_t layer_off = (size_t)l * s->layer_stride;
-        rmsnorm_kernel<<<T, 256>>>(s->xn, s->x, dt(s, L->attn_norm), H, c->rms_eps);
+        const LayerDev *L = &s->layers[l];
+        MatmulJob qkv[3] = {dense_job(L->wq, s->xn, H, T, s->splits_q, s->part_q), dense_job(L->wk, s->xn, H, T, s->splits_k, s->part_k),
+                            dense_job(L->wv, s->xn, H, T, s->splits_v, s->part_v)};
+        if (dense_matmul(s, qkv, 3, T, err)) return -1;
+        qkv_finish_kernel<<<T, ROW_THREADS, (QD + 2 * KVD) * sizeof(float), s->stream>>>(
+            s->q, s->part_q, s->part_k, s->part_v, s->splits_q, s->splits_k, s->splits_v, T, L->bq, L->bk, L->bv, rows, s->inv_freq,
+            s->concentration, nh, nkv, hd, L->cache);
         CHECK_LAUNCH(err);
-        if (launch_matmul(s->q, s->xn, T, dt(s, L->wq), 0, QD, dt(s, L->bq), 1, err) || launch_matmul(s->k, s->xn, T, dt(s, L->wk), 0, KVD, dt(s, L->bk), 1, err) ||
-            launch_matmul(s->v, s->xn, T, dt(s, L->wv), 0, KVD, dt(s, L->bv), 1, err))
+        if (launch_attention(s, L, rows, T, err)) return -1;
+        MatmulJob o = dense_job(L->wo, s->attn, QD, T, s->splits_o, s->part_o);
+        if (dense_matmul(s, &o, 1, T, err)) return -1;
+        size_t shared = (size_t)(H + 2 * E + T * K) * sizeof(float);
+        post_attention_kernel<<<T, ROW_THREADS, shared, s->stream>>>(s->x, s->xn, s->part_o, s->splits_o, T, L->bo, L->mlp_norm, L->router,
+                                                                     L->router_b, H, E, K, c->rms_eps, s->topk_idx, s->topk_w, s->pairs,
+                                                                     s->offsets, s->counter);
+        CHECK_LAUNCH(err);
+        if (expert_matmul<MM_SWIGLU>(s, L->gate_up, L->gate_up_b, s->xn, H, K, s->act, I, T, err) ||
+            expert_matmul<MM_BIAS>(s, L->down, L->down_b, s->act, I, 1, s->expert_out, H, T, err))
             return -1;
-        rope_store_kernel<<<T, 128>>>(s->q, s->k, s->v, s->d_slot, s->d_pos, s->inv_freq, s->concentration, nh, nkv, hd, s->key_cache,
-                                      s->value_cache, s->slot_stride, layer_off);
-        CHECK_LAUNCH(err);
-        attention_kernel<<<dim3(T, nh), 256>>>(s->attn, s->q, s->key_cache, s->value_cache, s->d_slot, s->d_pos, dt(s, L->sinks), nh, nkv,
-                                               hd, c->layer_sliding[l] ? (int)c->sliding_window : 0, s->slot_stride, layer_off, s->scratch,
-                                               b->max_context);
-        CHECK_LAUNCH(err);
-        if (launch_matmul(s->proj, s->attn, T, dt(s, L->wo), 0, H, dt(s, L->bo), 1, err)) return -1;
-        add_kernel<<<blocks_for((size_t)T * H, 256), 256>>>(s->x, s->proj, (size_t)T * H);
-        CHECK_LAUNCH(err);
-        rmsnorm_kernel<<<T, 256>>>(s->xn, s->x, dt(s, L->mlp_norm), H, c->rms_eps);
-        CHECK_LAUNCH(err);
-        if (launch_matmul(s->router, s->xn, T, dt(s, L->router_w), 0, E, dt(s, L->router_b), 1, err)) return -1;
-        route_kernel<<<blocks_for(T, 64), 64>>>(s->router, T, E, K, s->d_idx, s->topk_w);
-        CHECK_LAUNCH(err);
-        expert_matmul_kernel<<<dim3(blocks_for(2 * I, 8), T * K), 8 * WARP_SIZE>>>(s->moe_h, s->xn, 0, s->d_idx, K, dt(s, L->gate_up_w),
-                                                                                   2 * I, H, dt(s, L->gate_up_b));
-        CHECK_LAUNCH(err);
-        swiglu_kernel<<<blocks_for((size_t)T * K * I, 256), 256>>>(s->moe_a, s->moe_h, T * K, I, c->swiglu_limit);
-        CHECK_LAUNCH(err);
-        expert_matmul_kernel<<<dim3(blocks_for(H, 8), T * K), 8 * WARP_SIZE>>>(s->moe_o, s->moe_a, 1, s->d_idx, K, dt(s, L->down_w), H, I,
-                                                                               dt(s, L->down_b));
-        CHECK_LAUNCH(err);
-        combine_kernel<<<blocks_for((size_t)T * H, 256), 256>>>(s->x, s->moe_o, s->topk_w, T, K, H);
+        int last = l + 1 == (int)c->n_layers;
+        combine_kernel<<<T, ROW_THREADS, 0, s->stream>>>(s->x, s->xn, s->expert_out, s->topk_w, K, H,
+                                                         last ? s->final_norm : s->layers[l + 1].attn_norm, c->rms_eps,
+                                                         last ? rows.out_row : nullptr);
         CHECK_LAUNCH(err);
     }
-    if (n_sel == 0) {
-        CHECK(hipDeviceSynchronize(), err);
-        return 0;
+    if (n_out == 0) return 0;
+    MatmulJob u = dense_job(s->unemb, s->xn, H, n_out, 1, s->logits);
+    if (dense_matmul(s, &u, 1, n_out, err)) return -1;
+    if (sample) {
+        sample_kernel<<<n_out, SAMPLE_THREADS, 0, s->stream>>>(s->d_tokens, s->logits, s->prob, V, s->d_spec);
+        CHECK_LAUNCH(err);
     }
-    gather_rows_kernel<<<n_sel, 256>>>(s->proj, s->x, s->d_sel, H);
-    CHECK_LAUNCH(err);
-    rmsnorm_kernel<<<n_sel, 256>>>(s->xn, s->proj, s->final_norm, H, c->rms_eps);
-    CHECK_LAUNCH(err);
-    if (launch_matmul(s->logits, s->xn, n_sel, s->unemb, 0, V, none, 0, err)) return -1;
-    CHECK(hipMemcpy(logits_out, s->logits, (size_t)n_sel * V * sizeof(float), hipMemcpyDeviceToHost), err);
+    return 0;
+}
+
+/* Checks the rows, copies them in, runs the step (a graph for decode steps). */
+static int run_step(Backend *b, const BatchRow *rows, int T, const SampleSpec *spec, int *n_out_ret, Error *err) {
+    HipState *s = (HipState *)b->impl;
+    int V = s->c.vocab_size, n_out = 0;
+    if (T > b->max_rows) return error_set(err, "hip backend: %d rows exceed the batch limit %d", T, b->max_rows);
+    for (int t = 0; t < T; t++) {
+        const BatchRow *r = &rows[t];
+        if (r->slot < 0 || r->slot >= b->max_slots || r->pos < 0 || r->pos >= b->max_context || r->token < 0 || r->token >= V)
+            return error_set(err, "hip backend: row %d (slot %d, position %d, token %d) out of range", t, r->slot, r->pos, r->token);
+        s->h_rows[t] = r->slot;
+        s->h_rows[MAX_ROWS + t] = r->pos;
+        s->h_rows[2 * MAX_ROWS + t] = r->token;
+        s->h_rows[3 * MAX_ROWS + t] = r->want_logits ? n_out++ : -1;
+    }
+    int sample = spec != nullptr;
+    if (sample) memcpy(s->h_spec, spec, (size_t)n_out * sizeof *spec);
+    CHECK(hipMemcpyAsync(s->d_rows, s->h_rows, 4 * MAX_ROWS * sizeof(int), hipMemcpyHostToDevice, s->stream), err);
+    if (sample) CHECK(hipMemcpyAsync(s->d_spec, s->h_spec, (size_t)n_out * sizeof *spec, hipMemcpyHostToDevice, s->stream), err);
+    *n_out_ret = n_out;
+    if (n_out != T || getenv("GETP_NO_GRAPHS")) return enqueue_step(s, T, n_out, sample, err);
+
+    GraphEntry *g = nullptr;
+    for (int i = 0; i < s->n_graphs && !g; i++)
+        if (s->graphs[i].n_rows == T && s->graphs[i].sample == sample) g = &s->graphs[i];
+    if (!g && s->n_graphs < MAX_GRAPHS) {
+        hipGraph_t graph;
+        CHECK(hipStreamBeginCapture(s->stream, hipStreamCaptureModeThreadLocal), err);
+        int rc = enqueue_step(s, T, n_out, sample, err);
+        hipError_t e = hipStreamEndCapture(s->stream, &graph);
+        if (rc != 0) return -1;
+        CHECK(e, err);
+        g = &s->graphs[s->n_graphs];
+        e = hipGraphInstantiate(&g->exec, graph, nullptr, nullptr, 0);
+        hipGraphDestroy(graph);
+        CHECK(e, err);
+        g->n_rows = T, g->sample = sample;
+        s->n_graphs++;
+    }
+    if (!g) return enqueue_step(s, T, n_out, sample, err);
+    CHECK(hipGraphLaunch(g->exec, s->stream), err);
+    return 0;
+}
+
+static int hip_forward(Backend *b, const BatchRow *rows, int T, float *logits, Error *err) {
+    HipState *s = (HipState *)b->impl;
+    int n_out;
+    if (T <= 0) return 0;
+    if (run_step(b, rows, T, nullptr, &n_out, err) != 0) return -1;
+    if (n_out) CHECK(hipMemcpyAsync(logits, s->logits, (size_t)n_out * s->c.vocab_size * sizeof(float), hipMemcpyDeviceToHost, s->stream), err);
+    CHECK(hipStreamSynchronize(s->stream), err);
+    return 0;
+}
+
+static int hip_forward_sample(Backend *b, const BatchRow *rows, int T, const SampleSpec *spec, int *tokens, Error *err) {
+    HipState *s = (HipState *)b->impl;
+    int n_out;
+    if (T <= 0) return 0;
+    if (run_step(b, rows, T, spec, &n_out, err) != 0) return -1;
+    if (n_out) CHECK(hipMemcpyAsync(s->h_tokens, s->d_tokens, (size_t)n_out * sizeof(int), hipMemcpyDeviceToHost, s->stream), err);
+    CHECK(hipStreamSynchronize(s->stream), err);
+    memcpy(tokens, s->h_tokens, (size_t)n_out * sizeof(int));
     return 0;
 }
 
 static void hip_destroy(Backend *b) {
     HipState *s = (HipState *)b->impl;
-    void *bufs[] = {s->weights, s->key_cache, s->value_cache, s->inv_freq, s->d_slot, s->d_pos, s->d_tok, s->d_sel, s->d_idx,
-                    s->x, s->xn, s->q, s->k, s->v, s->attn, s->proj, s->router, s->topk_w, s->moe_h, s->moe_a, s->moe_o,
-                    s->logits, s->scratch};
+    for (int i = 0; i < s->n_graphs; i++) hipGraphExecDestroy(s->graphs[i].exec);
+    void *bufs[] = {s->weights, s->vectors, s->kv, s->inv_freq, s->d_rows, s->d_spec, s->d_tokens, s->x, s->xn, s->q, s->attn,
+                    s->part_q, s->part_k, s->part_v, s->part_o, s->act, s->expert_out, s->logits, s->prob, s->topk_w, s->topk_idx,
+                    s->pairs, s->offsets, s->counter};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
         if (bufs[i]) hipFree(bufs[i]);
+    if (s->h_rows) hipHostFree(s->h_rows);
+    if (s->h_spec) hipHostFree(s->h_spec);
+    if (s->h_tokens) hipHostFree(s->h_tokens);
+    if (s->stream) hipStreamDestroy(s->stream);
+    free(s->layers);
     free(s);
     free(b);
 }
 
-static const BackendOps HIP_OPS = {"hip", hip_forward, hip_destroy};
+static const BackendOps HIP_OPS = {"hip", hip_forward, hip_forward_sample, hip_destroy};
 
 static int alloc(void *p, size_t bytes, Error *err) {
     CHECK(hipMalloc((void **)p, bytes ? bytes : 1), err);
     return 0;
 }
 
-static int hip_init(HipState *s, const Model *m, int slots, int ctx, Error *err) {
+/* ---- weights ---- */
+
+static uint64_t mix64(uint64_t z) {
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* Random weights for --dummy-weights: uniform in [-0.02, 0.02) (the scale of
+ * the checkpoints' init), MXFP4 nibbles uniform with scale 2^-6. */
+__global__ void fill_random_kernel(uint8_t *dst, size_t n_values, int dtype, uint64_t seed) {
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n_values; i += (size_t)gridDim.x * blockDim.x) {
+        uint64_t z = seed + i * 0x9e3779b97f4a7c15ull;
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+        z ^= z >> 31;
+        float u = ((float)(z >> 40) * (1.0f / 16777216.0f) * 2.0f - 1.0f) * 0.02f;
+        if (dtype == DT_F32) ((float *)dst)[i] = u;
+        else if (dtype == DT_BF16) ((uint16_t *)dst)[i] = (uint16_t)bf16_bits(u);
+        else { /* MXFP4: n_values counts blocks' bytes then scale bytes */
+            dst[i] = (uint8_t)z;
+        }
+    }
+}
+
+static int fill_matrix_random(HipState *s, const Tensor *t, uint64_t seed, Error *err) {
+    uint8_t *dst = s->weights + t->offset;
+    if (t->dtype == DTYPE_MXFP4) {
+        uint64_t values = tensor_n_elems(t);
+        fill_random_kernel<<<4096, 256, 0, s->stream>>>(dst, values / 2, DT_MXFP4, seed);
+        CHECK_LAUNCH(err);
+        CHECK(hipMemsetAsync(dst + values / 2, 127 - 6, values / 32, s->stream), err);
+        return 0;
+    }
+    fill_random_kernel<<<4096, 256, 0, s->stream>>>(dst, tensor_n_elems(t), (int)t->dtype, seed);
+    CHECK_LAUNCH(err);
+    return 0;
+}
+
+/* Widens a vector tensor (norm, bias, sinks) to f32 on the host: from the
+ * file, or for dummy weights ones (norms) and small random values. */
+static void host_vector(const Model *m, const Tensor *t, float *out, int is_norm, uint64_t seed) {
+    uint64_t n = tensor_n_elems(t), row = tensor_row_len(t);
+    if (!m->virtual_weights) {
+        for (uint64_t r = 0; r < n / row; r++) tensor_read_row(t, r, out + r * row);
+        return;
+    }
+    for (uint64_t i = 0; i < n; i++)
+        out[i] = is_norm ? 1.0f : ((float)(mix64(seed + i) >> 40) * (1.0f / 16777216.0f) - 0.5f) * 0.02f;
+}
+
+static int upload_weights(HipState *s, const Model *m, Error *err) {
+    const ModelConfig *c = &m->config;
+    if (alloc(&s->weights, m->map_len, err)) return -1;
+    if (!m->virtual_weights) {
+        CHECK(hipMemcpy(s->weights, m->map, m->map_len, hipMemcpyHostToDevice), err);
+    } else {
+        uint64_t seed = 1;
+        const Tensor *mats[] = {m->weights.embedding, m->weights.unembedding};
+        for (int i = 0; i < 2; i++)
+            if (fill_matrix_random(s, mats[i], seed++ << 32, err)) return -1;
+        for (uint32_t l = 0; l < c->n_layers; l++) {
+            const LayerWeights *L = &m->weights.layers[l];
+            const Tensor *lm[] = {L->wq, L->wk, L->wv, L->wo, L->router_w, L->gate_up_w, L->down_w};
+            for (int i = 0; i < 7; i++)
+                if (fill_matrix_random(s, lm[i], seed++ << 32, err)) return -1;
+        }
+        CHECK(hipStreamSynchronize(s->stream), err);
+    }
+    /* vectors: every 1-D tensor and the biases, widened into one f32 area */
+    size_t total = 0;
+    for (uint32_t i = 0; i < m->n_tensors; i++) {
+        const Tensor *t = &m->tensors[i];
+        if (t->ndim == 1 || strstr(t->name, ".bias")) total += tensor_n_elems(t);
+    }
+    float *host = (float *)xmalloc(total * sizeof(float));
+    if (alloc(&s->vectors, total * sizeof(float), err)) {
+        free(host);
+        return -1;
+    }
+    size_t at = 0;
+    const float **where = (const float **)xcalloc(m->n_tensors, sizeof *where);
+    for (uint32_t i = 0; i < m->n_tensors; i++) {
+        const Tensor *t = &m->tensors[i];
+        if (!(t->ndim == 1 || strstr(t->name, ".bias"))) continue;
+        int is_norm = strstr(t->name, "norm") != nullptr;
+        host_vector(m, t, host + at, is_norm, 1000003ull * (i + 1));
+        where[i] = s->vectors + at;
+        at += tensor_n_elems(t);
+    }
+    hipError_t e = hipMemcpy(s->vectors, host, total * sizeof(float), hipMemcpyHostToDevice);
+    free(host);
+    if (e != hipSuccess) {
+        free(where);
+        return error_set(err, "hip: copying the vectors failed: %s", hipGetErrorString(e));
+    }
+#define VEC(t) where[(t) - m->tensors]
+    s->emb = view(s, m->weights.embedding);
+    s->unemb = view(s, m->weights.unembedding);
+    s->final_norm = VEC(m->weights.final_norm);
+    s->layers = (LayerDev *)xcalloc(c->n_layers, sizeof(LayerDev));
+    for (uint32_t l = 0; l < c->n_layers; l++) {
+        const LayerWeights *W = &m->weights.layers[l];
+        LayerDev *L = &s->layers[l];
+        L->wq = view(s, W->wq), L->wk = view(s, W->wk), L->wv = view(s, W->wv), L->wo = view(s, W->wo);
+        L->router = view(s, W->router_w), L->gate_up = view(s, W->gate_up_w), L->down = view(s, W->down_w);
+        L->attn_norm = VEC(W->attn_norm), L->bq = VEC(W->bq), L->bk = VEC(W->bk), L->bv = VEC(W->bv), L->bo = VEC(W->bo);
+        L->sinks = VEC(W->sinks), L->mlp_norm = VEC(W->mlp_norm), L->router_b = VEC(W->router_b);
+        L->gate_up_b = VEC(W->gate_up_b), L->down_b = VEC(W->down_b);
+    }
+#undef VEC
+    free(where);
+    return 0;
+}
+
+/* ---- KV cache ---- */
+
+/* Positions a layer keeps per slot: all of them, or for sliding layers the
+ * window plus the most one call can add (so a call never overwrites a
+ * position one of its own rows still needs). */
+static int layer_ring(const ModelConfig *c, int l, int ctx) {
+    if (!c->layer_sliding[l]) return ctx;
+    long ring = (long)c->sliding_window + MAX_ROWS;
+    return ring < ctx ? (int)ring : ctx;
+}
+
+static int alloc_kv(HipState *s, Backend *b, size_t budget, Error *err) {
+    const ModelConfig *c = &s->c;
+    size_t kvd = (size_t)c->n_kv_heads * c->head_dim, per_slot = 0;
+    for (uint32_t l = 0; l < c->n_layers; l++) per_slot += (size_t)layer_ring(c, l, b->max_context) * kvd * 2 * sizeof(float);
+    if (budget == 0) {
+        size_t free_b = 0, total_b = 0;
+        CHECK(hipMemGetInfo(&free_b, &total_b), err);
+        size_t reserve = (size_t)1 << 30;
+        if (total_b / 20 > reserve) reserve = total_b / 20;
+        budget = free_b > reserve ? free_b - reserve : 0;
+    }
+    size_t fit = budget / per_slot;
+    if (fit < 1)
+        return error_set(err, "hip backend: one sequence of %d positions needs %.2f GiB of KV cache, only %.2f GiB available (lower --ctx, or set --kv-mem)",
+                         b->max_context, per_slot / 1073741824.0, budget / 1073741824.0);
+    if ((size_t)b->max_slots > fit) b->max_slots = (int)fit;
+    s->kv_bytes = per_slot * b->max_slots;
+    if (alloc(&s->kv, s->kv_bytes, err)) return -1;
+    float *at = s->kv;
+    for (uint32_t l = 0; l < c->n_layers; l++) {
+        LayerCache *lc = &s->layers[l].cache;
+        lc->ring = layer_ring(c, l, b->max_context);
+        lc->window = c->layer_sliding[l] ? (int)c->sliding_window : 0;
+        size_t n = (size_t)b->max_slots * lc->ring * kvd;
+        lc->k = at;
+        lc->v = at + n;
+        at += 2 * n;
+    }
+    return 0;
+}
+
+static int hip_init(HipState *s, Backend *b, const Model *m, size_t kv_budget, Error *err) {
     const ModelConfig *c = &m->config;
     size_t R = MAX_ROWS, H = c->hidden, QD = (size_t)c->n_heads * c->head_dim, KVD = (size_t)c->n_kv_heads * c->head_dim;
-    size_t I = c->intermediate, K = c->experts_per_token, V = c->vocab_size;
-    if (alloc(&s->weights, m->map_len, err)) return -1;
-    CHECK(hipMemcpy(s->weights, m->map, m->map_len, hipMemcpyHostToDevice), err);
-    s->emb = dt(s, m->weights.embedding);
-    s->final_norm = dt(s, m->weights.final_norm);
-    s->unemb = dt(s, m->weights.unembedding);
-    s->layer_stride = (size_t)ctx * KVD;
-    s->slot_stride = s->layer_stride * c->n_layers;
-    if (alloc(&s->key_cache, (size_t)slots * s->slot_stride * 4, err) || alloc(&s->value_cache, (size_t)slots * s->slot_stride * 4, err))
-        return -1;
+    size_t I = c->intermediate, K = c->experts_per_token, V = c->vocab_size, E = c->n_experts;
+    if (H % 32 || QD % 32 || I % 32)
+        return error_set(err, "hip backend: hidden, heads x head_dim and intermediate must be multiples of 32");
+    hipDeviceProp_t prop;
+    CHECK(hipGetDeviceProperties(&prop, s->device), err);
+    s->sm_count = prop.multiProcessorCount;
+    CHECK(hipStreamCreateWithFlags(&s->stream, hipStreamNonBlocking), err);
+    if (upload_weights(s, m, err)) return -1;
     float *inv = (float *)xmalloc(c->head_dim / 2 * sizeof(float));
     rope_yarn_tables(c, inv, &s->concentration);
     int rc = alloc(&s->inv_freq, c->head_dim / 2 * 4, err);
@@ -362,16 +461,30 @@ static int hip_init(HipState *s, const Model *m, int slots, int ctx, Error *err)
     }
     free(inv);
     if (rc) return -1;
+    s->splits_q = choose_splits(s, (int)QD, (int)H);
+    s->splits_k = s->splits_v = choose_splits(s, (int)KVD, (int)H);
+    s->splits_o = choose_splits(s, (int)H, (int)QD);
     struct {
         void *p;
         size_t bytes;
-    } bufs[] = {{&s->d_slot, R * 4}, {&s->d_pos, R * 4}, {&s->d_tok, R * 4}, {&s->d_sel, R * 4}, {&s->d_idx, R * K * 4},
-                {&s->x, R * H * 4}, {&s->xn, R * H * 4}, {&s->q, R * QD * 4}, {&s->k, R * KVD * 4}, {&s->v, R * KVD * 4},
-                {&s->attn, R * QD * 4}, {&s->proj, R * H * 4}, {&s->router, R * c->n_experts * 4}, {&s->topk_w, R * K * 4},
-                {&s->moe_h, R * K * 2 * I * 4}, {&s->moe_a, R * K * I * 4}, {&s->moe_o, R * K * H * 4}, {&s->logits, R * V * 4},
-                {&s->scratch, R * c->n_heads * (size_t)ctx * 4}};
+    } bufs[] = {{&s->d_rows, 4 * R * 4}, {&s->d_spec, R * sizeof(SampleSpec)}, {&s->d_tokens, R * 4},
+                {&s->x, R * H * 4}, {&s->xn, R * H * 4}, {&s->q, R * QD * 4}, {&s->attn, R * QD * 4},
+                {&s->part_q, s->splits_q * R * QD * 4}, {&s->part_k, s->splits_k * R * KVD * 4}, {&s->part_v, s->splits_v * R * KVD * 4},
+                {&s->part_o, s->splits_o * R * H * 4}, {&s->act, R * K * I * 4}, {&s->expert_out, R * K * H * 4},
+                {&s->logits, R * V * 4}, {&s->prob, R * V * 4}, {&s->topk_w, R * K * 4}, {&s->topk_idx, R * K * 4},
+                {&s->pairs, R * K * 4}, {&s->offsets, (E + 1) * 4}, {&s->counter, 4}};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
         if (alloc(bufs[i].p, bufs[i].bytes, err)) return -1;
+    CHECK(hipMemset(s->counter, 0, 4), err);
+    CHECK(hipMemset(s->d_rows, 0, 4 * R * 4), err);
+    CHECK(hipHostMalloc((void **)&s->h_rows, 4 * R * sizeof(int), hipHostMallocDefault), err);
+    CHECK(hipHostMalloc((void **)&s->h_spec, R * sizeof(SampleSpec), hipHostMallocDefault), err);
+    CHECK(hipHostMalloc((void **)&s->h_tokens, R * sizeof(int), hipHostMallocDefault), err);
+    size_t shared = (H + 2 * E + R * K) * sizeof(float);
+    if (shared > 48 * 1024) CHECK(hipFuncSetAttribute((const void *)post_attention_kernel, hipFuncAttributeMaxDynamicSharedMemorySize, (int)shared), err);
+    if (alloc_kv(s, b, kv_budget, err)) return -1;
+    snprintf(b->info, sizeof b->info, "%.64s, KV cache %.2f GiB for %d sequences of %d positions", prop.name, s->kv_bytes / 1073741824.0,
+             b->max_slots, b->max_context);
     return 0;
 }
 
@@ -384,7 +497,7 @@ extern "C" int hip_device_pci_bus_id(int device, char *buf, int len) {
     return hipDeviceGetPCIBusId(buf, len, device) == hipSuccess ? 0 : -1;
 }
 
-extern "C" Backend *hip_backend_create_if_available(const Model *m, int max_slots, int max_context, int device, Error *err) {
+extern "C" Backend *hip_backend_create_if_available(const Model *m, int max_slots, int max_context, int device, size_t kv_bytes, Error *err) {
     int n = 0;
     hipError_t e = hipGetDeviceCount(&n);
     if (e != hipSuccess || n == 0) {
@@ -403,11 +516,11 @@ extern "C" Backend *hip_backend_create_if_available(const Model *m, int max_slot
     Backend *b = (Backend *)xcalloc(1, sizeof *b);
     b->ops = &HIP_OPS;
     b->model = m;
-    b->max_slots = max_slots;
+    b->max_slots = max_slots < 1 ? 1 : max_slots;
     b->max_context = max_context;
     b->max_rows = MAX_ROWS;
     b->impl = s;
-    if (hip_init(s, m, max_slots, max_context, err) != 0) {
+    if (hip_init(s, b, m, kv_bytes, err) != 0) {
         hip_destroy(b);
         return NULL;
     }

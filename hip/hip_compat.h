@@ -1,52 +1,153 @@
-/* hip_compat.h - the HIP runtime calls getp uses, for both vendors.
+/* hip_compat.h - the HIP runtime calls and warp primitives getp uses, for
+ * both vendors.
  *
  * AMD (hipcc): the real HIP runtime. NVIDIA (nvcc): each call maps onto its
  * CUDA twin, because Debian's HIP 5.2 NVIDIA headers do not compile against
- * CUDA 13. Keep this list to what hip/ actually calls. */
+ * CUDA 13. Keep this list to what hip/ actually calls.
+ *
+ * Kernels think in 32-lane warps on both vendors (on AMD's 64-lane
+ * wavefronts, each half is one warp: shuffles take width 32). */
 #ifndef GETP_HIP_COMPAT_H
 #define GETP_HIP_COMPAT_H
 
+#include <stdint.h>
+
 #if defined(__HIP_PLATFORM_AMD__) || defined(__HIPCC__)
 #include <hip/hip_runtime.h>
-#define WARP_SIZE 64
+#define GETP_AMD 1
 #else
 #include <cuda_runtime.h>
-#define WARP_SIZE 32
 typedef cudaError_t hipError_t;
 typedef cudaStream_t hipStream_t;
+typedef cudaGraph_t hipGraph_t;
+typedef cudaGraphExec_t hipGraphExec_t;
+typedef cudaDeviceProp hipDeviceProp_t;
+typedef cudaIpcMemHandle_t hipIpcMemHandle_t;
+typedef cudaEvent_t hipEvent_t;
+#define hipEventCreate cudaEventCreate
+#define hipEventRecord cudaEventRecord
+#define hipEventSynchronize cudaEventSynchronize
+#define hipEventElapsedTime cudaEventElapsedTime
+#define hipEventDestroy cudaEventDestroy
 #define hipSuccess cudaSuccess
 #define hipErrorNoDevice cudaErrorNoDevice
 #define hipGetErrorString cudaGetErrorString
 #define hipGetLastError cudaGetLastError
 #define hipGetDeviceCount cudaGetDeviceCount
+#define hipGetDeviceProperties cudaGetDeviceProperties
 #define hipSetDevice cudaSetDevice
 #define hipGetDevice cudaGetDevice
 #define hipDeviceGetPCIBusId cudaDeviceGetPCIBusId
 #define hipMalloc cudaMalloc
 #define hipFree cudaFree
+#define hipHostMalloc(p, n, flags) cudaMallocHost(p, n)
+#define hipHostFree cudaFreeHost
+#define hipHostRegister cudaHostRegister
+#define hipHostUnregister cudaHostUnregister
+#define hipHostRegisterReadOnly cudaHostRegisterReadOnly
+#define hipHostRegisterDefault cudaHostRegisterDefault
+#define hipHostMallocDefault 0
 #define hipMemGetInfo cudaMemGetInfo
 #define hipMemcpy cudaMemcpy
 #define hipMemcpyAsync cudaMemcpyAsync
+#define hipMemcpyPeerAsync cudaMemcpyPeerAsync
 #define hipMemset cudaMemset
+#define hipMemsetAsync cudaMemsetAsync
 #define hipMemcpyHostToDevice cudaMemcpyHostToDevice
 #define hipMemcpyDeviceToHost cudaMemcpyDeviceToHost
+#define hipMemcpyDeviceToDevice cudaMemcpyDeviceToDevice
 #define hipDeviceSynchronize cudaDeviceSynchronize
-#define hipStreamCreate cudaStreamCreate
+#define hipDeviceCanAccessPeer cudaDeviceCanAccessPeer
+#define hipDeviceEnablePeerAccess cudaDeviceEnablePeerAccess
+#define hipIpcGetMemHandle cudaIpcGetMemHandle
+#define hipIpcOpenMemHandle cudaIpcOpenMemHandle
+#define hipIpcCloseMemHandle cudaIpcCloseMemHandle
+#define hipIpcMemLazyEnablePeerAccess cudaIpcMemLazyEnablePeerAccess
+#define hipStreamCreateWithFlags cudaStreamCreateWithFlags
+#define hipStreamNonBlocking cudaStreamNonBlocking
 #define hipStreamDestroy cudaStreamDestroy
 #define hipStreamSynchronize cudaStreamSynchronize
+#define hipStreamBeginCapture cudaStreamBeginCapture
+#define hipStreamEndCapture cudaStreamEndCapture
+#define hipStreamCaptureModeThreadLocal cudaStreamCaptureModeThreadLocal
+#define hipGraphInstantiate(e, g, a, b, c) cudaGraphInstantiate(e, g, 0)
+#define hipGraphLaunch cudaGraphLaunch
+#define hipGraphDestroy cudaGraphDestroy
+#define hipGraphExecDestroy cudaGraphExecDestroy
+#define hipFuncSetAttribute cudaFuncSetAttribute
+#define hipFuncAttributeMaxDynamicSharedMemorySize cudaFuncAttributeMaxDynamicSharedMemorySize
 #endif
 
-/* warp-wide sum, the same on both vendors */
-#if defined(__HIP_PLATFORM_AMD__) || defined(__HIPCC__)
-__device__ inline float warp_sum(float v) {
-    for (int off = WARP_SIZE / 2; off > 0; off >>= 1) v += __shfl_xor(v, off);
-    return v;
-}
+#define WARP 32
+
+#ifdef GETP_AMD
+__device__ inline float lane_shfl(float v, int src) { return __shfl(v, src, WARP); }
+__device__ inline uint32_t lane_shfl_u(uint32_t v, int src) { return (uint32_t)__shfl((int)v, src, WARP); }
+__device__ inline float lane_xor(float v, int m) { return __shfl_xor(v, m, WARP); }
+__device__ inline int lane_xor_i(int v, int m) { return __shfl_xor(v, m, WARP); }
 #else
+__device__ inline float lane_shfl(float v, int src) { return __shfl_sync(0xffffffffu, v, src, WARP); }
+__device__ inline uint32_t lane_shfl_u(uint32_t v, int src) { return __shfl_sync(0xffffffffu, v, src, WARP); }
+__device__ inline float lane_xor(float v, int m) { return __shfl_xor_sync(0xffffffffu, v, m, WARP); }
+__device__ inline int lane_xor_i(int v, int m) { return __shfl_xor_sync(0xffffffffu, v, m, WARP); }
+#endif
+
+/* Butterfly reductions: every lane ends with the result, in an order that
+ * never depends on the data or the launch. */
 __device__ inline float warp_sum(float v) {
-    for (int off = WARP_SIZE / 2; off > 0; off >>= 1) v += __shfl_xor_sync(0xffffffffu, v, off);
+    for (int m = WARP / 2; m > 0; m >>= 1) v += lane_xor(v, m);
     return v;
 }
+__device__ inline float warp_max(float v) {
+    for (int m = WARP / 2; m > 0; m >>= 1) v = fmaxf(v, lane_xor(v, m));
+    return v;
+}
+
+__device__ inline float bf16_lo(uint32_t pair) { return __uint_as_float(pair << 16); }
+__device__ inline float bf16_hi(uint32_t pair) { return __uint_as_float(pair & 0xffff0000u); }
+
+/* bf16 bits of x, rounded to nearest even (finite x). */
+__device__ inline uint32_t bf16_bits(float x) {
+    uint32_t u = __float_as_uint(x);
+    return (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+}
+/* Two floats as a bf16 pair (a in the low half), and what rounding left out. */
+__device__ inline void split_bf16x2(float a, float b, uint32_t &hi, uint32_t &lo) {
+    uint32_t ha = bf16_bits(a), hb = bf16_bits(b);
+    hi = ha | hb << 16;
+    lo = bf16_bits(a - __uint_as_float(ha << 16)) | bf16_bits(b - __uint_as_float(hb << 16)) << 16;
+}
+
+/* D += A B for one 16x8 tile, k = 16, bf16 inputs, f32 accumulation, in the
+ * register layout of NVIDIA's mma.m16n8k16 (lane = 4 g + q):
+ *   a[0] = A[g][2q..+1]  a[1] = A[g+8][2q..+1]  a[2] = A[g][2q+8..+9]  a[3] = A[g+8][2q+8..+9]
+ *   b[0] = B[2q..+1][g]  b[1] = B[2q+8..+9][g]
+ *   d[0..1] = D[g][2q..+1]  d[2..3] = D[g+8][2q..+1]
+ * Each element's sum depends only on its own row and column, never on the
+ * others, which keeps results independent of the batch. On AMD the same
+ * layout is computed with shuffles (correct, not tuned). */
+__device__ inline void mma_bf16_16x8x16(float d[4], const uint32_t a[4], const uint32_t b[2]) {
+#ifdef GETP_AMD
+    int lane = threadIdx.x % WARP, g = lane >> 2, q = lane & 3;
+    float s[4] = {0, 0, 0, 0};
+    for (int kq = 0; kq < 4; kq++) { /* the 4 logical k owned by lanes with q == kq */
+        uint32_t ag0 = lane_shfl_u(a[0], g * 4 + kq), ag8 = lane_shfl_u(a[1], g * 4 + kq);
+        uint32_t ag2 = lane_shfl_u(a[2], g * 4 + kq), ag10 = lane_shfl_u(a[3], g * 4 + kq);
+        for (int c = 0; c < 2; c++) {
+            int src = (2 * q + c) * 4 + kq;
+            uint32_t b0 = lane_shfl_u(b[0], src), b1 = lane_shfl_u(b[1], src);
+            float p0 = bf16_lo(ag0) * bf16_lo(b0) + bf16_hi(ag0) * bf16_hi(b0) + bf16_lo(ag2) * bf16_lo(b1) + bf16_hi(ag2) * bf16_hi(b1);
+            float p8 = bf16_lo(ag8) * bf16_lo(b0) + bf16_hi(ag8) * bf16_hi(b0) + bf16_lo(ag10) * bf16_lo(b1) + bf16_hi(ag10) * bf16_hi(b1);
+            s[c] += p0;
+            s[2 + c] += p8;
+        }
+    }
+    for (int i = 0; i < 4; i++) d[i] += s[i];
+#else
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
 #endif
+}
 
 #endif

@@ -153,7 +153,7 @@ int main(int argc, char **argv) {
         tok = tokenizer_load(tok_path, &err);
         free(tok_path);
         Model header;
-        failed = !tok || requests_read(o.input, &rs, &err) != 0 || model_open(&header, o.model_path, &err) != 0;
+        failed = !tok || requests_read(o.input, &rs, &err) != 0 || app_open_model(&o, &header, &err) != 0;
         if (!failed) {
             int context = app_context_limit(&o, &header.config);
             failed = app_build_requests(&o, tok, &rs, o.input, (int)header.config.vocab_size, context, &reqs, &prompt_storage, &err) != 0;
@@ -250,8 +250,8 @@ int main(int argc, char **argv) {
     snprintf(me.device, sizeof me.device, "idle");
     if (my_n > 0) {
         if (fault_here("load", rank)) {
-            failed = error_set(&err, "%s: injected model load failure (GETP_INJECT_FAULT)", o.model_path) != 0;
-        } else if (model_open(&model, o.model_path, &err) != 0) {
+            failed = error_set(&err, "%s: injected model load failure (GETP_INJECT_FAULT)", o.model_path ? o.model_path : o.dummy_weights) != 0;
+        } else if (app_open_model(&o, &model, &err) != 0) {
             failed = 1;
         } else {
             int context = app_context_limit(&o, &model.config);

@@ -1,7 +1,10 @@
 #include "app.h"
 
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+
+#include "presets.h"
 
 int app_context_limit(const Options *o, const ModelConfig *c) {
     int ctx = o->context > 0 ? o->context : 4096;
@@ -74,10 +77,21 @@ void app_decode_text(const Tokenizer *tok, RequestResult *res) {
     res->text_len = n;
 }
 
+int app_open_model(const Options *o, Model *m, Error *err) {
+    if (!o->dummy_weights) return model_open(m, o->model_path, err);
+    char name[32];
+    snprintf(name, sizeof name, "%.*s", (int)strcspn(o->dummy_weights, ":"), o->dummy_weights);
+    ModelConfig c;
+    if (preset_config(name, &c) != 0) return error_set(err, "--dummy-weights: unknown preset '%s' (%s)", name, preset_names());
+    const char *suffix = strchr(o->dummy_weights, ':');
+    return model_create_virtual(m, &c, DTYPE_BF16, suffix && !strcmp(suffix, ":mxfp4") ? DTYPE_MXFP4 : DTYPE_BF16, err);
+}
+
 Backend *app_create_backend(const Options *o, const Model *m, int slots, int context, Error *err) {
     if (strcmp(o->backend, "cpu") != 0) {
-        Backend *b = hip_backend_create_if_available(m, slots, context, o->device, err);
-        if (b || strcmp(o->backend, "hip") == 0) return b;
+        size_t kv_bytes = (size_t)((double)o->kv_mem_gib * (1u << 30));
+        Backend *b = hip_backend_create_if_available(m, slots, context, o->device, kv_bytes, err);
+        if (b || strcmp(o->backend, "hip") == 0 || m->virtual_weights) return b;
     }
     return backend_cpu_create(m, slots, context, o->threads, err);
 }

@@ -23,6 +23,10 @@ int app_build_requests(const Options *o, const Tokenizer *tok, const RequestSet 
 /* Fills res->text from res->tokens. */
 void app_decode_text(const Tokenizer *tok, RequestResult *res);
 
+/* The model file named on the command line, or with --dummy-weights a
+ * virtual model of the preset's shape (weights made on the GPU). */
+int app_open_model(const Options *o, Model *m, Error *err);
+
 /* The backend named by --backend ("auto": the GPU if this build has one and a
  * device is present, else the CPU). */
 Backend *app_create_backend(const Options *o, const Model *m, int slots, int context, Error *err);

@@ -41,6 +41,7 @@ struct Backend {
     int max_slots;
     int max_context;
     int max_rows; /* most rows one forward call accepts */
+    char info[160]; /* the device and its sizing, for reports */
     void *impl;
 };
 
@@ -56,8 +57,10 @@ Backend *backend_cpu_create(const Model *m, int max_slots, int max_context, int 
 
 /* The GPU backend (hip/) on GPU `device`, or NULL with err when this build
  * has none or no such device is present (src/no_gpu.c stands in for builds
- * without HIP). */
-Backend *hip_backend_create_if_available(const Model *m, int max_slots, int max_context, int device, Error *err);
+ * without HIP). The KV cache takes kv_bytes (0: most of the free memory);
+ * when fewer than max_slots sequences fit, the backend's max_slots says how
+ * many did. */
+Backend *hip_backend_create_if_available(const Model *m, int max_slots, int max_context, int device, size_t kv_bytes, Error *err);
 /* Number of GPUs this build can use (0 without HIP), and the PCI bus id
  * ("0000:3b:00.0") of one, for binding a rank near it; -1 if unknown. */
 int hip_device_count(void);

@@ -306,6 +306,10 @@ static void cpu_destroy(Backend *b) {
 static const BackendOps CPU_OPS = {.name = "cpu", .forward = cpu_forward, .forward_sample = NULL, .destroy = cpu_destroy};
 
 Backend *backend_cpu_create(const Model *m, int max_slots, int max_context, int n_threads, Error *err) {
+    if (m->virtual_weights) {
+        error_set(err, "the CPU backend cannot run --dummy-weights (the weights exist only on a GPU)");
+        return NULL;
+    }
     const ModelConfig *c = &m->config;
     if (max_slots <= 0 || max_context <= 0) {
         error_set(err, "cpu backend: need at least one slot and one position");

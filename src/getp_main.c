@@ -81,7 +81,7 @@ int main(int argc, char **argv) {
 
     double t0 = now_seconds();
     Model model;
-    if (model_open(&model, o.model_path, &err) != 0) return die(&err);
+    if (app_open_model(&o, &model, &err) != 0) return die(&err);
     int context = app_context_limit(&o, &model.config);
     GenRequest *reqs;
     int *storage;
@@ -112,7 +112,8 @@ int main(int argc, char **argv) {
     } else if (results_write(o.output, &rs, res, strstr(o.output, ".jsonl") != NULL, &err) != 0) {
         return die(&err);
     }
-    fprintf(report, "backend: %s, requests: %d, batch: %d, context: %d\n", be->ops->name, rs.n, slots, context);
+    fprintf(report, "backend: %s, requests: %d, batch: %d, context: %d\n", be->ops->name, rs.n, slots < be->max_slots ? slots : be->max_slots, context);
+    if (be->info[0]) fprintf(report, "device: %s\n", be->info);
     fprintf(report, "load time (s): %.3f\n", load_seconds);
     fprintf(report, "prefill: %ld tokens in %.3f s (%.1f tok/s)\n", stats.prefill_tokens, stats.prefill_seconds,
             stats.prefill_seconds > 0 ? stats.prefill_tokens / stats.prefill_seconds : 0.0);

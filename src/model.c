@@ -197,6 +197,24 @@ int model_open(Model *m, const char *path, Error *err) {
     return 0;
 }
 
+int model_create_virtual(Model *m, const ModelConfig *c, DType dense, DType experts, Error *err) {
+    memset(m, 0, sizeof *m);
+    if (model_config_validate(c, err) != 0) return -1;
+    m->config = *c;
+    uint64_t header, len;
+    m->tensors = layout_place_tensors(c, dense, experts, &m->n_tensors, &header, &len);
+    m->map_len = (size_t)len;
+    m->virtual_weights = 1;
+    m->path = xstrdup("(dummy weights)");
+    char msg[512];
+    if (layout_bind_weights(m, msg, sizeof msg) != 0) {
+        error_set(err, "virtual model: %s", msg);
+        model_close(m);
+        return -1;
+    }
+    return 0;
+}
+
 void model_close(Model *m) {
     if (m->map) munmap((void *)m->map, m->map_len);
     if (m->weights.layers) free(m->weights.layers);

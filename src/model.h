@@ -90,14 +90,21 @@ typedef struct {
     Tensor *tensors;
     uint32_t n_tensors;
     ModelWeights weights;
-    const uint8_t *map;
-    size_t map_len;
+    const uint8_t *map; /* NULL for a virtual model */
+    size_t map_len;     /* the file's length (a virtual model: as if written) */
+    int virtual_weights; /* 1: no weight bytes exist on the host (--dummy-weights) */
 } Model;
 
 /* Opens and validates `path`. On failure returns -1 with err naming the file
  * and the reason. */
 int model_open(Model *m, const char *path, Error *err);
 void model_close(Model *m);
+
+/* A model of config c whose weights exist nowhere on the host: the tensor
+ * directory of a file written with these dtypes (offsets included, data
+ * NULL). A GPU backend fills the weights with random values on the device,
+ * for benchmarking full-size shapes without a file; the CPU refuses it. */
+int model_create_virtual(Model *m, const ModelConfig *c, DType dense, DType experts, Error *err);
 const Tensor *model_find_tensor(const Model *m, const char *name);
 
 /* Checks the config's internal consistency (used by the loader and the

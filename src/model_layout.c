@@ -80,6 +80,39 @@ TensorSpec *layout_tensor_specs(const ModelConfig *c, uint32_t *n_out) {
     return s;
 }
 
+DType layout_tensor_dtype(const TensorSpec *s, DType dense, DType experts) {
+    if (s->expert_matrix) return experts;
+    size_t len = strlen(s->name);
+    int is_bias = len > 5 && strcmp(s->name + len - 5, ".bias") == 0;
+    if (s->ndim == 1 || is_bias) return DTYPE_F32;
+    return dense;
+}
+
+static uint64_t align_up(uint64_t x) { return (x + MODEL_ALIGN - 1) / MODEL_ALIGN * MODEL_ALIGN; }
+
+Tensor *layout_place_tensors(const ModelConfig *c, DType dense, DType experts, uint32_t *n_out, uint64_t *header_len,
+                             uint64_t *file_len) {
+    uint32_t n;
+    TensorSpec *specs = layout_tensor_specs(c, &n);
+    Tensor *t = xcalloc(n, sizeof *t);
+    uint64_t header = LAYOUT_FIXED_HEADER + (uint64_t)n * LAYOUT_DIR_ENTRY, offset = align_up(header);
+    for (uint32_t i = 0; i < n; i++) {
+        memcpy(t[i].name, specs[i].name, MODEL_NAME_LEN);
+        t[i].dtype = layout_tensor_dtype(&specs[i], dense, experts);
+        t[i].ndim = specs[i].ndim;
+        uint64_t elems = 1;
+        for (uint32_t d = 0; d < specs[i].ndim; d++) elems *= t[i].shape[d] = specs[i].shape[d];
+        t[i].offset = offset;
+        t[i].nbytes = dtype_nbytes(t[i].dtype, elems);
+        offset = align_up(offset + t[i].nbytes);
+    }
+    free(specs);
+    *n_out = n;
+    *header_len = header;
+    *file_len = offset;
+    return t;
+}
+
 int layout_bind_weights(Model *m, char *msg, size_t msg_len) {
     uint32_t n;
     TensorSpec *specs = layout_tensor_specs(&m->config, &n);

@@ -27,6 +27,16 @@ typedef struct {
 /* Returns the standard tensor list for config c (caller frees). */
 TensorSpec *layout_tensor_specs(const ModelConfig *c, uint32_t *n_out);
 
+/* The dtype a file written with dense/expert dtypes gives `spec`: expert
+ * matrices take `experts`, other matrices `dense`, vectors and biases F32. */
+DType layout_tensor_dtype(const TensorSpec *spec, DType dense, DType experts);
+
+/* The standard tensors placed as model_write lays them out: name, dtype,
+ * shape, offset and size of each (data left NULL), the header length and the
+ * file length. Caller frees the array. */
+Tensor *layout_place_tensors(const ModelConfig *c, DType dense, DType experts, uint32_t *n_out, uint64_t *header_len,
+                             uint64_t *file_len);
+
 /* Checks that every standard tensor is present with the right shape and an
  * allowed dtype, and fills m->weights. */
 int layout_bind_weights(Model *m, char *msg, size_t msg_len);

@@ -4,48 +4,27 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-DType model_writer_dtype(const TensorSpec *s, DType dense, DType experts) {
-    if (s->expert_matrix) return experts;
-    size_t len = strlen(s->name);
-    int is_bias = len > 5 && strcmp(s->name + len - 5, ".bias") == 0;
-    if (s->ndim == 1 || is_bias) return DTYPE_F32;
-    return dense;
-}
-
-static uint64_t spec_elems(const TensorSpec *s) {
-    uint64_t n = 1;
-    for (uint32_t d = 0; d < s->ndim; d++) n *= s->shape[d];
-    return n;
-}
-
 int model_write(const char *path, const ModelConfig *c, DType dense, DType experts, TensorFill fill, void *ctx, Error *err) {
     if (model_config_validate(c, err) != 0) return -1;
     uint32_t n;
+    uint64_t header, file_len;
+    Tensor *placed = layout_place_tensors(c, dense, experts, &n, &header, &file_len);
     TensorSpec *specs = layout_tensor_specs(c, &n);
-    uint64_t header = LAYOUT_FIXED_HEADER + (uint64_t)n * LAYOUT_DIR_ENTRY;
     uint8_t *h = xcalloc(header, 1);
     memcpy(h, MODEL_MAGIC, 8);
     for (int i = 0; i < 4; i++) h[8 + i] = (uint8_t)(MODEL_VERSION >> (8 * i));
     for (int i = 0; i < 4; i++) h[12 + i] = (uint8_t)(n >> (8 * i));
     layout_write_config(h, c);
-
-    uint64_t offset = (header + MODEL_ALIGN - 1) / MODEL_ALIGN * MODEL_ALIGN;
-    uint64_t *offsets = xcalloc(n, sizeof *offsets);
-    DType *dtypes = xcalloc(n, sizeof *dtypes);
     for (uint32_t i = 0; i < n; i++) {
         uint8_t *e = h + LAYOUT_FIXED_HEADER + (uint64_t)i * LAYOUT_DIR_ENTRY;
-        dtypes[i] = model_writer_dtype(&specs[i], dense, experts);
-        uint64_t nbytes = dtype_nbytes(dtypes[i], spec_elems(&specs[i]));
-        offsets[i] = offset;
         uint64_t fields[8] = {0};
-        memcpy(e, specs[i].name, MODEL_NAME_LEN);
-        fields[0] = (uint64_t)dtypes[i] | (uint64_t)specs[i].ndim << 32;
-        for (uint32_t d = 0; d < MODEL_MAX_DIMS; d++) fields[1 + d] = specs[i].shape[d];
-        fields[5] = offset;
-        fields[6] = nbytes;
+        memcpy(e, placed[i].name, MODEL_NAME_LEN);
+        fields[0] = (uint64_t)placed[i].dtype | (uint64_t)placed[i].ndim << 32;
+        for (uint32_t d = 0; d < MODEL_MAX_DIMS; d++) fields[1 + d] = placed[i].shape[d];
+        fields[5] = placed[i].offset;
+        fields[6] = placed[i].nbytes;
         for (int f = 0; f < 7; f++)
             for (int b = 0; b < 8; b++) e[64 + 8 * f + b] = (uint8_t)(fields[f] >> (8 * b));
-        offset = (offset + nbytes + MODEL_ALIGN - 1) / MODEL_ALIGN * MODEL_ALIGN;
     }
 
     AtomicFile af;
@@ -57,14 +36,14 @@ int model_write(const char *path, const ModelConfig *c, DType dense, DType exper
         rc = fwrite(h, 1, header, f) == header ? 0 : error_set(err, "%s: write failed", path);
         pos = header;
         for (uint32_t i = 0; i < n && rc == 0; i++) {
-            while (pos < offsets[i]) {
-                uint64_t k = offsets[i] - pos < MODEL_ALIGN ? offsets[i] - pos : MODEL_ALIGN;
+            while (pos < placed[i].offset) {
+                uint64_t k = placed[i].offset - pos < MODEL_ALIGN ? placed[i].offset - pos : MODEL_ALIGN;
                 if (fwrite(zeros, 1, k, f) != k) rc = error_set(err, "%s: write failed", path);
                 pos += k;
             }
-            uint64_t nbytes = dtype_nbytes(dtypes[i], spec_elems(&specs[i]));
+            uint64_t nbytes = placed[i].nbytes;
             uint8_t *buf = xmalloc(nbytes);
-            rc = fill(ctx, &specs[i], dtypes[i], buf, nbytes, err);
+            rc = fill(ctx, &specs[i], placed[i].dtype, buf, nbytes, err);
             if (rc == 0 && fwrite(buf, 1, nbytes, f) != nbytes) rc = error_set(err, "%s: write failed", path);
             pos += nbytes;
             free(buf);
@@ -80,8 +59,7 @@ int model_write(const char *path, const ModelConfig *c, DType dense, DType exper
         else
             atomic_file_abort(&af);
     }
-    free(offsets);
-    free(dtypes);
+    free(placed);
     free(specs);
     free(h);
     return rc;

@@ -11,9 +11,6 @@
 
 typedef int (*TensorFill)(void *ctx, const TensorSpec *spec, DType dtype, uint8_t *buf, uint64_t nbytes, Error *err);
 
-/* The dtype the writer uses for `spec`. */
-DType model_writer_dtype(const TensorSpec *spec, DType dense, DType experts);
-
 int model_write(const char *path, const ModelConfig *c, DType dense, DType experts, TensorFill fill, void *ctx, Error *err);
 
 /* Encoders from f32 into the on-disk dtypes (MXFP4: rows of length `row`,

@@ -2,8 +2,9 @@
  * to the CPU and "--backend hip" says why it cannot run. */
 #include "backend.h"
 
-Backend *hip_backend_create_if_available(const Model *m, int slots, int context, int device, Error *err) {
+Backend *hip_backend_create_if_available(const Model *m, int slots, int context, int device, size_t kv_bytes, Error *err) {
     (void)m;
+    (void)kv_bytes;
     (void)slots;
     (void)context;
     (void)device;

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "presets.h"
 #include "util.h"
 
 void options_usage(FILE *f, const char *prog, int mpi) {
@@ -32,9 +33,13 @@ void options_usage(FILE *f, const char *prog, int mpi) {
             "  --ctx N          context limit in tokens (default min(model, 4096))\n"
             "  --threads N      CPU threads (default: all)\n"
             "  --backend B      auto (default), cpu or hip\n"
+            "  --kv-mem GIB     GPU memory for the KV cache (default: most of what is free)\n"
+            "  --dummy-weights PRESET[:bf16|mxfp4]\n"
+            "                   no model file: random weights of a preset shape (%s)\n"
+            "                   made on the GPU, experts BF16 unless :mxfp4; for benchmarks\n"
             "  --tokenizer F    tokenizer file (default data/o200k_harmony.tok)\n"
             "  --progress, --no-progress   progress line on stderr (default: when a tty)\n",
-            prog, prog, prog);
+            prog, prog, prog, preset_names());
     if (mpi)
         fprintf(f,
                 "  --schedule S     balanced (default), block or cyclic\n"
@@ -78,7 +83,8 @@ static int parse_float(FILE *errs, const char *prog, const char *opt, const char
 }
 
 static int option_takes_value(const char *a, int mpi) {
-    static const char *common[] = {"-m", "-i", "-o", "-n", "-t", "-p", "-s", "--batch", "--ctx", "--threads", "--backend", "--tokenizer"};
+    static const char *common[] = {"-m", "-i", "-o", "-n", "-t", "-p", "-s", "--batch", "--ctx", "--threads", "--backend", "--tokenizer",
+                                   "--kv-mem", "--dummy-weights"};
     for (size_t i = 0; i < sizeof common / sizeof *common; i++)
         if (!strcmp(a, common[i])) return 1;
     return mpi && (!strcmp(a, "--schedule") || !strcmp(a, "--report"));
@@ -158,6 +164,18 @@ int options_parse(Options *o, int argc, char **argv, const char *prog, int mpi, 
                 say(errs, "%s: unknown backend '%s' (auto, cpu, hip)\n", prog, v);
                 rc = -1;
             }
+        } else if (!strcmp(a, "--kv-mem")) {
+            rc = parse_float(errs, prog, a, v, 0.01, 1 << 20, &o->kv_mem_gib);
+        } else if (!strcmp(a, "--dummy-weights")) {
+            o->dummy_weights = v;
+            ModelConfig c;
+            char name[32];
+            snprintf(name, sizeof name, "%.*s", (int)strcspn(v, ":"), v);
+            const char *suffix = strchr(v, ':');
+            if (preset_config(name, &c) != 0 || (suffix && strcmp(suffix, ":bf16") && strcmp(suffix, ":mxfp4"))) {
+                say(errs, "%s: --dummy-weights expects PRESET[:bf16|mxfp4] with PRESET one of: %s; got '%s'\n", prog, preset_names(), v);
+                rc = -1;
+            }
         } else if (!strcmp(a, "--tokenizer")) {
             o->tokenizer_path = v;
         } else if (mpi && !strcmp(a, "--schedule")) {
@@ -175,7 +193,11 @@ int options_parse(Options *o, int argc, char **argv, const char *prog, int mpi, 
         if (rc) return -1;
         i += takes;
     }
-    if (!o->model_path && o->mode != MODE_TOKENIZE) {
+    if (o->dummy_weights && o->model_path) {
+        say(errs, "%s: give a model file or --dummy-weights, not both\n", prog);
+        return -1;
+    }
+    if (!o->model_path && !o->dummy_weights && o->mode != MODE_TOKENIZE) {
         say(errs, "%s: no model file given (see --help)\n", prog);
         return -1;
     }

@@ -25,6 +25,8 @@ typedef struct {
     int threads;
     int progress; /* -1 auto (tty), 0 off, 1 on */
     int device;   /* GPU index (getp_mpi: the node-local rank) */
+    float kv_mem_gib;          /* GPU KV-cache budget; 0: from free memory */
+    const char *dummy_weights; /* "PRESET[:bf16|mxfp4]": random weights on the GPU, no model file */
     /* getp_mpi only */
     const char *schedule;
     const char *report_json;

@@ -14,6 +14,11 @@ for f in f32 mxfp4; do $B/convert_hf tests/fixtures/hf_$f $OUT/hf_$f.bin 2>/dev/
 for m in tiny_gpu:1e-4 tiny_gpu_f32:1e-4 hf_f32:1e-4 hf_mxfp4:1e-4; do
     $B/test_gpu $OUT/${m%%:*}.bin ${m##*:} >$OUT/gpu_${m%%:*}.log 2>&1; count $OUT/gpu_${m%%:*}.log
 done
+# the whole CLI: getp on the GPU writes the same file as on the CPU (greedy)
+build/getp $OUT/tiny_gpu.bin -m getp -i examples/requests.txt -o $OUT/out_cpu.txt -n 24 --backend cpu --no-progress >/dev/null 2>&1
+build/getp_gpu $OUT/tiny_gpu.bin -m getp -i examples/requests.txt -o $OUT/out_gpu.txt -n 24 --backend hip --no-progress >$OUT/getp_gpu.log 2>&1
+if cmp -s $OUT/out_cpu.txt $OUT/out_gpu.txt; then echo "PASS getp_gpu writes the same output file as the CPU backend (greedy, tiny)"; PASSED=$((PASSED + 1));
+else echo "FAIL getp_gpu output differs from the CPU's"; cat $OUT/getp_gpu.log; FAILED=$((FAILED + 1)); fi
 if command -v compute-sanitizer >/dev/null; then
     compute-sanitizer --tool memcheck --error-exitcode 9 $B/test_gpu $OUT/tiny_gpu.bin 1e-4 >$OUT/memcheck.log 2>&1
     rc=$?

@@ -1,17 +1,24 @@
 /* test_gpu - the GPU backend against the CPU reference (make test-gpu).
- * For a model: prefill a prompt and decode a few steps on both backends and
- * compare every logit row (max abs error over max abs logit); then check
- * batch invariance: one request's logits alone in slot 0 equal its logits in
- * slot 5 of a batch of 7 different sequences.
+ *   1. logits: a 24-token prefill and 6 greedy decode steps on both backends;
+ *      worst |gpu - cpu| over max |cpu| per row must be under TOLERANCE.
+ *   2. batch invariance: one request (prefill, then greedy decode) alone in
+ *      slot 0, then in slot 5 of a batch of 7 and slot 37 of a batch of 64
+ *      whose other sequences have other lengths: its logits must be
+ *      bit-identical at every step.
+ *   3. sampling on the GPU: token ids from forward_sample equal the CPU
+ *      sampler (src/sampler.c) applied to the GPU's own logits of the same
+ *      step, for greedy and several temperature/top-p settings.
  * usage: test_gpu MODEL.bin TOLERANCE */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "../src/backend.h"
 
 #define STEPS 6
 #define PROMPT 24
+#define SLOTS 64
 
 static double rel_err(const float *a, const float *b, int n) {
     double e = 0, m = 0;
@@ -20,6 +27,58 @@ static double rel_err(const float *a, const float *b, int n) {
         m = fmax(m, fabs((double)b[i]));
     }
     return m > 0 ? e / m : e;
+}
+
+static unsigned lcg(unsigned *s) { return *s = *s * 1103515245u + 12345u; }
+
+/* Runs `n` sequences in slots slot[i] (prompt lengths len[i], random tokens;
+ * sequence `probe` uses the probe prompt), all prefilled in one call, then
+ * `steps` greedy decode steps for all; records the probe's logits of the
+ * last prefill row and each step into probe_out[(steps+1) * V]. */
+static int run_batch(Backend *b, int n, const int *slot, const int *len, int probe, const int *probe_prompt, int steps, float *probe_out,
+                     Error *err) {
+    int V = (int)b->model->config.vocab_size, rows_n = 0, total = 0;
+    for (int i = 0; i < n; i++) total += len[i];
+    BatchRow *rows = malloc((size_t)(total > n ? total : n) * sizeof *rows);
+    float *logits = malloc((size_t)n * V * sizeof(float));
+    int *last = malloc((size_t)n * sizeof(int)), *order = malloc((size_t)n * sizeof(int)), probe_row = -1, rc = 0;
+    unsigned seed = 777;
+    for (int i = 0; i < n; i++)
+        for (int t = 0; t < len[i]; t++) {
+            int tok = i == probe ? probe_prompt[t] : (int)(lcg(&seed) % (unsigned)V);
+            rows[rows_n++] = (BatchRow){slot[i], t, tok, t == len[i] - 1};
+        }
+    /* prefill in calls of at most max_rows rows */
+    int out_i = 0;
+    for (int start = 0; start < rows_n && rc == 0; start += b->max_rows) {
+        int m = rows_n - start < b->max_rows ? rows_n - start : b->max_rows, sel = 0;
+        for (int j = 0; j < m; j++) sel += rows[start + j].want_logits;
+        float *chunk = malloc((size_t)(sel ? sel : 1) * V * sizeof(float));
+        rc = backend_forward(b, rows + start, m, chunk, err);
+        for (int j = 0, k = 0; j < m && rc == 0; j++)
+            if (rows[start + j].want_logits) {
+                memcpy(logits + (size_t)out_i * V, chunk + (size_t)k++ * V, (size_t)V * sizeof(float));
+                out_i++;
+            }
+        free(chunk);
+    }
+    for (int step = 0; step <= steps && rc == 0; step++) {
+        for (int i = 0; i < n; i++) {
+            const float *l = logits + (size_t)i * V;
+            if (i == probe) memcpy(probe_out + (size_t)step * V, l, (size_t)V * sizeof(float));
+            last[i] = sample_argmax(l, V);
+        }
+        if (step == steps) break;
+        for (int i = 0; i < n; i++) rows[i] = (BatchRow){slot[i], len[i] + step, last[i], 1};
+        rc = backend_forward(b, rows, n, logits, err);
+    }
+    (void)probe_row;
+    (void)order;
+    free(rows);
+    free(logits);
+    free(last);
+    free(order);
+    return rc;
 }
 
 int main(int argc, char **argv) {
@@ -36,28 +95,27 @@ int main(int argc, char **argv) {
     }
     int V = (int)m.config.vocab_size, failures = 0;
     Backend *cpu = backend_cpu_create(&m, 8, 512, 0, &err);
-    Backend *gpu = hip_backend_create_if_available(&m, 8, 512, 0, &err);
+    Backend *gpu = cpu ? hip_backend_create_if_available(&m, SLOTS, 512, 0, 0, &err) : NULL;
     if (!cpu || !gpu) {
         printf("FAIL backend: %s\n", err.msg);
         return 1;
     }
-    float *lc = malloc((size_t)PROMPT * V * sizeof(float)), *lg = malloc((size_t)PROMPT * V * sizeof(float));
-    BatchRow rows[PROMPT];
+    printf("# %s: %s\n", argv[1], gpu->info);
+
+    /* 1. logits against the CPU */
+    float *lc = malloc((size_t)SLOTS * V * sizeof(float)), *lg = malloc((size_t)SLOTS * V * sizeof(float));
+    BatchRow rows[SLOTS > PROMPT ? SLOTS : PROMPT];
     unsigned seed = 12345;
-    for (int t = 0; t < PROMPT; t++) rows[t] = (BatchRow){0, t, (int)((seed = seed * 1103515245u + 12345u) % (unsigned)V), 1};
+    int prompt[PROMPT];
+    for (int t = 0; t < PROMPT; t++) rows[t] = (BatchRow){0, t, prompt[t] = (int)(lcg(&seed) % (unsigned)V), 1};
     double worst = 0;
     if (backend_forward(cpu, rows, PROMPT, lc, &err) || backend_forward(gpu, rows, PROMPT, lg, &err)) {
         printf("FAIL forward: %s\n", err.msg);
         return 1;
     }
     for (int t = 0; t < PROMPT; t++) worst = fmax(worst, rel_err(lg + (size_t)t * V, lc + (size_t)t * V, V));
-    int tok = rows[PROMPT - 1].token;
     for (int s = 0; s < STEPS; s++) { /* decode: feed the CPU's argmax to both */
-        int best = 0;
-        for (int i = 1; i < V; i++)
-            if (lc[i] > lc[best]) best = i;
-        tok = best;
-        BatchRow r = {0, PROMPT + s, tok, 1};
+        BatchRow r = {0, PROMPT + s, sample_argmax(s == 0 ? lc + (size_t)(PROMPT - 1) * V : lc, V), 1};
         if (backend_forward(cpu, &r, 1, lc, &err) || backend_forward(gpu, &r, 1, lg, &err)) {
             printf("FAIL decode: %s\n", err.msg);
             return 1;
@@ -68,21 +126,52 @@ int main(int argc, char **argv) {
            PROMPT, STEPS, worst, tol);
     failures += !(worst <= tol);
 
-    /* batch invariance: the request alone (slot 0) vs in slot 5 among 7 */
-    float *alone = malloc((size_t)V * sizeof(float)), *batch = malloc((size_t)7 * V * sizeof(float));
-    BatchRow prompt[7 * 8];
-    int n = 0;
-    for (int q = 0; q < 7; q++)
-        for (int t = 0; t < 8; t++) prompt[n++] = (BatchRow){q, t, q == 5 ? rows[t].token : (q * 977 + t * 131) % V, t == 7};
-    BatchRow solo[8];
-    for (int t = 0; t < 8; t++) solo[t] = (BatchRow){0, t, rows[t].token, t == 7};
-    if (backend_forward(gpu, solo, 8, alone, &err) || backend_forward(gpu, prompt, n, batch, &err)) {
-        printf("FAIL batch: %s\n", err.msg);
+    /* 2. batch invariance */
+    enum { PLEN = 8, DSTEPS = 4 };
+    size_t probe_bytes = (size_t)(DSTEPS + 1) * V * sizeof(float);
+    float *alone = malloc(probe_bytes), *in7 = malloc(probe_bytes), *in64 = malloc(probe_bytes);
+    int slot[SLOTS], len[SLOTS];
+    slot[0] = 0, len[0] = PLEN;
+    int rc = run_batch(gpu, 1, slot, len, 0, prompt, DSTEPS, alone, &err);
+    for (int i = 0; i < 7; i++) slot[i] = 6 - i, len[i] = i == 5 ? PLEN : 3 + 2 * i; /* probe in batch position 5, slot 1 */
+    if (rc == 0) rc = run_batch(gpu, 7, slot, len, 5, prompt, DSTEPS, in7, &err);
+    for (int i = 0; i < 64; i++) slot[i] = (i * 37) % 64, len[i] = i == 37 ? PLEN : 1 + (i * 7) % 19;
+    if (rc == 0) rc = run_batch(gpu, 64, slot, len, 37, prompt, DSTEPS, in64, &err);
+    if (rc != 0) {
+        printf("FAIL batch runs: %s\n", err.msg);
         return 1;
     }
-    int same = memcmp(alone, batch + (size_t)5 * V, (size_t)V * sizeof(float)) == 0;
-    printf("%s batch invariance: a request's logits are bit-identical alone and in slot 5 of a batch of 7\n", same ? "PASS" : "FAIL");
-    failures += !same;
+    int same7 = memcmp(alone, in7, probe_bytes) == 0, same64 = memcmp(alone, in64, probe_bytes) == 0;
+    printf("%s batch invariance: a request's logits over prefill + %d decode steps are bit-identical alone and in a batch of 7\n",
+           same7 ? "PASS" : "FAIL", DSTEPS);
+    printf("%s batch invariance: ... and in a batch of 64 (slot %d)\n", same64 ? "PASS" : "FAIL", (37 * 37) % 64);
+    failures += !same7 + !same64;
+
+    /* 3. sampling on the GPU against the CPU sampler on the same logits */
+    const SampleSpec settings[] = {{0.0f, 1.0f, 0.0f}, {1.0f, 1.0f, 0.0f}, {0.7f, 0.9f, 0.0f}, {1.3f, 0.5f, 0.0f}, {2.0f, 0.98f, 0.0f}};
+    int n_set = (int)(sizeof settings / sizeof *settings), agree = 0, total = 0;
+    float *scratch = malloc((size_t)V * sizeof(float));
+    Rng coins = rng_stream(5, 5);
+    for (int k = 0; k < n_set; k++) {
+        SampleSpec spec[16];
+        int tokens[16];
+        for (int i = 0; i < 16; i++) {
+            rows[i] = (BatchRow){i, PLEN + DSTEPS + 1 + k, (int)(lcg(&seed) % (unsigned)V), 1};
+            spec[i] = settings[k];
+            spec[i].coin = rng_uniform(&coins);
+        }
+        if (backend_forward(gpu, rows, 16, lg, &err) || gpu->ops->forward_sample(gpu, rows, 16, spec, tokens, &err)) {
+            printf("FAIL sampling run: %s\n", err.msg);
+            return 1;
+        }
+        for (int i = 0; i < 16; i++, total++) agree += tokens[i] == sample_with_coin(lg + (size_t)i * V, V, spec[i], scratch);
+    }
+    printf("%s gpu sampler equals the cpu sampler on the gpu's logits: %d of %d draws (greedy, T 1/0.7/1.3/2, top-p 1/0.9/0.5/0.98)\n",
+           agree == total ? "PASS" : "FAIL", agree, total);
+    failures += agree != total;
+
+    free(scratch);
+    free(alone), free(in7), free(in64), free(lc), free(lg);
     backend_destroy(gpu);
     backend_destroy(cpu);
     model_close(&m);

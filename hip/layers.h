@@ -1,0 +1,258 @@
+/* layers.h - the kernels of one decoder block besides the matrix products,
+ * each fused with its neighbours so a decode step stays a few launches a
+ * layer. Every reduction runs in a fixed order that depends on the model's
+ * shape only, never on the batch. The math mirrors src/cpu_backend.c. */
+#ifndef GETP_HIP_LAYERS_H
+#define GETP_HIP_LAYERS_H
+
+#include "hip_compat.h"
+#include "matmul.h"
+
+#define ROW_THREADS 256 /* one block per token row */
+
+/* What the host sends for each row of a step. */
+struct StepRows {
+    const int *slot, *pos, *token;
+    const int *out_row; /* row of the logits output, or -1 */
+};
+
+/* The KV cache of one layer: [slot][ring][kv_dim] for keys and values.
+ * Position p lives at p % ring: full layers have ring = context, sliding
+ * layers only the window plus the most positions one call may add. */
+struct LayerCache {
+    float *k, *v;
+    int ring, window; /* window 0: full attention */
+};
+
+__device__ inline float block_sum(float v, float *shared) {
+    int lane = threadIdx.x % WARP, w = threadIdx.x / WARP, nw = blockDim.x / WARP;
+    v = warp_sum(v);
+    __syncthreads();
+    if (lane == 0) shared[w] = v;
+    __syncthreads();
+    float total = 0.0f;
+    for (int i = 0; i < nw; i++) total += shared[i]; /* same order in every thread */
+    return total;
+}
+
+/* Element i of row r of any weight, widened (embedding, router). */
+__device__ inline float weight_elem(const WeightView &w, long r, int i) {
+    if (w.dtype == DT_F32) return ((const float *)w.data)[(size_t)r * w.cols + i];
+    if (w.dtype == DT_BF16) return __uint_as_float((uint32_t)((const uint16_t *)w.data)[(size_t)r * w.cols + i] << 16);
+    uint8_t byte = w.data[(size_t)r * (w.cols / 2) + i / 2];
+    return fp4_value(i & 1 ? byte >> 4 : byte & 15) * e8m0_value(w.scales[(size_t)r * (w.cols / 32) + i / 32]);
+}
+
+/* out = x / rms(x) * weight, for one row held by the block. */
+__device__ inline void rmsnorm_row(float *out, const float *x, const float *weight, int H, float eps, float *shared) {
+    float ss = 0.0f;
+    for (int i = threadIdx.x; i < H; i += blockDim.x) ss += x[i] * x[i];
+    float inv = 1.0f / sqrtf(block_sum(ss, shared) / (float)H + eps);
+    for (int i = threadIdx.x; i < H; i += blockDim.x) out[i] = weight[i] * (x[i] * inv);
+}
+
+/* x = embedding[token]; xn = rmsnorm(x) with the first layer's weight. */
+__global__ void embed_kernel(float *x, float *xn, StepRows rows, WeightView emb, const float *norm, int H, float eps) {
+    __shared__ float shared[32];
+    int t = blockIdx.x;
+    float *xr = x + (size_t)t * H;
+    for (int i = threadIdx.x; i < H; i += blockDim.x) xr[i] = weight_elem(emb, rows.token[t], i);
+    __syncthreads();
+    rmsnorm_row(xn + (size_t)t * H, xr, norm, H, eps, shared);
+}
+
+/* Sums the q/k/v split partials, adds biases, applies RoPE (YaRN tables) to
+ * q and k, and stores k and v in the cache. Dynamic shared: (QD + 2 KVD) floats. */
+__global__ void qkv_finish_kernel(float *q_out, const float *part_q, const float *part_k, const float *part_v, int splits_q, int splits_k,
+                                  int splits_v, int T, const float *bq, const float *bk, const float *bv, StepRows rows,
+                                  const float *inv_freq, float concentration, int nh, int nkv, int hd, LayerCache cache) {
+    extern __shared__ float qkv[];
+    int t = blockIdx.x, QD = nh * hd, KVD = nkv * hd, half = hd / 2;
+    for (int i = threadIdx.x; i < QD + 2 * KVD; i += blockDim.x) {
+        const float *part;
+        int n, splits, o;
+        const float *bias;
+        if (i < QD) part = part_q, n = QD, splits = splits_q, o = i, bias = bq;
+        else if (i < QD + KVD) part = part_k, n = KVD, splits = splits_k, o = i - QD, bias = bk;
+        else part = part_v, n = KVD, splits = splits_v, o = i - QD - KVD, bias = bv;
+        float sum = 0.0f;
+        for (int s = 0; s < splits; s++) sum += part[((size_t)s * T + t) * n + o];
+        qkv[i] = sum + bias[o];
+    }
+    __syncthreads();
+    float pos = (float)rows.pos[t];
+    for (int j = threadIdx.x; j < (nh + nkv) * half; j += blockDim.x) {
+        int h = j / half, i = j % half;
+        float *vec = qkv + (size_t)h * hd; /* q heads, then k heads */
+        float angle = pos * inv_freq[i];
+        float cs = cosf(angle) * concentration, sn = sinf(angle) * concentration;
+        float x1 = vec[i], x2 = vec[i + half];
+        vec[i] = x1 * cs - x2 * sn;
+        vec[i + half] = x2 * cs + x1 * sn;
+    }
+    __syncthreads();
+    for (int i = threadIdx.x; i < QD; i += blockDim.x) q_out[(size_t)t * QD + i] = qkv[i];
+    size_t at = ((size_t)rows.slot[t] * cache.ring + rows.pos[t] % cache.ring) * KVD;
+    for (int i = threadIdx.x; i < KVD; i += blockDim.x) {
+        cache.k[at + i] = qkv[QD + i];
+        cache.v[at + i] = qkv[QD + KVD + i];
+    }
+}
+
+#define ATTN_WARPS 4
+
+/* One warp per (row, query head): softmax over the visible positions and the
+ * head's sink, 32 positions at a time with a running max. Each lane scores
+ * one position and accumulates its value row; lanes are summed at the end. */
+template <int HD>
+__global__ void __launch_bounds__(ATTN_WARPS *WARP) attention_kernel(float *out, const float *q, StepRows rows, LayerCache cache, const float *sinks,
+                                                                   int nh, int nkv) {
+    int t = blockIdx.x, h = blockIdx.y * ATTN_WARPS + threadIdx.x / WARP, lane = threadIdx.x % WARP;
+    if (h >= nh) return;
+    int kvh = h / (nh / nkv), KVD = nkv * HD, pos = rows.pos[t];
+    int p0 = cache.window ? max(0, pos - cache.window + 1) : 0;
+    const float *qh = q + ((size_t)t * nh + h) * HD;
+    float qv[HD], acc[HD];
+#pragma unroll
+    for (int i = 0; i < HD; i += 4) {
+        float4 v = *(const float4 *)(qh + i);
+        qv[i] = v.x, qv[i + 1] = v.y, qv[i + 2] = v.z, qv[i + 3] = v.w;
+    }
+#pragma unroll
+    for (int i = 0; i < HD; i++) acc[i] = 0.0f;
+    const size_t base = (size_t)rows.slot[t] * cache.ring * KVD + (size_t)kvh * HD;
+    const float scale = rsqrtf((float)HD), sink = sinks[h];
+    float m = sink, l = 0.0f;
+    for (int p = p0; p <= pos; p += WARP) {
+        int j = p + lane;
+        bool valid = j <= pos;
+        size_t at = base + (size_t)(j % cache.ring) * KVD;
+        float s = -INFINITY;
+        if (valid) {
+            float d = 0.0f;
+#pragma unroll
+            for (int i = 0; i < HD; i += 4) {
+                float4 k = *(const float4 *)(cache.k + at + i);
+                d += qv[i] * k.x + qv[i + 1] * k.y + qv[i + 2] * k.z + qv[i + 3] * k.w;
+            }
+            s = d * scale;
+        }
+        float m_new = fmaxf(m, warp_max(s));
+        float corr = expf(m - m_new), pr = valid ? expf(s - m_new) : 0.0f;
+        l = l * corr + warp_sum(pr);
+#pragma unroll
+        for (int i = 0; i < HD; i++) acc[i] *= corr;
+        if (valid)
+#pragma unroll
+            for (int i = 0; i < HD; i += 4) {
+                float4 v = *(const float4 *)(cache.v + at + i);
+                acc[i] += pr * v.x, acc[i + 1] += pr * v.y, acc[i + 2] += pr * v.z, acc[i + 3] += pr * v.w;
+            }
+        m = m_new;
+    }
+    float denom = l + expf(sink - m);
+    float *o = out + ((size_t)t * nh + h) * HD;
+#pragma unroll
+    for (int i = 0; i < HD; i++) {
+        float v = warp_sum(acc[i]);
+        if (lane == i % WARP) o[i] = v / denom;
+    }
+}
+
+/* After attention, for one row: x += o-projection (split partials in order)
+ * + bias; xn = rmsnorm(x); router logits; top-k (ties to the lower expert)
+ * and the softmax over them. The last block to finish then groups the
+ * (row, k) pairs by expert, in pair order, for the expert matmuls. */
+__global__ void post_attention_kernel(float *x, float *xn, const float *part_o, int splits, int T, const float *bo, const float *norm,
+                                      WeightView router, const float *router_b, int H, int E, int K, float eps, int *topk_idx,
+                                      float *topk_w, int *pairs, int *offsets, int *done_counter) {
+    extern __shared__ float sh[]; /* H + E floats, then E + T*K ints */
+    __shared__ float shared[32];
+    __shared__ int ticket;
+    int t = blockIdx.x, lane = threadIdx.x % WARP, w = threadIdx.x / WARP, nw = blockDim.x / WARP;
+    float *xr = x + (size_t)t * H, *xs = sh, *logit = sh + H;
+    for (int i = threadIdx.x; i < H; i += blockDim.x) {
+        float sum = 0.0f;
+        for (int s = 0; s < splits; s++) sum += part_o[((size_t)s * T + t) * H + i];
+        xr[i] += sum + bo[i];
+    }
+    __syncthreads();
+    rmsnorm_row(xs, xr, norm, H, eps, shared);
+    __syncthreads();
+    for (int i = threadIdx.x; i < H; i += blockDim.x) xn[(size_t)t * H + i] = xs[i];
+    for (int e = w; e < E; e += nw) {
+        float d = 0.0f;
+        for (int i = lane; i < H; i += WARP) d += weight_elem(router, e, i) * xs[i];
+        d = warp_sum(d);
+        if (lane == 0) logit[e] = d + router_b[e];
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        int *idx = topk_idx + (size_t)t * K;
+        float *wt = topk_w + (size_t)t * K;
+        for (int k = 0; k < K; k++) {
+            int best = -1;
+            for (int e = 0; e < E; e++) {
+                bool taken = false;
+                for (int j = 0; j < k; j++) taken |= idx[j] == e;
+                if (!taken && (best < 0 || logit[e] > logit[best])) best = e;
+            }
+            idx[k] = best;
+        }
+        float mx = logit[idx[0]], sum = 0.0f;
+        for (int k = 0; k < K; k++) sum += (wt[k] = expf(logit[idx[k]] - mx));
+        for (int k = 0; k < K; k++) wt[k] /= sum;
+        __threadfence();
+        ticket = atomicAdd(done_counter, 1);
+    }
+    __syncthreads();
+    if (ticket != (int)gridDim.x - 1) return;
+    /* the last block: counting sort of the T*K pairs by expert */
+    __threadfence();
+    int n = T * K;
+    int *count = (int *)(sh + H + E), *all = count + E;
+    for (int p = threadIdx.x; p < n; p += blockDim.x) all[p] = ((volatile const int *)topk_idx)[p];
+    __syncthreads();
+    for (int e = threadIdx.x; e < E; e += blockDim.x) {
+        int c = 0;
+        for (int p = 0; p < n; p++) c += all[p] == e;
+        count[e] = c;
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        int run = 0;
+        for (int e = 0; e < E; e++) {
+            offsets[e] = run;
+            run += count[e];
+        }
+        offsets[E] = run;
+        *done_counter = 0; /* ready for the next layer */
+    }
+    __syncthreads();
+    for (int e = threadIdx.x; e < E; e += blockDim.x) {
+        int at = offsets[e];
+        for (int p = 0; p < n; p++)
+            if (all[p] == e) pairs[at++] = p;
+    }
+}
+
+/* x += sum_k weight_k * expert_out[(t, k)], k in order; then xn = rmsnorm(x)
+ * with the next norm (the next layer's, or the final one, written to the
+ * row's logits row and skipped for rows without one). */
+__global__ void combine_kernel(float *x, float *xn, const float *expert_out, const float *topk_w, int K, int H, const float *norm,
+                               float eps, const int *out_row) {
+    __shared__ float shared[32];
+    int t = blockIdx.x;
+    float *xr = x + (size_t)t * H;
+    for (int i = threadIdx.x; i < H; i += blockDim.x) {
+        float sum = 0.0f;
+        for (int k = 0; k < K; k++) sum += topk_w[t * K + k] * expert_out[((size_t)t * K + k) * H + i];
+        xr[i] += sum;
+    }
+    __syncthreads();
+    int dst = out_row ? out_row[t] : t;
+    if (dst < 0) return;
+    rmsnorm_row(xn + (size_t)dst * H, xr, norm, H, eps, shared);
+}
+
+#endif

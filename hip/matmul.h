@@ -1,0 +1,226 @@
+/* matmul.h - the one matrix kernel of the GPU backend: out = W x for a list
+ * of tokens, W in F32, BF16 or MXFP4, on the tensor cores.
+ *
+ * A warp computes a 16-row tile of W against up to 32 tokens (4 tiles of
+ * 8), k in chunks. Each lane loads V consecutive weights of its two rows
+ * with wide loads; the mma's k positions are assigned so that the lane's
+ * own weights meet the x values it loads itself (the sum over k does not
+ * care which physical k sits in which slot, as long as A and B agree).
+ *
+ * Precision: x is split into bf16 hi + lo and both are multiplied (F32
+ * weights are split too, adding lo(W) x hi(x)), so products carry ~16
+ * mantissa bits and sums are F32: close to the CPU's F32, not bf16-rounded.
+ * Determinism: each output's k order is fixed by the matrix shape alone
+ * (chunks in order, splits summed in order by the caller), never by the
+ * number of tokens or their place in the batch. */
+#ifndef GETP_HIP_MATMUL_H
+#define GETP_HIP_MATMUL_H
+
+#include "hip_compat.h"
+
+#define MM_WARPS 4            /* warps per block */
+#define MM_TOKEN_TILES 4      /* tiles of 8 tokens per warp */
+#define MM_TOKENS (8 * MM_TOKEN_TILES)
+#define MM_UNROLL 4           /* k chunks whose loads are in flight together */
+
+enum { DT_F32 = 0, DT_BF16 = 1, DT_MXFP4 = 2 };
+enum { MM_PARTIAL, MM_BIAS, MM_SWIGLU };
+
+/* A matrix, or a stack of E matrices of `rows` rows each, on the device. */
+struct WeightView {
+    const uint8_t *data;   /* F32/BF16 values, or MXFP4 blocks (16 bytes per 32 values) */
+    const uint8_t *scales; /* MXFP4: one e8m0 byte per 32 values */
+    int dtype, rows, cols;
+};
+
+struct MatmulJob {
+    WeightView w;
+    const float *bias;   /* [E][rows] f32; MM_BIAS and MM_SWIGLU */
+    const float *x;      /* activations, row stride ldx */
+    int ldx;
+    /* Dense: tokens 0..n_tokens-1 are x rows 0..n_tokens-1.
+     * Experts: expert e's tokens are pairs[offsets[e] .. offsets[e+1]), pair
+     * p reading x row p / pair_div and writing output row p. */
+    int n_tokens;
+    const int *pairs, *offsets;
+    int pair_div;
+    int splits;  /* MM_PARTIAL: k ranges summed later, in order */
+    float *out;  /* MM_PARTIAL: [split][n_tokens][rows]; else [pair][ldo] */
+    int ldo;
+    float limit; /* MM_SWIGLU clamp */
+};
+
+/* Per lane and chunk: V consecutive values of a row (F32/BF16: 8, so 32 k
+ * per chunk; MXFP4: 32, 128 k per chunk), loaded raw, U chunks at a time. */
+template <int DT> struct Lane {
+    enum { V = DT == DT_MXFP4 ? 32 : 8, U = DT == DT_MXFP4 ? 2 : 4, WORDS = DT == DT_F32 ? 2 : 1 };
+};
+template <int DT> struct RawWeights {
+    uint4 v[Lane<DT>::WORDS];
+    float scale;
+};
+
+__device__ inline float fp4_value(uint32_t n) {
+    uint32_t e = (n >> 1) & 3u, m = n & 1u;
+    float mag = e == 0 ? 0.5f * (float)m : __uint_as_float((e + 126u) << 23 | m << 22);
+    return (n & 8u) ? -mag : mag;
+}
+__device__ inline float e8m0_value(uint32_t s) { return s == 0 ? __uint_as_float(0x00400000u) : __uint_as_float(s << 23); }
+
+/* The lane's V values of row r from column k; zeros when !ok. */
+template <int DT> __device__ inline void load_raw(const WeightView &w, long r, int k, bool ok, RawWeights<DT> &raw) {
+    for (int i = 0; i < Lane<DT>::WORDS; i++) raw.v[i] = make_uint4(0, 0, 0, 0);
+    raw.scale = 0.0f;
+    if (!ok) return;
+    if (DT == DT_BF16) {
+        raw.v[0] = *(const uint4 *)(w.data + ((size_t)r * w.cols + k) * 2);
+    } else if (DT == DT_F32) {
+        const uint4 *p = (const uint4 *)(w.data + ((size_t)r * w.cols + k) * 4);
+        raw.v[0] = p[0];
+        raw.v[(Lane<DT>::WORDS - 1)] = p[1];
+    } else {
+        raw.v[0] = *(const uint4 *)(w.data + (size_t)r * (w.cols / 2) + k / 2);
+        raw.scale = e8m0_value(w.scales[(size_t)r * (w.cols / 32) + k / 32]);
+    }
+}
+
+__device__ inline uint32_t word_of(const uint4 &v, int i) { return i == 0 ? v.x : i == 1 ? v.y : i == 2 ? v.z : v.w; }
+
+/* Values 4s..4s+3 of the lane's row as two bf16 pairs (hi), and for F32
+ * what bf16 left out (lo). */
+template <int DT> __device__ inline void unpack_step(const RawWeights<DT> &raw, int s, uint32_t hi[2], uint32_t lo[2]) {
+    if (DT == DT_BF16) {
+        hi[0] = word_of(raw.v[0], 2 * s), hi[1] = word_of(raw.v[0], 2 * s + 1);
+        lo[0] = lo[1] = 0;
+    } else if (DT == DT_F32) {
+        const uint4 &v = raw.v[s >= 1 ? Lane<DT>::WORDS - 1 : 0];
+        split_bf16x2(__uint_as_float(v.x), __uint_as_float(v.y), hi[0], lo[0]);
+        split_bf16x2(__uint_as_float(v.z), __uint_as_float(v.w), hi[1], lo[1]);
+    } else {
+        for (int h = 0; h < 2; h++) { /* byte 2s+h holds values 4s+2h (low nibble) and 4s+2h+1 */
+            int byte_index = 2 * s + h;
+            uint32_t byte = word_of(raw.v[0], byte_index / 4) >> (8 * (byte_index % 4));
+            uint32_t a = __float_as_uint(fp4_value(byte & 15u) * raw.scale) >> 16; /* exact in bf16 */
+            uint32_t b = __float_as_uint(fp4_value((byte >> 4) & 15u) * raw.scale) >> 16;
+            hi[h] = a | b << 16;
+        }
+        lo[0] = lo[1] = 0;
+    }
+}
+
+__device__ inline float swiglu(float gate, float up, float limit) {
+    gate = fminf(gate, limit);
+    up = fmaxf(fminf(up, limit), -limit);
+    return (up + 1.0f) * (gate / (1.0f + expf(-1.702f * gate)));
+}
+
+/* grid: x = warps (tile, split) / MM_WARPS, y = groups of MM_TOKENS tokens,
+ * z = job (dense: up to 3 matrices over the same x) or expert. */
+struct MatmulJobs {
+    MatmulJob job[3];
+};
+
+template <int DT, int MODE> __global__ void __launch_bounds__(MM_WARPS * WARP) matmul_kernel(const MatmulJobs jobs) {
+    const int V = Lane<DT>::V, CH = 4 * V;
+    const bool experts = jobs.job[0].pairs != nullptr;
+    const MatmulJob &J = jobs.job[experts ? 0 : blockIdx.z];
+    const int lane = threadIdx.x % WARP, g = lane >> 2, q = lane & 3;
+    const int warp = blockIdx.x * MM_WARPS + threadIdx.x / WARP;
+    const int O = J.w.rows, K = J.w.cols, tiles = (MODE == MM_SWIGLU ? O / 2 + 7 : O + 15) / (MODE == MM_SWIGLU ? 8 : 16);
+    const int tile = warp / J.splits, split = warp % J.splits;
+    if (tile >= tiles) return;
+    int e = 0, first = 0, count = J.n_tokens;
+    if (experts) {
+        e = blockIdx.z;
+        first = J.offsets[e];
+        count = J.offsets[e + 1] - first;
+    }
+    const int t0 = blockIdx.y * MM_TOKENS;
+    if (t0 >= count) return;
+    const int n_tiles = min(MM_TOKEN_TILES, (count - t0 + 7) / 8);
+
+    /* the lane's two weight rows (g and g+8 of the tile) */
+    long r0, r1;
+    if (MODE == MM_SWIGLU) { /* rows g: gate of channel c, g+8: its up (interleaved in W) */
+        int c = tile * 8 + g;
+        r0 = 2L * c, r1 = 2L * c + 1;
+    } else {
+        r0 = tile * 16 + g, r1 = r0 + 8;
+    }
+    const bool ok0 = r0 < O, ok1 = r1 < O;
+    r0 += (long)e * O, r1 += (long)e * O;
+
+    /* the lane's token (column g) of each token tile */
+    const float *xrow[MM_TOKEN_TILES];
+    bool xok[MM_TOKEN_TILES];
+    for (int nt = 0; nt < MM_TOKEN_TILES; nt++) {
+        int i = t0 + nt * 8 + g;
+        xok[nt] = i < count;
+        int row = !xok[nt] ? 0 : experts ? J.pairs[first + i] / J.pair_div : i;
+        xrow[nt] = J.x + (size_t)row * J.ldx;
+    }
+
+    float acc[MM_TOKEN_TILES][4];
+    for (int nt = 0; nt < MM_TOKEN_TILES; nt++)
+        for (int i = 0; i < 4; i++) acc[nt][i] = 0.0f;
+
+    const int U = Lane<DT>::U;
+    const int chunks = (K + CH - 1) / CH, c0 = split * chunks / J.splits, c1 = (split + 1) * chunks / J.splits;
+    for (int cb = c0; cb < c1; cb += U) {
+        RawWeights<DT> w0[U], w1[U];
+#pragma unroll
+        for (int u = 0; u < U; u++) { /* all loads first: bytes in flight */
+            int k = (cb + u) * CH + q * V;
+            bool kin = cb + u < c1 && k < K;
+            load_raw<DT>(J.w, r0, k, kin && ok0, w0[u]);
+            load_raw<DT>(J.w, r1, k, kin && ok1, w1[u]);
+        }
+#pragma unroll
+        for (int u = 0; u < U; u++) {
+            if (cb + u >= c1) break;
+            int k = (cb + u) * CH + q * V;
+            bool kin = k < K;
+#pragma unroll
+            for (int s = 0; s < V / 4; s++) {
+                uint32_t h0[2], l0[2], h1[2], l1[2];
+                unpack_step<DT>(w0[u], s, h0, l0);
+                unpack_step<DT>(w1[u], s, h1, l1);
+                uint32_t ah[4] = {h0[0], h1[0], h0[1], h1[1]}, al[4] = {l0[0], l1[0], l0[1], l1[1]};
+#pragma unroll
+                for (int nt = 0; nt < MM_TOKEN_TILES; nt++) {
+                    if (nt >= n_tiles) break;
+                    float4 xv = make_float4(0.f, 0.f, 0.f, 0.f);
+                    if (kin && xok[nt]) xv = *(const float4 *)(xrow[nt] + k + 4 * s);
+                    uint32_t bh[2], bl[2];
+                    split_bf16x2(xv.x, xv.y, bh[0], bl[0]);
+                    split_bf16x2(xv.z, xv.w, bh[1], bl[1]);
+                    mma_bf16_16x8x16(acc[nt], ah, bh);
+                    mma_bf16_16x8x16(acc[nt], ah, bl);
+                    if (DT == DT_F32) mma_bf16_16x8x16(acc[nt], al, bh);
+                }
+            }
+        }
+    }
+
+    /* lane holds rows (g, g+8) x tokens (2q, 2q+1) of each token tile */
+    for (int nt = 0; nt < n_tiles; nt++)
+        for (int c = 0; c < 2; c++) {
+            int i = t0 + nt * 8 + 2 * q + c;
+            if (i >= count) continue;
+            if (MODE == MM_PARTIAL) {
+                float *o = J.out + ((size_t)split * J.n_tokens + i) * O;
+                if (ok0) o[r0] = acc[nt][c];
+                if (ok1) o[r1] = acc[nt][2 + c];
+            } else if (MODE == MM_BIAS) {
+                int p = J.pairs[first + i];
+                float *o = J.out + (size_t)p * J.ldo - (long)e * O;
+                if (ok0) o[r0] = acc[nt][c] + J.bias[r0];
+                if (ok1) o[r1] = acc[nt][2 + c] + J.bias[r1];
+            } else if (ok0 && ok1) {
+                int p = J.pairs[first + i], ch = tile * 8 + g;
+                J.out[(size_t)p * J.ldo + ch] = swiglu(acc[nt][c] + J.bias[r0], acc[nt][2 + c] + J.bias[r1], J.limit);
+            }
+        }
+}
+
+#endif
