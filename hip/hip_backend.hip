@@ -461,8 +461,8 @@ static int hip_init(HipState *s, Backend *b, const Model *m, size_t kv_budget, E
     }
     free(inv);
     if (rc) return -1;
-    s->splits_q = choose_splits(s, (int)QD, (int)H);
-    s->splits_k = s->splits_v = choose_splits(s, (int)KVD, (int)H);
+    /* q, k and v run as one launch: split them like one matrix */
+    s->splits_q = s->splits_k = s->splits_v = choose_splits(s, (int)(QD + 2 * KVD), (int)H);
     s->splits_o = choose_splits(s, (int)H, (int)QD);
     struct {
         void *p;

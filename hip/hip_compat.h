@@ -85,11 +85,13 @@ __device__ inline float lane_shfl(float v, int src) { return __shfl(v, src, WARP
 __device__ inline uint32_t lane_shfl_u(uint32_t v, int src) { return (uint32_t)__shfl((int)v, src, WARP); }
 __device__ inline float lane_xor(float v, int m) { return __shfl_xor(v, m, WARP); }
 __device__ inline int lane_xor_i(int v, int m) { return __shfl_xor(v, m, WARP); }
+__device__ inline double lane_xor_d(double v, int m) { return __shfl_xor(v, m, WARP); }
 #else
 __device__ inline float lane_shfl(float v, int src) { return __shfl_sync(0xffffffffu, v, src, WARP); }
 __device__ inline uint32_t lane_shfl_u(uint32_t v, int src) { return __shfl_sync(0xffffffffu, v, src, WARP); }
 __device__ inline float lane_xor(float v, int m) { return __shfl_xor_sync(0xffffffffu, v, m, WARP); }
 __device__ inline int lane_xor_i(int v, int m) { return __shfl_xor_sync(0xffffffffu, v, m, WARP); }
+__device__ inline double lane_xor_d(double v, int m) { return __shfl_xor_sync(0xffffffffu, v, m, WARP); }
 #endif
 
 /* Butterfly reductions: every lane ends with the result, in an order that

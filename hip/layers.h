@@ -8,7 +8,7 @@
 #include "hip_compat.h"
 #include "matmul.h"
 
-#define ROW_THREADS 256 /* one block per token row */
+#define ROW_THREADS 1024 /* one block per token row: at batch 1 the whole step rests on it */
 
 /* What the host sends for each row of a step. */
 struct StepRows {
@@ -76,6 +76,7 @@ __global__ void qkv_finish_kernel(float *q_out, const float *part_q, const float
         else if (i < QD + KVD) part = part_k, n = KVD, splits = splits_k, o = i - QD, bias = bk;
         else part = part_v, n = KVD, splits = splits_v, o = i - QD - KVD, bias = bv;
         float sum = 0.0f;
+#pragma unroll 8
         for (int s = 0; s < splits; s++) sum += part[((size_t)s * T + t) * n + o];
         qkv[i] = sum + bias[o];
     }
@@ -173,6 +174,7 @@ __global__ void post_attention_kernel(float *x, float *xn, const float *part_o, 
     float *xr = x + (size_t)t * H, *xs = sh, *logit = sh + H;
     for (int i = threadIdx.x; i < H; i += blockDim.x) {
         float sum = 0.0f;
+#pragma unroll 8
         for (int s = 0; s < splits; s++) sum += part_o[((size_t)s * T + t) * H + i];
         xr[i] += sum + bo[i];
     }
@@ -182,7 +184,19 @@ __global__ void post_attention_kernel(float *x, float *xn, const float *part_o, 
     for (int i = threadIdx.x; i < H; i += blockDim.x) xn[(size_t)t * H + i] = xs[i];
     for (int e = w; e < E; e += nw) {
         float d = 0.0f;
-        for (int i = lane; i < H; i += WARP) d += weight_elem(router, e, i) * xs[i];
+        if (router.dtype == DT_BF16) { /* 8 weights a load, all loads independent */
+            const uint4 *row = (const uint4 *)(router.data + (size_t)e * H * 2);
+#pragma unroll 4
+            for (int i = lane; i < H / 8; i += WARP) {
+                uint4 v = row[i];
+                const float *xv = xs + 8 * i;
+                d += bf16_lo(v.x) * xv[0] + bf16_hi(v.x) * xv[1] + bf16_lo(v.y) * xv[2] + bf16_hi(v.y) * xv[3] +
+                     bf16_lo(v.z) * xv[4] + bf16_hi(v.z) * xv[5] + bf16_lo(v.w) * xv[6] + bf16_hi(v.w) * xv[7];
+            }
+        } else {
+#pragma unroll 4
+            for (int i = lane; i < H; i += WARP) d += weight_elem(router, e, i) * xs[i];
+        }
         d = warp_sum(d);
         if (lane == 0) logit[e] = d + router_b[e];
     }

@@ -2,9 +2,9 @@
  * that only token ids cross to the host. Same definition step by step:
  * argmax (ties to the lowest id) at temperature 0; otherwise softmax, the
  * nucleus threshold found by bisection on the float bit patterns, and the
- * draw walking ids upwards. Sums are F32 reductions in a fixed order (the
- * CPU sums in double), so the two can differ only where a running sum lands
- * within rounding of top_p or of the coin's target. */
+ * draw walking ids upwards. exp and all sums are double, p is rounded once
+ * to float as on the CPU; the two can differ only where a running sum lands
+ * within double rounding of top_p or of the coin's target. */
 #ifndef GETP_HIP_SAMPLE_H
 #define GETP_HIP_SAMPLE_H
 
@@ -16,16 +16,31 @@ __device__ inline void better(float &v, int &i, float v2, int i2) {
     if (v2 > v || (v2 == v && i2 < i)) v = v2, i = i2;
 }
 
+__device__ inline double warp_sum_d(double v) {
+    for (int m = WARP / 2; m > 0; m >>= 1) v += lane_xor_d(v, m);
+    return v;
+}
+__device__ inline double block_sum_d(double v, double *shared) {
+    int lane = threadIdx.x % WARP, w = threadIdx.x / WARP, nw = blockDim.x / WARP;
+    v = warp_sum_d(v);
+    __syncthreads();
+    if (lane == 0) shared[w] = v;
+    __syncthreads();
+    double total = 0.0;
+    for (int i = 0; i < nw; i++) total += shared[i];
+    return total;
+}
+
 /* sum over the block of each thread's share of p_i >= v */
-__device__ inline float mass_at_or_above(const float *p, int V, float v, float *shared) {
-    float s = 0.0f;
+__device__ inline double mass_at_or_above(const float *p, int V, float v, double *shared) {
+    double s = 0.0;
     for (int i = threadIdx.x; i < V; i += blockDim.x)
         if (p[i] >= v) s += p[i];
-    return block_sum(s, shared);
+    return block_sum_d(s, shared);
 }
 
 __global__ void __launch_bounds__(SAMPLE_THREADS) sample_kernel(int *tokens, const float *logits, float *prob, int V, const SampleSpec *spec) {
-    __shared__ float shared[32], seg_sum[SAMPLE_THREADS];
+    __shared__ double shared[32], seg_sum[SAMPLE_THREADS];
     __shared__ float best_v[32];
     __shared__ int best_i[32];
     int r = blockIdx.x, lane = threadIdx.x % WARP, w = threadIdx.x / WARP, nw = blockDim.x / WARP;
@@ -48,12 +63,12 @@ __global__ void __launch_bounds__(SAMPLE_THREADS) sample_kernel(int *tokens, con
     }
 
     /* p = softmax(l / T) */
-    float z = 0.0f;
-    for (int i = threadIdx.x; i < V; i += blockDim.x) z += (p[i] = expf((l[i] - bv) / sp.temperature));
-    z = block_sum(z, shared);
-    for (int i = threadIdx.x; i < V; i += blockDim.x) p[i] = p[i] / z;
+    double z = 0.0, mx = bv;
+    for (int i = threadIdx.x; i < V; i += blockDim.x) z += exp(((double)l[i] - mx) / sp.temperature);
+    z = block_sum_d(z, shared);
+    for (int i = threadIdx.x; i < V; i += blockDim.x) p[i] = (float)(exp(((double)l[i] - mx) / sp.temperature) / z);
     __syncthreads();
-    float pmax = 1.0f / z, tau = 0.0f;
+    float pmax = (float)(1.0 / z), tau = 0.0f;
 
     if (sp.top_p > 0.0f && sp.top_p < 1.0f) {
         float cutoff = V > 1 ? (1.0f - sp.top_p) / (float)(V - 1) : 0.0f;
@@ -66,26 +81,26 @@ __global__ void __launch_bounds__(SAMPLE_THREADS) sample_kernel(int *tokens, con
         }
         tau = __uint_as_float(lo);
     }
-    float target = sp.coin * mass_at_or_above(p, V, tau, shared);
+    double target = sp.coin * mass_at_or_above(p, V, tau, shared);
 
     /* the draw: each thread owns a contiguous run of ids */
     int seg = (V + blockDim.x - 1) / blockDim.x, a = threadIdx.x * seg, b = min(V, a + seg);
-    float mine = 0.0f;
+    double mine = 0.0;
     int last_member = -1;
     for (int i = a; i < b; i++)
         if (p[i] >= tau) mine += p[i], last_member = i;
     seg_sum[threadIdx.x] = mine;
     __syncthreads();
     if (threadIdx.x == 0) { /* exclusive prefix, in id order */
-        float run = 0.0f;
+        double run = 0.0;
         for (int i = 0; i < (int)blockDim.x; i++) {
-            float m = seg_sum[i];
+            double m = seg_sum[i];
             seg_sum[i] = run;
             run += m;
         }
     }
     __syncthreads();
-    float acc = seg_sum[threadIdx.x];
+    double acc = seg_sum[threadIdx.x];
     int found = 0x7fffffff;
     if (target < acc + mine)
         for (int i = a; i < b; i++)
@@ -99,11 +114,12 @@ __global__ void __launch_bounds__(SAMPLE_THREADS) sample_kernel(int *tokens, con
     /* the lowest id found, else (rounding) the last member */
     for (int m = WARP / 2; m > 0; m >>= 1) found = min(found, lane_xor_i(found, m)), last_member = max(last_member, lane_xor_i(last_member, m));
     __syncthreads();
-    if (lane == 0) best_i[w] = found, seg_sum[w] = (float)last_member;
+    __shared__ int last_of[32];
+    if (lane == 0) best_i[w] = found, last_of[w] = last_member;
     __syncthreads();
     if (threadIdx.x == 0) {
         int f = 0x7fffffff, lm = -1;
-        for (int i = 0; i < nw; i++) f = min(f, best_i[i]), lm = max(lm, (int)seg_sum[i]);
+        for (int i = 0; i < nw; i++) f = min(f, best_i[i]), lm = max(lm, last_of[i]);
         tokens[r] = f != 0x7fffffff ? f : lm;
     }
 }

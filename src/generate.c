@@ -1,6 +1,7 @@
 #include "generate.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "sampler.h"
 #include "tokenizer.h"
@@ -45,102 +46,132 @@ static int accept_token(Slot *s, const GenRequest *r, RequestResult *res, int to
     return 0;
 }
 
+/* Everything the loop carries between calls. */
+typedef struct {
+    Backend *b;
+    const GenRequest *reqs;
+    RequestResult *out;
+    int n, done, max_batch;
+    Slot *slots;
+    BatchRow *rows;     /* the call being built: n_rows rows */
+    int n_rows;
+    SampleSpec *spec;   /* one per want_logits row, in row order */
+    int *want_slot;     /* the slot of each want_logits row */
+    int n_want;
+    int *tokens;
+    float *logits, *scratch;
+    GenStats *stats;
+    GenProgress progress;
+    void *progress_ctx;
+} Loop;
+
+static void finish_slot(Loop *L, Slot *s) {
+    s->request = -1;
+    L->done++;
+    if (L->progress) L->progress(L->progress_ctx, L->done, L->n, L->stats);
+}
+
+/* Runs the call built so far and hands each sampled token to its slot. */
+static int run_call(Loop *L, int decode, Error *err) {
+    Backend *b = L->b;
+    if (L->n_rows == 0) return 0;
+    double t0 = now_seconds();
+    int rc = forward_and_sample(b, L->rows, L->n_rows, L->spec, L->n_want, L->tokens, &L->logits, L->scratch, err);
+    double dt = now_seconds() - t0;
+    if (decode) L->stats->decode_seconds += dt, L->stats->decode_tokens += L->n_rows;
+    else L->stats->prefill_seconds += dt, L->stats->prefill_tokens += L->n_rows;
+    L->n_rows = 0;
+    if (rc != 0) return rc;
+    for (int j = 0; j < L->n_want; j++) {
+        Slot *s = &L->slots[L->want_slot[j]];
+        const GenRequest *r = &L->reqs[s->request];
+        s->pos = decode ? s->pos + 1 : r->prompt_len;
+        if (accept_token(s, r, &L->out[s->request], L->tokens[j], b->max_context)) finish_slot(L, s);
+    }
+    L->n_want = 0;
+    return 0;
+}
+
+static void add_row(Loop *L, int slot, int pos, int token, int want, const GenParams *p) {
+    L->rows[L->n_rows++] = (BatchRow){slot, pos, token, want};
+    if (!want) return;
+    L->spec[L->n_want] = sample_spec(p->temperature, p->top_p, &L->slots[slot].rng);
+    L->want_slot[L->n_want++] = slot;
+}
+
+/* Puts the next requests into free slots and prefills their prompts
+ * together, in calls of up to max_rows rows (a long prompt spans calls);
+ * each prompt's last row samples its first token. Returns how many were
+ * admitted, or -1. */
+static int admit_and_prefill(Loop *L, int *next, Error *err) {
+    Backend *b = L->b;
+    int admitted = 0;
+    for (int si = 0; si < L->max_batch && *next < L->n; si++) {
+        Slot *s = &L->slots[si];
+        if (s->request >= 0) continue;
+        const GenRequest *r = &L->reqs[*next];
+        RequestResult *res = &L->out[*next];
+        res->prompt_tokens = r->prompt_len;
+        res->tokens = xmalloc((size_t)(r->params.max_new_tokens > 0 ? r->params.max_new_tokens : 1) * sizeof(int));
+        res->n_tokens = 0;
+        if (r->prompt_len <= 0 || r->prompt_len > b->max_context)
+            return error_set(err, "request %llu: prompt of %d tokens does not fit the context of %d", (unsigned long long)r->index,
+                             r->prompt_len, b->max_context);
+        s->request = (*next)++;
+        if (r->params.max_new_tokens <= 0) {
+            res->finish = FINISH_LENGTH;
+            finish_slot(L, s);
+            si--; /* still free */
+            continue;
+        }
+        s->pos = 0;
+        s->rng = rng_stream(r->params.seed, r->index);
+        admitted++;
+        for (int t = 0; t < r->prompt_len; t++) {
+            add_row(L, si, t, r->prompt[t], t == r->prompt_len - 1, &r->params);
+            if (L->n_rows == b->max_rows && run_call(L, 0, err) != 0) return -1;
+        }
+    }
+    if (run_call(L, 0, err) != 0) return -1;
+    return admitted;
+}
+
 int generate_run(Backend *b, const GenRequest *reqs, int n, int max_batch, RequestResult *out, GenStats *stats, GenProgress progress,
                  void *progress_ctx, Error *err) {
     int vocab = (int)b->model->config.vocab_size;
     if (max_batch > b->max_slots) max_batch = b->max_slots;
     if (max_batch < 1) max_batch = 1;
-    int rows_cap = b->max_rows;
-    if (max_batch > rows_cap) max_batch = rows_cap; /* a decode step is one row per slot */
-    Slot *slots = xcalloc((size_t)max_batch, sizeof *slots);
-    for (int i = 0; i < max_batch; i++) slots[i].request = -1;
-    BatchRow *rows = xmalloc((size_t)rows_cap * sizeof *rows);
-    float *logits = NULL; /* made on first use, for backends that return logits */
-    int *row_slot = xmalloc((size_t)max_batch * sizeof(int));
-    int *tokens = xmalloc((size_t)max_batch * sizeof(int));
-    SampleSpec *spec = xmalloc((size_t)max_batch * sizeof(SampleSpec));
-    float *scratch = xmalloc((size_t)vocab * sizeof(float));
+    if (max_batch > b->max_rows) max_batch = b->max_rows; /* a decode step is one row per slot */
+    Loop L = {.b = b, .reqs = reqs, .out = out, .n = n, .max_batch = max_batch, .stats = stats, .progress = progress,
+              .progress_ctx = progress_ctx};
+    L.slots = xcalloc((size_t)max_batch, sizeof *L.slots);
+    for (int i = 0; i < max_batch; i++) L.slots[i].request = -1;
+    L.rows = xmalloc((size_t)b->max_rows * sizeof *L.rows);
+    L.spec = xmalloc((size_t)b->max_rows * sizeof *L.spec);
+    L.want_slot = xmalloc((size_t)b->max_rows * sizeof *L.want_slot);
+    L.tokens = xmalloc((size_t)b->max_rows * sizeof *L.tokens);
+    L.scratch = xmalloc((size_t)vocab * sizeof(float));
     memset(stats, 0, sizeof *stats);
-    int next = 0, done = 0, rc = 0;
-
-    while (done < n && rc == 0) {
-        /* refill free slots: prefill each new prompt, sample its first token */
-        for (int si = 0; si < max_batch && next < n && rc == 0; si++) {
-            Slot *s = &slots[si];
-            if (s->request >= 0) continue;
-            const GenRequest *r = &reqs[next];
-            RequestResult *res = &out[next];
-            s->request = next++;
-            s->pos = 0;
-            s->rng = rng_stream(r->params.seed, r->index);
-            res->prompt_tokens = r->prompt_len;
-            res->tokens = xmalloc((size_t)(r->params.max_new_tokens > 0 ? r->params.max_new_tokens : 1) * sizeof(int));
-            res->n_tokens = 0;
-            int finished = 0;
-            if (r->prompt_len <= 0 || r->prompt_len > b->max_context) {
-                rc = error_set(err, "request %llu: prompt of %d tokens does not fit the context of %d", (unsigned long long)r->index,
-                               r->prompt_len, b->max_context);
-                break;
-            }
-            if (r->params.max_new_tokens <= 0) {
-                res->finish = FINISH_LENGTH;
-                finished = 1;
-            } else {
-                double t0 = now_seconds();
-                for (int start = 0; start < r->prompt_len && rc == 0; start += rows_cap) {
-                    int m = r->prompt_len - start < rows_cap ? r->prompt_len - start : rows_cap, last = start + m == r->prompt_len;
-                    for (int j = 0; j < m; j++)
-                        rows[j] = (BatchRow){si, start + j, r->prompt[start + j], start + j == r->prompt_len - 1};
-                    if (last) spec[0] = sample_spec(r->params.temperature, r->params.top_p, &s->rng);
-                    rc = forward_and_sample(b, rows, m, spec, last, tokens, &logits, scratch, err);
-                }
-                stats->prefill_seconds += now_seconds() - t0;
-                stats->prefill_tokens += r->prompt_len;
-                if (rc != 0) break;
-                s->pos = r->prompt_len;
-                finished = accept_token(s, r, res, tokens[0], b->max_context);
-            }
-            if (finished) {
-                s->request = -1;
-                done++;
-                if (progress) progress(progress_ctx, done, n, stats);
-                si--; /* refill this slot again */
-            }
+    int next = 0, rc = 0;
+    while (L.done < n && rc == 0) {
+        int admitted;
+        do admitted = admit_and_prefill(&L, &next, err);
+        while (admitted > 0);
+        if (admitted < 0) {
+            rc = -1;
+            break;
         }
-        if (rc != 0) break;
-
         /* one decode step for every active slot */
-        int m = 0;
-        for (int si = 0; si < max_batch; si++) {
-            if (slots[si].request < 0) continue;
-            const GenParams *gp = &reqs[slots[si].request].params;
-            rows[m] = (BatchRow){si, slots[si].pos, slots[si].last, 1};
-            spec[m] = sample_spec(gp->temperature, gp->top_p, &slots[si].rng);
-            row_slot[m++] = si;
-        }
-        if (m == 0) continue;
-        double t0 = now_seconds();
-        rc = forward_and_sample(b, rows, m, spec, m, tokens, &logits, scratch, err);
-        stats->decode_seconds += now_seconds() - t0;
-        stats->decode_tokens += m;
-        if (rc != 0) break;
-        for (int j = 0; j < m; j++) {
-            Slot *s = &slots[row_slot[j]];
-            const GenRequest *r = &reqs[s->request];
-            s->pos++;
-            if (accept_token(s, r, &out[s->request], tokens[j], b->max_context)) {
-                s->request = -1;
-                done++;
-                if (progress) progress(progress_ctx, done, n, stats);
-            }
-        }
+        for (int si = 0; si < max_batch; si++)
+            if (L.slots[si].request >= 0) add_row(&L, si, L.slots[si].pos, L.slots[si].last, 1, &reqs[L.slots[si].request].params);
+        rc = run_call(&L, 1, err);
     }
-    free(slots);
-    free(rows);
-    free(logits);
-    free(row_slot);
-    free(tokens);
-    free(spec);
-    free(scratch);
+    free(L.slots);
+    free(L.rows);
+    free(L.spec);
+    free(L.want_slot);
+    free(L.tokens);
+    free(L.logits);
+    free(L.scratch);
     return rc;
 }

@@ -37,12 +37,13 @@ static double mass_at_or_above(const float *p, int n, float v) {
 
 int sample_with_coin(const float *logits, int n, SampleSpec spec, float *p) {
     if (spec.temperature <= 0.0f) return sample_argmax(logits, n);
-    float maxv = logits[sample_argmax(logits, n)];
-    double sum = 0.0;
-    for (int i = 0; i < n; i++) sum += (p[i] = expf((logits[i] - maxv) / spec.temperature));
+    /* exp and every sum in double, p rounded once to float: a GPU doing the
+     * same gets the same p bit for bit, whatever its own exp's last ulp */
+    double maxv = logits[sample_argmax(logits, n)], sum = 0.0;
+    for (int i = 0; i < n; i++) sum += exp(((double)logits[i] - maxv) / spec.temperature);
     float pmax = 0.0f;
     for (int i = 0; i < n; i++) {
-        p[i] = (float)(p[i] / sum);
+        p[i] = (float)(exp(((double)logits[i] - maxv) / spec.temperature) / sum);
         if (p[i] > pmax) pmax = p[i];
     }
     float tau = 0.0f;
