@@ -46,6 +46,20 @@ struct GraphEntry {
     hipGraphExec_t exec;
 };
 
+/* GETP_PROFILE=1: time each kind of launch with events (graphs off) and
+ * print the totals when the backend is destroyed. */
+enum { P_EMBED, P_QKV_MM, P_QKV_FINISH, P_ATTENTION, P_O_MM, P_POST_ATTN, P_GATE_UP, P_DOWN, P_COMBINE, P_UNEMBED, P_SAMPLE, P_KINDS };
+static const char *const PROFILE_NAMES[P_KINDS] = {"embed", "qkv matmul", "qkv finish", "attention", "o matmul", "post-attention",
+                                                   "gate_up matmul", "down matmul", "combine", "unembedding", "sample"};
+#define PROFILE_EVENTS 1024
+struct Profile {
+    int on, n;
+    hipEvent_t ev[PROFILE_EVENTS];
+    int kind[PROFILE_EVENTS];
+    double ms[P_KINDS];
+    long calls[P_KINDS];
+};
+
 struct HipState {
     const Model *model;
     ModelConfig c;
@@ -69,7 +83,31 @@ struct HipState {
     hipStream_t stream;
     GraphEntry graphs[MAX_GRAPHS];
     int n_graphs;
+    Profile prof;
 };
+
+/* Marks the end of a launch of `kind` (the previous mark is its start). */
+static void mark(HipState *s, int kind) {
+    Profile *p = &s->prof;
+    if (!p->on || p->n >= PROFILE_EVENTS) return;
+    if (!p->ev[p->n]) hipEventCreate(&p->ev[p->n]);
+    hipEventRecord(p->ev[p->n], s->stream);
+    p->kind[p->n++] = kind;
+}
+
+static void profile_collect(HipState *s) {
+    Profile *p = &s->prof;
+    if (!p->on) return;
+    hipEventSynchronize(p->ev[p->n - 1]);
+    for (int i = 1; i < p->n; i++) {
+        float ms = 0;
+        hipEventElapsedTime(&ms, p->ev[i - 1], p->ev[i]);
+        if (p->kind[i] < 0) continue;
+        p->ms[p->kind[i]] += ms;
+        p->calls[p->kind[i]]++;
+    }
+    p->n = 0;
+}
 
 static WeightView view(const HipState *s, const Tensor *t) {
     WeightView w;
@@ -117,13 +155,13 @@ static int launch_matmul(const HipState *s, const MatmulJob *jobs, int n_jobs, d
 
 /* Dense matmuls of the same x: up to 3 matrices (q, k, v) in one launch. */
 static int dense_matmul(const HipState *s, const MatmulJob *jobs, int n_jobs, int n, Error *err) {
-    size_t warps = 0;
+    size_t blocks = 0;
     for (int i = 0; i < n_jobs; i++) {
-        size_t w = (size_t)cdiv(jobs[i].w.rows, 16) * jobs[i].splits;
-        if (w > warps) warps = w;
+        size_t bl = (size_t)cdiv(cdiv(jobs[i].w.rows, 16), MM_WARPS) * jobs[i].splits;
+        if (bl > blocks) blocks = bl;
         if (jobs[i].w.dtype != jobs[0].w.dtype) return error_set(err, "hip backend: q, k and v must share a dtype");
     }
-    return launch_matmul<MM_PARTIAL>(s, jobs, n_jobs, dim3(cdiv(warps, MM_WARPS), cdiv(n, MM_TOKENS), n_jobs), err);
+    return launch_matmul<MM_PARTIAL>(s, jobs, n_jobs, dim3((unsigned)blocks, cdiv(n, MM_TOKENS), n_jobs), err);
 }
 
 template <int MODE>
@@ -139,7 +177,7 @@ static int expert_matmul(const HipState *s, WeightView w, const float *bias, con
 
 static int launch_attention(const HipState *s, const LayerDev *L, StepRows rows, int T, Error *err) {
     const ModelConfig *c = &s->c;
-    dim3 grid(T, cdiv(c->n_heads, ATTN_WARPS)), block(ATTN_WARPS * WARP);
+    dim3 grid(T, c->n_heads), block(ATTN_WARPS * WARP);
     int nh = c->n_heads, nkv = c->n_kv_heads;
     switch (c->head_dim) {
     case 16: attention_kernel<16><<<grid, block, 0, s->stream>>>(s->attn, s->q, rows, L->cache, L->sinks, nh, nkv); break;
@@ -158,40 +196,51 @@ static int enqueue_step(HipState *s, int T, int n_out, int sample, Error *err) {
     int H = c->hidden, nh = c->n_heads, nkv = c->n_kv_heads, hd = c->head_dim, E = c->n_experts, K = c->experts_per_token;
     int I = c->intermediate, QD = nh * hd, KVD = nkv * hd, V = c->vocab_size;
     StepRows rows = {s->d_rows, s->d_rows + MAX_ROWS, s->d_rows + 2 * MAX_ROWS, s->d_rows + 3 * MAX_ROWS};
+    mark(s, -1);
     embed_kernel<<<T, ROW_THREADS, 0, s->stream>>>(s->x, s->xn, rows, s->emb, s->layers[0].attn_norm, H, c->rms_eps);
     CHECK_LAUNCH(err);
+    mark(s, P_EMBED);
     for (int l = 0; l < (int)c->n_layers; l++) {
         const LayerDev *L = &s->layers[l];
         MatmulJob qkv[3] = {dense_job(L->wq, s->xn, H, T, s->splits_q, s->part_q), dense_job(L->wk, s->xn, H, T, s->splits_k, s->part_k),
                             dense_job(L->wv, s->xn, H, T, s->splits_v, s->part_v)};
         if (dense_matmul(s, qkv, 3, T, err)) return -1;
-        qkv_finish_kernel<<<T, ROW_THREADS, (QD + 2 * KVD) * sizeof(float), s->stream>>>(
-            s->q, s->part_q, s->part_k, s->part_v, s->splits_q, s->splits_k, s->splits_v, T, L->bq, L->bk, L->bv, rows, s->inv_freq,
-            s->concentration, nh, nkv, hd, L->cache);
+        mark(s, P_QKV_MM);
+        qkv_finish_kernel<<<dim3(T, cdiv(nh + 2 * nkv, QKV_HEADS)), QKV_HEADS * hd / 2, 0, s->stream>>>(
+            s->q, s->part_q, s->part_k, s->part_v, s->splits_q, T, L->bq, L->bk, L->bv, rows, s->inv_freq, s->concentration, nh, nkv, hd,
+            L->cache);
         CHECK_LAUNCH(err);
+        mark(s, P_QKV_FINISH);
         if (launch_attention(s, L, rows, T, err)) return -1;
+        mark(s, P_ATTENTION);
         MatmulJob o = dense_job(L->wo, s->attn, QD, T, s->splits_o, s->part_o);
         if (dense_matmul(s, &o, 1, T, err)) return -1;
+        mark(s, P_O_MM);
         size_t shared = (size_t)(H + 2 * E + T * K) * sizeof(float);
         post_attention_kernel<<<T, ROW_THREADS, shared, s->stream>>>(s->x, s->xn, s->part_o, s->splits_o, T, L->bo, L->mlp_norm, L->router,
                                                                      L->router_b, H, E, K, c->rms_eps, s->topk_idx, s->topk_w, s->pairs,
                                                                      s->offsets, s->counter);
         CHECK_LAUNCH(err);
-        if (expert_matmul<MM_SWIGLU>(s, L->gate_up, L->gate_up_b, s->xn, H, K, s->act, I, T, err) ||
-            expert_matmul<MM_BIAS>(s, L->down, L->down_b, s->act, I, 1, s->expert_out, H, T, err))
-            return -1;
+        mark(s, P_POST_ATTN);
+        if (expert_matmul<MM_SWIGLU>(s, L->gate_up, L->gate_up_b, s->xn, H, K, s->act, I, T, err)) return -1;
+        mark(s, P_GATE_UP);
+        if (expert_matmul<MM_BIAS>(s, L->down, L->down_b, s->act, I, 1, s->expert_out, H, T, err)) return -1;
+        mark(s, P_DOWN);
         int last = l + 1 == (int)c->n_layers;
         combine_kernel<<<T, ROW_THREADS, 0, s->stream>>>(s->x, s->xn, s->expert_out, s->topk_w, K, H,
                                                          last ? s->final_norm : s->layers[l + 1].attn_norm, c->rms_eps,
                                                          last ? rows.out_row : nullptr);
         CHECK_LAUNCH(err);
+        mark(s, P_COMBINE);
     }
     if (n_out == 0) return 0;
     MatmulJob u = dense_job(s->unemb, s->xn, H, n_out, 1, s->logits);
     if (dense_matmul(s, &u, 1, n_out, err)) return -1;
+    mark(s, P_UNEMBED);
     if (sample) {
         sample_kernel<<<n_out, SAMPLE_THREADS, 0, s->stream>>>(s->d_tokens, s->logits, s->prob, V, s->d_spec);
         CHECK_LAUNCH(err);
+        mark(s, P_SAMPLE);
     }
     return 0;
 }
@@ -215,7 +264,7 @@ static int run_step(Backend *b, const BatchRow *rows, int T, const SampleSpec *s
     CHECK(hipMemcpyAsync(s->d_rows, s->h_rows, 4 * MAX_ROWS * sizeof(int), hipMemcpyHostToDevice, s->stream), err);
     if (sample) CHECK(hipMemcpyAsync(s->d_spec, s->h_spec, (size_t)n_out * sizeof *spec, hipMemcpyHostToDevice, s->stream), err);
     *n_out_ret = n_out;
-    if (n_out != T || getenv("GETP_NO_GRAPHS")) return enqueue_step(s, T, n_out, sample, err);
+    if (n_out != T || s->prof.on || getenv("GETP_NO_GRAPHS")) return enqueue_step(s, T, n_out, sample, err);
 
     GraphEntry *g = nullptr;
     for (int i = 0; i < s->n_graphs && !g; i++)
@@ -246,6 +295,7 @@ static int hip_forward(Backend *b, const BatchRow *rows, int T, float *logits, E
     if (run_step(b, rows, T, nullptr, &n_out, err) != 0) return -1;
     if (n_out) CHECK(hipMemcpyAsync(logits, s->logits, (size_t)n_out * s->c.vocab_size * sizeof(float), hipMemcpyDeviceToHost, s->stream), err);
     CHECK(hipStreamSynchronize(s->stream), err);
+    profile_collect(s);
     return 0;
 }
 
@@ -256,12 +306,23 @@ static int hip_forward_sample(Backend *b, const BatchRow *rows, int T, const Sam
     if (run_step(b, rows, T, spec, &n_out, err) != 0) return -1;
     if (n_out) CHECK(hipMemcpyAsync(s->h_tokens, s->d_tokens, (size_t)n_out * sizeof(int), hipMemcpyDeviceToHost, s->stream), err);
     CHECK(hipStreamSynchronize(s->stream), err);
+    profile_collect(s);
     memcpy(tokens, s->h_tokens, (size_t)n_out * sizeof(int));
     return 0;
 }
 
 static void hip_destroy(Backend *b) {
     HipState *s = (HipState *)b->impl;
+    if (s->prof.on) {
+        double total = 0;
+        for (int k = 0; k < P_KINDS; k++) total += s->prof.ms[k];
+        fprintf(stderr, "GETP_PROFILE: %-15s %10s %8s %10s %6s\n", "kernel", "total ms", "calls", "us/call", "share");
+        for (int k = 0; k < P_KINDS; k++)
+            fprintf(stderr, "GETP_PROFILE: %-15s %10.2f %8ld %10.1f %5.1f%%\n", PROFILE_NAMES[k], s->prof.ms[k], s->prof.calls[k],
+                    s->prof.calls[k] ? 1e3 * s->prof.ms[k] / s->prof.calls[k] : 0.0, total > 0 ? 100 * s->prof.ms[k] / total : 0.0);
+        for (int i = 0; i < PROFILE_EVENTS; i++)
+            if (s->prof.ev[i]) hipEventDestroy(s->prof.ev[i]);
+    }
     for (int i = 0; i < s->n_graphs; i++) hipGraphExecDestroy(s->graphs[i].exec);
     void *bufs[] = {s->weights, s->vectors, s->kv, s->inv_freq, s->d_rows, s->d_spec, s->d_tokens, s->x, s->xn, s->q, s->attn,
                     s->part_q, s->part_k, s->part_v, s->part_o, s->act, s->expert_out, s->logits, s->prob, s->topk_w, s->topk_idx,
@@ -447,6 +508,7 @@ static int hip_init(HipState *s, Backend *b, const Model *m, size_t kv_budget, E
     size_t I = c->intermediate, K = c->experts_per_token, V = c->vocab_size, E = c->n_experts;
     if (H % 32 || QD % 32 || I % 32)
         return error_set(err, "hip backend: hidden, heads x head_dim and intermediate must be multiples of 32");
+    if (K > 8) return error_set(err, "hip backend: at most 8 experts per token (the model has %zu)", K);
     hipDeviceProp_t prop;
     CHECK(hipGetDeviceProperties(&prop, s->device), err);
     s->sm_count = prop.multiProcessorCount;
@@ -513,6 +575,7 @@ extern "C" Backend *hip_backend_create_if_available(const Model *m, int max_slot
     s->model = m;
     s->c = m->config;
     s->device = device;
+    s->prof.on = getenv("GETP_PROFILE") && atoi(getenv("GETP_PROFILE")) > 0;
     Backend *b = (Backend *)xcalloc(1, sizeof *b);
     b->ops = &HIP_OPS;
     b->model = m;

@@ -61,55 +61,51 @@ __global__ void embed_kernel(float *x, float *xn, StepRows rows, WeightView emb,
     rmsnorm_row(xn + (size_t)t * H, xr, norm, H, eps, shared);
 }
 
-/* Sums the q/k/v split partials, adds biases, applies RoPE (YaRN tables) to
- * q and k, and stores k and v in the cache. Dynamic shared: (QD + 2 KVD) floats. */
-__global__ void qkv_finish_kernel(float *q_out, const float *part_q, const float *part_k, const float *part_v, int splits_q, int splits_k,
-                                  int splits_v, int T, const float *bq, const float *bk, const float *bv, StepRows rows,
-                                  const float *inv_freq, float concentration, int nh, int nkv, int hd, LayerCache cache) {
-    extern __shared__ float qkv[];
-    int t = blockIdx.x, QD = nh * hd, KVD = nkv * hd, half = hd / 2;
-    for (int i = threadIdx.x; i < QD + 2 * KVD; i += blockDim.x) {
-        const float *part;
-        int n, splits, o;
-        const float *bias;
-        if (i < QD) part = part_q, n = QD, splits = splits_q, o = i, bias = bq;
-        else if (i < QD + KVD) part = part_k, n = KVD, splits = splits_k, o = i - QD, bias = bk;
-        else part = part_v, n = KVD, splits = splits_v, o = i - QD - KVD, bias = bv;
-        float sum = 0.0f;
+/* Sums the q/k/v split partials and adds the biases, applies RoPE (YaRN
+ * tables) to q and k, and stores k and v in the cache. One thread per
+ * (head, rotary pair); grid (rows, heads / QKV_HEADS), heads being the nh
+ * query heads, then nkv key heads, then nkv value heads. */
+#define QKV_HEADS 4
+__device__ inline float sum_splits(const float *part, int splits, int T, int t, int n, int o) {
+    float sum = 0.0f;
 #pragma unroll 8
-        for (int s = 0; s < splits; s++) sum += part[((size_t)s * T + t) * n + o];
-        qkv[i] = sum + bias[o];
-    }
-    __syncthreads();
-    float pos = (float)rows.pos[t];
-    for (int j = threadIdx.x; j < (nh + nkv) * half; j += blockDim.x) {
-        int h = j / half, i = j % half;
-        float *vec = qkv + (size_t)h * hd; /* q heads, then k heads */
-        float angle = pos * inv_freq[i];
+    for (int s = 0; s < splits; s++) sum += part[((size_t)s * T + t) * n + o];
+    return sum;
+}
+
+__global__ void qkv_finish_kernel(float *q_out, const float *part_q, const float *part_k, const float *part_v, int splits, int T,
+                                  const float *bq, const float *bk, const float *bv, StepRows rows, const float *inv_freq,
+                                  float concentration, int nh, int nkv, int hd, LayerCache cache) {
+    int t = blockIdx.x, half = hd / 2, QD = nh * hd, KVD = nkv * hd;
+    int h = blockIdx.y * QKV_HEADS + threadIdx.x / half, i = threadIdx.x % half;
+    if (threadIdx.x >= QKV_HEADS * half || h >= nh + 2 * nkv) return;
+    const float *part = h < nh ? part_q : h < nh + nkv ? part_k : part_v, *bias = h < nh ? bq : h < nh + nkv ? bk : bv;
+    int n = h < nh ? QD : KVD, o = (h < nh ? h : h < nh + nkv ? h - nh : h - nh - nkv) * hd + i;
+    float x1 = sum_splits(part, splits, T, t, n, o) + bias[o], x2 = sum_splits(part, splits, T, t, n, o + half) + bias[o + half];
+    int pos = rows.pos[t];
+    if (h < nh + nkv) {
+        float angle = (float)pos * inv_freq[i];
         float cs = cosf(angle) * concentration, sn = sinf(angle) * concentration;
-        float x1 = vec[i], x2 = vec[i + half];
-        vec[i] = x1 * cs - x2 * sn;
-        vec[i + half] = x2 * cs + x1 * sn;
+        float r1 = x1 * cs - x2 * sn, r2 = x2 * cs + x1 * sn;
+        x1 = r1, x2 = r2;
     }
-    __syncthreads();
-    for (int i = threadIdx.x; i < QD; i += blockDim.x) q_out[(size_t)t * QD + i] = qkv[i];
-    size_t at = ((size_t)rows.slot[t] * cache.ring + rows.pos[t] % cache.ring) * KVD;
-    for (int i = threadIdx.x; i < KVD; i += blockDim.x) {
-        cache.k[at + i] = qkv[QD + i];
-        cache.v[at + i] = qkv[QD + KVD + i];
-    }
+    size_t at = ((size_t)rows.slot[t] * cache.ring + pos % cache.ring) * KVD;
+    float *dst = h < nh ? q_out + (size_t)t * QD : h < nh + nkv ? cache.k + at : cache.v + at;
+    dst[o] = x1;
+    dst[o + half] = x2;
 }
 
 #define ATTN_WARPS 4
 
-/* One warp per (row, query head): softmax over the visible positions and the
- * head's sink, 32 positions at a time with a running max. Each lane scores
- * one position and accumulates its value row; lanes are summed at the end. */
+/* One block per (row, query head), ATTN_WARPS warps each taking every
+ * ATTN_WARPS-th chunk of 32 visible positions: softmax with a running max,
+ * each lane scoring one position and accumulating its value row. Lanes, then
+ * warps (in order) are merged at the end, with the head's sink. */
 template <int HD>
 __global__ void __launch_bounds__(ATTN_WARPS *WARP) attention_kernel(float *out, const float *q, StepRows rows, LayerCache cache, const float *sinks,
                                                                    int nh, int nkv) {
-    int t = blockIdx.x, h = blockIdx.y * ATTN_WARPS + threadIdx.x / WARP, lane = threadIdx.x % WARP;
-    if (h >= nh) return;
+    __shared__ float part_acc[ATTN_WARPS][HD], part_m[ATTN_WARPS], part_l[ATTN_WARPS];
+    int t = blockIdx.x, h = blockIdx.y, w = threadIdx.x / WARP, lane = threadIdx.x % WARP;
     int kvh = h / (nh / nkv), KVD = nkv * HD, pos = rows.pos[t];
     int p0 = cache.window ? max(0, pos - cache.window + 1) : 0;
     const float *qh = q + ((size_t)t * nh + h) * HD;
@@ -123,8 +119,8 @@ __global__ void __launch_bounds__(ATTN_WARPS *WARP) attention_kernel(float *out,
     for (int i = 0; i < HD; i++) acc[i] = 0.0f;
     const size_t base = (size_t)rows.slot[t] * cache.ring * KVD + (size_t)kvh * HD;
     const float scale = rsqrtf((float)HD), sink = sinks[h];
-    float m = sink, l = 0.0f;
-    for (int p = p0; p <= pos; p += WARP) {
+    float m = -INFINITY, l = 0.0f;
+    for (int p = p0 + w * WARP; p <= pos; p += ATTN_WARPS * WARP) {
         int j = p + lane;
         bool valid = j <= pos;
         size_t at = base + (size_t)(j % cache.ring) * KVD;
@@ -151,12 +147,23 @@ __global__ void __launch_bounds__(ATTN_WARPS *WARP) attention_kernel(float *out,
             }
         m = m_new;
     }
-    float denom = l + expf(sink - m);
-    float *o = out + ((size_t)t * nh + h) * HD;
 #pragma unroll
     for (int i = 0; i < HD; i++) {
         float v = warp_sum(acc[i]);
-        if (lane == i % WARP) o[i] = v / denom;
+        if (lane == i % WARP) part_acc[w][i] = v;
+    }
+    if (lane == 0) part_m[w] = m, part_l[w] = l;
+    __syncthreads();
+    if (w != 0) return;
+    float mt = sink;
+    for (int i = 0; i < ATTN_WARPS; i++) mt = fmaxf(mt, part_m[i]);
+    float denom = expf(sink - mt);
+    for (int i = 0; i < ATTN_WARPS; i++) denom += part_m[i] == -INFINITY ? 0.0f : part_l[i] * expf(part_m[i] - mt);
+    float *o = out + ((size_t)t * nh + h) * HD;
+    for (int d = lane; d < HD; d += WARP) {
+        float v = 0.0f;
+        for (int i = 0; i < ATTN_WARPS; i++) v += part_m[i] == -INFINITY ? 0.0f : part_acc[i][d] * expf(part_m[i] - mt);
+        o[d] = v / denom;
     }
 }
 
@@ -201,9 +208,8 @@ __global__ void post_attention_kernel(float *x, float *xn, const float *part_o, 
         if (lane == 0) logit[e] = d + router_b[e];
     }
     __syncthreads();
-    if (threadIdx.x == 0) {
-        int *idx = topk_idx + (size_t)t * K;
-        float *wt = topk_w + (size_t)t * K;
+    if (threadIdx.x == 0) { /* K and E are small: one thread, all in shared memory */
+        int idx[8];
         for (int k = 0; k < K; k++) {
             int best = -1;
             for (int e = 0; e < E; e++) {
@@ -213,9 +219,12 @@ __global__ void post_attention_kernel(float *x, float *xn, const float *part_o, 
             }
             idx[k] = best;
         }
-        float mx = logit[idx[0]], sum = 0.0f;
+        float mx = logit[idx[0]], wt[8], sum = 0.0f;
         for (int k = 0; k < K; k++) sum += (wt[k] = expf(logit[idx[k]] - mx));
-        for (int k = 0; k < K; k++) wt[k] /= sum;
+        for (int k = 0; k < K; k++) {
+            topk_idx[(size_t)t * K + k] = idx[k];
+            topk_w[(size_t)t * K + k] = wt[k] / sum;
+        }
         __threadfence();
         ticket = atomicAdd(done_counter, 1);
     }

@@ -114,21 +114,26 @@ __device__ inline float swiglu(float gate, float up, float limit) {
     return (up + 1.0f) * (gate / (1.0f + expf(-1.702f * gate)));
 }
 
-/* grid: x = warps (tile, split) / MM_WARPS, y = groups of MM_TOKENS tokens,
- * z = job (dense: up to 3 matrices over the same x) or expert. */
 struct MatmulJobs {
     MatmulJob job[3];
 };
 
+/* grid: x = (group of MM_WARPS tiles) x split, y = groups of MM_TOKENS
+ * tokens, z = job (dense: up to 3 matrices over the same x) or expert. The
+ * block's warps share the split and the tokens, so x is staged once per
+ * block in shared memory, already split into bf16 hi/lo in the mma's B
+ * layout, while the weights stream into registers. */
 template <int DT, int MODE> __global__ void __launch_bounds__(MM_WARPS * WARP) matmul_kernel(const MatmulJobs jobs) {
-    const int V = Lane<DT>::V, CH = 4 * V;
+    const int V = Lane<DT>::V, CH = 4 * V, U = Lane<DT>::U, S = V / 4, NT = MM_TOKEN_TILES;
+    __shared__ uint4 staged[U][S][NT][WARP];
     const bool experts = jobs.job[0].pairs != nullptr;
     const MatmulJob &J = jobs.job[experts ? 0 : blockIdx.z];
     const int lane = threadIdx.x % WARP, g = lane >> 2, q = lane & 3;
-    const int warp = blockIdx.x * MM_WARPS + threadIdx.x / WARP;
-    const int O = J.w.rows, K = J.w.cols, tiles = (MODE == MM_SWIGLU ? O / 2 + 7 : O + 15) / (MODE == MM_SWIGLU ? 8 : 16);
-    const int tile = warp / J.splits, split = warp % J.splits;
-    if (tile >= tiles) return;
+    const int O = J.w.rows, K = J.w.cols, tiles = MODE == MM_SWIGLU ? (O / 2 + 7) / 8 : (O + 15) / 16;
+    const int split = blockIdx.x % J.splits, tile0 = blockIdx.x / J.splits * MM_WARPS;
+    if (tile0 >= tiles) return; /* the whole block: this job has fewer tiles */
+    const int tile = tile0 + threadIdx.x / WARP;
+    const bool active = tile < tiles; /* inactive warps still stage x */
     int e = 0, first = 0, count = J.n_tokens;
     if (experts) {
         e = blockIdx.z;
@@ -137,7 +142,7 @@ template <int DT, int MODE> __global__ void __launch_bounds__(MM_WARPS * WARP) m
     }
     const int t0 = blockIdx.y * MM_TOKENS;
     if (t0 >= count) return;
-    const int n_tiles = min(MM_TOKEN_TILES, (count - t0 + 7) / 8);
+    const int n_tiles = min(NT, (count - t0 + 7) / 8);
 
     /* the lane's two weight rows (g and g+8 of the tile) */
     long r0, r1;
@@ -147,53 +152,54 @@ template <int DT, int MODE> __global__ void __launch_bounds__(MM_WARPS * WARP) m
     } else {
         r0 = tile * 16 + g, r1 = r0 + 8;
     }
-    const bool ok0 = r0 < O, ok1 = r1 < O;
+    const bool ok0 = active && r0 < O, ok1 = active && r1 < O;
     r0 += (long)e * O, r1 += (long)e * O;
 
-    /* the lane's token (column g) of each token tile */
-    const float *xrow[MM_TOKEN_TILES];
-    bool xok[MM_TOKEN_TILES];
-    for (int nt = 0; nt < MM_TOKEN_TILES; nt++) {
-        int i = t0 + nt * 8 + g;
-        xok[nt] = i < count;
-        int row = !xok[nt] ? 0 : experts ? J.pairs[first + i] / J.pair_div : i;
-        xrow[nt] = J.x + (size_t)row * J.ldx;
-    }
-
-    float acc[MM_TOKEN_TILES][4];
-    for (int nt = 0; nt < MM_TOKEN_TILES; nt++)
+    float acc[NT][4];
+    for (int nt = 0; nt < NT; nt++)
         for (int i = 0; i < 4; i++) acc[nt][i] = 0.0f;
 
-    const int U = Lane<DT>::U;
     const int chunks = (K + CH - 1) / CH, c0 = split * chunks / J.splits, c1 = (split + 1) * chunks / J.splits;
     for (int cb = c0; cb < c1; cb += U) {
         RawWeights<DT> w0[U], w1[U];
 #pragma unroll
-        for (int u = 0; u < U; u++) { /* all loads first: bytes in flight */
+        for (int u = 0; u < U; u++) { /* weight loads first: bytes in flight */
             int k = (cb + u) * CH + q * V;
             bool kin = cb + u < c1 && k < K;
             load_raw<DT>(J.w, r0, k, kin && ok0, w0[u]);
             load_raw<DT>(J.w, r1, k, kin && ok1, w1[u]);
         }
+        __syncthreads(); /* the previous chunks' x is no longer read */
+        for (int i = threadIdx.x; i < U * S * NT * WARP; i += blockDim.x) {
+            int ln = i % WARP, rest = i / WARP, nt = rest % NT, st = rest / NT % S, u = rest / (NT * S);
+            if (nt >= n_tiles) continue;
+            int tok = t0 + nt * 8 + (ln >> 2), k = (cb + u) * CH + (ln & 3) * V + 4 * st;
+            float4 xv = make_float4(0.f, 0.f, 0.f, 0.f);
+            if (tok < count && cb + u < c1 && k < K) {
+                int row = experts ? J.pairs[first + tok] / J.pair_div : tok;
+                xv = *(const float4 *)(J.x + (size_t)row * J.ldx + k);
+            }
+            uint4 b;
+            split_bf16x2(xv.x, xv.y, b.x, b.z);
+            split_bf16x2(xv.z, xv.w, b.y, b.w);
+            staged[u][st][nt][ln] = b;
+        }
+        __syncthreads();
+        if (!active) continue;
 #pragma unroll
         for (int u = 0; u < U; u++) {
             if (cb + u >= c1) break;
-            int k = (cb + u) * CH + q * V;
-            bool kin = k < K;
 #pragma unroll
-            for (int s = 0; s < V / 4; s++) {
+            for (int st = 0; st < S; st++) {
                 uint32_t h0[2], l0[2], h1[2], l1[2];
-                unpack_step<DT>(w0[u], s, h0, l0);
-                unpack_step<DT>(w1[u], s, h1, l1);
+                unpack_step<DT>(w0[u], st, h0, l0);
+                unpack_step<DT>(w1[u], st, h1, l1);
                 uint32_t ah[4] = {h0[0], h1[0], h0[1], h1[1]}, al[4] = {l0[0], l1[0], l0[1], l1[1]};
 #pragma unroll
-                for (int nt = 0; nt < MM_TOKEN_TILES; nt++) {
+                for (int nt = 0; nt < NT; nt++) {
                     if (nt >= n_tiles) break;
-                    float4 xv = make_float4(0.f, 0.f, 0.f, 0.f);
-                    if (kin && xok[nt]) xv = *(const float4 *)(xrow[nt] + k + 4 * s);
-                    uint32_t bh[2], bl[2];
-                    split_bf16x2(xv.x, xv.y, bh[0], bl[0]);
-                    split_bf16x2(xv.z, xv.w, bh[1], bl[1]);
+                    uint4 b = staged[u][st][nt][lane];
+                    uint32_t bh[2] = {b.x, b.y}, bl[2] = {b.z, b.w};
                     mma_bf16_16x8x16(acc[nt], ah, bh);
                     mma_bf16_16x8x16(acc[nt], ah, bl);
                     if (DT == DT_F32) mma_bf16_16x8x16(acc[nt], al, bh);
@@ -201,6 +207,7 @@ template <int DT, int MODE> __global__ void __launch_bounds__(MM_WARPS * WARP) m
             }
         }
     }
+    if (!active) return;
 
     /* lane holds rows (g, g+8) x tokens (2q, 2q+1) of each token tile */
     for (int nt = 0; nt < n_tiles; nt++)
