@@ -138,16 +138,22 @@ static MatmulJob dense_job(WeightView w, const float *x, int ldx, int n, int spl
     return j;
 }
 
+/* grid.y counts groups of MM_TOKENS tokens; with at most 8 tokens the warps
+ * take one token tile and deeper weight prefetch instead (same sums). */
 template <int MODE>
-static int launch_matmul(const HipState *s, const MatmulJob *jobs, int n_jobs, dim3 grid, Error *err) {
+static int launch_matmul(const HipState *s, const MatmulJob *jobs, int n_jobs, dim3 grid, int max_tokens, Error *err) {
     MatmulJobs all;
     memset(&all, 0, sizeof all);
     for (int i = 0; i < n_jobs; i++) all.job[i] = jobs[i];
     dim3 block(MM_WARPS * WARP);
-    switch (jobs[0].w.dtype) {
-    case DT_F32: matmul_kernel<DT_F32, MODE><<<grid, block, 0, s->stream>>>(all); break;
-    case DT_BF16: matmul_kernel<DT_BF16, MODE><<<grid, block, 0, s->stream>>>(all); break;
-    default: matmul_kernel<DT_MXFP4, MODE><<<grid, block, 0, s->stream>>>(all); break;
+    bool small = max_tokens <= 8;
+    switch (jobs[0].w.dtype * 2 + small) {
+    case DT_F32 * 2: matmul_kernel<DT_F32, MODE, MM_TOKEN_TILES><<<grid, block, 0, s->stream>>>(all); break;
+    case DT_F32 * 2 + 1: matmul_kernel<DT_F32, MODE, 1><<<grid, block, 0, s->stream>>>(all); break;
+    case DT_BF16 * 2: matmul_kernel<DT_BF16, MODE, MM_TOKEN_TILES><<<grid, block, 0, s->stream>>>(all); break;
+    case DT_BF16 * 2 + 1: matmul_kernel<DT_BF16, MODE, 1><<<grid, block, 0, s->stream>>>(all); break;
+    case DT_MXFP4 * 2: matmul_kernel<DT_MXFP4, MODE, MM_TOKEN_TILES><<<grid, block, 0, s->stream>>>(all); break;
+    default: matmul_kernel<DT_MXFP4, MODE, 1><<<grid, block, 0, s->stream>>>(all); break;
     }
     CHECK_LAUNCH(err);
     return 0;
@@ -161,7 +167,7 @@ static int dense_matmul(const HipState *s, const MatmulJob *jobs, int n_jobs, in
         if (bl > blocks) blocks = bl;
         if (jobs[i].w.dtype != jobs[0].w.dtype) return error_set(err, "hip backend: q, k and v must share a dtype");
     }
-    return launch_matmul<MM_PARTIAL>(s, jobs, n_jobs, dim3((unsigned)blocks, cdiv(n, MM_TOKENS), n_jobs), err);
+    return launch_matmul<MM_PARTIAL>(s, jobs, n_jobs, dim3((unsigned)blocks, cdiv(n, MM_TOKENS), n_jobs), n, err);
 }
 
 template <int MODE>
@@ -172,7 +178,7 @@ static int expert_matmul(const HipState *s, WeightView w, const float *bias, con
     j.w = w, j.bias = bias, j.x = x, j.ldx = ldx, j.pairs = s->pairs, j.offsets = s->offsets, j.pair_div = pair_div;
     j.splits = 1, j.out = out, j.ldo = ldo, j.limit = s->c.swiglu_limit;
     int tiles = MODE == MM_SWIGLU ? cdiv(w.rows / 2, 8) : cdiv(w.rows, 16);
-    return launch_matmul<MODE>(s, &j, 1, dim3(cdiv(tiles, MM_WARPS), cdiv(n_rows, MM_TOKENS), s->c.n_experts), err);
+    return launch_matmul<MODE>(s, &j, 1, dim3(cdiv(tiles, MM_WARPS), cdiv(n_rows, MM_TOKENS), s->c.n_experts), n_rows, err);
 }
 
 static int launch_attention(const HipState *s, const LayerDev *L, StepRows rows, int T, Error *err) {
@@ -194,7 +200,7 @@ static int launch_attention(const HipState *s, const LayerDev *L, StepRows rows,
 static int enqueue_step(HipState *s, int T, int n_out, int sample, Error *err) {
     const ModelConfig *c = &s->c;
     int H = c->hidden, nh = c->n_heads, nkv = c->n_kv_heads, hd = c->head_dim, E = c->n_experts, K = c->experts_per_token;
-    int I = c->intermediate, QD = nh * hd, KVD = nkv * hd, V = c->vocab_size;
+    int I = c->intermediate, QD = nh * hd, V = c->vocab_size;
     StepRows rows = {s->d_rows, s->d_rows + MAX_ROWS, s->d_rows + 2 * MAX_ROWS, s->d_rows + 3 * MAX_ROWS};
     mark(s, -1);
     embed_kernel<<<T, ROW_THREADS, 0, s->stream>>>(s->x, s->xn, rows, s->emb, s->layers[0].attn_norm, H, c->rms_eps);

@@ -50,10 +50,21 @@ struct MatmulJob {
     float limit; /* MM_SWIGLU clamp */
 };
 
-/* Per lane and chunk: V consecutive values of a row (F32/BF16: 8, so 32 k
- * per chunk; MXFP4: 32, 128 k per chunk), loaded raw, U chunks at a time. */
+/* Per lane and chunk: V consecutive values of a row (F32: 8, so 32 k per
+ * chunk; BF16: 16, 64 k; MXFP4: 32, 128 k), loaded raw, U chunks at a time:
+ * each row is read in runs of 4 V values per chunk. */
+#ifndef MM_V_BF16
+#define MM_V_BF16 16
+#endif
+#ifndef MM_U_BF16
+#define MM_U_BF16 4
+#endif
 template <int DT> struct Lane {
-    enum { V = DT == DT_MXFP4 ? 32 : 8, U = DT == DT_MXFP4 ? 2 : 4, WORDS = DT == DT_F32 ? 2 : 1 };
+    enum {
+        V = DT == DT_MXFP4 ? 32 : DT == DT_BF16 ? MM_V_BF16 : 8,
+        U = DT == DT_MXFP4 ? 2 : DT == DT_BF16 ? MM_U_BF16 : 4,
+        WORDS = DT == DT_F32 ? 2 : DT == DT_BF16 ? MM_V_BF16 / 8 : 1
+    };
 };
 template <int DT> struct RawWeights {
     uint4 v[Lane<DT>::WORDS];
@@ -73,7 +84,9 @@ template <int DT> __device__ inline void load_raw(const WeightView &w, long r, i
     raw.scale = 0.0f;
     if (!ok) return;
     if (DT == DT_BF16) {
-        raw.v[0] = *(const uint4 *)(w.data + ((size_t)r * w.cols + k) * 2);
+        const uint4 *p = (const uint4 *)(w.data + ((size_t)r * w.cols + k) * 2);
+#pragma unroll
+        for (int i = 0; i < Lane<DT>::WORDS; i++) raw.v[i] = p[i];
     } else if (DT == DT_F32) {
         const uint4 *p = (const uint4 *)(w.data + ((size_t)r * w.cols + k) * 4);
         raw.v[0] = p[0];
@@ -90,7 +103,7 @@ __device__ inline uint32_t word_of(const uint4 &v, int i) { return i == 0 ? v.x 
  * what bf16 left out (lo). */
 template <int DT> __device__ inline void unpack_step(const RawWeights<DT> &raw, int s, uint32_t hi[2], uint32_t lo[2]) {
     if (DT == DT_BF16) {
-        hi[0] = word_of(raw.v[0], 2 * s), hi[1] = word_of(raw.v[0], 2 * s + 1);
+        hi[0] = word_of(raw.v[s / 2], 2 * s % 4), hi[1] = word_of(raw.v[s / 2], 2 * s % 4 + 1);
         lo[0] = lo[1] = 0;
     } else if (DT == DT_F32) {
         const uint4 &v = raw.v[s >= 1 ? Lane<DT>::WORDS - 1 : 0];
@@ -118,13 +131,14 @@ struct MatmulJobs {
     MatmulJob job[3];
 };
 
-/* grid: x = (group of MM_WARPS tiles) x split, y = groups of MM_TOKENS
- * tokens, z = job (dense: up to 3 matrices over the same x) or expert. The
+/* grid: x = (group of MM_WARPS tiles) x split, y = groups of 8 NT tokens, z = job (dense: up to 3 matrices over the same x) or expert. The
  * block's warps share the split and the tokens, so x is staged once per
  * block in shared memory, already split into bf16 hi/lo in the mma's B
  * layout, while the weights stream into registers. */
-template <int DT, int MODE> __global__ void __launch_bounds__(MM_WARPS * WARP) matmul_kernel(const MatmulJobs jobs) {
-    const int V = Lane<DT>::V, CH = 4 * V, U = Lane<DT>::U, S = V / 4, NT = MM_TOKEN_TILES;
+template <int DT, int MODE, int NT> __global__ void __launch_bounds__(MM_WARPS * WARP) matmul_kernel(const MatmulJobs jobs) {
+    /* NT token tiles per warp: 1 for decode-sized batches, with twice the
+     * weight chunks in flight; each output's sum is the same either way */
+    const int V = Lane<DT>::V, CH = 4 * V, U = NT == 1 ? 2 * Lane<DT>::U : Lane<DT>::U, S = V / 4;
     __shared__ uint4 staged[U][S][NT][WARP];
     const bool experts = jobs.job[0].pairs != nullptr;
     const MatmulJob &J = jobs.job[experts ? 0 : blockIdx.z];
@@ -140,7 +154,7 @@ template <int DT, int MODE> __global__ void __launch_bounds__(MM_WARPS * WARP) m
         first = J.offsets[e];
         count = J.offsets[e + 1] - first;
     }
-    const int t0 = blockIdx.y * MM_TOKENS;
+    const int t0 = blockIdx.y * 8 * NT;
     if (t0 >= count) return;
     const int n_tiles = min(NT, (count - t0 + 7) / 8);
 
