@@ -34,6 +34,7 @@ __device__ inline double block_sum_d(double v, double *shared) {
 /* sum over the block of each thread's share of p_i >= v */
 __device__ inline double mass_at_or_above(const float *p, int V, float v, double *shared) {
     double s = 0.0;
+#pragma unroll 8
     for (int i = threadIdx.x; i < V; i += blockDim.x)
         if (p[i] >= v) s += p[i];
     return block_sum_d(s, shared);
@@ -51,6 +52,7 @@ __global__ void __launch_bounds__(SAMPLE_THREADS) sample_kernel(int *tokens, con
     /* argmax */
     float bv = -INFINITY;
     int bi = 0x7fffffff;
+#pragma unroll 8
     for (int i = threadIdx.x; i < V; i += blockDim.x) better(bv, bi, l[i], i);
     for (int m = WARP / 2; m > 0; m >>= 1) better(bv, bi, lane_xor(bv, m), lane_xor_i(bi, m));
     if (lane == 0) best_v[w] = bv, best_i[w] = bi;
