@@ -90,18 +90,25 @@ struct HipState {
 static void mark(HipState *s, int kind) {
     Profile *p = &s->prof;
     if (!p->on || p->n >= PROFILE_EVENTS) return;
-    if (!p->ev[p->n]) hipEventCreate(&p->ev[p->n]);
-    hipEventRecord(p->ev[p->n], s->stream);
+    /* a failing event only stops the profile, never the run */
+    if ((!p->ev[p->n] && hipEventCreate(&p->ev[p->n]) != hipSuccess) || hipEventRecord(p->ev[p->n], s->stream) != hipSuccess) {
+        fprintf(stderr, "GETP_PROFILE: events failed; profiling stopped\n");
+        p->on = 0;
+        return;
+    }
     p->kind[p->n++] = kind;
 }
 
 static void profile_collect(HipState *s) {
     Profile *p = &s->prof;
     if (!p->on) return;
-    hipEventSynchronize(p->ev[p->n - 1]);
+    if (p->n == 0 || hipEventSynchronize(p->ev[p->n - 1]) != hipSuccess) {
+        p->n = 0;
+        return;
+    }
     for (int i = 1; i < p->n; i++) {
         float ms = 0;
-        hipEventElapsedTime(&ms, p->ev[i - 1], p->ev[i]);
+        if (hipEventElapsedTime(&ms, p->ev[i - 1], p->ev[i]) != hipSuccess) continue;
         if (p->kind[i] < 0) continue;
         p->ms[p->kind[i]] += ms;
         p->calls[p->kind[i]]++;
@@ -284,7 +291,7 @@ static int run_step(Backend *b, const BatchRow *rows, int T, const SampleSpec *s
         CHECK(e, err);
         g = &s->graphs[s->n_graphs];
         e = hipGraphInstantiate(&g->exec, graph, nullptr, nullptr, 0);
-        hipGraphDestroy(graph);
+        (void)hipGraphDestroy(graph); /* the instance no longer needs it; e says whether there is one */
         CHECK(e, err);
         g->n_rows = T, g->sample = sample;
         s->n_graphs++;
@@ -327,18 +334,19 @@ static void hip_destroy(Backend *b) {
             fprintf(stderr, "GETP_PROFILE: %-15s %10.2f %8ld %10.1f %5.1f%%\n", PROFILE_NAMES[k], s->prof.ms[k], s->prof.calls[k],
                     s->prof.calls[k] ? 1e3 * s->prof.ms[k] / s->prof.calls[k] : 0.0, total > 0 ? 100 * s->prof.ms[k] / total : 0.0);
         for (int i = 0; i < PROFILE_EVENTS; i++)
-            if (s->prof.ev[i]) hipEventDestroy(s->prof.ev[i]);
+            if (s->prof.ev[i]) (void)hipEventDestroy(s->prof.ev[i]);
     }
-    for (int i = 0; i < s->n_graphs; i++) hipGraphExecDestroy(s->graphs[i].exec);
+    /* teardown: nothing useful can be done about a failure here */
+    for (int i = 0; i < s->n_graphs; i++) (void)hipGraphExecDestroy(s->graphs[i].exec);
     void *bufs[] = {s->weights, s->vectors, s->kv, s->inv_freq, s->d_rows, s->d_spec, s->d_tokens, s->x, s->xn, s->q, s->attn,
                     s->part_q, s->part_k, s->part_v, s->part_o, s->act, s->expert_out, s->logits, s->prob, s->topk_w, s->topk_idx,
                     s->pairs, s->offsets, s->counter};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
-        if (bufs[i]) hipFree(bufs[i]);
-    if (s->h_rows) hipHostFree(s->h_rows);
-    if (s->h_spec) hipHostFree(s->h_spec);
-    if (s->h_tokens) hipHostFree(s->h_tokens);
-    if (s->stream) hipStreamDestroy(s->stream);
+        if (bufs[i]) (void)hipFree(bufs[i]);
+    if (s->h_rows) (void)hipHostFree(s->h_rows);
+    if (s->h_spec) (void)hipHostFree(s->h_spec);
+    if (s->h_tokens) (void)hipHostFree(s->h_tokens);
+    if (s->stream) (void)hipStreamDestroy(s->stream);
     free(s->layers);
     free(s);
     free(b);

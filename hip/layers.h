@@ -78,7 +78,7 @@ __global__ void qkv_finish_kernel(float *q_out, const float *part_q, const float
                                   float concentration, int nh, int nkv, int hd, LayerCache cache) {
     int t = blockIdx.x, half = hd / 2, QD = nh * hd, KVD = nkv * hd;
     int h = blockIdx.y * QKV_HEADS + threadIdx.x / half, i = threadIdx.x % half;
-    if (threadIdx.x >= QKV_HEADS * half || h >= nh + 2 * nkv) return;
+    if ((int)threadIdx.x >= QKV_HEADS * half || h >= nh + 2 * nkv) return;
     const float *part = h < nh ? part_q : h < nh + nkv ? part_k : part_v, *bias = h < nh ? bq : h < nh + nkv ? bk : bv;
     int n = h < nh ? QD : KVD, o = (h < nh ? h : h < nh + nkv ? h - nh : h - nh - nkv) * hd + i;
     float x1 = sum_splits(part, splits, T, t, n, o) + bias[o], x2 = sum_splits(part, splits, T, t, n, o + half) + bias[o + half];

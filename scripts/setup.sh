@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what getp needs on Debian/Ubuntu (compiler, PCRE2, Node.js for the
-# tokenizer data and its oracle, Open MPI and hwloc for getp_mpi), then builds
+# tokenizer data and its oracle, Open MPI and hwloc for getp_mpi, hipcc to
+# check that the AMD GPU build compiles), then builds
 # the programs and the tokenizer file. Safe to run again: it installs only
 # what is missing.
 set -euo pipefail
@@ -8,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 need=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-for p in build-essential pkg-config libpcre2-dev openmpi-bin libopenmpi-dev libhwloc-dev slurm-wlm iproute2 util-linux; do
+for p in build-essential pkg-config libpcre2-dev openmpi-bin libopenmpi-dev libhwloc-dev slurm-wlm iproute2 util-linux hipcc; do
     have_pkg "$p" || need+=("$p")
 done
 command -v node >/dev/null || need+=(nodejs)

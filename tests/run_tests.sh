@@ -182,6 +182,25 @@ expect_error "unknown option" 2 "unknown option '--frobnicate'" "$O" -- "${GETP[
 expect_error "bad option value" 2 "-t expects a number" "$O" -- "${GETP[@]}" -i "$OUT/req.txt" -o "$O" -t hot
 check "--help prints usage and exits 0" bash -c "'$B/getp' --help | grep -q 'usage: getp MODEL -m getp'"
 
+fails_saying() { # fails_saying TEXT COMMAND...: the command exits non-zero and prints TEXT
+    local text=$1 out; shift
+    out=$("$@" 2>&1) && return 1
+    grep -qF -- "$text" <<<"$out"
+}
+check "--dummy-weights on a build without a GPU fails and says why" fails_saying "no GPU backend" "$B/getp" --dummy-weights 20b -m generate -i hi
+check "--dummy-weights rejects an unknown preset by name" fails_saying "one of: tiny mid 20b 120b; got '30b'" "$B/getp" --dummy-weights 30b -m generate -i hi
+check "--kv-mem rejects a non-number" fails_saying "--kv-mem expects a number" "$B/getp" "$M" --kv-mem lots -m generate -i hi
+
+echo "== GPU backend builds (nothing here runs them: make test-gpu does, on a GPU machine)"
+rm -f "$B/hip_backend_amd.o"
+make -s hip-amd >"$OUT/hip_amd.log" 2>&1
+check "the AMD build (hipcc --offload-arch=gfx90a, -Werror) compiles the HIP backend" \
+    bash -c "strings '$B/hip_backend_amd.o' | grep -q 'amdgcn-amd-amdhsa--gfx90a'"
+if command -v nvcc >/dev/null; then
+    make -s build/hip_backend.o >"$OUT/hip_nvidia.log" 2>&1
+    check "the NVIDIA build (nvcc sm_90 through hip/hip_compat.h, -Werror) compiles the HIP backend" test -s "$B/hip_backend.o"
+fi
+
 echo "== getp_mpi on the CPU backend: byte-identical to getp"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 MPIRUN=(mpirun --oversubscribe -np)
