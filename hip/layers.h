@@ -208,25 +208,36 @@ __global__ void post_attention_kernel(float *x, float *xn, const float *part_o, 
         if (lane == 0) logit[e] = d + router_b[e];
     }
     __syncthreads();
-    if (threadIdx.x == 0) { /* K and E are small: one thread, all in shared memory */
+    if (w == 0) { /* top-k by warp 0: K rounds of a warp-wide arg-max (E <= 4 * WARP) */
+        float v[4];
+        for (int j = 0; j < 4; j++) v[j] = lane + j * WARP < E ? logit[lane + j * WARP] : -INFINITY;
+        bool taken[4] = {false, false, false, false};
         int idx[8];
         for (int k = 0; k < K; k++) {
-            int best = -1;
-            for (int e = 0; e < E; e++) {
-                bool taken = false;
-                for (int j = 0; j < k; j++) taken |= idx[j] == e;
-                if (!taken && (best < 0 || logit[e] > logit[best])) best = e;
+            float bv = -INFINITY;
+            int bi = 0x7fffffff;
+            for (int j = 0; j < 4; j++) {
+                int e = lane + j * WARP;
+                if (e < E && !taken[j] && (v[j] > bv || bi == 0x7fffffff)) bv = v[j], bi = e;
             }
-            idx[k] = best;
+            for (int m = WARP / 2; m > 0; m >>= 1) { /* larger logit, then lower expert */
+                float ov = lane_xor(bv, m);
+                int oi = lane_xor_i(bi, m);
+                if (ov > bv || (ov == bv && oi < bi)) bv = ov, bi = oi;
+            }
+            idx[k] = bi;
+            if (bi % WARP == lane) taken[bi / WARP] = true;
         }
-        float mx = logit[idx[0]], wt[8], sum = 0.0f;
-        for (int k = 0; k < K; k++) sum += (wt[k] = expf(logit[idx[k]] - mx));
-        for (int k = 0; k < K; k++) {
-            topk_idx[(size_t)t * K + k] = idx[k];
-            topk_w[(size_t)t * K + k] = wt[k] / sum;
+        if (lane == 0) {
+            float mx = logit[idx[0]], wt[8], sum = 0.0f;
+            for (int k = 0; k < K; k++) sum += (wt[k] = expf(logit[idx[k]] - mx));
+            for (int k = 0; k < K; k++) {
+                topk_idx[(size_t)t * K + k] = idx[k];
+                topk_w[(size_t)t * K + k] = wt[k] / sum;
+            }
+            __threadfence();
+            ticket = atomicAdd(done_counter, 1);
         }
-        __threadfence();
-        ticket = atomicAdd(done_counter, 1);
     }
     __syncthreads();
     if (ticket != (int)gridDim.x - 1) return;

@@ -127,6 +127,12 @@ __device__ inline float swiglu(float gate, float up, float limit) {
     return (up + 1.0f) * (gate / (1.0f + expf(-1.702f * gate)));
 }
 
+/* Row of x that token `tok` of the block's list reads. */
+__device__ inline const float *xrow_of(const MatmulJob &J, bool experts, int first, int tok) {
+    int row = experts ? J.pairs[first + tok] / J.pair_div : tok;
+    return J.x + (size_t)row * J.ldx;
+}
+
 struct MatmulJobs {
     MatmulJob job[3];
 };
@@ -156,7 +162,8 @@ template <int DT, int MODE, int NT> __global__ void __launch_bounds__(MM_WARPS *
     }
     const int t0 = blockIdx.y * 8 * NT;
     if (t0 >= count) return;
-    const int n_tiles = min(NT, (count - t0 + 7) / 8);
+    const int n_tiles = min(NT, (count - t0 + 7) / 8), n_valid = min(8 * NT, count - t0);
+    for (int i = threadIdx.x; i < U * S * NT * WARP; i += blockDim.x) (&staged[0][0][0][0])[i] = make_uint4(0, 0, 0, 0);
 
     /* the lane's two weight rows (g and g+8 of the tile) */
     long r0, r1;
@@ -184,19 +191,16 @@ template <int DT, int MODE, int NT> __global__ void __launch_bounds__(MM_WARPS *
             load_raw<DT>(J.w, r1, k, kin && ok1, w1[u]);
         }
         __syncthreads(); /* the previous chunks' x is no longer read */
-        for (int i = threadIdx.x; i < U * S * NT * WARP; i += blockDim.x) {
-            int ln = i % WARP, rest = i / WARP, nt = rest % NT, st = rest / NT % S, u = rest / (NT * S);
-            if (nt >= n_tiles) continue;
-            int tok = t0 + nt * 8 + (ln >> 2), k = (cb + u) * CH + (ln & 3) * V + 4 * st;
+        /* only the real tokens' entries: the rest stay zero from the start */
+        for (int i = threadIdx.x; i < U * S * n_valid * 4; i += blockDim.x) {
+            int qq = i % 4, rest = i / 4, tl = rest % n_valid, st = rest / n_valid % S, u = rest / n_valid / S;
+            int tok = t0 + tl, k = (cb + u) * CH + qq * V + 4 * st;
             float4 xv = make_float4(0.f, 0.f, 0.f, 0.f);
-            if (tok < count && cb + u < c1 && k < K) {
-                int row = experts ? J.pairs[first + tok] / J.pair_div : tok;
-                xv = *(const float4 *)(J.x + (size_t)row * J.ldx + k);
-            }
+            if (cb + u < c1 && k < K) xv = *(const float4 *)(xrow_of(J, experts, first, tok) + k);
             uint4 b;
             split_bf16x2(xv.x, xv.y, b.x, b.z);
             split_bf16x2(xv.z, xv.w, b.y, b.w);
-            staged[u][st][nt][ln] = b;
+            staged[u][st][tl / 8][(tl % 8) * 4 + qq] = b;
         }
         __syncthreads();
         if (!active) continue;
