@@ -78,7 +78,8 @@ struct HipState {
     SampleSpec *d_spec;
     int *d_tokens, *h_rows, *h_tokens;
     SampleSpec *h_spec;
-    float *x, *xn, *q, *attn, *part_q, *part_k, *part_v, *part_o, *act, *expert_out, *logits, *prob, *topk_w;
+    float *x, *q, *part_q, *part_k, *part_v, *part_o, *expert_out, *logits, *prob, *topk_w;
+    uint4 *xn, *attn, *act; /* matmul inputs, packed (pack_split4) */
     int *topk_idx, *pairs, *offsets, *counter;
     hipStream_t stream;
     GraphEntry graphs[MAX_GRAPHS];
@@ -132,16 +133,17 @@ static unsigned cdiv(size_t n, size_t d) { return (unsigned)((n + d - 1) / d); }
 /* Splits of k for a dense matrix: enough warps to keep every multiprocessor
  * streaming at batch 1. Depends on the shape only (batch invariance). */
 static int choose_splits(const HipState *s, int rows, int cols) {
-    int tiles = (rows + 15) / 16, chunks = (cols + 31) / 32, want = s->sm_count * 8;
+    int tiles = (rows + 15) / 16, chunks = (cols + 31) / 32, want = s->sm_count * 16;
     int splits = (want + tiles - 1) / tiles;
     if (splits > chunks / 2) splits = chunks / 2;
     return splits < 1 ? 1 : splits;
 }
 
-static MatmulJob dense_job(WeightView w, const float *x, int ldx, int n, int splits, float *out) {
+/* x: packed rows of `cols` values */
+static MatmulJob dense_job(WeightView w, const uint4 *x, int cols, int n, int splits, float *out) {
     MatmulJob j;
     memset(&j, 0, sizeof j);
-    j.w = w, j.x = x, j.ldx = ldx, j.n_tokens = n, j.splits = splits, j.out = out, j.pair_div = 1;
+    j.w = w, j.x = x, j.ldx = cols / 4, j.n_tokens = n, j.splits = splits, j.out = out, j.pair_div = 1;
     return j;
 }
 
@@ -178,11 +180,11 @@ static int dense_matmul(const HipState *s, const MatmulJob *jobs, int n_jobs, in
 }
 
 template <int MODE>
-static int expert_matmul(const HipState *s, WeightView w, const float *bias, const float *x, int ldx, int pair_div, float *out, int ldo,
+static int expert_matmul(const HipState *s, WeightView w, const float *bias, const uint4 *x, int cols, int pair_div, void *out, int ldo,
                          int n_rows, Error *err) {
     MatmulJob j;
     memset(&j, 0, sizeof j);
-    j.w = w, j.bias = bias, j.x = x, j.ldx = ldx, j.pairs = s->pairs, j.offsets = s->offsets, j.pair_div = pair_div;
+    j.w = w, j.bias = bias, j.x = x, j.ldx = cols / 4, j.pairs = s->pairs, j.offsets = s->offsets, j.pair_div = pair_div;
     j.splits = 1, j.out = out, j.ldo = ldo, j.limit = s->c.swiglu_limit;
     int tiles = MODE == MM_SWIGLU ? cdiv(w.rows / 2, 8) : cdiv(w.rows, 16);
     return launch_matmul<MODE>(s, &j, 1, dim3(cdiv(tiles, MM_WARPS), cdiv(n_rows, MM_TOKENS), s->c.n_experts), n_rows, err);

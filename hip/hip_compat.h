@@ -120,6 +120,16 @@ __device__ inline void split_bf16x2(float a, float b, uint32_t &hi, uint32_t &lo
     lo = bf16_bits(a - __uint_as_float(ha << 16)) | bf16_bits(b - __uint_as_float(hb << 16)) << 16;
 }
 
+/* Four activations as the matmul reads them: bf16 hi pairs, then what
+ * rounding left out (lo pairs). Producers write matmul inputs this way, so
+ * the split is done once per value, not once per weight tile. */
+__device__ inline uint4 pack_split4(float a, float b, float c, float d) {
+    uint4 r;
+    split_bf16x2(a, b, r.x, r.z);
+    split_bf16x2(c, d, r.y, r.w);
+    return r;
+}
+
 /* D += A B for one 16x8 tile, k = 16, bf16 inputs, f32 accumulation, in the
  * register layout of NVIDIA's mma.m16n8k16 (lane = 4 g + q):
  *   a[0] = A[g][2q..+1]  a[1] = A[g+8][2q..+1]  a[2] = A[g][2q+8..+9]  a[3] = A[g+8][2q+8..+9]

@@ -51,14 +51,25 @@ __device__ inline void rmsnorm_row(float *out, const float *x, const float *weig
     for (int i = threadIdx.x; i < H; i += blockDim.x) out[i] = weight[i] * (x[i] * inv);
 }
 
+/* The same, written packed for a matmul (pack_split4; H % 4 == 0). */
+__device__ inline void rmsnorm_row_packed(uint4 *out, const float *x, const float *weight, int H, float eps, float *shared) {
+    float ss = 0.0f;
+    for (int i = threadIdx.x; i < H; i += blockDim.x) ss += x[i] * x[i];
+    float inv = 1.0f / sqrtf(block_sum(ss, shared) / (float)H + eps);
+    for (int i = threadIdx.x; i < H / 4; i += blockDim.x) {
+        const float *xv = x + 4 * i, *wv = weight + 4 * i;
+        out[i] = pack_split4(wv[0] * (xv[0] * inv), wv[1] * (xv[1] * inv), wv[2] * (xv[2] * inv), wv[3] * (xv[3] * inv));
+    }
+}
+
 /* x = embedding[token]; xn = rmsnorm(x) with the first layer's weight. */
-__global__ void embed_kernel(float *x, float *xn, StepRows rows, WeightView emb, const float *norm, int H, float eps) {
+__global__ void embed_kernel(float *x, uint4 *xn, StepRows rows, WeightView emb, const float *norm, int H, float eps) {
     __shared__ float shared[32];
     int t = blockIdx.x;
     float *xr = x + (size_t)t * H;
     for (int i = threadIdx.x; i < H; i += blockDim.x) xr[i] = weight_elem(emb, rows.token[t], i);
     __syncthreads();
-    rmsnorm_row(xn + (size_t)t * H, xr, norm, H, eps, shared);
+    rmsnorm_row_packed(xn + (size_t)t * H / 4, xr, norm, H, eps, shared);
 }
 
 /* Sums the q/k/v split partials and adds the biases, applies RoPE (YaRN
@@ -102,7 +113,7 @@ __global__ void qkv_finish_kernel(float *q_out, const float *part_q, const float
  * each lane scoring one position and accumulating its value row. Lanes, then
  * warps (in order) are merged at the end, with the head's sink. */
 template <int HD>
-__global__ void __launch_bounds__(ATTN_WARPS *WARP) attention_kernel(float *out, const float *q, StepRows rows, LayerCache cache, const float *sinks,
+__global__ void __launch_bounds__(ATTN_WARPS *WARP) attention_kernel(uint4 *out, const float *q, StepRows rows, LayerCache cache, const float *sinks,
                                                                    int nh, int nkv) {
     __shared__ float part_acc[ATTN_WARPS][HD], part_m[ATTN_WARPS], part_l[ATTN_WARPS];
     int t = blockIdx.x, h = blockIdx.y, w = threadIdx.x / WARP, lane = threadIdx.x % WARP;
@@ -159,11 +170,15 @@ __global__ void __launch_bounds__(ATTN_WARPS *WARP) attention_kernel(float *out,
     for (int i = 0; i < ATTN_WARPS; i++) mt = fmaxf(mt, part_m[i]);
     float denom = expf(sink - mt);
     for (int i = 0; i < ATTN_WARPS; i++) denom += part_m[i] == -INFINITY ? 0.0f : part_l[i] * expf(part_m[i] - mt);
-    float *o = out + ((size_t)t * nh + h) * HD;
-    for (int d = lane; d < HD; d += WARP) {
-        float v = 0.0f;
-        for (int i = 0; i < ATTN_WARPS; i++) v += part_m[i] == -INFINITY ? 0.0f : part_acc[i][d] * expf(part_m[i] - mt);
-        o[d] = v / denom;
+    uint4 *o = out + ((size_t)t * nh + h) * HD / 4; /* packed for the o matmul */
+    for (int d4 = lane; d4 < HD / 4; d4 += WARP) {
+        float v[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+        for (int i = 0; i < ATTN_WARPS; i++)
+            if (part_m[i] != -INFINITY) {
+                float scale_i = expf(part_m[i] - mt);
+                for (int j = 0; j < 4; j++) v[j] += part_acc[i][4 * d4 + j] * scale_i;
+            }
+        o[d4] = pack_split4(v[0] / denom, v[1] / denom, v[2] / denom, v[3] / denom);
     }
 }
 
@@ -171,7 +186,7 @@ __global__ void __launch_bounds__(ATTN_WARPS *WARP) attention_kernel(float *out,
  * + bias; xn = rmsnorm(x); router logits; top-k (ties to the lower expert)
  * and the softmax over them. The last block to finish then groups the
  * (row, k) pairs by expert, in pair order, for the expert matmuls. */
-__global__ void post_attention_kernel(float *x, float *xn, const float *part_o, int splits, int T, const float *bo, const float *norm,
+__global__ void post_attention_kernel(float *x, uint4 *xn, const float *part_o, int splits, int T, const float *bo, const float *norm,
                                       WeightView router, const float *router_b, int H, int E, int K, float eps, int *topk_idx,
                                       float *topk_w, int *pairs, int *offsets, int *done_counter) {
     extern __shared__ float sh[]; /* H + E floats, then E + T*K ints */
@@ -188,7 +203,8 @@ __global__ void post_attention_kernel(float *x, float *xn, const float *part_o, 
     __syncthreads();
     rmsnorm_row(xs, xr, norm, H, eps, shared);
     __syncthreads();
-    for (int i = threadIdx.x; i < H; i += blockDim.x) xn[(size_t)t * H + i] = xs[i];
+    for (int i = threadIdx.x; i < H / 4; i += blockDim.x)
+        xn[(size_t)t * H / 4 + i] = pack_split4(xs[4 * i], xs[4 * i + 1], xs[4 * i + 2], xs[4 * i + 3]);
     for (int e = w; e < E; e += nw) {
         float d = 0.0f;
         if (router.dtype == DT_BF16) { /* 8 weights a load, all loads independent */
@@ -273,7 +289,7 @@ __global__ void post_attention_kernel(float *x, float *xn, const float *part_o, 
 /* x += sum_k weight_k * expert_out[(t, k)], k in order; then xn = rmsnorm(x)
  * with the next norm (the next layer's, or the final one, written to the
  * row's logits row and skipped for rows without one). */
-__global__ void combine_kernel(float *x, float *xn, const float *expert_out, const float *topk_w, int K, int H, const float *norm,
+__global__ void combine_kernel(float *x, uint4 *xn, const float *expert_out, const float *topk_w, int K, int H, const float *norm,
                                float eps, const int *out_row) {
     __shared__ float shared[32];
     int t = blockIdx.x;
@@ -286,7 +302,7 @@ __global__ void combine_kernel(float *x, float *xn, const float *expert_out, con
     __syncthreads();
     int dst = out_row ? out_row[t] : t;
     if (dst < 0) return;
-    rmsnorm_row(xn + (size_t)dst * H, xr, norm, H, eps, shared);
+    rmsnorm_row_packed(xn + (size_t)dst * H / 4, xr, norm, H, eps, shared);
 }
 
 #endif

@@ -36,7 +36,7 @@ struct WeightView {
 struct MatmulJob {
     WeightView w;
     const float *bias;   /* [E][rows] f32; MM_BIAS and MM_SWIGLU */
-    const float *x;      /* activations, row stride ldx */
+    const uint4 *x;      /* activations packed by pack_split4: row r, values k..k+3 at x[r * ldx + k / 4] */
     int ldx;
     /* Dense: tokens 0..n_tokens-1 are x rows 0..n_tokens-1.
      * Experts: expert e's tokens are pairs[offsets[e] .. offsets[e+1]), pair
@@ -45,7 +45,8 @@ struct MatmulJob {
     const int *pairs, *offsets;
     int pair_div;
     int splits;  /* MM_PARTIAL: k ranges summed later, in order */
-    float *out;  /* MM_PARTIAL: [split][n_tokens][rows]; else [pair][ldo] */
+    void *out;   /* MM_PARTIAL: f32 [split][n_tokens][rows]; MM_BIAS: f32 [pair][ldo];
+                    MM_SWIGLU: packed [pair][ldo / 4] (the down matmul's input) */
     int ldo;
     float limit; /* MM_SWIGLU clamp */
 };
@@ -128,7 +129,7 @@ __device__ inline float swiglu(float gate, float up, float limit) {
 }
 
 /* Row of x that token `tok` of the block's list reads. */
-__device__ inline const float *xrow_of(const MatmulJob &J, bool experts, int first, int tok) {
+__device__ inline const uint4 *xrow_of(const MatmulJob &J, bool experts, int first, int tok) {
     int row = experts ? J.pairs[first + tok] / J.pair_div : tok;
     return J.x + (size_t)row * J.ldx;
 }
@@ -195,11 +196,8 @@ template <int DT, int MODE, int NT> __global__ void __launch_bounds__(MM_WARPS *
         for (int i = threadIdx.x; i < U * S * n_valid * 4; i += blockDim.x) {
             int qq = i % 4, rest = i / 4, tl = rest % n_valid, st = rest / n_valid % S, u = rest / n_valid / S;
             int tok = t0 + tl, k = (cb + u) * CH + qq * V + 4 * st;
-            float4 xv = make_float4(0.f, 0.f, 0.f, 0.f);
-            if (cb + u < c1 && k < K) xv = *(const float4 *)(xrow_of(J, experts, first, tok) + k);
-            uint4 b;
-            split_bf16x2(xv.x, xv.y, b.x, b.z);
-            split_bf16x2(xv.z, xv.w, b.y, b.w);
+            uint4 b = make_uint4(0, 0, 0, 0);
+            if (cb + u < c1 && k < K) b = xrow_of(J, experts, first, tok)[k / 4];
             staged[u][st][tl / 8][(tl % 8) * 4 + qq] = b;
         }
         __syncthreads();
@@ -233,19 +231,28 @@ template <int DT, int MODE, int NT> __global__ void __launch_bounds__(MM_WARPS *
             int i = t0 + nt * 8 + 2 * q + c;
             if (i >= count) continue;
             if (MODE == MM_PARTIAL) {
-                float *o = J.out + ((size_t)split * J.n_tokens + i) * O;
+                float *o = (float *)J.out + ((size_t)split * J.n_tokens + i) * O;
                 if (ok0) o[r0] = acc[nt][c];
                 if (ok1) o[r1] = acc[nt][2 + c];
             } else if (MODE == MM_BIAS) {
                 int p = J.pairs[first + i];
-                float *o = J.out + (size_t)p * J.ldo - (long)e * O;
+                float *o = (float *)J.out + (size_t)p * J.ldo - (long)e * O;
                 if (ok0) o[r0] = acc[nt][c] + J.bias[r0];
                 if (ok1) o[r1] = acc[nt][2 + c] + J.bias[r1];
-            } else if (ok0 && ok1) {
-                int p = J.pairs[first + i], ch = tile * 8 + g;
-                J.out[(size_t)p * J.ldo + ch] = swiglu(acc[nt][c] + J.bias[r0], acc[nt][2 + c] + J.bias[r1], J.limit);
             }
         }
+    if (MODE == MM_SWIGLU) { /* lanes g..g+3 hold 4 consecutive channels: the first packs them */
+        for (int nt = 0; nt < NT; nt++)
+            for (int c = 0; c < 2; c++) {
+                int i = t0 + nt * 8 + 2 * q + c, ch = tile * 8 + g;
+                float v = ok0 && ok1 ? swiglu(acc[nt][c] + J.bias[r0], acc[nt][2 + c] + J.bias[r1], J.limit) : 0.0f;
+                float v1 = lane_shfl(v, (lane + 4) % WARP), v2 = lane_shfl(v, (lane + 8) % WARP), v3 = lane_shfl(v, (lane + 12) % WARP);
+                if (nt < n_tiles && i < count && g % 4 == 0 && ok0) {
+                    int p = J.pairs[first + i];
+                    ((uint4 *)J.out)[(size_t)p * (J.ldo / 4) + ch / 4] = pack_split4(v, v1, v2, v3);
+                }
+            }
+    }
 }
 
 #endif
