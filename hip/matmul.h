@@ -165,6 +165,9 @@ template <int DT, int MODE, int NT> __global__ void __launch_bounds__(MM_WARPS *
     if (t0 >= count) return;
     const int n_tiles = min(NT, (count - t0 + 7) / 8), n_valid = min(8 * NT, count - t0);
     for (int i = threadIdx.x; i < U * S * NT * WARP; i += blockDim.x) (&staged[0][0][0][0])[i] = make_uint4(0, 0, 0, 0);
+    /* staging: thread -> (token tl of the block's 8 NT, first column col0 of n_cols) */
+    const int tl = threadIdx.x % (8 * NT), col0 = threadIdx.x / (8 * NT), n_cols = MM_WARPS * WARP / (8 * NT);
+    const uint4 *my_row = tl < n_valid ? xrow_of(J, experts, first, t0 + tl) : nullptr;
 
     /* the lane's two weight rows (g and g+8 of the tile) */
     long r0, r1;
@@ -192,14 +195,13 @@ template <int DT, int MODE, int NT> __global__ void __launch_bounds__(MM_WARPS *
             load_raw<DT>(J.w, r1, k, kin && ok1, w1[u]);
         }
         __syncthreads(); /* the previous chunks' x is no longer read */
-        /* only the real tokens' entries: the rest stay zero from the start */
-        for (int i = threadIdx.x; i < U * S * n_valid * 4; i += blockDim.x) {
-            int qq = i % 4, rest = i / 4, tl = rest % n_valid, st = rest / n_valid % S, u = rest / n_valid / S;
-            int tok = t0 + tl, k = (cb + u) * CH + qq * V + 4 * st;
-            uint4 b = make_uint4(0, 0, 0, 0);
-            if (cb + u < c1 && k < K) b = xrow_of(J, experts, first, tok)[k / 4];
-            staged[u][st][tl / 8][(tl % 8) * 4 + qq] = b;
-        }
+        /* each thread copies its own token's entries; the other tokens' stay
+         * zero from the start */
+        if (my_row)
+            for (int col = col0; col < U * S * 4; col += n_cols) {
+                int u = col / (S * 4), st = col / 4 % S, qq = col % 4, k = (cb + u) * CH + qq * V + 4 * st;
+                staged[u][st][tl / 8][(tl % 8) * 4 + qq] = cb + u < c1 && k < K ? my_row[k / 4] : make_uint4(0, 0, 0, 0);
+            }
         __syncthreads();
         if (!active) continue;
 #pragma unroll
