@@ -147,22 +147,31 @@ static MatmulJob dense_job(WeightView w, const uint4 *x, int cols, int n, int sp
     return j;
 }
 
-/* grid.y counts groups of MM_TOKENS tokens; with at most 8 tokens the warps
- * take one token tile and deeper weight prefetch instead (same sums). */
+/* Token tiles per warp by batch size: 1 for decode-sized batches (deeper
+ * weight prefetch), 4, or 8 so that large batches read each weight once.
+ * Every variant computes each output with the same sum. grid.y covers the
+ * tokens in groups of 8 NT. */
+static int token_tiles(int max_tokens) { return max_tokens <= 8 ? 1 : max_tokens <= 32 ? 4 : MM_TOKEN_TILES; }
+
+template <int DT, int MODE>
+static void launch_variant(const HipState *s, const MatmulJobs &all, dim3 grid, int nt) {
+    dim3 block(MM_WARPS * WARP);
+    if (nt == 1) matmul_kernel<DT, MODE, 1><<<grid, block, 0, s->stream>>>(all);
+    else if (nt == 4) matmul_kernel<DT, MODE, 4><<<grid, block, 0, s->stream>>>(all);
+    else matmul_kernel<DT, MODE, MM_TOKEN_TILES><<<grid, block, 0, s->stream>>>(all);
+}
+
 template <int MODE>
-static int launch_matmul(const HipState *s, const MatmulJob *jobs, int n_jobs, dim3 grid, int max_tokens, Error *err) {
+static int launch_matmul(const HipState *s, const MatmulJob *jobs, int n_jobs, unsigned grid_x, unsigned grid_z, int max_tokens, Error *err) {
     MatmulJobs all;
     memset(&all, 0, sizeof all);
     for (int i = 0; i < n_jobs; i++) all.job[i] = jobs[i];
-    dim3 block(MM_WARPS * WARP);
-    bool small = max_tokens <= 8;
-    switch (jobs[0].w.dtype * 2 + small) {
-    case DT_F32 * 2: matmul_kernel<DT_F32, MODE, MM_TOKEN_TILES><<<grid, block, 0, s->stream>>>(all); break;
-    case DT_F32 * 2 + 1: matmul_kernel<DT_F32, MODE, 1><<<grid, block, 0, s->stream>>>(all); break;
-    case DT_BF16 * 2: matmul_kernel<DT_BF16, MODE, MM_TOKEN_TILES><<<grid, block, 0, s->stream>>>(all); break;
-    case DT_BF16 * 2 + 1: matmul_kernel<DT_BF16, MODE, 1><<<grid, block, 0, s->stream>>>(all); break;
-    case DT_MXFP4 * 2: matmul_kernel<DT_MXFP4, MODE, MM_TOKEN_TILES><<<grid, block, 0, s->stream>>>(all); break;
-    default: matmul_kernel<DT_MXFP4, MODE, 1><<<grid, block, 0, s->stream>>>(all); break;
+    int nt = token_tiles(max_tokens);
+    dim3 grid(grid_x, cdiv(max_tokens, 8 * nt), grid_z);
+    switch (jobs[0].w.dtype) {
+    case DT_F32: launch_variant<DT_F32, MODE>(s, all, grid, nt); break;
+    case DT_BF16: launch_variant<DT_BF16, MODE>(s, all, grid, nt); break;
+    default: launch_variant<DT_MXFP4, MODE>(s, all, grid, nt); break;
     }
     CHECK_LAUNCH(err);
     return 0;
@@ -176,7 +185,7 @@ static int dense_matmul(const HipState *s, const MatmulJob *jobs, int n_jobs, in
         if (bl > blocks) blocks = bl;
         if (jobs[i].w.dtype != jobs[0].w.dtype) return error_set(err, "hip backend: q, k and v must share a dtype");
     }
-    return launch_matmul<MM_PARTIAL>(s, jobs, n_jobs, dim3((unsigned)blocks, cdiv(n, MM_TOKENS), n_jobs), n, err);
+    return launch_matmul<MM_PARTIAL>(s, jobs, n_jobs, (unsigned)blocks, n_jobs, n, err);
 }
 
 template <int MODE>
@@ -187,7 +196,7 @@ static int expert_matmul(const HipState *s, WeightView w, const float *bias, con
     j.w = w, j.bias = bias, j.x = x, j.ldx = cols / 4, j.pairs = s->pairs, j.offsets = s->offsets, j.pair_div = pair_div;
     j.splits = 1, j.out = out, j.ldo = ldo, j.limit = s->c.swiglu_limit;
     int tiles = MODE == MM_SWIGLU ? cdiv(w.rows / 2, 8) : cdiv(w.rows, 16);
-    return launch_matmul<MODE>(s, &j, 1, dim3(cdiv(tiles, MM_WARPS), cdiv(n_rows, MM_TOKENS), s->c.n_experts), n_rows, err);
+    return launch_matmul<MODE>(s, &j, 1, cdiv(tiles, MM_WARPS), s->c.n_experts, n_rows, err);
 }
 
 static int launch_attention(const HipState *s, const LayerDev *L, StepRows rows, int T, Error *err) {

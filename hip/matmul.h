@@ -19,8 +19,7 @@
 #include "hip_compat.h"
 
 #define MM_WARPS 4            /* warps per block */
-#define MM_TOKEN_TILES 4      /* tiles of 8 tokens per warp */
-#define MM_TOKENS (8 * MM_TOKEN_TILES)
+#define MM_TOKEN_TILES 8      /* most tiles of 8 tokens per warp (64 tokens: each expert's weights read once at batch 256) */
 #define MM_UNROLL 4           /* k chunks whose loads are in flight together */
 
 enum { DT_F32 = 0, DT_BF16 = 1, DT_MXFP4 = 2 };
@@ -145,7 +144,8 @@ struct MatmulJobs {
 template <int DT, int MODE, int NT> __global__ void __launch_bounds__(MM_WARPS * WARP) matmul_kernel(const MatmulJobs jobs) {
     /* NT token tiles per warp: 1 for decode-sized batches, with twice the
      * weight chunks in flight; each output's sum is the same either way */
-    const int V = Lane<DT>::V, CH = 4 * V, U = NT == 1 ? 2 * Lane<DT>::U : Lane<DT>::U, S = V / 4;
+    /* one token tile: twice the weight chunks in flight; eight: half (shared memory) */
+    const int V = Lane<DT>::V, CH = 4 * V, U = NT == 1 ? 2 * Lane<DT>::U : NT >= 8 ? Lane<DT>::U / 2 : Lane<DT>::U, S = V / 4;
     __shared__ uint4 staged[U][S][NT][WARP];
     const bool experts = jobs.job[0].pairs != nullptr;
     const MatmulJob &J = jobs.job[experts ? 0 : blockIdx.z];
@@ -165,9 +165,8 @@ template <int DT, int MODE, int NT> __global__ void __launch_bounds__(MM_WARPS *
     if (t0 >= count) return;
     const int n_tiles = min(NT, (count - t0 + 7) / 8), n_valid = min(8 * NT, count - t0);
     for (int i = threadIdx.x; i < U * S * NT * WARP; i += blockDim.x) (&staged[0][0][0][0])[i] = make_uint4(0, 0, 0, 0);
-    /* staging: thread -> (token tl of the block's 8 NT, first column col0 of n_cols) */
-    const int tl = threadIdx.x % (8 * NT), col0 = threadIdx.x / (8 * NT), n_cols = MM_WARPS * WARP / (8 * NT);
-    const uint4 *my_row = tl < n_valid ? xrow_of(J, experts, first, t0 + tl) : nullptr;
+    __shared__ const uint4 *x_rows[8 * NT]; /* the block's tokens' x rows */
+    for (int i = threadIdx.x; i < n_valid; i += blockDim.x) x_rows[i] = xrow_of(J, experts, first, t0 + i);
 
     /* the lane's two weight rows (g and g+8 of the tile) */
     long r0, r1;
@@ -195,13 +194,14 @@ template <int DT, int MODE, int NT> __global__ void __launch_bounds__(MM_WARPS *
             load_raw<DT>(J.w, r1, k, kin && ok1, w1[u]);
         }
         __syncthreads(); /* the previous chunks' x is no longer read */
-        /* each thread copies its own token's entries; the other tokens' stay
-         * zero from the start */
-        if (my_row)
-            for (int col = col0; col < U * S * 4; col += n_cols) {
-                int u = col / (S * 4), st = col / 4 % S, qq = col % 4, k = (cb + u) * CH + qq * V + 4 * st;
-                staged[u][st][tl / 8][(tl % 8) * 4 + qq] = cb + u < c1 && k < K ? my_row[k / 4] : make_uint4(0, 0, 0, 0);
-            }
+        /* copies of the real tokens' entries (token fastest); the others
+         * stay zero from the start */
+        for (int i = threadIdx.x; i < U * S * 4 * 8 * NT; i += blockDim.x) {
+            int tl = i % (8 * NT), col = i / (8 * NT);
+            if (tl >= n_valid) continue;
+            int u = col / (S * 4), st = col / 4 % S, qq = col % 4, k = (cb + u) * CH + qq * V + 4 * st;
+            staged[u][st][tl / 8][(tl % 8) * 4 + qq] = cb + u < c1 && k < K ? x_rows[tl][k / 4] : make_uint4(0, 0, 0, 0);
+        }
         __syncthreads();
         if (!active) continue;
 #pragma unroll
