@@ -148,16 +148,14 @@ static MatmulJob dense_job(WeightView w, const uint4 *x, int cols, int n, int sp
 }
 
 /* Token tiles per warp by batch size: 1 for decode-sized batches (deeper
- * weight prefetch), 4, or 8 so that large batches read each weight once.
- * Every variant computes each output with the same sum. grid.y covers the
- * tokens in groups of 8 NT. */
-static int token_tiles(int max_tokens) { return max_tokens <= 8 ? 1 : max_tokens <= 32 ? 4 : MM_TOKEN_TILES; }
+ * weight prefetch), else 4. Every variant computes each output with the
+ * same sum. grid.y covers the tokens in groups of 8 NT. */
+static int token_tiles(int max_tokens) { return max_tokens <= 8 ? 1 : MM_TOKEN_TILES; }
 
 template <int DT, int MODE>
 static void launch_variant(const HipState *s, const MatmulJobs &all, dim3 grid, int nt) {
     dim3 block(MM_WARPS * WARP);
     if (nt == 1) matmul_kernel<DT, MODE, 1><<<grid, block, 0, s->stream>>>(all);
-    else if (nt == 4) matmul_kernel<DT, MODE, 4><<<grid, block, 0, s->stream>>>(all);
     else matmul_kernel<DT, MODE, MM_TOKEN_TILES><<<grid, block, 0, s->stream>>>(all);
 }
 

@@ -19,7 +19,7 @@
 #include "hip_compat.h"
 
 #define MM_WARPS 4            /* warps per block */
-#define MM_TOKEN_TILES 8      /* most tiles of 8 tokens per warp (64 tokens: each expert's weights read once at batch 256) */
+#define MM_TOKEN_TILES 4      /* most tiles of 8 tokens per warp (8 measured slower on an H100: less in flight) */
 #define MM_UNROLL 4           /* k chunks whose loads are in flight together */
 
 enum { DT_F32 = 0, DT_BF16 = 1, DT_MXFP4 = 2 };
@@ -144,8 +144,8 @@ struct MatmulJobs {
 template <int DT, int MODE, int NT> __global__ void __launch_bounds__(MM_WARPS * WARP) matmul_kernel(const MatmulJobs jobs) {
     /* NT token tiles per warp: 1 for decode-sized batches, with twice the
      * weight chunks in flight; each output's sum is the same either way */
-    /* one token tile: twice the weight chunks in flight; eight: half (shared memory) */
-    const int V = Lane<DT>::V, CH = 4 * V, U = NT == 1 ? 2 * Lane<DT>::U : NT >= 8 ? Lane<DT>::U / 2 : Lane<DT>::U, S = V / 4;
+    /* one token tile: twice the weight chunks in flight */
+    const int V = Lane<DT>::V, CH = 4 * V, U = NT == 1 ? 2 * Lane<DT>::U : Lane<DT>::U, S = V / 4;
     __shared__ uint4 staged[U][S][NT][WARP];
     const bool experts = jobs.job[0].pairs != nullptr;
     const MatmulJob &J = jobs.job[experts ? 0 : blockIdx.z];
@@ -165,8 +165,6 @@ template <int DT, int MODE, int NT> __global__ void __launch_bounds__(MM_WARPS *
     if (t0 >= count) return;
     const int n_tiles = min(NT, (count - t0 + 7) / 8), n_valid = min(8 * NT, count - t0);
     for (int i = threadIdx.x; i < U * S * NT * WARP; i += blockDim.x) (&staged[0][0][0][0])[i] = make_uint4(0, 0, 0, 0);
-    __shared__ const uint4 *x_rows[8 * NT]; /* the block's tokens' x rows */
-    for (int i = threadIdx.x; i < n_valid; i += blockDim.x) x_rows[i] = xrow_of(J, experts, first, t0 + i);
 
     /* the lane's two weight rows (g and g+8 of the tile) */
     long r0, r1;
@@ -200,7 +198,7 @@ template <int DT, int MODE, int NT> __global__ void __launch_bounds__(MM_WARPS *
             int tl = i % (8 * NT), col = i / (8 * NT);
             if (tl >= n_valid) continue;
             int u = col / (S * 4), st = col / 4 % S, qq = col % 4, k = (cb + u) * CH + qq * V + 4 * st;
-            staged[u][st][tl / 8][(tl % 8) * 4 + qq] = cb + u < c1 && k < K ? x_rows[tl][k / 4] : make_uint4(0, 0, 0, 0);
+            staged[u][st][tl / 8][(tl % 8) * 4 + qq] = cb + u < c1 && k < K ? xrow_of(J, experts, first, t0 + tl)[k / 4] : make_uint4(0, 0, 0, 0);
         }
         __syncthreads();
         if (!active) continue;
