@@ -192,13 +192,12 @@ template <int DT, int MODE, int NT> __global__ void __launch_bounds__(MM_WARPS *
             load_raw<DT>(J.w, r1, k, kin && ok1, w1[u]);
         }
         __syncthreads(); /* the previous chunks' x is no longer read */
-        /* copies of the real tokens' entries (token fastest); the others
-         * stay zero from the start */
-        for (int i = threadIdx.x; i < U * S * 4 * 8 * NT; i += blockDim.x) {
-            int tl = i % (8 * NT), col = i / (8 * NT);
-            if (tl >= n_valid) continue;
-            int u = col / (S * 4), st = col / 4 % S, qq = col % 4, k = (cb + u) * CH + qq * V + 4 * st;
-            staged[u][st][tl / 8][(tl % 8) * 4 + qq] = cb + u < c1 && k < K ? xrow_of(J, experts, first, t0 + tl)[k / 4] : make_uint4(0, 0, 0, 0);
+        /* copies of the real tokens' entries, each token's run of k
+         * contiguous across threads; the other tokens' stay zero */
+        for (int i = threadIdx.x; i < U * S * 4 * n_valid; i += blockDim.x) {
+            int qq = i % 4, st = i / 4 % S, u = i / (4 * S) % U, tl = i / (4 * S * U), k = (cb + u) * CH + qq * V + 4 * st;
+            staged[u][st][tl / 8][(tl % 8) * 4 + qq] =
+                cb + u < c1 && k < K ? xrow_of(J, experts, first, t0 + tl)[k / 4] : make_uint4(0, 0, 0, 0);
         }
         __syncthreads();
         if (!active) continue;
