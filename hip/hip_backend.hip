@@ -50,7 +50,7 @@ struct GraphEntry {
  * print the totals when the backend is destroyed. */
 enum { P_EMBED, P_QKV_MM, P_QKV_FINISH, P_ATTENTION, P_O_MM, P_POST_ATTN, P_GATE_UP, P_DOWN, P_COMBINE, P_UNEMBED, P_SAMPLE, P_KINDS };
 static const char *const PROFILE_NAMES[P_KINDS] = {"embed", "qkv matmul", "qkv finish", "attention", "o matmul", "post-attention",
-                                                   "gate_up+swiglu", "down matmul", "combine", "unembedding", "sample"};
+                                                   "gate_up matmul", "down matmul", "combine", "unembedding", "sample"};
 #define PROFILE_EVENTS 1024
 struct Profile {
     int on, n;
@@ -72,13 +72,13 @@ struct HipState {
     float *kv;
     size_t kv_bytes;
     float *inv_freq, concentration;
-    int splits_q, splits_k, splits_v, splits_o, splits_gu, splits_dn;
+    int splits_q, splits_k, splits_v, splits_o;
     /* per step */
     int *d_rows; /* slot, pos, token, out_row: MAX_ROWS each */
     SampleSpec *d_spec;
     int *d_tokens, *h_rows, *h_tokens;
     SampleSpec *h_spec;
-    float *x, *q, *part_q, *part_k, *part_v, *part_o, *part_gu, *part_dn, *logits, *prob, *topk_w;
+    float *x, *q, *part_q, *part_k, *part_v, *part_o, *expert_out, *logits, *prob, *topk_w;
     uint4 *xn, *attn, *act; /* matmul inputs, packed (pack_split4) */
     int *topk_idx, *pairs, *offsets, *counter;
     hipStream_t stream;
@@ -143,7 +143,7 @@ static int choose_splits(const HipState *s, int rows, int cols) {
 static MatmulJob dense_job(WeightView w, const uint4 *x, int cols, int n, int splits, float *out) {
     MatmulJob j;
     memset(&j, 0, sizeof j);
-    j.w = w, j.x = x, j.ldx = cols / 4, j.n_out = n, j.splits = splits, j.out = out, j.pair_div = 1;
+    j.w = w, j.x = x, j.ldx = cols / 4, j.n_tokens = n, j.splits = splits, j.out = out, j.pair_div = 1;
     return j;
 }
 
@@ -152,12 +152,14 @@ static MatmulJob dense_job(WeightView w, const uint4 *x, int cols, int n, int sp
  * same sum. grid.y covers the tokens in groups of 8 NT. */
 static int token_tiles(int max_tokens) { return max_tokens <= 8 ? 1 : MM_TOKEN_TILES; }
 
-template <int DT> static void launch_variant(const HipState *s, const MatmulJobs &all, dim3 grid, int nt) {
+template <int DT, int MODE>
+static void launch_variant(const HipState *s, const MatmulJobs &all, dim3 grid, int nt) {
     dim3 block(MM_WARPS * WARP);
-    if (nt == 1) matmul_kernel<DT, 1><<<grid, block, 0, s->stream>>>(all);
-    else matmul_kernel<DT, MM_TOKEN_TILES><<<grid, block, 0, s->stream>>>(all);
+    if (nt == 1) matmul_kernel<DT, MODE, 1><<<grid, block, 0, s->stream>>>(all);
+    else matmul_kernel<DT, MODE, MM_TOKEN_TILES><<<grid, block, 0, s->stream>>>(all);
 }
 
+template <int MODE>
 static int launch_matmul(const HipState *s, const MatmulJob *jobs, int n_jobs, unsigned grid_x, unsigned grid_z, int max_tokens, Error *err) {
     MatmulJobs all;
     memset(&all, 0, sizeof all);
@@ -165,9 +167,9 @@ static int launch_matmul(const HipState *s, const MatmulJob *jobs, int n_jobs, u
     int nt = token_tiles(max_tokens);
     dim3 grid(grid_x, cdiv(max_tokens, 8 * nt), grid_z);
     switch (jobs[0].w.dtype) {
-    case DT_F32: launch_variant<DT_F32>(s, all, grid, nt); break;
-    case DT_BF16: launch_variant<DT_BF16>(s, all, grid, nt); break;
-    default: launch_variant<DT_MXFP4>(s, all, grid, nt); break;
+    case DT_F32: launch_variant<DT_F32, MODE>(s, all, grid, nt); break;
+    case DT_BF16: launch_variant<DT_BF16, MODE>(s, all, grid, nt); break;
+    default: launch_variant<DT_MXFP4, MODE>(s, all, grid, nt); break;
     }
     CHECK_LAUNCH(err);
     return 0;
@@ -181,18 +183,18 @@ static int dense_matmul(const HipState *s, const MatmulJob *jobs, int n_jobs, in
         if (bl > blocks) blocks = bl;
         if (jobs[i].w.dtype != jobs[0].w.dtype) return error_set(err, "hip backend: q, k and v must share a dtype");
     }
-    return launch_matmul(s, jobs, n_jobs, (unsigned)blocks, n_jobs, n, err);
+    return launch_matmul<MM_PARTIAL>(s, jobs, n_jobs, (unsigned)blocks, n_jobs, n, err);
 }
 
-/* The T*K (row, expert) pairs against their experts' matrices, grouped by
- * expert (post_attention_kernel made the groups). */
-static int expert_matmul(const HipState *s, WeightView w, const uint4 *x, int cols, int pair_div, int splits, float *out, int n_rows,
-                         Error *err) {
+template <int MODE>
+static int expert_matmul(const HipState *s, WeightView w, const float *bias, const uint4 *x, int cols, int pair_div, void *out, int ldo,
+                         int n_rows, Error *err) {
     MatmulJob j;
     memset(&j, 0, sizeof j);
-    j.w = w, j.x = x, j.ldx = cols / 4, j.pairs = s->pairs, j.offsets = s->offsets, j.pair_div = pair_div;
-    j.n_out = n_rows * (int)s->c.experts_per_token, j.splits = splits, j.out = out;
-    return launch_matmul(s, &j, 1, cdiv(cdiv(w.rows, 16), MM_WARPS) * splits, s->c.n_experts, n_rows, err);
+    j.w = w, j.bias = bias, j.x = x, j.ldx = cols / 4, j.pairs = s->pairs, j.offsets = s->offsets, j.pair_div = pair_div;
+    j.splits = 1, j.out = out, j.ldo = ldo, j.limit = s->c.swiglu_limit;
+    int tiles = MODE == MM_SWIGLU ? cdiv(w.rows / 2, 8) : cdiv(w.rows, 16);
+    return launch_matmul<MODE>(s, &j, 1, cdiv(tiles, MM_WARPS), s->c.n_experts, n_rows, err);
 }
 
 static int launch_attention(const HipState *s, const LayerDev *L, StepRows rows, int T, Error *err) {
@@ -242,15 +244,13 @@ static int enqueue_step(HipState *s, int T, int n_out, int sample, Error *err) {
                                                                      s->offsets, s->counter);
         CHECK_LAUNCH(err);
         mark(s, P_POST_ATTN);
-        if (expert_matmul(s, L->gate_up, s->xn, H, K, s->splits_gu, s->part_gu, T, err)) return -1;
-        swiglu_kernel<<<T * K, 256, 0, s->stream>>>(s->act, s->part_gu, s->splits_gu, T * K, I, L->gate_up_b, s->topk_idx, c->swiglu_limit);
-        CHECK_LAUNCH(err);
+        if (expert_matmul<MM_SWIGLU>(s, L->gate_up, L->gate_up_b, s->xn, H, K, s->act, I, T, err)) return -1;
         mark(s, P_GATE_UP);
-        if (expert_matmul(s, L->down, s->act, I, 1, s->splits_dn, s->part_dn, T, err)) return -1;
+        if (expert_matmul<MM_BIAS>(s, L->down, L->down_b, s->act, I, 1, s->expert_out, H, T, err)) return -1;
         mark(s, P_DOWN);
         int last = l + 1 == (int)c->n_layers;
-        combine_kernel<<<T, ROW_THREADS, 0, s->stream>>>(s->x, s->xn, s->part_dn, s->splits_dn, T * K, s->topk_idx, s->topk_w, K, H,
-                                                         L->down_b, last ? s->final_norm : s->layers[l + 1].attn_norm, c->rms_eps,
+        combine_kernel<<<T, ROW_THREADS, 0, s->stream>>>(s->x, s->xn, s->expert_out, s->topk_w, K, H,
+                                                         last ? s->final_norm : s->layers[l + 1].attn_norm, c->rms_eps,
                                                          last ? rows.out_row : nullptr);
         CHECK_LAUNCH(err);
         mark(s, P_COMBINE);
@@ -348,7 +348,7 @@ static void hip_destroy(Backend *b) {
     /* teardown: nothing useful can be done about a failure here */
     for (int i = 0; i < s->n_graphs; i++) (void)hipGraphExecDestroy(s->graphs[i].exec);
     void *bufs[] = {s->weights, s->vectors, s->kv, s->inv_freq, s->d_rows, s->d_spec, s->d_tokens, s->x, s->xn, s->q, s->attn,
-                    s->part_q, s->part_k, s->part_v, s->part_o, s->act, s->part_gu, s->part_dn, s->logits, s->prob, s->topk_w, s->topk_idx,
+                    s->part_q, s->part_k, s->part_v, s->part_o, s->act, s->expert_out, s->logits, s->prob, s->topk_w, s->topk_idx,
                     s->pairs, s->offsets, s->counter};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
         if (bufs[i]) (void)hipFree(bufs[i]);
@@ -549,17 +549,13 @@ static int hip_init(HipState *s, Backend *b, const Model *m, size_t kv_budget, E
     /* q, k and v run as one launch: split them like one matrix */
     s->splits_q = s->splits_k = s->splits_v = choose_splits(s, (int)(QD + 2 * KVD), (int)H);
     s->splits_o = choose_splits(s, (int)H, (int)QD);
-    /* experts: split as if a batch-1 step's K experts were one matrix */
-    s->splits_gu = choose_splits(s, (int)(2 * I * K), (int)H);
-    s->splits_dn = choose_splits(s, (int)(H * K), (int)I);
     struct {
         void *p;
         size_t bytes;
     } bufs[] = {{&s->d_rows, 4 * R * 4}, {&s->d_spec, R * sizeof(SampleSpec)}, {&s->d_tokens, R * 4},
                 {&s->x, R * H * 4}, {&s->xn, R * H * 4}, {&s->q, R * QD * 4}, {&s->attn, R * QD * 4},
                 {&s->part_q, s->splits_q * R * QD * 4}, {&s->part_k, s->splits_k * R * KVD * 4}, {&s->part_v, s->splits_v * R * KVD * 4},
-                {&s->part_o, s->splits_o * R * H * 4}, {&s->act, R * K * I * 4},
-                {&s->part_gu, s->splits_gu * R * K * 2 * I * 4}, {&s->part_dn, s->splits_dn * R * K * H * 4},
+                {&s->part_o, s->splits_o * R * H * 4}, {&s->act, R * K * I * 4}, {&s->expert_out, R * K * H * 4},
                 {&s->logits, R * V * 4}, {&s->prob, R * V * 4}, {&s->topk_w, R * K * 4}, {&s->topk_idx, R * K * 4},
                 {&s->pairs, R * K * 4}, {&s->offsets, (E + 1) * 4}, {&s->counter, 4}};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)

@@ -286,51 +286,17 @@ __global__ void post_attention_kernel(float *x, uint4 *xn, const float *part_o, 
     }
 }
 
-__device__ inline float swiglu(float gate, float up, float limit) {
-    gate = fminf(gate, limit);
-    up = fmaxf(fminf(up, limit), -limit);
-    return (up + 1.0f) * (gate / (1.0f + expf(-1.702f * gate)));
-}
-
-/* act[pair] = SwiGLU of the gate_up sums (splits in order, plus the
- * expert's bias; gate and up interleaved), packed for the down matmul.
- * One block per (row, k) pair. */
-__global__ void swiglu_kernel(uint4 *act, const float *part, int splits, int n_pairs, int I, const float *bias, const int *topk_idx,
-                              float limit) {
-    int p = blockIdx.x, e = topk_idx[p];
-    const float *b = bias + (size_t)e * 2 * I;
-    for (int c4 = threadIdx.x; c4 < I / 4; c4 += blockDim.x) {
-        float v[4];
-        for (int j = 0; j < 4; j++) {
-            int ch = 4 * c4 + j;
-            float gate = 0.0f, up = 0.0f;
-            for (int s = 0; s < splits; s++) {
-                const float *row = part + ((size_t)s * n_pairs + p) * 2 * I;
-                gate += row[2 * ch], up += row[2 * ch + 1];
-            }
-            v[j] = swiglu(gate + b[2 * ch], up + b[2 * ch + 1], limit);
-        }
-        act[(size_t)p * I / 4 + c4] = pack_split4(v[0], v[1], v[2], v[3]);
-    }
-}
-
-/* x += sum_k weight_k * (down sums of pair (t, k), splits in order, + the
- * expert's bias), k in order; then xn = rmsnorm(x) with the next norm (the
- * next layer's, or the final one, written to the row's logits row and
- * skipped for rows without one). */
-__global__ void combine_kernel(float *x, uint4 *xn, const float *part, int splits, int n_pairs, const int *topk_idx, const float *topk_w,
-                               int K, int H, const float *bias, const float *norm, float eps, const int *out_row) {
+/* x += sum_k weight_k * expert_out[(t, k)], k in order; then xn = rmsnorm(x)
+ * with the next norm (the next layer's, or the final one, written to the
+ * row's logits row and skipped for rows without one). */
+__global__ void combine_kernel(float *x, uint4 *xn, const float *expert_out, const float *topk_w, int K, int H, const float *norm,
+                               float eps, const int *out_row) {
     __shared__ float shared[32];
     int t = blockIdx.x;
     float *xr = x + (size_t)t * H;
     for (int i = threadIdx.x; i < H; i += blockDim.x) {
         float sum = 0.0f;
-        for (int k = 0; k < K; k++) {
-            int p = t * K + k;
-            float y = 0.0f;
-            for (int s = 0; s < splits; s++) y += part[((size_t)s * n_pairs + p) * H + i];
-            sum += topk_w[p] * (y + bias[(size_t)topk_idx[p] * H + i]);
-        }
+        for (int k = 0; k < K; k++) sum += topk_w[t * K + k] * expert_out[((size_t)t * K + k) * H + i];
         xr[i] += sum;
     }
     __syncthreads();

@@ -1,7 +1,5 @@
 /* matmul.h - the one matrix kernel of the GPU backend: out = W x for a list
- * of tokens, W in F32, BF16 or MXFP4, on the tensor cores. It writes the
- * sums of k ranges ("splits"); the kernel that consumes the result adds them
- * in order, with the bias and whatever comes next (layers.h).
+ * of tokens, W in F32, BF16 or MXFP4, on the tensor cores.
  *
  * A warp computes a 16-row tile of W against up to 32 tokens (4 tiles of
  * 8), k in chunks. Each lane loads V consecutive weights of its two rows
@@ -22,8 +20,10 @@
 
 #define MM_WARPS 4            /* warps per block */
 #define MM_TOKEN_TILES 4      /* most tiles of 8 tokens per warp (8 measured slower on an H100: less in flight) */
+#define MM_UNROLL 4           /* k chunks whose loads are in flight together */
 
 enum { DT_F32 = 0, DT_BF16 = 1, DT_MXFP4 = 2 };
+enum { MM_PARTIAL, MM_BIAS, MM_SWIGLU };
 
 /* A matrix, or a stack of E matrices of `rows` rows each, on the device. */
 struct WeightView {
@@ -34,16 +34,20 @@ struct WeightView {
 
 struct MatmulJob {
     WeightView w;
-    const uint4 *x; /* activations packed by pack_split4: row r, values k..k+3 at x[r * ldx + k / 4] */
+    const float *bias;   /* [E][rows] f32; MM_BIAS and MM_SWIGLU */
+    const uint4 *x;      /* activations packed by pack_split4: row r, values k..k+3 at x[r * ldx + k / 4] */
     int ldx;
-    /* Dense: tokens 0..n_out-1 are x rows 0..n_out-1 and output rows.
-     * Experts: expert e's tokens are pairs[offsets[e] .. offsets[e+1]); pair
-     * p reads x row p / pair_div and writes output row p (of n_out). */
-    int n_out;
+    /* Dense: tokens 0..n_tokens-1 are x rows 0..n_tokens-1.
+     * Experts: expert e's tokens are pairs[offsets[e] .. offsets[e+1]), pair
+     * p reading x row p / pair_div and writing output row p. */
+    int n_tokens;
     const int *pairs, *offsets;
     int pair_div;
-    int splits;
-    float *out; /* [split][n_out][rows] */
+    int splits;  /* MM_PARTIAL: k ranges summed later, in order */
+    void *out;   /* MM_PARTIAL: f32 [split][n_tokens][rows]; MM_BIAS: f32 [pair][ldo];
+                    MM_SWIGLU: packed [pair][ldo / 4] (the down matmul's input) */
+    int ldo;
+    float limit; /* MM_SWIGLU clamp */
 };
 
 /* Per lane and chunk: V consecutive values of a row (F32: 8, so 32 k per
@@ -117,6 +121,12 @@ template <int DT> __device__ inline void unpack_step(const RawWeights<DT> &raw, 
     }
 }
 
+__device__ inline float swiglu(float gate, float up, float limit) {
+    gate = fminf(gate, limit);
+    up = fmaxf(fminf(up, limit), -limit);
+    return (up + 1.0f) * (gate / (1.0f + expf(-1.702f * gate)));
+}
+
 /* Row of x that token `tok` of the block's list reads. */
 __device__ inline const uint4 *xrow_of(const MatmulJob &J, bool experts, int first, int tok) {
     int row = experts ? J.pairs[first + tok] / J.pair_div : tok;
@@ -127,24 +137,25 @@ struct MatmulJobs {
     MatmulJob job[3];
 };
 
-/* grid: x = (group of MM_WARPS tiles) x split, y = groups of 8 NT tokens,
- * z = job (dense: up to 3 matrices over the same x) or expert. The block's
- * warps share the split and the tokens, so x is staged once per block in
- * shared memory, in the mma's B layout, while the weights stream into
- * registers. NT = 1 (decode-sized batches) keeps twice the weight chunks in
- * flight; each output's sum is the same in every variant. */
-template <int DT, int NT> __global__ void __launch_bounds__(MM_WARPS * WARP) matmul_kernel(const MatmulJobs jobs) {
+/* grid: x = (group of MM_WARPS tiles) x split, y = groups of 8 NT tokens, z = job (dense: up to 3 matrices over the same x) or expert. The
+ * block's warps share the split and the tokens, so x is staged once per
+ * block in shared memory, already split into bf16 hi/lo in the mma's B
+ * layout, while the weights stream into registers. */
+template <int DT, int MODE, int NT> __global__ void __launch_bounds__(MM_WARPS * WARP) matmul_kernel(const MatmulJobs jobs) {
+    /* NT token tiles per warp: 1 for decode-sized batches, with twice the
+     * weight chunks in flight; each output's sum is the same either way */
+    /* one token tile: twice the weight chunks in flight */
     const int V = Lane<DT>::V, CH = 4 * V, U = NT == 1 ? 2 * Lane<DT>::U : Lane<DT>::U, S = V / 4;
     __shared__ uint4 staged[U][S][NT][WARP];
     const bool experts = jobs.job[0].pairs != nullptr;
     const MatmulJob &J = jobs.job[experts ? 0 : blockIdx.z];
     const int lane = threadIdx.x % WARP, g = lane >> 2, q = lane & 3;
-    const int O = J.w.rows, K = J.w.cols, tiles = (O + 15) / 16;
+    const int O = J.w.rows, K = J.w.cols, tiles = MODE == MM_SWIGLU ? (O / 2 + 7) / 8 : (O + 15) / 16;
     const int split = blockIdx.x % J.splits, tile0 = blockIdx.x / J.splits * MM_WARPS;
     if (tile0 >= tiles) return; /* the whole block: this job has fewer tiles */
     const int tile = tile0 + threadIdx.x / WARP;
     const bool active = tile < tiles; /* inactive warps still stage x */
-    int e = 0, first = 0, count = J.n_out;
+    int e = 0, first = 0, count = J.n_tokens;
     if (experts) {
         e = blockIdx.z;
         first = J.offsets[e];
@@ -156,9 +167,15 @@ template <int DT, int NT> __global__ void __launch_bounds__(MM_WARPS * WARP) mat
     for (int i = threadIdx.x; i < U * S * NT * WARP; i += blockDim.x) (&staged[0][0][0][0])[i] = make_uint4(0, 0, 0, 0);
 
     /* the lane's two weight rows (g and g+8 of the tile) */
-    const long r0 = tile * 16 + g, r1 = r0 + 8;
+    long r0, r1;
+    if (MODE == MM_SWIGLU) { /* rows g: gate of channel c, g+8: its up (interleaved in W) */
+        int c = tile * 8 + g;
+        r0 = 2L * c, r1 = 2L * c + 1;
+    } else {
+        r0 = tile * 16 + g, r1 = r0 + 8;
+    }
     const bool ok0 = active && r0 < O, ok1 = active && r1 < O;
-    const long w0row = r0 + (long)e * O, w1row = r1 + (long)e * O;
+    r0 += (long)e * O, r1 += (long)e * O;
 
     float acc[NT][4];
     for (int nt = 0; nt < NT; nt++)
@@ -171,8 +188,8 @@ template <int DT, int NT> __global__ void __launch_bounds__(MM_WARPS * WARP) mat
         for (int u = 0; u < U; u++) { /* weight loads first: bytes in flight */
             int k = (cb + u) * CH + q * V;
             bool kin = cb + u < c1 && k < K;
-            load_raw<DT>(J.w, w0row, k, kin && ok0, w0[u]);
-            load_raw<DT>(J.w, w1row, k, kin && ok1, w1[u]);
+            load_raw<DT>(J.w, r0, k, kin && ok0, w0[u]);
+            load_raw<DT>(J.w, r1, k, kin && ok1, w1[u]);
         }
         __syncthreads(); /* the previous chunks' x is no longer read */
         /* copies of the real tokens' entries, each token's run of k
@@ -212,11 +229,29 @@ template <int DT, int NT> __global__ void __launch_bounds__(MM_WARPS * WARP) mat
         for (int c = 0; c < 2; c++) {
             int i = t0 + nt * 8 + 2 * q + c;
             if (i >= count) continue;
-            int row = experts ? J.pairs[first + i] : i;
-            float *o = J.out + ((size_t)split * J.n_out + row) * O;
-            if (ok0) o[r0] = acc[nt][c];
-            if (ok1) o[r1] = acc[nt][2 + c];
+            if (MODE == MM_PARTIAL) {
+                float *o = (float *)J.out + ((size_t)split * J.n_tokens + i) * O;
+                if (ok0) o[r0] = acc[nt][c];
+                if (ok1) o[r1] = acc[nt][2 + c];
+            } else if (MODE == MM_BIAS) {
+                int p = J.pairs[first + i];
+                float *o = (float *)J.out + (size_t)p * J.ldo - (long)e * O;
+                if (ok0) o[r0] = acc[nt][c] + J.bias[r0];
+                if (ok1) o[r1] = acc[nt][2 + c] + J.bias[r1];
+            }
         }
+    if (MODE == MM_SWIGLU) { /* lanes g..g+3 hold 4 consecutive channels: the first packs them */
+        for (int nt = 0; nt < NT; nt++)
+            for (int c = 0; c < 2; c++) {
+                int i = t0 + nt * 8 + 2 * q + c, ch = tile * 8 + g;
+                float v = ok0 && ok1 ? swiglu(acc[nt][c] + J.bias[r0], acc[nt][2 + c] + J.bias[r1], J.limit) : 0.0f;
+                float v1 = lane_shfl(v, (lane + 4) % WARP), v2 = lane_shfl(v, (lane + 8) % WARP), v3 = lane_shfl(v, (lane + 12) % WARP);
+                if (nt < n_tiles && i < count && g % 4 == 0 && ok0) {
+                    int p = J.pairs[first + i];
+                    ((uint4 *)J.out)[(size_t)p * (J.ldo / 4) + ch / 4] = pack_split4(v, v1, v2, v3);
+                }
+            }
+    }
 }
 
 #endif
