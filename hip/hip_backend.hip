@@ -155,8 +155,8 @@ static int token_tiles(int max_tokens) { return max_tokens <= 8 ? 1 : MM_TOKEN_T
 template <int DT, int MODE>
 static void launch_variant(const HipState *s, const MatmulJobs &all, dim3 grid, int nt) {
     dim3 block(MM_WARPS * WARP);
-    if (nt == 1) matmul_kernel<DT, MODE, 1><<<grid, block, 0, s->stream>>>(all);
-    else matmul_kernel<DT, MODE, MM_TOKEN_TILES><<<grid, block, 0, s->stream>>>(all);
+    if (nt == 1) (void)launch_chained(matmul_kernel<DT, MODE, 1>, grid, block, 0, s->stream, all);
+    else (void)launch_chained(matmul_kernel<DT, MODE, MM_TOKEN_TILES>, grid, block, 0, s->stream, all);
 }
 
 template <int MODE>
@@ -202,10 +202,10 @@ static int launch_attention(const HipState *s, const LayerDev *L, StepRows rows,
     dim3 grid(T, c->n_heads), block(ATTN_WARPS * WARP);
     int nh = c->n_heads, nkv = c->n_kv_heads;
     switch (c->head_dim) {
-    case 16: attention_kernel<16><<<grid, block, 0, s->stream>>>(s->attn, s->q, rows, L->cache, L->sinks, nh, nkv); break;
-    case 32: attention_kernel<32><<<grid, block, 0, s->stream>>>(s->attn, s->q, rows, L->cache, L->sinks, nh, nkv); break;
-    case 64: attention_kernel<64><<<grid, block, 0, s->stream>>>(s->attn, s->q, rows, L->cache, L->sinks, nh, nkv); break;
-    case 128: attention_kernel<128><<<grid, block, 0, s->stream>>>(s->attn, s->q, rows, L->cache, L->sinks, nh, nkv); break;
+    case 16: (void)launch_chained(attention_kernel<16>, grid, block, 0, s->stream, s->attn, s->q, rows, L->cache, L->sinks, nh, nkv); break;
+    case 32: (void)launch_chained(attention_kernel<32>, grid, block, 0, s->stream, s->attn, s->q, rows, L->cache, L->sinks, nh, nkv); break;
+    case 64: (void)launch_chained(attention_kernel<64>, grid, block, 0, s->stream, s->attn, s->q, rows, L->cache, L->sinks, nh, nkv); break;
+    case 128: (void)launch_chained(attention_kernel<128>, grid, block, 0, s->stream, s->attn, s->q, rows, L->cache, L->sinks, nh, nkv); break;
     default: return error_set(err, "hip backend: head_dim %u is not supported (16, 32, 64 or 128)", c->head_dim);
     }
     CHECK_LAUNCH(err);
@@ -219,7 +219,7 @@ static int enqueue_step(HipState *s, int T, int n_out, int sample, Error *err) {
     int I = c->intermediate, QD = nh * hd, V = c->vocab_size;
     StepRows rows = {s->d_rows, s->d_rows + MAX_ROWS, s->d_rows + 2 * MAX_ROWS, s->d_rows + 3 * MAX_ROWS};
     mark(s, -1);
-    embed_kernel<<<T, ROW_THREADS, 0, s->stream>>>(s->x, s->xn, rows, s->emb, s->layers[0].attn_norm, H, c->rms_eps);
+    (void)launch_chained(embed_kernel, dim3(T), dim3(ROW_THREADS), 0, s->stream, s->x, s->xn, rows, s->emb, s->layers[0].attn_norm, H, c->rms_eps);
     CHECK_LAUNCH(err);
     mark(s, P_EMBED);
     for (int l = 0; l < (int)c->n_layers; l++) {
@@ -228,7 +228,7 @@ static int enqueue_step(HipState *s, int T, int n_out, int sample, Error *err) {
                             dense_job(L->wv, s->xn, H, T, s->splits_v, s->part_v)};
         if (dense_matmul(s, qkv, 3, T, err)) return -1;
         mark(s, P_QKV_MM);
-        qkv_finish_kernel<<<dim3(T, cdiv(nh + 2 * nkv, QKV_HEADS)), QKV_HEADS * hd / 2, 0, s->stream>>>(
+        (void)launch_chained(qkv_finish_kernel, dim3(T, cdiv(nh + 2 * nkv, QKV_HEADS)), dim3(QKV_HEADS * hd / 2), 0, s->stream,
             s->q, s->part_q, s->part_k, s->part_v, s->splits_q, T, L->bq, L->bk, L->bv, rows, s->inv_freq, s->concentration, nh, nkv, hd,
             L->cache);
         CHECK_LAUNCH(err);
@@ -239,7 +239,7 @@ static int enqueue_step(HipState *s, int T, int n_out, int sample, Error *err) {
         if (dense_matmul(s, &o, 1, T, err)) return -1;
         mark(s, P_O_MM);
         size_t shared = (size_t)(H + 2 * E + T * K) * sizeof(float);
-        post_attention_kernel<<<T, ROW_THREADS, shared, s->stream>>>(s->x, s->xn, s->part_o, s->splits_o, T, L->bo, L->mlp_norm, L->router,
+        (void)launch_chained(post_attention_kernel, dim3(T), dim3(ROW_THREADS), shared, s->stream, s->x, s->xn, s->part_o, s->splits_o, T, L->bo, L->mlp_norm, L->router,
                                                                      L->router_b, H, E, K, c->rms_eps, s->topk_idx, s->topk_w, s->pairs,
                                                                      s->offsets, s->counter);
         CHECK_LAUNCH(err);
@@ -249,7 +249,7 @@ static int enqueue_step(HipState *s, int T, int n_out, int sample, Error *err) {
         if (expert_matmul<MM_BIAS>(s, L->down, L->down_b, s->act, I, 1, s->expert_out, H, T, err)) return -1;
         mark(s, P_DOWN);
         int last = l + 1 == (int)c->n_layers;
-        combine_kernel<<<T, ROW_THREADS, 0, s->stream>>>(s->x, s->xn, s->expert_out, s->topk_w, K, H,
+        (void)launch_chained(combine_kernel, dim3(T), dim3(ROW_THREADS), 0, s->stream, s->x, s->xn, s->expert_out, s->topk_w, K, H,
                                                          last ? s->final_norm : s->layers[l + 1].attn_norm, c->rms_eps,
                                                          last ? rows.out_row : nullptr);
         CHECK_LAUNCH(err);
@@ -260,7 +260,8 @@ static int enqueue_step(HipState *s, int T, int n_out, int sample, Error *err) {
     if (dense_matmul(s, &u, 1, n_out, err)) return -1;
     mark(s, P_UNEMBED);
     if (sample) {
-        sample_kernel<<<n_out, SAMPLE_THREADS, 0, s->stream>>>(s->d_tokens, s->logits, s->prob, V, s->d_spec);
+        (void)launch_chained(sample_kernel, dim3(n_out), dim3(SAMPLE_THREADS), 0, s->stream, s->d_tokens, s->logits, s->prob, V,
+                             (const SampleSpec *)s->d_spec);
         CHECK_LAUNCH(err);
         mark(s, P_SAMPLE);
     }

@@ -12,6 +12,9 @@
 
 #include <stdint.h>
 
+#include <tuple>
+#include <type_traits>
+
 #if defined(__HIP_PLATFORM_AMD__) || defined(__HIPCC__)
 #include <hip/hip_runtime.h>
 #define GETP_AMD 1
@@ -79,6 +82,41 @@ typedef cudaEvent_t hipEvent_t;
 #endif
 
 #define WARP 32
+
+/* Programmatic dependent launch. On NVIDIA (sm_90) a kernel launched with
+ * launch_chained may start while the kernel before it in the stream is
+ * finishing: it must call wait_prior_kernel() before reading anything that
+ * kernel (or any earlier one) wrote, and may do independent work, such as
+ * loading weights, before. On AMD these are plain launches and no-ops. */
+__device__ inline void wait_prior_kernel() {
+#ifndef GETP_AMD
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+__device__ inline void let_next_kernel_start() {
+#ifndef GETP_AMD
+    asm volatile("griddepcontrol.launch_dependents;" :::);
+#endif
+}
+
+template <typename... Params, typename... Args>
+static inline hipError_t launch_chained(void (*kernel)(Params...), dim3 grid, dim3 block, size_t shared, hipStream_t stream,
+                                        Args... args) {
+#ifdef GETP_AMD
+    std::tuple<std::remove_cv_t<Params>...> values(static_cast<Params>(args)...);
+    void *argv[sizeof...(Params) > 0 ? sizeof...(Params) : 1];
+    std::apply([&](auto &...v) { int i = 0; ((argv[i++] = (void *)&v), ...); }, values);
+    return hipLaunchKernel((const void *)kernel, grid, block, argv, shared, stream);
+#else
+    cudaLaunchConfig_t config = {};
+    config.gridDim = grid, config.blockDim = block, config.dynamicSmemBytes = shared, config.stream = stream;
+    cudaLaunchAttribute attr[1];
+    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[0].val.programmaticStreamSerializationAllowed = 1;
+    config.attrs = attr, config.numAttrs = 1;
+    return cudaLaunchKernelEx(&config, kernel, (Params)args...);
+#endif
+}
 
 #ifdef GETP_AMD
 __device__ inline float lane_shfl(float v, int src) { return __shfl(v, src, WARP); }

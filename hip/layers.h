@@ -65,6 +65,8 @@ __device__ inline void rmsnorm_row_packed(uint4 *out, const float *x, const floa
 /* x = embedding[token]; xn = rmsnorm(x) with the first layer's weight. */
 __global__ void embed_kernel(float *x, uint4 *xn, StepRows rows, WeightView emb, const float *norm, int H, float eps) {
     __shared__ float shared[32];
+    wait_prior_kernel();
+    let_next_kernel_start();
     int t = blockIdx.x;
     float *xr = x + (size_t)t * H;
     for (int i = threadIdx.x; i < H; i += blockDim.x) xr[i] = weight_elem(emb, rows.token[t], i);
@@ -87,6 +89,8 @@ __device__ inline float sum_splits(const float *part, int splits, int T, int t, 
 __global__ void qkv_finish_kernel(float *q_out, const float *part_q, const float *part_k, const float *part_v, int splits, int T,
                                   const float *bq, const float *bk, const float *bv, StepRows rows, const float *inv_freq,
                                   float concentration, int nh, int nkv, int hd, LayerCache cache) {
+    wait_prior_kernel();
+    let_next_kernel_start();
     int t = blockIdx.x, half = hd / 2, QD = nh * hd, KVD = nkv * hd;
     int h = blockIdx.y * QKV_HEADS + threadIdx.x / half, i = threadIdx.x % half;
     if ((int)threadIdx.x >= QKV_HEADS * half || h >= nh + 2 * nkv) return;
@@ -116,6 +120,8 @@ template <int HD>
 __global__ void __launch_bounds__(ATTN_WARPS *WARP) attention_kernel(uint4 *out, const float *q, StepRows rows, LayerCache cache, const float *sinks,
                                                                    int nh, int nkv) {
     __shared__ float part_acc[ATTN_WARPS][HD], part_m[ATTN_WARPS], part_l[ATTN_WARPS];
+    wait_prior_kernel();
+    let_next_kernel_start();
     int t = blockIdx.x, h = blockIdx.y, w = threadIdx.x / WARP, lane = threadIdx.x % WARP;
     int kvh = h / (nh / nkv), KVD = nkv * HD, pos = rows.pos[t];
     int p0 = cache.window ? max(0, pos - cache.window + 1) : 0;
@@ -192,6 +198,8 @@ __global__ void post_attention_kernel(float *x, uint4 *xn, const float *part_o, 
     extern __shared__ float sh[]; /* H + E floats, then E + T*K ints */
     __shared__ float shared[32];
     __shared__ int ticket;
+    wait_prior_kernel();
+    let_next_kernel_start();
     int t = blockIdx.x, lane = threadIdx.x % WARP, w = threadIdx.x / WARP, nw = blockDim.x / WARP;
     float *xr = x + (size_t)t * H, *xs = sh, *logit = sh + H;
     for (int i = threadIdx.x; i < H; i += blockDim.x) {
@@ -292,6 +300,8 @@ __global__ void post_attention_kernel(float *x, uint4 *xn, const float *part_o, 
 __global__ void combine_kernel(float *x, uint4 *xn, const float *expert_out, const float *topk_w, int K, int H, const float *norm,
                                float eps, const int *out_row) {
     __shared__ float shared[32];
+    wait_prior_kernel();
+    let_next_kernel_start();
     int t = blockIdx.x;
     float *xr = x + (size_t)t * H;
     for (int i = threadIdx.x; i < H; i += blockDim.x) {

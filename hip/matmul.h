@@ -149,6 +149,10 @@ template <int DT, int MODE, int NT> __global__ void __launch_bounds__(MM_WARPS *
     __shared__ uint4 staged[U][S][NT][WARP];
     const bool experts = jobs.job[0].pairs != nullptr;
     const MatmulJob &J = jobs.job[experts ? 0 : blockIdx.z];
+    let_next_kernel_start();
+    /* experts: which tokens (hence whether this block has work) comes from
+     * the previous kernel; dense: weights stream before x is ready */
+    if (experts) wait_prior_kernel();
     const int lane = threadIdx.x % WARP, g = lane >> 2, q = lane & 3;
     const int O = J.w.rows, K = J.w.cols, tiles = MODE == MM_SWIGLU ? (O / 2 + 7) / 8 : (O + 15) / 16;
     const int split = blockIdx.x % J.splits, tile0 = blockIdx.x / J.splits * MM_WARPS;
@@ -191,6 +195,7 @@ template <int DT, int MODE, int NT> __global__ void __launch_bounds__(MM_WARPS *
             load_raw<DT>(J.w, r0, k, kin && ok0, w0[u]);
             load_raw<DT>(J.w, r1, k, kin && ok1, w1[u]);
         }
+        if (!experts && cb == c0) wait_prior_kernel(); /* x and the outputs' previous readers */
         __syncthreads(); /* the previous chunks' x is no longer read */
         /* copies of the real tokens' entries, each token's run of k
          * contiguous across threads; the other tokens' stay zero */

@@ -44,6 +44,7 @@ __global__ void __launch_bounds__(SAMPLE_THREADS) sample_kernel(int *tokens, con
     __shared__ double shared[32], seg_sum[SAMPLE_THREADS];
     __shared__ float best_v[32];
     __shared__ int best_i[32];
+    wait_prior_kernel();
     int r = blockIdx.x, lane = threadIdx.x % WARP, w = threadIdx.x / WARP, nw = blockDim.x / WARP;
     const float *l = logits + (size_t)r * V;
     float *p = prob + (size_t)r * V;
