@@ -185,6 +185,10 @@ template <int DT, int MODE, int NT> __global__ void __launch_bounds__(MM_WARPS *
     for (int nt = 0; nt < NT; nt++)
         for (int i = 0; i < 4; i++) acc[nt][i] = 0.0f;
 
+    /* NT > 1 staging: thread -> its token my_tl and every n_cols-th column */
+    const int my_tl = threadIdx.x % (8 * NT), my_col0 = threadIdx.x / (8 * NT), n_cols = MM_WARPS * WARP / (8 * NT);
+    const uint4 *my_row = NT > 1 && my_tl < n_valid ? xrow_of(J, experts, first, t0 + my_tl) : nullptr;
+
     const int chunks = (K + CH - 1) / CH, c0 = split * chunks / J.splits, c1 = (split + 1) * chunks / J.splits;
     for (int cb = c0; cb < c1; cb += U) {
         RawWeights<DT> w0[U], w1[U];
@@ -197,12 +201,20 @@ template <int DT, int MODE, int NT> __global__ void __launch_bounds__(MM_WARPS *
         }
         if (!experts && cb == c0) wait_prior_kernel(); /* x and the outputs' previous readers */
         __syncthreads(); /* the previous chunks' x is no longer read */
-        /* copies of the real tokens' entries, each token's run of k
-         * contiguous across threads; the other tokens' stay zero */
-        for (int i = threadIdx.x; i < U * S * 4 * n_valid; i += blockDim.x) {
-            int qq = i % 4, st = i / 4 % S, u = i / (4 * S) % U, tl = i / (4 * S * U), k = (cb + u) * CH + qq * V + 4 * st;
-            staged[u][st][tl / 8][(tl % 8) * 4 + qq] =
-                cb + u < c1 && k < K ? xrow_of(J, experts, first, t0 + tl)[k / 4] : make_uint4(0, 0, 0, 0);
+        /* copies of the real tokens' entries; the other tokens' stay zero.
+         * One tile: each token's run of k contiguous across threads; four:
+         * each thread its own token's row (both measured best for their case). */
+        if (NT == 1) {
+            for (int i = threadIdx.x; i < U * S * 4 * n_valid; i += blockDim.x) {
+                int qq = i % 4, st = i / 4 % S, u = i / (4 * S) % U, tl = i / (4 * S * U), k = (cb + u) * CH + qq * V + 4 * st;
+                staged[u][st][tl / 8][(tl % 8) * 4 + qq] =
+                    cb + u < c1 && k < K ? xrow_of(J, experts, first, t0 + tl)[k / 4] : make_uint4(0, 0, 0, 0);
+            }
+        } else if (my_row) {
+            for (int col = my_col0; col < U * S * 4; col += n_cols) {
+                int u = col / (S * 4), st = col / 4 % S, qq = col % 4, k = (cb + u) * CH + qq * V + 4 * st;
+                staged[u][st][my_tl / 8][(my_tl % 8) * 4 + qq] = cb + u < c1 && k < K ? my_row[k / 4] : make_uint4(0, 0, 0, 0);
+            }
         }
         __syncthreads();
         if (!active) continue;
