@@ -67,7 +67,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     int context = prompt + new_tokens;
-    Backend *b = app_create_backend(&o, &m, batch, context, &err);
+    Backend *b = app_create_backend(&o, &m, batch, context, NULL, &err);
     if (!b) {
         fprintf(stderr, "bench_gpu: %s\n", err.msg);
         return 1;

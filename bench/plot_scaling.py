@@ -17,14 +17,16 @@ def main():
         with open(p) as f:
             r = json.load(f)
         ranks = r["ranks"]
-        runs.append({"gpus": len(ranks), "tps": r["total_tok_per_s"], "imbalance": r["imbalance"],
-                     "hosts": len({x["host"] for x in ranks}), "load": max(x["load_s"] for x in ranks), "path": p})
+        # generation throughput (all tokens over the slowest rank's generation time) when the
+        # report has it; the replica load is shown on its own
+        runs.append({"gpus": len(ranks), "tps": r.get("generation_tok_per_s", r["total_tok_per_s"]), "imbalance": r["imbalance"],
+                     "hosts": len({x["host"] for x in ranks}), "load": max(x.get("weights_s", x["load_s"]) for x in ranks), "path": p})
     runs.sort(key=lambda x: x["gpus"])
     base = runs[0]
-    print(f"{'gpus':>5} {'hosts':>5} {'tok/s':>10} {'efficiency':>10} {'imbalance':>9} {'max load s':>10}")
+    print(f"{'gpus':>5} {'hosts':>5} {'tok/s':>10} {'efficiency':>10} {'imbalance':>9} {'max weights s':>13}")
     for r in runs:
         r["eff"] = r["tps"] / (base["tps"] * r["gpus"] / base["gpus"]) if base["tps"] > 0 else 0.0
-        print(f"{r['gpus']:>5} {r['hosts']:>5} {r['tps']:>10.1f} {r['eff']:>10.3f} {r['imbalance']:>9.3f} {r['load']:>10.2f}")
+        print(f"{r['gpus']:>5} {r['hosts']:>5} {r['tps']:>10.1f} {r['eff']:>10.3f} {r['imbalance']:>9.3f} {r['load']:>13.2f}")
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -40,7 +42,7 @@ def main():
     b.plot(g, [r["eff"] for r in runs], "o-")
     b.set_ylim(0, 1.1), b.set_xlabel("GPUs (ranks)"), b.set_ylabel("efficiency"), b.set_title("parallel efficiency")
     c.bar([str(x) for x in g], [r["load"] for r in runs])
-    c.set_xlabel("GPUs (ranks)"), c.set_ylabel("slowest rank's load s"), c.set_title("replica load time")
+    c.set_xlabel("GPUs (ranks)"), c.set_ylabel("slowest rank's weights-to-GPU s"), c.set_title("replica load time")
     for ax in (a, b):
         ax.set_xscale("log", base=2), ax.set_xticks(g), ax.set_xticklabels([str(x) for x in g])
     fig.tight_layout()

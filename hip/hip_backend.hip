@@ -420,11 +420,128 @@ static void host_vector(const Model *m, const Tensor *t, float *out, int is_norm
         out[i] = is_norm ? 1.0f : ((float)(mix64(seed + i) >> 40) * (1.0f / 16777216.0f) - 0.5f) * 0.02f;
 }
 
-static int upload_weights(HipState *s, const Model *m, Error *err) {
+/* ---- loading the weights (issue 7) ---- */
+
+#define LOAD_CHUNK ((size_t)256 << 20) /* bytes per copy; two streams alternate */
+
+/* The mapped file to the device: pinned where it lies (hipHostRegister),
+ * else staged through two pinned buffers (the CPU fills one while the other
+ * is copied). GETP_LOAD_STAGED=1 forces the second way. */
+static int load_from_host(HipState *s, const Model *m, hipStream_t streams[2], char *used, size_t used_len, Error *err) {
+    const uint8_t *src = m->map;
+    size_t len = m->map_len;
+    const char *force = getenv("GETP_LOAD_STAGED");
+    hipError_t e = force && atoi(force) > 0 ? hipErrorNotSupported : hipHostRegister((void *)src, len, hipHostRegisterReadOnly);
+    if (e == hipSuccess) {
+        for (size_t off = 0, i = 0; off < len; off += LOAD_CHUNK, i++) {
+            size_t n = len - off < LOAD_CHUNK ? len - off : LOAD_CHUNK;
+            CHECK(hipMemcpyAsync(s->weights + off, src + off, n, hipMemcpyHostToDevice, streams[i % 2]), err);
+        }
+        CHECK(hipStreamSynchronize(streams[0]), err);
+        CHECK(hipStreamSynchronize(streams[1]), err);
+        CHECK(hipHostUnregister((void *)src), err);
+        snprintf(used, used_len, "host (file pinned in place)");
+        return 0;
+    }
+    const char *why = force && atoi(force) > 0 ? "GETP_LOAD_STAGED" : hipGetErrorString(e);
+    (void)hipGetLastError(); /* the failed registration is handled here */
+    uint8_t *stage[2] = {nullptr, nullptr};
+    hipEvent_t done[2] = {nullptr, nullptr};
+    int rc = 0;
+    for (int b = 0; b < 2 && rc == 0; b++) {
+        if (hipHostMalloc((void **)&stage[b], LOAD_CHUNK, hipHostMallocDefault) != hipSuccess || hipEventCreate(&done[b]) != hipSuccess)
+            rc = error_set(err, "hip: no pinned staging memory for the weights");
+    }
+    for (size_t off = 0, i = 0; off < len && rc == 0; off += LOAD_CHUNK, i++) {
+        size_t n = len - off < LOAD_CHUNK ? len - off : LOAD_CHUNK;
+        int b = (int)(i % 2);
+        if (i >= 2 && hipEventSynchronize(done[b]) != hipSuccess) rc = error_set(err, "hip: staged weight copy failed");
+        if (rc) break;
+        memcpy(stage[b], src + off, n);
+        if (hipMemcpyAsync(s->weights + off, stage[b], n, hipMemcpyHostToDevice, streams[b]) != hipSuccess ||
+            hipEventRecord(done[b], streams[b]) != hipSuccess)
+            rc = error_set(err, "hip: staged weight copy failed");
+    }
+    for (int b = 0; b < 2; b++) {
+        if (rc == 0 && hipStreamSynchronize(streams[b]) != hipSuccess) rc = error_set(err, "hip: staged weight copy failed");
+        if (done[b]) (void)hipEventDestroy(done[b]);
+        if (stage[b]) (void)hipHostFree(stage[b]);
+    }
+    snprintf(used, used_len, "host (staged: pinning in place failed: %.40s)", why);
+    return rc;
+}
+
+/* Copies the replica of another GPU on this node (opened through its IPC
+ * handle) over the peer link; 0 on success, 1 with *why when peer access is
+ * not possible (the caller falls back to the host), -1 on errors. */
+static int load_from_peer(HipState *s, const GpuLoad *load, hipStream_t streams[2], char *why, size_t why_len, Error *err) {
+    int can = 0;
+    if (load->refuse_peer) {
+        snprintf(why, why_len, "refused (GETP_INJECT_FAULT)");
+        return 1;
+    }
+    if (load->peer_device == s->device) {
+        snprintf(why, why_len, "the peer replica is on this GPU");
+        return 1;
+    }
+    if (hipDeviceCanAccessPeer(&can, s->device, load->peer_device) != hipSuccess || !can) {
+        (void)hipGetLastError();
+        snprintf(why, why_len, "GPU %d cannot access GPU %d", s->device, load->peer_device);
+        return 1;
+    }
+    hipIpcMemHandle_t handle;
+    memcpy(&handle, load->peer_handle, sizeof handle);
+    void *src = nullptr;
+    hipError_t e = hipIpcOpenMemHandle(&src, handle, hipIpcMemLazyEnablePeerAccess);
+    if (e != hipSuccess) {
+        (void)hipGetLastError();
+        snprintf(why, why_len, "opening the IPC handle failed: %.40s", hipGetErrorString(e));
+        return 1;
+    }
+    size_t len = s->model->map_len;
+    for (size_t off = 0, i = 0; off < len; off += LOAD_CHUNK, i++) {
+        size_t n = len - off < LOAD_CHUNK ? len - off : LOAD_CHUNK;
+        CHECK(hipMemcpyPeerAsync(s->weights + off, s->device, (const uint8_t *)src + off, load->peer_device, n, streams[i % 2]), err);
+    }
+    CHECK(hipStreamSynchronize(streams[0]), err);
+    CHECK(hipStreamSynchronize(streams[1]), err);
+    CHECK(hipIpcCloseMemHandle(src), err);
+    return 0;
+}
+
+static int load_weights(HipState *s, const Model *m, GpuLoad *load, Error *err) {
+    GpuLoad host_only;
+    memset(&host_only, 0, sizeof host_only);
+    if (!load) load = &host_only;
+    hipStream_t streams[2] = {nullptr, nullptr};
+    CHECK(hipStreamCreateWithFlags(&streams[0], hipStreamNonBlocking), err);
+    CHECK(hipStreamCreateWithFlags(&streams[1], hipStreamNonBlocking), err);
+    double t0 = now_seconds();
+    int rc = 1;
+    char why[96] = "";
+    if (load->method == LOAD_PEER) rc = load_from_peer(s, load, streams, why, sizeof why, err);
+    if (rc == 0) {
+        snprintf(load->used, sizeof load->used, "peer from GPU %d", load->peer_device);
+    } else if (rc > 0) {
+        rc = load_from_host(s, m, streams, load->used, sizeof load->used, err);
+        if (rc == 0 && why[0]) { /* say why the peer path was not taken */
+            char host[64];
+            snprintf(host, sizeof host, "%.63s", load->used);
+            snprintf(load->used, sizeof load->used, "%.63s; peer refused: %.72s", host, why);
+        }
+    }
+    load->bytes = m->map_len;
+    load->seconds = now_seconds() - t0;
+    (void)hipStreamDestroy(streams[0]);
+    (void)hipStreamDestroy(streams[1]);
+    return rc;
+}
+
+static int upload_weights(HipState *s, const Model *m, GpuLoad *load, Error *err) {
     const ModelConfig *c = &m->config;
     if (alloc(&s->weights, m->map_len, err)) return -1;
     if (!m->virtual_weights) {
-        CHECK(hipMemcpy(s->weights, m->map, m->map_len, hipMemcpyHostToDevice), err);
+        if (load_weights(s, m, load, err) != 0) return -1;
     } else {
         uint64_t seed = 1;
         const Tensor *mats[] = {m->weights.embedding, m->weights.unembedding};
@@ -526,7 +643,7 @@ static int alloc_kv(HipState *s, Backend *b, size_t budget, Error *err) {
     return 0;
 }
 
-static int hip_init(HipState *s, Backend *b, const Model *m, size_t kv_budget, Error *err) {
+static int hip_init(HipState *s, Backend *b, const Model *m, size_t kv_budget, GpuLoad *load, Error *err) {
     const ModelConfig *c = &m->config;
     size_t R = MAX_ROWS, H = c->hidden, QD = (size_t)c->n_heads * c->head_dim, KVD = (size_t)c->n_kv_heads * c->head_dim;
     size_t I = c->intermediate, K = c->experts_per_token, V = c->vocab_size, E = c->n_experts;
@@ -537,7 +654,7 @@ static int hip_init(HipState *s, Backend *b, const Model *m, size_t kv_budget, E
     CHECK(hipGetDeviceProperties(&prop, s->device), err);
     s->sm_count = prop.multiProcessorCount;
     CHECK(hipStreamCreateWithFlags(&s->stream, hipStreamNonBlocking), err);
-    if (upload_weights(s, m, err)) return -1;
+    if (upload_weights(s, m, load, err)) return -1;
     float *inv = (float *)xmalloc(c->head_dim / 2 * sizeof(float));
     rope_yarn_tables(c, inv, &s->concentration);
     int rc = alloc(&s->inv_freq, c->head_dim / 2 * 4, err);
@@ -583,7 +700,18 @@ extern "C" int hip_device_pci_bus_id(int device, char *buf, int len) {
     return hipDeviceGetPCIBusId(buf, len, device) == hipSuccess ? 0 : -1;
 }
 
-extern "C" Backend *hip_backend_create_if_available(const Model *m, int max_slots, int max_context, int device, size_t kv_bytes, Error *err) {
+extern "C" int hip_backend_export_weights(Backend *b, unsigned char handle[WEIGHTS_HANDLE_BYTES], Error *err) {
+    static_assert(sizeof(hipIpcMemHandle_t) <= WEIGHTS_HANDLE_BYTES, "IPC handle size");
+    HipState *s = (HipState *)b->impl;
+    hipIpcMemHandle_t h;
+    CHECK(hipIpcGetMemHandle(&h, s->weights), err);
+    memset(handle, 0, WEIGHTS_HANDLE_BYTES);
+    memcpy(handle, &h, sizeof h);
+    return 0;
+}
+
+extern "C" Backend *hip_backend_create_if_available(const Model *m, int max_slots, int max_context, int device, size_t kv_bytes, GpuLoad *load,
+                                                    Error *err) {
     int n = 0;
     hipError_t e = hipGetDeviceCount(&n);
     if (e != hipSuccess || n == 0) {
@@ -607,7 +735,7 @@ extern "C" Backend *hip_backend_create_if_available(const Model *m, int max_slot
     b->max_context = max_context;
     b->max_rows = MAX_ROWS;
     b->impl = s;
-    if (hip_init(s, b, m, kv_bytes, err) != 0) {
+    if (hip_init(s, b, m, kv_bytes, load, err) != 0) {
         hip_destroy(b);
         return NULL;
     }

@@ -18,6 +18,9 @@
 #if defined(__HIP_PLATFORM_AMD__) || defined(__HIPCC__)
 #include <hip/hip_runtime.h>
 #define GETP_AMD 1
+#ifndef hipHostRegisterReadOnly /* older HIP: registering read-only memory is the default */
+#define hipHostRegisterReadOnly hipHostRegisterDefault
+#endif
 #else
 #include <cuda_runtime.h>
 typedef cudaError_t hipError_t;
@@ -34,6 +37,7 @@ typedef cudaEvent_t hipEvent_t;
 #define hipEventDestroy cudaEventDestroy
 #define hipSuccess cudaSuccess
 #define hipErrorNoDevice cudaErrorNoDevice
+#define hipErrorNotSupported cudaErrorNotSupported
 #define hipGetErrorString cudaGetErrorString
 #define hipGetLastError cudaGetLastError
 #define hipGetDeviceCount cudaGetDeviceCount

@@ -29,8 +29,9 @@ static const char *PROG = "getp_mpi";
  * cluster, one byte layout). */
 typedef struct {
     int rank, local_rank, local_size, n_requests, failed;
-    char host[64], device[64], binding[96];
+    char host[64], device[64], binding[96], load_method[160];
     double load_s, prefill_s, decode_s, gen_s, wait_s;
+    double weights_bytes, weights_s; /* the weights' trip to the GPU (load_s also opens the model, makes the KV cache) */
     long prefill_tokens, decode_tokens, generated;
     char error[sizeof(((Error *)0)->msg)];
 } RankReport;
@@ -102,14 +103,21 @@ static void write_report_json(const char *path, const RankReport *all, int size,
         fprintf(f,
                 "    {\"rank\": %d, \"local_rank\": %d, \"local_size\": %d, \"host\": \"%s\", \"device\": \"%s\", \"binding\": \"%s\", \"requests\": %d, "
                 "\"load_s\": %.6f, \"prefill_tokens\": %ld, \"prefill_s\": %.6f, \"decode_tokens\": %ld, \"decode_s\": %.6f, "
-                "\"generated_tokens\": %ld, \"generate_s\": %.6f, \"tok_per_s\": %.3f, \"gather_wait_s\": %.6f}%s\n",
+                "\"generated_tokens\": %ld, \"generate_s\": %.6f, \"tok_per_s\": %.3f, \"gather_wait_s\": %.6f, "
+                "\"load_method\": \"%s\", \"weights_bytes\": %.0f, \"weights_s\": %.6f, \"weights_gb_per_s\": %.3f}%s\n",
                 x->rank, x->local_rank, x->local_size, x->host, x->device, x->binding, x->n_requests, x->load_s, x->prefill_tokens, x->prefill_s, x->decode_tokens,
-                x->decode_s, x->generated, x->gen_s, x->gen_s > 0 ? x->generated / x->gen_s : 0.0, x->wait_s, r + 1 < size ? "," : "");
+                x->decode_s, x->generated, x->gen_s, x->gen_s > 0 ? x->generated / x->gen_s : 0.0, x->wait_s, x->load_method, x->weights_bytes,
+                x->weights_s, x->weights_s > 0 ? x->weights_bytes / x->weights_s / 1e9 : 0.0, r + 1 < size ? "," : "");
     }
     long gen = 0;
-    for (int r = 0; r < size; r++) gen += all[r].generated;
-    fprintf(f, "  ],\n  \"total_generated_tokens\": %ld,\n  \"total_tok_per_s\": %.3f,\n  \"imbalance\": %.4f\n}\n", gen, total_tps,
-            imbalance);
+    double slowest_gen = 0;
+    for (int r = 0; r < size; r++) {
+        gen += all[r].generated;
+        if (all[r].gen_s > slowest_gen) slowest_gen = all[r].gen_s;
+    }
+    /* generation tok/s: all tokens over the slowest rank's generation time (loads excluded) */
+    fprintf(f, "  ],\n  \"total_generated_tokens\": %ld,\n  \"total_tok_per_s\": %.3f,\n  \"generation_tok_per_s\": %.3f,\n  \"imbalance\": %.4f\n}\n",
+            gen, total_tps, slowest_gen > 0 ? gen / slowest_gen : 0.0, imbalance);
     atomic_file_commit(&af, err);
 }
 
@@ -248,17 +256,44 @@ int main(int argc, char **argv) {
     Backend *be = NULL;
     memset(&model, 0, sizeof model);
     snprintf(me.device, sizeof me.device, "idle");
-    if (my_n > 0) {
+    snprintf(me.load_method, sizeof me.load_method, "-");
+    /* Peer-fed replicas: the node's local rank 0 loads from the host first
+     * and shares its device weights; the others copy them GPU to GPU. */
+    GpuLoad gl;
+    memset(&gl, 0, sizeof gl);
+    gl.method = LOAD_HOST;
+    gl.refuse_peer = fault_here("refuse-peer", rank);
+    int peer_fed = gpus > 0 && local_size > 1 && o.load != LOAD_HOST && !o.dummy_weights;
+    struct {
+        int ok, device;
+        unsigned char handle[WEIGHTS_HANDLE_BYTES];
+    } leader = {0, 0, {0}};
+    for (int phase = peer_fed ? 0 : 1; phase < 2; phase++) {
+        int my_phase = peer_fed && local_rank == 0 ? 0 : 1;
+        if (phase == 1 && peer_fed) { /* the leader's weights, if it has them */
+            MPI_Bcast(&leader, (int)sizeof leader, MPI_BYTE, 0, node);
+            if (local_rank != 0 && leader.ok) {
+                gl.method = LOAD_PEER, gl.peer_device = leader.device;
+                memcpy(gl.peer_handle, leader.handle, sizeof gl.peer_handle);
+            }
+        }
+        if (my_phase != phase || my_n == 0) continue;
         if (fault_here("load", rank)) {
             failed = error_set(&err, "%s: injected model load failure (GETP_INJECT_FAULT)", o.model_path ? o.model_path : o.dummy_weights) != 0;
         } else if (app_open_model(&o, &model, &err) != 0) {
             failed = 1;
         } else {
             int context = app_context_limit(&o, &model.config);
-            be = app_create_backend(&o, &model, o.batch < my_n ? o.batch : my_n, context, &err);
+            be = app_create_backend(&o, &model, o.batch < my_n ? o.batch : my_n, context, &gl, &err);
             failed = be == NULL;
             if (be && !strcmp(be->ops->name, "cpu")) snprintf(me.device, sizeof me.device, "cpu (%d threads)", o.threads);
             else if (be) snprintf(me.device, sizeof me.device, "%s gpu %d", be->ops->name, o.device);
+            if (be && gl.used[0]) {
+                snprintf(me.load_method, sizeof me.load_method, "%s", gl.used);
+                me.weights_bytes = (double)gl.bytes, me.weights_s = gl.seconds;
+            }
+            if (be && peer_fed && local_rank == 0 && strcmp(be->ops->name, "cpu") != 0)
+                leader.ok = hip_backend_export_weights(be, leader.handle, &err) == 0, leader.device = o.device;
         }
     }
     me.load_s = MPI_Wtime() - t0;
@@ -362,6 +397,12 @@ int main(int argc, char **argv) {
             slowest = busy > slowest ? busy : slowest;
             sum += busy;
             gen += x->generated;
+        }
+        printf("%-5s %-60s %9s %8s %8s\n", "rank", "weights loaded by", "GB", "s", "GB/s");
+        for (int r = 0; r < size; r++) {
+            const RankReport *x = &all[r];
+            printf("%-5d %-60.60s %9.2f %8.3f %8.2f\n", r, x->load_method, x->weights_bytes / 1e9, x->weights_s,
+                   x->weights_s > 0 ? x->weights_bytes / x->weights_s / 1e9 : 0.0);
         }
         double wall = MPI_Wtime() - t0;
         double imbalance = sum > 0 ? slowest / (sum / size) : 1.0;

@@ -87,10 +87,10 @@ int app_open_model(const Options *o, Model *m, Error *err) {
     return model_create_virtual(m, &c, DTYPE_BF16, suffix && !strcmp(suffix, ":mxfp4") ? DTYPE_MXFP4 : DTYPE_BF16, err);
 }
 
-Backend *app_create_backend(const Options *o, const Model *m, int slots, int context, Error *err) {
+Backend *app_create_backend(const Options *o, const Model *m, int slots, int context, GpuLoad *load, Error *err) {
     if (strcmp(o->backend, "cpu") != 0) {
         size_t kv_bytes = (size_t)((double)o->kv_mem_gib * (1u << 30));
-        Backend *b = hip_backend_create_if_available(m, slots, context, o->device, kv_bytes, err);
+        Backend *b = hip_backend_create_if_available(m, slots, context, o->device, kv_bytes, load, err);
         if (b || strcmp(o->backend, "hip") == 0 || m->virtual_weights) return b;
     }
     return backend_cpu_create(m, slots, context, o->threads, err);

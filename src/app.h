@@ -29,6 +29,6 @@ int app_open_model(const Options *o, Model *m, Error *err);
 
 /* The backend named by --backend ("auto": the GPU if this build has one and a
  * device is present, else the CPU). */
-Backend *app_create_backend(const Options *o, const Model *m, int slots, int context, Error *err);
+Backend *app_create_backend(const Options *o, const Model *m, int slots, int context, GpuLoad *load, Error *err);
 
 #endif

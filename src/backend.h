@@ -55,12 +55,33 @@ static inline void backend_destroy(Backend *b) {
 /* The CPU reference backend. n_threads <= 0 uses OpenMP's default. */
 Backend *backend_cpu_create(const Model *m, int max_slots, int max_context, int n_threads, Error *err);
 
+/* How a GPU backend gets its weights (issue 7). HOST: from the mapped model
+ * file, pinned (registered in place, or staged through pinned buffers when
+ * registration fails), in large asynchronous copies. PEER: copied from
+ * another GPU's replica on this node (its handle from
+ * hip_backend_export_weights, opened through IPC), falling back to HOST
+ * where peer access is not possible. The backend fills in what it did. */
+typedef enum { LOAD_AUTO = 0, LOAD_HOST, LOAD_PEER } LoadMethod;
+#define WEIGHTS_HANDLE_BYTES 64
+typedef struct {
+    LoadMethod method;
+    unsigned char peer_handle[WEIGHTS_HANDLE_BYTES];
+    int peer_device;      /* the GPU holding the peer replica */
+    int refuse_peer;      /* tests: behave as if peer access were refused */
+    char used[160];       /* out: "host (file pinned in place)", "peer from GPU 0", ... */
+    size_t bytes;         /* out */
+    double seconds;       /* out: weights to device memory */
+} GpuLoad;
+
 /* The GPU backend (hip/) on GPU `device`, or NULL with err when this build
  * has none or no such device is present (src/no_gpu.c stands in for builds
  * without HIP). The KV cache takes kv_bytes (0: most of the free memory);
  * when fewer than max_slots sequences fit, the backend's max_slots says how
- * many did. */
-Backend *hip_backend_create_if_available(const Model *m, int max_slots, int max_context, int device, size_t kv_bytes, Error *err);
+ * many did. load may be NULL (host path). */
+Backend *hip_backend_create_if_available(const Model *m, int max_slots, int max_context, int device, size_t kv_bytes, GpuLoad *load,
+                                         Error *err);
+/* The IPC handle of the backend's device weights, for peers on this node. */
+int hip_backend_export_weights(Backend *b, unsigned char handle[WEIGHTS_HANDLE_BYTES], Error *err);
 /* Number of GPUs this build can use (0 without HIP), and the PCI bus id
  * ("0000:3b:00.0") of one, for binding a rank near it; -1 if unknown. */
 int hip_device_count(void);

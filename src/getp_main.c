@@ -87,7 +87,7 @@ int main(int argc, char **argv) {
     int *storage;
     if (app_build_requests(&o, tok, &rs, req_path, (int)model.config.vocab_size, context, &reqs, &storage, &err) != 0) return die(&err);
     int slots = o.batch < rs.n ? o.batch : rs.n;
-    Backend *be = app_create_backend(&o, &model, slots, context, &err);
+    Backend *be = app_create_backend(&o, &model, slots, context, NULL, &err);
     if (!be) return die(&err);
     double load_seconds = now_seconds() - t0;
 

@@ -81,6 +81,7 @@ void encode_f32_as(DType d, const float *src, uint64_t n, uint64_t row, uint8_t 
         memcpy(dst, src, n * 4);
         break;
     case DTYPE_BF16:
+#pragma omp parallel for if (n > (1u << 22))
         for (uint64_t i = 0; i < n; i++) {
             uint16_t b = f32_to_bf16(src[i]);
             dst[2 * i] = (uint8_t)b;
@@ -91,6 +92,7 @@ void encode_f32_as(DType d, const float *src, uint64_t n, uint64_t row, uint8_t 
         uint64_t nblk = n / 32;
         uint8_t *scales = dst + nblk * 16;
         (void)row; /* blocks never straddle rows because rows are multiples of 32 */
+#pragma omp parallel for if (nblk > (1u << 17))
         for (uint64_t b = 0; b < nblk; b++) {
             const float *x = src + b * 32;
             float amax = 0;

@@ -2,14 +2,22 @@
  * to the CPU and "--backend hip" says why it cannot run. */
 #include "backend.h"
 
-Backend *hip_backend_create_if_available(const Model *m, int slots, int context, int device, size_t kv_bytes, Error *err) {
+Backend *hip_backend_create_if_available(const Model *m, int slots, int context, int device, size_t kv_bytes, GpuLoad *load,
+                                         Error *err) {
     (void)m;
     (void)kv_bytes;
+    (void)load;
     (void)slots;
     (void)context;
     (void)device;
     error_set(err, "this build has no GPU backend (build with `make hip` or `make hip-amd`)");
     return NULL;
+}
+
+int hip_backend_export_weights(Backend *b, unsigned char handle[WEIGHTS_HANDLE_BYTES], Error *err) {
+    (void)b;
+    (void)handle;
+    return error_set(err, "this build has no GPU backend");
 }
 
 int hip_device_count(void) { return 0; }

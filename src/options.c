@@ -42,6 +42,8 @@ void options_usage(FILE *f, const char *prog, int mpi) {
             prog, prog, prog, preset_names());
     if (mpi)
         fprintf(f,
+                "  --load L         how GPU ranks get the weights: auto (default: peer copy from\n"
+                "                   the node's first GPU where possible), host or peer\n"
                 "  --schedule S     balanced (default), block or cyclic\n"
                 "  --report FILE    write the per-rank report as JSON\n"
                 "  --no-bind        do not bind ranks to cores\n");
@@ -87,7 +89,7 @@ static int option_takes_value(const char *a, int mpi) {
                                    "--kv-mem", "--dummy-weights"};
     for (size_t i = 0; i < sizeof common / sizeof *common; i++)
         if (!strcmp(a, common[i])) return 1;
-    return mpi && (!strcmp(a, "--schedule") || !strcmp(a, "--report"));
+    return mpi && (!strcmp(a, "--schedule") || !strcmp(a, "--report") || !strcmp(a, "--load"));
 }
 
 int options_parse(Options *o, int argc, char **argv, const char *prog, int mpi, FILE *errs) {
@@ -182,6 +184,14 @@ int options_parse(Options *o, int argc, char **argv, const char *prog, int mpi, 
             o->schedule = v;
             if (strcmp(v, "balanced") && strcmp(v, "block") && strcmp(v, "cyclic")) {
                 say(errs, "%s: unknown schedule '%s' (balanced, block, cyclic)\n", prog, v);
+                rc = -1;
+            }
+        } else if (mpi && !strcmp(a, "--load")) {
+            if (!strcmp(v, "auto")) o->load = 0;
+            else if (!strcmp(v, "host")) o->load = 1;
+            else if (!strcmp(v, "peer")) o->load = 2;
+            else {
+                say(errs, "%s: unknown load method '%s' (auto, host, peer)\n", prog, v);
                 rc = -1;
             }
         } else if (mpi && !strcmp(a, "--report")) {

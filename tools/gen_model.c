@@ -17,6 +17,9 @@ typedef struct {
     uint64_t seed;
 } GenCtx;
 
+#define PARALLEL_ABOVE (1ull << 24) /* tensors larger than this are filled in chunks */
+#define CHUNK (1ull << 20)
+
 static float uniform_pm1(Rng *r) { return 2.0f * rng_uniform(r) - 1.0f; }
 
 static int ends_with(const char *s, const char *suffix) {
@@ -48,7 +51,17 @@ static int fill_random(void *vctx, const TensorSpec *spec, DType dtype, uint8_t 
     } else {
         a = sqrtf(3.0f / (float)row);
     }
-    for (uint64_t i = 0; i < n; i++) v[i] = center + a * uniform_pm1(&r);
+    if (n <= PARALLEL_ABOVE) {
+        for (uint64_t i = 0; i < n; i++) v[i] = center + a * uniform_pm1(&r);
+    } else { /* full-size shapes: one stream per chunk, filled in parallel (same bytes for any thread count) */
+        uint64_t key = rng_u64(&r), chunks = (n + CHUNK - 1) / CHUNK;
+#pragma omp parallel for schedule(dynamic)
+        for (uint64_t c = 0; c < chunks; c++) {
+            Rng rc = rng_stream(key, c);
+            uint64_t end = (c + 1) * CHUNK < n ? (c + 1) * CHUNK : n;
+            for (uint64_t i = c * CHUNK; i < end; i++) v[i] = center + a * uniform_pm1(&rc);
+        }
+    }
     encode_f32_as(dtype, v, n, row, buf);
     free(v);
     return 0;
