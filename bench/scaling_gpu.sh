@@ -22,7 +22,7 @@ nvidia-smi topo -m 2>/dev/null | head -n $((NGPU + 1)) | sed 's/^/topo: /'
 if [ ! -f "$MODEL" ]; then
     t=$(date +%s.%N)
     build/gen_model "$MODEL" --preset 20b --dtype bf16 --experts mxfp4 || exit 1
-    echo "gen_model: $(du -h "$MODEL" | cut -f1) in $(echo "$(date +%s.%N) - $t" | bc) s"
+    echo "gen_model: $(du -h "$MODEL" | cut -f1) in $(awk -v a="$t" -v b="$(date +%s.%N)" "BEGIN{printf \"%.1f\", b - a}") s"
 fi
 cat "$MODEL" >/dev/null # into the page cache: the load figures are from memory, as the issue asks
 { echo "$N"; for i in $(seq 1 "$N"); do echo "Request $i: write about $(printf 'topic%.0s ' $(seq 1 $((i % 9 + 3))))and the number $i."; done; } >"$OUT/req.txt"
@@ -44,7 +44,7 @@ grep -q "peer refused" "$OUT/log_gpus_refused.txt" && echo "PASS refused peer ac
 python3 bench/plot_scaling.py "$OUT/scaling.png" "$OUT/rep_gpu1.json" "$OUT/rep_gpus_peer.json" || true
 for n in gpu1 gpus_peer gpus_host gpus_refused; do
     echo "== $n"
-    sed -n '/weights loaded by/,/^ranks:/p' "$OUT/log_$n.txt" | grep -v '^ranks:'
+    grep -E "^(load|rank [0-9])" "$OUT/log_$n.txt"
     grep -E "^achieved|^ranks:" "$OUT/log_$n.txt"
     python3 -c "import json,sys; r=json.load(open('$OUT/rep_$n.json')); print('generation tok/s %.1f' % r['generation_tok_per_s'])" 2>/dev/null
 done

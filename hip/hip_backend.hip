@@ -85,6 +85,7 @@ struct HipState {
     GraphEntry graphs[MAX_GRAPHS];
     int n_graphs;
     Profile prof;
+    double weights_seconds; /* the weights' trip to the device */
 };
 
 /* Marks the end of a launch of `kind` (the previous mark is its start). */
@@ -531,7 +532,7 @@ static int load_weights(HipState *s, const Model *m, GpuLoad *load, Error *err) 
         }
     }
     load->bytes = m->map_len;
-    load->seconds = now_seconds() - t0;
+    load->seconds = s->weights_seconds = now_seconds() - t0;
     (void)hipStreamDestroy(streams[0]);
     (void)hipStreamDestroy(streams[1]);
     return rc;
@@ -686,8 +687,8 @@ static int hip_init(HipState *s, Backend *b, const Model *m, size_t kv_budget, G
     size_t shared = (H + 2 * E + R * K) * sizeof(float);
     if (shared > 48 * 1024) CHECK(hipFuncSetAttribute((const void *)post_attention_kernel, hipFuncAttributeMaxDynamicSharedMemorySize, (int)shared), err);
     if (alloc_kv(s, b, kv_budget, err)) return -1;
-    snprintf(b->info, sizeof b->info, "%.64s, KV cache %.2f GiB for %d sequences of %d positions", prop.name, s->kv_bytes / 1073741824.0,
-             b->max_slots, b->max_context);
+    snprintf(b->info, sizeof b->info, "%.40s, KV cache %.2f GiB for %d sequences of %d positions; weights %.1f s", prop.name,
+             s->kv_bytes / 1073741824.0, b->max_slots, b->max_context, s->weights_seconds);
     return 0;
 }
 

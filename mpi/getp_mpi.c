@@ -398,11 +398,15 @@ int main(int argc, char **argv) {
             sum += busy;
             gen += x->generated;
         }
-        printf("%-5s %-60s %9s %8s %8s\n", "rank", "weights loaded by", "GB", "s", "GB/s");
-        for (int r = 0; r < size; r++) {
-            const RankReport *x = &all[r];
-            printf("%-5d %-60.60s %9.2f %8.3f %8.2f\n", r, x->load_method, x->weights_bytes / 1e9, x->weights_s,
-                   x->weights_s > 0 ? x->weights_bytes / x->weights_s / 1e9 : 0.0);
+        int gpu_loads = 0;
+        for (int r = 0; r < size; r++) gpu_loads |= all[r].weights_s > 0;
+        if (gpu_loads) { /* the replicas: how each GPU got its weights */
+            printf("%-9s %-60s %9s %8s %8s\n", "load", "weights loaded by", "GB", "s", "GB/s");
+            for (int r = 0; r < size; r++) {
+                const RankReport *x = &all[r];
+                printf("rank %-4d %-60.60s %9.2f %8.3f %8.2f\n", r, x->load_method, x->weights_bytes / 1e9, x->weights_s,
+                       x->weights_s > 0 ? x->weights_bytes / x->weights_s / 1e9 : 0.0);
+            }
         }
         double wall = MPI_Wtime() - t0;
         double imbalance = sum > 0 ? slowest / (sum / size) : 1.0;
