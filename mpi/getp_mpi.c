@@ -41,16 +41,6 @@ enum { REQ_INDEX, REQ_PROMPT_LEN, REQ_MAX_NEW, REQ_TEMP_BITS, REQ_TOPP_BITS, REQ
 /* Result as gathered: 4 ints, then the generated tokens. */
 enum { RES_INDEX, RES_N_TOKENS, RES_FINISH, RES_PROMPT_TOKENS, RES_INTS };
 
-static int float_bits(float f) {
-    int i;
-    memcpy(&i, &f, 4);
-    return i;
-}
-static float bits_float(int i) {
-    float f;
-    memcpy(&f, &i, 4);
-    return f;
-}
 
 /* Test hooks (GETP_INJECT_FAULT): "load@R" makes rank R fail to load its
  * model, "kill@R" makes it SIGKILL itself after its first finished request,
@@ -205,8 +195,8 @@ int main(int argc, char **argv) {
                 h[REQ_INDEX] = order[j];
                 h[REQ_PROMPT_LEN] = q->prompt_len;
                 h[REQ_MAX_NEW] = q->params.max_new_tokens;
-                h[REQ_TEMP_BITS] = float_bits(q->params.temperature);
-                h[REQ_TOPP_BITS] = float_bits(q->params.top_p);
+                h[REQ_TEMP_BITS] = (int)float_to_bits(q->params.temperature);
+                h[REQ_TOPP_BITS] = (int)float_to_bits(q->params.top_p);
                 h[REQ_SEED_LO] = (int)(uint32_t)q->params.seed;
                 h[REQ_SEED_HI] = (int)(uint32_t)(q->params.seed >> 32);
                 h[REQ_IGNORE_EOS] = q->params.ignore_eos;
@@ -233,7 +223,7 @@ int main(int argc, char **argv) {
     for (int j = 0, tpos = 0; j < my_n; j++) {
         const int *h = mine + (size_t)j * REQ_INTS;
         my_reqs[j] = (GenRequest){my_prompts + tpos, h[REQ_PROMPT_LEN],
-                                  {h[REQ_MAX_NEW], bits_float(h[REQ_TEMP_BITS]), bits_float(h[REQ_TOPP_BITS]),
+                                  {h[REQ_MAX_NEW], bits_to_float((uint32_t)h[REQ_TEMP_BITS]), bits_to_float((uint32_t)h[REQ_TOPP_BITS]),
                                    (uint64_t)(uint32_t)h[REQ_SEED_LO] | (uint64_t)(uint32_t)h[REQ_SEED_HI] << 32, h[REQ_IGNORE_EOS]},
                                   (uint64_t)h[REQ_INDEX]};
         tpos += h[REQ_PROMPT_LEN];

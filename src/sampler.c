@@ -3,6 +3,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "util.h"
+
 int sample_argmax(const float *logits, int n) {
     int best = 0;
     for (int i = 1; i < n; i++)
@@ -14,17 +16,6 @@ SampleSpec sample_spec(float temperature, float top_p, Rng *rng) {
     SampleSpec s = {temperature, top_p, 0.0f};
     if (temperature > 0.0f) s.coin = rng_uniform(rng);
     return s;
-}
-
-static float bits_to_float(uint32_t b) {
-    float f;
-    memcpy(&f, &b, 4);
-    return f;
-}
-static uint32_t float_to_bits(float f) {
-    uint32_t b;
-    memcpy(&b, &f, 4);
-    return b;
 }
 
 /* Mass of the tokens with p >= v. */

@@ -36,23 +36,24 @@ static inline uint32_t read_u32le(const uint8_t *p) {
 static inline uint64_t read_u64le(const uint8_t *p) {
     return (uint64_t)read_u32le(p) | (uint64_t)read_u32le(p + 4) << 32;
 }
-static inline float read_f32le(const uint8_t *p) {
-    uint32_t u = read_u32le(p);
+/* A float's bits and back (bisection on floats, floats sent as ints). */
+static inline uint32_t float_to_bits(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u;
+}
+static inline float bits_to_float(uint32_t u) {
     float f;
     memcpy(&f, &u, 4);
     return f;
 }
 
+static inline float read_f32le(const uint8_t *p) { return bits_to_float(read_u32le(p)); }
+
 /* bf16 <-> f32. bf16 is the top half of an f32; rounding to nearest even. */
-static inline float bf16_to_f32(uint16_t h) {
-    uint32_t u = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
+static inline float bf16_to_f32(uint16_t h) { return bits_to_float((uint32_t)h << 16); }
 static inline uint16_t f32_to_bf16(float f) {
-    uint32_t u;
-    memcpy(&u, &f, 4);
+    uint32_t u = float_to_bits(f);
     if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40); /* quiet NaN */
     u += 0x7fffu + ((u >> 16) & 1u);
     return (uint16_t)(u >> 16);
