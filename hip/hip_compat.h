@@ -127,20 +127,32 @@ __device__ inline float lane_shfl(float v, int src) { return __shfl(v, src, WARP
 __device__ inline uint32_t lane_shfl_u(uint32_t v, int src) { return (uint32_t)__shfl((int)v, src, WARP); }
 __device__ inline float lane_xor(float v, int m) { return __shfl_xor(v, m, WARP); }
 __device__ inline int lane_xor_i(int v, int m) { return __shfl_xor(v, m, WARP); }
-__device__ inline double lane_xor_d(double v, int m) { return __shfl_xor(v, m, WARP); }
+__device__ inline double lane_xor(double v, int m) { return __shfl_xor(v, m, WARP); }
 #else
 __device__ inline float lane_shfl(float v, int src) { return __shfl_sync(0xffffffffu, v, src, WARP); }
 __device__ inline uint32_t lane_shfl_u(uint32_t v, int src) { return __shfl_sync(0xffffffffu, v, src, WARP); }
 __device__ inline float lane_xor(float v, int m) { return __shfl_xor_sync(0xffffffffu, v, m, WARP); }
 __device__ inline int lane_xor_i(int v, int m) { return __shfl_xor_sync(0xffffffffu, v, m, WARP); }
-__device__ inline double lane_xor_d(double v, int m) { return __shfl_xor_sync(0xffffffffu, v, m, WARP); }
+__device__ inline double lane_xor(double v, int m) { return __shfl_xor_sync(0xffffffffu, v, m, WARP); }
 #endif
 
 /* Butterfly reductions: every lane ends with the result, in an order that
  * never depends on the data or the launch. */
-__device__ inline float warp_sum(float v) {
+template <typename T> __device__ inline T warp_sum(T v) {
     for (int m = WARP / 2; m > 0; m >>= 1) v += lane_xor(v, m);
     return v;
+}
+/* The same over the block, every thread getting the total; shared holds
+ * one value per warp. */
+template <typename T> __device__ inline T block_sum(T v, T *shared) {
+    int lane = threadIdx.x % WARP, w = threadIdx.x / WARP, nw = blockDim.x / WARP;
+    v = warp_sum(v);
+    __syncthreads();
+    if (lane == 0) shared[w] = v;
+    __syncthreads();
+    T total = 0;
+    for (int i = 0; i < nw; i++) total += shared[i]; /* same order in every thread */
+    return total;
 }
 __device__ inline float warp_max(float v) {
     for (int m = WARP / 2; m > 0; m >>= 1) v = fmaxf(v, lane_xor(v, m));

@@ -24,17 +24,6 @@ struct LayerCache {
     int ring, window; /* window 0: full attention */
 };
 
-__device__ inline float block_sum(float v, float *shared) {
-    int lane = threadIdx.x % WARP, w = threadIdx.x / WARP, nw = blockDim.x / WARP;
-    v = warp_sum(v);
-    __syncthreads();
-    if (lane == 0) shared[w] = v;
-    __syncthreads();
-    float total = 0.0f;
-    for (int i = 0; i < nw; i++) total += shared[i]; /* same order in every thread */
-    return total;
-}
-
 /* Element i of row r of any weight, widened (embedding, router). */
 __device__ inline float weight_elem(const WeightView &w, long r, int i) {
     if (w.dtype == DT_F32) return ((const float *)w.data)[(size_t)r * w.cols + i];

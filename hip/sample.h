@@ -16,28 +16,13 @@ __device__ inline void better(float &v, int &i, float v2, int i2) {
     if (v2 > v || (v2 == v && i2 < i)) v = v2, i = i2;
 }
 
-__device__ inline double warp_sum_d(double v) {
-    for (int m = WARP / 2; m > 0; m >>= 1) v += lane_xor_d(v, m);
-    return v;
-}
-__device__ inline double block_sum_d(double v, double *shared) {
-    int lane = threadIdx.x % WARP, w = threadIdx.x / WARP, nw = blockDim.x / WARP;
-    v = warp_sum_d(v);
-    __syncthreads();
-    if (lane == 0) shared[w] = v;
-    __syncthreads();
-    double total = 0.0;
-    for (int i = 0; i < nw; i++) total += shared[i];
-    return total;
-}
-
 /* sum over the block of each thread's share of p_i >= v */
 __device__ inline double mass_at_or_above(const float *p, int V, float v, double *shared) {
     double s = 0.0;
 #pragma unroll 8
     for (int i = threadIdx.x; i < V; i += blockDim.x)
         if (p[i] >= v) s += p[i];
-    return block_sum_d(s, shared);
+    return block_sum(s, shared);
 }
 
 __global__ void __launch_bounds__(SAMPLE_THREADS) sample_kernel(int *tokens, const float *logits, float *prob, int V, const SampleSpec *spec) {
@@ -68,7 +53,7 @@ __global__ void __launch_bounds__(SAMPLE_THREADS) sample_kernel(int *tokens, con
     /* p = softmax(l / T) */
     double z = 0.0, mx = bv;
     for (int i = threadIdx.x; i < V; i += blockDim.x) z += exp(((double)l[i] - mx) / sp.temperature);
-    z = block_sum_d(z, shared);
+    z = block_sum(z, shared);
     for (int i = threadIdx.x; i < V; i += blockDim.x) p[i] = (float)(exp(((double)l[i] - mx) / sp.temperature) / z);
     __syncthreads();
     float pmax = (float)(1.0 / z), tau = 0.0f;
