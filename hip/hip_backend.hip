@@ -86,6 +86,7 @@ struct HipState {
     int n_graphs;
     Profile prof;
     double weights_seconds; /* the weights' trip to the device */
+    int no_graphs;          /* GETP_NO_GRAPHS=1 or profiling: launch every step directly */
 };
 
 /* Marks the end of a launch of `kind` (the previous mark is its start). */
@@ -288,7 +289,7 @@ static int run_step(Backend *b, const BatchRow *rows, int T, const SampleSpec *s
     CHECK(hipMemcpyAsync(s->d_rows, s->h_rows, 4 * MAX_ROWS * sizeof(int), hipMemcpyHostToDevice, s->stream), err);
     if (sample) CHECK(hipMemcpyAsync(s->d_spec, s->h_spec, (size_t)n_out * sizeof *spec, hipMemcpyHostToDevice, s->stream), err);
     *n_out_ret = n_out;
-    if (n_out != T || s->prof.on || getenv("GETP_NO_GRAPHS")) return enqueue_step(s, T, n_out, sample, err);
+    if (n_out != T || s->no_graphs) return enqueue_step(s, T, n_out, sample, err);
 
     GraphEntry *g = nullptr;
     for (int i = 0; i < s->n_graphs && !g; i++)
@@ -542,6 +543,9 @@ static int load_weights(HipState *s, const Model *m, GpuLoad *load, Error *err) 
     return rc;
 }
 
+/* Norms, biases and sinks: widened to f32 in their own area. */
+static bool is_vector(const Tensor *t) { return t->ndim == 1 || strstr(t->name, ".bias") != nullptr; }
+
 static int upload_weights(HipState *s, const Model *m, GpuLoad *load, Error *err) {
     const ModelConfig *c = &m->config;
     if (alloc(&s->weights, m->map_len, err)) return -1;
@@ -564,7 +568,7 @@ static int upload_weights(HipState *s, const Model *m, GpuLoad *load, Error *err
     size_t total = 0;
     for (uint32_t i = 0; i < m->n_tensors; i++) {
         const Tensor *t = &m->tensors[i];
-        if (t->ndim == 1 || strstr(t->name, ".bias")) total += tensor_n_elems(t);
+        if (is_vector(t)) total += tensor_n_elems(t);
     }
     float *host = (float *)xmalloc(total * sizeof(float));
     if (alloc(&s->vectors, total * sizeof(float), err)) {
@@ -575,7 +579,7 @@ static int upload_weights(HipState *s, const Model *m, GpuLoad *load, Error *err
     const float **where = (const float **)xcalloc(m->n_tensors, sizeof *where);
     for (uint32_t i = 0; i < m->n_tensors; i++) {
         const Tensor *t = &m->tensors[i];
-        if (!(t->ndim == 1 || strstr(t->name, ".bias"))) continue;
+        if (!is_vector(t)) continue;
         int is_norm = strstr(t->name, "norm") != nullptr;
         host_vector(m, t, host + at, is_norm, 1000003ull * (i + 1));
         where[i] = s->vectors + at;
@@ -733,6 +737,7 @@ extern "C" Backend *hip_backend_create_if_available(const Model *m, int max_slot
     s->c = m->config;
     s->device = device;
     s->prof.on = getenv("GETP_PROFILE") && atoi(getenv("GETP_PROFILE")) > 0;
+    s->no_graphs = s->prof.on || getenv("GETP_NO_GRAPHS");
     Backend *b = (Backend *)xcalloc(1, sizeof *b);
     b->ops = &HIP_OPS;
     b->model = m;
