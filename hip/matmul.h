@@ -53,17 +53,11 @@ struct MatmulJob {
 /* Per lane and chunk: V consecutive values of a row (F32: 8, so 32 k per
  * chunk; BF16: 16, 64 k; MXFP4: 32, 128 k), loaded raw, U chunks at a time:
  * each row is read in runs of 4 V values per chunk. */
-#ifndef MM_V_BF16
-#define MM_V_BF16 16
-#endif
-#ifndef MM_U_BF16
-#define MM_U_BF16 4
-#endif
 template <int DT> struct Lane {
     enum {
-        V = DT == DT_MXFP4 ? 32 : DT == DT_BF16 ? MM_V_BF16 : 8,
-        U = DT == DT_MXFP4 ? 2 : DT == DT_BF16 ? MM_U_BF16 : 4,
-        WORDS = DT == DT_F32 ? 2 : DT == DT_BF16 ? MM_V_BF16 / 8 : 1
+        V = DT == DT_MXFP4 ? 32 : DT == DT_BF16 ? 16 : 8,
+        U = DT == DT_MXFP4 ? 2 : 4,
+        WORDS = DT == DT_MXFP4 ? 1 : 2 /* uint4 loads per lane and row */
     };
 };
 template <int DT> struct RawWeights {

@@ -182,14 +182,9 @@ expect_error "unknown option" 2 "unknown option '--frobnicate'" "$O" -- "${GETP[
 expect_error "bad option value" 2 "-t expects a number" "$O" -- "${GETP[@]}" -i "$OUT/req.txt" -o "$O" -t hot
 check "--help prints usage and exits 0" bash -c "'$B/getp' --help | grep -q 'usage: getp MODEL -m getp'"
 
-fails_saying() { # fails_saying TEXT COMMAND...: the command exits non-zero and prints TEXT
-    local text=$1 out; shift
-    out=$("$@" 2>&1) && return 1
-    grep -qF -- "$text" <<<"$out"
-}
-check "--dummy-weights on a build without a GPU fails and says why" fails_saying "no GPU backend" "$B/getp" --dummy-weights 20b -m generate -i hi
-check "--dummy-weights rejects an unknown preset by name" fails_saying "one of: tiny mid 20b 120b; got '30b'" "$B/getp" --dummy-weights 30b -m generate -i hi
-check "--kv-mem rejects a non-number" fails_saying "--kv-mem expects a number" "$B/getp" "$M" --kv-mem lots -m generate -i hi
+expect_error "--dummy-weights on a build without a GPU fails and says why" 1 "no GPU backend" "$O" -- "$B/getp" --dummy-weights 20b -m generate -i hi
+expect_error "--dummy-weights rejects an unknown preset by name" 2 "one of: tiny mid 20b 120b; got '30b'" "$O" -- "$B/getp" --dummy-weights 30b -m generate -i hi
+expect_error "--kv-mem rejects a non-number" 2 "--kv-mem expects a number" "$O" -- "$B/getp" "$M" --kv-mem lots -m generate -i hi
 
 echo "== GPU backend builds (nothing here runs them: make test-gpu does, on a GPU machine)"
 rm -f "$B/hip_backend_amd.o"

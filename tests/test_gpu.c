@@ -41,7 +41,7 @@ static int run_batch(Backend *b, int n, const int *slot, const int *len, int pro
     for (int i = 0; i < n; i++) total += len[i];
     BatchRow *rows = malloc((size_t)(total > n ? total : n) * sizeof *rows);
     float *logits = malloc((size_t)n * V * sizeof(float));
-    int *last = malloc((size_t)n * sizeof(int)), *order = malloc((size_t)n * sizeof(int)), probe_row = -1, rc = 0;
+    int *last = malloc((size_t)n * sizeof(int)), rc = 0;
     unsigned seed = 777;
     for (int i = 0; i < n; i++)
         for (int t = 0; t < len[i]; t++) {
@@ -72,12 +72,9 @@ static int run_batch(Backend *b, int n, const int *slot, const int *len, int pro
         for (int i = 0; i < n; i++) rows[i] = (BatchRow){slot[i], len[i] + step, last[i], 1};
         rc = backend_forward(b, rows, n, logits, err);
     }
-    (void)probe_row;
-    (void)order;
     free(rows);
     free(logits);
     free(last);
-    free(order);
     return rc;
 }
 
