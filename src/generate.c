@@ -16,14 +16,14 @@ typedef struct {
 } Slot;
 
 /* Runs the rows and samples each want_logits row j with spec[j]: on the
- * device when the backend can, else from logits on the host. */
+ * device when the backend can, else from logits on the host (room for one
+ * row per slot: a call never has more rows that want a token). */
 static int forward_and_sample(Backend *b, const BatchRow *rows, int n_rows, const SampleSpec *spec, int n_sample, int *tokens,
-                              float **logits, float *scratch, Error *err) {
+                              float *logits, float *scratch, Error *err) {
     if (b->ops->forward_sample) return b->ops->forward_sample(b, rows, n_rows, spec, tokens, err);
     int vocab = (int)b->model->config.vocab_size;
-    if (!*logits) *logits = xmalloc((size_t)b->max_rows * vocab * sizeof(float));
-    if (backend_forward(b, rows, n_rows, *logits, err) != 0) return -1;
-    for (int j = 0; j < n_sample; j++) tokens[j] = sample_with_coin(*logits + (size_t)j * vocab, vocab, spec[j], scratch);
+    if (backend_forward(b, rows, n_rows, logits, err) != 0) return -1;
+    for (int j = 0; j < n_sample; j++) tokens[j] = sample_with_coin(logits + (size_t)j * vocab, vocab, spec[j], scratch);
     return 0;
 }
 
@@ -76,7 +76,7 @@ static int run_call(Loop *L, int decode, Error *err) {
     Backend *b = L->b;
     if (L->n_rows == 0) return 0;
     double t0 = now_seconds();
-    int rc = forward_and_sample(b, L->rows, L->n_rows, L->spec, L->n_want, L->tokens, &L->logits, L->scratch, err);
+    int rc = forward_and_sample(b, L->rows, L->n_rows, L->spec, L->n_want, L->tokens, L->logits, L->scratch, err);
     double dt = now_seconds() - t0;
     if (decode) L->stats->decode_seconds += dt, L->stats->decode_tokens += L->n_rows;
     else L->stats->prefill_seconds += dt, L->stats->prefill_tokens += L->n_rows;
@@ -151,6 +151,7 @@ int generate_run(Backend *b, const GenRequest *reqs, int n, int max_batch, Reque
     L.want_slot = xmalloc((size_t)b->max_rows * sizeof *L.want_slot);
     L.tokens = xmalloc((size_t)b->max_rows * sizeof *L.tokens);
     L.scratch = xmalloc((size_t)vocab * sizeof(float));
+    if (!b->ops->forward_sample) L.logits = xmalloc((size_t)max_batch * vocab * sizeof(float));
     memset(stats, 0, sizeof *stats);
     int next = 0, rc = 0;
     while (L.done < n && rc == 0) {
