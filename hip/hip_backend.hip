@@ -462,7 +462,7 @@ static int load_from_host(HipState *s, const Model *m, hipStream_t streams[2], c
         int b = (int)(i % 2);
         if (i >= 2 && hipEventSynchronize(done[b]) != hipSuccess) rc = error_set(err, "hip: staged weight copy failed");
         if (rc) break;
-        memcpy(stage[b], src + off, n);
+        memcpy_parallel(stage[b], src + off, n);
         if (hipMemcpyAsync(s->weights + off, stage[b], n, hipMemcpyHostToDevice, streams[b]) != hipSuccess ||
             hipEventRecord(done[b], streams[b]) != hipSuccess)
             rc = error_set(err, "hip: staged weight copy failed");

@@ -49,6 +49,16 @@ double now_seconds(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+void memcpy_parallel(void *dst, const void *src, size_t n) {
+    const size_t piece = (size_t)4 << 20;
+    long pieces = (long)((n + piece - 1) / piece);
+#pragma omp parallel for schedule(static) if (pieces > 1)
+    for (long i = 0; i < pieces; i++) {
+        size_t off = (size_t)i * piece, k = n - off < piece ? n - off : piece;
+        memcpy((char *)dst + off, (const char *)src + off, k);
+    }
+}
+
 char *read_file(const char *path, size_t *len_out, Error *err) {
     FILE *f = fopen(path, "rb");
     if (!f) {

@@ -149,6 +149,20 @@ static void test_codecs(void) {
     check(dtype_nbytes(DTYPE_MXFP4, 64) == 34, "mxfp4 size is 17 bytes per 32 values", "");
 }
 
+static void test_memcpy_parallel(void) {
+    /* an odd size over several 4 MiB pieces, each byte compared with the source */
+    size_t n = (size_t)13 << 20 | 12345;
+    uint8_t *src = malloc(n), *dst = calloc(n, 1);
+    Rng r = rng_stream(7, 0);
+    for (size_t i = 0; i < n; i++) src[i] = (uint8_t)(rng_u64(&r) >> 56);
+    memcpy_parallel(dst, src, n);
+    size_t bad = 0;
+    for (size_t i = 0; i < n; i++) bad += dst[i] != src[i];
+    check(bad == 0, "memcpy_parallel copies every byte (13 MiB + 12345)", "bytes differ");
+    free(src);
+    free(dst);
+}
+
 static void test_config(void) {
     ModelConfig c;
     memset(&c, 0, sizeof c);
@@ -225,6 +239,7 @@ int main(int argc, char **argv) {
     test_sampler();
     test_codecs();
     test_config();
+    test_memcpy_parallel();
     if (argc >= 3) test_tokenizer(argv[1], argv[2]);
     return failures != 0;
 }
