@@ -95,7 +95,7 @@ $(B)/bench_gpu: bench/bench_gpu.c $(B)/hip_backend.o $(B)/bench_support.o $(B)/l
 	$(NVCC) $(B)/bench_gpu.o $(B)/hip_backend.o $(B)/bench_support.o $(B)/libgetp.a -o $@ $(PCRE2_LIBS) -lm -lgomp
 hip: $(B)/getp_gpu $(B)/bench_gpu
 hip-amd: $(B)/hip_backend_amd.o $(B)/bench_support_amd.o
-test-gpu: all $(B)/test_gpu
+test-gpu: all $(B)/test_gpu $(B)/getp_gpu $(B)/getp_mpi_gpu
 	bash tests/run_gpu_tests.sh
 .PHONY: hip hip-amd test-gpu
 

@@ -37,9 +37,14 @@ int main(int argc, char **argv) {
     const char *model_path = NULL, *dummy = NULL;
     int batch = 1, n_req = 0, prompt = 64, new_tokens = 256;
     float temperature = 0.0f, top_p = 1.0f;
+    const char *usage = "usage: bench_gpu (--dummy PRESET[:mxfp4] | MODEL.bin) [--batch B] [--requests N] [--prompt P] [--new NEW] [--top-p P]\n"
+                        "Runs getp's decode loop on the GPU backend and prints one line of key=value figures.\n";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : "";
-        if (!strcmp(a, "--dummy")) dummy = v, i++;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(usage, stdout);
+            return 0;
+        } else if (!strcmp(a, "--dummy")) dummy = v, i++;
         else if (!strcmp(a, "--batch")) batch = atoi(v), i++;
         else if (!strcmp(a, "--requests")) n_req = atoi(v), i++;
         else if (!strcmp(a, "--prompt")) prompt = atoi(v), i++;
@@ -53,7 +58,7 @@ int main(int argc, char **argv) {
     }
     if (n_req <= 0) n_req = batch;
     if ((!model_path && !dummy) || batch < 1 || prompt < 1 || new_tokens < 1) {
-        fprintf(stderr, "usage: bench_gpu (--dummy PRESET[:mxfp4] | MODEL.bin) [--batch B] [--requests N] [--prompt P] [--new NEW] [--top-p P]\n");
+        fputs(usage, stderr);
         return 2;
     }
     Options o;

@@ -55,7 +55,7 @@ fi
 python3 bench/plot_scaling.py "$OUT/scaling.png" "$OUT/rep_gpu1.json" "$OUT/rep_gpus_peer.json" || true
 for n in gpu1 gpus_peer gpus_host gpus_refused; do
     echo "== $n"
-    grep -E "^(load|rank [0-9])" "$OUT/log_$n.txt"
+    grep -E "^(rank|load|[0-9]+ )" "$OUT/log_$n.txt"
     grep -E "^achieved|^ranks:" "$OUT/log_$n.txt"
     python3 -c "import json,sys; r=json.load(open('$OUT/rep_$n.json')); print('generation tok/s %.1f' % r['generation_tok_per_s'])" 2>/dev/null
 done

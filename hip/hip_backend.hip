@@ -63,7 +63,7 @@ struct Profile {
 struct HipState {
     const Model *model;
     ModelConfig c;
-    int device, sm_count;
+    int device, sm_count, resident_blocks; /* resident: of the batch-1 dense matmul, GPU-wide */
     uint8_t *weights; /* the model file's bytes (or random ones), tensors at their file offsets */
     float *vectors;   /* norms, biases and sinks widened to f32 */
     WeightView emb, unemb;
@@ -79,6 +79,7 @@ struct HipState {
     int *d_tokens, *h_rows, *h_tokens;
     SampleSpec *h_spec;
     float *x, *q, *part_q, *part_k, *part_v, *part_o, *expert_out, *logits, *prob, *topk_w;
+    int2 *argmax_part; /* [row][ARGMAX_SLICES] (value bits, id) */
     uint4 *xn, *attn, *act; /* matmul inputs, packed (pack_split4) */
     int *topk_idx, *pairs, *offsets, *counter;
     hipStream_t stream;
@@ -132,11 +133,23 @@ static WeightView view(const HipState *s, const Tensor *t) {
 
 static unsigned cdiv(size_t n, size_t d) { return (unsigned)((n + d - 1) / d); }
 
-/* Splits of k for a dense matrix: enough warps to keep every multiprocessor
- * streaming at batch 1. Depends on the shape only (batch invariance). */
+/* How many blocks of the batch-1 dense matmul the GPU runs at once. */
+static int resident_matmul_blocks(HipState *s, int dtype, Error *err) {
+    int per_sm = 0;
+    const void *kernel = dtype == DT_F32    ? (const void *)matmul_kernel<DT_F32, MM_PARTIAL, 1>
+                         : dtype == DT_BF16 ? (const void *)matmul_kernel<DT_BF16, MM_PARTIAL, 1>
+                                            : (const void *)matmul_kernel<DT_MXFP4, MM_PARTIAL, 1>;
+    CHECK(hipOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, MM_WARPS * WARP, 0), err);
+    s->resident_blocks = (per_sm > 0 ? per_sm : 1) * s->sm_count;
+    return 0;
+}
+
+/* Splits of k for a dense matrix: as many as fill the blocks the GPU holds
+ * at once (one wave: a second would leave a tail), at least 2 chunks of 32
+ * values each. Depends on the shape and the GPU only (batch invariance). */
 static int choose_splits(const HipState *s, int rows, int cols) {
-    int tiles = (rows + 15) / 16, chunks = (cols + 31) / 32, want = s->sm_count * 16;
-    int splits = (want + tiles - 1) / tiles;
+    int groups = (int)cdiv(cdiv(rows, 16), MM_WARPS), chunks = (cols + 31) / 32;
+    int splits = s->resident_blocks / groups;
     if (splits > chunks / 2) splits = chunks / 2;
     return splits < 1 ? 1 : splits;
 }
@@ -162,10 +175,13 @@ static void launch_variant(const HipState *s, const MatmulJobs &all, dim3 grid, 
 }
 
 template <int MODE>
-static int launch_matmul(const HipState *s, const MatmulJob *jobs, int n_jobs, unsigned grid_x, unsigned grid_z, int max_tokens, Error *err) {
+static int launch_matmul(const HipState *s, const MatmulJob *jobs, int n_jobs, const unsigned *blocks, unsigned grid_z, int max_tokens,
+                         Error *err) {
     MatmulJobs all;
     memset(&all, 0, sizeof all);
-    for (int i = 0; i < n_jobs; i++) all.job[i] = jobs[i];
+    unsigned grid_x = 0;
+    all.n_jobs = n_jobs;
+    for (int i = 0; i < n_jobs; i++) all.job[i] = jobs[i], all.blocks[i] = (int)blocks[i], grid_x += blocks[i];
     int nt = token_tiles(max_tokens);
     dim3 grid(grid_x, cdiv(max_tokens, 8 * nt), grid_z);
     switch (jobs[0].w.dtype) {
@@ -179,13 +195,12 @@ static int launch_matmul(const HipState *s, const MatmulJob *jobs, int n_jobs, u
 
 /* Dense matmuls of the same x: up to 3 matrices (q, k, v) in one launch. */
 static int dense_matmul(const HipState *s, const MatmulJob *jobs, int n_jobs, int n, Error *err) {
-    size_t blocks = 0;
+    unsigned blocks[3];
     for (int i = 0; i < n_jobs; i++) {
-        size_t bl = (size_t)cdiv(cdiv(jobs[i].w.rows, 16), MM_WARPS) * jobs[i].splits;
-        if (bl > blocks) blocks = bl;
+        blocks[i] = cdiv(cdiv(jobs[i].w.rows, 16), MM_WARPS) * (unsigned)jobs[i].splits;
         if (jobs[i].w.dtype != jobs[0].w.dtype) return error_set(err, "hip backend: q, k and v must share a dtype");
     }
-    return launch_matmul<MM_PARTIAL>(s, jobs, n_jobs, (unsigned)blocks, n_jobs, n, err);
+    return launch_matmul<MM_PARTIAL>(s, jobs, n_jobs, blocks, 1, n, err);
 }
 
 template <int MODE>
@@ -194,9 +209,13 @@ static int expert_matmul(const HipState *s, WeightView w, const float *bias, con
     MatmulJob j;
     memset(&j, 0, sizeof j);
     j.w = w, j.bias = bias, j.x = x, j.ldx = cols / 4, j.pairs = s->pairs, j.offsets = s->offsets, j.pair_div = pair_div;
-    j.splits = 1, j.out = out, j.ldo = ldo, j.limit = s->c.swiglu_limit;
+    j.n_experts = (int)s->c.n_experts, j.splits = 1, j.out = out, j.ldo = ldo, j.limit = s->c.swiglu_limit;
     int tiles = MODE == MM_SWIGLU ? cdiv(w.rows / 2, 8) : cdiv(w.rows, 16);
-    return launch_matmul<MODE>(s, &j, 1, cdiv(tiles, MM_WARPS), s->c.n_experts, n_rows, err);
+    /* n_rows tokens make n_rows * k (token, expert) pairs, so at most that
+     * many experts have work: at batch 1, 4 of 32 */
+    int pairs = n_rows * (int)s->c.experts_per_token, z = pairs < j.n_experts ? pairs : j.n_experts;
+    unsigned blocks = cdiv(tiles, MM_WARPS);
+    return launch_matmul<MODE>(s, &j, 1, &blocks, (unsigned)z, n_rows, err);
 }
 
 static int launch_attention(const HipState *s, const LayerDev *L, StepRows rows, int T, Error *err) {
@@ -262,8 +281,11 @@ static int enqueue_step(HipState *s, int T, int n_out, int sample, Error *err) {
     if (dense_matmul(s, &u, 1, n_out, err)) return -1;
     mark(s, P_UNEMBED);
     if (sample) {
-        (void)launch_chained(sample_kernel, dim3(n_out), dim3(SAMPLE_THREADS), 0, s->stream, s->d_tokens, s->logits, s->prob, V,
-                             (const SampleSpec *)s->d_spec);
+        (void)launch_chained(argmax_slices_kernel, dim3(n_out, ARGMAX_SLICES), dim3(ARGMAX_THREADS), 0, s->stream, s->argmax_part,
+                             (const float *)s->logits, V);
+        CHECK_LAUNCH(err);
+        (void)launch_chained(sample_kernel, dim3(n_out), dim3(SAMPLE_THREADS), 0, s->stream, s->d_tokens, (const float *)s->logits,
+                             (const int2 *)s->argmax_part, s->prob, V, (const SampleSpec *)s->d_spec);
         CHECK_LAUNCH(err);
         mark(s, P_SAMPLE);
     }
@@ -351,7 +373,7 @@ static void hip_destroy(Backend *b) {
     /* teardown: nothing useful can be done about a failure here */
     for (int i = 0; i < s->n_graphs; i++) (void)hipGraphExecDestroy(s->graphs[i].exec);
     void *bufs[] = {s->weights, s->vectors, s->kv, s->inv_freq, s->d_rows, s->d_spec, s->d_tokens, s->x, s->xn, s->q, s->attn,
-                    s->part_q, s->part_k, s->part_v, s->part_o, s->act, s->expert_out, s->logits, s->prob, s->topk_w, s->topk_idx,
+                    s->part_q, s->part_k, s->part_v, s->part_o, s->act, s->expert_out, s->logits, s->prob, s->argmax_part, s->topk_w, s->topk_idx,
                     s->pairs, s->offsets, s->counter};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
         if (bufs[i]) (void)hipFree(bufs[i]);
@@ -674,6 +696,7 @@ static int hip_init(HipState *s, Backend *b, const Model *m, size_t kv_budget, G
     free(inv);
     if (rc) return -1;
     /* q, k and v run as one launch: split them like one matrix */
+    if (resident_matmul_blocks(s, s->layers[0].wq.dtype, err)) return -1;
     s->splits_q = s->splits_k = s->splits_v = choose_splits(s, (int)(QD + 2 * KVD), (int)H);
     s->splits_o = choose_splits(s, (int)H, (int)QD);
     struct {
@@ -683,8 +706,8 @@ static int hip_init(HipState *s, Backend *b, const Model *m, size_t kv_budget, G
                 {&s->x, R * H * 4}, {&s->xn, R * H * 4}, {&s->q, R * QD * 4}, {&s->attn, R * QD * 4},
                 {&s->part_q, s->splits_q * R * QD * 4}, {&s->part_k, s->splits_k * R * KVD * 4}, {&s->part_v, s->splits_v * R * KVD * 4},
                 {&s->part_o, s->splits_o * R * H * 4}, {&s->act, R * K * I * 4}, {&s->expert_out, R * K * H * 4},
-                {&s->logits, R * V * 4}, {&s->prob, R * V * 4}, {&s->topk_w, R * K * 4}, {&s->topk_idx, R * K * 4},
-                {&s->pairs, R * K * 4}, {&s->offsets, (E + 1) * 4}, {&s->counter, 4}};
+                {&s->logits, R * V * 4}, {&s->prob, R * V * 4}, {&s->argmax_part, R * ARGMAX_SLICES * 8}, {&s->topk_w, R * K * 4}, {&s->topk_idx, R * K * 4},
+                {&s->pairs, R * K * 4}, {&s->offsets, (2 * E + 2) * 4}, {&s->counter, 4}};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
         if (alloc(bufs[i].p, bufs[i].bytes, err)) return -1;
     CHECK(hipMemset(s->counter, 0, 4), err);

@@ -180,7 +180,9 @@ __global__ void __launch_bounds__(ATTN_WARPS *WARP) attention_kernel(uint4 *out,
 /* After attention, for one row: x += o-projection (split partials in order)
  * + bias; xn = rmsnorm(x); router logits; top-k (ties to the lower expert)
  * and the softmax over them. The last block to finish then groups the
- * (row, k) pairs by expert, in pair order, for the expert matmuls. */
+ * (row, k) pairs by expert, in pair order, for the expert matmuls, and
+ * lists the experts that have pairs (offsets: [E + 1] starts, the number of
+ * experts with pairs, their ids). */
 __global__ void post_attention_kernel(float *x, uint4 *xn, const float *part_o, int splits, int T, const float *bo, const float *norm,
                                       WeightView router, const float *router_b, int H, int E, int K, float eps, int *topk_idx,
                                       float *topk_w, int *pairs, int *offsets, int *done_counter) {
@@ -273,6 +275,12 @@ __global__ void post_attention_kernel(float *x, uint4 *xn, const float *part_o, 
             run += count[e];
         }
         offsets[E] = run;
+        /* after the offsets: how many experts have pairs, then which, in
+         * order; the expert matmuls' grid covers only these */
+        int n_active = 0;
+        for (int e = 0; e < E; e++)
+            if (count[e]) offsets[E + 2 + n_active++] = e;
+        offsets[E + 1] = n_active;
         *done_counter = 0; /* ready for the next layer */
     }
     __syncthreads();

@@ -39,10 +39,11 @@ struct MatmulJob {
     int ldx;
     /* Dense: tokens 0..n_tokens-1 are x rows 0..n_tokens-1.
      * Experts: expert e's tokens are pairs[offsets[e] .. offsets[e+1]), pair
-     * p reading x row p / pair_div and writing output row p. */
+     * p reading x row p / pair_div and writing output row p; offsets[E + 1]
+     * experts have pairs, listed from offsets[E + 2]: grid.z walks that list. */
     int n_tokens;
     const int *pairs, *offsets;
-    int pair_div;
+    int pair_div, n_experts;
     int splits;  /* MM_PARTIAL: k ranges summed later, in order */
     void *out;   /* MM_PARTIAL: f32 [split][n_tokens][rows]; MM_BIAS: f32 [pair][ldo];
                     MM_SWIGLU: packed [pair][ldo / 4] (the down matmul's input) */
@@ -127,35 +128,43 @@ __device__ inline const uint4 *xrow_of(const MatmulJob &J, bool experts, int fir
     return J.x + (size_t)row * J.ldx;
 }
 
+/* One launch: the experts' job, or up to 3 dense jobs over the same x whose
+ * blocks follow each other along grid.x (job j has blocks[j] of them). */
 struct MatmulJobs {
     MatmulJob job[3];
+    int n_jobs, blocks[3];
 };
 
-/* grid: x = (group of MM_WARPS tiles) x split, y = groups of 8 NT tokens, z = job (dense: up to 3 matrices over the same x) or expert. The
+/* grid: x = (group of MM_WARPS tiles) x split (dense: of each job in turn), y = groups of 8 NT tokens, z = the z-th expert that
+ * has tokens (dense: 1). The
  * block's warps share the split and the tokens, so x is staged once per
  * block in shared memory, already split into bf16 hi/lo in the mma's B
  * layout, while the weights stream into registers. */
-template <int DT, int MODE, int NT> __global__ void __launch_bounds__(MM_WARPS * WARP) matmul_kernel(const MatmulJobs jobs) {
+template <int DT, int MODE, int NT> __global__ void __launch_bounds__(MM_WARPS * WARP, NT == 1 ? 3 : 0) matmul_kernel(const MatmulJobs jobs) {
     /* NT token tiles per warp: 1 for decode-sized batches, with twice the
-     * weight chunks in flight; each output's sum is the same either way */
-    /* one token tile: twice the weight chunks in flight */
+     * weight chunks in flight (and room for 3 blocks per multiprocessor);
+     * each output's sum is the same either way */
     const int V = Lane<DT>::V, CH = 4 * V, U = NT == 1 ? 2 * Lane<DT>::U : Lane<DT>::U, S = V / 4;
     __shared__ uint4 staged[U][S][NT][WARP];
     const bool experts = jobs.job[0].pairs != nullptr;
-    const MatmulJob &J = jobs.job[experts ? 0 : blockIdx.z];
+    int bx = blockIdx.x, j = 0;
+    while (j + 1 < jobs.n_jobs && bx >= jobs.blocks[j]) bx -= jobs.blocks[j++];
+    const MatmulJob &J = jobs.job[j];
     let_next_kernel_start();
     /* experts: which tokens (hence whether this block has work) comes from
      * the previous kernel; dense: weights stream before x is ready */
     if (experts) wait_prior_kernel();
     const int lane = threadIdx.x % WARP, g = lane >> 2, q = lane & 3;
     const int O = J.w.rows, K = J.w.cols, tiles = MODE == MM_SWIGLU ? (O / 2 + 7) / 8 : (O + 15) / 16;
-    const int split = blockIdx.x % J.splits, tile0 = blockIdx.x / J.splits * MM_WARPS;
+    const int split = bx % J.splits, tile0 = bx / J.splits * MM_WARPS;
     if (tile0 >= tiles) return; /* the whole block: this job has fewer tiles */
     const int tile = tile0 + threadIdx.x / WARP;
     const bool active = tile < tiles; /* inactive warps still stage x */
     int e = 0, first = 0, count = J.n_tokens;
     if (experts) {
-        e = blockIdx.z;
+        const int E = J.n_experts;
+        if ((int)blockIdx.z >= J.offsets[E + 1]) return; /* fewer experts have tokens than the grid allows */
+        e = J.offsets[E + 2 + blockIdx.z];
         first = J.offsets[e];
         count = J.offsets[e + 1] - first;
     }

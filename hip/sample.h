@@ -11,9 +11,40 @@
 #include "hip_compat.h"
 
 #define SAMPLE_THREADS 1024
+#define ARGMAX_SLICES 64 /* the argmax's first pass: blocks per row */
+#define ARGMAX_THREADS 256
 
 __device__ inline void better(float &v, int &i, float v2, int i2) {
     if (v2 > v || (v2 == v && i2 < i)) v = v2, i = i2;
+}
+
+/* The block's largest (v, i), ties to the lowest i, in every thread. */
+__device__ inline void block_argmax(float &v, int &i) {
+    __shared__ float best_v[32];
+    __shared__ int best_i[32];
+    int lane = threadIdx.x % WARP, w = threadIdx.x / WARP, nw = blockDim.x / WARP;
+    for (int m = WARP / 2; m > 0; m >>= 1) better(v, i, lane_xor(v, m), lane_xor_i(i, m));
+    __syncthreads(); /* best_* free from an earlier call */
+    if (lane == 0) best_v[w] = v, best_i[w] = i;
+    __syncthreads();
+    v = best_v[0], i = best_i[0];
+    for (int k = 1; k < nw; k++) better(v, i, best_v[k], best_i[k]);
+}
+
+/* First pass of the argmax: block (r, y) finds the largest logit of slice y
+ * of row r, so that a 201k-entry row is read by 64 multiprocessors, not one.
+ * Slices combined in order with the same tie rule give the row's argmax. */
+__global__ void __launch_bounds__(ARGMAX_THREADS) argmax_slices_kernel(int2 *part, const float *logits, int V) {
+    wait_prior_kernel();
+    let_next_kernel_start();
+    int r = blockIdx.x, per = (V + ARGMAX_SLICES - 1) / ARGMAX_SLICES, a = blockIdx.y * per, b = min(V, a + per);
+    const float *l = logits + (size_t)r * V;
+    float bv = -INFINITY;
+    int bi = 0x7fffffff;
+#pragma unroll 4
+    for (int i = a + threadIdx.x; i < b; i += blockDim.x) better(bv, bi, l[i], i);
+    block_argmax(bv, bi);
+    if (threadIdx.x == 0) part[(size_t)r * ARGMAX_SLICES + blockIdx.y] = make_int2(__float_as_int(bv), bi);
 }
 
 /* sum over the block of each thread's share of p_i >= v */
@@ -25,9 +56,10 @@ __device__ inline double mass_at_or_above(const float *p, int V, float v, double
     return block_sum(s, shared);
 }
 
-__global__ void __launch_bounds__(SAMPLE_THREADS) sample_kernel(int *tokens, const float *logits, float *prob, int V, const SampleSpec *spec) {
+/* After argmax_slices_kernel, one block per row. */
+__global__ void __launch_bounds__(SAMPLE_THREADS) sample_kernel(int *tokens, const float *logits, const int2 *argmax_part, float *prob, int V,
+                                                               const SampleSpec *spec) {
     __shared__ double shared[32], seg_sum[SAMPLE_THREADS];
-    __shared__ float best_v[32];
     __shared__ int best_i[32];
     wait_prior_kernel();
     int r = blockIdx.x, lane = threadIdx.x % WARP, w = threadIdx.x / WARP, nw = blockDim.x / WARP;
@@ -35,16 +67,14 @@ __global__ void __launch_bounds__(SAMPLE_THREADS) sample_kernel(int *tokens, con
     float *p = prob + (size_t)r * V;
     SampleSpec sp = spec[r];
 
-    /* argmax */
+    /* argmax: the slices' winners, in slice order */
     float bv = -INFINITY;
     int bi = 0x7fffffff;
-#pragma unroll 8
-    for (int i = threadIdx.x; i < V; i += blockDim.x) better(bv, bi, l[i], i);
-    for (int m = WARP / 2; m > 0; m >>= 1) better(bv, bi, lane_xor(bv, m), lane_xor_i(bi, m));
-    if (lane == 0) best_v[w] = bv, best_i[w] = bi;
-    __syncthreads();
-    bv = best_v[0], bi = best_i[0];
-    for (int i = 1; i < nw; i++) better(bv, bi, best_v[i], best_i[i]);
+    for (int i = threadIdx.x; i < ARGMAX_SLICES; i += blockDim.x) {
+        int2 part = argmax_part[(size_t)r * ARGMAX_SLICES + i];
+        better(bv, bi, __int_as_float(part.x), part.y);
+    }
+    block_argmax(bv, bi);
     if (sp.temperature <= 0.0f) {
         if (threadIdx.x == 0) tokens[r] = bi;
         return;

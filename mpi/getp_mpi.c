@@ -391,11 +391,12 @@ int main(int argc, char **argv) {
         int gpu_loads = 0;
         for (int r = 0; r < size; r++) gpu_loads |= all[r].weights_s > 0;
         if (gpu_loads) { /* the replicas: how each GPU got its weights */
-            printf("%-9s %-60s %9s %8s %8s\n", "load", "weights loaded by", "GB", "s", "GB/s");
+            /* the method last and whole: a fallback's reason can be long */
+            printf("%-9s %9s %8s %8s  %s\n", "load", "GB", "s", "GB/s", "weights loaded by");
             for (int r = 0; r < size; r++) {
                 const RankReport *x = &all[r];
-                printf("rank %-4d %-60.60s %9.2f %8.3f %8.2f\n", r, x->load_method, x->weights_bytes / 1e9, x->weights_s,
-                       x->weights_s > 0 ? x->weights_bytes / x->weights_s / 1e9 : 0.0);
+                printf("rank %-4d %9.2f %8.3f %8.2f  %s\n", r, x->weights_bytes / 1e9, x->weights_s,
+                       x->weights_s > 0 ? x->weights_bytes / x->weights_s / 1e9 : 0.0, x->load_method);
             }
         }
         double wall = MPI_Wtime() - t0;

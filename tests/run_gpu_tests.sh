@@ -19,6 +19,27 @@ build/getp $OUT/tiny_gpu.bin -m getp -i examples/requests.txt -o $OUT/out_cpu.tx
 build/getp_gpu $OUT/tiny_gpu.bin -m getp -i examples/requests.txt -o $OUT/out_gpu.txt -n 24 --backend hip --no-progress >$OUT/getp_gpu.log 2>&1
 if cmp -s $OUT/out_cpu.txt $OUT/out_gpu.txt; then echo "PASS getp_gpu writes the same output file as the CPU backend (greedy, tiny)"; PASSED=$((PASSED + 1));
 else echo "FAIL getp_gpu output differs from the CPU's"; cat $OUT/getp_gpu.log; FAILED=$((FAILED + 1)); fi
+# replicas (getp_mpi_gpu, 2 ranks): with two GPUs rank 1 copies rank 0's
+# weights over the peer link, and with peer access refused it falls back to
+# the host; on one GPU both ranks share it and the peer path must decline.
+# Every way gives the CPU's output file and the report names the method.
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+mpi_case() { # mpi_case NAME EXPECTED_LOAD_TEXT [env...]
+    local name=$1 want=$2; shift 2
+    env "$@" timeout 120 mpirun --oversubscribe --bind-to none -np 2 -x GETP_INJECT_FAULT $B/getp_mpi_gpu $OUT/tiny_gpu.bin -i examples/requests.txt \
+        -o $OUT/mpi_$name.txt -n 24 --no-progress >$OUT/mpi_$name.log 2>&1
+    if cmp -s $OUT/out_cpu.txt $OUT/mpi_$name.txt && grep -q "^rank 1 .*$want" $OUT/mpi_$name.log; then
+        echo "PASS getp_mpi_gpu 2 ranks, $name: CPU's output, rank 1 loaded by '$want'"; PASSED=$((PASSED + 1))
+    else echo "FAIL getp_mpi_gpu 2 ranks, $name (want rank 1 loaded by '$want')"; cat $OUT/mpi_$name.log; FAILED=$((FAILED + 1)); fi
+}
+if [ -x $B/getp_mpi_gpu ] && command -v mpirun >/dev/null; then
+    if [ "$(nvidia-smi -L 2>/dev/null | wc -l)" -ge 2 ]; then
+        mpi_case peer "peer from GPU 0" GETP_INJECT_FAULT=
+        mpi_case refused "peer refused: refused" GETP_INJECT_FAULT=refuse-peer@1
+    else
+        mpi_case one_gpu "peer refused: the peer replica is on this GPU" GETP_INJECT_FAULT=
+    fi
+fi
 if command -v compute-sanitizer >/dev/null; then
     compute-sanitizer --tool memcheck --error-exitcode 9 $B/test_gpu $OUT/tiny_gpu.bin 1e-4 >$OUT/memcheck.log 2>&1
     rc=$?
