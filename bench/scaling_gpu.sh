@@ -52,10 +52,10 @@ if [ "${PIN_PROBE:-1}" = 1 ]; then
     LIMIT=60 run gpu1_pinned 1 host GETP_INJECT_FAULT= GETP_LOAD_PIN=1
     grep -E "^rank 0" "$OUT/log_gpu1_pinned.txt" | head -2
 fi
-python3 bench/plot_scaling.py "$OUT/scaling.png" "$OUT/rep_gpu1.json" "$OUT/rep_gpus_peer.json" || true
+python3 bench/plot_scaling.py "$OUT/scaling.png" "$OUT/rep_gpu1.json" "$OUT/rep_gpus_peer.json" "$OUT/rep_gpus_host.json" || true
 for n in gpu1 gpus_peer gpus_host gpus_refused; do
     echo "== $n"
-    grep -E "^(rank|load|[0-9]+ )" "$OUT/log_$n.txt"
+    grep -E "^(rank |load|[0-9]+ )" "$OUT/log_$n.txt"
     grep -E "^achieved|^ranks:" "$OUT/log_$n.txt"
     python3 -c "import json,sys; r=json.load(open('$OUT/rep_$n.json')); print('generation tok/s %.1f' % r['generation_tok_per_s'])" 2>/dev/null
 done
