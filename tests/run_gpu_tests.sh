@@ -10,8 +10,10 @@ PASSED=0 FAILED=0
 count() { p=$(grep -c '^PASS' "$1"); f=$(grep -c '^FAIL' "$1"); PASSED=$((PASSED + p)); FAILED=$((FAILED + f)); cat "$1"; }
 $B/gen_model $OUT/tiny_gpu.bin --preset tiny
 $B/gen_model $OUT/tiny_gpu_f32.bin --preset tiny --dtype f32 --experts f32
+# the gpt-oss-20b layer shape (8 query heads per kv head, head_dim 64, 32 experts), 2 layers, small vocab
+$B/gen_model $OUT/g20_2l.bin --preset 20b --layers 2 --vocab 4096
 for f in f32 mxfp4; do $B/convert_hf tests/fixtures/hf_$f $OUT/hf_$f.bin 2>/dev/null; done
-for m in tiny_gpu:1e-4 tiny_gpu_f32:1e-4 hf_f32:1e-4 hf_mxfp4:1e-4; do
+for m in tiny_gpu:1e-4 tiny_gpu_f32:1e-4 hf_f32:1e-4 hf_mxfp4:1e-4 g20_2l:1e-4; do
     $B/test_gpu $OUT/${m%%:*}.bin ${m##*:} >$OUT/gpu_${m%%:*}.log 2>&1; count $OUT/gpu_${m%%:*}.log
 done
 # the whole CLI: getp on the GPU writes the same file as on the CPU (greedy)
