@@ -147,7 +147,10 @@ template <int DT, int MODE, int NT> __global__ void __launch_bounds__(MM_WARPS *
     const int V = Lane<DT>::V, CH = 4 * V, U = NT == 1 ? 2 * Lane<DT>::U : Lane<DT>::U, S = V / 4;
     __shared__ uint4 staged[U][S][NT][WARP];
     const bool experts = jobs.job[0].pairs != nullptr;
-    int bx = blockIdx.x, j = 0;
+    /* the token groups of one tile group are neighbours in launch order, so
+     * the weights they share come from DRAM about once (then from L2) */
+    const int lin = blockIdx.y * gridDim.x + blockIdx.x, by = lin % gridDim.y;
+    int bx = lin / gridDim.y, j = 0;
     while (j + 1 < jobs.n_jobs && bx >= jobs.blocks[j]) bx -= jobs.blocks[j++];
     const MatmulJob &J = jobs.job[j];
     let_next_kernel_start();
@@ -168,7 +171,7 @@ template <int DT, int MODE, int NT> __global__ void __launch_bounds__(MM_WARPS *
         first = J.offsets[e];
         count = J.offsets[e + 1] - first;
     }
-    const int t0 = blockIdx.y * 8 * NT;
+    const int t0 = by * 8 * NT;
     if (t0 >= count) return;
     const int n_tiles = min(NT, (count - t0 + 7) / 8), n_valid = min(8 * NT, count - t0);
     for (int i = threadIdx.x; i < U * S * NT * WARP; i += blockDim.x) (&staged[0][0][0][0])[i] = make_uint4(0, 0, 0, 0);
