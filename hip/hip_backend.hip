@@ -174,15 +174,20 @@ static void launch_variant(const HipState *s, const MatmulJobs &all, dim3 grid, 
     else (void)launch_chained(matmul_kernel<DT, MODE, MM_TOKEN_TILES>, grid, block, 0, s->stream, all);
 }
 
+/* tiles[i]: job i's row tiles (16 rows; SwiGLU: 8 channels) */
 template <int MODE>
-static int launch_matmul(const HipState *s, const MatmulJob *jobs, int n_jobs, const unsigned *blocks, unsigned grid_z, int max_tokens,
+static int launch_matmul(const HipState *s, const MatmulJob *jobs, int n_jobs, const unsigned *tiles, unsigned grid_z, int max_tokens,
                          Error *err) {
     MatmulJobs all;
     memset(&all, 0, sizeof all);
     unsigned grid_x = 0;
+    int nt = token_tiles(max_tokens), mt = nt == 1 ? (int)RowTiles<1>::MT : (int)RowTiles<MM_TOKEN_TILES>::MT;
     all.n_jobs = n_jobs;
-    for (int i = 0; i < n_jobs; i++) all.job[i] = jobs[i], all.blocks[i] = (int)blocks[i], grid_x += blocks[i];
-    int nt = token_tiles(max_tokens);
+    for (int i = 0; i < n_jobs; i++) {
+        all.job[i] = jobs[i];
+        all.blocks[i] = (int)(cdiv(tiles[i], (size_t)MM_WARPS * mt) * (unsigned)jobs[i].splits);
+        grid_x += (unsigned)all.blocks[i];
+    }
     dim3 grid(grid_x, cdiv(max_tokens, 8 * nt), grid_z);
     switch (jobs[0].w.dtype) {
     case DT_F32: launch_variant<DT_F32, MODE>(s, all, grid, nt); break;
@@ -195,12 +200,12 @@ static int launch_matmul(const HipState *s, const MatmulJob *jobs, int n_jobs, c
 
 /* Dense matmuls of the same x: up to 3 matrices (q, k, v) in one launch. */
 static int dense_matmul(const HipState *s, const MatmulJob *jobs, int n_jobs, int n, Error *err) {
-    unsigned blocks[3];
+    unsigned tiles[3];
     for (int i = 0; i < n_jobs; i++) {
-        blocks[i] = cdiv(cdiv(jobs[i].w.rows, 16), MM_WARPS) * (unsigned)jobs[i].splits;
+        tiles[i] = cdiv(jobs[i].w.rows, 16);
         if (jobs[i].w.dtype != jobs[0].w.dtype) return error_set(err, "hip backend: q, k and v must share a dtype");
     }
-    return launch_matmul<MM_PARTIAL>(s, jobs, n_jobs, blocks, 1, n, err);
+    return launch_matmul<MM_PARTIAL>(s, jobs, n_jobs, tiles, 1, n, err);
 }
 
 template <int MODE>
@@ -210,12 +215,11 @@ static int expert_matmul(const HipState *s, WeightView w, const float *bias, con
     memset(&j, 0, sizeof j);
     j.w = w, j.bias = bias, j.x = x, j.ldx = cols / 4, j.pairs = s->pairs, j.offsets = s->offsets, j.pair_div = pair_div;
     j.n_experts = (int)s->c.n_experts, j.splits = 1, j.out = out, j.ldo = ldo, j.limit = s->c.swiglu_limit;
-    int tiles = MODE == MM_SWIGLU ? cdiv(w.rows / 2, 8) : cdiv(w.rows, 16);
+    unsigned tiles = MODE == MM_SWIGLU ? cdiv(w.rows / 2, 8) : cdiv(w.rows, 16);
     /* n_rows tokens make n_rows * k (token, expert) pairs, so at most that
      * many experts have work: at batch 1, 4 of 32 */
     int pairs = n_rows * (int)s->c.experts_per_token, z = pairs < j.n_experts ? pairs : j.n_experts;
-    unsigned blocks = cdiv(tiles, MM_WARPS);
-    return launch_matmul<MODE>(s, &j, 1, &blocks, (unsigned)z, n_rows, err);
+    return launch_matmul<MODE>(s, &j, 1, &tiles, (unsigned)z, n_rows, err);
 }
 
 static int launch_attention(const HipState *s, const LayerDev *L, StepRows rows, int T, Error *err) {

@@ -135,16 +135,23 @@ struct MatmulJobs {
     int n_jobs, blocks[3];
 };
 
-/* grid: x = (group of MM_WARPS tiles) x split (dense: of each job in turn), y = groups of 8 NT tokens, z = the z-th expert that
- * has tokens (dense: 1). The
- * block's warps share the split and the tokens, so x is staged once per
- * block in shared memory, already split into bf16 hi/lo in the mma's B
- * layout, while the weights stream into registers. */
+/* Row tiles per warp: two at large batch, so that each x fragment read from
+ * shared memory feeds two mmas (the kernel is bound by L1/shared-memory
+ * throughput there, not DRAM); one at decode-sized batches. */
+template <int NT> struct RowTiles {
+    enum { MT = NT == 1 ? 1 : 2 };
+};
+
+/* grid: x = (group of MM_WARPS * MT tiles) x split (dense: of each job in turn), y = groups of 8 NT tokens, z = the z-th expert
+ * that has tokens (dense: 1). The block's warps share the split and the
+ * tokens, so x is staged once per block in shared memory, already split into
+ * bf16 hi/lo in the mma's B layout, while the weights stream into registers. */
 template <int DT, int MODE, int NT> __global__ void __launch_bounds__(MM_WARPS * WARP, NT == 1 ? 3 : 0) matmul_kernel(const MatmulJobs jobs) {
     /* NT token tiles per warp: 1 for decode-sized batches, with twice the
      * weight chunks in flight (and room for 3 blocks per multiprocessor);
      * each output's sum is the same either way */
-    const int V = Lane<DT>::V, CH = 4 * V, U = NT == 1 ? 2 * Lane<DT>::U : Lane<DT>::U, S = V / 4;
+    constexpr int MT = RowTiles<NT>::MT;
+    const int V = Lane<DT>::V, CH = 4 * V, U = NT == 1 ? 2 * Lane<DT>::U : (Lane<DT>::U / MT > 0 ? Lane<DT>::U / MT : 1), S = V / 4;
     __shared__ uint4 staged[U][S][NT][WARP];
     const bool experts = jobs.job[0].pairs != nullptr;
     /* the token groups of one tile group are neighbours in launch order, so
@@ -159,10 +166,10 @@ template <int DT, int MODE, int NT> __global__ void __launch_bounds__(MM_WARPS *
     if (experts) wait_prior_kernel();
     const int lane = threadIdx.x % WARP, g = lane >> 2, q = lane & 3;
     const int O = J.w.rows, K = J.w.cols, tiles = MODE == MM_SWIGLU ? (O / 2 + 7) / 8 : (O + 15) / 16;
-    const int split = bx % J.splits, tile0 = bx / J.splits * MM_WARPS;
+    const int split = bx % J.splits, tile0 = bx / J.splits * MM_WARPS * MT;
     if (tile0 >= tiles) return; /* the whole block: this job has fewer tiles */
-    const int tile = tile0 + threadIdx.x / WARP;
-    const bool active = tile < tiles; /* inactive warps still stage x */
+    const int wtile = tile0 + threadIdx.x / WARP * MT; /* the warp's first tile */
+    const bool active = wtile < tiles;                  /* inactive warps still stage x */
     int e = 0, first = 0, count = J.n_tokens;
     if (experts) {
         const int E = J.n_experts;
@@ -176,20 +183,27 @@ template <int DT, int MODE, int NT> __global__ void __launch_bounds__(MM_WARPS *
     const int n_tiles = min(NT, (count - t0 + 7) / 8), n_valid = min(8 * NT, count - t0);
     for (int i = threadIdx.x; i < U * S * NT * WARP; i += blockDim.x) (&staged[0][0][0][0])[i] = make_uint4(0, 0, 0, 0);
 
-    /* the lane's two weight rows (g and g+8 of the tile) */
-    long r0, r1;
-    if (MODE == MM_SWIGLU) { /* rows g: gate of channel c, g+8: its up (interleaved in W) */
-        int c = tile * 8 + g;
-        r0 = 2L * c, r1 = 2L * c + 1;
-    } else {
-        r0 = tile * 16 + g, r1 = r0 + 8;
+    /* the lane's two weight rows of each of its tiles (g and g+8 of the tile) */
+    long r0[MT], r1[MT];
+    bool ok0[MT], ok1[MT];
+#pragma unroll
+    for (int m = 0; m < MT; m++) {
+        const int tile = wtile + m;
+        if (MODE == MM_SWIGLU) { /* rows g: gate of channel c, g+8: its up (interleaved in W) */
+            int c = tile * 8 + g;
+            r0[m] = 2L * c, r1[m] = 2L * c + 1;
+        } else {
+            r0[m] = tile * 16 + g, r1[m] = r0[m] + 8;
+        }
+        ok0[m] = tile < tiles && r0[m] < O, ok1[m] = tile < tiles && r1[m] < O;
+        r0[m] += (long)e * O, r1[m] += (long)e * O;
     }
-    const bool ok0 = active && r0 < O, ok1 = active && r1 < O;
-    r0 += (long)e * O, r1 += (long)e * O;
 
-    float acc[NT][4];
-    for (int nt = 0; nt < NT; nt++)
-        for (int i = 0; i < 4; i++) acc[nt][i] = 0.0f;
+    float acc[MT][NT][4];
+#pragma unroll
+    for (int m = 0; m < MT; m++)
+        for (int nt = 0; nt < NT; nt++)
+            for (int i = 0; i < 4; i++) acc[m][nt][i] = 0.0f;
 
     /* NT > 1 staging: thread -> its token my_tl and every n_cols-th column */
     const int my_tl = threadIdx.x % (8 * NT), my_col0 = threadIdx.x / (8 * NT), n_cols = MM_WARPS * WARP / (8 * NT);
@@ -197,13 +211,16 @@ template <int DT, int MODE, int NT> __global__ void __launch_bounds__(MM_WARPS *
 
     const int chunks = (K + CH - 1) / CH, c0 = split * chunks / J.splits, c1 = (split + 1) * chunks / J.splits;
     for (int cb = c0; cb < c1; cb += U) {
-        RawWeights<DT> w0[U], w1[U];
+        RawWeights<DT> w0[MT][U], w1[MT][U];
 #pragma unroll
         for (int u = 0; u < U; u++) { /* weight loads first: bytes in flight */
             int k = (cb + u) * CH + q * V;
             bool kin = cb + u < c1 && k < K;
-            load_raw<DT>(J.w, r0, k, kin && ok0, w0[u]);
-            load_raw<DT>(J.w, r1, k, kin && ok1, w1[u]);
+#pragma unroll
+            for (int m = 0; m < MT; m++) {
+                load_raw<DT>(J.w, r0[m], k, kin && ok0[m], w0[m][u]);
+                load_raw<DT>(J.w, r1[m], k, kin && ok1[m], w1[m][u]);
+            }
         }
         if (!experts && cb == c0) wait_prior_kernel(); /* x and the outputs' previous readers */
         __syncthreads(); /* the previous chunks' x is no longer read */
@@ -229,51 +246,63 @@ template <int DT, int MODE, int NT> __global__ void __launch_bounds__(MM_WARPS *
             if (cb + u >= c1) break;
 #pragma unroll
             for (int st = 0; st < S; st++) {
-                uint32_t h0[2], l0[2], h1[2], l1[2];
-                unpack_step<DT>(w0[u], st, h0, l0);
-                unpack_step<DT>(w1[u], st, h1, l1);
-                uint32_t ah[4] = {h0[0], h1[0], h0[1], h1[1]}, al[4] = {l0[0], l1[0], l0[1], l1[1]};
+                uint32_t ah[MT][4], al[MT][4];
+#pragma unroll
+                for (int m = 0; m < MT; m++) {
+                    uint32_t h0[2], l0[2], h1[2], l1[2];
+                    unpack_step<DT>(w0[m][u], st, h0, l0);
+                    unpack_step<DT>(w1[m][u], st, h1, l1);
+                    ah[m][0] = h0[0], ah[m][1] = h1[0], ah[m][2] = h0[1], ah[m][3] = h1[1];
+                    al[m][0] = l0[0], al[m][1] = l1[0], al[m][2] = l0[1], al[m][3] = l1[1];
+                }
 #pragma unroll
                 for (int nt = 0; nt < NT; nt++) {
                     if (nt >= n_tiles) break;
-                    uint4 b = staged[u][st][nt][lane];
+                    uint4 b = staged[u][st][nt][lane]; /* one read, MT tiles of mmas */
                     uint32_t bh[2] = {b.x, b.y}, bl[2] = {b.z, b.w};
-                    mma_bf16_16x8x16(acc[nt], ah, bh);
-                    mma_bf16_16x8x16(acc[nt], ah, bl);
-                    if (DT == DT_F32) mma_bf16_16x8x16(acc[nt], al, bh);
+#pragma unroll
+                    for (int m = 0; m < MT; m++) {
+                        mma_bf16_16x8x16(acc[m][nt], ah[m], bh);
+                        mma_bf16_16x8x16(acc[m][nt], ah[m], bl);
+                        if (DT == DT_F32) mma_bf16_16x8x16(acc[m][nt], al[m], bh);
+                    }
                 }
             }
         }
     }
     if (!active) return;
 
-    /* lane holds rows (g, g+8) x tokens (2q, 2q+1) of each token tile */
-    for (int nt = 0; nt < n_tiles; nt++)
-        for (int c = 0; c < 2; c++) {
-            int i = t0 + nt * 8 + 2 * q + c;
-            if (i >= count) continue;
-            if (MODE == MM_PARTIAL) {
-                float *o = (float *)J.out + ((size_t)split * J.n_tokens + i) * O;
-                if (ok0) o[r0] = acc[nt][c];
-                if (ok1) o[r1] = acc[nt][2 + c];
-            } else if (MODE == MM_BIAS) {
-                int p = J.pairs[first + i];
-                float *o = (float *)J.out + (size_t)p * J.ldo - (long)e * O;
-                if (ok0) o[r0] = acc[nt][c] + J.bias[r0];
-                if (ok1) o[r1] = acc[nt][2 + c] + J.bias[r1];
-            }
-        }
-    if (MODE == MM_SWIGLU) { /* lanes g..g+3 hold 4 consecutive channels: the first packs them */
-        for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+    for (int m = 0; m < MT; m++) {
+        const int tile = wtile + m;
+        /* lane holds rows (g, g+8) x tokens (2q, 2q+1) of each token tile */
+        for (int nt = 0; nt < n_tiles; nt++)
             for (int c = 0; c < 2; c++) {
-                int i = t0 + nt * 8 + 2 * q + c, ch = tile * 8 + g;
-                float v = ok0 && ok1 ? swiglu(acc[nt][c] + J.bias[r0], acc[nt][2 + c] + J.bias[r1], J.limit) : 0.0f;
-                float v1 = lane_shfl(v, (lane + 4) % WARP), v2 = lane_shfl(v, (lane + 8) % WARP), v3 = lane_shfl(v, (lane + 12) % WARP);
-                if (nt < n_tiles && i < count && g % 4 == 0 && ok0) {
+                int i = t0 + nt * 8 + 2 * q + c;
+                if (i >= count) continue;
+                if (MODE == MM_PARTIAL) {
+                    float *o = (float *)J.out + ((size_t)split * J.n_tokens + i) * O;
+                    if (ok0[m]) o[r0[m]] = acc[m][nt][c];
+                    if (ok1[m]) o[r1[m]] = acc[m][nt][2 + c];
+                } else if (MODE == MM_BIAS) {
                     int p = J.pairs[first + i];
-                    ((uint4 *)J.out)[(size_t)p * (J.ldo / 4) + ch / 4] = pack_split4(v, v1, v2, v3);
+                    float *o = (float *)J.out + (size_t)p * J.ldo - (long)e * O;
+                    if (ok0[m]) o[r0[m]] = acc[m][nt][c] + J.bias[r0[m]];
+                    if (ok1[m]) o[r1[m]] = acc[m][nt][2 + c] + J.bias[r1[m]];
                 }
             }
+        if (MODE == MM_SWIGLU) { /* lanes g..g+3 hold 4 consecutive channels: the first packs them */
+            for (int nt = 0; nt < NT; nt++)
+                for (int c = 0; c < 2; c++) {
+                    int i = t0 + nt * 8 + 2 * q + c, ch = tile * 8 + g;
+                    float v = ok0[m] && ok1[m] ? swiglu(acc[m][nt][c] + J.bias[r0[m]], acc[m][nt][2 + c] + J.bias[r1[m]], J.limit) : 0.0f;
+                    float v1 = lane_shfl(v, (lane + 4) % WARP), v2 = lane_shfl(v, (lane + 8) % WARP), v3 = lane_shfl(v, (lane + 12) % WARP);
+                    if (nt < n_tiles && i < count && g % 4 == 0 && ok0[m]) {
+                        int p = J.pairs[first + i];
+                        ((uint4 *)J.out)[(size_t)p * (J.ldo / 4) + ch / 4] = pack_split4(v, v1, v2, v3);
+                    }
+                }
+        }
     }
 }
 
