@@ -1,8 +1,9 @@
 /* matmul.h - the one matrix kernel of the GPU backend: out = W x for a list
  * of tokens, W in F32, BF16 or MXFP4, on the tensor cores.
  *
- * A warp computes a 16-row tile of W against up to 32 tokens (4 tiles of
- * 8), k in chunks. Each lane loads V consecutive weights of its two rows
+ * A warp computes a 16-row tile of W against up to 8 tokens (decode), or
+ * two 16-row tiles against up to 32 tokens (4 tiles of 8), k in chunks.
+ * Each lane loads V consecutive weights of its two rows per tile
  * with wide loads; the mma's k positions are assigned so that the lane's
  * own weights meet the x values it loads itself (the sum over k does not
  * care which physical k sits in which slot, as long as A and B agree).
