@@ -264,9 +264,9 @@ static int enqueue_step(HipState *s, int T, int n_out, int sample, Error *err) {
         if (dense_matmul(s, &o, 1, T, err)) return -1;
         mark(s, P_O_MM);
         size_t shared = (size_t)(H + 2 * E + T * K) * sizeof(float);
-        (void)launch_chained(post_attention_kernel, dim3(T), dim3(ROW_THREADS), shared, s->stream, s->x, s->xn, s->part_o, s->splits_o, T, L->bo, L->mlp_norm, L->router,
-                                                                     L->router_b, H, E, K, c->rms_eps, s->topk_idx, s->topk_w, s->pairs,
-                                                                     s->offsets, s->counter);
+        (void)launch_chained(post_attention_kernel, dim3(T), dim3(ROW_THREADS), shared, s->stream, s->x, s->xn, s->part_o, s->splits_o, T,
+                             L->bo, L->mlp_norm, L->router, L->router_b, H, E, K, c->rms_eps, s->topk_idx, s->topk_w, s->pairs, s->offsets,
+                             s->counter);
         CHECK_LAUNCH(err);
         mark(s, P_POST_ATTN);
         if (expert_matmul<MM_SWIGLU>(s, L->gate_up, L->gate_up_b, s->xn, H, K, s->act, I, T, err)) return -1;
@@ -275,8 +275,7 @@ static int enqueue_step(HipState *s, int T, int n_out, int sample, Error *err) {
         mark(s, P_DOWN);
         int last = l + 1 == (int)c->n_layers;
         (void)launch_chained(combine_kernel, dim3(T), dim3(ROW_THREADS), 0, s->stream, s->x, s->xn, s->expert_out, s->topk_w, K, H,
-                                                         last ? s->final_norm : s->layers[l + 1].attn_norm, c->rms_eps,
-                                                         last ? rows.out_row : nullptr);
+                             last ? s->final_norm : s->layers[l + 1].attn_norm, c->rms_eps, last ? rows.out_row : nullptr);
         CHECK_LAUNCH(err);
         mark(s, P_COMBINE);
     }
@@ -452,11 +451,14 @@ static void host_vector(const Model *m, const Tensor *t, float *out, int is_norm
 
 #define LOAD_CHUNK ((size_t)256 << 20) /* bytes per copy; two streams alternate */
 
-/* The mapped file to the device, staged through two pinned buffers (the CPU
- * fills one while the other is copied). GETP_LOAD_PIN=1 instead pins the
- * mapping where it lies (hipHostRegister): on the device machines of
- * 2026-11-22 that call did not return within 60 s even for a 0.6 GB file,
- * so it is opt-in until understood. */
+/* Bytes of the copy that starts at off. */
+static size_t load_chunk_at(size_t len, size_t off) { return len - off < LOAD_CHUNK ? len - off : LOAD_CHUNK; }
+
+/* The mapped file to the device, staged through two pinned buffers (the
+ * rank's threads fill one while the other is copied). GETP_LOAD_PIN=1
+ * instead pins the mapping where it lies (hipHostRegister): measured 16x
+ * slower on an H200 node (10 s for 13.8 GB, the registration dominating),
+ * and once it did not return at all, so it is opt-in. */
 static int load_from_host(HipState *s, const Model *m, hipStream_t streams[2], char *used, size_t used_len, Error *err) {
     const uint8_t *src = m->map;
     size_t len = m->map_len;
@@ -465,7 +467,7 @@ static int load_from_host(HipState *s, const Model *m, hipStream_t streams[2], c
     hipError_t e = try_pin ? hipHostRegister((void *)src, len, hipHostRegisterReadOnly) : hipErrorNotSupported;
     if (e == hipSuccess) {
         for (size_t off = 0, i = 0; off < len; off += LOAD_CHUNK, i++) {
-            size_t n = len - off < LOAD_CHUNK ? len - off : LOAD_CHUNK;
+            size_t n = load_chunk_at(len, off);
             CHECK(hipMemcpyAsync(s->weights + off, src + off, n, hipMemcpyHostToDevice, streams[i % 2]), err);
         }
         CHECK(hipStreamSynchronize(streams[0]), err);
@@ -484,7 +486,7 @@ static int load_from_host(HipState *s, const Model *m, hipStream_t streams[2], c
             rc = error_set(err, "hip: no pinned staging memory for the weights");
     }
     for (size_t off = 0, i = 0; off < len && rc == 0; off += LOAD_CHUNK, i++) {
-        size_t n = len - off < LOAD_CHUNK ? len - off : LOAD_CHUNK;
+        size_t n = load_chunk_at(len, off);
         int b = (int)(i % 2);
         if (i >= 2 && hipEventSynchronize(done[b]) != hipSuccess) rc = error_set(err, "hip: staged weight copy failed");
         if (rc) break;
@@ -532,7 +534,7 @@ static int load_from_peer(HipState *s, const GpuLoad *load, hipStream_t streams[
     }
     size_t len = s->model->map_len;
     for (size_t off = 0, i = 0; off < len; off += LOAD_CHUNK, i++) {
-        size_t n = len - off < LOAD_CHUNK ? len - off : LOAD_CHUNK;
+        size_t n = load_chunk_at(len, off);
         CHECK(hipMemcpyPeerAsync(s->weights + off, s->device, (const uint8_t *)src + off, load->peer_device, n, streams[i % 2]), err);
     }
     CHECK(hipStreamSynchronize(streams[0]), err);

@@ -41,7 +41,6 @@ enum { REQ_INDEX, REQ_PROMPT_LEN, REQ_MAX_NEW, REQ_TEMP_BITS, REQ_TOPP_BITS, REQ
 /* Result as gathered: 4 ints, then the generated tokens. */
 enum { RES_INDEX, RES_N_TOKENS, RES_FINISH, RES_PROMPT_TOKENS, RES_INTS };
 
-
 /* Test hooks (GETP_INJECT_FAULT): "load@R" makes rank R fail to load its
  * model, "kill@R" makes it SIGKILL itself after its first finished request,
  * "unlink-requests@0" deletes the request file right after validation. */

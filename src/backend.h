@@ -56,8 +56,8 @@ static inline void backend_destroy(Backend *b) {
 Backend *backend_cpu_create(const Model *m, int max_slots, int max_context, int n_threads, Error *err);
 
 /* How a GPU backend gets its weights (issue 7). HOST: from the mapped model
- * file, pinned (registered in place, or staged through pinned buffers when
- * registration fails), in large asynchronous copies. PEER: copied from
+ * file, staged through pinned buffers in large asynchronous copies (with
+ * GETP_LOAD_PIN=1 the mapping is registered in place instead). PEER: copied from
  * another GPU's replica on this node (its handle from
  * hip_backend_export_weights, opened through IPC), falling back to HOST
  * where peer access is not possible. The backend fills in what it did. */

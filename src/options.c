@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "backend.h" /* LoadMethod */
 #include "presets.h"
 #include "util.h"
 
@@ -187,9 +188,9 @@ int options_parse(Options *o, int argc, char **argv, const char *prog, int mpi, 
                 rc = -1;
             }
         } else if (mpi && !strcmp(a, "--load")) {
-            if (!strcmp(v, "auto")) o->load = 0;
-            else if (!strcmp(v, "host")) o->load = 1;
-            else if (!strcmp(v, "peer")) o->load = 2;
+            if (!strcmp(v, "auto")) o->load = LOAD_AUTO;
+            else if (!strcmp(v, "host")) o->load = LOAD_HOST;
+            else if (!strcmp(v, "peer")) o->load = LOAD_PEER;
             else {
                 say(errs, "%s: unknown load method '%s' (auto, host, peer)\n", prog, v);
                 rc = -1;

@@ -27,7 +27,7 @@ typedef struct {
     int device;   /* GPU index (getp_mpi: the node-local rank) */
     float kv_mem_gib;          /* GPU KV-cache budget; 0: from free memory */
     const char *dummy_weights; /* "PRESET[:bf16|mxfp4]": random weights on the GPU, no model file */
-    int load;                  /* LoadMethod (backend.h): 0 auto, 1 host, 2 peer */
+    int load;                  /* a LoadMethod (backend.h) */
     /* getp_mpi only */
     const char *schedule;
     const char *report_json;
