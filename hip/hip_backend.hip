@@ -177,9 +177,10 @@ static void launch_variant(const HipState *s, const MatmulJobs &all, dim3 grid, 
 /* tiles[i]: job i's row tiles (16 rows; SwiGLU: 8 channels) */
 template <int MODE>
 static int launch_matmul(const HipState *s, const MatmulJob *jobs, int n_jobs, const unsigned *tiles, unsigned grid_z, int max_tokens,
-                         Error *err) {
+                         Error *err, const WeightView *prefetch = nullptr) {
     MatmulJobs all;
     memset(&all, 0, sizeof all);
+    if (prefetch) all.prefetch = prefetch->data, all.prefetch_bytes = weight_bytes(*prefetch);
     unsigned grid_x = 0;
     int nt = token_tiles(max_tokens), mt = nt == 1 ? (int)RowTiles<1>::MT : (int)RowTiles<MM_TOKEN_TILES>::MT;
     all.n_jobs = n_jobs;
@@ -198,14 +199,15 @@ static int launch_matmul(const HipState *s, const MatmulJob *jobs, int n_jobs, c
     return 0;
 }
 
-/* Dense matmuls of the same x: up to 3 matrices (q, k, v) in one launch. */
-static int dense_matmul(const HipState *s, const MatmulJob *jobs, int n_jobs, int n, Error *err) {
+/* Dense matmuls of the same x: up to 3 matrices (q, k, v) in one launch;
+ * prefetch: a weight the kernel after next reads (see MatmulJobs). */
+static int dense_matmul(const HipState *s, const MatmulJob *jobs, int n_jobs, int n, Error *err, const WeightView *prefetch = nullptr) {
     unsigned tiles[3];
     for (int i = 0; i < n_jobs; i++) {
         tiles[i] = cdiv(jobs[i].w.rows, 16);
         if (jobs[i].w.dtype != jobs[0].w.dtype) return error_set(err, "hip backend: q, k and v must share a dtype");
     }
-    return launch_matmul<MM_PARTIAL>(s, jobs, n_jobs, tiles, 1, n, err);
+    return launch_matmul<MM_PARTIAL>(s, jobs, n_jobs, tiles, 1, n, err, prefetch);
 }
 
 template <int MODE>
@@ -261,10 +263,10 @@ static int enqueue_step(HipState *s, int T, int n_out, int sample, Error *err) {
         if (launch_attention(s, L, rows, T, err)) return -1;
         mark(s, P_ATTENTION);
         MatmulJob o = dense_job(L->wo, s->attn, QD, T, s->splits_o, s->part_o);
-        if (dense_matmul(s, &o, 1, T, err)) return -1;
+        if (dense_matmul(s, &o, 1, T, err, T <= 8 ? &L->router : nullptr)) return -1;
         mark(s, P_O_MM);
         size_t shared = (size_t)(H + 2 * E + T * K) * sizeof(float);
-        (void)launch_chained(post_attention_kernel, dim3(T), dim3(ROW_THREADS), shared, s->stream, s->x, s->xn, s->part_o, s->splits_o, T,
+        (void)launch_chained(post_attention_kernel, dim3(T), dim3(POST_THREADS), shared, s->stream, s->x, s->xn, s->part_o, s->splits_o, T,
                              L->bo, L->mlp_norm, L->router, L->router_b, H, E, K, c->rms_eps, s->topk_idx, s->topk_w, s->pairs, s->offsets,
                              s->counter);
         CHECK_LAUNCH(err);
@@ -573,6 +575,9 @@ static int load_weights(HipState *s, const Model *m, GpuLoad *load, Error *err) 
 
 /* Norms, biases and sinks: widened to f32 in their own area. */
 static bool is_vector(const Tensor *t) { return t->ndim == 1 || strstr(t->name, ".bias") != nullptr; }
+/* Floats a vector takes in the vector area: rounded up to 4, so every
+ * vector starts 16-byte aligned (kernels read them as float4). */
+static size_t vector_span(const Tensor *t) { return (tensor_n_elems(t) + 3) & ~(size_t)3; }
 
 static int upload_weights(HipState *s, const Model *m, GpuLoad *load, Error *err) {
     const ModelConfig *c = &m->config;
@@ -596,7 +601,7 @@ static int upload_weights(HipState *s, const Model *m, GpuLoad *load, Error *err
     size_t total = 0;
     for (uint32_t i = 0; i < m->n_tensors; i++) {
         const Tensor *t = &m->tensors[i];
-        if (is_vector(t)) total += tensor_n_elems(t);
+        if (is_vector(t)) total += vector_span(t);
     }
     float *host = (float *)xmalloc(total * sizeof(float));
     if (alloc(&s->vectors, total * sizeof(float), err)) {
@@ -611,7 +616,7 @@ static int upload_weights(HipState *s, const Model *m, GpuLoad *load, Error *err
         int is_norm = strstr(t->name, "norm") != nullptr;
         host_vector(m, t, host + at, is_norm, 1000003ull * (i + 1));
         where[i] = s->vectors + at;
-        at += tensor_n_elems(t);
+        at += vector_span(t);
     }
     hipError_t e = hipMemcpy(s->vectors, host, total * sizeof(float), hipMemcpyHostToDevice);
     free(host);
@@ -686,6 +691,7 @@ static int hip_init(HipState *s, Backend *b, const Model *m, size_t kv_budget, G
     size_t I = c->intermediate, K = c->experts_per_token, V = c->vocab_size, E = c->n_experts;
     if (H % 32 || QD % 32 || I % 32)
         return error_set(err, "hip backend: hidden, heads x head_dim and intermediate must be multiples of 32");
+    if (H > 4 * ROW_GROUPS * ROW_THREADS) return error_set(err, "hip backend: hidden size %zu is above %d", H, 4 * ROW_GROUPS * ROW_THREADS);
     if (K > 8 || E > 4 * WARP) return error_set(err, "hip backend: at most 8 experts per token and 128 experts (the model has %zu of %zu)", K, E);
     hipDeviceProp_t prop;
     CHECK(hipGetDeviceProperties(&prop, s->device), err);

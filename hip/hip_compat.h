@@ -104,6 +104,17 @@ __device__ inline void let_next_kernel_start() {
 #endif
 }
 
+/* Asks L2 to fetch [p, p + bytes) ahead of its use, the block's threads
+ * sharing the 128-byte lines. A hint: nothing waits for it (no-op on AMD). */
+__device__ inline void prefetch_l2(const void *p, size_t bytes) {
+#ifndef GETP_AMD
+    uintptr_t a = (uintptr_t)p & ~(uintptr_t)127, end = (uintptr_t)p + bytes;
+    for (a += (uintptr_t)threadIdx.x * 128; a < end; a += (uintptr_t)blockDim.x * 128) asm volatile("prefetch.global.L2 [%0];" ::"l"(a));
+#else
+    (void)p, (void)bytes;
+#endif
+}
+
 template <typename... Params, typename... Args>
 static inline hipError_t launch_chained(void (*kernel)(Params...), dim3 grid, dim3 block, size_t shared, hipStream_t stream,
                                         Args... args) {

@@ -8,7 +8,16 @@
 #include "hip_compat.h"
 #include "matmul.h"
 
-#define ROW_THREADS 1024 /* one block per token row: at batch 1 the whole step rests on it */
+/* One block per token row. At batch 1 the whole step waits on these blocks,
+ * so each thread issues all its loads at once and keeps its part of the row
+ * in registers (ROW_GROUPS float4s: hidden <= 4 * ROW_GROUPS * ROW_THREADS);
+ * 256 threads fit on a multiprocessor beside the matmul's blocks, so the
+ * block starts (and prefetches) while the matmul before it finishes. */
+#define ROW_THREADS 256
+#define ROW_GROUPS 4
+#define POST_THREADS 1024 /* post-attention: one router row per warp, all its loads at once */
+#define POST_GROUPS 1     /* 4 * POST_GROUPS * POST_THREADS = 4 * ROW_GROUPS * ROW_THREADS */
+#define ROUTER_LOADS 6    /* 16-byte router words per lane in flight (64 registers at 1024 threads) */
 
 /* What the host sends for each row of a step. */
 struct StepRows {
@@ -32,35 +41,62 @@ __device__ inline float weight_elem(const WeightView &w, long r, int i) {
     return fp4_value(i & 1 ? byte >> 4 : byte & 15) * e8m0_value(w.scales[(size_t)r * (w.cols / 32) + i / 32]);
 }
 
-/* out = x / rms(x) * weight, for one row held by the block. */
-__device__ inline void rmsnorm_row(float *out, const float *x, const float *weight, int H, float eps, float *shared) {
+/* The thread's float4 groups of a row: group j is elements
+ * 4 (threadIdx.x + j blockDim.x) .. +3; sum of squares in a fixed order. */
+__device__ inline bool row_group(int j, int H, int &g) {
+    g = threadIdx.x + j * blockDim.x;
+    return 4 * g < H;
+}
+template <int RG> __device__ inline float sum_squares(const float4 (&v)[RG], int H) {
     float ss = 0.0f;
-    for (int i = threadIdx.x; i < H; i += blockDim.x) ss += x[i] * x[i];
-    float inv = 1.0f / sqrtf(block_sum(ss, shared) / (float)H + eps);
-    for (int i = threadIdx.x; i < H; i += blockDim.x) out[i] = weight[i] * (x[i] * inv);
+    int g;
+#pragma unroll
+    for (int j = 0; j < RG; j++)
+        if (row_group(j, H, g)) ss += v[j].x * v[j].x + v[j].y * v[j].y + v[j].z * v[j].z + v[j].w * v[j].w;
+    return ss;
 }
 
-/* The same, written packed for a matmul (pack_split4; H % 4 == 0). */
-__device__ inline void rmsnorm_row_packed(uint4 *out, const float *x, const float *weight, int H, float eps, float *shared) {
-    float ss = 0.0f;
-    for (int i = threadIdx.x; i < H; i += blockDim.x) ss += x[i] * x[i];
-    float inv = 1.0f / sqrtf(block_sum(ss, shared) / (float)H + eps);
-    for (int i = threadIdx.x; i < H / 4; i += blockDim.x) {
-        const float *xv = x + 4 * i, *wv = weight + 4 * i;
-        out[i] = pack_split4(wv[0] * (xv[0] * inv), wv[1] * (xv[1] * inv), wv[2] * (xv[2] * inv), wv[3] * (xv[3] * inv));
-    }
+/* The thread's groups of a vector (norm weights, biases: 16-byte aligned),
+ * loaded before the kernel waits for its predecessor. */
+template <int RG> __device__ inline void load_groups(float4 (&out)[RG], const float *vec, int H) {
+    int g;
+#pragma unroll
+    for (int j = 0; j < RG; j++) out[j] = row_group(j, H, g) ? ((const float4 *)vec)[g] : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+}
+
+/* xn = rmsnorm(v) * weight for the row the block holds, packed for a
+ * matmul (out: the row's H / 4 entries; skipped when null), and as floats
+ * in xs when it is not null. Every thread of the block must call it. */
+template <int RG>
+__device__ inline void rmsnorm_groups(const float4 (&v)[RG], int H, const float4 (&weight)[RG], float eps, float *shared, uint4 *out, float *xs) {
+    float inv = 1.0f / sqrtf(block_sum(sum_squares(v, H), shared) / (float)H + eps);
+    int g;
+#pragma unroll
+    for (int j = 0; j < RG; j++)
+        if (row_group(j, H, g)) {
+            const float4 &wv = weight[j];
+            float4 n = make_float4(wv.x * (v[j].x * inv), wv.y * (v[j].y * inv), wv.z * (v[j].z * inv), wv.w * (v[j].w * inv));
+            if (xs) ((float4 *)xs)[g] = n;
+            if (out) out[g] = pack_split4(n.x, n.y, n.z, n.w);
+        }
 }
 
 /* x = embedding[token]; xn = rmsnorm(x) with the first layer's weight. */
-__global__ void embed_kernel(float *x, uint4 *xn, StepRows rows, WeightView emb, const float *norm, int H, float eps) {
+__global__ void __launch_bounds__(ROW_THREADS) embed_kernel(float *x, uint4 *xn, StepRows rows, WeightView emb, const float *norm, int H, float eps) {
     __shared__ float shared[32];
+    float4 v[ROW_GROUPS], wn[ROW_GROUPS];
+    load_groups(wn, norm, H);
     wait_prior_kernel();
     let_next_kernel_start();
-    int t = blockIdx.x;
-    float *xr = x + (size_t)t * H;
-    for (int i = threadIdx.x; i < H; i += blockDim.x) xr[i] = weight_elem(emb, rows.token[t], i);
-    __syncthreads();
-    rmsnorm_row_packed(xn + (size_t)t * H / 4, xr, norm, H, eps, shared);
+    int t = blockIdx.x, token = rows.token[t], g;
+#pragma unroll
+    for (int j = 0; j < ROW_GROUPS; j++)
+        if (row_group(j, H, g)) {
+            v[j] = make_float4(weight_elem(emb, token, 4 * g), weight_elem(emb, token, 4 * g + 1), weight_elem(emb, token, 4 * g + 2),
+                               weight_elem(emb, token, 4 * g + 3));
+            ((float4 *)(x + (size_t)t * H))[g] = v[j];
+        }
+    rmsnorm_groups(v, H, wn, eps, shared, xn + (size_t)t * H / 4, nullptr);
 }
 
 /* Sums the q/k/v split partials and adds the biases, applies RoPE (YaRN
@@ -183,37 +219,64 @@ __global__ void __launch_bounds__(ATTN_WARPS *WARP) attention_kernel(uint4 *out,
  * (row, k) pairs by expert, in pair order, for the expert matmuls, and
  * lists the experts that have pairs (offsets: [E + 1] starts, the number of
  * experts with pairs, their ids). */
-__global__ void post_attention_kernel(float *x, uint4 *xn, const float *part_o, int splits, int T, const float *bo, const float *norm,
-                                      WeightView router, const float *router_b, int H, int E, int K, float eps, int *topk_idx,
-                                      float *topk_w, int *pairs, int *offsets, int *done_counter) {
+__global__ void __launch_bounds__(POST_THREADS) post_attention_kernel(float *x, uint4 *xn, const float *__restrict__ part_o, int splits, int T,
+                                                                      const float *__restrict__ bo, const float *__restrict__ norm, WeightView router,
+                                                                      const float *__restrict__ router_b, int H, int E, int K, float eps,
+                                                                      int *topk_idx, float *topk_w, int *pairs, int *offsets, int *done_counter) {
     extern __shared__ float sh[]; /* H + E floats, then E + T*K ints */
     __shared__ float shared[32];
     __shared__ int ticket;
+    float4 v[POST_GROUPS], sum[POST_GROUPS], bias[POST_GROUPS], wn[POST_GROUPS];
+    load_groups(bias, bo, H); /* weights: before the wait */
+    load_groups(wn, norm, H);
     wait_prior_kernel();
     let_next_kernel_start();
-    int t = blockIdx.x, lane = threadIdx.x % WARP, w = threadIdx.x / WARP, nw = blockDim.x / WARP;
-    float *xr = x + (size_t)t * H, *xs = sh, *logit = sh + H;
-    for (int i = threadIdx.x; i < H; i += blockDim.x) {
-        float sum = 0.0f;
-#pragma unroll 8
-        for (int s = 0; s < splits; s++) sum += part_o[((size_t)s * T + t) * H + i];
-        xr[i] += sum + bo[i];
+    int t = blockIdx.x, lane = threadIdx.x % WARP, w = threadIdx.x / WARP, nw = blockDim.x / WARP, g;
+    float *xs = sh, *logit = sh + H;
+    float4 *xr = (float4 *)(x + (size_t)t * H);
+#pragma unroll
+    for (int j = 0; j < POST_GROUPS; j++) {
+        sum[j] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        if (row_group(j, H, g)) v[j] = xr[g];
     }
+#pragma unroll 8
+    for (int s = 0; s < splits; s++) { /* the partials in order */
+        const float4 *part = (const float4 *)(part_o + ((size_t)s * T + t) * H);
+#pragma unroll
+        for (int j = 0; j < POST_GROUPS; j++)
+            if (row_group(j, H, g)) {
+                float4 p = part[g];
+                sum[j].x += p.x, sum[j].y += p.y, sum[j].z += p.z, sum[j].w += p.w;
+            }
+    }
+#pragma unroll
+    for (int j = 0; j < POST_GROUPS; j++)
+        if (row_group(j, H, g)) {
+            v[j].x += sum[j].x + bias[j].x, v[j].y += sum[j].y + bias[j].y, v[j].z += sum[j].z + bias[j].z, v[j].w += sum[j].w + bias[j].w;
+            xr[g] = v[j];
+        }
+    rmsnorm_groups(v, H, wn, eps, shared, xn + (size_t)t * H / 4, xs);
     __syncthreads();
-    rmsnorm_row(xs, xr, norm, H, eps, shared);
-    __syncthreads();
-    for (int i = threadIdx.x; i < H / 4; i += blockDim.x)
-        xn[(size_t)t * H / 4 + i] = pack_split4(xs[4 * i], xs[4 * i + 1], xs[4 * i + 2], xs[4 * i + 3]);
-    for (int e = w; e < E; e += nw) {
+    for (int e = w; e < E; e += nw) { /* one router row per warp, lane sums in order of k */
         float d = 0.0f;
-        if (router.dtype == DT_BF16) { /* 8 weights a load, all loads independent */
+        if (router.dtype == DT_BF16) {
             const uint4 *row = (const uint4 *)(router.data + (size_t)e * H * 2);
-#pragma unroll 4
-            for (int i = lane; i < H / 8; i += WARP) {
-                uint4 v = row[i];
-                const float *xv = xs + 8 * i;
-                d += bf16_lo(v.x) * xv[0] + bf16_hi(v.x) * xv[1] + bf16_lo(v.y) * xv[2] + bf16_hi(v.y) * xv[3] +
-                     bf16_lo(v.z) * xv[4] + bf16_hi(v.z) * xv[5] + bf16_lo(v.w) * xv[6] + bf16_hi(v.w) * xv[7];
+            const int n = H / 8;
+            for (int i0 = 0; i0 < n; i0 += ROUTER_LOADS * WARP) {
+                uint4 r[ROUTER_LOADS]; /* every load of the pass, then the sums */
+#pragma unroll
+                for (int j = 0; j < ROUTER_LOADS; j++) {
+                    int i = i0 + lane + j * WARP;
+                    r[j] = i < n ? row[i] : make_uint4(0, 0, 0, 0);
+                }
+#pragma unroll
+                for (int j = 0; j < ROUTER_LOADS; j++) {
+                    int i = i0 + lane + j * WARP;
+                    const float *xv = xs + 8 * i;
+                    if (i < n)
+                        d += bf16_lo(r[j].x) * xv[0] + bf16_hi(r[j].x) * xv[1] + bf16_lo(r[j].y) * xv[2] + bf16_hi(r[j].y) * xv[3] +
+                             bf16_lo(r[j].z) * xv[4] + bf16_hi(r[j].z) * xv[5] + bf16_lo(r[j].w) * xv[6] + bf16_hi(r[j].w) * xv[7];
+                }
             }
         } else {
 #pragma unroll 4
@@ -246,22 +309,30 @@ __global__ void post_attention_kernel(float *x, uint4 *xn, const float *part_o, 
         if (lane == 0) {
             float mx = logit[idx[0]], wt[8], sum = 0.0f;
             for (int k = 0; k < K; k++) sum += (wt[k] = expf(logit[idx[k]] - mx));
+            int *all = (int *)(sh + H + E) + E;
             for (int k = 0; k < K; k++) {
                 topk_idx[(size_t)t * K + k] = idx[k];
                 topk_w[(size_t)t * K + k] = wt[k] / sum;
+                all[k] = idx[k]; /* a single block groups its own pairs */
             }
-            __threadfence();
-            ticket = atomicAdd(done_counter, 1);
+            if (gridDim.x > 1) {
+                __threadfence();
+                ticket = atomicAdd(done_counter, 1);
+            } else {
+                ticket = 0;
+            }
         }
     }
     __syncthreads();
     if (ticket != (int)gridDim.x - 1) return;
     /* the last block: counting sort of the T*K pairs by expert */
-    __threadfence();
     int n = T * K;
     int *count = (int *)(sh + H + E), *all = count + E;
-    for (int p = threadIdx.x; p < n; p += blockDim.x) all[p] = ((volatile const int *)topk_idx)[p];
-    __syncthreads();
+    if (gridDim.x > 1) {
+        __threadfence();
+        for (int p = threadIdx.x; p < n; p += blockDim.x) all[p] = ((volatile const int *)topk_idx)[p];
+        __syncthreads();
+    }
     for (int e = threadIdx.x; e < E; e += blockDim.x) {
         int c = 0;
         for (int p = 0; p < n; p++) c += all[p] == e;
@@ -269,23 +340,23 @@ __global__ void post_attention_kernel(float *x, uint4 *xn, const float *part_o, 
     }
     __syncthreads();
     if (threadIdx.x == 0) {
-        int run = 0;
+        /* after the offsets: how many experts have pairs, then which, in
+         * order; the expert matmuls' grid covers only these. count[e]
+         * becomes expert e's first pair. */
+        int run = 0, n_active = 0;
         for (int e = 0; e < E; e++) {
-            offsets[e] = run;
-            run += count[e];
+            int c = count[e];
+            if (c) offsets[E + 2 + n_active++] = e;
+            offsets[e] = count[e] = run;
+            run += c;
         }
         offsets[E] = run;
-        /* after the offsets: how many experts have pairs, then which, in
-         * order; the expert matmuls' grid covers only these */
-        int n_active = 0;
-        for (int e = 0; e < E; e++)
-            if (count[e]) offsets[E + 2 + n_active++] = e;
         offsets[E + 1] = n_active;
         *done_counter = 0; /* ready for the next layer */
     }
     __syncthreads();
     for (int e = threadIdx.x; e < E; e += blockDim.x) {
-        int at = offsets[e];
+        int at = count[e];
         for (int p = 0; p < n; p++)
             if (all[p] == e) pairs[at++] = p;
     }
@@ -294,22 +365,48 @@ __global__ void post_attention_kernel(float *x, uint4 *xn, const float *part_o, 
 /* x += sum_k weight_k * expert_out[(t, k)], k in order; then xn = rmsnorm(x)
  * with the next norm (the next layer's, or the final one, written to the
  * row's logits row and skipped for rows without one). */
-__global__ void combine_kernel(float *x, uint4 *xn, const float *expert_out, const float *topk_w, int K, int H, const float *norm,
-                               float eps, const int *out_row) {
+__global__ void __launch_bounds__(ROW_THREADS) combine_kernel(float *x, uint4 *xn, const float *__restrict__ expert_out, const float *__restrict__ topk_w,
+                                                              int K, int H, const float *__restrict__ norm, float eps, const int *out_row) {
     __shared__ float shared[32];
+    float4 wn[ROW_GROUPS];
+    load_groups(wn, norm, H); /* weights: before the wait */
     wait_prior_kernel();
     let_next_kernel_start();
-    int t = blockIdx.x;
-    float *xr = x + (size_t)t * H;
-    for (int i = threadIdx.x; i < H; i += blockDim.x) {
-        float sum = 0.0f;
-        for (int k = 0; k < K; k++) sum += topk_w[t * K + k] * expert_out[((size_t)t * K + k) * H + i];
-        xr[i] += sum;
+    const int t = blockIdx.x;
+    float4 *xr = (float4 *)(x + (size_t)t * H), v[ROW_GROUPS], sum[ROW_GROUPS];
+    int g;
+#pragma unroll
+    for (int j = 0; j < ROW_GROUPS; j++) {
+        sum[j] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        if (row_group(j, H, g)) v[j] = xr[g];
     }
-    __syncthreads();
-    int dst = out_row ? out_row[t] : t;
-    if (dst < 0) return;
-    rmsnorm_row_packed(xn + (size_t)dst * H / 4, xr, norm, H, eps, shared);
+    for (int k0 = 0; k0 < K; k0 += 4) { /* four experts' loads at once, then their sums */
+        float4 e[ROW_GROUPS][4];
+        float wk[4];
+#pragma unroll
+        for (int k = 0; k < 4; k++) wk[k] = k0 + k < K ? topk_w[t * K + k0 + k] : 0.0f;
+#pragma unroll
+        for (int j = 0; j < ROW_GROUPS; j++)
+            if (row_group(j, H, g))
+#pragma unroll
+                for (int k = 0; k < 4; k++)
+                    if (k0 + k < K) e[j][k] = ((const float4 *)(expert_out + ((size_t)t * K + k0 + k) * H))[g];
+#pragma unroll
+        for (int j = 0; j < ROW_GROUPS; j++)
+            if (row_group(j, H, g))
+#pragma unroll
+                for (int k = 0; k < 4; k++)
+                    if (k0 + k < K)
+                        sum[j].x += wk[k] * e[j][k].x, sum[j].y += wk[k] * e[j][k].y, sum[j].z += wk[k] * e[j][k].z, sum[j].w += wk[k] * e[j][k].w;
+    }
+#pragma unroll
+    for (int j = 0; j < ROW_GROUPS; j++)
+        if (row_group(j, H, g)) {
+            v[j].x += sum[j].x, v[j].y += sum[j].y, v[j].z += sum[j].z, v[j].w += sum[j].w;
+            xr[g] = v[j];
+        }
+    int dst = out_row ? out_row[t] : t; /* the same for the whole block */
+    rmsnorm_groups(v, H, wn, eps, shared, dst < 0 ? nullptr : xn + (size_t)dst * H / 4, nullptr);
 }
 
 #endif

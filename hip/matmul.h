@@ -33,6 +33,12 @@ struct WeightView {
     int dtype, rows, cols;
 };
 
+/* Bytes of a weight's values (MXFP4: without its scales). */
+__host__ __device__ inline size_t weight_bytes(const WeightView &w) {
+    size_t n = (size_t)w.rows * w.cols;
+    return w.dtype == DT_F32 ? 4 * n : w.dtype == DT_BF16 ? 2 * n : n / 2;
+}
+
 struct MatmulJob {
     WeightView w;
     const float *bias;   /* [E][rows] f32; MM_BIAS and MM_SWIGLU */
@@ -134,6 +140,11 @@ __device__ inline const uint4 *xrow_of(const MatmulJob &J, bool experts, int fir
 struct MatmulJobs {
     MatmulJob job[3];
     int n_jobs, blocks[3];
+    /* bytes the next kernels read that nothing before them writes (the
+     * router's weights): the blocks ask L2 for their shares, so those
+     * kernels find them there */
+    const void *prefetch;
+    size_t prefetch_bytes;
 };
 
 /* Row tiles per warp: two at large batch, so that each x fragment read from
@@ -152,7 +163,8 @@ template <int DT, int MODE, int NT> __global__ void __launch_bounds__(MM_WARPS *
      * weight chunks in flight (and room for 3 blocks per multiprocessor);
      * each output's sum is the same either way */
     constexpr int MT = RowTiles<NT>::MT;
-    const int V = Lane<DT>::V, CH = 4 * V, U = NT == 1 ? 2 * Lane<DT>::U : (Lane<DT>::U / MT > 0 ? Lane<DT>::U / MT : 1), S = V / 4;
+    /* chunks per group: NT = 1 keeps two groups in flight */
+    constexpr int V = Lane<DT>::V, CH = 4 * V, U = NT == 1 ? Lane<DT>::U : (Lane<DT>::U / MT > 0 ? Lane<DT>::U / MT : 1), S = V / 4;
     __shared__ uint4 staged[U][S][NT][WARP];
     const bool experts = jobs.job[0].pairs != nullptr;
     /* the token groups of one tile group are neighbours in launch order, so
@@ -161,6 +173,10 @@ template <int DT, int MODE, int NT> __global__ void __launch_bounds__(MM_WARPS *
     int bx = lin / gridDim.y, j = 0;
     while (j + 1 < jobs.n_jobs && bx >= jobs.blocks[j]) bx -= jobs.blocks[j++];
     const MatmulJob &J = jobs.job[j];
+    if (jobs.prefetch) {
+        size_t n = gridDim.x * gridDim.y, share = (jobs.prefetch_bytes + n - 1) / n, at = (size_t)lin * share;
+        if (at < jobs.prefetch_bytes) prefetch_l2((const char *)jobs.prefetch + at, min(share, jobs.prefetch_bytes - at));
+    }
     let_next_kernel_start();
     /* experts: which tokens (hence whether this block has work) comes from
      * the previous kernel; dense: weights stream before x is ready */
@@ -211,10 +227,10 @@ template <int DT, int MODE, int NT> __global__ void __launch_bounds__(MM_WARPS *
     const uint4 *my_row = NT > 1 && my_tl < n_valid ? xrow_of(J, experts, first, t0 + my_tl) : nullptr;
 
     const int chunks = (K + CH - 1) / CH, c0 = split * chunks / J.splits, c1 = (split + 1) * chunks / J.splits;
-    for (int cb = c0; cb < c1; cb += U) {
-        RawWeights<DT> w0[MT][U], w1[MT][U];
+    /* The lane's weights of the U chunks from cb (zeros past c1 or K). */
+    auto load_group = [&](RawWeights<DT>(&w0)[MT][U], RawWeights<DT>(&w1)[MT][U], int cb) {
 #pragma unroll
-        for (int u = 0; u < U; u++) { /* weight loads first: bytes in flight */
+        for (int u = 0; u < U; u++) {
             int k = (cb + u) * CH + q * V;
             bool kin = cb + u < c1 && k < K;
 #pragma unroll
@@ -223,7 +239,9 @@ template <int DT, int MODE, int NT> __global__ void __launch_bounds__(MM_WARPS *
                 load_raw<DT>(J.w, r1[m], k, kin && ok1[m], w1[m][u]);
             }
         }
-        if (!experts && cb == c0) wait_prior_kernel(); /* x and the outputs' previous readers */
+    };
+    /* x of the U chunks from cb into shared memory, then the mmas. */
+    auto multiply_group = [&](const RawWeights<DT>(&w0)[MT][U], const RawWeights<DT>(&w1)[MT][U], int cb) {
         __syncthreads(); /* the previous chunks' x is no longer read */
         /* copies of the real tokens' entries; the other tokens' stay zero.
          * One tile: each token's run of k contiguous across threads; four:
@@ -241,7 +259,7 @@ template <int DT, int MODE, int NT> __global__ void __launch_bounds__(MM_WARPS *
             }
         }
         __syncthreads();
-        if (!active) continue;
+        if (!active) return;
 #pragma unroll
         for (int u = 0; u < U; u++) {
             if (cb + u >= c1) break;
@@ -269,6 +287,29 @@ template <int DT, int MODE, int NT> __global__ void __launch_bounds__(MM_WARPS *
                     }
                 }
             }
+        }
+    };
+    if (NT == 1) {
+        /* two register buffers: one group's loads are in flight while the
+         * other's are multiplied, so the block never waits for a whole
+         * round trip between groups */
+        RawWeights<DT> wa0[MT][U], wa1[MT][U], wb0[MT][U], wb1[MT][U];
+        load_group(wa0, wa1, c0);
+        load_group(wb0, wb1, c0 + U);
+        if (!experts) wait_prior_kernel(); /* x and the outputs' previous readers */
+        for (int cb = c0; cb < c1; cb += 2 * U) {
+            multiply_group(wa0, wa1, cb);
+            if (cb + 2 * U < c1) load_group(wa0, wa1, cb + 2 * U);
+            if (cb + U >= c1) break;
+            multiply_group(wb0, wb1, cb + U);
+            if (cb + 3 * U < c1) load_group(wb0, wb1, cb + 3 * U);
+        }
+    } else {
+        for (int cb = c0; cb < c1; cb += U) {
+            RawWeights<DT> w0[MT][U], w1[MT][U];
+            load_group(w0, w1, cb); /* weight loads first: bytes in flight */
+            if (!experts && cb == c0) wait_prior_kernel();
+            multiply_group(w0, w1, cb);
         }
     }
     if (!active) return;
