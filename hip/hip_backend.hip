@@ -217,6 +217,7 @@ static int expert_matmul(const HipState *s, WeightView w, const float *bias, con
     memset(&j, 0, sizeof j);
     j.w = w, j.bias = bias, j.x = x, j.ldx = cols / 4, j.pairs = s->pairs, j.offsets = s->offsets, j.pair_div = pair_div;
     j.n_experts = (int)s->c.n_experts, j.splits = 1, j.out = out, j.ldo = ldo, j.limit = s->c.swiglu_limit;
+    j.routing_ready = MODE == MM_BIAS; /* down: post-attention wrote it before gate_up ran */
     unsigned tiles = MODE == MM_SWIGLU ? cdiv(w.rows / 2, 8) : cdiv(w.rows, 16);
     /* n_rows tokens make n_rows * k (token, expert) pairs, so at most that
      * many experts have work: at batch 1, 4 of 32 */

@@ -51,6 +51,7 @@ struct MatmulJob {
     int n_tokens;
     const int *pairs, *offsets;
     int pair_div, n_experts;
+    int routing_ready; /* experts: the routing was written before the previous kernel ran (down after gate_up) */
     int splits;  /* MM_PARTIAL: k ranges summed later, in order */
     void *out;   /* MM_PARTIAL: f32 [split][n_tokens][rows]; MM_BIAS: f32 [pair][ldo];
                     MM_SWIGLU: packed [pair][ldo / 4] (the down matmul's input) */
@@ -177,10 +178,13 @@ template <int DT, int MODE, int NT> __global__ void __launch_bounds__(MM_WARPS *
         size_t n = gridDim.x * gridDim.y, share = (jobs.prefetch_bytes + n - 1) / n, at = (size_t)lin * share;
         if (at < jobs.prefetch_bytes) prefetch_l2((const char *)jobs.prefetch + at, min(share, jobs.prefetch_bytes - at));
     }
+    /* Dense matmuls, and experts whose routing two kernels back wrote
+     * (down), stream weights before x is ready. The routing's direct reader
+     * (gate_up) waits first and only then lets the next kernel start, so
+     * that kernel finds the routing written. */
+    const bool weights_first = !experts || J.routing_ready;
+    if (!weights_first) wait_prior_kernel();
     let_next_kernel_start();
-    /* experts: which tokens (hence whether this block has work) comes from
-     * the previous kernel; dense: weights stream before x is ready */
-    if (experts) wait_prior_kernel();
     const int lane = threadIdx.x % WARP, g = lane >> 2, q = lane & 3;
     const int O = J.w.rows, K = J.w.cols, tiles = MODE == MM_SWIGLU ? (O / 2 + 7) / 8 : (O + 15) / 16;
     const int split = bx % J.splits, tile0 = bx / J.splits * MM_WARPS * MT;
@@ -190,10 +194,11 @@ template <int DT, int MODE, int NT> __global__ void __launch_bounds__(MM_WARPS *
     int e = 0, first = 0, count = J.n_tokens;
     if (experts) {
         const int E = J.n_experts;
-        if ((int)blockIdx.z >= J.offsets[E + 1]) return; /* fewer experts have tokens than the grid allows */
-        e = J.offsets[E + 2 + blockIdx.z];
-        first = J.offsets[e];
-        count = J.offsets[e + 1] - first;
+        const volatile int *routing = J.offsets; /* from L2: possibly read before the wait */
+        if ((int)blockIdx.z >= routing[E + 1]) return; /* fewer experts have tokens than the grid allows */
+        e = routing[E + 2 + blockIdx.z];
+        first = routing[e];
+        count = routing[e + 1] - first;
     }
     const int t0 = by * 8 * NT;
     if (t0 >= count) return;
@@ -296,7 +301,7 @@ template <int DT, int MODE, int NT> __global__ void __launch_bounds__(MM_WARPS *
         RawWeights<DT> wa0[MT][U], wa1[MT][U], wb0[MT][U], wb1[MT][U];
         load_group(wa0, wa1, c0);
         load_group(wb0, wb1, c0 + U);
-        if (!experts) wait_prior_kernel(); /* x and the outputs' previous readers */
+        if (weights_first) wait_prior_kernel(); /* x and the outputs' previous readers */
         for (int cb = c0; cb < c1; cb += 2 * U) {
             multiply_group(wa0, wa1, cb);
             if (cb + 2 * U < c1) load_group(wa0, wa1, cb + 2 * U);
@@ -308,7 +313,7 @@ template <int DT, int MODE, int NT> __global__ void __launch_bounds__(MM_WARPS *
         for (int cb = c0; cb < c1; cb += U) {
             RawWeights<DT> w0[MT][U], w1[MT][U];
             load_group(w0, w1, cb); /* weight loads first: bytes in flight */
-            if (!experts && cb == c0) wait_prior_kernel();
+            if (weights_first && cb == c0) wait_prior_kernel();
             multiply_group(w0, w1, cb);
         }
     }
