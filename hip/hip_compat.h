@@ -104,15 +104,19 @@ __device__ inline void let_next_kernel_start() {
 #endif
 }
 
-/* Asks L2 to fetch [p, p + bytes) ahead of its use, the block's threads
- * sharing the 128-byte lines. A hint: nothing waits for it (no-op on AMD). */
-__device__ inline void prefetch_l2(const void *p, size_t bytes) {
+/* Asks L2 to fetch the 128-byte line holding p ahead of its use. A hint:
+ * nothing waits for it (a no-op on AMD). */
+__device__ inline void prefetch_l2_line(const void *p) {
 #ifndef GETP_AMD
-    uintptr_t a = (uintptr_t)p & ~(uintptr_t)127, end = (uintptr_t)p + bytes;
-    for (a += (uintptr_t)threadIdx.x * 128; a < end; a += (uintptr_t)blockDim.x * 128) asm volatile("prefetch.global.L2 [%0];" ::"l"(a));
+    asm volatile("prefetch.global.L2 [%0];" ::"l"(p));
 #else
-    (void)p, (void)bytes;
+    (void)p;
 #endif
+}
+/* The same for [p, p + bytes), the block's threads sharing the lines. */
+__device__ inline void prefetch_l2(const void *p, size_t bytes) {
+    uintptr_t a = (uintptr_t)p & ~(uintptr_t)127, end = (uintptr_t)p + bytes;
+    for (a += (uintptr_t)threadIdx.x * 128; a < end; a += (uintptr_t)blockDim.x * 128) prefetch_l2_line((const void *)a);
 }
 
 template <typename... Params, typename... Args>

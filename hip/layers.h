@@ -145,11 +145,17 @@ template <int HD>
 __global__ void __launch_bounds__(ATTN_WARPS *WARP) attention_kernel(uint4 *out, const float *q, StepRows rows, LayerCache cache, const float *sinks,
                                                                    int nh, int nkv) {
     __shared__ float part_acc[ATTN_WARPS][HD], part_m[ATTN_WARPS], part_l[ATTN_WARPS];
-    wait_prior_kernel();
-    let_next_kernel_start();
     int t = blockIdx.x, h = blockIdx.y, w = threadIdx.x / WARP, lane = threadIdx.x % WARP;
     int kvh = h / (nh / nkv), KVD = nkv * HD, pos = rows.pos[t];
     int p0 = cache.window ? max(0, pos - cache.window + 1) : 0;
+    /* the kernel before writes only this position's key and value: the
+     * earlier positions' can be on their way to L2 while it runs */
+    for (int p = p0 + (int)threadIdx.x; p < pos; p += blockDim.x) {
+        size_t at = ((size_t)rows.slot[t] * cache.ring + (size_t)(p % cache.ring)) * KVD + (size_t)kvh * HD;
+        for (int b = 0; b < HD * 4; b += 128) prefetch_l2_line((const char *)(cache.k + at) + b), prefetch_l2_line((const char *)(cache.v + at) + b);
+    }
+    wait_prior_kernel();
+    let_next_kernel_start();
     const float *qh = q + ((size_t)t * nh + h) * HD;
     float qv[HD], acc[HD];
 #pragma unroll
