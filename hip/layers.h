@@ -114,23 +114,32 @@ __device__ inline float sum_splits(const float *part, int splits, int T, int t, 
 __global__ void qkv_finish_kernel(float *q_out, const float *part_q, const float *part_k, const float *part_v, int splits, int T,
                                   const float *bq, const float *bk, const float *bv, StepRows rows, const float *inv_freq,
                                   float concentration, int nh, int nkv, int hd, LayerCache cache) {
-    wait_prior_kernel();
-    let_next_kernel_start();
+    /* everything but the partials is known before the q/k/v matmul ends */
     int t = blockIdx.x, half = hd / 2, QD = nh * hd, KVD = nkv * hd;
     int h = blockIdx.y * QKV_HEADS + threadIdx.x / half, i = threadIdx.x % half;
-    if ((int)threadIdx.x >= QKV_HEADS * half || h >= nh + 2 * nkv) return;
+    bool active = (int)threadIdx.x < QKV_HEADS * half && h < nh + 2 * nkv;
     const float *part = h < nh ? part_q : h < nh + nkv ? part_k : part_v, *bias = h < nh ? bq : h < nh + nkv ? bk : bv;
     int n = h < nh ? QD : KVD, o = (h < nh ? h : h < nh + nkv ? h - nh : h - nh - nkv) * hd + i;
-    float x1 = sum_splits(part, splits, T, t, n, o) + bias[o], x2 = sum_splits(part, splits, T, t, n, o + half) + bias[o + half];
-    int pos = rows.pos[t];
+    float b1 = 0.0f, b2 = 0.0f, cs = 1.0f, sn = 0.0f;
+    float *dst = nullptr;
+    if (active) {
+        b1 = bias[o], b2 = bias[o + half];
+        int pos = rows.pos[t];
+        if (h < nh + nkv) {
+            float angle = (float)pos * inv_freq[i];
+            cs = cosf(angle) * concentration, sn = sinf(angle) * concentration;
+        }
+        size_t at = ((size_t)rows.slot[t] * cache.ring + pos % cache.ring) * KVD;
+        dst = h < nh ? q_out + (size_t)t * QD : h < nh + nkv ? cache.k + at : cache.v + at;
+    }
+    wait_prior_kernel();
+    let_next_kernel_start();
+    if (!active) return;
+    float x1 = sum_splits(part, splits, T, t, n, o) + b1, x2 = sum_splits(part, splits, T, t, n, o + half) + b2;
     if (h < nh + nkv) {
-        float angle = (float)pos * inv_freq[i];
-        float cs = cosf(angle) * concentration, sn = sinf(angle) * concentration;
         float r1 = x1 * cs - x2 * sn, r2 = x2 * cs + x1 * sn;
         x1 = r1, x2 = r2;
     }
-    size_t at = ((size_t)rows.slot[t] * cache.ring + pos % cache.ring) * KVD;
-    float *dst = h < nh ? q_out + (size_t)t * QD : h < nh + nkv ? cache.k + at : cache.v + at;
     dst[o] = x1;
     dst[o + half] = x2;
 }
@@ -154,6 +163,7 @@ __global__ void __launch_bounds__(ATTN_WARPS *WARP) attention_kernel(uint4 *out,
         size_t at = ((size_t)rows.slot[t] * cache.ring + (size_t)(p % cache.ring)) * KVD + (size_t)kvh * HD;
         for (int b = 0; b < HD * 4; b += 128) prefetch_l2_line((const char *)(cache.k + at) + b), prefetch_l2_line((const char *)(cache.v + at) + b);
     }
+    const float scale = rsqrtf((float)HD), sink = sinks[h];
     wait_prior_kernel();
     let_next_kernel_start();
     const float *qh = q + ((size_t)t * nh + h) * HD;
@@ -166,7 +176,6 @@ __global__ void __launch_bounds__(ATTN_WARPS *WARP) attention_kernel(uint4 *out,
 #pragma unroll
     for (int i = 0; i < HD; i++) acc[i] = 0.0f;
     const size_t base = (size_t)rows.slot[t] * cache.ring * KVD + (size_t)kvh * HD;
-    const float scale = rsqrtf((float)HD), sink = sinks[h];
     float m = -INFINITY, l = 0.0f;
     for (int p = p0 + w * WARP; p <= pos; p += ATTN_WARPS * WARP) {
         int j = p + lane;
@@ -235,6 +244,7 @@ __global__ void __launch_bounds__(POST_THREADS) post_attention_kernel(float *x, 
     float4 v[POST_GROUPS], sum[POST_GROUPS], bias[POST_GROUPS], wn[POST_GROUPS];
     load_groups(bias, bo, H); /* weights: before the wait */
     load_groups(wn, norm, H);
+    const float my_router_b = (int)(threadIdx.x / WARP) < E ? router_b[threadIdx.x / WARP] : 0.0f; /* warp w's first expert is w */
     wait_prior_kernel();
     let_next_kernel_start();
     int t = blockIdx.x, lane = threadIdx.x % WARP, w = threadIdx.x / WARP, nw = blockDim.x / WARP, g;
@@ -289,7 +299,7 @@ __global__ void __launch_bounds__(POST_THREADS) post_attention_kernel(float *x, 
             for (int i = lane; i < H; i += WARP) d += weight_elem(router, e, i) * xs[i];
         }
         d = warp_sum(d);
-        if (lane == 0) logit[e] = d + router_b[e];
+        if (lane == 0) logit[e] = d + (e == w ? my_router_b : router_b[e]);
     }
     __syncthreads();
     if (w == 0) { /* top-k by warp 0: K rounds of a warp-wide arg-max (E <= 4 * WARP) */
