@@ -64,9 +64,15 @@ template <int RG> __device__ inline void load_groups(float4 (&out)[RG], const fl
     for (int j = 0; j < RG; j++) out[j] = row_group(j, H, g) ? ((const float4 *)vec)[g] : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
 }
 
+/* Where element k of a row of H (H % 8 == 0) lives in shared memory when
+ * lane i reads elements 8 i .. 8 i + 7: at k % 8 * (H / 8) + k / 8, so the
+ * 32 lanes' reads of one of the 8 fall in 32 different banks. */
+__device__ inline int xs_index(int k, int H) { return k % 8 * (H / 8) + k / 8; }
+
 /* xn = rmsnorm(v) * weight for the row the block holds, packed for a
  * matmul (out: the row's H / 4 entries; skipped when null), and as floats
- * in xs when it is not null. Every thread of the block must call it. */
+ * in xs when it is not null, interleaved by k mod 8 (see xs_index). Every
+ * thread of the block must call it. */
 template <int RG>
 __device__ inline void rmsnorm_groups(const float4 (&v)[RG], int H, const float4 (&weight)[RG], float eps, float *shared, uint4 *out, float *xs) {
     float inv = 1.0f / sqrtf(block_sum(sum_squares(v, H), shared) / (float)H + eps);
@@ -76,7 +82,7 @@ __device__ inline void rmsnorm_groups(const float4 (&v)[RG], int H, const float4
         if (row_group(j, H, g)) {
             const float4 &wv = weight[j];
             float4 n = make_float4(wv.x * (v[j].x * inv), wv.y * (v[j].y * inv), wv.z * (v[j].z * inv), wv.w * (v[j].w * inv));
-            if (xs) ((float4 *)xs)[g] = n;
+            if (xs) xs[xs_index(4 * g, H)] = n.x, xs[xs_index(4 * g + 1, H)] = n.y, xs[xs_index(4 * g + 2, H)] = n.z, xs[xs_index(4 * g + 3, H)] = n.w;
             if (out) out[g] = pack_split4(n.x, n.y, n.z, n.w);
         }
 }
@@ -288,15 +294,15 @@ __global__ void __launch_bounds__(POST_THREADS) post_attention_kernel(float *x, 
 #pragma unroll
                 for (int j = 0; j < ROUTER_LOADS; j++) {
                     int i = i0 + lane + j * WARP;
-                    const float *xv = xs + 8 * i;
+                    const float *xv = xs + i; /* element 8 i + c at xv[c * n] */
                     if (i < n)
-                        d += bf16_lo(r[j].x) * xv[0] + bf16_hi(r[j].x) * xv[1] + bf16_lo(r[j].y) * xv[2] + bf16_hi(r[j].y) * xv[3] +
-                             bf16_lo(r[j].z) * xv[4] + bf16_hi(r[j].z) * xv[5] + bf16_lo(r[j].w) * xv[6] + bf16_hi(r[j].w) * xv[7];
+                        d += bf16_lo(r[j].x) * xv[0] + bf16_hi(r[j].x) * xv[n] + bf16_lo(r[j].y) * xv[2 * n] + bf16_hi(r[j].y) * xv[3 * n] +
+                             bf16_lo(r[j].z) * xv[4 * n] + bf16_hi(r[j].z) * xv[5 * n] + bf16_lo(r[j].w) * xv[6 * n] + bf16_hi(r[j].w) * xv[7 * n];
                 }
             }
         } else {
 #pragma unroll 4
-            for (int i = lane; i < H; i += WARP) d += weight_elem(router, e, i) * xs[i];
+            for (int i = lane; i < H; i += WARP) d += weight_elem(router, e, i) * xs[xs_index(i, H)];
         }
         d = warp_sum(d);
         if (lane == 0) logit[e] = d + (e == w ? my_router_b : router_b[e]);
