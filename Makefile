@@ -99,6 +99,15 @@ test-gpu: all $(B)/test_gpu $(B)/getp_gpu $(B)/getp_mpi_gpu
 	bash tests/run_gpu_tests.sh
 .PHONY: hip hip-amd test-gpu
 
+# The GPU probes and the kernel timeline tracer (NVIDIA; bench/RESULTS.md quotes them).
+CUDA_INC ?= /usr/local/cuda/include
+$(B)/gpu_probes: bench/gpu_probes.cu | $(B)
+	$(NVCC) $(NVCC_FLAGS) $< -o $@
+$(B)/libkernel_trace.so: bench/kernel_trace.c | $(B)
+	$(CC) -shared -fPIC -O2 -Wall -Wextra -Werror -I$(CUDA_INC) $< -o $@ -L$(CUDA_LIB) -lcupti
+gpu-probes: $(B)/gpu_probes $(B)/libkernel_trace.so
+.PHONY: gpu-probes
+
 # getp_mpi with the GPU backend (NVIDIA): each rank drives the GPU of its node-local index.
 CUDA_LIB ?= /usr/local/cuda/lib64
 $(B)/getp_mpi_gpu: mpi/getp_mpi.c mpi/schedule.c mpi/binding.c mpi/*.h $(B)/hip_backend.o $(B)/libgetp.a $(HDRS)
