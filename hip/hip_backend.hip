@@ -165,7 +165,7 @@ static MatmulJob dense_job(WeightView w, const uint4 *x, int cols, int n, int sp
 /* Token tiles per warp by batch size: 1 for decode-sized batches (deeper
  * weight prefetch), else 4. Every variant computes each output with the
  * same sum. grid.y covers the tokens in groups of 8 NT. */
-static int token_tiles(int max_tokens) { return max_tokens <= 8 ? 1 : MM_TOKEN_TILES; }
+static int token_tiles(int max_tokens) { return max_tokens <= DECODE_ROWS ? 1 : MM_TOKEN_TILES; }
 
 template <int DT, int MODE>
 static void launch_variant(const HipState *s, const MatmulJobs &all, dim3 grid, int nt) {
@@ -217,7 +217,10 @@ static int expert_matmul(const HipState *s, WeightView w, const float *bias, con
     memset(&j, 0, sizeof j);
     j.w = w, j.bias = bias, j.x = x, j.ldx = cols / 4, j.pairs = s->pairs, j.offsets = s->offsets, j.pair_div = pair_div;
     j.n_experts = (int)s->c.n_experts, j.splits = 1, j.out = out, j.ldo = ldo, j.limit = s->c.swiglu_limit;
-    j.routing_ready = MODE == MM_BIAS; /* down: post-attention wrote it before gate_up ran */
+    /* measured: a help at decode sizes (down's weights stream during
+     * gate_up's tail), a loss at large batches (down's waiting blocks) */
+    bool decode = n_rows <= DECODE_ROWS;
+    j.routing_ready = decode && MODE == MM_BIAS, j.next_reads_routing = decode && MODE == MM_SWIGLU;
     unsigned tiles = MODE == MM_SWIGLU ? cdiv(w.rows / 2, 8) : cdiv(w.rows, 16);
     /* n_rows tokens make n_rows * k (token, expert) pairs, so at most that
      * many experts have work: at batch 1, 4 of 32 */
@@ -264,7 +267,7 @@ static int enqueue_step(HipState *s, int T, int n_out, int sample, Error *err) {
         if (launch_attention(s, L, rows, T, err)) return -1;
         mark(s, P_ATTENTION);
         MatmulJob o = dense_job(L->wo, s->attn, QD, T, s->splits_o, s->part_o);
-        if (dense_matmul(s, &o, 1, T, err, T <= 8 ? &L->router : nullptr)) return -1;
+        if (dense_matmul(s, &o, 1, T, err, T <= DECODE_ROWS ? &L->router : nullptr)) return -1;
         mark(s, P_O_MM);
         size_t shared = (size_t)(H + 2 * E + T * K) * sizeof(float);
         (void)launch_chained(post_attention_kernel, dim3(T), dim3(POST_THREADS), shared, s->stream, s->x, s->xn, s->part_o, s->splits_o, T,

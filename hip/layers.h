@@ -164,8 +164,10 @@ __global__ void __launch_bounds__(ATTN_WARPS *WARP) attention_kernel(uint4 *out,
     int kvh = h / (nh / nkv), KVD = nkv * HD, pos = rows.pos[t];
     int p0 = cache.window ? max(0, pos - cache.window + 1) : 0;
     /* the kernel before writes only this position's key and value: the
-     * earlier positions' can be on their way to L2 while it runs */
-    for (int p = p0 + (int)threadIdx.x; p < pos; p += blockDim.x) {
+     * earlier positions' can be on their way to L2 while it runs (at
+     * decode-sized steps, asked by the first head of each kv group only:
+     * the others read the same rows) */
+    for (int p = p0 + (int)threadIdx.x; gridDim.x <= DECODE_ROWS && h % (nh / nkv) == 0 && p < pos; p += blockDim.x) {
         size_t at = ((size_t)rows.slot[t] * cache.ring + (size_t)(p % cache.ring)) * KVD + (size_t)kvh * HD;
         for (int b = 0; b < HD * 4; b += 128) prefetch_l2_line((const char *)(cache.k + at) + b), prefetch_l2_line((const char *)(cache.v + at) + b);
     }

@@ -21,7 +21,7 @@
 
 #define MM_WARPS 4            /* warps per block */
 #define MM_TOKEN_TILES 4      /* most tiles of 8 tokens per warp (8 measured slower on an H100: less in flight) */
-#define MM_UNROLL 4           /* k chunks whose loads are in flight together */
+#define DECODE_ROWS 8         /* steps of up to this many rows are latency-bound: one token tile, prefetches, weights before the wait */
 
 enum { DT_F32 = 0, DT_BF16 = 1, DT_MXFP4 = 2 };
 enum { MM_PARTIAL, MM_BIAS, MM_SWIGLU };
@@ -51,7 +51,11 @@ struct MatmulJob {
     int n_tokens;
     const int *pairs, *offsets;
     int pair_div, n_experts;
-    int routing_ready; /* experts: the routing was written before the previous kernel ran (down after gate_up) */
+    /* Experts at decode-sized steps: down reads the routing, written two
+     * kernels back, before its wait (routing_ready); so gate_up lets it
+     * launch only once gate_up's own wait has seen the routing written
+     * (next_reads_routing). */
+    int routing_ready, next_reads_routing;
     int splits;  /* MM_PARTIAL: k ranges summed later, in order */
     void *out;   /* MM_PARTIAL: f32 [split][n_tokens][rows]; MM_BIAS: f32 [pair][ldo];
                     MM_SWIGLU: packed [pair][ldo / 4] (the down matmul's input) */
@@ -178,13 +182,12 @@ template <int DT, int MODE, int NT> __global__ void __launch_bounds__(MM_WARPS *
         size_t n = gridDim.x * gridDim.y, share = (jobs.prefetch_bytes + n - 1) / n, at = (size_t)lin * share;
         if (at < jobs.prefetch_bytes) prefetch_l2((const char *)jobs.prefetch + at, min(share, jobs.prefetch_bytes - at));
     }
-    /* Dense matmuls, and experts whose routing two kernels back wrote
-     * (down), stream weights before x is ready. The routing's direct reader
-     * (gate_up) waits first and only then lets the next kernel start, so
-     * that kernel finds the routing written. */
+    /* Dense matmuls, and experts whose routing is already written (see
+     * routing_ready), stream weights before x is ready. */
     const bool weights_first = !experts || J.routing_ready;
-    if (!weights_first) wait_prior_kernel();
+    if (J.next_reads_routing) wait_prior_kernel();
     let_next_kernel_start();
+    if (!weights_first && !J.next_reads_routing) wait_prior_kernel();
     const int lane = threadIdx.x % WARP, g = lane >> 2, q = lane & 3;
     const int O = J.w.rows, K = J.w.cols, tiles = MODE == MM_SWIGLU ? (O / 2 + 7) / 8 : (O + 15) / 16;
     const int split = bx % J.splits, tile0 = bx / J.splits * MM_WARPS * MT;
