@@ -200,7 +200,7 @@ static int launch_matmul(const HipState *s, const MatmulJob *jobs, int n_jobs, c
 }
 
 /* Dense matmuls of the same x: up to 3 matrices (q, k, v) in one launch;
- * prefetch: a weight the kernel after next reads (see MatmulJobs). */
+ * prefetch: a weight the next kernel reads (see MatmulJobs). */
 static int dense_matmul(const HipState *s, const MatmulJob *jobs, int n_jobs, int n, Error *err, const WeightView *prefetch = nullptr) {
     unsigned tiles[3];
     for (int i = 0; i < n_jobs; i++) {

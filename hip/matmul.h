@@ -298,9 +298,9 @@ template <int DT, int MODE, int NT> __global__ void __launch_bounds__(MM_WARPS *
         }
     };
     if (NT == 1) {
-        /* two register buffers: one group's loads are in flight while the
-         * other's are multiplied, so the block never waits for a whole
-         * round trip between groups */
+        /* two register buffers: one group's loads stay in flight while the
+         * other's are multiplied (measured level with one buffer of twice
+         * the chunks, which leaves no loads in flight during its mmas) */
         RawWeights<DT> wa0[MT][U], wa1[MT][U], wb0[MT][U], wb1[MT][U];
         load_group(wa0, wa1, c0);
         load_group(wb0, wb1, c0 + U);

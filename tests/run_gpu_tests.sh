@@ -16,6 +16,11 @@ for f in f32 mxfp4; do $B/convert_hf tests/fixtures/hf_$f $OUT/hf_$f.bin 2>/dev/
 for m in tiny_gpu:1e-4 tiny_gpu_f32:1e-4 hf_f32:1e-4 hf_mxfp4:1e-4 g20_2l:1e-4; do
     $B/test_gpu $OUT/${m%%:*}.bin ${m##*:} >$OUT/gpu_${m%%:*}.log 2>&1; count $OUT/gpu_${m%%:*}.log
 done
+# a shape the row kernels cannot hold (hidden above 4096) is refused with the reason
+$B/gen_model $OUT/hidden4128.bin --preset tiny --hidden 4128 --vocab 512
+if ! $B/test_gpu $OUT/hidden4128.bin 1e-4 >$OUT/gpu_hidden4128.log 2>&1 && grep -q "hidden size 4128 is above 4096" $OUT/gpu_hidden4128.log; then
+    echo "PASS the GPU backend refuses hidden 4128 and says why"; PASSED=$((PASSED + 1))
+else echo "FAIL hidden 4128 was not refused with its reason"; cat $OUT/gpu_hidden4128.log; FAILED=$((FAILED + 1)); fi
 # the whole CLI: getp on the GPU writes the same file as on the CPU (greedy)
 build/getp $OUT/tiny_gpu.bin -m getp -i examples/requests.txt -o $OUT/out_cpu.txt -n 24 --backend cpu --no-progress >/dev/null 2>&1
 build/getp_gpu $OUT/tiny_gpu.bin -m getp -i examples/requests.txt -o $OUT/out_gpu.txt -n 24 --backend hip --no-progress >$OUT/getp_gpu.log 2>&1
