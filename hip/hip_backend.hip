@@ -217,10 +217,6 @@ static int expert_matmul(const HipState *s, WeightView w, const float *bias, con
     memset(&j, 0, sizeof j);
     j.w = w, j.bias = bias, j.x = x, j.ldx = cols / 4, j.pairs = s->pairs, j.offsets = s->offsets, j.pair_div = pair_div;
     j.n_experts = (int)s->c.n_experts, j.splits = 1, j.out = out, j.ldo = ldo, j.limit = s->c.swiglu_limit;
-    /* measured: a help at decode sizes (down's weights stream during
-     * gate_up's tail), a loss at large batches (down's waiting blocks) */
-    bool decode = n_rows <= DECODE_ROWS;
-    j.routing_ready = decode && MODE == MM_BIAS, j.next_reads_routing = decode && MODE == MM_SWIGLU;
     unsigned tiles = MODE == MM_SWIGLU ? cdiv(w.rows / 2, 8) : cdiv(w.rows, 16);
     /* n_rows tokens make n_rows * k (token, expert) pairs, so at most that
      * many experts have work: at batch 1, 4 of 32 */
@@ -269,7 +265,7 @@ static int enqueue_step(HipState *s, int T, int n_out, int sample, Error *err) {
         MatmulJob o = dense_job(L->wo, s->attn, QD, T, s->splits_o, s->part_o);
         if (dense_matmul(s, &o, 1, T, err, T <= DECODE_ROWS ? &L->router : nullptr)) return -1;
         mark(s, P_O_MM);
-        size_t shared = (size_t)(H + 2 * E + T * K) * sizeof(float);
+        size_t shared = post_attention_shared(H, E, (size_t)T * K);
         (void)launch_chained(post_attention_kernel, dim3(T), dim3(POST_THREADS), shared, s->stream, s->x, s->xn, s->part_o, s->splits_o, T,
                              L->bo, L->mlp_norm, L->router, L->router_b, H, E, K, c->rms_eps, s->topk_idx, s->topk_w, s->pairs, s->offsets,
                              s->counter);
@@ -731,7 +727,7 @@ static int hip_init(HipState *s, Backend *b, const Model *m, size_t kv_budget, G
     CHECK(hipHostMalloc((void **)&s->h_rows, 4 * R * sizeof(int), hipHostMallocDefault), err);
     CHECK(hipHostMalloc((void **)&s->h_spec, R * sizeof(SampleSpec), hipHostMallocDefault), err);
     CHECK(hipHostMalloc((void **)&s->h_tokens, R * sizeof(int), hipHostMallocDefault), err);
-    size_t shared = (H + 2 * E + R * K) * sizeof(float);
+    size_t shared = post_attention_shared(H, E, R * K);
     if (shared > 48 * 1024) CHECK(hipFuncSetAttribute((const void *)post_attention_kernel, hipFuncAttributeMaxDynamicSharedMemorySize, (int)shared), err);
     if (alloc_kv(s, b, kv_budget, err)) return -1;
     snprintf(b->info, sizeof b->info, "%.40s, KV cache %.2f GiB for %d sequences of %d positions; weights %.1f s", prop.name,

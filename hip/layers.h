@@ -242,11 +242,15 @@ __global__ void __launch_bounds__(ATTN_WARPS *WARP) attention_kernel(uint4 *out,
  * (row, k) pairs by expert, in pair order, for the expert matmuls, and
  * lists the experts that have pairs (offsets: [E + 1] starts, the number of
  * experts with pairs, their ids). */
+/* Its dynamic shared memory: the normed row (H floats), the logits (E),
+ * then the per-expert counts (E ints) and the experts of the T*K pairs. */
+static inline size_t post_attention_shared(size_t H, size_t E, size_t pairs) { return (H + 2 * E + pairs) * sizeof(float); }
+
 __global__ void __launch_bounds__(POST_THREADS) post_attention_kernel(float *x, uint4 *xn, const float *__restrict__ part_o, int splits, int T,
                                                                       const float *__restrict__ bo, const float *__restrict__ norm, WeightView router,
                                                                       const float *__restrict__ router_b, int H, int E, int K, float eps,
                                                                       int *topk_idx, float *topk_w, int *pairs, int *offsets, int *done_counter) {
-    extern __shared__ float sh[]; /* H + E floats, then E + T*K ints */
+    extern __shared__ float sh[]; /* see post_attention_shared */
     __shared__ float shared[32];
     __shared__ int ticket;
     float4 v[POST_GROUPS], sum[POST_GROUPS], bias[POST_GROUPS], wn[POST_GROUPS];
@@ -257,6 +261,7 @@ __global__ void __launch_bounds__(POST_THREADS) post_attention_kernel(float *x, 
     let_next_kernel_start();
     int t = blockIdx.x, lane = threadIdx.x % WARP, w = threadIdx.x / WARP, nw = blockDim.x / WARP, g;
     float *xs = sh, *logit = sh + H;
+    int *count = (int *)(logit + E), *all = count + E; /* the grouping's */
     float4 *xr = (float4 *)(x + (size_t)t * H);
 #pragma unroll
     for (int j = 0; j < POST_GROUPS; j++) {
@@ -333,7 +338,6 @@ __global__ void __launch_bounds__(POST_THREADS) post_attention_kernel(float *x, 
         if (lane == 0) {
             float mx = logit[idx[0]], wt[8], sum = 0.0f;
             for (int k = 0; k < K; k++) sum += (wt[k] = expf(logit[idx[k]] - mx));
-            int *all = (int *)(sh + H + E) + E;
             for (int k = 0; k < K; k++) {
                 topk_idx[(size_t)t * K + k] = idx[k];
                 topk_w[(size_t)t * K + k] = wt[k] / sum;
@@ -351,7 +355,6 @@ __global__ void __launch_bounds__(POST_THREADS) post_attention_kernel(float *x, 
     if (ticket != (int)gridDim.x - 1) return;
     /* the last block: counting sort of the T*K pairs by expert */
     int n = T * K;
-    int *count = (int *)(sh + H + E), *all = count + E;
     if (gridDim.x > 1) {
         __threadfence();
         for (int p = threadIdx.x; p < n; p += blockDim.x) all[p] = ((volatile const int *)topk_idx)[p];

@@ -51,11 +51,6 @@ struct MatmulJob {
     int n_tokens;
     const int *pairs, *offsets;
     int pair_div, n_experts;
-    /* Experts at decode-sized steps: down reads the routing, written two
-     * kernels back, before its wait (routing_ready); so gate_up lets it
-     * launch only once gate_up's own wait has seen the routing written
-     * (next_reads_routing). */
-    int routing_ready, next_reads_routing;
     int splits;  /* MM_PARTIAL: k ranges summed later, in order */
     void *out;   /* MM_PARTIAL: f32 [split][n_tokens][rows]; MM_BIAS: f32 [pair][ldo];
                     MM_SWIGLU: packed [pair][ldo / 4] (the down matmul's input) */
@@ -145,9 +140,9 @@ __device__ inline const uint4 *xrow_of(const MatmulJob &J, bool experts, int fir
 struct MatmulJobs {
     MatmulJob job[3];
     int n_jobs, blocks[3];
-    /* bytes the next kernels read that nothing before them writes (the
-     * router's weights): the blocks ask L2 for their shares, so those
-     * kernels find them there */
+    /* bytes the next kernel reads that nothing before it writes (the
+     * router's weights): the blocks ask L2 for their shares, so that kernel
+     * finds them there */
     const void *prefetch;
     size_t prefetch_bytes;
 };
@@ -182,12 +177,17 @@ template <int DT, int MODE, int NT> __global__ void __launch_bounds__(MM_WARPS *
         size_t n = gridDim.x * gridDim.y, share = (jobs.prefetch_bytes + n - 1) / n, at = (size_t)lin * share;
         if (at < jobs.prefetch_bytes) prefetch_l2((const char *)jobs.prefetch + at, min(share, jobs.prefetch_bytes - at));
     }
-    /* Dense matmuls, and experts whose routing is already written (see
-     * routing_ready), stream weights before x is ready. */
-    const bool weights_first = !experts || J.routing_ready;
-    if (J.next_reads_routing) wait_prior_kernel();
+    /* Dense matmuls stream weights before x is ready. At decode-sized steps
+     * (NT = 1) so does down (the experts' MM_BIAS job): it reads the
+     * routing, written two kernels back by post-attention, before its wait;
+     * so gate_up (MM_SWIGLU) lets it launch only once gate_up's own wait has
+     * seen the routing written. At large batches down's early blocks
+     * measured a loss, so there the experts wait first. */
+    const bool routing_ready = experts && NT == 1 && MODE == MM_BIAS, next_reads_routing = experts && NT == 1 && MODE == MM_SWIGLU;
+    const bool weights_first = !experts || routing_ready;
+    if (next_reads_routing) wait_prior_kernel();
     let_next_kernel_start();
-    if (!weights_first && !J.next_reads_routing) wait_prior_kernel();
+    if (!weights_first && !next_reads_routing) wait_prior_kernel();
     const int lane = threadIdx.x % WARP, g = lane >> 2, q = lane & 3;
     const int O = J.w.rows, K = J.w.cols, tiles = MODE == MM_SWIGLU ? (O / 2 + 7) / 8 : (O + 15) / 16;
     const int split = bx % J.splits, tile0 = bx / J.splits * MM_WARPS * MT;
