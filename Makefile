@@ -106,7 +106,10 @@ $(B)/gpu_probes: bench/gpu_probes.cu | $(B)
 $(B)/libkernel_trace.so: bench/kernel_trace.c | $(B)
 	$(CC) -shared -fPIC -O2 -Wall -Wextra -Werror -I$(CUDA_INC) $< -o $@ -L$(CUDA_LIB) -lcupti
 gpu-probes: $(B)/gpu_probes $(B)/libkernel_trace.so
-.PHONY: gpu-probes
+# bench_gpu with the per-block recorder of hip/block_trace.h compiled in
+block-trace:
+	$(MAKE) B=$(B)/trace NVCC_FLAGS="$(NVCC_FLAGS) -DGETP_BLOCK_TRACE" $(B)/trace/bench_gpu
+.PHONY: gpu-probes block-trace
 
 # getp_mpi with the GPU backend (NVIDIA): each rank drives the GPU of its node-local index.
 CUDA_LIB ?= /usr/local/cuda/lib64

@@ -86,6 +86,10 @@ struct HipState {
     GraphEntry graphs[MAX_GRAPHS];
     int n_graphs;
     Profile prof;
+#ifdef GETP_BLOCK_TRACE_ON
+    long trace_step, steps; /* GETP_BLOCK_TRACE=step: the forward call recorded */
+    BlockTraceBuffer trace;
+#endif
     double weights_seconds; /* the weights' trip to the device */
     int no_graphs;          /* GETP_NO_GRAPHS=1 or profiling: launch every step directly */
 };
@@ -297,6 +301,57 @@ static int enqueue_step(HipState *s, int T, int n_out, int sample, Error *err) {
     return 0;
 }
 
+#ifdef GETP_BLOCK_TRACE_ON
+/* Turns the block recorder on for the traced step (see block_trace.h). */
+static int block_trace_begin(HipState *s, Error *err) {
+    if (s->steps != s->trace_step) return 0;
+    const int on = 1;
+    CHECK(hipMemset(s->trace.n, 0, sizeof(unsigned)), err);
+    CHECK(hipMemcpy((void *)s->trace.on, &on, sizeof on, hipMemcpyHostToDevice), err);
+    return 0;
+}
+/* After the step's sync: the traced step's records to GETP_BLOCK_TRACE_OUT. */
+static int block_trace_end(HipState *s, Error *err) {
+    if (s->steps++ != s->trace_step) return 0;
+    const int off = 0;
+    unsigned n = 0;
+    CHECK(hipMemcpy((void *)s->trace.on, &off, sizeof off, hipMemcpyHostToDevice), err);
+    CHECK(hipMemcpy(&n, s->trace.n, sizeof n, hipMemcpyDeviceToHost), err);
+    if (n > s->trace.cap) n = s->trace.cap;
+    BlockTraceRecord *r = (BlockTraceRecord *)xmalloc((n ? n : 1) * sizeof *r);
+    CHECK(hipMemcpy(r, s->trace.rec, n * sizeof *r, hipMemcpyDeviceToHost), err);
+    const char *path = getenv("GETP_BLOCK_TRACE_OUT") ? getenv("GETP_BLOCK_TRACE_OUT") : "block_trace.csv";
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        free(r);
+        return error_set(err, "GETP_BLOCK_TRACE: cannot write %s", path);
+    }
+    fprintf(f, "kind,block,blocks,sm,start,waited,mark1,mark2,mark3,end\n");
+    for (unsigned i = 0; i < n; i++)
+        fprintf(f, "%d,%d,%d,%d,%llu,%llu,%llu,%llu,%llu,%llu\n", r[i].kind, r[i].block, r[i].blocks, r[i].sm, r[i].start, r[i].waited,
+                r[i].mark[0], r[i].mark[1], r[i].mark[2], r[i].end);
+    fclose(f);
+    free(r);
+    fprintf(stderr, "GETP_BLOCK_TRACE: %u blocks of step %ld written to %s\n", n, s->trace_step, path);
+    return 0;
+}
+static int block_trace_init(HipState *s, Error *err) {
+    s->trace_step = getenv("GETP_BLOCK_TRACE") ? atol(getenv("GETP_BLOCK_TRACE")) : -1;
+    if (s->trace_step < 0) return 0;
+    s->trace.cap = 1u << 18;
+    CHECK(hipMalloc((void **)&s->trace.rec, s->trace.cap * sizeof(BlockTraceRecord)), err);
+    CHECK(hipMalloc((void **)&s->trace.n, sizeof(unsigned)), err);
+    CHECK(hipMalloc((void **)&s->trace.on, sizeof(int)), err);
+    CHECK(hipMemset((void *)s->trace.on, 0, sizeof(int)), err);
+    CHECK(hipMemcpyToSymbol(block_trace_buffer, &s->trace, sizeof s->trace), err);
+    return 0;
+}
+#else
+static int block_trace_begin(HipState *, Error *) { return 0; }
+static int block_trace_end(HipState *, Error *) { return 0; }
+static int block_trace_init(HipState *, Error *) { return 0; }
+#endif
+
 /* Checks the rows, copies them in, runs the step (a graph for decode steps). */
 static int run_step(Backend *b, const BatchRow *rows, int T, const SampleSpec *spec, int *n_out_ret, Error *err) {
     HipState *s = (HipState *)b->impl;
@@ -316,6 +371,7 @@ static int run_step(Backend *b, const BatchRow *rows, int T, const SampleSpec *s
     CHECK(hipMemcpyAsync(s->d_rows, s->h_rows, 4 * MAX_ROWS * sizeof(int), hipMemcpyHostToDevice, s->stream), err);
     if (sample) CHECK(hipMemcpyAsync(s->d_spec, s->h_spec, (size_t)n_out * sizeof *spec, hipMemcpyHostToDevice, s->stream), err);
     *n_out_ret = n_out;
+    if (block_trace_begin(s, err)) return -1;
     if (n_out != T || s->no_graphs) return enqueue_step(s, T, n_out, sample, err);
 
     GraphEntry *g = nullptr;
@@ -348,7 +404,7 @@ static int hip_forward(Backend *b, const BatchRow *rows, int T, float *logits, E
     if (n_out) CHECK(hipMemcpyAsync(logits, s->logits, (size_t)n_out * s->c.vocab_size * sizeof(float), hipMemcpyDeviceToHost, s->stream), err);
     CHECK(hipStreamSynchronize(s->stream), err);
     profile_collect(s);
-    return 0;
+    return block_trace_end(s, err);
 }
 
 static int hip_forward_sample(Backend *b, const BatchRow *rows, int T, const SampleSpec *spec, int *tokens, Error *err) {
@@ -360,7 +416,7 @@ static int hip_forward_sample(Backend *b, const BatchRow *rows, int T, const Sam
     CHECK(hipStreamSynchronize(s->stream), err);
     profile_collect(s);
     memcpy(tokens, s->h_tokens, (size_t)n_out * sizeof(int));
-    return 0;
+    return block_trace_end(s, err);
 }
 
 static void hip_destroy(Backend *b) {
@@ -386,6 +442,9 @@ static void hip_destroy(Backend *b) {
     if (s->h_spec) (void)hipHostFree(s->h_spec);
     if (s->h_tokens) (void)hipHostFree(s->h_tokens);
     if (s->stream) (void)hipStreamDestroy(s->stream);
+#ifdef GETP_BLOCK_TRACE_ON
+    if (s->trace.rec) (void)hipFree(s->trace.rec), (void)hipFree(s->trace.n), (void)hipFree((void *)s->trace.on);
+#endif
     free(s->layers);
     free(s);
     free(b);
@@ -729,7 +788,7 @@ static int hip_init(HipState *s, Backend *b, const Model *m, size_t kv_budget, G
     CHECK(hipHostMalloc((void **)&s->h_tokens, R * sizeof(int), hipHostMallocDefault), err);
     size_t shared = post_attention_shared(H, E, R * K);
     if (shared > 48 * 1024) CHECK(hipFuncSetAttribute((const void *)post_attention_kernel, hipFuncAttributeMaxDynamicSharedMemorySize, (int)shared), err);
-    if (alloc_kv(s, b, kv_budget, err)) return -1;
+    if (alloc_kv(s, b, kv_budget, err) || block_trace_init(s, err)) return -1;
     snprintf(b->info, sizeof b->info, "%.40s, KV cache %.2f GiB for %d sequences of %d positions; weights %.1f s", prop.name,
              s->kv_bytes / 1073741824.0, b->max_slots, b->max_context, s->weights_seconds);
     return 0;

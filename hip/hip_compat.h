@@ -57,6 +57,7 @@ typedef cudaEvent_t hipEvent_t;
 #define hipMemGetInfo cudaMemGetInfo
 #define hipMemcpy cudaMemcpy
 #define hipMemcpyAsync cudaMemcpyAsync
+#define hipMemcpyToSymbol cudaMemcpyToSymbol
 #define hipMemcpyPeerAsync cudaMemcpyPeerAsync
 #define hipMemset cudaMemset
 #define hipMemsetAsync cudaMemsetAsync
@@ -88,6 +89,8 @@ typedef cudaEvent_t hipEvent_t;
 
 #define WARP 32
 
+#include "block_trace.h"
+
 /* Programmatic dependent launch. On NVIDIA (sm_90) a kernel launched with
  * launch_chained may start while the kernel before it in the stream is
  * finishing: it must call wait_prior_kernel() before reading anything that
@@ -97,6 +100,7 @@ __device__ inline void wait_prior_kernel() {
 #ifndef GETP_AMD
     asm volatile("griddepcontrol.wait;" ::: "memory");
 #endif
+    BLOCK_TRACE_MARK(0);
 }
 __device__ inline void let_next_kernel_start() {
 #ifndef GETP_AMD

@@ -89,6 +89,7 @@ __device__ inline void rmsnorm_groups(const float4 (&v)[RG], int H, const float4
 
 /* x = embedding[token]; xn = rmsnorm(x) with the first layer's weight. */
 __global__ void __launch_bounds__(ROW_THREADS) embed_kernel(float *x, uint4 *xn, StepRows rows, WeightView emb, const float *norm, int H, float eps) {
+    BLOCK_TRACE(TK_EMBED);
     __shared__ float shared[32];
     float4 v[ROW_GROUPS], wn[ROW_GROUPS];
     load_groups(wn, norm, H);
@@ -120,6 +121,7 @@ __device__ inline float sum_splits(const float *part, int splits, int T, int t, 
 __global__ void qkv_finish_kernel(float *q_out, const float *part_q, const float *part_k, const float *part_v, int splits, int T,
                                   const float *bq, const float *bk, const float *bv, StepRows rows, const float *inv_freq,
                                   float concentration, int nh, int nkv, int hd, LayerCache cache) {
+    BLOCK_TRACE(TK_QKV_FINISH);
     /* everything but the partials is known before the q/k/v matmul ends */
     int t = blockIdx.x, half = hd / 2, QD = nh * hd, KVD = nkv * hd;
     int h = blockIdx.y * QKV_HEADS + threadIdx.x / half, i = threadIdx.x % half;
@@ -159,6 +161,7 @@ __global__ void qkv_finish_kernel(float *q_out, const float *part_q, const float
 template <int HD>
 __global__ void __launch_bounds__(ATTN_WARPS *WARP) attention_kernel(uint4 *out, const float *q, StepRows rows, LayerCache cache, const float *sinks,
                                                                    int nh, int nkv) {
+    BLOCK_TRACE(TK_ATTENTION);
     __shared__ float part_acc[ATTN_WARPS][HD], part_m[ATTN_WARPS], part_l[ATTN_WARPS];
     int t = blockIdx.x, h = blockIdx.y, w = threadIdx.x / WARP, lane = threadIdx.x % WARP;
     int kvh = h / (nh / nkv), KVD = nkv * HD, pos = rows.pos[t];
@@ -212,6 +215,7 @@ __global__ void __launch_bounds__(ATTN_WARPS *WARP) attention_kernel(uint4 *out,
             }
         m = m_new;
     }
+    BLOCK_TRACE_MARK(1);
 #pragma unroll
     for (int i = 0; i < HD; i++) {
         float v = warp_sum(acc[i]);
@@ -219,6 +223,7 @@ __global__ void __launch_bounds__(ATTN_WARPS *WARP) attention_kernel(uint4 *out,
     }
     if (lane == 0) part_m[w] = m, part_l[w] = l;
     __syncthreads();
+    BLOCK_TRACE_MARK(2);
     if (w != 0) return;
     float mt = sink;
     for (int i = 0; i < ATTN_WARPS; i++) mt = fmaxf(mt, part_m[i]);
@@ -250,6 +255,7 @@ __global__ void __launch_bounds__(POST_THREADS) post_attention_kernel(float *x, 
                                                                       const float *__restrict__ bo, const float *__restrict__ norm, WeightView router,
                                                                       const float *__restrict__ router_b, int H, int E, int K, float eps,
                                                                       int *topk_idx, float *topk_w, int *pairs, int *offsets, int *done_counter) {
+    BLOCK_TRACE(TK_POST_ATTENTION);
     extern __shared__ float sh[]; /* see post_attention_shared */
     __shared__ float shared[32];
     __shared__ int ticket;
@@ -286,6 +292,7 @@ __global__ void __launch_bounds__(POST_THREADS) post_attention_kernel(float *x, 
         }
     rmsnorm_groups(v, H, wn, eps, shared, xn + (size_t)t * H / 4, xs);
     __syncthreads();
+    BLOCK_TRACE_MARK(1);
     for (int e = w; e < E; e += nw) { /* one router row per warp, lane sums in order of k */
         float d = 0.0f;
         if (router.dtype == DT_BF16) {
@@ -315,6 +322,7 @@ __global__ void __launch_bounds__(POST_THREADS) post_attention_kernel(float *x, 
         if (lane == 0) logit[e] = d + (e == w ? my_router_b : router_b[e]);
     }
     __syncthreads();
+    BLOCK_TRACE_MARK(2);
     if (w == 0) { /* top-k by warp 0: K rounds of a warp-wide arg-max (E <= 4 * WARP) */
         float v[4];
         for (int j = 0; j < 4; j++) v[j] = lane + j * WARP < E ? logit[lane + j * WARP] : -INFINITY;
@@ -353,6 +361,7 @@ __global__ void __launch_bounds__(POST_THREADS) post_attention_kernel(float *x, 
     }
     __syncthreads();
     if (ticket != (int)gridDim.x - 1) return;
+    BLOCK_TRACE_MARK(3);
     /* the last block: counting sort of the T*K pairs by expert */
     int n = T * K;
     if (gridDim.x > 1) {
@@ -394,6 +403,7 @@ __global__ void __launch_bounds__(POST_THREADS) post_attention_kernel(float *x, 
  * row's logits row and skipped for rows without one). */
 __global__ void __launch_bounds__(ROW_THREADS) combine_kernel(float *x, uint4 *xn, const float *__restrict__ expert_out, const float *__restrict__ topk_w,
                                                               int K, int H, const float *__restrict__ norm, float eps, const int *out_row) {
+    BLOCK_TRACE(TK_COMBINE);
     __shared__ float shared[32];
     float4 wn[ROW_GROUPS];
     load_groups(wn, norm, H); /* weights: before the wait */
@@ -433,6 +443,7 @@ __global__ void __launch_bounds__(ROW_THREADS) combine_kernel(float *x, uint4 *x
             xr[g] = v[j];
         }
     int dst = out_row ? out_row[t] : t; /* the same for the whole block */
+    BLOCK_TRACE_MARK(1);
     rmsnorm_groups(v, H, wn, eps, shared, dst < 0 ? nullptr : xn + (size_t)dst * H / 4, nullptr);
 }
 

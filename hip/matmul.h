@@ -159,6 +159,7 @@ template <int NT> struct RowTiles {
  * tokens, so x is staged once per block in shared memory, already split into
  * bf16 hi/lo in the mma's B layout, while the weights stream into registers. */
 template <int DT, int MODE, int NT> __global__ void __launch_bounds__(MM_WARPS * WARP, NT == 1 ? 3 : 0) matmul_kernel(const MatmulJobs jobs) {
+    BLOCK_TRACE(TK_MATMUL + MODE);
     /* NT token tiles per warp: 1 for decode-sized batches, with twice the
      * weight chunks in flight (and room for 3 blocks per multiprocessor);
      * each output's sum is the same either way */
@@ -320,6 +321,7 @@ template <int DT, int MODE, int NT> __global__ void __launch_bounds__(MM_WARPS *
             multiply_group(w0, w1, cb);
         }
     }
+    BLOCK_TRACE_MARK(1);
     if (!active) return;
 
 #pragma unroll

@@ -35,6 +35,7 @@ __device__ inline void block_argmax(float &v, int &i) {
  * of row r, so that a 201k-entry row is read by 64 multiprocessors, not one.
  * Slices combined in order with the same tie rule give the row's argmax. */
 __global__ void __launch_bounds__(ARGMAX_THREADS) argmax_slices_kernel(int2 *part, const float *logits, int V) {
+    BLOCK_TRACE(TK_ARGMAX);
     wait_prior_kernel();
     let_next_kernel_start();
     int r = blockIdx.x, per = (V + ARGMAX_SLICES - 1) / ARGMAX_SLICES, a = blockIdx.y * per, b = min(V, a + per);
@@ -59,6 +60,7 @@ __device__ inline double mass_at_or_above(const float *p, int V, float v, double
 /* After argmax_slices_kernel, one block per row. */
 __global__ void __launch_bounds__(SAMPLE_THREADS) sample_kernel(int *tokens, const float *logits, const int2 *argmax_part, float *prob, int V,
                                                                const SampleSpec *spec) {
+    BLOCK_TRACE(TK_SAMPLE);
     __shared__ double shared[32], seg_sum[SAMPLE_THREADS];
     __shared__ int best_i[32];
     wait_prior_kernel();
