@@ -194,6 +194,8 @@ static int launch_matmul(const HipState *s, const MatmulJob *jobs, int n_jobs, c
         grid_x += (unsigned)all.blocks[i];
     }
     dim3 grid(grid_x, cdiv(max_tokens, 8 * nt), grid_z);
+    /* only a launch that is one wave preloads all its weights during the kernel before */
+    if (nt == 1 && MODE == MM_PARTIAL && (size_t)grid.x * grid.y * grid.z <= (size_t)s->resident_blocks) all.pace_ns = PRELOAD_PACE_NS;
     switch (jobs[0].w.dtype) {
     case DT_F32: launch_variant<DT_F32, MODE>(s, all, grid, nt); break;
     case DT_BF16: launch_variant<DT_BF16, MODE>(s, all, grid, nt); break;
@@ -228,16 +230,25 @@ static int expert_matmul(const HipState *s, WeightView w, const float *bias, con
     return launch_matmul<MODE>(s, &j, 1, &tiles, (unsigned)z, n_rows, err);
 }
 
-static int launch_attention(const HipState *s, const LayerDev *L, StepRows rows, int T, Error *err) {
+template <int HD> static void launch_attention_hd(const HipState *s, const LayerDev *L, StepRows rows, int T) {
     const ModelConfig *c = &s->c;
     dim3 grid(T, c->n_heads), block(ATTN_WARPS * WARP);
     int nh = c->n_heads, nkv = c->n_kv_heads;
-    switch (c->head_dim) {
-    case 16: (void)launch_chained(attention_kernel<16>, grid, block, 0, s->stream, s->attn, s->q, rows, L->cache, L->sinks, nh, nkv); break;
-    case 32: (void)launch_chained(attention_kernel<32>, grid, block, 0, s->stream, s->attn, s->q, rows, L->cache, L->sinks, nh, nkv); break;
-    case 64: (void)launch_chained(attention_kernel<64>, grid, block, 0, s->stream, s->attn, s->q, rows, L->cache, L->sinks, nh, nkv); break;
-    case 128: (void)launch_chained(attention_kernel<128>, grid, block, 0, s->stream, s->attn, s->q, rows, L->cache, L->sinks, nh, nkv); break;
-    default: return error_set(err, "hip backend: head_dim %u is not supported (16, 32, 64 or 128)", c->head_dim);
+    if constexpr (HD <= 64)
+        if (T <= DECODE_ROWS) {
+            (void)launch_chained(attention_kernel<HD, true>, grid, block, 0, s->stream, s->attn, s->q, rows, L->cache, L->sinks, nh, nkv);
+            return;
+        }
+    (void)launch_chained(attention_kernel<HD, false>, grid, block, 0, s->stream, s->attn, s->q, rows, L->cache, L->sinks, nh, nkv);
+}
+
+static int launch_attention(const HipState *s, const LayerDev *L, StepRows rows, int T, Error *err) {
+    switch (s->c.head_dim) {
+    case 16: launch_attention_hd<16>(s, L, rows, T); break;
+    case 32: launch_attention_hd<32>(s, L, rows, T); break;
+    case 64: launch_attention_hd<64>(s, L, rows, T); break;
+    case 128: launch_attention_hd<128>(s, L, rows, T); break;
+    default: return error_set(err, "hip backend: head_dim %u is not supported (16, 32, 64 or 128)", s->c.head_dim);
     }
     CHECK_LAUNCH(err);
     return 0;

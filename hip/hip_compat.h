@@ -108,6 +108,16 @@ __device__ inline void let_next_kernel_start() {
 #endif
 }
 
+/* Lets the warp sleep about ns nanoseconds (a no-op on AMD, where nothing
+ * runs ahead of its wait, see above). */
+__device__ inline void sleep_ns(unsigned ns) {
+#ifndef GETP_AMD
+    __nanosleep(ns);
+#else
+    (void)ns;
+#endif
+}
+
 /* Asks L2 to fetch the 128-byte line holding p ahead of its use. A hint:
  * nothing waits for it (a no-op on AMD). */
 __device__ inline void prefetch_l2_line(const void *p) {

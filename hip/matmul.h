@@ -22,6 +22,13 @@
 #define MM_WARPS 4            /* warps per block */
 #define MM_TOKEN_TILES 4      /* most tiles of 8 tokens per warp (8 measured slower on an H100: less in flight) */
 #define DECODE_ROWS 8         /* steps of up to this many rows are latency-bound: one token tile, prefetches, weights before the wait */
+/* A dense matmul's blocks load weights while the kernel before them (the
+ * attention, the combine: chains of short dependent steps) still runs.
+ * Loads queue in the memory system in order, so 20 MB issued at once make
+ * each of that kernel's own reads wait ~7 us behind them; spread over time
+ * they still arrive before they are needed (H100, batch 1, the o and q/k/v
+ * matmuls: 284 -> 287.5 tok/s at 300-400 ns, 600 ns too slow). */
+#define PRELOAD_PACE_NS 350
 
 enum { DT_F32 = 0, DT_BF16 = 1, DT_MXFP4 = 2 };
 enum { MM_PARTIAL, MM_BIAS, MM_SWIGLU };
@@ -145,6 +152,9 @@ struct MatmulJobs {
      * finds them there */
     const void *prefetch;
     size_t prefetch_bytes;
+    /* dense, one token tile: the pause between a block's chunk loads before
+     * its wait (0: none), see PRELOAD_PACE_NS */
+    int pace_ns;
 };
 
 /* Row tiles per warp: two at large batch, so that each x fragment read from
@@ -237,9 +247,10 @@ template <int DT, int MODE, int NT> __global__ void __launch_bounds__(MM_WARPS *
 
     const int chunks = (K + CH - 1) / CH, c0 = split * chunks / J.splits, c1 = (split + 1) * chunks / J.splits;
     /* The lane's weights of the U chunks from cb (zeros past c1 or K). */
-    auto load_group = [&](RawWeights<DT>(&w0)[MT][U], RawWeights<DT>(&w1)[MT][U], int cb) {
+    auto load_group = [&](RawWeights<DT>(&w0)[MT][U], RawWeights<DT>(&w1)[MT][U], int cb, int pace_ns = 0) {
 #pragma unroll
         for (int u = 0; u < U; u++) {
+            if (pace_ns && u > 0) sleep_ns((unsigned)pace_ns);
             int k = (cb + u) * CH + q * V;
             bool kin = cb + u < c1 && k < K;
 #pragma unroll
@@ -303,8 +314,10 @@ template <int DT, int MODE, int NT> __global__ void __launch_bounds__(MM_WARPS *
          * other's are multiplied (measured level with one buffer of twice
          * the chunks, which leaves no loads in flight during its mmas) */
         RawWeights<DT> wa0[MT][U], wa1[MT][U], wb0[MT][U], wb1[MT][U];
-        load_group(wa0, wa1, c0);
-        load_group(wb0, wb1, c0 + U);
+        const int pace_ns = weights_first && !experts ? jobs.pace_ns : 0; /* see PRELOAD_PACE_NS */
+        load_group(wa0, wa1, c0, pace_ns);
+        if (pace_ns) sleep_ns((unsigned)pace_ns);
+        load_group(wb0, wb1, c0 + U, pace_ns);
         if (weights_first) wait_prior_kernel(); /* x and the outputs' previous readers */
         for (int cb = c0; cb < c1; cb += 2 * U) {
             multiply_group(wa0, wa1, cb);
