@@ -4,7 +4,12 @@ kernel of a layer averaged over the middle layers, when its blocks started,
 when their waits for the kernel before returned, the marks inside it and when
 they ended, all relative to the end of the kernel before it.
 
-usage: python3 bench/block_trace.py block_trace.csv [FIRST_LAYER LAST_LAYER]"""
+usage: python3 bench/block_trace.py block_trace.csv [FIRST_LAYER LAST_LAYER]
+
+The CSV (written by hip/hip_backend.hip): a header, then one line per block:
+kind (TK_* in hip/block_trace.h; matmuls TK_MATMUL + mode), block (linear
+index), blocks (of the launch), sm, then start, waited, mark1..mark3 and end
+in ns of the GPU's global clock (0: not reached)."""
 import collections
 import statistics
 import sys
