@@ -330,12 +330,13 @@ static int block_trace_end(HipState *s, Error *err) {
     CHECK(hipMemcpy(&n, s->trace.n, sizeof n, hipMemcpyDeviceToHost), err);
     if (n > s->trace.cap) n = s->trace.cap;
     BlockTraceRecord *r = (BlockTraceRecord *)xmalloc((n ? n : 1) * sizeof *r);
-    CHECK(hipMemcpy(r, s->trace.rec, n * sizeof *r, hipMemcpyDeviceToHost), err);
+    hipError_t e = hipMemcpy(r, s->trace.rec, n * sizeof *r, hipMemcpyDeviceToHost);
     const char *path = getenv("GETP_BLOCK_TRACE_OUT") ? getenv("GETP_BLOCK_TRACE_OUT") : "block_trace.csv";
-    FILE *f = fopen(path, "w");
+    FILE *f = e == hipSuccess ? fopen(path, "w") : NULL;
     if (!f) {
         free(r);
-        return error_set(err, "GETP_BLOCK_TRACE: cannot write %s", path);
+        return e != hipSuccess ? error_set(err, "GETP_BLOCK_TRACE: copying the records failed: %s", hipGetErrorString(e))
+                               : error_set(err, "GETP_BLOCK_TRACE: cannot write %s", path);
     }
     fprintf(f, "kind,block,blocks,sm,start,waited,mark1,mark2,mark3,end\n");
     for (unsigned i = 0; i < n; i++)
