@@ -762,7 +762,7 @@ static int hip_init(HipState *s, Backend *b, const Model *m, size_t kv_budget, G
     size_t I = c->intermediate, K = c->experts_per_token, V = c->vocab_size, E = c->n_experts;
     if (H % 32 || QD % 32 || I % 32)
         return error_set(err, "hip backend: hidden, heads x head_dim and intermediate must be multiples of 32");
-    if (H > 4 * ROW_GROUPS * ROW_THREADS) return error_set(err, "hip backend: hidden size %zu is above %d", H, 4 * ROW_GROUPS * ROW_THREADS);
+    if (H > ROW_MAX_HIDDEN) return error_set(err, "hip backend: hidden size %zu is above %d", H, ROW_MAX_HIDDEN);
     if (K > 8 || E > 4 * WARP) return error_set(err, "hip backend: at most 8 experts per token and 128 experts (the model has %zu of %zu)", K, E);
     hipDeviceProp_t prop;
     CHECK(hipGetDeviceProperties(&prop, s->device), err);

@@ -10,14 +10,19 @@
 
 /* One block per token row. At batch 1 the whole step waits on these blocks,
  * so each thread issues all its loads at once and keeps its part of the row
- * in registers (ROW_GROUPS float4s: hidden <= 4 * ROW_GROUPS * ROW_THREADS).
+ * in registers (ROW_GROUPS float4s: hidden <= ROW_MAX_HIDDEN).
  * 256 or 1024 threads measured the same for embed and combine. */
 #define ROW_THREADS 256
 #define ROW_GROUPS 4
 #define POST_THREADS 1024 /* post-attention: one router row per warp, all its loads at once */
 #define POST_GROUPS 1
 #define ROUTER_LOADS 6 /* 16-byte router words per lane in flight (64 registers at 1024 threads) */
-static_assert(POST_GROUPS * POST_THREADS == ROW_GROUPS * ROW_THREADS, "every row kernel takes the same largest hidden size");
+#define ROW_MAX_HIDDEN (4 * ROW_GROUPS * ROW_THREADS) /* the host refuses larger models */
+static_assert(4 * POST_GROUPS * POST_THREADS == ROW_MAX_HIDDEN, "every row kernel takes the same largest hidden size");
+
+/* Whether a kernel launched with one block (column) per row runs a
+ * decode-sized step (see DECODE_ROWS). */
+__device__ inline bool decode_sized_step() { return gridDim.x <= DECODE_ROWS; }
 
 /* What the host sends for each row of a step. */
 struct StepRows {
@@ -174,7 +179,7 @@ __global__ void __launch_bounds__(ATTN_WARPS *WARP) attention_kernel(uint4 *out,
      * earlier positions' can be on their way to L2 while it runs (at
      * decode-sized steps, asked by the first head of each kv group only:
      * the others read the same rows) */
-    for (int p = p0 + (int)threadIdx.x; gridDim.x <= DECODE_ROWS && h % (nh / nkv) == 0 && p < pos; p += blockDim.x) {
+    for (int p = p0 + (int)threadIdx.x; decode_sized_step() && h % (nh / nkv) == 0 && p < pos; p += blockDim.x) {
         size_t at = ((size_t)rows.slot[t] * cache.ring + (size_t)(p % cache.ring)) * KVD + (size_t)kvh * HD;
         for (int b = 0; b < HD * 4; b += 128) prefetch_l2_line((const char *)(cache.k + at) + b), prefetch_l2_line((const char *)(cache.v + at) + b);
     }
@@ -419,9 +424,9 @@ __global__ void __launch_bounds__(ROW_THREADS) combine_kernel(float *x, uint4 *x
      * weights then stream while down still runs, not behind this kernel's
      * own reads (H100, batch 1: combine 11.0 -> 4.4 us, down 30.6 -> 33.9,
      * 293 -> 297 tok/s) */
-    if (gridDim.x <= DECODE_ROWS) let_next_kernel_start();
+    if (decode_sized_step()) let_next_kernel_start();
     wait_prior_kernel();
-    if (gridDim.x > DECODE_ROWS) let_next_kernel_start();
+    if (!decode_sized_step()) let_next_kernel_start();
     const int t = blockIdx.x;
     float4 *xr = (float4 *)(x + (size_t)t * H), v[ROW_GROUPS], sum[ROW_GROUPS];
     int g;

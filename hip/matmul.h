@@ -152,8 +152,9 @@ struct MatmulJobs {
      * finds them there */
     const void *prefetch;
     size_t prefetch_bytes;
-    /* dense, one token tile: the pause between a block's chunk loads before
-     * its wait (0: none), see PRELOAD_PACE_NS */
+    /* the pause between a block's chunk loads before its wait (0: none);
+     * the host sets it for one-wave dense launches of one token tile, see
+     * PRELOAD_PACE_NS */
     int pace_ns;
 };
 
@@ -314,10 +315,9 @@ template <int DT, int MODE, int NT> __global__ void __launch_bounds__(MM_WARPS *
          * other's are multiplied (measured level with one buffer of twice
          * the chunks, which leaves no loads in flight during its mmas) */
         RawWeights<DT> wa0[MT][U], wa1[MT][U], wb0[MT][U], wb1[MT][U];
-        const int pace_ns = weights_first && !experts ? jobs.pace_ns : 0; /* see PRELOAD_PACE_NS */
-        load_group(wa0, wa1, c0, pace_ns);
-        if (pace_ns) sleep_ns((unsigned)pace_ns);
-        load_group(wb0, wb1, c0 + U, pace_ns);
+        load_group(wa0, wa1, c0, jobs.pace_ns);
+        if (jobs.pace_ns) sleep_ns((unsigned)jobs.pace_ns);
+        load_group(wb0, wb1, c0 + U, jobs.pace_ns);
         if (weights_first) wait_prior_kernel(); /* x and the outputs' previous readers */
         for (int cb = c0; cb < c1; cb += 2 * U) {
             multiply_group(wa0, wa1, cb);
