@@ -14,11 +14,7 @@
  * 256 or 1024 threads measured the same for embed and combine. */
 #define ROW_THREADS 256
 #define ROW_GROUPS 4
-#define POST_THREADS 1024 /* post-attention: one router row per warp, all its loads at once */
-#define POST_GROUPS 1
-#define ROUTER_LOADS 6 /* 16-byte router words per lane in flight (64 registers at 1024 threads) */
 #define ROW_MAX_HIDDEN (4 * ROW_GROUPS * ROW_THREADS) /* the host refuses larger models */
-static_assert(4 * POST_GROUPS * POST_THREADS == ROW_MAX_HIDDEN, "every row kernel takes the same largest hidden size");
 
 /* Whether a kernel launched with one block (column) per row runs a
  * decode-sized step (see DECODE_ROWS). */
@@ -69,27 +65,27 @@ template <int RG> __device__ inline void load_groups(float4 (&out)[RG], const fl
     for (int j = 0; j < RG; j++) out[j] = row_group(j, H, g) ? ((const float4 *)vec)[g] : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
 }
 
-/* Where element k of a row of H (H % 8 == 0) lives in shared memory when
- * lane i reads elements 8 i .. 8 i + 7: at k % 8 * (H / 8) + k / 8, so the
- * 32 lanes' reads of one of the 8 fall in 32 different banks. */
-__device__ inline int xs_index(int k, int H) { return k % 8 * (H / 8) + k / 8; }
-
-/* xn = rmsnorm(v) * weight for the row the block holds, packed for a
- * matmul (out: the row's H / 4 entries; skipped when null), and as floats
- * in xs when it is not null, interleaved by k mod 8 (see xs_index). Every
- * thread of the block must call it. */
-template <int RG>
-__device__ inline void rmsnorm_groups(const float4 (&v)[RG], int H, const float4 (&weight)[RG], float eps, float *shared, uint4 *out, float *xs) {
-    float inv = 1.0f / sqrtf(block_sum(sum_squares(v, H), shared) / (float)H + eps);
+/* xn = v * inv * weight for the groups the thread holds of a row of H (or
+ * of a slice of one), packed for a matmul (out: the H / 4 entries; skipped
+ * when null), and as floats in xs when it is not null. */
+template <int RG> __device__ inline void scale_groups(const float4 (&v)[RG], int H, const float4 (&weight)[RG], float inv, uint4 *out, float *xs) {
     int g;
 #pragma unroll
     for (int j = 0; j < RG; j++)
         if (row_group(j, H, g)) {
             const float4 &wv = weight[j];
             float4 n = make_float4(wv.x * (v[j].x * inv), wv.y * (v[j].y * inv), wv.z * (v[j].z * inv), wv.w * (v[j].w * inv));
-            if (xs) xs[xs_index(4 * g, H)] = n.x, xs[xs_index(4 * g + 1, H)] = n.y, xs[xs_index(4 * g + 2, H)] = n.z, xs[xs_index(4 * g + 3, H)] = n.w;
+            if (xs) ((float4 *)xs)[g] = n;
             if (out) out[g] = pack_split4(n.x, n.y, n.z, n.w);
         }
+}
+__device__ inline float rms_inverse(float sum_squares, int H, float eps) { return 1.0f / sqrtf(sum_squares / (float)H + eps); }
+
+/* xn = rmsnorm(v) * weight for the row the block holds (see scale_groups).
+ * Every thread of the block must call it. */
+template <int RG>
+__device__ inline void rmsnorm_groups(const float4 (&v)[RG], int H, const float4 (&weight)[RG], float eps, float *shared, uint4 *out, float *xs) {
+    scale_groups(v, H, weight, rms_inverse(block_sum(sum_squares(v, H), shared), H, eps), out, xs);
 }
 
 /* x = embedding[token]; xn = rmsnorm(x) with the first layer's weight. */
@@ -256,13 +252,113 @@ __global__ void __launch_bounds__(ATTN_WARPS *WARP) attention_kernel(uint4 *out,
 
 /* After attention, for one row: x += o-projection (split partials in order)
  * + bias; xn = rmsnorm(x); router logits; top-k (ties to the lower expert)
- * and the softmax over them. The last block to finish then groups the
- * (row, k) pairs by expert, in pair order, for the expert matmuls, and
- * lists the experts that have pairs (offsets: [E + 1] starts, the number of
- * experts with pairs, their ids). */
+ * and the softmax over them. Then the pairs (row, k) are grouped by expert,
+ * in pair order, for the expert matmuls, with the list of the experts that
+ * have pairs (offsets: [E + 1] starts, the number of experts with pairs,
+ * their ids): by the row's first warp at a single-row step, else by the
+ * last row to finish. At batch 1 this kernel is a chain of round trips and
+ * barriers with the DRAM idle, so each phase is as short as it can be. */
+#define POST_THREADS ROW_THREADS
+#define ROUTER_EXPERTS 4 /* router rows a warp computes at once, sharing its x in registers */
+#define ROUTER_RUNS 6    /* runs of 8 values per lane and row in flight */
 /* Its dynamic shared memory: the normed row (H floats), the logits (E),
  * then the per-expert counts (E ints) and the experts of the T*K pairs. */
 static inline size_t post_attention_shared(size_t H, size_t E, size_t pairs) { return (H + 2 * E + pairs) * sizeof(float); }
+
+/* logit[e] = router row e . xs (the normed row), for every e < E: warp w
+ * takes experts w, w + warps, ... ROUTER_EXPERTS at a time; lane l the runs
+ * of 8 values l, l + 32, ...; each pass reads the lane's x once from shared
+ * memory for all the warp's rows (one row per warp per pass re-read x for
+ * every row: bound by shared-memory reads, 3.3 us for the 20b router). Sums:
+ * the lane's runs in order, then a butterfly, so fixed by the shape. */
+__device__ inline void router_logits(const WeightView &router, int H, int E, const float *xs, const float *router_b, float *logit) {
+    const int lane = threadIdx.x % WARP, w = threadIdx.x / WARP, nw = blockDim.x / WARP, runs = H / 8;
+    for (int e0 = w; e0 < E; e0 += ROUTER_EXPERTS * nw) {
+        float d[ROUTER_EXPERTS] = {};
+        if (router.dtype == DT_BF16) {
+            for (int c0 = lane; c0 < runs; c0 += ROUTER_RUNS * WARP) {
+                uint4 r[ROUTER_EXPERTS][ROUTER_RUNS]; /* every load of the pass, then the sums */
+#pragma unroll
+                for (int i = 0; i < ROUTER_EXPERTS; i++)
+#pragma unroll
+                    for (int u = 0; u < ROUTER_RUNS; u++) {
+                        int e = e0 + i * nw, c = c0 + u * WARP;
+                        r[i][u] = e < E && c < runs ? ((const uint4 *)(router.data + (size_t)e * H * 2))[c] : make_uint4(0, 0, 0, 0);
+                    }
+#pragma unroll
+                for (int u = 0; u < ROUTER_RUNS; u++) {
+                    int c = c0 + u * WARP;
+                    if (c >= runs) break;
+                    float4 a = ((const float4 *)xs)[2 * c], b = ((const float4 *)xs)[2 * c + 1];
+#pragma unroll
+                    for (int i = 0; i < ROUTER_EXPERTS; i++)
+                        d[i] += bf16_lo(r[i][u].x) * a.x + bf16_hi(r[i][u].x) * a.y + bf16_lo(r[i][u].y) * a.z + bf16_hi(r[i][u].y) * a.w +
+                                bf16_lo(r[i][u].z) * b.x + bf16_hi(r[i][u].z) * b.y + bf16_lo(r[i][u].w) * b.z + bf16_hi(r[i][u].w) * b.w;
+                }
+            }
+        } else {
+            for (int k = lane; k < H; k += WARP)
+#pragma unroll
+                for (int i = 0; i < ROUTER_EXPERTS; i++)
+                    if (e0 + i * nw < E) d[i] += weight_elem(router, e0 + i * nw, k) * xs[k];
+        }
+#pragma unroll
+        for (int i = 0; i < ROUTER_EXPERTS; i++) {
+            float sum = warp_sum(d[i]);
+            int e = e0 + i * nw;
+            if (lane == 0 && e < E) logit[e] = sum + router_b[e];
+        }
+    }
+}
+
+/* The K largest logits (ties to the lower expert) by rank: expert e is the
+ * k-th chosen when k logits come before it; then the softmax over the K,
+ * summed in rank order. One warp; E <= 4 * WARP, K <= 8. */
+__device__ inline void top_k_by_rank(const float *logit, int E, int K, int *chosen, float *weight) {
+    const int lane = threadIdx.x % WARP;
+    for (int e = lane; e < E; e += WARP) {
+        float v = logit[e];
+        int rank = 0;
+#pragma unroll 8
+        for (int i = 0; i < E; i++) {
+            float o = logit[i];
+            rank += o > v || (o == v && i < e);
+        }
+        if (rank < K) chosen[rank] = e;
+    }
+    warp_sync();
+    if (lane < K) {
+        float mx = logit[chosen[0]], sum = 0.0f;
+        for (int k = 0; k < K; k++) sum += expf(logit[chosen[k]] - mx); /* in rank order, the same in every lane */
+        weight[lane] = expf(logit[chosen[lane]] - mx) / sum;
+    }
+    warp_sync();
+}
+
+/* Groups the K pairs of a single-row step by expert (see
+ * post_attention_kernel): the chosen experts are all different, so expert
+ * e's one pair comes after those of the chosen experts below e. One warp;
+ * E <= 4 * WARP. */
+__device__ inline void group_one_row(const int *chosen, int K, int E, int *pairs, int *offsets) {
+    const int lane = threadIdx.x % WARP;
+    int below = 0; /* chosen experts under this round's first */
+    for (int e0 = 0; e0 < E; e0 += WARP) {
+        int e = e0 + lane;
+        bool has = false;
+        for (int k = 0; k < K; k++) has |= chosen[k] == e;
+        unsigned mask = warp_ballot(has && e < E);
+        int start = below + __popc(mask & ((1u << lane) - 1u));
+        if (e < E) offsets[e] = start;
+        if (has && e < E) offsets[E + 2 + start] = e;
+        below += __popc(mask);
+    }
+    if (lane < K) {
+        int e = chosen[lane], at = 0;
+        for (int k = 0; k < K; k++) at += chosen[k] < e;
+        pairs[at] = lane;
+    }
+    if (lane == 0) offsets[E] = K, offsets[E + 1] = K;
+}
 
 __global__ void __launch_bounds__(POST_THREADS) post_attention_kernel(float *x, uint4 *xn, const float *__restrict__ part_o, int splits, int T,
                                                                       const float *__restrict__ bo, const float *__restrict__ norm, WeightView router,
@@ -270,20 +366,19 @@ __global__ void __launch_bounds__(POST_THREADS) post_attention_kernel(float *x, 
                                                                       int *topk_idx, float *topk_w, int *pairs, int *offsets, int *done_counter) {
     BLOCK_TRACE(TK_POST_ATTENTION);
     extern __shared__ float sh[]; /* see post_attention_shared */
-    __shared__ float shared[32];
-    __shared__ int ticket;
-    float4 v[POST_GROUPS], sum[POST_GROUPS], bias[POST_GROUPS], wn[POST_GROUPS];
+    __shared__ float shared[32], chosen_w[8];
+    __shared__ int chosen[8], ticket;
+    float4 v[ROW_GROUPS], sum[ROW_GROUPS], bias[ROW_GROUPS], wn[ROW_GROUPS];
     load_groups(bias, bo, H); /* weights: before the wait */
     load_groups(wn, norm, H);
-    const float my_router_b = (int)(threadIdx.x / WARP) < E ? router_b[threadIdx.x / WARP] : 0.0f; /* warp w's first expert is w */
     wait_prior_kernel();
     let_next_kernel_start();
-    int t = blockIdx.x, lane = threadIdx.x % WARP, w = threadIdx.x / WARP, nw = blockDim.x / WARP, g;
+    const int t = blockIdx.x, lane = threadIdx.x % WARP, w = threadIdx.x / WARP;
     float *xs = sh, *logit = sh + H;
-    int *count = (int *)(logit + E), *all = count + E; /* the grouping's */
+    int *count = (int *)(logit + E), *all = count + E, g;
     float4 *xr = (float4 *)(x + (size_t)t * H);
 #pragma unroll
-    for (int j = 0; j < POST_GROUPS; j++) {
+    for (int j = 0; j < ROW_GROUPS; j++) {
         sum[j] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
         if (row_group(j, H, g)) v[j] = xr[g];
     }
@@ -291,14 +386,14 @@ __global__ void __launch_bounds__(POST_THREADS) post_attention_kernel(float *x, 
     for (int s = 0; s < splits; s++) { /* the partials in order */
         const float4 *part = (const float4 *)(part_o + ((size_t)s * T + t) * H);
 #pragma unroll
-        for (int j = 0; j < POST_GROUPS; j++)
+        for (int j = 0; j < ROW_GROUPS; j++)
             if (row_group(j, H, g)) {
                 float4 p = part[g];
                 sum[j].x += p.x, sum[j].y += p.y, sum[j].z += p.z, sum[j].w += p.w;
             }
     }
 #pragma unroll
-    for (int j = 0; j < POST_GROUPS; j++)
+    for (int j = 0; j < ROW_GROUPS; j++)
         if (row_group(j, H, g)) {
             v[j].x += sum[j].x + bias[j].x, v[j].y += sum[j].y + bias[j].y, v[j].z += sum[j].z + bias[j].z, v[j].w += sum[j].w + bias[j].w;
             xr[g] = v[j];
@@ -306,85 +401,31 @@ __global__ void __launch_bounds__(POST_THREADS) post_attention_kernel(float *x, 
     rmsnorm_groups(v, H, wn, eps, shared, xn + (size_t)t * H / 4, xs);
     __syncthreads();
     BLOCK_TRACE_MARK(1);
-    for (int e = w; e < E; e += nw) { /* one router row per warp, lane sums in order of k */
-        float d = 0.0f;
-        if (router.dtype == DT_BF16) {
-            const uint4 *row = (const uint4 *)(router.data + (size_t)e * H * 2);
-            const int n = H / 8;
-            for (int i0 = 0; i0 < n; i0 += ROUTER_LOADS * WARP) {
-                uint4 r[ROUTER_LOADS]; /* every load of the pass, then the sums */
-#pragma unroll
-                for (int j = 0; j < ROUTER_LOADS; j++) {
-                    int i = i0 + lane + j * WARP;
-                    r[j] = i < n ? row[i] : make_uint4(0, 0, 0, 0);
-                }
-#pragma unroll
-                for (int j = 0; j < ROUTER_LOADS; j++) {
-                    int i = i0 + lane + j * WARP;
-                    const float *xv = xs + i; /* element 8 i + c at xv[c * n] */
-                    if (i < n)
-                        d += bf16_lo(r[j].x) * xv[0] + bf16_hi(r[j].x) * xv[n] + bf16_lo(r[j].y) * xv[2 * n] + bf16_hi(r[j].y) * xv[3 * n] +
-                             bf16_lo(r[j].z) * xv[4 * n] + bf16_hi(r[j].z) * xv[5 * n] + bf16_lo(r[j].w) * xv[6 * n] + bf16_hi(r[j].w) * xv[7 * n];
-                }
-            }
-        } else {
-#pragma unroll 4
-            for (int i = lane; i < H; i += WARP) d += weight_elem(router, e, i) * xs[xs_index(i, H)];
-        }
-        d = warp_sum(d);
-        if (lane == 0) logit[e] = d + (e == w ? my_router_b : router_b[e]);
-    }
+    router_logits(router, H, E, xs, router_b, logit);
     __syncthreads();
     BLOCK_TRACE_MARK(2);
-    if (w == 0) { /* top-k by warp 0: K rounds of a warp-wide arg-max (E <= 4 * WARP) */
-        float v[4];
-        for (int j = 0; j < 4; j++) v[j] = lane + j * WARP < E ? logit[lane + j * WARP] : -INFINITY;
-        bool taken[4] = {false, false, false, false};
-        int idx[8];
-        for (int k = 0; k < K; k++) {
-            float bv = -INFINITY;
-            int bi = 0x7fffffff;
-            for (int j = 0; j < 4; j++) {
-                int e = lane + j * WARP;
-                if (e < E && !taken[j] && (v[j] > bv || bi == 0x7fffffff)) bv = v[j], bi = e;
-            }
-            for (int m = WARP / 2; m > 0; m >>= 1) { /* larger logit, then lower expert */
-                float ov = lane_xor(bv, m);
-                int oi = lane_xor_i(bi, m);
-                if (ov > bv || (ov == bv && oi < bi)) bv = ov, bi = oi;
-            }
-            idx[k] = bi;
-            if (bi % WARP == lane) taken[bi / WARP] = true;
-        }
-        if (lane == 0) {
-            float mx = logit[idx[0]], wt[8], sum = 0.0f;
-            for (int k = 0; k < K; k++) sum += (wt[k] = expf(logit[idx[k]] - mx));
-            for (int k = 0; k < K; k++) {
-                topk_idx[(size_t)t * K + k] = idx[k];
-                topk_w[(size_t)t * K + k] = wt[k] / sum;
-                all[k] = idx[k]; /* a single block groups its own pairs */
-            }
-            if (gridDim.x > 1) {
-                __threadfence();
-                ticket = atomicAdd(done_counter, 1);
-            } else {
-                ticket = 0;
-            }
+    if (w == 0) {
+        top_k_by_rank(logit, E, K, chosen, chosen_w);
+        if (lane < K) topk_idx[(size_t)t * K + lane] = chosen[lane], topk_w[(size_t)t * K + lane] = chosen_w[lane];
+        if (gridDim.x == 1) {
+            group_one_row(chosen, K, E, pairs, offsets);
+        } else if (lane == 0) {
+            __threadfence();
+            ticket = atomicAdd(done_counter, 1);
         }
     }
+    if (gridDim.x == 1) return;
     __syncthreads();
     if (ticket != (int)gridDim.x - 1) return;
     BLOCK_TRACE_MARK(3);
-    /* the last block: counting sort of the T*K pairs by expert */
-    int n = T * K;
-    if (gridDim.x > 1) {
-        __threadfence();
-        for (int p = threadIdx.x; p < n; p += blockDim.x) all[p] = ((volatile const int *)topk_idx)[p];
-        __syncthreads();
-    }
+    /* the last row: counting sort of the T*K pairs by expert */
+    const int np = T * K;
+    __threadfence();
+    for (int p = threadIdx.x; p < np; p += blockDim.x) all[p] = ((volatile const int *)topk_idx)[p];
+    __syncthreads();
     for (int e = threadIdx.x; e < E; e += blockDim.x) {
         int c = 0;
-        for (int p = 0; p < n; p++) c += all[p] == e;
+        for (int p = 0; p < np; p++) c += all[p] == e;
         count[e] = c;
     }
     __syncthreads();
@@ -406,7 +447,7 @@ __global__ void __launch_bounds__(POST_THREADS) post_attention_kernel(float *x, 
     __syncthreads();
     for (int e = threadIdx.x; e < E; e += blockDim.x) {
         int at = count[e];
-        for (int p = 0; p < n; p++)
+        for (int p = 0; p < np; p++)
             if (all[p] == e) pairs[at++] = p;
     }
 }
