@@ -265,35 +265,50 @@ __global__ void __launch_bounds__(ATTN_WARPS *WARP) attention_kernel(uint4 *out,
  * then the per-expert counts (E ints) and the experts of the T*K pairs. */
 static inline size_t post_attention_shared(size_t H, size_t E, size_t pairs) { return (H + 2 * E + pairs) * sizeof(float); }
 
+/* One pass of router_logits: words (runs of 8 values) c0 + u WARP of the
+ * ROUTER_EXPERTS rows e0 + i warps (zeros past E or the row). */
+struct RouterPass {
+    uint4 r[ROUTER_EXPERTS][ROUTER_RUNS];
+};
+__device__ inline void router_load_pass(const WeightView &router, int H, int E, int e0, int c0, RouterPass &p) {
+    const int nw = blockDim.x / WARP, runs = H / 8;
+#pragma unroll
+    for (int i = 0; i < ROUTER_EXPERTS; i++)
+#pragma unroll
+        for (int u = 0; u < ROUTER_RUNS; u++) {
+            int e = e0 + i * nw, c = c0 + u * WARP;
+            p.r[i][u] = router.dtype == DT_BF16 && e < E && c < runs ? ((const uint4 *)(router.data + (size_t)e * H * 2))[c] : make_uint4(0, 0, 0, 0);
+        }
+}
+
 /* logit[e] = router row e . xs (the normed row), for every e < E: warp w
  * takes experts w, w + warps, ... ROUTER_EXPERTS at a time; lane l the runs
  * of 8 values l, l + 32, ...; each pass reads the lane's x once from shared
  * memory for all the warp's rows (one row per warp per pass re-read x for
  * every row: bound by shared-memory reads, 3.3 us for the 20b router). Sums:
- * the lane's runs in order, then a butterfly, so fixed by the shape. */
-__device__ inline void router_logits(const WeightView &router, int H, int E, const float *xs, const float *router_b, float *logit) {
+ * the lane's runs in order, then a butterfly, so fixed by the shape. first:
+ * the warp's first pass, loaded by the caller before its wait. */
+__device__ inline void router_logits(const WeightView &router, int H, int E, const float *xs, const float *router_b, float *logit,
+                                     const RouterPass &first) {
     const int lane = threadIdx.x % WARP, w = threadIdx.x / WARP, nw = blockDim.x / WARP, runs = H / 8;
     for (int e0 = w; e0 < E; e0 += ROUTER_EXPERTS * nw) {
         float d[ROUTER_EXPERTS] = {};
         if (router.dtype == DT_BF16) {
             for (int c0 = lane; c0 < runs; c0 += ROUTER_RUNS * WARP) {
-                uint4 r[ROUTER_EXPERTS][ROUTER_RUNS]; /* every load of the pass, then the sums */
-#pragma unroll
-                for (int i = 0; i < ROUTER_EXPERTS; i++)
-#pragma unroll
-                    for (int u = 0; u < ROUTER_RUNS; u++) {
-                        int e = e0 + i * nw, c = c0 + u * WARP;
-                        r[i][u] = e < E && c < runs ? ((const uint4 *)(router.data + (size_t)e * H * 2))[c] : make_uint4(0, 0, 0, 0);
-                    }
+                RouterPass pass;
+                if (e0 == w && c0 == lane) pass = first;
+                else router_load_pass(router, H, E, e0, c0, pass);
 #pragma unroll
                 for (int u = 0; u < ROUTER_RUNS; u++) {
                     int c = c0 + u * WARP;
                     if (c >= runs) break;
                     float4 a = ((const float4 *)xs)[2 * c], b = ((const float4 *)xs)[2 * c + 1];
 #pragma unroll
-                    for (int i = 0; i < ROUTER_EXPERTS; i++)
-                        d[i] += bf16_lo(r[i][u].x) * a.x + bf16_hi(r[i][u].x) * a.y + bf16_lo(r[i][u].y) * a.z + bf16_hi(r[i][u].y) * a.w +
-                                bf16_lo(r[i][u].z) * b.x + bf16_hi(r[i][u].z) * b.y + bf16_lo(r[i][u].w) * b.z + bf16_hi(r[i][u].w) * b.w;
+                    for (int i = 0; i < ROUTER_EXPERTS; i++) {
+                        const uint4 &r = pass.r[i][u];
+                        d[i] += bf16_lo(r.x) * a.x + bf16_hi(r.x) * a.y + bf16_lo(r.y) * a.z + bf16_hi(r.y) * a.w + bf16_lo(r.z) * b.x + bf16_hi(r.z) * b.y +
+                                bf16_lo(r.w) * b.z + bf16_hi(r.w) * b.w;
+                    }
                 }
             }
         } else {
@@ -371,6 +386,8 @@ __global__ void __launch_bounds__(POST_THREADS) post_attention_kernel(float *x, 
     float4 v[ROW_GROUPS], sum[ROW_GROUPS], bias[ROW_GROUPS], wn[ROW_GROUPS];
     load_groups(bias, bo, H); /* weights: before the wait */
     load_groups(wn, norm, H);
+    RouterPass first_pass; /* the router's weights: its first pass in flight during the sums and the norm */
+    router_load_pass(router, H, E, threadIdx.x / WARP, threadIdx.x % WARP, first_pass);
     wait_prior_kernel();
     let_next_kernel_start();
     const int t = blockIdx.x, lane = threadIdx.x % WARP, w = threadIdx.x / WARP;
@@ -401,7 +418,7 @@ __global__ void __launch_bounds__(POST_THREADS) post_attention_kernel(float *x, 
     rmsnorm_groups(v, H, wn, eps, shared, xn + (size_t)t * H / 4, xs);
     __syncthreads();
     BLOCK_TRACE_MARK(1);
-    router_logits(router, H, E, xs, router_b, logit);
+    router_logits(router, H, E, xs, router_b, logit, first_pass);
     __syncthreads();
     BLOCK_TRACE_MARK(2);
     if (w == 0) {
