@@ -81,7 +81,7 @@ struct HipState {
     float *x, *q, *part_q, *part_k, *part_v, *part_o, *expert_out, *logits, *prob, *topk_w;
     int2 *argmax_part; /* [row][ARGMAX_SLICES] (value bits, id) */
     uint4 *xn, *attn, *act; /* matmul inputs, packed (pack_split4) */
-    int *topk_idx, *pairs, *offsets, *counter;
+    int *topk_idx, *pairs, *routing, *counter;
     hipStream_t stream;
     GraphEntry graphs[MAX_GRAPHS];
     int n_graphs;
@@ -221,7 +221,7 @@ static int expert_matmul(const HipState *s, WeightView w, const float *bias, con
                          int n_rows, Error *err) {
     MatmulJob j;
     memset(&j, 0, sizeof j);
-    j.w = w, j.bias = bias, j.x = x, j.ldx = cols / 4, j.pairs = s->pairs, j.offsets = s->offsets, j.pair_div = pair_div;
+    j.w = w, j.bias = bias, j.x = x, j.ldx = cols / 4, j.pairs = s->pairs, j.routing = s->routing, j.pair_div = pair_div;
     j.n_experts = (int)s->c.n_experts, j.splits = 1, j.out = out, j.ldo = ldo, j.limit = s->c.swiglu_limit;
     unsigned tiles = MODE == MM_SWIGLU ? cdiv(w.rows / 2, 8) : cdiv(w.rows, 16);
     /* n_rows tokens make n_rows * k (token, expert) pairs, so at most that
@@ -282,7 +282,7 @@ static int enqueue_step(HipState *s, int T, int n_out, int sample, Error *err) {
         mark(s, P_O_MM);
         size_t shared = post_attention_shared(H, E, (size_t)T * K);
         (void)launch_chained(post_attention_kernel, dim3(T), dim3(POST_THREADS), shared, s->stream, s->x, s->xn, s->part_o, s->splits_o, T,
-                             L->bo, L->mlp_norm, L->router, L->router_b, H, E, K, c->rms_eps, s->topk_idx, s->topk_w, s->pairs, s->offsets,
+                             L->bo, L->mlp_norm, L->router, L->router_b, H, E, K, c->rms_eps, s->topk_idx, s->topk_w, s->pairs, s->routing,
                              s->counter);
         CHECK_LAUNCH(err);
         mark(s, P_POST_ATTN);
@@ -447,7 +447,7 @@ static void hip_destroy(Backend *b) {
     for (int i = 0; i < s->n_graphs; i++) (void)hipGraphExecDestroy(s->graphs[i].exec);
     void *bufs[] = {s->weights, s->vectors, s->kv, s->inv_freq, s->d_rows, s->d_spec, s->d_tokens, s->x, s->xn, s->q, s->attn,
                     s->part_q, s->part_k, s->part_v, s->part_o, s->act, s->expert_out, s->logits, s->prob, s->argmax_part, s->topk_w, s->topk_idx,
-                    s->pairs, s->offsets, s->counter};
+                    s->pairs, s->routing, s->counter};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
         if (bufs[i]) (void)hipFree(bufs[i]);
     if (s->h_rows) (void)hipHostFree(s->h_rows);
@@ -790,7 +790,7 @@ static int hip_init(HipState *s, Backend *b, const Model *m, size_t kv_budget, G
                 {&s->part_q, s->splits_q * R * QD * 4}, {&s->part_k, s->splits_k * R * KVD * 4}, {&s->part_v, s->splits_v * R * KVD * 4},
                 {&s->part_o, s->splits_o * R * H * 4}, {&s->act, R * K * I * 4}, {&s->expert_out, R * K * H * 4},
                 {&s->logits, R * V * 4}, {&s->prob, R * V * 4}, {&s->argmax_part, R * ARGMAX_SLICES * 8}, {&s->topk_w, R * K * 4}, {&s->topk_idx, R * K * 4},
-                {&s->pairs, R * K * 4}, {&s->offsets, (2 * E + 2) * 4}, {&s->counter, 4}};
+                {&s->pairs, R * K * 4}, {&s->routing, (1 + 3 * E) * 4}, {&s->counter, 4}};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
         if (alloc(bufs[i].p, bufs[i].bytes, err)) return -1;
     CHECK(hipMemset(s->counter, 0, 4), err);

@@ -253,9 +253,8 @@ __global__ void __launch_bounds__(ATTN_WARPS *WARP) attention_kernel(uint4 *out,
 /* After attention, for one row: x += o-projection (split partials in order)
  * + bias; xn = rmsnorm(x); router logits; top-k (ties to the lower expert)
  * and the softmax over them. Then the pairs (row, k) are grouped by expert,
- * in pair order, for the expert matmuls, with the list of the experts that
- * have pairs (offsets: [E + 1] starts, the number of experts with pairs,
- * their ids): by the row's first warp at a single-row step, else by the
+ * in pair order, for the expert matmuls (pairs, and routing: see
+ * MatmulJob): by the row's first warp at a single-row step, else by the
  * last row to finish. At batch 1 this kernel is a chain of round trips and
  * barriers with the DRAM idle, so each phase is as short as it can be. */
 #define POST_THREADS ROW_THREADS
@@ -351,34 +350,31 @@ __device__ inline void top_k_by_rank(const float *logit, int E, int K, int *chos
 }
 
 /* Groups the K pairs of a single-row step by expert (see
- * post_attention_kernel): the chosen experts are all different, so expert
- * e's one pair comes after those of the chosen experts below e. One warp;
- * E <= 4 * WARP. */
-__device__ inline void group_one_row(const int *chosen, int K, int E, int *pairs, int *offsets) {
+ * post_attention_kernel): the chosen experts are all different, so the one
+ * pair of the z-th of them in expert order is pair z of the grouping. One
+ * warp; E <= 4 * WARP. */
+__device__ inline void group_one_row(const int *chosen, int K, int E, int *pairs, int *routing) {
     const int lane = threadIdx.x % WARP;
     int below = 0; /* chosen experts under this round's first */
     for (int e0 = 0; e0 < E; e0 += WARP) {
-        int e = e0 + lane;
-        bool has = false;
-        for (int k = 0; k < K; k++) has |= chosen[k] == e;
-        unsigned mask = warp_ballot(has && e < E);
-        int start = below + __popc(mask & ((1u << lane) - 1u));
-        if (e < E) offsets[e] = start;
-        if (has && e < E) offsets[E + 2 + start] = e;
+        int e = e0 + lane, k_of_e = -1;
+        for (int k = 0; k < K; k++)
+            if (chosen[k] == e) k_of_e = k;
+        unsigned mask = warp_ballot(k_of_e >= 0);
+        int z = below + __popc(mask & ((1u << lane) - 1u));
+        if (k_of_e >= 0) {
+            routing[1 + 3 * z] = e, routing[2 + 3 * z] = z, routing[3 + 3 * z] = 1;
+            pairs[z] = k_of_e;
+        }
         below += __popc(mask);
     }
-    if (lane < K) {
-        int e = chosen[lane], at = 0;
-        for (int k = 0; k < K; k++) at += chosen[k] < e;
-        pairs[at] = lane;
-    }
-    if (lane == 0) offsets[E] = K, offsets[E + 1] = K;
+    if (lane == 0) routing[0] = K;
 }
 
 __global__ void __launch_bounds__(POST_THREADS) post_attention_kernel(float *x, uint4 *xn, const float *__restrict__ part_o, int splits, int T,
                                                                       const float *__restrict__ bo, const float *__restrict__ norm, WeightView router,
                                                                       const float *__restrict__ router_b, int H, int E, int K, float eps,
-                                                                      int *topk_idx, float *topk_w, int *pairs, int *offsets, int *done_counter) {
+                                                                      int *topk_idx, float *topk_w, int *pairs, int *routing, int *done_counter) {
     BLOCK_TRACE(TK_POST_ATTENTION);
     extern __shared__ float sh[]; /* see post_attention_shared */
     __shared__ float shared[32], chosen_w[8];
@@ -425,7 +421,7 @@ __global__ void __launch_bounds__(POST_THREADS) post_attention_kernel(float *x, 
         top_k_by_rank(logit, E, K, chosen, chosen_w);
         if (lane < K) topk_idx[(size_t)t * K + lane] = chosen[lane], topk_w[(size_t)t * K + lane] = chosen_w[lane];
         if (gridDim.x == 1) {
-            group_one_row(chosen, K, E, pairs, offsets);
+            group_one_row(chosen, K, E, pairs, routing);
         } else if (lane == 0) {
             __threadfence();
             ticket = atomicAdd(done_counter, 1);
@@ -447,18 +443,16 @@ __global__ void __launch_bounds__(POST_THREADS) post_attention_kernel(float *x, 
     }
     __syncthreads();
     if (threadIdx.x == 0) {
-        /* after the offsets: how many experts have pairs, then which, in
-         * order; the expert matmuls' grid covers only these. count[e]
-         * becomes expert e's first pair. */
+        /* the experts with pairs, in order; the expert matmuls' grid covers
+         * only these. count[e] becomes expert e's first pair. */
         int run = 0, n_active = 0;
         for (int e = 0; e < E; e++) {
             int c = count[e];
-            if (c) offsets[E + 2 + n_active++] = e;
-            offsets[e] = count[e] = run;
+            if (c) routing[1 + 3 * n_active] = e, routing[2 + 3 * n_active] = run, routing[3 + 3 * n_active] = c, n_active++;
+            count[e] = run;
             run += c;
         }
-        offsets[E] = run;
-        offsets[E + 1] = n_active;
+        routing[0] = n_active;
         *done_counter = 0; /* ready for the next layer */
     }
     __syncthreads();

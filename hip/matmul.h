@@ -52,11 +52,12 @@ struct MatmulJob {
     const uint4 *x;      /* activations packed by pack_split4: row r, values k..k+3 at x[r * ldx + k / 4] */
     int ldx;
     /* Dense: tokens 0..n_tokens-1 are x rows 0..n_tokens-1.
-     * Experts: expert e's tokens are pairs[offsets[e] .. offsets[e+1]), pair
-     * p reading x row p / pair_div and writing output row p; offsets[E + 1]
-     * experts have pairs, listed from offsets[E + 2]: grid.z walks that list. */
+     * Experts: routing[0] experts have pairs; the z-th of them (grid.z) is
+     * expert routing[1 + 3z], its tokens pairs[f .. f + n), f = routing[2 +
+     * 3z], n = routing[3 + 3z], pair p reading x row p / pair_div and
+     * writing output row p (one record, so a block reads it in one trip). */
     int n_tokens;
-    const int *pairs, *offsets;
+    const int *pairs, *routing;
     int pair_div, n_experts;
     int splits;  /* MM_PARTIAL: k ranges summed later, in order */
     void *out;   /* MM_PARTIAL: f32 [split][n_tokens][rows]; MM_BIAS: f32 [pair][ldo];
@@ -208,12 +209,10 @@ template <int DT, int MODE, int NT> __global__ void __launch_bounds__(MM_WARPS *
     const bool active = wtile < tiles;                  /* inactive warps still stage x */
     int e = 0, first = 0, count = J.n_tokens;
     if (experts) {
-        const int E = J.n_experts;
-        const volatile int *routing = J.offsets; /* from L2: possibly read before the wait */
-        if ((int)blockIdx.z >= routing[E + 1]) return; /* fewer experts have tokens than the grid allows */
-        e = routing[E + 2 + blockIdx.z];
-        first = routing[e];
-        count = routing[e + 1] - first;
+        const volatile int *routing = J.routing; /* from L2: possibly read before the wait */
+        const int z = blockIdx.z, n_active = routing[0], ez = routing[1 + 3 * z], fz = routing[2 + 3 * z], nz = routing[3 + 3 * z];
+        if (z >= n_active) return; /* fewer experts have tokens than the grid allows */
+        e = ez, first = fz, count = nz;
     }
     const int t0 = by * 8 * NT;
     if (t0 >= count) return;
