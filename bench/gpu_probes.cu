@@ -3,7 +3,9 @@
  *   stream: one launch reading N MB once (the sizes of the 20b layer's
  *     matrices at batch 1), with fresh bytes each time (not from L2);
  *   pattern: 133 MB read with the matmul's weight access (16-row tiles,
- *     4 lanes x 32 bytes per row and chunk) and in plain row order;
+ *     4 lanes x 32 bytes per row and chunk), in plain row order, with the
+ *     same access to weights stored chunk-major, and as a plain stream by
+ *     the matmul's grid;
  *   chain: 400 kernels that each wait for the one before and pass one value
  *     on, replayed as a graph, with and without programmatic dependent launch.
  * usage: build/gpu_probes   (kernel times by CUDA events, us per launch) */
@@ -45,6 +47,27 @@ __global__ void __launch_bounds__(128) tile_pattern(const uint8_t *w, uint32_t *
             bool ok = cb + u < PATTERN_K / 64;
             int k = (cb + u) * 64 + q * 16;
             const uint4 *p0 = (const uint4 *)(w + (r0 * PATTERN_K + k) * 2), *p1 = (const uint4 *)(w + (r1 * PATTERN_K + k) * 2);
+            for (int h = 0; h < 2; h++) a[u][h] = ok ? p0[h] : make_uint4(0, 0, 0, 0), b[u][h] = ok ? p1[h] : make_uint4(0, 0, 0, 0);
+        }
+#pragma unroll
+        for (int u = 0; u < 8; u++) acc ^= a[u][0].x ^ a[u][1].y ^ b[u][0].z ^ b[u][1].w;
+    }
+    if (acc == 0x12345678u) *sink = acc;
+}
+/* The same loads with the weights stored chunk-major: the 64 values of
+ * chunk c of every row together, so all warps at chunk c read one window of
+ * ROWS x 128 bytes (DRAM page locality) instead of one stream each. */
+__global__ void __launch_bounds__(128) chunk_major_pattern(const uint8_t *w, uint32_t *sink) {
+    int lane = threadIdx.x % 32, g = lane >> 2, q = lane & 3, tile = blockIdx.x * 4 + threadIdx.x / 32;
+    long r0 = tile * 16 + g, r1 = r0 + 8;
+    uint32_t acc = 0;
+    for (int cb = 0; cb < PATTERN_K / 64; cb += 8) {
+        uint4 a[8][2], b[8][2];
+#pragma unroll
+        for (int u = 0; u < 8; u++) {
+            bool ok = cb + u < PATTERN_K / 64;
+            long c = cb + u;
+            const uint4 *p0 = (const uint4 *)(w + (c * PATTERN_ROWS + r0) * 128 + q * 32), *p1 = (const uint4 *)(w + (c * PATTERN_ROWS + r1) * 128 + q * 32);
             for (int h = 0; h < 2; h++) a[u][h] = ok ? p0[h] : make_uint4(0, 0, 0, 0), b[u][h] = ok ? p1[h] : make_uint4(0, 0, 0, 0);
         }
 #pragma unroll
@@ -135,18 +158,21 @@ int main() {
         }
         printf("stream %7.1f MB: %8.2f us (%.2f TB/s), best of 20, launch included\n", mb, best * 1000, bytes / (best * 1e-3) / 1e12);
     }
-    for (int kind = 0; kind < 2; kind++) {
+    const char *pattern_names[] = {"matmul tile", "row order", "chunk-major", "stream 360x128"};
+    for (int kind = 0; kind < 4; kind++) {
         CHECK(cudaEventRecord(e0));
         for (int i = 0; i < 24; i++) {
             const uint8_t *w = buf + (i % regions) * pattern_bytes;
             if (kind == 0) tile_pattern<<<PATTERN_ROWS / 64, 128>>>(w, sink);
-            else row_order_pattern<<<PATTERN_ROWS / 64, 128>>>(w, sink);
+            else if (kind == 1) row_order_pattern<<<PATTERN_ROWS / 64, 128>>>(w, sink);
+            else if (kind == 2) chunk_major_pattern<<<PATTERN_ROWS / 64, 128>>>(w, sink);
+            else stream_read<<<PATTERN_ROWS / 64, 128>>>((const uint4 *)w, pattern_bytes / 16, sink);
         }
         CHECK(cudaEventRecord(e1));
         CHECK(cudaEventSynchronize(e1));
         float ms;
         CHECK(cudaEventElapsedTime(&ms, e0, e1));
-        printf("pattern %-12s 133 MB: %8.2f us per launch back to back (%.2f TB/s)\n", kind ? "row order" : "matmul tile", ms * 1000 / 24,
+        printf("pattern %-14s 133 MB: %8.2f us per launch back to back (%.2f TB/s)\n", pattern_names[kind], ms * 1000 / 24,
                pattern_bytes / (ms / 24 * 1e-3) / 1e12);
     }
     for (int pdl = 0; pdl < 2; pdl++)
