@@ -256,7 +256,8 @@ __global__ void __launch_bounds__(ATTN_WARPS *WARP) attention_kernel(uint4 *out,
  * in pair order, for the expert matmuls (pairs, and routing: see
  * MatmulJob): by the row's first warp at a single-row step, else by the
  * last row to finish. At batch 1 this kernel is a chain of round trips and
- * barriers with the DRAM idle, so each phase is as short as it can be. */
+ * barriers with the DRAM idle (its phases: bench/RESULTS.md, sixth
+ * session). */
 #define POST_THREADS ROW_THREADS
 #define ROUTER_EXPERTS 4 /* router rows a warp computes at once, sharing its x in registers */
 #define ROUTER_RUNS 6    /* runs of 8 values per lane and row in flight */
@@ -330,6 +331,8 @@ __device__ inline void router_logits(const WeightView &router, int H, int E, con
  * summed in rank order. One warp; E <= 4 * WARP, K <= 8. */
 __device__ inline void top_k_by_rank(const float *logit, int E, int K, int *chosen, float *weight) {
     const int lane = threadIdx.x % WARP;
+    if (lane < K) chosen[lane] = lane; /* NaN logits rank nowhere: the choice stays a valid expert */
+    warp_sync();
     for (int e = lane; e < E; e += WARP) {
         float v = logit[e];
         int rank = 0;
