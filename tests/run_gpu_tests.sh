@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # GPU tests (make test-gpu; run on a GPU machine through the device tool,
 # never in CI): the HIP backend against the CPU reference on the tiny model
-# (BF16 + MXFP4) and the HF fixtures (F32), and compute-sanitizer memcheck.
+# (BF16 + MXFP4), models with F32 and BF16 experts, the HF fixtures (F32,
+# MXFP4), and compute-sanitizer memcheck.
 set -u
 cd "$(dirname "$0")/.."
 B=build OUT=tests/out
@@ -12,8 +13,10 @@ $B/gen_model $OUT/tiny_gpu.bin --preset tiny
 $B/gen_model $OUT/tiny_gpu_f32.bin --preset tiny --dtype f32 --experts f32
 # the gpt-oss-20b layer shape (8 query heads per kv head, head_dim 64, 32 experts), 2 layers, small vocab
 $B/gen_model $OUT/g20_2l.bin --preset 20b --layers 2 --vocab 4096
+# BF16 experts (the other models have MXFP4 or F32 ones)
+$B/gen_model $OUT/mid_bf16e.bin --preset mid --layers 2 --vocab 4096 --experts bf16
 for f in f32 mxfp4; do $B/convert_hf tests/fixtures/hf_$f $OUT/hf_$f.bin 2>/dev/null; done
-for m in tiny_gpu:1e-4 tiny_gpu_f32:1e-4 hf_f32:1e-4 hf_mxfp4:1e-4 g20_2l:1e-4; do
+for m in tiny_gpu:1e-4 tiny_gpu_f32:1e-4 hf_f32:1e-4 hf_mxfp4:1e-4 g20_2l:1e-4 mid_bf16e:1e-4; do
     $B/test_gpu $OUT/${m%%:*}.bin ${m##*:} >$OUT/gpu_${m%%:*}.log 2>&1; count $OUT/gpu_${m%%:*}.log
 done
 # a shape the row kernels cannot hold (hidden above 4096) is refused with the reason
