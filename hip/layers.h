@@ -65,10 +65,12 @@ template <int RG> __device__ inline void load_groups(float4 (&out)[RG], const fl
     for (int j = 0; j < RG; j++) out[j] = row_group(j, H, g) ? ((const float4 *)vec)[g] : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
 }
 
-/* xn = v * inv * weight for the groups the thread holds of a row of H (or
- * of a slice of one), packed for a matmul (out: the H / 4 entries; skipped
- * when null), and as floats in xs when it is not null. */
-template <int RG> __device__ inline void scale_groups(const float4 (&v)[RG], int H, const float4 (&weight)[RG], float inv, uint4 *out, float *xs) {
+/* xn = rmsnorm(v) * weight for the row the block holds, packed for a
+ * matmul (out: the row's H / 4 entries; skipped when null), and as floats
+ * in xs when it is not null. Every thread of the block must call it. */
+template <int RG>
+__device__ inline void rmsnorm_groups(const float4 (&v)[RG], int H, const float4 (&weight)[RG], float eps, float *shared, uint4 *out, float *xs) {
+    float inv = 1.0f / sqrtf(block_sum(sum_squares(v, H), shared) / (float)H + eps);
     int g;
 #pragma unroll
     for (int j = 0; j < RG; j++)
@@ -78,14 +80,6 @@ template <int RG> __device__ inline void scale_groups(const float4 (&v)[RG], int
             if (xs) ((float4 *)xs)[g] = n;
             if (out) out[g] = pack_split4(n.x, n.y, n.z, n.w);
         }
-}
-__device__ inline float rms_inverse(float sum_squares, int H, float eps) { return 1.0f / sqrtf(sum_squares / (float)H + eps); }
-
-/* xn = rmsnorm(v) * weight for the row the block holds (see scale_groups).
- * Every thread of the block must call it. */
-template <int RG>
-__device__ inline void rmsnorm_groups(const float4 (&v)[RG], int H, const float4 (&weight)[RG], float eps, float *shared, uint4 *out, float *xs) {
-    scale_groups(v, H, weight, rms_inverse(block_sum(sum_squares(v, H), shared), H, eps), out, xs);
 }
 
 /* x = embedding[token]; xn = rmsnorm(x) with the first layer's weight. */
@@ -366,7 +360,7 @@ __device__ inline void group_one_row(const int *chosen, int K, int E, int *pairs
         unsigned mask = warp_ballot(k_of_e >= 0);
         int z = below + __popc(mask & ((1u << lane) - 1u));
         if (k_of_e >= 0) {
-            routing[1 + 3 * z] = e, routing[2 + 3 * z] = z, routing[3 + 3 * z] = 1;
+            set_route(routing, z, e, z, 1);
             pairs[z] = k_of_e;
         }
         below += __popc(mask);
@@ -451,7 +445,7 @@ __global__ void __launch_bounds__(POST_THREADS) post_attention_kernel(float *x, 
         int run = 0, n_active = 0;
         for (int e = 0; e < E; e++) {
             int c = count[e];
-            if (c) routing[1 + 3 * n_active] = e, routing[2 + 3 * n_active] = run, routing[3 + 3 * n_active] = c, n_active++;
+            if (c) set_route(routing, n_active++, e, run, c);
             count[e] = run;
             run += c;
         }

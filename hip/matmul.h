@@ -66,6 +66,11 @@ struct MatmulJob {
     float limit; /* MM_SWIGLU clamp */
 };
 
+/* Writes the z-th record of a MatmulJob's routing. */
+__device__ inline void set_route(int *routing, int z, int expert, int first, int count) {
+    routing[1 + 3 * z] = expert, routing[2 + 3 * z] = first, routing[3 + 3 * z] = count;
+}
+
 /* Per lane and chunk: V consecutive values of a row (F32: 8, so 32 k per
  * chunk; BF16: 16, 64 k; MXFP4: 32, 128 k), loaded raw, U chunks at a time:
  * each row is read in runs of 4 V values per chunk. */
