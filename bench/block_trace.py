@@ -2,7 +2,8 @@
 with -DGETP_BLOCK_TRACE, run with GETP_BLOCK_TRACE=step) and prints, for each
 kernel of a layer averaged over the middle layers, when its blocks started,
 when their waits for the kernel before returned, the marks inside it and when
-they ended, all relative to the end of the kernel before it.
+they ended (and how many of its blocks the busiest multiprocessor ran, against
+the mean over all of them), all relative to the end of the kernel before it.
 
 usage: python3 bench/block_trace.py block_trace.csv [FIRST_LAYER LAST_LAYER]
 
@@ -79,8 +80,9 @@ def main():
     last = int(sys.argv[3]) if len(sys.argv) > 3 else len(layers) - 2
     use = [l for l in layers[first:last + 1] if len(l) == len(LAYER)]
     print("layers %d..%d (%d averaged); us relative to the previous kernel's last block end" % (first, last, len(use)))
-    cols = ["kernel", "blocks", "sms", "1st start", "1st wait", "last wait", "mark1", "mark2", "mark3", "med end", "last end", "adds"]
-    print("%-15s %6s %4s" % tuple(cols[:3]) + "".join("%10s" % c for c in cols[3:]))
+    all_sms = len({r["sm"] for r in rows})
+    cols = ["kernel", "blocks", "sms", "max/sm", "mean/sm", "1st start", "1st wait", "last wait", "mark1", "mark2", "mark3", "med end", "last end", "adds"]
+    print("%-15s %6s %4s %6s %7s" % tuple(cols[:5]) + "".join("%10s" % c for c in cols[5:]))
     stats = collections.defaultdict(lambda: collections.defaultdict(list))
     for li, layer in enumerate(use):
         prev_end = None
@@ -94,6 +96,9 @@ def main():
             s = stats[name]
             s["blocks"].append(len(blocks))
             s["sms"].append(len({r["sm"] for r in blocks}))
+            per_sm = collections.Counter(r["sm"] for r in blocks)  # the busiest SM bounds a one-wave kernel
+            s["max/sm"].append(max(per_sm.values()))
+            s["mean/sm"].append(len(blocks) / all_sms)
             s["1st start"].append((min(r["start"] for r in blocks) - ref) / 1e3)
             waits = [r["waited"] for r in blocks if r["waited"]]
             s["1st wait"].append((min(waits) - ref) / 1e3 if waits else float("nan"))
@@ -111,7 +116,8 @@ def main():
         s = stats[name]
         avg = {k: statistics.mean(v) for k, v in s.items()}
         total += avg["adds"]
-        print("%-15s %6d %4d" % (name, avg["blocks"], avg["sms"]) + "".join("%10.2f" % avg[c] for c in cols[3:]))
+        print("%-15s %6d %4d %6.1f %7.2f" % (name, avg["blocks"], avg["sms"], avg["max/sm"], avg["mean/sm"]) +
+              "".join("%10.2f" % avg[c] for c in cols[5:]))
     print("layer: %.1f us" % total)
     for name, blocks in zip(names, seq):
         if name in ("unembedding", "argmax", "sample"):
