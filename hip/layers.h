@@ -460,9 +460,11 @@ __global__ void __launch_bounds__(POST_THREADS) post_attention_kernel(float *x, 
     }
 }
 
-/* x += sum_k weight_k * expert_out[(t, k)], k in order; then xn = rmsnorm(x)
+/* x += sum_k weight_k * expert_out[(t, k)], k in order, each expert's output
+ * the sum of the down matmul's SPLITS k ranges, in order; then xn = rmsnorm(x)
  * with the next norm (the next layer's, or the final one, written to the
  * row's logits row and skipped for rows without one). */
+template <int SPLITS>
 __global__ void __launch_bounds__(ROW_THREADS) combine_kernel(float *x, uint4 *xn, const float *__restrict__ expert_out, const float *__restrict__ topk_w,
                                                               int K, int H, const float *__restrict__ norm, float eps, const int *out_row) {
     BLOCK_TRACE(TK_COMBINE);
@@ -484,24 +486,35 @@ __global__ void __launch_bounds__(ROW_THREADS) combine_kernel(float *x, uint4 *x
         sum[j] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
         if (row_group(j, H, g)) v[j] = xr[g];
     }
-    for (int k0 = 0; k0 < K; k0 += 4) { /* four experts' loads at once, then their sums */
-        float4 e[ROW_GROUPS][4];
-        float wk[4];
+    /* the loads of 4 / SPLITS experts' splits at once, then their sums */
+    constexpr int EA = 4 / SPLITS > 0 ? 4 / SPLITS : 1;
+    const size_t split_stride = (size_t)gridDim.x * K * H / 4; /* float4s between the splits */
+    for (int k0 = 0; k0 < K; k0 += EA) {
+        float4 e[ROW_GROUPS][EA][SPLITS];
+        float wk[EA];
 #pragma unroll
-        for (int k = 0; k < 4; k++) wk[k] = k0 + k < K ? topk_w[t * K + k0 + k] : 0.0f;
-#pragma unroll
-        for (int j = 0; j < ROW_GROUPS; j++)
-            if (row_group(j, H, g))
-#pragma unroll
-                for (int k = 0; k < 4; k++)
-                    if (k0 + k < K) e[j][k] = ((const float4 *)(expert_out + ((size_t)t * K + k0 + k) * H))[g];
+        for (int k = 0; k < EA; k++) wk[k] = k0 + k < K ? topk_w[t * K + k0 + k] : 0.0f;
 #pragma unroll
         for (int j = 0; j < ROW_GROUPS; j++)
             if (row_group(j, H, g))
 #pragma unroll
-                for (int k = 0; k < 4; k++)
+                for (int k = 0; k < EA; k++)
                     if (k0 + k < K)
-                        sum[j].x += wk[k] * e[j][k].x, sum[j].y += wk[k] * e[j][k].y, sum[j].z += wk[k] * e[j][k].z, sum[j].w += wk[k] * e[j][k].w;
+#pragma unroll
+                        for (int sp = 0; sp < SPLITS; sp++)
+                            e[j][k][sp] = ((const float4 *)(expert_out + ((size_t)t * K + k0 + k) * H))[sp * split_stride + g];
+#pragma unroll
+        for (int j = 0; j < ROW_GROUPS; j++)
+            if (row_group(j, H, g))
+#pragma unroll
+                for (int k = 0; k < EA; k++)
+                    if (k0 + k < K) {
+                        float4 ek = e[j][k][0];
+#pragma unroll
+                        for (int sp = 1; sp < SPLITS; sp++)
+                            ek.x += e[j][k][sp].x, ek.y += e[j][k][sp].y, ek.z += e[j][k][sp].z, ek.w += e[j][k][sp].w;
+                        sum[j].x += wk[k] * ek.x, sum[j].y += wk[k] * ek.y, sum[j].z += wk[k] * ek.z, sum[j].w += wk[k] * ek.w;
+                    }
     }
 #pragma unroll
     for (int j = 0; j < ROW_GROUPS; j++)

@@ -59,8 +59,8 @@ struct MatmulJob {
     int n_tokens;
     const int *pairs, *routing;
     int pair_div, n_experts;
-    int splits;  /* MM_PARTIAL: k ranges summed later, in order */
-    void *out;   /* MM_PARTIAL: f32 [split][n_tokens][rows]; MM_BIAS: f32 [pair][ldo];
+    int splits;  /* MM_PARTIAL, MM_BIAS: k ranges summed later, in order */
+    void *out;   /* MM_PARTIAL: f32 [split][n_tokens][rows]; MM_BIAS: f32 [split][pair][ldo], n_tokens = pairs;
                     MM_SWIGLU: packed [pair][ldo / 4] (the down matmul's input) */
     int ldo;
     float limit; /* MM_SWIGLU clamp */
@@ -353,11 +353,11 @@ template <int DT, int MODE, int NT> __global__ void __launch_bounds__(MM_WARPS *
                     float *o = (float *)J.out + ((size_t)split * J.n_tokens + i) * O;
                     if (ok0[m]) o[r0[m]] = acc[m][nt][c];
                     if (ok1[m]) o[r1[m]] = acc[m][nt][2 + c];
-                } else if (MODE == MM_BIAS) {
+                } else if (MODE == MM_BIAS) { /* the bias joins split 0 */
                     int p = J.pairs[first + i];
-                    float *o = (float *)J.out + (size_t)p * J.ldo - (long)e * O;
-                    if (ok0[m]) o[r0[m]] = acc[m][nt][c] + J.bias[r0[m]];
-                    if (ok1[m]) o[r1[m]] = acc[m][nt][2 + c] + J.bias[r1[m]];
+                    float *o = (float *)J.out + ((size_t)split * J.n_tokens + p) * J.ldo - (long)e * O;
+                    if (ok0[m]) o[r0[m]] = acc[m][nt][c] + (split == 0 ? J.bias[r0[m]] : 0.0f);
+                    if (ok1[m]) o[r1[m]] = acc[m][nt][2 + c] + (split == 0 ? J.bias[r1[m]] : 0.0f);
                 }
             }
         if (MODE == MM_SWIGLU) { /* lanes g..g+3 hold 4 consecutive channels: the first packs them */
