@@ -133,6 +133,19 @@ __device__ inline void prefetch_l2(const void *p, size_t bytes) {
     for (a += (uintptr_t)threadIdx.x * 128; a < end; a += (uintptr_t)blockDim.x * 128) prefetch_l2_line((const void *)a);
 }
 
+/* Two bf16 products (bf16 pairs in 32-bit words, low half first); used
+ * where the products are exact (fp4 values times powers of two). */
+__device__ inline uint32_t bf16x2_mul(uint32_t a, uint32_t b) {
+#ifndef GETP_AMD
+    uint32_t r;
+    asm("mul.rn.bf16x2 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+#else
+    float lo = __uint_as_float(a << 16) * __uint_as_float(b << 16), hi = __uint_as_float(a & 0xffff0000u) * __uint_as_float(b & 0xffff0000u);
+    return __float_as_uint(lo) >> 16 | (__float_as_uint(hi) & 0xffff0000u);
+#endif
+}
+
 template <typename... Params, typename... Args>
 static inline hipError_t launch_chained(void (*kernel)(Params...), dim3 grid, dim3 block, size_t shared, hipStream_t stream,
                                         Args... args) {

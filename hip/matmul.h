@@ -83,7 +83,7 @@ template <int DT> struct Lane {
 };
 template <int DT> struct RawWeights {
     uint4 v[Lane<DT>::WORDS];
-    float scale;
+    uint32_t scale2; /* MXFP4: the block's scale as a bf16 pair */
 };
 
 __device__ inline float fp4_value(uint32_t n) {
@@ -96,7 +96,7 @@ __device__ inline float e8m0_value(uint32_t s) { return s == 0 ? __uint_as_float
 /* The lane's V values of row r from column k; zeros when !ok. */
 template <int DT> __device__ inline void load_raw(const WeightView &w, long r, int k, bool ok, RawWeights<DT> &raw) {
     for (int i = 0; i < Lane<DT>::WORDS; i++) raw.v[i] = make_uint4(0, 0, 0, 0);
-    raw.scale = 0.0f;
+    raw.scale2 = 0;
     if (!ok) return;
     if (DT == DT_BF16) {
         const uint4 *p = (const uint4 *)(w.data + ((size_t)r * w.cols + k) * 2);
@@ -108,7 +108,8 @@ template <int DT> __device__ inline void load_raw(const WeightView &w, long r, i
         raw.v[(Lane<DT>::WORDS - 1)] = p[1];
     } else {
         raw.v[0] = *(const uint4 *)(w.data + (size_t)r * (w.cols / 2) + k / 2);
-        raw.scale = e8m0_value(w.scales[(size_t)r * (w.cols / 32) + k / 32]);
+        uint32_t scale = __float_as_uint(e8m0_value(w.scales[(size_t)r * (w.cols / 32) + k / 32])); /* a power of 2: exact in bf16 */
+        raw.scale2 = scale >> 16 | (scale & 0xffff0000u);
     }
 }
 
@@ -125,12 +126,17 @@ template <int DT> __device__ inline void unpack_step(const RawWeights<DT> &raw, 
         split_bf16x2(__uint_as_float(v.x), __uint_as_float(v.y), hi[0], lo[0]);
         split_bf16x2(__uint_as_float(v.z), __uint_as_float(v.w), hi[1], lo[1]);
     } else {
+        /* fp4 (sign, 2 exponent bits, 1 mantissa bit) to bf16 by moving the
+         * bits: s e e m placed at bf16 bits 15 and 8..6 reads as the value
+         * times 2^-126 (e = 0, m = 1 as the subnormal 2^-127), so two exact
+         * products give value x scale, two values per instruction */
+        const uint32_t two_126 = 0x7E807E80u;
         for (int h = 0; h < 2; h++) { /* byte 2s+h holds values 4s+2h (low nibble) and 4s+2h+1 */
             int byte_index = 2 * s + h;
-            uint32_t byte = word_of(raw.v[0], byte_index / 4) >> (8 * (byte_index % 4));
-            uint32_t a = __float_as_uint(fp4_value(byte & 15u) * raw.scale) >> 16; /* exact in bf16 */
-            uint32_t b = __float_as_uint(fp4_value((byte >> 4) & 15u) * raw.scale) >> 16;
-            hi[h] = a | b << 16;
+            uint32_t byte = (word_of(raw.v[0], byte_index / 4) >> (8 * (byte_index % 4))) & 0xFFu;
+            uint32_t t = byte | byte << 12; /* the nibbles at bits 0..3 and 16..19 */
+            uint32_t bits = (t & 0x00070007u) << 6 | (t & 0x00080008u) << 12;
+            hi[h] = bf16x2_mul(bf16x2_mul(bits, two_126), raw.scale2);
         }
         lo[0] = lo[1] = 0;
     }
