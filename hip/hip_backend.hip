@@ -337,7 +337,8 @@ static int block_trace_end(HipState *s, Error *err) {
     if (n > s->trace.cap) n = s->trace.cap;
     BlockTraceRecord *r = (BlockTraceRecord *)xmalloc((n ? n : 1) * sizeof *r);
     hipError_t e = hipMemcpy(r, s->trace.rec, n * sizeof *r, hipMemcpyDeviceToHost);
-    const char *path = getenv("GETP_BLOCK_TRACE_OUT") ? getenv("GETP_BLOCK_TRACE_OUT") : "block_trace.csv";
+    const char *path = getenv("GETP_BLOCK_TRACE_OUT");
+    if (!path) path = "block_trace.csv";
     FILE *f = e == hipSuccess ? fopen(path, "w") : NULL;
     if (!f) {
         free(r);
@@ -354,7 +355,8 @@ static int block_trace_end(HipState *s, Error *err) {
     return 0;
 }
 static int block_trace_init(HipState *s, Error *err) {
-    s->trace_step = getenv("GETP_BLOCK_TRACE") ? atol(getenv("GETP_BLOCK_TRACE")) : -1;
+    const char *step = getenv("GETP_BLOCK_TRACE");
+    s->trace_step = step ? atol(step) : -1;
     if (s->trace_step < 0) return 0;
     s->trace.cap = 1u << 18;
     CHECK(hipMalloc((void **)&s->trace.rec, s->trace.cap * sizeof(BlockTraceRecord)), err);
