@@ -137,6 +137,7 @@ static WeightView view(const HipState *s, const Tensor *t) {
     uint64_t all_rows = tensor_n_elems(t) / w.cols;
     w.rows = t->ndim == 3 ? (int)t->shape[1] : (int)all_rows; /* experts: rows of one matrix */
     w.scales = t->dtype == DTYPE_MXFP4 ? w.data + all_rows * (w.cols / 2) : nullptr;
+    w.tiled = 0;
     return w;
 }
 
@@ -176,11 +177,17 @@ static MatmulJob dense_job(WeightView w, const uint4 *x, int cols, int n, int sp
  * same sum. grid.y covers the tokens in groups of 8 NT. */
 static int token_tiles(int max_tokens) { return max_tokens <= DECODE_ROWS ? 1 : MM_TOKEN_TILES; }
 
-template <int DT, int MODE>
+template <int DT, int MODE, bool TILED>
 static void launch_variant(const HipState *s, const MatmulJobs &all, dim3 grid, int nt) {
     dim3 block(MM_WARPS * WARP);
-    if (nt == 1) (void)launch_chained(matmul_kernel<DT, MODE, 1>, grid, block, 0, s->stream, all);
-    else (void)launch_chained(matmul_kernel<DT, MODE, MM_TOKEN_TILES>, grid, block, 0, s->stream, all);
+    if (nt == 1) (void)launch_chained(matmul_kernel<DT, MODE, 1, TILED>, grid, block, 0, s->stream, all);
+    else (void)launch_chained(matmul_kernel<DT, MODE, MM_TOKEN_TILES, TILED>, grid, block, 0, s->stream, all);
+}
+template <int DT, int MODE>
+static void launch_variant(const HipState *s, const MatmulJobs &all, dim3 grid, int nt) {
+    if constexpr (MODE != MM_PARTIAL)
+        if (all.job[0].w.tiled) return launch_variant<DT, MODE, true>(s, all, grid, nt);
+    launch_variant<DT, MODE, false>(s, all, grid, nt);
 }
 
 /* tiles[i]: job i's row tiles (16 rows; SwiGLU: 8 channels) */
@@ -516,6 +523,67 @@ static int fill_matrix_random(HipState *s, const Tensor *t, uint64_t seed, Error
     return 0;
 }
 
+/* Reorders a stack of expert matrices (E x rows, rows a multiple of 16, rows
+ * of whole chunks) from row-major into the tiled order the expert matmuls
+ * read (matmul.h, tiled_index); `unit` bytes move together: 16 (a word of
+ * values) or 1 (an MXFP4 scale byte, ordered like the words with W = 1).
+ * src: a copy of the row-major bytes. */
+__global__ void tile_experts_kernel(uint8_t *dst, const uint8_t *src, size_t n_units, int unit, int RW, int W, bool swiglu) {
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n_units; i += (size_t)gridDim.x * blockDim.x) {
+        size_t row = i / RW;
+        int word = (int)(i % RW), c = word / (4 * W), q = word % (4 * W) / W, w = word % W;
+        size_t at = row / 16 * 16 * RW + tiled_index(tile_slot_of_row((int)(row % 16), swiglu), c, q, w, W);
+        if (unit == 16) ((uint4 *)dst)[at] = ((const uint4 *)src)[i];
+        else dst[at] = src[i];
+    }
+}
+
+static int tile_units(HipState *s, uint8_t *data, size_t units, int unit, int RW, int W, bool swiglu, uint8_t *scratch, Error *err) {
+    CHECK(hipMemcpyAsync(scratch, data, units * unit, hipMemcpyDeviceToDevice, s->stream), err);
+    tile_experts_kernel<<<4096, 256, 0, s->stream>>>(data, scratch, units, unit, RW, W, swiglu);
+    CHECK_LAUNCH(err);
+    return 0;
+}
+
+/* Marks every layer's gate_up and down whose rows hold whole chunks as
+ * tiled, and unless the bytes came from a peer's replica (tiled before it
+ * was shared: export follows create) reorders them in place, through one
+ * scratch buffer as large as the largest. */
+static int tile_expert_weights(HipState *s, const Model *m, bool from_peer, Error *err) {
+    uint32_t n_layers = m->config.n_layers;
+    size_t most = 0; /* bytes of the largest stack's values */
+    for (uint32_t l = 0; l < n_layers; l++) {
+        WeightView *w[2] = {&s->layers[l].gate_up, &s->layers[l].down};
+        const Tensor *t[2] = {m->weights.layers[l].gate_up_w, m->weights.layers[l].down_w};
+        for (int i = 0; i < 2; i++) {
+            if (!rows_hold_whole_chunks(*w[i]) || tensor_n_elems(t[i]) / w[i]->cols % 16) continue;
+            w[i]->tiled = 1;
+            size_t bytes = tensor_n_elems(t[i]) / w[i]->cols * row_words(*w[i]) * 16;
+            most = bytes > most ? bytes : most;
+        }
+    }
+    if (from_peer || most == 0) return 0;
+    uint8_t *scratch = nullptr;
+    if (alloc(&scratch, most, err)) return -1;
+    int rc = 0;
+    for (uint32_t l = 0; l < n_layers && rc == 0; l++) {
+        const WeightView *w[2] = {&s->layers[l].gate_up, &s->layers[l].down};
+        const Tensor *t[2] = {m->weights.layers[l].gate_up_w, m->weights.layers[l].down_w};
+        for (int i = 0; i < 2 && rc == 0; i++) {
+            if (!w[i]->tiled) continue;
+            size_t units = tensor_n_elems(t[i]) / w[i]->cols * row_words(*w[i]);
+            int RW = row_words(*w[i]), W = lane_words(w[i]->dtype), swiglu = i == 0;
+            rc = tile_units(s, (uint8_t *)w[i]->data, units, 16, RW, W, swiglu, scratch, err);
+            if (rc == 0 && w[i]->scales) rc = tile_units(s, (uint8_t *)w[i]->scales, units, 1, RW, 1, swiglu, scratch, err);
+        }
+    }
+    hipError_t e = hipStreamSynchronize(s->stream);
+    (void)hipFree(scratch);
+    if (rc) return -1;
+    if (e != hipSuccess) return error_set(err, "hip: reordering the expert weights failed: %s", hipGetErrorString(e));
+    return 0;
+}
+
 /* Widens a vector tensor (norm, bias, sinks) to f32 on the host: from the
  * file, or for dummy weights ones (norms) and small random values. */
 static void host_vector(const Model *m, const Tensor *t, float *out, int is_norm, uint64_t seed) {
@@ -624,7 +692,8 @@ static int load_from_peer(HipState *s, const GpuLoad *load, hipStream_t streams[
     return 0;
 }
 
-static int load_weights(HipState *s, const Model *m, GpuLoad *load, Error *err) {
+/* from_peer: the bytes came from a replica on another GPU (already tiled). */
+static int load_weights(HipState *s, const Model *m, GpuLoad *load, bool *from_peer, Error *err) {
     GpuLoad host_only;
     memset(&host_only, 0, sizeof host_only);
     if (!load) load = &host_only;
@@ -635,6 +704,7 @@ static int load_weights(HipState *s, const Model *m, GpuLoad *load, Error *err) 
     int rc = 1;
     char why[96] = "";
     if (load->method == LOAD_PEER) rc = load_from_peer(s, load, streams, why, sizeof why, err);
+    *from_peer = rc == 0;
     if (rc == 0) {
         snprintf(load->used, sizeof load->used, "peer from GPU %d", load->peer_device);
     } else if (rc > 0) {
@@ -661,8 +731,9 @@ static size_t vector_span(const Tensor *t) { return (tensor_n_elems(t) + 3) & ~(
 static int upload_weights(HipState *s, const Model *m, GpuLoad *load, Error *err) {
     const ModelConfig *c = &m->config;
     if (alloc(&s->weights, m->map_len, err)) return -1;
+    bool from_peer = false;
     if (!m->virtual_weights) {
-        if (load_weights(s, m, load, err) != 0) return -1;
+        if (load_weights(s, m, load, &from_peer, err) != 0) return -1;
     } else {
         uint64_t seed = 1;
         const Tensor *mats[] = {m->weights.embedding, m->weights.unembedding};
@@ -719,7 +790,7 @@ static int upload_weights(HipState *s, const Model *m, GpuLoad *load, Error *err
     }
 #undef VEC
     free(where);
-    return 0;
+    return tile_expert_weights(s, m, from_peer, err);
 }
 
 /* ---- KV cache ---- */

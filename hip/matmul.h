@@ -31,13 +31,14 @@
 #define PRELOAD_PACE_NS 350
 
 enum { DT_F32 = 0, DT_BF16 = 1, DT_MXFP4 = 2 };
-enum { MM_PARTIAL, MM_BIAS, MM_SWIGLU };
+enum { MM_PARTIAL, MM_BIAS, MM_SWIGLU }; /* dense partial sums; the experts' down (+ bias) and gate_up (+ SwiGLU) */
 
 /* A matrix, or a stack of E matrices of `rows` rows each, on the device. */
 struct WeightView {
     const uint8_t *data;   /* F32/BF16 values, or MXFP4 blocks (16 bytes per 32 values) */
     const uint8_t *scales; /* MXFP4: one e8m0 byte per 32 values */
     int dtype, rows, cols;
+    int tiled;             /* experts: stored in the tiled order (see tiled_index) */
 };
 
 /* Bytes of a weight's values (MXFP4: without its scales). */
@@ -113,6 +114,56 @@ template <int DT> __device__ inline void load_raw(const WeightView &w, long r, i
     }
 }
 
+/* Expert weights whose rows hold whole chunks are stored "tiled" on the
+ * device (tile_expert_weights in hip_backend.hip reorders them after the
+ * upload): within each tile of 16 rows, chunk by chunk, the 16-byte words
+ * that one load instruction of the warp reads lie together, so it reads one
+ * contiguous run of 512 bytes rather than 64 bytes from each of 8 rows, and
+ * a lane's loads sit at fixed offsets from one address. A tile's bytes stay
+ * within its own 16 rows, so the reorder is a permutation in place.
+ *
+ * W: 16-byte words per lane, row and chunk. Lane (g, q) reads slots g and
+ * g+8 of its tile (tile_slot_of_row); word w of its run in chunk c is word
+ * c 4W + q W + w of the row, and lies at tiled_index from the tile's start
+ * (16 rows x RW words). MXFP4 scale bytes (one per 32 values: as many as
+ * the row's words) are ordered the same way with W = 1, in bytes.
+ *
+ * Rows with a short last chunk (MXFP4 with 2880 columns: 22.5 chunks of
+ * 128) stay row-major: every form of addressing the short chunk that was
+ * tried cost more than the layout gained (bench/RESULTS.md). */
+__host__ __device__ inline long tiled_index(int slot, int c, int q, int w, int W) {
+    return (long)c * 64 * W + (long)((slot / 8) * W + w) * 32 + (slot % 8) * 4 + q;
+}
+/* Row of a tile (0..15) -> its slot. SwiGLU: slot g holds channel g's gate
+ * (row 2g), slot g+8 its up (row 2g+1), which meet in one lane. */
+__host__ __device__ inline int tile_slot_of_row(int row, bool swiglu) { return swiglu ? (row % 2) * 8 + row / 2 : row; }
+
+/* Lane<DT>::WORDS for a runtime dtype. */
+__host__ __device__ inline int lane_words(int dtype) {
+    return dtype == DT_MXFP4 ? (int)Lane<DT_MXFP4>::WORDS : dtype == DT_BF16 ? (int)Lane<DT_BF16>::WORDS : (int)Lane<DT_F32>::WORDS;
+}
+/* 16-byte words per row of a weight (MXFP4: also its scale bytes). */
+__host__ __device__ inline int row_words(const WeightView &w) { return w.dtype == DT_F32 ? w.cols / 4 : w.dtype == DT_BF16 ? w.cols / 8 : w.cols / 32; }
+/* Whether a weight's rows hold whole chunks (so it can be tiled). */
+__host__ __device__ inline bool rows_hold_whole_chunks(const WeightView &w) { return row_words(w) % (4 * lane_words(w.dtype)) == 0; }
+
+/* load_raw for tiled expert weights: slot g + 8h of global tile `tile`, chunk c. */
+template <int DT>
+__device__ inline void load_raw_tiled(const WeightView &w, long tile, int h, int lane, int c, bool ok, RawWeights<DT> &raw) {
+    constexpr int W = Lane<DT>::WORDS, VALUES_PER_WORD = DT == DT_F32 ? 4 : DT == DT_BF16 ? 8 : 32;
+    for (int i = 0; i < W; i++) raw.v[i] = make_uint4(0, 0, 0, 0);
+    raw.scale2 = 0;
+    if (!ok) return;
+    const long start = tile * 16 * (w.cols / VALUES_PER_WORD); /* the tile's first word */
+    const uint4 *p = (const uint4 *)w.data + start + tiled_index(8 * h, c, lane, 0, W); /* lane = 4g + q */
+#pragma unroll
+    for (int i = 0; i < W; i++) raw.v[i] = p[32 * i];
+    if (DT == DT_MXFP4) {
+        uint32_t scale = __float_as_uint(e8m0_value(w.scales[start + tiled_index(8 * h, c, lane, 0, 1)]));
+        raw.scale2 = scale >> 16 | (scale & 0xffff0000u);
+    }
+}
+
 __device__ inline uint32_t word_of(const uint4 &v, int i) { return i == 0 ? v.x : i == 1 ? v.y : i == 2 ? v.z : v.w; }
 
 /* Values 4s..4s+3 of the lane's row as two bf16 pairs (hi), and for F32
@@ -180,8 +231,10 @@ template <int NT> struct RowTiles {
 /* grid: x = (group of MM_WARPS * MT tiles) x split (dense: of each job in turn), y = groups of 8 NT tokens, z = the z-th expert
  * that has tokens (dense: 1). The block's warps share the split and the
  * tokens, so x is staged once per block in shared memory, already split into
- * bf16 hi/lo in the mma's B layout, while the weights stream into registers. */
-template <int DT, int MODE, int NT> __global__ void __launch_bounds__(MM_WARPS * WARP, NT == 1 ? 3 : 0) matmul_kernel(const MatmulJobs jobs) {
+ * bf16 hi/lo in the mma's B layout, while the weights stream into registers.
+ * TILED: the experts' weights are tiled (see tiled_index). */
+template <int DT, int MODE, int NT, bool TILED = false>
+__global__ void __launch_bounds__(MM_WARPS * WARP, NT == 1 ? 3 : 0) matmul_kernel(const MatmulJobs jobs) {
     BLOCK_TRACE(TK_MATMUL + MODE);
     /* NT token tiles per warp: 1 for decode-sized batches, with twice the
      * weight chunks in flight (and room for 3 blocks per multiprocessor);
@@ -190,7 +243,8 @@ template <int DT, int MODE, int NT> __global__ void __launch_bounds__(MM_WARPS *
     /* chunks per group: NT = 1 keeps two groups in flight */
     constexpr int V = Lane<DT>::V, CH = 4 * V, U = NT == 1 ? Lane<DT>::U : (Lane<DT>::U / MT > 0 ? Lane<DT>::U / MT : 1), S = V / 4;
     __shared__ uint4 staged[U][S][NT][WARP];
-    const bool experts = jobs.job[0].pairs != nullptr;
+    constexpr bool experts = MODE != MM_PARTIAL; /* MM_BIAS, MM_SWIGLU: the experts' jobs; MM_PARTIAL: dense */
+    static_assert(experts || !TILED, "only expert weights are tiled");
     /* the token groups of one tile group are neighbours in launch order, so
      * the weights they share come from DRAM about once (then from L2) */
     const int lin = blockIdx.y * gridDim.x + blockIdx.x, by = lin % gridDim.y;
@@ -266,8 +320,14 @@ template <int DT, int MODE, int NT> __global__ void __launch_bounds__(MM_WARPS *
             bool kin = cb + u < c1 && k < K;
 #pragma unroll
             for (int m = 0; m < MT; m++) {
-                load_raw<DT>(J.w, r0[m], k, kin && ok0[m], w0[m][u]);
-                load_raw<DT>(J.w, r1[m], k, kin && ok1[m], w1[m][u]);
+                if (TILED) {
+                    const long tile = (long)e * tiles + wtile + m;
+                    load_raw_tiled<DT>(J.w, tile, 0, lane, cb + u, kin && ok0[m], w0[m][u]);
+                    load_raw_tiled<DT>(J.w, tile, 1, lane, cb + u, kin && ok1[m], w1[m][u]);
+                } else {
+                    load_raw<DT>(J.w, r0[m], k, kin && ok0[m], w0[m][u]);
+                    load_raw<DT>(J.w, r1[m], k, kin && ok1[m], w1[m][u]);
+                }
             }
         }
     };

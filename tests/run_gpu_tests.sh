@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # GPU tests (make test-gpu; run on a GPU machine through the device tool,
 # never in CI): the HIP backend against the CPU reference on the tiny model
-# (BF16 + MXFP4), models with F32 and BF16 experts, the HF fixtures (F32,
-# MXFP4), and compute-sanitizer memcheck.
+# (BF16 + MXFP4), models with F32, BF16 and MXFP4 experts in both device
+# layouts (tiled, row-major), the HF fixtures (F32, MXFP4), and
+# compute-sanitizer memcheck.
 set -u
 cd "$(dirname "$0")/.."
 B=build OUT=tests/out
@@ -15,8 +16,13 @@ $B/gen_model $OUT/tiny_gpu_f32.bin --preset tiny --dtype f32 --experts f32
 $B/gen_model $OUT/g20_2l.bin --preset 20b --layers 2 --vocab 4096
 # BF16 experts (the other models have MXFP4 or F32 ones)
 $B/gen_model $OUT/mid_bf16e.bin --preset mid --layers 2 --vocab 4096 --experts bf16
+# expert weights tiled on the GPU (rows of whole chunks: mid's 1024 columns,
+# MXFP4 and BF16, tiny's F32) and left row-major (hidden 96: BF16 gate_up
+# rows of 1.5 chunks; tiny's and g20's MXFP4 rows)
+$B/gen_model $OUT/mid_mxfp4e.bin --preset mid --layers 2 --vocab 4096
+$B/gen_model $OUT/h96_bf16e.bin --preset tiny --hidden 96 --experts bf16
 for f in f32 mxfp4; do $B/convert_hf tests/fixtures/hf_$f $OUT/hf_$f.bin 2>/dev/null; done
-for m in tiny_gpu:1e-4 tiny_gpu_f32:1e-4 hf_f32:1e-4 hf_mxfp4:1e-4 g20_2l:1e-4 mid_bf16e:1e-4; do
+for m in tiny_gpu:1e-4 tiny_gpu_f32:1e-4 hf_f32:1e-4 hf_mxfp4:1e-4 g20_2l:1e-4 mid_bf16e:1e-4 mid_mxfp4e:1e-4 h96_bf16e:1e-4; do
     $B/test_gpu $OUT/${m%%:*}.bin ${m##*:} >$OUT/gpu_${m%%:*}.log 2>&1; count $OUT/gpu_${m%%:*}.log
 done
 # a shape the row kernels cannot hold (hidden above 4096) is refused with the reason
