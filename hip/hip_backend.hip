@@ -556,7 +556,7 @@ static int tile_expert_weights(HipState *s, const Model *m, bool from_peer, Erro
         WeightView *w[2] = {&s->layers[l].gate_up, &s->layers[l].down};
         const Tensor *t[2] = {m->weights.layers[l].gate_up_w, m->weights.layers[l].down_w};
         for (int i = 0; i < 2; i++) {
-            if (!rows_hold_whole_chunks(*w[i]) || tensor_n_elems(t[i]) / w[i]->cols % 16) continue;
+            if (!rows_hold_whole_chunks(*w[i]) || w[i]->rows % 16) continue; /* a tile must not straddle two experts */
             w[i]->tiled = 1;
             size_t bytes = tensor_n_elems(t[i]) / w[i]->cols * row_words(*w[i]) * 16;
             most = bytes > most ? bytes : most;
