@@ -39,12 +39,16 @@ else echo "FAIL getp_gpu output differs from the CPU's"; cat $OUT/getp_gpu.log; 
 # weights over the peer link, and with peer access refused it falls back to
 # the host; on one GPU both ranks share it and the peer path must decline.
 # Every way gives the CPU's output file and the report names the method.
+# The model has BF16 experts, which the GPU stores tiled: a peer-fed replica
+# arrives tiled and must not be reordered again.
+$B/gen_model $OUT/tiny_bf16e.bin --preset tiny --experts bf16
+build/getp $OUT/tiny_bf16e.bin -m getp -i examples/requests.txt -o $OUT/out_cpu_bf16e.txt -n 24 --backend cpu --no-progress >/dev/null 2>&1
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 mpi_case() { # mpi_case NAME EXPECTED_LOAD_TEXT [env...]
     local name=$1 want=$2; shift 2
-    env "$@" timeout 120 mpirun --oversubscribe --bind-to none -np 2 -x GETP_INJECT_FAULT $B/getp_mpi_gpu $OUT/tiny_gpu.bin -i examples/requests.txt \
+    env "$@" timeout 120 mpirun --oversubscribe --bind-to none -np 2 -x GETP_INJECT_FAULT $B/getp_mpi_gpu $OUT/tiny_bf16e.bin -i examples/requests.txt \
         -o $OUT/mpi_$name.txt -n 24 --no-progress >$OUT/mpi_$name.log 2>&1
-    if cmp -s $OUT/out_cpu.txt $OUT/mpi_$name.txt && grep -q "^rank 1 .*$want" $OUT/mpi_$name.log; then
+    if cmp -s $OUT/out_cpu_bf16e.txt $OUT/mpi_$name.txt && grep -q "^rank 1 .*$want" $OUT/mpi_$name.log; then
         echo "PASS getp_mpi_gpu 2 ranks, $name: CPU's output, rank 1 loaded by '$want'"; PASSED=$((PASSED + 1))
     else echo "FAIL getp_mpi_gpu 2 ranks, $name (want rank 1 loaded by '$want')"; cat $OUT/mpi_$name.log; FAILED=$((FAILED + 1)); fi
 }
