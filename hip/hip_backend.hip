@@ -550,32 +550,27 @@ static int tile_units(HipState *s, uint8_t *data, size_t units, int unit, int RW
  * was shared: export follows create) reorders them in place, through one
  * scratch buffer as large as the largest. */
 static int tile_expert_weights(HipState *s, const Model *m, bool from_peer, Error *err) {
-    uint32_t n_layers = m->config.n_layers;
+    const uint32_t n_stacks = 2 * m->config.n_layers; /* layer l's gate_up is stack 2l, its down 2l + 1 */
+    auto stack = [&](uint32_t i) { return i % 2 == 0 ? &s->layers[i / 2].gate_up : &s->layers[i / 2].down; };
+    auto words = [&](const WeightView *w) { return (size_t)m->config.n_experts * w->rows * row_words(*w); };
     size_t most = 0; /* bytes of the largest stack's values */
-    for (uint32_t l = 0; l < n_layers; l++) {
-        WeightView *w[2] = {&s->layers[l].gate_up, &s->layers[l].down};
-        const Tensor *t[2] = {m->weights.layers[l].gate_up_w, m->weights.layers[l].down_w};
-        for (int i = 0; i < 2; i++) {
-            if (!rows_hold_whole_chunks(*w[i]) || w[i]->rows % 16) continue; /* a tile must not straddle two experts */
-            w[i]->tiled = 1;
-            size_t bytes = tensor_n_elems(t[i]) / w[i]->cols * row_words(*w[i]) * 16;
-            most = bytes > most ? bytes : most;
-        }
+    for (uint32_t i = 0; i < n_stacks; i++) {
+        WeightView *w = stack(i);
+        if (!rows_hold_whole_chunks(*w) || w->rows % 16) continue; /* a tile must not straddle two experts */
+        w->tiled = 1;
+        most = words(w) * 16 > most ? words(w) * 16 : most;
     }
     if (from_peer || most == 0) return 0;
     uint8_t *scratch = nullptr;
     if (alloc(&scratch, most, err)) return -1;
     int rc = 0;
-    for (uint32_t l = 0; l < n_layers && rc == 0; l++) {
-        const WeightView *w[2] = {&s->layers[l].gate_up, &s->layers[l].down};
-        const Tensor *t[2] = {m->weights.layers[l].gate_up_w, m->weights.layers[l].down_w};
-        for (int i = 0; i < 2 && rc == 0; i++) {
-            if (!w[i]->tiled) continue;
-            size_t units = tensor_n_elems(t[i]) / w[i]->cols * row_words(*w[i]);
-            int RW = row_words(*w[i]), W = lane_words(w[i]->dtype), swiglu = i == 0;
-            rc = tile_units(s, (uint8_t *)w[i]->data, units, 16, RW, W, swiglu, scratch, err);
-            if (rc == 0 && w[i]->scales) rc = tile_units(s, (uint8_t *)w[i]->scales, units, 1, RW, 1, swiglu, scratch, err);
-        }
+    for (uint32_t i = 0; i < n_stacks && rc == 0; i++) {
+        const WeightView *w = stack(i);
+        if (!w->tiled) continue;
+        int RW = row_words(*w);
+        bool swiglu = i % 2 == 0;
+        rc = tile_units(s, (uint8_t *)w->data, words(w), 16, RW, lane_words(w->dtype), swiglu, scratch, err);
+        if (rc == 0 && w->scales) rc = tile_units(s, (uint8_t *)w->scales, words(w), 1, RW, 1, swiglu, scratch, err);
     }
     hipError_t e = hipStreamSynchronize(s->stream);
     (void)hipFree(scratch);

@@ -93,6 +93,13 @@ __device__ inline float fp4_value(uint32_t n) {
     return (n & 8u) ? -mag : mag;
 }
 __device__ inline float e8m0_value(uint32_t s) { return s == 0 ? __uint_as_float(0x00400000u) : __uint_as_float(s << 23); }
+/* An e8m0 scale byte as a bf16 pair (a power of 2: exact in bf16). */
+__device__ inline uint32_t e8m0_bf16x2(uint32_t s) {
+    uint32_t f = __float_as_uint(e8m0_value(s));
+    return f >> 16 | (f & 0xffff0000u);
+}
+/* Values per 16-byte word of a weight (MXFP4: 32, also one scale byte). */
+__host__ __device__ constexpr int values_per_word(int dtype) { return dtype == DT_F32 ? 4 : dtype == DT_BF16 ? 8 : 32; }
 
 /* The lane's V values of row r from column k; zeros when !ok. */
 template <int DT> __device__ inline void load_raw(const WeightView &w, long r, int k, bool ok, RawWeights<DT> &raw) {
@@ -109,8 +116,7 @@ template <int DT> __device__ inline void load_raw(const WeightView &w, long r, i
         raw.v[(Lane<DT>::WORDS - 1)] = p[1];
     } else {
         raw.v[0] = *(const uint4 *)(w.data + (size_t)r * (w.cols / 2) + k / 2);
-        uint32_t scale = __float_as_uint(e8m0_value(w.scales[(size_t)r * (w.cols / 32) + k / 32])); /* a power of 2: exact in bf16 */
-        raw.scale2 = scale >> 16 | (scale & 0xffff0000u);
+        raw.scale2 = e8m0_bf16x2(w.scales[(size_t)r * (w.cols / 32) + k / 32]);
     }
 }
 
@@ -143,25 +149,22 @@ __host__ __device__ inline int lane_words(int dtype) {
     return dtype == DT_MXFP4 ? (int)Lane<DT_MXFP4>::WORDS : dtype == DT_BF16 ? (int)Lane<DT_BF16>::WORDS : (int)Lane<DT_F32>::WORDS;
 }
 /* 16-byte words per row of a weight (MXFP4: also its scale bytes). */
-__host__ __device__ inline int row_words(const WeightView &w) { return w.dtype == DT_F32 ? w.cols / 4 : w.dtype == DT_BF16 ? w.cols / 8 : w.cols / 32; }
+__host__ __device__ inline int row_words(const WeightView &w) { return w.cols / values_per_word(w.dtype); }
 /* Whether a weight's rows hold whole chunks (so it can be tiled). */
 __host__ __device__ inline bool rows_hold_whole_chunks(const WeightView &w) { return row_words(w) % (4 * lane_words(w.dtype)) == 0; }
 
 /* load_raw for tiled expert weights: slot g + 8h of global tile `tile`, chunk c. */
 template <int DT>
 __device__ inline void load_raw_tiled(const WeightView &w, long tile, int h, int lane, int c, bool ok, RawWeights<DT> &raw) {
-    constexpr int W = Lane<DT>::WORDS, VALUES_PER_WORD = DT == DT_F32 ? 4 : DT == DT_BF16 ? 8 : 32;
+    constexpr int W = Lane<DT>::WORDS;
     for (int i = 0; i < W; i++) raw.v[i] = make_uint4(0, 0, 0, 0);
     raw.scale2 = 0;
     if (!ok) return;
-    const long start = tile * 16 * (w.cols / VALUES_PER_WORD); /* the tile's first word */
+    const long start = tile * 16 * (w.cols / values_per_word(DT)); /* the tile's first word */
     const uint4 *p = (const uint4 *)w.data + start + tiled_index(8 * h, c, lane, 0, W); /* lane = 4g + q */
 #pragma unroll
     for (int i = 0; i < W; i++) raw.v[i] = p[32 * i];
-    if (DT == DT_MXFP4) {
-        uint32_t scale = __float_as_uint(e8m0_value(w.scales[start + tiled_index(8 * h, c, lane, 0, 1)]));
-        raw.scale2 = scale >> 16 | (scale & 0xffff0000u);
-    }
+    if (DT == DT_MXFP4) raw.scale2 = e8m0_bf16x2(w.scales[start + tiled_index(8 * h, c, lane, 0, 1)]);
 }
 
 __device__ inline uint32_t word_of(const uint4 &v, int i) { return i == 0 ? v.x : i == 1 ? v.y : i == 2 ? v.z : v.w; }
