@@ -82,6 +82,15 @@ template <int DT> struct Lane {
         WORDS = DT == DT_MXFP4 ? 1 : 2 /* uint4 loads per lane and row */
     };
 };
+/* Chunks per register group of a one-token-tile launch (two groups in
+ * flight). The BF16 expert matmuls stream faster with fewer bytes in flight
+ * than the dense ones, which load theirs before the kernel ahead ends:
+ * gate_up with 3 (the 20b shape's 45 chunks in 15 whole groups), down with 2
+ * (H100, batch 1, same call: 4 / 4 314.1, 3 / 3 321.1, 3 / 2 324.2, 2 / 2
+ * 320.8, 4 / 3 320.0, 3 / 1 311.2 tok/s; see bench/RESULTS.md). */
+template <int DT, int MODE> __host__ __device__ constexpr int decode_group_chunks() {
+    return DT != DT_BF16 ? Lane<DT>::U : MODE == MM_SWIGLU ? 3 : MODE == MM_BIAS ? 2 : Lane<DT>::U;
+}
 template <int DT> struct RawWeights {
     uint4 v[Lane<DT>::WORDS];
     uint32_t scale2; /* MXFP4: the block's scale as a bf16 pair */
@@ -244,7 +253,7 @@ __global__ void __launch_bounds__(MM_WARPS * WARP, NT == 1 ? 3 : 0) matmul_kerne
      * each output's sum is the same either way */
     constexpr int MT = RowTiles<NT>::MT;
     /* chunks per group: NT = 1 keeps two groups in flight */
-    constexpr int V = Lane<DT>::V, CH = 4 * V, U = NT == 1 ? Lane<DT>::U : (Lane<DT>::U / MT > 0 ? Lane<DT>::U / MT : 1), S = V / 4;
+    constexpr int V = Lane<DT>::V, CH = 4 * V, U = NT == 1 ? decode_group_chunks<DT, MODE>() : (Lane<DT>::U / MT > 0 ? Lane<DT>::U / MT : 1), S = V / 4;
     __shared__ uint4 staged[U][S][NT][WARP];
     /* MM_BIAS, MM_SWIGLU: the experts' jobs; MM_PARTIAL: dense. Read from the
      * jobs, not the template: the compile-time form gave the dense kernels
