@@ -73,8 +73,9 @@ __device__ inline void set_route(int *routing, int z, int expert, int first, int
 }
 
 /* Per lane and chunk: V consecutive values of a row (F32: 8, so 32 k per
- * chunk; BF16: 16, 64 k; MXFP4: 32, 128 k), loaded raw, U chunks at a time:
- * each row is read in runs of 4 V values per chunk. */
+ * chunk; BF16: 16, 64 k; MXFP4: 32, 128 k), loaded raw, U chunks at a time
+ * (one-token-tile launches: decode_group_chunks): each row is read in runs
+ * of 4 V values per chunk. */
 template <int DT> struct Lane {
     enum {
         V = DT == DT_MXFP4 ? 32 : DT == DT_BF16 ? 16 : 8,
@@ -86,10 +87,12 @@ template <int DT> struct Lane {
  * flight). The BF16 expert matmuls stream faster with fewer bytes in flight
  * than the dense ones, which load theirs before the kernel ahead ends:
  * gate_up with 3 (the 20b shape's 45 chunks in 15 whole groups), down with 2
- * (H100, batch 1, same call: 4 / 4 314.1, 3 / 3 321.1, 3 / 2 324.2, 2 / 2
- * 320.8, 4 / 3 320.0, 3 / 1 311.2 tok/s; see bench/RESULTS.md). */
-template <int DT, int MODE> __host__ __device__ constexpr int decode_group_chunks() {
-    return DT != DT_BF16 ? Lane<DT>::U : MODE == MM_SWIGLU ? 3 : MODE == MM_BIAS ? 2 : Lane<DT>::U;
+ * (H100, batch 1: 314 -> 324 tok/s against 4 / 4; 3 / 3, 2 / 2, 4 / 3 and
+ * 3 / 1 measured lower, bench/RESULTS.md "Ninth session"). */
+template <int DT, int MODE> __device__ constexpr int decode_group_chunks() {
+    if (DT == DT_BF16 && MODE == MM_SWIGLU) return 3;
+    if (DT == DT_BF16 && MODE == MM_BIAS) return 2;
+    return Lane<DT>::U;
 }
 template <int DT> struct RawWeights {
     uint4 v[Lane<DT>::WORDS];
