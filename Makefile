@@ -15,7 +15,7 @@ CORE_OBJ = $(CORE_SRC:src/%.c=$(B)/%.o)
 HDRS = $(wildcard src/*.h)
 
 PROGRAMS = $(B)/getp $(B)/gen_model $(B)/convert_hf
-TESTS = $(B)/test_unit $(B)/test_forward
+TESTS = $(B)/test_unit $(B)/test_forward $(B)/test_generate
 
 all: $(PROGRAMS) $(TESTS) $(B)/getp_mpi
 

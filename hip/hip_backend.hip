@@ -81,8 +81,16 @@ struct HipState {
     /* per step */
     int *d_rows; /* slot, pos, token, out_row: MAX_ROWS each */
     SampleSpec *d_spec;
-    int *d_tokens, *h_rows, *h_tokens;
-    SampleSpec *h_spec;
+    int *d_tokens; /* the last sampling call's tokens (fed back: TOKEN_OF_PREVIOUS) */
+    /* Host side of a call, twice: a call may be built while the one before
+     * it is in flight (submit_sample), whose copies read its own buffers. */
+    int *h_rows[2], *h_tokens[2];
+    SampleSpec *h_spec[2];
+    hipEvent_t call_done[2];
+    int call_n_out[2];
+    long submitted, collected; /* calls; buffer = count % 2 */
+    int fed_back_n;            /* tokens the last submitted call sampled (0: it did not) */
+    int serial;                /* profiling or block tracing: each call finishes before the next is built */
     float *x, *q, *part_q, *part_k, *part_v, *part_o, *expert_out, *logits, *prob, *topk_w;
     int2 *argmax_part; /* [row][ARGMAX_SLICES] (value bits, id) */
     uint4 *xn, *attn, *act; /* matmul inputs, packed (pack_split4) */
@@ -272,7 +280,7 @@ static int enqueue_step(HipState *s, int T, int n_out, int sample, Error *err) {
     const ModelConfig *c = &s->c;
     int H = c->hidden, nh = c->n_heads, nkv = c->n_kv_heads, hd = c->head_dim, E = c->n_experts, K = c->experts_per_token;
     int I = c->intermediate, QD = nh * hd, V = c->vocab_size;
-    StepRows rows = {s->d_rows, s->d_rows + MAX_ROWS, s->d_rows + 2 * MAX_ROWS, s->d_rows + 3 * MAX_ROWS};
+    StepRows rows = {s->d_rows, s->d_rows + MAX_ROWS, s->d_rows + 2 * MAX_ROWS, s->d_rows + 3 * MAX_ROWS, s->d_tokens};
     mark(s, -1);
     (void)launch_chained(embed_kernel, dim3(T), dim3(ROW_THREADS), 0, s->stream, s->x, s->xn, rows, s->emb, s->layers[0].attn_norm, H, c->rms_eps);
     CHECK_LAUNCH(err);
@@ -365,6 +373,7 @@ static int block_trace_init(HipState *s, Error *err) {
     const char *step = getenv("GETP_BLOCK_TRACE");
     s->trace_step = step ? atol(step) : -1;
     if (s->trace_step < 0) return 0;
+    s->serial = 1; /* the recorded step's blocks alone */
     s->trace.cap = 1u << 18;
     CHECK(hipMalloc((void **)&s->trace.rec, s->trace.cap * sizeof(BlockTraceRecord)), err);
     CHECK(hipMalloc((void **)&s->trace.n, sizeof(unsigned)), err);
@@ -379,25 +388,41 @@ static int block_trace_end(HipState *, Error *) { return 0; }
 static int block_trace_init(HipState *, Error *) { return 0; }
 #endif
 
-/* Checks the rows, copies them in, runs the step (a graph for decode steps). */
-static int run_step(Backend *b, const BatchRow *rows, int T, const SampleSpec *spec, int *n_out_ret, Error *err) {
+static int enqueue_graph_or_step(HipState *s, int T, int n_out, int sample, Error *err);
+
+/* Checks the rows, copies them in from host buffer `buf`, enqueues the
+ * step (a graph for decode steps) and, when sampling, the copy of its
+ * tokens back; records call_done[buf]. Does not wait. */
+static int run_step(Backend *b, const BatchRow *rows, int T, const SampleSpec *spec, int buf, int *n_out_ret, Error *err) {
     HipState *s = (HipState *)b->impl;
-    int V = s->c.vocab_size, n_out = 0;
+    int V = s->c.vocab_size, n_out = 0, *h_rows = s->h_rows[buf];
     if (T > b->max_rows) return error_set(err, "hip backend: %d rows exceed the batch limit %d", T, b->max_rows);
     for (int t = 0; t < T; t++) {
         const BatchRow *r = &rows[t];
-        if (r->slot < 0 || r->slot >= b->max_slots || r->pos < 0 || r->pos >= b->max_context || r->token < 0 || r->token >= V)
-            return error_set(err, "hip backend: row %d (slot %d, position %d, token %d) out of range", t, r->slot, r->pos, r->token);
-        s->h_rows[t] = r->slot;
-        s->h_rows[MAX_ROWS + t] = r->pos;
-        s->h_rows[2 * MAX_ROWS + t] = r->token;
-        s->h_rows[3 * MAX_ROWS + t] = r->want_logits ? n_out++ : -1;
+        if (r->slot < 0 || r->slot >= b->max_slots || r->pos < 0 || r->pos >= b->max_context || r->token < -s->fed_back_n || r->token >= V)
+            return error_set(err, "hip backend: row %d (slot %d, position %d, token %d) out of range%s", t, r->slot, r->pos, r->token,
+                             r->token < 0 ? " (a fed-back token names a row the previous call did not sample)" : "");
+        h_rows[t] = r->slot;
+        h_rows[MAX_ROWS + t] = r->pos;
+        h_rows[2 * MAX_ROWS + t] = r->token;
+        h_rows[3 * MAX_ROWS + t] = r->want_logits ? n_out++ : -1;
     }
     int sample = spec != nullptr;
-    if (sample) memcpy(s->h_spec, spec, (size_t)n_out * sizeof *spec);
-    CHECK(hipMemcpyAsync(s->d_rows, s->h_rows, 4 * MAX_ROWS * sizeof(int), hipMemcpyHostToDevice, s->stream), err);
-    if (sample) CHECK(hipMemcpyAsync(s->d_spec, s->h_spec, (size_t)n_out * sizeof *spec, hipMemcpyHostToDevice, s->stream), err);
+    if (sample) memcpy(s->h_spec[buf], spec, (size_t)n_out * sizeof *spec);
+    CHECK(hipMemcpyAsync(s->d_rows, h_rows, 4 * MAX_ROWS * sizeof(int), hipMemcpyHostToDevice, s->stream), err);
+    if (sample) CHECK(hipMemcpyAsync(s->d_spec, s->h_spec[buf], (size_t)n_out * sizeof *spec, hipMemcpyHostToDevice, s->stream), err);
+    int rc = enqueue_graph_or_step(s, T, n_out, sample, err);
+    if (rc == 0 && sample && n_out)
+        CHECK(hipMemcpyAsync(s->h_tokens[buf], s->d_tokens, (size_t)n_out * sizeof(int), hipMemcpyDeviceToHost, s->stream), err);
+    if (rc == 0) CHECK(hipEventRecord(s->call_done[buf], s->stream), err);
+    s->fed_back_n = sample ? n_out : 0;
     *n_out_ret = n_out;
+    return rc;
+}
+
+/* The step for rows already on the device: replayed from a graph when it
+ * is a decode step (every row wants logits) of a size seen before. */
+static int enqueue_graph_or_step(HipState *s, int T, int n_out, int sample, Error *err) {
     if (block_trace_begin(s, err)) return -1;
     if (n_out != T || s->no_graphs) return enqueue_step(s, T, n_out, sample, err);
 
@@ -423,27 +448,56 @@ static int run_step(Backend *b, const BatchRow *rows, int T, const SampleSpec *s
     return 0;
 }
 
-static int hip_forward(Backend *b, const BatchRow *rows, int T, float *logits, Error *err) {
-    HipState *s = (HipState *)b->impl;
-    int n_out;
-    if (T <= 0) return 0;
-    if (run_step(b, rows, T, nullptr, &n_out, err) != 0) return -1;
-    if (n_out) CHECK(hipMemcpyAsync(logits, s->logits, (size_t)n_out * s->c.vocab_size * sizeof(float), hipMemcpyDeviceToHost, s->stream), err);
-    CHECK(hipStreamSynchronize(s->stream), err);
+/* The calls in flight must be collected before a call that waits for itself. */
+static int no_call_in_flight(const HipState *s, Error *err) {
+    if (s->submitted != s->collected)
+        return error_set(err, "hip backend: %ld call(s) submitted and not collected", s->submitted - s->collected);
+    return 0;
+}
+
+/* After a call's wait: the profile's and the block trace's records. */
+static int call_finished(HipState *s, Error *err) {
     profile_collect(s);
     return block_trace_end(s, err);
 }
 
+static int hip_forward(Backend *b, const BatchRow *rows, int T, float *logits, Error *err) {
+    HipState *s = (HipState *)b->impl;
+    int n_out, buf = (int)(s->submitted % 2);
+    if (T <= 0) return 0;
+    if (no_call_in_flight(s, err) || run_step(b, rows, T, nullptr, buf, &n_out, err) != 0) return -1;
+    if (n_out) CHECK(hipMemcpyAsync(logits, s->logits, (size_t)n_out * s->c.vocab_size * sizeof(float), hipMemcpyDeviceToHost, s->stream), err);
+    CHECK(hipStreamSynchronize(s->stream), err);
+    return call_finished(s, err);
+}
+
+static int hip_submit_sample(Backend *b, const BatchRow *rows, int T, const SampleSpec *spec, Error *err) {
+    HipState *s = (HipState *)b->impl;
+    if (s->submitted - s->collected >= 2) return error_set(err, "hip backend: two calls are in flight already; collect one first");
+    if (T <= 0) return error_set(err, "hip backend: a submitted call needs rows");
+    int buf = (int)(s->submitted % 2);
+    if (run_step(b, rows, T, spec, buf, &s->call_n_out[buf], err) != 0) return -1;
+    s->submitted++;
+    if (!s->serial) return 0;
+    CHECK(hipEventSynchronize(s->call_done[buf]), err);
+    return call_finished(s, err);
+}
+
+static int hip_collect_sample(Backend *b, int *tokens, Error *err) {
+    HipState *s = (HipState *)b->impl;
+    if (s->collected == s->submitted) return error_set(err, "hip backend: no call in flight to collect");
+    int buf = (int)(s->collected % 2);
+    CHECK(hipEventSynchronize(s->call_done[buf]), err);
+    memcpy(tokens, s->h_tokens[buf], (size_t)s->call_n_out[buf] * sizeof(int));
+    s->collected++;
+    return s->serial ? 0 : call_finished(s, err);
+}
+
 static int hip_forward_sample(Backend *b, const BatchRow *rows, int T, const SampleSpec *spec, int *tokens, Error *err) {
     HipState *s = (HipState *)b->impl;
-    int n_out;
     if (T <= 0) return 0;
-    if (run_step(b, rows, T, spec, &n_out, err) != 0) return -1;
-    if (n_out) CHECK(hipMemcpyAsync(s->h_tokens, s->d_tokens, (size_t)n_out * sizeof(int), hipMemcpyDeviceToHost, s->stream), err);
-    CHECK(hipStreamSynchronize(s->stream), err);
-    profile_collect(s);
-    memcpy(tokens, s->h_tokens, (size_t)n_out * sizeof(int));
-    return block_trace_end(s, err);
+    if (no_call_in_flight(s, err) || hip_submit_sample(b, rows, T, spec, err) != 0) return -1;
+    return hip_collect_sample(b, tokens, err);
 }
 
 static void hip_destroy(Backend *b) {
@@ -465,9 +519,12 @@ static void hip_destroy(Backend *b) {
                     s->pairs, s->routing, s->counter};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
         if (bufs[i]) (void)hipFree(bufs[i]);
-    if (s->h_rows) (void)hipHostFree(s->h_rows);
-    if (s->h_spec) (void)hipHostFree(s->h_spec);
-    if (s->h_tokens) (void)hipHostFree(s->h_tokens);
+    for (int i = 0; i < 2; i++) {
+        if (s->h_rows[i]) (void)hipHostFree(s->h_rows[i]);
+        if (s->h_spec[i]) (void)hipHostFree(s->h_spec[i]);
+        if (s->h_tokens[i]) (void)hipHostFree(s->h_tokens[i]);
+        if (s->call_done[i]) (void)hipEventDestroy(s->call_done[i]);
+    }
     if (s->stream) (void)hipStreamDestroy(s->stream);
 #ifdef GETP_BLOCK_TRACE_ON
     if (s->trace.rec) (void)hipFree(s->trace.rec), (void)hipFree(s->trace.n), (void)hipFree((void *)s->trace.on);
@@ -477,7 +534,7 @@ static void hip_destroy(Backend *b) {
     free(b);
 }
 
-static const BackendOps HIP_OPS = {"hip", hip_forward, hip_forward_sample, hip_destroy};
+static const BackendOps HIP_OPS = {"hip", hip_forward, hip_forward_sample, hip_submit_sample, hip_collect_sample, hip_destroy};
 
 static int alloc(void *p, size_t bytes, Error *err) {
     CHECK(hipMalloc((void **)p, bytes ? bytes : 1), err);
@@ -869,9 +926,12 @@ static int hip_init(HipState *s, Backend *b, const Model *m, size_t kv_budget, G
         if (alloc(bufs[i].p, bufs[i].bytes, err)) return -1;
     CHECK(hipMemset(s->counter, 0, 4), err);
     CHECK(hipMemset(s->d_rows, 0, 4 * R * 4), err);
-    CHECK(hipHostMalloc((void **)&s->h_rows, 4 * R * sizeof(int), hipHostMallocDefault), err);
-    CHECK(hipHostMalloc((void **)&s->h_spec, R * sizeof(SampleSpec), hipHostMallocDefault), err);
-    CHECK(hipHostMalloc((void **)&s->h_tokens, R * sizeof(int), hipHostMallocDefault), err);
+    for (int i = 0; i < 2; i++) {
+        CHECK(hipHostMalloc((void **)&s->h_rows[i], 4 * R * sizeof(int), hipHostMallocDefault), err);
+        CHECK(hipHostMalloc((void **)&s->h_spec[i], R * sizeof(SampleSpec), hipHostMallocDefault), err);
+        CHECK(hipHostMalloc((void **)&s->h_tokens[i], R * sizeof(int), hipHostMallocDefault), err);
+        CHECK(hipEventCreateWithFlags(&s->call_done[i], hipEventDisableTiming), err);
+    }
     size_t shared = post_attention_shared(H, E, R * K);
     if (shared > 48 * 1024) CHECK(hipFuncSetAttribute((const void *)post_attention_kernel, hipFuncAttributeMaxDynamicSharedMemorySize, (int)shared), err);
     if (alloc_kv(s, b, kv_budget, err) || block_trace_init(s, err)) return -1;
@@ -918,6 +978,7 @@ extern "C" Backend *hip_backend_create_if_available(const Model *m, int max_slot
     s->device = device;
     s->prof.on = getenv("GETP_PROFILE") && atoi(getenv("GETP_PROFILE")) > 0;
     s->no_graphs = s->prof.on || getenv("GETP_NO_GRAPHS");
+    s->serial = s->prof.on; /* the profile's events are read after each call */
     Backend *b = (Backend *)xcalloc(1, sizeof *b);
     b->ops = &HIP_OPS;
     b->model = m;

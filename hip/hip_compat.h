@@ -31,6 +31,8 @@ typedef cudaDeviceProp hipDeviceProp_t;
 typedef cudaIpcMemHandle_t hipIpcMemHandle_t;
 typedef cudaEvent_t hipEvent_t;
 #define hipEventCreate cudaEventCreate
+#define hipEventCreateWithFlags cudaEventCreateWithFlags
+#define hipEventDisableTiming cudaEventDisableTiming
 #define hipEventRecord cudaEventRecord
 #define hipEventSynchronize cudaEventSynchronize
 #define hipEventElapsedTime cudaEventElapsedTime

@@ -22,8 +22,9 @@ __device__ inline bool decode_sized_step() { return gridDim.x <= DECODE_ROWS; }
 
 /* What the host sends for each row of a step. */
 struct StepRows {
-    const int *slot, *pos, *token;
-    const int *out_row; /* row of the logits output, or -1 */
+    const int *slot, *pos, *token; /* token TOKEN_OF_PREVIOUS(j) (-1 - j): fed_back[j] */
+    const int *out_row;            /* row of the logits output, or -1 */
+    const int *fed_back;           /* the tokens the previous call sampled */
 };
 
 /* The KV cache of one layer: [slot][ring][kv_dim] for keys and values.
@@ -91,6 +92,7 @@ __global__ void __launch_bounds__(ROW_THREADS) embed_kernel(float *x, uint4 *xn,
     wait_prior_kernel();
     let_next_kernel_start();
     int t = blockIdx.x, token = rows.token[t], g;
+    if (token < 0) token = rows.fed_back[-1 - token];
 #pragma unroll
     for (int j = 0; j < ROW_GROUPS; j++)
         if (row_group(j, H, g)) {

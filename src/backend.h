@@ -22,6 +22,9 @@ typedef struct {
     int want_logits; /* 1: this row's logits are returned */
 } BatchRow;
 
+/* A row token that the device feeds back itself (see submit_sample). */
+#define TOKEN_OF_PREVIOUS(j) (-1 - (j))
+
 typedef struct Backend Backend;
 
 typedef struct {
@@ -32,6 +35,17 @@ typedef struct {
      * then sample each want_logits row j with spec[j] on the device, exactly
      * as src/sampler.h defines it; tokens[j] receives the id. */
     int (*forward_sample)(Backend *b, const BatchRow *rows, int n_rows, const SampleSpec *spec, int *tokens, Error *err);
+    /* Optional pair (NULL: one call at a time): forward_sample in two halves,
+     * so the host builds and enqueues the next decode step while the device
+     * still runs the current one (at batch 1 the host's turn between steps
+     * is otherwise device time lost). submit_sample enqueues a call and
+     * returns; collect_sample waits for the oldest call not yet collected
+     * and gives its tokens. At most two calls are outstanding, and
+     * forward/forward_sample need none. A row whose token is
+     * TOKEN_OF_PREVIOUS(j) takes the token that the call submitted just
+     * before it sampled for its want_logits row j. */
+    int (*submit_sample)(Backend *b, const BatchRow *rows, int n_rows, const SampleSpec *spec, Error *err);
+    int (*collect_sample)(Backend *b, int *tokens, Error *err);
     void (*destroy)(Backend *b);
 } BackendOps;
 

@@ -46,6 +46,17 @@ static int accept_token(Slot *s, const GenRequest *r, RequestResult *res, int to
     return 0;
 }
 
+/* One forward call being built or in flight: its rows, and for each row
+ * that samples (in row order) its spec, its slot and the token it got. */
+typedef struct {
+    BatchRow *rows;
+    int n_rows;
+    SampleSpec *spec;
+    int *want_slot;
+    int n_want;
+    int *tokens;
+} Call;
+
 /* Everything the loop carries between calls. */
 typedef struct {
     Backend *b;
@@ -53,17 +64,26 @@ typedef struct {
     RequestResult *out;
     int n, done, max_batch;
     Slot *slots;
-    BatchRow *rows;     /* the call being built: n_rows rows */
-    int n_rows;
-    SampleSpec *spec;   /* one per want_logits row, in row order */
-    int *want_slot;     /* the slot of each want_logits row */
-    int n_want;
-    int *tokens;
+    Call call, ahead; /* ahead: the decode step enqueued behind `call` (pipelined decoding) */
     float *logits, *scratch;
     GenStats *stats;
     GenProgress progress;
     void *progress_ctx;
 } Loop;
+
+static void call_alloc(Call *c, int max_rows) {
+    c->rows = xmalloc((size_t)max_rows * sizeof *c->rows);
+    c->spec = xmalloc((size_t)max_rows * sizeof *c->spec);
+    c->want_slot = xmalloc((size_t)max_rows * sizeof *c->want_slot);
+    c->tokens = xmalloc((size_t)max_rows * sizeof *c->tokens);
+    c->n_rows = c->n_want = 0;
+}
+static void call_free(Call *c) {
+    free(c->rows);
+    free(c->spec);
+    free(c->want_slot);
+    free(c->tokens);
+}
 
 static void finish_slot(Loop *L, Slot *s) {
     s->request = -1;
@@ -71,32 +91,85 @@ static void finish_slot(Loop *L, Slot *s) {
     if (L->progress) L->progress(L->progress_ctx, L->done, L->n, L->stats);
 }
 
+/* Hands each sampled token of a finished call to its slot. Rows of slots
+ * that are no longer active (a pipelined step enqueued before its slot's
+ * stop token was seen) are dropped. */
+static void accept_call(Loop *L, Call *c, int decode) {
+    for (int j = 0; j < c->n_want; j++) {
+        Slot *s = &L->slots[c->want_slot[j]];
+        if (s->request < 0) continue;
+        const GenRequest *r = &L->reqs[s->request];
+        s->pos = decode ? s->pos + 1 : r->prompt_len;
+        if (decode) L->stats->decode_tokens++;
+        if (accept_token(s, r, &L->out[s->request], c->tokens[j], L->b->max_context)) finish_slot(L, s);
+    }
+    c->n_rows = c->n_want = 0;
+}
+
 /* Runs the call built so far and hands each sampled token to its slot. */
 static int run_call(Loop *L, int decode, Error *err) {
     Backend *b = L->b;
-    if (L->n_rows == 0) return 0;
+    Call *c = &L->call;
+    if (c->n_rows == 0) return 0;
     double t0 = now_seconds();
-    int rc = forward_and_sample(b, L->rows, L->n_rows, L->spec, L->n_want, L->tokens, L->logits, L->scratch, err);
+    int rc = forward_and_sample(b, c->rows, c->n_rows, c->spec, c->n_want, c->tokens, L->logits, L->scratch, err);
     double dt = now_seconds() - t0;
-    if (decode) L->stats->decode_seconds += dt, L->stats->decode_tokens += L->n_rows;
-    else L->stats->prefill_seconds += dt, L->stats->prefill_tokens += L->n_rows;
-    L->n_rows = 0;
+    if (decode) L->stats->decode_seconds += dt;
+    else L->stats->prefill_seconds += dt, L->stats->prefill_tokens += c->n_rows;
     if (rc != 0) return rc;
-    for (int j = 0; j < L->n_want; j++) {
-        Slot *s = &L->slots[L->want_slot[j]];
-        const GenRequest *r = &L->reqs[s->request];
-        s->pos = decode ? s->pos + 1 : r->prompt_len;
-        if (accept_token(s, r, &L->out[s->request], L->tokens[j], b->max_context)) finish_slot(L, s);
-    }
-    L->n_want = 0;
+    accept_call(L, c, decode);
     return 0;
 }
 
-static void add_row(Loop *L, int slot, int pos, int token, int want, const GenParams *p) {
-    L->rows[L->n_rows++] = (BatchRow){slot, pos, token, want};
+static void add_row(Loop *L, Call *c, int slot, int pos, int token, int want, const GenParams *p) {
+    c->rows[c->n_rows++] = (BatchRow){slot, pos, token, want};
     if (!want) return;
-    L->spec[L->n_want] = sample_spec(p->temperature, p->top_p, &L->slots[slot].rng);
-    L->want_slot[L->n_want++] = slot;
+    c->spec[c->n_want] = sample_spec(p->temperature, p->top_p, &L->slots[slot].rng);
+    c->want_slot[c->n_want++] = slot;
+}
+
+/* Whether slot si's row in a decode step can end its request only by
+ * sampling a stop token: then the next step's row for it may be enqueued
+ * before that token is known (at worst it is computed and dropped). */
+static int only_a_stop_can_end(const Loop *L, int si) {
+    const Slot *s = &L->slots[si];
+    return L->out[s->request].n_tokens + 1 < L->reqs[s->request].params.max_new_tokens && s->pos + 1 < L->b->max_context;
+}
+
+/* The decode step in L->call and the steps after it, each enqueued before
+ * the tokens of the one ahead of it come back (the device feeds them back
+ * itself), for as long as no request can end but by a stop token. Returns
+ * with nothing in flight once a request ended, or may end at the step in
+ * flight, so that the outer loop can refill its slot. A request's tokens
+ * are those run_call would give step by step: they depend on it alone. */
+static int run_decode_pipelined(Loop *L, Error *err) {
+    Backend *b = L->b;
+    Call *cur = &L->call, *next = &L->ahead;
+    double t0 = now_seconds();
+    int rc = b->ops->submit_sample(b, cur->rows, cur->n_rows, cur->spec, err);
+    while (rc == 0) {
+        int chain = 1;
+        for (int j = 0; j < cur->n_want && chain; j++) chain = only_a_stop_can_end(L, cur->want_slot[j]);
+        if (chain) {
+            for (int j = 0; j < cur->n_want; j++) {
+                const Slot *s = &L->slots[cur->want_slot[j]];
+                add_row(L, next, cur->want_slot[j], s->pos + 1, TOKEN_OF_PREVIOUS(j), 1, &L->reqs[s->request].params);
+            }
+            if ((rc = b->ops->submit_sample(b, next->rows, next->n_rows, next->spec, err)) != 0) break;
+        }
+        if ((rc = b->ops->collect_sample(b, cur->tokens, err)) != 0) break;
+        int done_before = L->done;
+        accept_call(L, cur, 1);
+        if (!chain) break;
+        if (L->done != done_before) { /* a stop token: take the step in flight, then refill */
+            if ((rc = b->ops->collect_sample(b, next->tokens, err)) == 0) accept_call(L, next, 1);
+            break;
+        }
+        Call in_flight = *next; /* becomes the current step; cur's buffers build the next */
+        *next = *cur, *cur = in_flight;
+    }
+    L->stats->decode_seconds += now_seconds() - t0; /* wall time: the host's turns overlap the device's */
+    return rc;
 }
 
 /* Puts the next requests into free slots and prefills their prompts
@@ -128,8 +201,8 @@ static int admit_and_prefill(Loop *L, int *next, Error *err) {
         s->rng = rng_stream(r->params.seed, r->index);
         admitted++;
         for (int t = 0; t < r->prompt_len; t++) {
-            add_row(L, si, t, r->prompt[t], t == r->prompt_len - 1, &r->params);
-            if (L->n_rows == b->max_rows && run_call(L, 0, err) != 0) return -1;
+            add_row(L, &L->call, si, t, r->prompt[t], t == r->prompt_len - 1, &r->params);
+            if (L->call.n_rows == b->max_rows && run_call(L, 0, err) != 0) return -1;
         }
     }
     if (run_call(L, 0, err) != 0) return -1;
@@ -146,12 +219,11 @@ int generate_run(Backend *b, const GenRequest *reqs, int n, int max_batch, Reque
               .progress_ctx = progress_ctx};
     L.slots = xcalloc((size_t)max_batch, sizeof *L.slots);
     for (int i = 0; i < max_batch; i++) L.slots[i].request = -1;
-    L.rows = xmalloc((size_t)b->max_rows * sizeof *L.rows);
-    L.spec = xmalloc((size_t)b->max_rows * sizeof *L.spec);
-    L.want_slot = xmalloc((size_t)b->max_rows * sizeof *L.want_slot);
-    L.tokens = xmalloc((size_t)b->max_rows * sizeof *L.tokens);
+    call_alloc(&L.call, b->max_rows);
+    call_alloc(&L.ahead, b->max_rows);
     L.scratch = xmalloc((size_t)vocab * sizeof(float));
     if (!b->ops->forward_sample) L.logits = xmalloc((size_t)max_batch * vocab * sizeof(float));
+    const int pipelined = b->ops->submit_sample && b->ops->collect_sample;
     memset(stats, 0, sizeof *stats);
     int next = 0, rc = 0;
     while (L.done < n && rc == 0) {
@@ -162,16 +234,15 @@ int generate_run(Backend *b, const GenRequest *reqs, int n, int max_batch, Reque
             rc = -1;
             break;
         }
-        /* one decode step for every active slot */
+        /* one decode step for every active slot (and, pipelined, the steps after it) */
         for (int si = 0; si < max_batch; si++)
-            if (L.slots[si].request >= 0) add_row(&L, si, L.slots[si].pos, L.slots[si].last, 1, &reqs[L.slots[si].request].params);
-        rc = run_call(&L, 1, err);
+            if (L.slots[si].request >= 0) add_row(&L, &L.call, si, L.slots[si].pos, L.slots[si].last, 1, &reqs[L.slots[si].request].params);
+        if (L.call.n_rows == 0) continue;
+        rc = pipelined ? run_decode_pipelined(&L, err) : run_call(&L, 1, err);
     }
     free(L.slots);
-    free(L.rows);
-    free(L.spec);
-    free(L.want_slot);
-    free(L.tokens);
+    call_free(&L.call);
+    call_free(&L.ahead);
     free(L.logits);
     free(L.scratch);
     return rc;

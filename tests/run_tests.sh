@@ -82,6 +82,8 @@ fi
 echo "== getp on the tiny model"
 M=$OUT/tiny.bin
 "$B/gen_model" "$M" --preset tiny
+# the decode loop pipelined (the next step enqueued before the tokens come back) against one call at a time
+run_c generate "$B/test_generate" "$M"
 GETP=("$B/getp" "$M" --tokenizer "$TOK")
 cat >"$OUT/req.txt" <<'REQ'
 6

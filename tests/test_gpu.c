@@ -8,6 +8,12 @@
  *   3. sampling on the GPU: token ids from forward_sample equal the CPU
  *      sampler (src/sampler.c) applied to the GPU's own logits of the same
  *      step, for greedy and several temperature/top-p settings.
+ *   4. pipelined calls (submit_sample / collect_sample): steps whose tokens
+ *      the GPU feeds back itself (TOKEN_OF_PREVIOUS) give the tokens of the
+ *      same steps run one at a time with the tokens from the host; a third
+ *      call in flight, a collect with none, a fed-back row the previous
+ *      call did not sample and a forward call while calls are in flight are
+ *      refused with a message, and the backend goes on working.
  * usage: test_gpu MODEL.bin TOLERANCE */
 #include <math.h>
 #include <stdio.h>
@@ -76,6 +82,74 @@ static int run_batch(Backend *b, int n, const int *slot, const int *len, int pro
     free(logits);
     free(last);
     return rc;
+}
+
+/* Prefills PIPE sequences (slots slot0.., the same 4-token prompts) and
+ * samples their first tokens into first[]. */
+enum { PIPE = 3, PIPE_STEPS = 3 };
+static int pipe_prefill(Backend *gpu, int slot0, int V, int *first, Error *err) {
+    BatchRow rows[PIPE * 4];
+    SampleSpec spec[PIPE];
+    unsigned seed = 99;
+    for (int i = 0; i < PIPE; i++) {
+        for (int t = 0; t < 4; t++) rows[i * 4 + t] = (BatchRow){slot0 + i, t, (int)(lcg(&seed) % (unsigned)V), t == 3};
+        spec[i] = (SampleSpec){1.0f, 0.9f, 0.25f + 0.2f * (float)i};
+    }
+    return gpu->ops->forward_sample(gpu, rows, PIPE * 4, spec, first, err);
+}
+static void pipe_step(BatchRow *rows, SampleSpec *spec, int slot0, int step, const int *tokens) {
+    for (int i = 0; i < PIPE; i++) {
+        rows[i] = (BatchRow){slot0 + i, 4 + step, tokens ? tokens[i] : TOKEN_OF_PREVIOUS(i), 1};
+        spec[i] = (SampleSpec){1.0f, 0.9f, 0.1f + 0.3f * (float)((step + i) % 3)};
+    }
+}
+static int test_pipelined(Backend *gpu, int V) {
+    Error err;
+    int serial[PIPE_STEPS + 1][PIPE], piped[PIPE_STEPS + 1][PIPE], failures = 0;
+    BatchRow rows[PIPE];
+    SampleSpec spec[PIPE];
+    /* one at a time, tokens from the host (slots 10..) */
+    int rc = pipe_prefill(gpu, 10, V, serial[0], &err);
+    for (int k = 0; k < PIPE_STEPS && rc == 0; k++) {
+        pipe_step(rows, spec, 10, k, serial[k]);
+        rc = gpu->ops->forward_sample(gpu, rows, PIPE, spec, serial[k + 1], &err);
+    }
+    /* pipelined (slots 20..): submit A, submit B (fed back), collect A, submit C (fed back), collect B, collect C */
+    if (rc == 0) rc = pipe_prefill(gpu, 20, V, piped[0], &err);
+    if (rc == 0) pipe_step(rows, spec, 20, 0, piped[0]), rc = gpu->ops->submit_sample(gpu, rows, PIPE, spec, &err);
+    if (rc == 0) pipe_step(rows, spec, 20, 1, NULL), rc = gpu->ops->submit_sample(gpu, rows, PIPE, spec, &err);
+    if (rc == 0) rc = gpu->ops->collect_sample(gpu, piped[1], &err);
+    if (rc == 0) pipe_step(rows, spec, 20, 2, NULL), rc = gpu->ops->submit_sample(gpu, rows, PIPE, spec, &err);
+    if (rc == 0) rc = gpu->ops->collect_sample(gpu, piped[2], &err);
+    if (rc == 0) rc = gpu->ops->collect_sample(gpu, piped[3], &err);
+    if (rc != 0) {
+        printf("FAIL pipelined calls: %s\n", err.msg);
+        return 1;
+    }
+    int same = memcmp(serial, piped, sizeof serial) == 0;
+    printf("%s pipelined calls: %d steps of %d rows with tokens fed back on the gpu equal the same steps one at a time (%d %d %d ... %d)\n",
+           same ? "PASS" : "FAIL", PIPE_STEPS, PIPE, piped[1][0], piped[1][1], piped[1][2], piped[PIPE_STEPS][PIPE - 1]);
+    failures += !same;
+
+    /* refusals: each names what is wrong, and the backend goes on */
+    int tokens[PIPE], refused = 0;
+    Error e1 = {""}, e2 = {""}, e3 = {""}, e4 = {""};
+    refused += gpu->ops->collect_sample(gpu, tokens, &e1) != 0 && strstr(e1.msg, "no call in flight");
+    pipe_step(rows, spec, 20, 3, NULL);
+    rows[PIPE - 1].token = TOKEN_OF_PREVIOUS(PIPE); /* the previous call sampled PIPE rows: 0..PIPE-1 */
+    refused += gpu->ops->submit_sample(gpu, rows, PIPE, spec, &e2) != 0 && strstr(e2.msg, "did not sample");
+    pipe_step(rows, spec, 20, 3, NULL);
+    rc = gpu->ops->submit_sample(gpu, rows, PIPE, spec, &err);
+    pipe_step(rows, spec, 20, 4, NULL);
+    if (rc == 0) rc = gpu->ops->submit_sample(gpu, rows, PIPE, spec, &err);
+    refused += rc == 0 && gpu->ops->submit_sample(gpu, rows, PIPE, spec, &e3) != 0 && strstr(e3.msg, "two calls are in flight");
+    refused += rc == 0 && gpu->ops->forward_sample(gpu, rows, PIPE, spec, tokens, &e4) != 0 && strstr(e4.msg, "not collected");
+    if (rc == 0) rc = gpu->ops->collect_sample(gpu, tokens, &err);
+    if (rc == 0) rc = gpu->ops->collect_sample(gpu, tokens, &err);
+    int ok = refused == 4 && rc == 0;
+    printf("%s pipelined calls: refused with reasons (%d of 4: '%s' / '%s' / '%s' / '%s'), then the calls in flight collected%s%s\n",
+           ok ? "PASS" : "FAIL", refused, e1.msg, e2.msg, e3.msg, e4.msg, rc ? ": " : "", rc ? err.msg : "");
+    return failures + !ok;
 }
 
 int main(int argc, char **argv) {
@@ -166,6 +240,9 @@ int main(int argc, char **argv) {
     printf("%s gpu sampler equals the cpu sampler on the gpu's logits: %d of %d draws (greedy, T 1/0.7/1.3/2, top-p 1/0.9/0.5/0.98)\n",
            agree == total ? "PASS" : "FAIL", agree, total);
     failures += agree != total;
+
+    /* 4. pipelined calls */
+    failures += test_pipelined(gpu, V);
 
     free(scratch);
     free(alone), free(in7), free(in64), free(lc), free(lg);
