@@ -388,7 +388,33 @@ static int block_trace_end(HipState *, Error *) { return 0; }
 static int block_trace_init(HipState *, Error *) { return 0; }
 #endif
 
-static int enqueue_graph_or_step(HipState *s, int T, int n_out, int sample, Error *err);
+/* The step for rows already on the device: replayed from a graph when it
+ * is a decode step (every row wants logits) of a size seen before. */
+static int enqueue_graph_or_step(HipState *s, int T, int n_out, int sample, Error *err) {
+    if (block_trace_begin(s, err)) return -1;
+    if (n_out != T || s->no_graphs) return enqueue_step(s, T, n_out, sample, err);
+
+    GraphEntry *g = nullptr;
+    for (int i = 0; i < s->n_graphs && !g; i++)
+        if (s->graphs[i].n_rows == T && s->graphs[i].sample == sample) g = &s->graphs[i];
+    if (!g && s->n_graphs < MAX_GRAPHS) {
+        hipGraph_t graph;
+        CHECK(hipStreamBeginCapture(s->stream, hipStreamCaptureModeThreadLocal), err);
+        int rc = enqueue_step(s, T, n_out, sample, err);
+        hipError_t e = hipStreamEndCapture(s->stream, &graph);
+        if (rc != 0) return -1;
+        CHECK(e, err);
+        g = &s->graphs[s->n_graphs];
+        e = hipGraphInstantiate(&g->exec, graph, nullptr, nullptr, 0);
+        (void)hipGraphDestroy(graph); /* the instance no longer needs it; e says whether there is one */
+        CHECK(e, err);
+        g->n_rows = T, g->sample = sample;
+        s->n_graphs++;
+    }
+    if (!g) return enqueue_step(s, T, n_out, sample, err);
+    CHECK(hipGraphLaunch(g->exec, s->stream), err);
+    return 0;
+}
 
 /* Checks the rows, copies them in from host buffer `buf`, enqueues the
  * step (a graph for decode steps) and, when sampling, the copy of its
@@ -418,34 +444,6 @@ static int run_step(Backend *b, const BatchRow *rows, int T, const SampleSpec *s
     s->fed_back_n = sample ? n_out : 0;
     *n_out_ret = n_out;
     return rc;
-}
-
-/* The step for rows already on the device: replayed from a graph when it
- * is a decode step (every row wants logits) of a size seen before. */
-static int enqueue_graph_or_step(HipState *s, int T, int n_out, int sample, Error *err) {
-    if (block_trace_begin(s, err)) return -1;
-    if (n_out != T || s->no_graphs) return enqueue_step(s, T, n_out, sample, err);
-
-    GraphEntry *g = nullptr;
-    for (int i = 0; i < s->n_graphs && !g; i++)
-        if (s->graphs[i].n_rows == T && s->graphs[i].sample == sample) g = &s->graphs[i];
-    if (!g && s->n_graphs < MAX_GRAPHS) {
-        hipGraph_t graph;
-        CHECK(hipStreamBeginCapture(s->stream, hipStreamCaptureModeThreadLocal), err);
-        int rc = enqueue_step(s, T, n_out, sample, err);
-        hipError_t e = hipStreamEndCapture(s->stream, &graph);
-        if (rc != 0) return -1;
-        CHECK(e, err);
-        g = &s->graphs[s->n_graphs];
-        e = hipGraphInstantiate(&g->exec, graph, nullptr, nullptr, 0);
-        (void)hipGraphDestroy(graph); /* the instance no longer needs it; e says whether there is one */
-        CHECK(e, err);
-        g->n_rows = T, g->sample = sample;
-        s->n_graphs++;
-    }
-    if (!g) return enqueue_step(s, T, n_out, sample, err);
-    CHECK(hipGraphLaunch(g->exec, s->stream), err);
-    return 0;
 }
 
 /* The calls in flight must be collected before a call that waits for itself. */

@@ -29,13 +29,12 @@
 typedef struct {
     Backend *cpu;
     float *logits, *scratch;
-    int queued[2][256], n_queued[2]; /* tokens of the calls in flight, oldest first */
-    int in_flight;
+    int queued[2][256], n_queued[2]; /* tokens of submitted calls: call i in queued[i % 2] */
+    long submitted, collected;
     int prev_n;              /* tokens the last submitted call sampled */
     long fed_back, submitted_rows;
     int stop_every;          /* 0: no stop rule */
     int fail_after;          /* > 0: the call after this many collects fails */
-    long collects;
 } Wrap;
 
 static int wrap_forward(Backend *b, const BatchRow *rows, int n, float *logits, Error *err) {
@@ -60,9 +59,9 @@ static int wrap_forward_sample(Backend *b, const BatchRow *rows, int n, const Sa
 /* Runs the call at once (a device would only enqueue it); its tokens wait in the queue. */
 static int wrap_submit(Backend *b, const BatchRow *rows, int n, const SampleSpec *spec, Error *err) {
     Wrap *w = b->impl;
-    if (w->in_flight == 2) return error_set(err, "test backend: a third call submitted");
+    if (w->submitted - w->collected == 2) return error_set(err, "test backend: a third call submitted");
     BatchRow fed[256];
-    const int *prev = w->queued[w->in_flight ? 0 : 1]; /* the call submitted just before */
+    const int *prev = w->queued[(w->submitted + 1) % 2]; /* the call submitted just before */
     for (int t = 0; t < n; t++) {
         fed[t] = rows[t];
         if (rows[t].token < 0) {
@@ -72,26 +71,20 @@ static int wrap_submit(Backend *b, const BatchRow *rows, int n, const SampleSpec
             w->fed_back++;
         }
     }
-    int slot = w->in_flight ? 1 : 0;
-    if (w->in_flight == 0) memcpy(w->queued[1], w->queued[0], sizeof w->queued[0]); /* keep "previous" readable */
+    int slot = (int)(w->submitted % 2);
     if (wrap_forward_sample(b, fed, n, spec, w->queued[slot], err) != 0) return -1;
     w->n_queued[slot] = w->prev_n;
-    w->in_flight++;
+    w->submitted++;
     w->submitted_rows += n;
     return 0;
 }
 
 static int wrap_collect(Backend *b, int *tokens, Error *err) {
     Wrap *w = b->impl;
-    if (w->in_flight == 0) return error_set(err, "test backend: collect with no call in flight");
-    if (w->fail_after > 0 && ++w->collects > w->fail_after) return error_set(err, "test backend: injected failure");
-    memcpy(tokens, w->queued[0], (size_t)w->n_queued[0] * sizeof(int));
-    if (--w->in_flight) { /* the newer call moves up; its predecessor's tokens stay readable behind it */
-        int t[256];
-        memcpy(t, w->queued[0], sizeof t);
-        memcpy(w->queued[0], w->queued[1], sizeof t), w->n_queued[0] = w->n_queued[1];
-        memcpy(w->queued[1], t, sizeof t);
-    }
+    if (w->collected == w->submitted) return error_set(err, "test backend: collect with no call in flight");
+    if (w->fail_after > 0 && w->collected >= w->fail_after) return error_set(err, "test backend: injected failure");
+    int slot = (int)(w->collected++ % 2);
+    memcpy(tokens, w->queued[slot], (size_t)w->n_queued[slot] * sizeof(int));
     return 0;
 }
 
@@ -182,7 +175,7 @@ int main(int argc, char **argv) {
         }
         long dropped = wp.submitted_rows - sp.decode_tokens; /* only decode steps are submitted */
         int ok = same_results(rs, rp) && ss.decode_tokens == sp.decode_tokens && stops > 0 && lengths > 0 && contexts > 0 &&
-                 wp.fed_back > 0 && dropped > 0 && wp.in_flight == 0;
+                 wp.fed_back > 0 && dropped > 0 && wp.submitted == wp.collected;
         printf("%s decode loop, batch %d: pipelined tokens equal one-call-at-a-time for %d requests (%d stopped, %d at length, %d at "
                "the context; %ld tokens fed back, %ld rows dropped after a stop)\n",
                ok ? "PASS" : "FAIL", batch, N_REQ, stops, lengths, contexts, wp.fed_back, dropped);
