@@ -79,13 +79,11 @@ struct HipState {
     float *inv_freq, concentration;
     int splits_q, splits_k, splits_v, splits_o;
     /* per step */
-    int *d_rows; /* slot, pos, token, out_row: MAX_ROWS each */
-    SampleSpec *d_spec;
+    int *d_input; /* a call's T rows and specs, packed: see step_rows */
     int *d_tokens; /* the last sampling call's tokens (fed back: TOKEN_OF_PREVIOUS) */
     /* Host side of a call, twice: a call may be built while the one before
      * it is in flight (submit_sample), whose copies read its own buffers. */
-    int *h_rows[2], *h_tokens[2];
-    SampleSpec *h_spec[2];
+    int *h_input[2], *h_tokens[2];
     hipEvent_t call_done[2];
     int call_n_out[2];
     long submitted, collected; /* calls; buffer = count % 2 */
@@ -275,12 +273,20 @@ static int launch_attention(const HipState *s, const LayerDev *L, StepRows rows,
     return 0;
 }
 
+/* A call's input, packed so that one small copy brings it (at batch 1, 28
+ * bytes): for T rows slot[T], pos[T], token[T], out_row[T], then the
+ * sampled rows' SampleSpecs. A graph is captured per T, so the offsets are
+ * fixed within it. */
+static StepRows step_rows(const int *input, int T, const int *fed_back) { return {input, input + T, input + 2 * T, input + 3 * T, fed_back}; }
+static SampleSpec *step_specs(int *input, int T) { return (SampleSpec *)(input + 4 * T); }
+static size_t step_input_bytes(int T, int n_specs) { return 4 * (size_t)T * sizeof(int) + (size_t)n_specs * sizeof(SampleSpec); }
+
 /* Everything of one forward call after the rows are on the device. */
 static int enqueue_step(HipState *s, int T, int n_out, int sample, Error *err) {
     const ModelConfig *c = &s->c;
     int H = c->hidden, nh = c->n_heads, nkv = c->n_kv_heads, hd = c->head_dim, E = c->n_experts, K = c->experts_per_token;
     int I = c->intermediate, QD = nh * hd, V = c->vocab_size;
-    StepRows rows = {s->d_rows, s->d_rows + MAX_ROWS, s->d_rows + 2 * MAX_ROWS, s->d_rows + 3 * MAX_ROWS, s->d_tokens};
+    StepRows rows = step_rows(s->d_input, T, s->d_tokens);
     mark(s, -1);
     (void)launch_chained(embed_kernel, dim3(T), dim3(ROW_THREADS), 0, s->stream, s->x, s->xn, rows, s->emb, s->layers[0].attn_norm, H, c->rms_eps);
     CHECK_LAUNCH(err);
@@ -326,7 +332,7 @@ static int enqueue_step(HipState *s, int T, int n_out, int sample, Error *err) {
                              (const float *)s->logits, V);
         CHECK_LAUNCH(err);
         (void)launch_chained(sample_kernel, dim3(n_out), dim3(SAMPLE_THREADS), 0, s->stream, s->d_tokens, (const float *)s->logits,
-                             (const int2 *)s->argmax_part, s->prob, V, (const SampleSpec *)s->d_spec);
+                             (const int2 *)s->argmax_part, s->prob, V, step_specs(s->d_input, T));
         CHECK_LAUNCH(err);
         mark(s, P_SAMPLE);
     }
@@ -421,22 +427,21 @@ static int enqueue_graph_or_step(HipState *s, int T, int n_out, int sample, Erro
  * tokens back; records call_done[buf]. Does not wait. */
 static int run_step(Backend *b, const BatchRow *rows, int T, const SampleSpec *spec, int buf, int *n_out_ret, Error *err) {
     HipState *s = (HipState *)b->impl;
-    int V = s->c.vocab_size, n_out = 0, *h_rows = s->h_rows[buf];
+    int V = s->c.vocab_size, n_out = 0, *in = s->h_input[buf];
     if (T > b->max_rows) return error_set(err, "hip backend: %d rows exceed the batch limit %d", T, b->max_rows);
     for (int t = 0; t < T; t++) {
         const BatchRow *r = &rows[t];
         if (r->slot < 0 || r->slot >= b->max_slots || r->pos < 0 || r->pos >= b->max_context || r->token < -s->fed_back_n || r->token >= V)
             return error_set(err, "hip backend: row %d (slot %d, position %d, token %d) out of range%s", t, r->slot, r->pos, r->token,
                              r->token < 0 ? " (a fed-back token names a row the previous call did not sample)" : "");
-        h_rows[t] = r->slot;
-        h_rows[MAX_ROWS + t] = r->pos;
-        h_rows[2 * MAX_ROWS + t] = r->token;
-        h_rows[3 * MAX_ROWS + t] = r->want_logits ? n_out++ : -1;
+        in[t] = r->slot;
+        in[T + t] = r->pos;
+        in[2 * T + t] = r->token;
+        in[3 * T + t] = r->want_logits ? n_out++ : -1;
     }
     int sample = spec != nullptr;
-    if (sample) memcpy(s->h_spec[buf], spec, (size_t)n_out * sizeof *spec);
-    CHECK(hipMemcpyAsync(s->d_rows, h_rows, 4 * MAX_ROWS * sizeof(int), hipMemcpyHostToDevice, s->stream), err);
-    if (sample) CHECK(hipMemcpyAsync(s->d_spec, s->h_spec[buf], (size_t)n_out * sizeof *spec, hipMemcpyHostToDevice, s->stream), err);
+    if (sample) memcpy(step_specs(in, T), spec, (size_t)n_out * sizeof *spec);
+    CHECK(hipMemcpyAsync(s->d_input, in, step_input_bytes(T, sample ? n_out : 0), hipMemcpyHostToDevice, s->stream), err);
     int rc = enqueue_graph_or_step(s, T, n_out, sample, err);
     if (rc == 0 && sample && n_out)
         CHECK(hipMemcpyAsync(s->h_tokens[buf], s->d_tokens, (size_t)n_out * sizeof(int), hipMemcpyDeviceToHost, s->stream), err);
@@ -512,14 +517,13 @@ static void hip_destroy(Backend *b) {
     }
     /* teardown: nothing useful can be done about a failure here */
     for (int i = 0; i < s->n_graphs; i++) (void)hipGraphExecDestroy(s->graphs[i].exec);
-    void *bufs[] = {s->weights, s->vectors, s->kv, s->inv_freq, s->d_rows, s->d_spec, s->d_tokens, s->x, s->xn, s->q, s->attn,
+    void *bufs[] = {s->weights, s->vectors, s->kv, s->inv_freq, s->d_input, s->d_tokens, s->x, s->xn, s->q, s->attn,
                     s->part_q, s->part_k, s->part_v, s->part_o, s->act, s->expert_out, s->logits, s->prob, s->argmax_part, s->topk_w, s->topk_idx,
                     s->pairs, s->routing, s->counter};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
         if (bufs[i]) (void)hipFree(bufs[i]);
     for (int i = 0; i < 2; i++) {
-        if (s->h_rows[i]) (void)hipHostFree(s->h_rows[i]);
-        if (s->h_spec[i]) (void)hipHostFree(s->h_spec[i]);
+        if (s->h_input[i]) (void)hipHostFree(s->h_input[i]);
         if (s->h_tokens[i]) (void)hipHostFree(s->h_tokens[i]);
         if (s->call_done[i]) (void)hipEventDestroy(s->call_done[i]);
     }
@@ -914,7 +918,7 @@ static int hip_init(HipState *s, Backend *b, const Model *m, size_t kv_budget, G
     struct {
         void *p;
         size_t bytes;
-    } bufs[] = {{&s->d_rows, 4 * R * 4}, {&s->d_spec, R * sizeof(SampleSpec)}, {&s->d_tokens, R * 4},
+    } bufs[] = {{&s->d_input, step_input_bytes((int)R, (int)R)}, {&s->d_tokens, R * 4},
                 {&s->x, R * H * 4}, {&s->xn, R * H * 4}, {&s->q, R * QD * 4}, {&s->attn, R * QD * 4},
                 {&s->part_q, s->splits_q * R * QD * 4}, {&s->part_k, s->splits_k * R * KVD * 4}, {&s->part_v, s->splits_v * R * KVD * 4},
                 {&s->part_o, s->splits_o * R * H * 4}, {&s->act, R * K * I * 4}, {&s->expert_out, DOWN_SPLITS * R * K * H * 4},
@@ -923,10 +927,9 @@ static int hip_init(HipState *s, Backend *b, const Model *m, size_t kv_budget, G
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
         if (alloc(bufs[i].p, bufs[i].bytes, err)) return -1;
     CHECK(hipMemset(s->counter, 0, 4), err);
-    CHECK(hipMemset(s->d_rows, 0, 4 * R * 4), err);
+    CHECK(hipMemset(s->d_input, 0, step_input_bytes((int)R, (int)R)), err);
     for (int i = 0; i < 2; i++) {
-        CHECK(hipHostMalloc((void **)&s->h_rows[i], 4 * R * sizeof(int), hipHostMallocDefault), err);
-        CHECK(hipHostMalloc((void **)&s->h_spec[i], R * sizeof(SampleSpec), hipHostMallocDefault), err);
+        CHECK(hipHostMalloc((void **)&s->h_input[i], step_input_bytes((int)R, (int)R), hipHostMallocDefault), err);
         CHECK(hipHostMalloc((void **)&s->h_tokens[i], R * sizeof(int), hipHostMallocDefault), err);
         CHECK(hipEventCreateWithFlags(&s->call_done[i], hipEventDisableTiming), err);
     }
