@@ -915,10 +915,11 @@ static int hip_init(HipState *s, Backend *b, const Model *m, size_t kv_budget, G
     if (resident_matmul_blocks(s, s->layers[0].wq.dtype, err)) return -1;
     s->splits_q = s->splits_k = s->splits_v = choose_splits(s, (int)(QD + 2 * KVD), (int)H);
     s->splits_o = choose_splits(s, (int)H, (int)QD);
+    const size_t input_bytes = step_input_bytes((int)R, (int)R); /* the largest call's */
     struct {
         void *p;
         size_t bytes;
-    } bufs[] = {{&s->d_input, step_input_bytes((int)R, (int)R)}, {&s->d_tokens, R * 4},
+    } bufs[] = {{&s->d_input, input_bytes}, {&s->d_tokens, R * 4},
                 {&s->x, R * H * 4}, {&s->xn, R * H * 4}, {&s->q, R * QD * 4}, {&s->attn, R * QD * 4},
                 {&s->part_q, s->splits_q * R * QD * 4}, {&s->part_k, s->splits_k * R * KVD * 4}, {&s->part_v, s->splits_v * R * KVD * 4},
                 {&s->part_o, s->splits_o * R * H * 4}, {&s->act, R * K * I * 4}, {&s->expert_out, DOWN_SPLITS * R * K * H * 4},
@@ -927,9 +928,9 @@ static int hip_init(HipState *s, Backend *b, const Model *m, size_t kv_budget, G
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
         if (alloc(bufs[i].p, bufs[i].bytes, err)) return -1;
     CHECK(hipMemset(s->counter, 0, 4), err);
-    CHECK(hipMemset(s->d_input, 0, step_input_bytes((int)R, (int)R)), err);
+    CHECK(hipMemset(s->d_input, 0, input_bytes), err);
     for (int i = 0; i < 2; i++) {
-        CHECK(hipHostMalloc((void **)&s->h_input[i], step_input_bytes((int)R, (int)R), hipHostMallocDefault), err);
+        CHECK(hipHostMalloc((void **)&s->h_input[i], input_bytes, hipHostMallocDefault), err);
         CHECK(hipHostMalloc((void **)&s->h_tokens[i], R * sizeof(int), hipHostMallocDefault), err);
         CHECK(hipEventCreateWithFlags(&s->call_done[i], hipEventDisableTiming), err);
     }
