@@ -5,53 +5,9 @@
 set -u
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-B=$ROOT/build
-OUT=$ROOT/tests/out
-TOK=$ROOT/data/o200k_harmony.tok
-export NODE_PATH=$ROOT/tools/tokenizer/node_modules
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
-rm -rf "$OUT" && mkdir -p "$OUT"
-PASSED=0
-FAILED=0
-
-pass() { echo "PASS $1"; PASSED=$((PASSED + 1)); }
-fail() { echo "FAIL $1${2:+: $2}"; FAILED=$((FAILED + 1)); }
-check() { # check NAME CONDITION-COMMAND...
-    local name=$1; shift
-    if "$@"; then pass "$name"; else fail "$name"; fi
-}
-
-# Runs a C test binary and counts its PASS/FAIL lines.
-run_c() {
-    local name=$1; shift
-    local log="$OUT/$name.log" rc p f
-    timeout 600 "$@" >"$log" 2>&1
-    rc=$?
-    cat "$log"
-    p=$(grep -c '^PASS' "$log"); f=$(grep -c '^FAIL' "$log")
-    PASSED=$((PASSED + p)); FAILED=$((FAILED + f))
-    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then fail "$name" "exited with $rc"; fi
-}
-
-# expect_error NAME RC REGEX OUTFILE -- CMD...: CMD must exit with RC within
-# 10 s, print a message matching REGEX on stderr, and leave OUTFILE as it was
-# (absent, or with its previous content), with no temporary files beside it.
-expect_error() {
-    local name=$1 want_rc=$2 regex=$3 outfile=$4; shift 5
-    local before="" after="" rc err
-    [ -e "$outfile" ] && before=$(md5sum <"$outfile")
-    err=$(timeout 10 "$@" 2>&1 >/dev/null)
-    rc=$?
-    [ -e "$outfile" ] && after=$(md5sum <"$outfile")
-    local leftovers
-    leftovers=$(ls "$outfile".tmp.* 2>/dev/null | wc -l)
-    if [ "$rc" -ne "$want_rc" ]; then fail "$name" "exit code $rc, expected $want_rc ($err)"
-    elif ! grep -Eq -- "$regex" <<<"$err"; then fail "$name" "message '$err' does not match /$regex/"
-    elif [ "$before" != "$after" ]; then fail "$name" "output file changed"
-    elif [ "$leftovers" -ne 0 ]; then fail "$name" "temporary output left behind"
-    else pass "$name"; echo "      ($err)"; fi
-}
-
+rm -rf "$ROOT/tests/out"
+GETP_SUITE=1
+source tests/lib.sh
 echo "== unit tests"
 node tests/tokenizer/make_corpus.mjs "$OUT/corpus.txt" "$OUT/big.txt"
 run_c unit "$B/test_unit" "$TOK" "$OUT/corpus.txt"
@@ -187,6 +143,11 @@ check "--help prints usage and exits 0" bash -c "'$B/getp' --help | grep -q 'usa
 expect_error "--dummy-weights on a build without a GPU fails and says why" 1 "no GPU backend" "$O" -- "$B/getp" --dummy-weights 20b -m generate -i hi
 expect_error "--dummy-weights rejects an unknown preset by name" 2 "one of: tiny mid 20b 120b; got '30b'" "$O" -- "$B/getp" --dummy-weights 30b -m generate -i hi
 expect_error "--kv-mem rejects a non-number" 2 "--kv-mem expects a number" "$O" -- "$B/getp" "$M" --kv-mem lots -m generate -i hi
+
+# Each file in tests/robust/ is one area's bad-input and safety tests.
+for f in tests/robust/*.sh; do
+    [ -e "$f" ] && source "$f"
+done
 
 echo "== GPU backend builds (nothing here runs them: make test-gpu does, on a GPU machine)"
 rm -f "$B/hip_backend_amd.o"
