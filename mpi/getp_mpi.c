@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "../src/app.h"
+#include "../src/output_file.h"
 #include "binding.h"
 #include "schedule.h"
 
@@ -82,10 +83,16 @@ static void kill_after_first(void *ctx, int done, int total, const GenStats *s) 
     raise(SIGKILL);
 }
 
+/* --report: an output like -o, and not the same path as it. */
+static int check_report_path(const Options *o, Error *err) {
+    if (!strcmp(o->report_json, o->output)) return error_set(err, "--report %s: the same path as the output (-o)", o->report_json);
+    return app_check_output(o, o->report_json, err);
+}
+
 static void write_report_json(const char *path, const RankReport *all, int size, double total_tps, double imbalance, Error *err) {
-    AtomicFile af;
-    if (atomic_file_open(&af, path, err) != 0) return;
-    FILE *f = af.fp;
+    OutputFile out;
+    if (output_open(&out, path, NULL, 0, err) != 0) return;
+    FILE *f = out.fp;
     fprintf(f, "{\n  \"ranks\": [\n");
     for (int r = 0; r < size; r++) {
         const RankReport *x = &all[r];
@@ -107,7 +114,7 @@ static void write_report_json(const char *path, const RankReport *all, int size,
     /* generation tok/s: all tokens over the slowest rank's generation time (loads excluded) */
     fprintf(f, "  ],\n  \"total_generated_tokens\": %ld,\n  \"total_tok_per_s\": %.3f,\n  \"generation_tok_per_s\": %.3f,\n  \"imbalance\": %.4f\n}\n",
             gen, total_tps, slowest_gen > 0 ? gen / slowest_gen : 0.0, imbalance);
-    atomic_file_commit(&af, err);
+    output_commit(&out, err);
 }
 
 int main(int argc, char **argv) {
@@ -150,7 +157,8 @@ int main(int argc, char **argv) {
         tok = tokenizer_load(tok_path, &err);
         free(tok_path);
         Model header;
-        failed = !tok || requests_read(o.input, &rs, &err) != 0 || app_open_model(&o, &header, &err) != 0;
+        failed = !tok || requests_read(o.input, &rs, &err) != 0 || app_check_output(&o, o.output, &err) != 0 ||
+                 (o.report_json && check_report_path(&o, &err) != 0) || app_open_model(&o, &header, &err) != 0;
         if (!failed) {
             int context = app_context_limit(&o, &header.config);
             failed = app_build_requests(&o, tok, &rs, o.input, (int)header.config.vocab_size, context, &reqs, &prompt_storage, &err) != 0;
@@ -369,17 +377,18 @@ int main(int argc, char **argv) {
             tpos += r->n_tokens;
             app_decode_text(tok, r);
         }
-        if (results_write(o.output, &rs, out, strstr(o.output, ".jsonl") != NULL, &err) != 0) {
+        if (app_write_results(&o, o.output, &rs, out, &err) != 0) {
             fprintf(stderr, "%s: error: %s\n", PROG, err.msg);
             rc = 1;
         }
+        FILE *rep = output_is_stdout(o.output) ? stderr : stdout; /* with -o -, stdout carries the results */
         double slowest = 0, sum = 0;
         long gen = 0;
-        printf("%-5s %-16s %-22s %-22s %5s %7s %9s %8s %9s %8s %9s %7s\n", "rank", "host", "device", "binding", "reqs", "load_s",
+        fprintf(rep, "%-5s %-16s %-22s %-22s %5s %7s %9s %8s %9s %8s %9s %7s\n", "rank", "host", "device", "binding", "reqs", "load_s",
                "prefill", "pre_s", "decode", "dec_s", "tok/s", "wait_s");
         for (int r = 0; r < size; r++) {
             const RankReport *x = &all[r];
-            printf("%-5d %-16.16s %-22.22s %-22.22s %5d %7.3f %9ld %8.3f %9ld %8.3f %9.1f %7.3f\n", r, x->host, x->device, x->binding,
+            fprintf(rep, "%-5d %-16.16s %-22.22s %-22.22s %5d %7.3f %9ld %8.3f %9ld %8.3f %9.1f %7.3f\n", r, x->host, x->device, x->binding,
                    x->n_requests, x->load_s, x->prefill_tokens, x->prefill_s, x->decode_tokens, x->decode_s,
                    x->gen_s > 0 ? x->generated / x->gen_s : 0.0, x->wait_s);
             double busy = x->load_s + x->gen_s;
@@ -391,18 +400,18 @@ int main(int argc, char **argv) {
         for (int r = 0; r < size; r++) gpu_loads |= all[r].weights_s > 0;
         if (gpu_loads) { /* the replicas: how each GPU got its weights */
             /* the method last and whole: a fallback's reason can be long */
-            printf("%-9s %9s %8s %8s  %s\n", "load", "GB", "s", "GB/s", "weights loaded by");
+            fprintf(rep, "%-9s %9s %8s %8s  %s\n", "load", "GB", "s", "GB/s", "weights loaded by");
             for (int r = 0; r < size; r++) {
                 const RankReport *x = &all[r];
-                printf("rank %-4d %9.2f %8.3f %8.2f  %s\n", r, x->weights_bytes / 1e9, x->weights_s,
+                fprintf(rep, "rank %-4d %9.2f %8.3f %8.2f  %s\n", r, x->weights_bytes / 1e9, x->weights_s,
                        x->weights_s > 0 ? x->weights_bytes / x->weights_s / 1e9 : 0.0, x->load_method);
             }
         }
         double wall = MPI_Wtime() - t0;
         double imbalance = sum > 0 ? slowest / (sum / size) : 1.0;
-        printf("ranks: %d, requests: %d, generated tokens: %ld, wall %.3f s\n", size, n, gen, wall);
-        printf("imbalance (slowest / mean rank time): %.3f\n", imbalance);
-        printf("achieved throughput TPS (tok/s): %.2f\n", wall > 0 ? gen / wall : 0.0);
+        fprintf(rep, "ranks: %d, requests: %d, generated tokens: %ld, wall %.3f s\n", size, n, gen, wall);
+        fprintf(rep, "imbalance (slowest / mean rank time): %.3f\n", imbalance);
+        fprintf(rep, "achieved throughput TPS (tok/s): %.2f\n", wall > 0 ? gen / wall : 0.0);
         if (o.report_json) {
             Error jerr = {{0}};
             write_report_json(o.report_json, all, size, wall > 0 ? gen / wall : 0.0, imbalance, &jerr);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "output_file.h"
 #include "presets.h"
 
 int app_context_limit(const Options *o, const ModelConfig *c) {
@@ -27,9 +28,7 @@ int app_build_requests(const Options *o, const Tokenizer *tok, const RequestSet 
         if (rc == 0) rc = tokenizer_encode(tok, r->prompt, r->prompt_len, 1, &ids, &n_ids, &cap, err);
         if (rc == 0 && o->chat) rc = tokenizer_encode(tok, CHAT_SUFFIX, strlen(CHAT_SUFFIX), 1, &ids, &n_ids, &cap, err);
         if (rc != 0) {
-            char inner[sizeof err->msg];
-            memcpy(inner, err->msg, sizeof inner);
-            rc = error_set(err, "%s:%d: %s", path, r->line, inner);
+            rc = error_prefix(err, "%s:%d", path, r->line);
             break;
         }
         int len = n_ids - start[i];
@@ -94,4 +93,33 @@ Backend *app_create_backend(const Options *o, const Model *m, int slots, int con
         if (b || strcmp(o->backend, "hip") == 0 || m->virtual_weights) return b;
     }
     return backend_cpu_create(m, slots, context, o->threads, err);
+}
+
+/* The files a run reads, which its outputs must never be. Returns the
+ * tokenizer path, which the caller frees. */
+static char *run_inputs(const Options *o, OutputInput in[3]) {
+    char *tok_path = options_tokenizer_path(o);
+    in[0] = (OutputInput){"the request file", o->mode == MODE_GETP ? o->input : NULL};
+    in[1] = (OutputInput){"the model file", o->dummy_weights ? NULL : o->model_path};
+    in[2] = (OutputInput){"the tokenizer file", tok_path};
+    return tok_path;
+}
+
+int app_check_output(const Options *o, const char *path, Error *err) {
+    OutputInput in[3];
+    char *tok_path = run_inputs(o, in);
+    int rc = output_check(path, in, 3, err);
+    free(tok_path);
+    return rc;
+}
+
+int app_write_results(const Options *o, const char *path, const RequestSet *rs, const RequestResult *res, Error *err) {
+    OutputInput in[3];
+    OutputFile f;
+    char *tok_path = run_inputs(o, in);
+    int rc = output_open(&f, path, in, 3, err);
+    free(tok_path);
+    if (rc != 0) return -1;
+    results_write(f.fp, rs, res, strcmp(path, "-") ? output_is_jsonl(path) : rs->jsonl);
+    return output_commit(&f, err);
 }

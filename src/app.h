@@ -31,4 +31,12 @@ int app_open_model(const Options *o, Model *m, Error *err);
  * device is present, else the CPU). */
 Backend *app_create_backend(const Options *o, const Model *m, int slots, int context, GpuLoad *load, Error *err);
 
+/* Checks, before any work, that path can take this run's output and is none
+ * of its input files (src/output_file.h says what is refused). */
+int app_check_output(const Options *o, const char *path, Error *err);
+
+/* Writes the results to path (safely: src/output_file.h), in request order.
+ * JSONL when path ends in ".jsonl" (for "-", when the requests were JSONL). */
+int app_write_results(const Options *o, const char *path, const RequestSet *rs, const RequestResult *res, Error *err);
+
 #endif

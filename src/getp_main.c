@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "app.h"
+#include "output_file.h"
 
 static const char *PROG = "getp";
 
@@ -33,14 +34,17 @@ static int run_tokenize(const Options *o, const Tokenizer *tok) {
         size_t out_len;
         char *s = unescape_line(text + pos, end - pos, &out_len, &err);
         if (!s) {
-            char inner[sizeof err.msg];
-            memcpy(inner, err.msg, sizeof inner);
-            error_set(&err, "%s:%d: %s", o->input, line, inner);
+            error_prefix(&err, "%s:%d", o->input, line);
             rc = die(&err);
             break;
         }
         n = 0;
-        if (tokenizer_encode(tok, s, out_len, 1, &ids, &n, &cap, &err) != 0) rc = die(&err);
+        if (tokenizer_encode(tok, s, out_len, 1, &ids, &n, &cap, &err) != 0) {
+            error_prefix(&err, "%s:%d", o->input, line);
+            rc = die(&err);
+            free(s);
+            break;
+        }
         for (int i = 0; i < n; i++) printf(i ? " %d" : "%d", ids[i]);
         putchar('\n');
         free(s);
@@ -51,87 +55,111 @@ static int run_tokenize(const Options *o, const Tokenizer *tok) {
     return rc;
 }
 
+/* Everything a run holds, so that every exit path frees it (LeakSanitizer
+ * runs the error tests with leak checking on). */
+typedef struct {
+    Tokenizer *tok;
+    RequestSet rs;
+    Model model;
+    int model_open;
+    GenRequest *reqs;
+    int *storage;
+    Backend *be;
+    RequestResult *res;
+} Run;
+
+static void run_free(Run *r) {
+    if (r->res)
+        for (int i = 0; i < r->rs.n; i++) {
+            free(r->res[i].tokens);
+            free(r->res[i].text);
+        }
+    free(r->res);
+    free(r->reqs);
+    free(r->storage);
+    if (r->be) backend_destroy(r->be);
+    if (r->model_open) model_close(&r->model);
+    requests_free(&r->rs);
+    tokenizer_free(r->tok);
+}
+
+static void print_report(FILE *f, const Backend *be, int n, int slots, int context, double load_seconds, const GenStats *stats,
+                         const RequestResult *res, double gen_seconds) {
+    long generated = 0, prompt_tokens = 0;
+    for (int i = 0; i < n; i++) {
+        generated += res[i].n_tokens;
+        prompt_tokens += res[i].prompt_tokens;
+    }
+    fprintf(f, "backend: %s, requests: %d, batch: %d, context: %d\n", be->ops->name, n, slots < be->max_slots ? slots : be->max_slots, context);
+    if (be->info[0]) fprintf(f, "device: %s\n", be->info);
+    fprintf(f, "load time (s): %.3f\n", load_seconds);
+    fprintf(f, "prefill: %ld tokens in %.3f s (%.1f tok/s)\n", stats->prefill_tokens, stats->prefill_seconds,
+            stats->prefill_seconds > 0 ? stats->prefill_tokens / stats->prefill_seconds : 0.0);
+    fprintf(f, "decode: %ld tokens in %.3f s (%.1f tok/s)\n", stats->decode_tokens, stats->decode_seconds,
+            stats->decode_seconds > 0 ? stats->decode_tokens / stats->decode_seconds : 0.0);
+    fprintf(f, "generated tokens: %ld (prompt tokens: %ld) in %.3f s\n", generated, prompt_tokens, gen_seconds);
+    fprintf(f, "achieved throughput TPS (tok/s): %.2f\n", gen_seconds > 0 ? generated / gen_seconds : 0.0);
+}
+
+static int run_getp(const Options *o, Run *r, Error *err) {
+    /* Validate every request and the output path before spending time on the model. */
+    const char *req_path = o->input;
+    if (o->mode == MODE_GENERATE) {
+        r->rs.n = 1;
+        r->rs.items = xcalloc(1, sizeof(Request));
+        r->rs.items[0] = (Request){xstrdup(o->input), strlen(o->input), NULL, 1, -1, -1.0f, -1.0f, 0, 0};
+        req_path = "<prompt>";
+    } else if (requests_read(o->input, &r->rs, err) != 0) {
+        return -1;
+    }
+    if (o->mode == MODE_GETP && app_check_output(o, o->output, err) != 0) return -1;
+
+    double t0 = now_seconds();
+    if (app_open_model(o, &r->model, err) != 0) return -1;
+    r->model_open = 1;
+    int context = app_context_limit(o, &r->model.config);
+    if (app_build_requests(o, r->tok, &r->rs, req_path, (int)r->model.config.vocab_size, context, &r->reqs, &r->storage, err) != 0)
+        return -1;
+    int slots = o->batch < r->rs.n ? o->batch : r->rs.n;
+    r->be = app_create_backend(o, &r->model, slots, context, NULL, err);
+    if (!r->be) return -1;
+    double load_seconds = now_seconds() - t0;
+
+    r->res = xcalloc((size_t)r->rs.n, sizeof *r->res);
+    GenStats stats;
+    int show_progress = o->progress == 1 || (o->progress < 0 && isatty(2) && o->mode == MODE_GETP);
+    double t1 = now_seconds();
+    if (generate_run(r->be, r->reqs, r->rs.n, o->batch, r->res, &stats, show_progress ? print_progress : NULL, NULL, err) != 0) return -1;
+    double gen_seconds = now_seconds() - t1;
+    for (int i = 0; i < r->rs.n; i++) app_decode_text(r->tok, &r->res[i]);
+
+    FILE *report = stdout;
+    if (o->mode == MODE_GENERATE) {
+        fwrite(r->res[0].text, 1, r->res[0].text_len, stdout);
+        putchar('\n');
+        report = stderr;
+    } else {
+        if (app_write_results(o, o->output, &r->rs, r->res, err) != 0) return -1;
+        if (output_is_stdout(o->output)) report = stderr; /* stdout carries the results */
+    }
+    print_report(report, r->be, r->rs.n, slots, context, load_seconds, &stats, r->res, gen_seconds);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     Options o;
     int prc = options_parse(&o, argc, argv, PROG, 0, stderr);
     if (prc != 0) return prc > 0 ? 0 : 2;
     Error err;
+    Run r;
+    memset(&r, 0, sizeof r);
     char *tok_path = options_tokenizer_path(&o);
-    Tokenizer *tok = tokenizer_load(tok_path, &err);
+    r.tok = tokenizer_load(tok_path, &err);
     free(tok_path);
-    if (!tok) return die(&err);
-    if (o.mode == MODE_TOKENIZE) {
-        int rc = run_tokenize(&o, tok);
-        tokenizer_free(tok);
-        return rc;
-    }
-
-    /* Validate every request before spending time on the model. */
-    RequestSet rs;
-    const char *req_path = o.input;
-    if (o.mode == MODE_GENERATE) {
-        memset(&rs, 0, sizeof rs);
-        rs.n = 1;
-        rs.items = xcalloc(1, sizeof(Request));
-        rs.items[0] = (Request){xstrdup(o.input), strlen(o.input), NULL, 1, -1, -1.0f, -1.0f, 0, 0};
-        req_path = "<prompt>";
-    } else if (requests_read(o.input, &rs, &err) != 0) {
-        return die(&err);
-    }
-
-    double t0 = now_seconds();
-    Model model;
-    if (app_open_model(&o, &model, &err) != 0) return die(&err);
-    int context = app_context_limit(&o, &model.config);
-    GenRequest *reqs;
-    int *storage;
-    if (app_build_requests(&o, tok, &rs, req_path, (int)model.config.vocab_size, context, &reqs, &storage, &err) != 0) return die(&err);
-    int slots = o.batch < rs.n ? o.batch : rs.n;
-    Backend *be = app_create_backend(&o, &model, slots, context, NULL, &err);
-    if (!be) return die(&err);
-    double load_seconds = now_seconds() - t0;
-
-    RequestResult *res = xcalloc((size_t)rs.n, sizeof *res);
-    GenStats stats;
-    int show_progress = o.progress == 1 || (o.progress < 0 && isatty(2) && o.mode == MODE_GETP);
-    double t1 = now_seconds();
-    if (generate_run(be, reqs, rs.n, o.batch, res, &stats, show_progress ? print_progress : NULL, NULL, &err) != 0) return die(&err);
-    double gen_seconds = now_seconds() - t1;
-    long generated = 0, prompt_tokens = 0;
-    for (int i = 0; i < rs.n; i++) {
-        app_decode_text(tok, &res[i]);
-        generated += res[i].n_tokens;
-        prompt_tokens += res[i].prompt_tokens;
-    }
-
-    FILE *report = stdout;
-    if (o.mode == MODE_GENERATE) {
-        fwrite(res[0].text, 1, res[0].text_len, stdout);
-        putchar('\n');
-        report = stderr;
-    } else if (results_write(o.output, &rs, res, strstr(o.output, ".jsonl") != NULL, &err) != 0) {
-        return die(&err);
-    }
-    fprintf(report, "backend: %s, requests: %d, batch: %d, context: %d\n", be->ops->name, rs.n, slots < be->max_slots ? slots : be->max_slots, context);
-    if (be->info[0]) fprintf(report, "device: %s\n", be->info);
-    fprintf(report, "load time (s): %.3f\n", load_seconds);
-    fprintf(report, "prefill: %ld tokens in %.3f s (%.1f tok/s)\n", stats.prefill_tokens, stats.prefill_seconds,
-            stats.prefill_seconds > 0 ? stats.prefill_tokens / stats.prefill_seconds : 0.0);
-    fprintf(report, "decode: %ld tokens in %.3f s (%.1f tok/s)\n", stats.decode_tokens, stats.decode_seconds,
-            stats.decode_seconds > 0 ? stats.decode_tokens / stats.decode_seconds : 0.0);
-    fprintf(report, "generated tokens: %ld (prompt tokens: %ld) in %.3f s\n", generated, prompt_tokens, gen_seconds);
-    fprintf(report, "achieved throughput TPS (tok/s): %.2f\n", gen_seconds > 0 ? generated / gen_seconds : 0.0);
-
-    for (int i = 0; i < rs.n; i++) {
-        free(res[i].tokens);
-        free(res[i].text);
-    }
-    free(res);
-    free(reqs);
-    free(storage);
-    backend_destroy(be);
-    model_close(&model);
-    requests_free(&rs);
-    tokenizer_free(tok);
-    return 0;
+    int rc;
+    if (!r.tok) rc = die(&err);
+    else if (o.mode == MODE_TOKENIZE) rc = run_tokenize(&o, r.tok);
+    else rc = run_getp(&o, &r, &err) != 0 ? die(&err) : 0;
+    run_free(&r);
+    return rc;
 }

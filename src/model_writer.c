@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "output_file.h"
+
 int model_write(const char *path, const ModelConfig *c, DType dense, DType experts, TensorFill fill, void *ctx, Error *err) {
     if (model_config_validate(c, err) != 0) return -1;
     uint32_t n;
@@ -27,10 +29,10 @@ int model_write(const char *path, const ModelConfig *c, DType dense, DType exper
             for (int b = 0; b < 8; b++) e[64 + 8 * f + b] = (uint8_t)(fields[f] >> (8 * b));
     }
 
-    AtomicFile af;
-    int rc = atomic_file_open(&af, path, err);
+    OutputFile out;
+    int rc = output_open(&out, path, NULL, 0, err);
     if (rc == 0) {
-        FILE *f = af.fp;
+        FILE *f = out.fp;
         uint64_t pos = 0;
         static const uint8_t zeros[MODEL_ALIGN];
         rc = fwrite(h, 1, header, f) == header ? 0 : error_set(err, "%s: write failed", path);
@@ -55,9 +57,9 @@ int model_write(const char *path, const ModelConfig *c, DType dense, DType exper
             pos += k;
         }
         if (rc == 0)
-            rc = atomic_file_commit(&af, err);
+            rc = output_commit(&out, err);
         else
-            atomic_file_abort(&af);
+            output_abort(&out);
     }
     free(placed);
     free(specs);

@@ -23,7 +23,8 @@ void options_usage(FILE *f, const char *prog, int mpi) {
             "  -m MODE          getp (default), generate or tokenize\n"
             "  -i INPUT         request file (.txt: count then one prompt a line; .jsonl),\n"
             "                   the prompt itself (generate), or a text file (tokenize)\n"
-            "  -o OUTPUT        output file (getp); .jsonl gives JSON lines with token ids\n"
+            "  -o OUTPUT        output file (getp); .jsonl gives JSON lines with token ids;\n"
+            "                   - is standard output; written safely (never over an input)\n"
             "  -n N             max new tokens per request (default 256)\n"
             "  -t TEMP          temperature; 0 = greedy (default 0)\n"
             "  -p TOP_P         nucleus sampling mass (default 1.0)\n"
@@ -151,7 +152,8 @@ int options_parse(Options *o, int argc, char **argv, const char *prog, int mpi, 
             char *end;
             errno = 0;
             o->seed = strtoull(v, &end, 10);
-            if (errno || *end || end == v || v[0] == '-') {
+            /* strtoull skips blanks and wraps a sign ("-1", " -1" -> 2^64-1): digits only */
+            if (errno || *end || end == v || v[0] < '0' || v[0] > '9') {
                 say(errs, "%s: -s expects a non-negative integer, got '%s'\n", prog, v);
                 rc = -1;
             }

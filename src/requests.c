@@ -204,10 +204,7 @@ int requests_read(const char *path, RequestSet *rs, Error *err) {
     return rc;
 }
 
-int results_write(const char *path, const RequestSet *rs, const RequestResult *res, int jsonl, Error *err) {
-    AtomicFile af;
-    if (atomic_file_open(&af, path, err) != 0) return -1;
-    FILE *f = af.fp;
+void results_write(FILE *f, const RequestSet *rs, const RequestResult *res, int jsonl) {
     for (int i = 0; i < rs->n; i++) {
         const RequestResult *r = &res[i];
         if (!jsonl) {
@@ -225,5 +222,4 @@ int results_write(const char *path, const RequestSet *rs, const RequestResult *r
         json_write_string(f, r->text, r->text_len);
         fputs("}\n", f);
     }
-    return atomic_file_commit(&af, err);
 }

@@ -53,8 +53,8 @@ typedef struct {
     size_t text_len;
 } RequestResult;
 
-/* Writes the output file atomically: one line per request, in request order.
- * jsonl selects the JSONL form. */
-int results_write(const char *path, const RequestSet *rs, const RequestResult *res, int jsonl, Error *err);
+/* Writes the results to f, one line per request, in request order; jsonl
+ * selects the JSONL form. (Where f goes safely: src/output_file.h.) */
+void results_write(FILE *f, const RequestSet *rs, const RequestResult *res, int jsonl);
 
 #endif

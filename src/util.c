@@ -18,6 +18,17 @@ int error_set(Error *err, const char *fmt, ...) {
     return -1;
 }
 
+int error_prefix(Error *err, const char *fmt, ...) {
+    if (!err) return -1;
+    char prefix[256], inner[sizeof err->msg];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    va_end(ap);
+    memcpy(inner, err->msg, sizeof inner);
+    return error_set(err, "%s: %s", prefix, inner);
+}
+
 static void out_of_memory(size_t n) {
     fprintf(stderr, "getp: out of host memory (allocating %zu bytes)\n", n);
     exit(2);
@@ -83,50 +94,4 @@ char *read_file(const char *path, size_t *len_out, Error *err) {
     buf[len] = 0;
     if (len_out) *len_out = len;
     return buf;
-}
-
-int atomic_file_open(AtomicFile *af, const char *path, Error *err) {
-    size_t n = strlen(path) + 32;
-    af->path = xstrdup(path);
-    af->tmp_path = xmalloc(n);
-    snprintf(af->tmp_path, n, "%s.tmp.%ld", path, (long)getpid());
-    af->fp = fopen(af->tmp_path, "wb");
-    if (!af->fp) {
-        error_set(err, "%s: cannot create output (as %s): %s", path, af->tmp_path, strerror(errno));
-        free(af->path);
-        free(af->tmp_path);
-        af->path = af->tmp_path = NULL;
-        return -1;
-    }
-    return 0;
-}
-
-int atomic_file_commit(AtomicFile *af, Error *err) {
-    FILE *f = af->fp;
-    int bad = fflush(f) != 0 || ferror(f);
-    bad |= fclose(f) != 0;
-    af->fp = NULL;
-    if (bad) {
-        error_set(err, "%s: write failed: %s", af->tmp_path, strerror(errno));
-        atomic_file_abort(af);
-        return -1;
-    }
-    if (rename(af->tmp_path, af->path) != 0) {
-        error_set(err, "%s: cannot rename output into place: %s", af->path, strerror(errno));
-        atomic_file_abort(af);
-        return -1;
-    }
-    free(af->path);
-    free(af->tmp_path);
-    af->path = af->tmp_path = NULL;
-    return 0;
-}
-
-void atomic_file_abort(AtomicFile *af) {
-    if (af->fp) fclose(af->fp);
-    af->fp = NULL;
-    if (af->tmp_path) unlink(af->tmp_path);
-    free(af->path);
-    free(af->tmp_path);
-    af->path = af->tmp_path = NULL;
 }

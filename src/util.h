@@ -20,6 +20,10 @@ typedef struct {
  * `return error_set(err, "...")`. */
 int error_set(Error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Puts "PREFIX: " (formatted) in front of err's message and returns -1:
+ * `return error_prefix(err, "%s:%d", path, line)`. */
+int error_prefix(Error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* Allocation that aborts with a message on failure: running out of host memory
  * for bookkeeping is not a recoverable condition for a batch job. */
 void *xmalloc(size_t n);
@@ -66,17 +70,5 @@ static inline uint16_t f32_to_bf16(float f) {
 
 /* Reads a whole file into a NUL-terminated buffer. Returns NULL and sets err. */
 char *read_file(const char *path, size_t *len_out, Error *err);
-
-/* Atomic output: the file is written under a temporary name next to `path`
- * and only renamed over it by atomic_file_commit, so a failed run never
- * leaves a partial file (and keeps any previous one intact). */
-typedef struct {
-    char *path;
-    char *tmp_path;
-    void *fp; /* FILE * */
-} AtomicFile;
-int atomic_file_open(AtomicFile *af, const char *path, Error *err);
-int atomic_file_commit(AtomicFile *af, Error *err);
-void atomic_file_abort(AtomicFile *af);
 
 #endif

@@ -37,10 +37,10 @@ run_c() {
 expect_error() {
     local name=$1 want_rc=$2 regex=$3 outfile=$4; shift 5
     local before="" after="" rc err
-    [ -e "$outfile" ] && before=$(md5sum <"$outfile")
+    [ -f "$outfile" ] && before=$(md5sum <"$outfile")
     err=$(timeout 10 "$@" 2>&1 >/dev/null)
     rc=$?
-    [ -e "$outfile" ] && after=$(md5sum <"$outfile")
+    [ -f "$outfile" ] && after=$(md5sum <"$outfile")
     local leftovers
     leftovers=$(ls "$outfile".tmp.* 2>/dev/null | wc -l)
     if [ "$rc" -ne "$want_rc" ]; then fail "$name" "exit code $rc, expected $want_rc ($err)"
