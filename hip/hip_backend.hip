@@ -496,13 +496,6 @@ static int hip_collect_sample(Backend *b, int *tokens, Error *err) {
     return s->serial ? 0 : call_finished(s, err);
 }
 
-static int hip_forward_sample(Backend *b, const BatchRow *rows, int T, const SampleSpec *spec, int *tokens, Error *err) {
-    HipState *s = (HipState *)b->impl;
-    if (T <= 0) return 0;
-    if (no_call_in_flight(s, err) || hip_submit_sample(b, rows, T, spec, err) != 0) return -1;
-    return hip_collect_sample(b, tokens, err);
-}
-
 static void hip_destroy(Backend *b) {
     HipState *s = (HipState *)b->impl;
     if (s->prof.on) {
@@ -536,7 +529,7 @@ static void hip_destroy(Backend *b) {
     free(b);
 }
 
-static const BackendOps HIP_OPS = {"hip", hip_forward, hip_forward_sample, hip_submit_sample, hip_collect_sample, hip_destroy};
+static const BackendOps HIP_OPS = {"hip", hip_submit_sample, hip_collect_sample, hip_forward, hip_destroy};
 
 static int alloc(void *p, size_t bytes, Error *err) {
     CHECK(hipMalloc((void **)p, bytes ? bytes : 1), err);

@@ -29,23 +29,22 @@ typedef struct Backend Backend;
 
 typedef struct {
     const char *name;
-    /* logits: [number of rows with want_logits, vocab], in row order */
-    int (*forward)(Backend *b, const BatchRow *rows, int n_rows, float *logits, Error *err);
-    /* Optional (NULL: the caller samples the logits on the host): forward,
-     * then sample each want_logits row j with spec[j] on the device, exactly
-     * as src/sampler.h defines it; tokens[j] receives the id. */
-    int (*forward_sample)(Backend *b, const BatchRow *rows, int n_rows, const SampleSpec *spec, int *tokens, Error *err);
-    /* Optional pair (NULL: one call at a time): forward_sample in two halves,
-     * so the host builds and enqueues the next decode step while the device
-     * still runs the current one (at batch 1 the host's turn between steps
-     * is otherwise device time lost). submit_sample enqueues a call and
-     * returns; collect_sample waits for the oldest call not yet collected
-     * and gives its tokens. At most two calls are outstanding, and
-     * forward/forward_sample need none. A row whose token is
-     * TOKEN_OF_PREVIOUS(j) takes the token that the call submitted just
-     * before it sampled for its want_logits row j. */
+    /* The call path of the decode loop. submit_sample enqueues a forward call
+     * and returns; it samples each want_logits row j with spec[j], exactly as
+     * src/sampler.h defines it. collect_sample waits for the oldest call not
+     * yet collected and gives its tokens (tokens[j] for want_logits row j).
+     * At most two calls are outstanding, so the host builds and enqueues the
+     * next decode step while the device still runs the current one (at batch
+     * 1 the host's turn between steps is otherwise device time lost). A row
+     * whose token is TOKEN_OF_PREVIOUS(j) takes the token that the call
+     * submitted just before it sampled for its want_logits row j. A backend
+     * that computes in the caller's thread does it all in submit
+     * (src/sync_calls.h). */
     int (*submit_sample)(Backend *b, const BatchRow *rows, int n_rows, const SampleSpec *spec, Error *err);
     int (*collect_sample)(Backend *b, int *tokens, Error *err);
+    /* For tests and tools: the logits, [rows with want_logits, vocab] in row
+     * order; needs no call outstanding. */
+    int (*forward)(Backend *b, const BatchRow *rows, int n_rows, float *logits, Error *err);
     void (*destroy)(Backend *b);
 } BackendOps;
 
@@ -61,6 +60,14 @@ struct Backend {
 
 static inline int backend_forward(Backend *b, const BatchRow *rows, int n_rows, float *logits, Error *err) {
     return b->ops->forward(b, rows, n_rows, logits, err);
+}
+static inline int backend_submit(Backend *b, const BatchRow *rows, int n_rows, const SampleSpec *spec, Error *err) {
+    return b->ops->submit_sample(b, rows, n_rows, spec, err);
+}
+static inline int backend_collect(Backend *b, int *tokens, Error *err) { return b->ops->collect_sample(b, tokens, err); }
+/* One call at a time: submit, then collect its tokens. */
+static inline int backend_sample(Backend *b, const BatchRow *rows, int n_rows, const SampleSpec *spec, int *tokens, Error *err) {
+    return backend_submit(b, rows, n_rows, spec, err) != 0 ? -1 : backend_collect(b, tokens, err);
 }
 static inline void backend_destroy(Backend *b) {
     if (b) b->ops->destroy(b);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 
 #include "backend.h"
+#include "sync_calls.h"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -37,6 +38,7 @@ typedef struct {
     /* small vectors widened once per use, kept here so the step allocates nothing */
     float *layer_bias, *expert_bias, *norm_weight, *sinks;
     size_t row_buf_len;
+    SyncCalls calls; /* submit/collect: computed at submit, in this thread */
 } CpuState;
 
 void rope_yarn_tables(const ModelConfig *c, float *inv_freq, float *concentration) {
@@ -299,11 +301,18 @@ static void cpu_destroy(Backend *b) {
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) free(bufs[i]);
     free(s->expert_rows);
     free(s->topk_idx);
+    sync_calls_free(&s->calls);
     free(s);
     free(b);
 }
 
-static const BackendOps CPU_OPS = {.name = "cpu", .forward = cpu_forward, .forward_sample = NULL, .destroy = cpu_destroy};
+static int cpu_submit(Backend *b, const BatchRow *rows, int n_rows, const SampleSpec *spec, Error *err) {
+    return sync_calls_submit(&((CpuState *)b->impl)->calls, b, rows, n_rows, spec, err);
+}
+static int cpu_collect(Backend *b, int *tokens, Error *err) { return sync_calls_collect(&((CpuState *)b->impl)->calls, tokens, err); }
+
+static const BackendOps CPU_OPS = {.name = "cpu", .submit_sample = cpu_submit, .collect_sample = cpu_collect, .forward = cpu_forward,
+                                   .destroy = cpu_destroy};
 
 Backend *backend_cpu_create(const Model *m, int max_slots, int max_context, int n_threads, Error *err) {
     if (m->virtual_weights) {
@@ -372,6 +381,7 @@ Backend *backend_cpu_create(const Model *m, int max_slots, int max_context, int 
     s->sinks = xmalloc(c->n_heads * sizeof(float));
     s->row_buf = xmalloc((size_t)s->n_threads * widest * sizeof(float));
 
+    sync_calls_init(&s->calls, R, max_slots, (int)c->vocab_size);
     Backend *b = xcalloc(1, sizeof *b);
     b->ops = &CPU_OPS;
     b->model = m;

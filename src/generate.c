@@ -15,18 +15,6 @@ typedef struct {
     Rng rng;
 } Slot;
 
-/* Runs the rows and samples each want_logits row j with spec[j]: on the
- * device when the backend can, else from logits on the host (room for one
- * row per slot: a call never has more rows that want a token). */
-static int forward_and_sample(Backend *b, const BatchRow *rows, int n_rows, const SampleSpec *spec, int n_sample, int *tokens,
-                              float *logits, float *scratch, Error *err) {
-    if (b->ops->forward_sample) return b->ops->forward_sample(b, rows, n_rows, spec, tokens, err);
-    int vocab = (int)b->model->config.vocab_size;
-    if (backend_forward(b, rows, n_rows, logits, err) != 0) return -1;
-    for (int j = 0; j < n_sample; j++) tokens[j] = sample_with_coin(logits + (size_t)j * vocab, vocab, spec[j], scratch);
-    return 0;
-}
-
 /* Records a sampled token for slot s; returns 1 when the request is finished. */
 static int accept_token(Slot *s, const GenRequest *r, RequestResult *res, int token, int max_context) {
     if (!r->params.ignore_eos && is_stop_token(token)) {
@@ -64,8 +52,7 @@ typedef struct {
     RequestResult *out;
     int n, done, max_batch;
     Slot *slots;
-    Call call, ahead; /* ahead: the decode step enqueued behind `call` (pipelined decoding) */
-    float *logits, *scratch;
+    Call call, ahead; /* ahead: the decode step enqueued behind `call` */
     GenStats *stats;
     GenProgress progress;
     void *progress_ctx;
@@ -106,18 +93,17 @@ static void accept_call(Loop *L, Call *c, int decode) {
     c->n_rows = c->n_want = 0;
 }
 
-/* Runs the call built so far and hands each sampled token to its slot. */
-static int run_call(Loop *L, int decode, Error *err) {
-    Backend *b = L->b;
+/* Runs the prefill call built so far, one call at a time, and hands each
+ * sampled token to its slot. */
+static int run_prefill_call(Loop *L, Error *err) {
     Call *c = &L->call;
     if (c->n_rows == 0) return 0;
     double t0 = now_seconds();
-    int rc = forward_and_sample(b, c->rows, c->n_rows, c->spec, c->n_want, c->tokens, L->logits, L->scratch, err);
-    double dt = now_seconds() - t0;
-    if (decode) L->stats->decode_seconds += dt;
-    else L->stats->prefill_seconds += dt, L->stats->prefill_tokens += c->n_rows;
+    int rc = backend_sample(L->b, c->rows, c->n_rows, c->spec, c->tokens, err);
+    L->stats->prefill_seconds += now_seconds() - t0;
+    L->stats->prefill_tokens += c->n_rows;
     if (rc != 0) return rc;
-    accept_call(L, c, decode);
+    accept_call(L, c, 0);
     return 0;
 }
 
@@ -142,11 +128,11 @@ static int only_a_stop_can_end(const Loop *L, int si) {
  * with nothing in flight once a request ended, or may end at the step in
  * flight, so that the outer loop can refill its slot. A request's tokens
  * are those run_call would give step by step: they depend on it alone. */
-static int run_decode_pipelined(Loop *L, Error *err) {
+static int run_decode(Loop *L, Error *err) {
     Backend *b = L->b;
     Call *cur = &L->call, *next = &L->ahead;
     double t0 = now_seconds();
-    int rc = b->ops->submit_sample(b, cur->rows, cur->n_rows, cur->spec, err);
+    int rc = backend_submit(b, cur->rows, cur->n_rows, cur->spec, err);
     while (rc == 0) {
         int chain = 1;
         for (int j = 0; j < cur->n_want && chain; j++) chain = only_a_stop_can_end(L, cur->want_slot[j]);
@@ -155,14 +141,14 @@ static int run_decode_pipelined(Loop *L, Error *err) {
                 const Slot *s = &L->slots[cur->want_slot[j]];
                 add_row(L, next, cur->want_slot[j], s->pos + 1, TOKEN_OF_PREVIOUS(j), 1, &L->reqs[s->request].params);
             }
-            if ((rc = b->ops->submit_sample(b, next->rows, next->n_rows, next->spec, err)) != 0) break;
+            if ((rc = backend_submit(b, next->rows, next->n_rows, next->spec, err)) != 0) break;
         }
-        if ((rc = b->ops->collect_sample(b, cur->tokens, err)) != 0) break;
+        if ((rc = backend_collect(b, cur->tokens, err)) != 0) break;
         int done_before = L->done;
         accept_call(L, cur, 1);
         if (!chain) break;
         if (L->done != done_before) { /* a stop token: take the step in flight, then refill */
-            if ((rc = b->ops->collect_sample(b, next->tokens, err)) == 0) accept_call(L, next, 1);
+            if ((rc = backend_collect(b, next->tokens, err)) == 0) accept_call(L, next, 1);
             break;
         }
         Call in_flight = *next; /* becomes the current step; cur's buffers build the next */
@@ -202,16 +188,15 @@ static int admit_and_prefill(Loop *L, int *next, Error *err) {
         admitted++;
         for (int t = 0; t < r->prompt_len; t++) {
             add_row(L, &L->call, si, t, r->prompt[t], t == r->prompt_len - 1, &r->params);
-            if (L->call.n_rows == b->max_rows && run_call(L, 0, err) != 0) return -1;
+            if (L->call.n_rows == b->max_rows && run_prefill_call(L, err) != 0) return -1;
         }
     }
-    if (run_call(L, 0, err) != 0) return -1;
+    if (run_prefill_call(L, err) != 0) return -1;
     return admitted;
 }
 
 int generate_run(Backend *b, const GenRequest *reqs, int n, int max_batch, RequestResult *out, GenStats *stats, GenProgress progress,
                  void *progress_ctx, Error *err) {
-    int vocab = (int)b->model->config.vocab_size;
     if (max_batch > b->max_slots) max_batch = b->max_slots;
     if (max_batch < 1) max_batch = 1;
     if (max_batch > b->max_rows) max_batch = b->max_rows; /* a decode step is one row per slot */
@@ -221,9 +206,6 @@ int generate_run(Backend *b, const GenRequest *reqs, int n, int max_batch, Reque
     for (int i = 0; i < max_batch; i++) L.slots[i].request = -1;
     call_alloc(&L.call, b->max_rows);
     call_alloc(&L.ahead, b->max_rows);
-    L.scratch = xmalloc((size_t)vocab * sizeof(float));
-    if (!b->ops->forward_sample) L.logits = xmalloc((size_t)max_batch * vocab * sizeof(float));
-    const int pipelined = b->ops->submit_sample && b->ops->collect_sample;
     memset(stats, 0, sizeof *stats);
     int next = 0, rc = 0;
     while (L.done < n && rc == 0) {
@@ -234,16 +216,14 @@ int generate_run(Backend *b, const GenRequest *reqs, int n, int max_batch, Reque
             rc = -1;
             break;
         }
-        /* one decode step for every active slot (and, pipelined, the steps after it) */
+        /* one decode step for every active slot, and the steps chained after it */
         for (int si = 0; si < max_batch; si++)
             if (L.slots[si].request >= 0) add_row(&L, &L.call, si, L.slots[si].pos, L.slots[si].last, 1, &reqs[L.slots[si].request].params);
         if (L.call.n_rows == 0) continue;
-        rc = pipelined ? run_decode_pipelined(&L, err) : run_call(&L, 1, err);
+        rc = run_decode(&L, err);
     }
     free(L.slots);
     call_free(&L.call);
     call_free(&L.ahead);
-    free(L.logits);
-    free(L.scratch);
     return rc;
 }

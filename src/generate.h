@@ -5,9 +5,10 @@
  * with the next request, whose prompt is prefilled in chunks; then one decode
  * step advances every active sequence by a token. A request's tokens depend
  * only on its prompt, its parameters and (seed, index): never on the batch,
- * the slot or the process that runs it. With a backend that offers
- * submit_sample/collect_sample, each decode step is enqueued before the
- * tokens of the one ahead of it come back (the results are the same). */
+ * the slot or the process that runs it. Each decode step is submitted
+ * before the tokens of the one ahead of it come back (backend.h's
+ * submit/collect), as long as no request can end but by a stop token; the
+ * results are those of one call at a time. */
 #ifndef GETP_GENERATE_H
 #define GETP_GENERATE_H
 
@@ -31,8 +32,8 @@ typedef struct {
     uint64_t index; /* global request index: keys the RNG stream */
 } GenRequest;
 
-/* Time inside the forward calls (pipelined decode steps: their wall time,
- * the host's turns between them included) and the tokens they gave. */
+/* Time inside the forward calls (decode steps: their wall time, the host's
+ * turns between them included) and the tokens they gave. */
 typedef struct {
     double prefill_seconds, decode_seconds;
     long prefill_tokens, decode_tokens;

@@ -5,7 +5,7 @@
  *      slot 0, then in slot 5 of a batch of 7 and slot 37 of a batch of 64
  *      whose other sequences have other lengths: its logits must be
  *      bit-identical at every step.
- *   3. sampling on the GPU: token ids from forward_sample equal the CPU
+ *   3. sampling on the GPU: token ids from a call (submit, collect) equal the CPU
  *      sampler (src/sampler.c) applied to the GPU's own logits of the same
  *      step, for greedy and several temperature/top-p settings.
  *   4. pipelined calls (submit_sample / collect_sample): steps whose tokens
@@ -95,7 +95,7 @@ static int pipe_prefill(Backend *gpu, int slot0, int V, int *first, Error *err) 
         for (int t = 0; t < 4; t++) rows[i * 4 + t] = (BatchRow){slot0 + i, t, (int)(lcg(&seed) % (unsigned)V), t == 3};
         spec[i] = (SampleSpec){1.0f, 0.9f, 0.25f + 0.2f * (float)i};
     }
-    return gpu->ops->forward_sample(gpu, rows, PIPE * 4, spec, first, err);
+    return backend_sample(gpu, rows, PIPE * 4, spec, first, err);
 }
 static void pipe_step(BatchRow *rows, SampleSpec *spec, int slot0, int step, const int *tokens) {
     for (int i = 0; i < PIPE; i++) {
@@ -112,16 +112,16 @@ static int test_pipelined(Backend *gpu, int V) {
     int rc = pipe_prefill(gpu, 10, V, serial[0], &err);
     for (int k = 0; k < PIPE_STEPS && rc == 0; k++) {
         pipe_step(rows, spec, 10, k, serial[k]);
-        rc = gpu->ops->forward_sample(gpu, rows, PIPE, spec, serial[k + 1], &err);
+        rc = backend_sample(gpu, rows, PIPE, spec, serial[k + 1], &err);
     }
     /* pipelined (slots 20..): submit A, submit B (fed back), collect A, submit C (fed back), collect B, collect C */
     if (rc == 0) rc = pipe_prefill(gpu, 20, V, piped[0], &err);
-    if (rc == 0) pipe_step(rows, spec, 20, 0, piped[0]), rc = gpu->ops->submit_sample(gpu, rows, PIPE, spec, &err);
-    if (rc == 0) pipe_step(rows, spec, 20, 1, NULL), rc = gpu->ops->submit_sample(gpu, rows, PIPE, spec, &err);
-    if (rc == 0) rc = gpu->ops->collect_sample(gpu, piped[1], &err);
-    if (rc == 0) pipe_step(rows, spec, 20, 2, NULL), rc = gpu->ops->submit_sample(gpu, rows, PIPE, spec, &err);
-    if (rc == 0) rc = gpu->ops->collect_sample(gpu, piped[2], &err);
-    if (rc == 0) rc = gpu->ops->collect_sample(gpu, piped[3], &err);
+    if (rc == 0) pipe_step(rows, spec, 20, 0, piped[0]), rc = backend_submit(gpu, rows, PIPE, spec, &err);
+    if (rc == 0) pipe_step(rows, spec, 20, 1, NULL), rc = backend_submit(gpu, rows, PIPE, spec, &err);
+    if (rc == 0) rc = backend_collect(gpu, piped[1], &err);
+    if (rc == 0) pipe_step(rows, spec, 20, 2, NULL), rc = backend_submit(gpu, rows, PIPE, spec, &err);
+    if (rc == 0) rc = backend_collect(gpu, piped[2], &err);
+    if (rc == 0) rc = backend_collect(gpu, piped[3], &err);
     if (rc != 0) {
         printf("FAIL pipelined calls: %s\n", err.msg);
         return 1;
@@ -134,18 +134,20 @@ static int test_pipelined(Backend *gpu, int V) {
     /* refusals: each names what is wrong, and the backend goes on */
     int tokens[PIPE], refused = 0;
     Error e1 = {""}, e2 = {""}, e3 = {""}, e4 = {""};
-    refused += gpu->ops->collect_sample(gpu, tokens, &e1) != 0 && strstr(e1.msg, "no call in flight");
+    refused += backend_collect(gpu, tokens, &e1) != 0 && strstr(e1.msg, "no call in flight");
     pipe_step(rows, spec, 20, 3, NULL);
     rows[PIPE - 1].token = TOKEN_OF_PREVIOUS(PIPE); /* the previous call sampled PIPE rows: 0..PIPE-1 */
-    refused += gpu->ops->submit_sample(gpu, rows, PIPE, spec, &e2) != 0 && strstr(e2.msg, "did not sample");
+    refused += backend_submit(gpu, rows, PIPE, spec, &e2) != 0 && strstr(e2.msg, "did not sample");
     pipe_step(rows, spec, 20, 3, NULL);
-    rc = gpu->ops->submit_sample(gpu, rows, PIPE, spec, &err);
+    rc = backend_submit(gpu, rows, PIPE, spec, &err);
     pipe_step(rows, spec, 20, 4, NULL);
-    if (rc == 0) rc = gpu->ops->submit_sample(gpu, rows, PIPE, spec, &err);
-    refused += rc == 0 && gpu->ops->submit_sample(gpu, rows, PIPE, spec, &e3) != 0 && strstr(e3.msg, "two calls are in flight");
-    refused += rc == 0 && gpu->ops->forward_sample(gpu, rows, PIPE, spec, tokens, &e4) != 0 && strstr(e4.msg, "not collected");
-    if (rc == 0) rc = gpu->ops->collect_sample(gpu, tokens, &err);
-    if (rc == 0) rc = gpu->ops->collect_sample(gpu, tokens, &err);
+    if (rc == 0) rc = backend_submit(gpu, rows, PIPE, spec, &err);
+    refused += rc == 0 && backend_submit(gpu, rows, PIPE, spec, &e3) != 0 && strstr(e3.msg, "two calls are in flight");
+    float *logits = malloc((size_t)PIPE * V * sizeof(float));
+    refused += rc == 0 && backend_forward(gpu, rows, PIPE, logits, &e4) != 0 && strstr(e4.msg, "not collected");
+    free(logits);
+    if (rc == 0) rc = backend_collect(gpu, tokens, &err);
+    if (rc == 0) rc = backend_collect(gpu, tokens, &err);
     int ok = refused == 4 && rc == 0;
     printf("%s pipelined calls: refused with reasons (%d of 4: '%s' / '%s' / '%s' / '%s'), then the calls in flight collected%s%s\n",
            ok ? "PASS" : "FAIL", refused, e1.msg, e2.msg, e3.msg, e4.msg, rc ? ": " : "", rc ? err.msg : "");
@@ -231,7 +233,7 @@ int main(int argc, char **argv) {
             spec[i] = settings[k];
             spec[i].coin = rng_uniform(&coins);
         }
-        if (backend_forward(gpu, rows, 16, lg, &err) || gpu->ops->forward_sample(gpu, rows, 16, spec, tokens, &err)) {
+        if (backend_forward(gpu, rows, 16, lg, &err) || backend_sample(gpu, rows, 16, spec, tokens, &err)) {
             printf("FAIL sampling run: %s\n", err.msg);
             return 1;
         }
