@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "mapping_guard.h"
 #include "model_layout.h"
 
 const float MXFP4_VALUES[16] = {+0.0f, +0.5f, +1.0f, +1.5f, +2.0f, +3.0f, +4.0f, +6.0f,
@@ -109,15 +110,70 @@ static int fail(Model *m, Error *err, const char *path, const char *what) {
     return -1;
 }
 
+/* What a path that is not a regular file is, for the message. */
+static const char *file_kind(mode_t mode) {
+    if (S_ISDIR(mode)) return "a directory";
+    if (S_ISFIFO(mode)) return "a FIFO";
+    if (S_ISSOCK(mode)) return "a socket";
+    if (S_ISCHR(mode)) return "a character device";
+    if (S_ISBLK(mode)) return "a block device";
+    return "a special file";
+}
+
+/* Opens path for mmap, refusing anything but a regular file. stat first so
+ * that a device or FIFO is not even opened; O_NONBLOCK so that a FIFO that
+ * appears between the two calls cannot block open() waiting for a writer;
+ * fstat on the descriptor is the check that counts. */
+static int open_regular(const char *path, struct stat *st, Error *err) {
+    if (stat(path, st) == 0 && !S_ISREG(st->st_mode)) return error_set(err, "%s: not a regular file (%s)", path, file_kind(st->st_mode));
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return error_set(err, "%s: cannot open model: %s", path, strerror(errno));
+    if (fstat(fd, st) != 0) {
+        error_set(err, "%s: cannot stat model: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (!S_ISREG(st->st_mode)) {
+        error_set(err, "%s: not a regular file (%s)", path, file_kind(st->st_mode));
+        close(fd);
+        return -1;
+    }
+    /* Meaningless for a regular file, but leave an ordinary descriptor. */
+    int flags = fcntl(fd, F_GETFL);
+    if (flags >= 0) fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+    return fd;
+}
+
+static int by_offset(const void *a, const void *b) {
+    const Tensor *x = *(const Tensor *const *)a, *y = *(const Tensor *const *)b;
+    if (x->offset != y->offset) return x->offset < y->offset ? -1 : 1;
+    return x < y ? -1 : x > y; /* directory order: a deterministic message */
+}
+
+/* Every tensor's range has been checked to lie between the directory and the
+ * end of the file; this checks that no two share a byte. */
+static int check_no_overlap(const Model *m, char *msg, size_t msg_len) {
+    const Tensor **order = xmalloc(m->n_tensors * sizeof *order);
+    for (uint32_t i = 0; i < m->n_tensors; i++) order[i] = &m->tensors[i];
+    qsort(order, m->n_tensors, sizeof *order, by_offset);
+    int rc = 0;
+    for (uint32_t i = 1; i < m->n_tensors && rc == 0; i++) {
+        const Tensor *a = order[i - 1], *b = order[i];
+        if (b->offset < a->offset + a->nbytes) {
+            snprintf(msg, msg_len, "tensors '%s' [%llu, +%llu) and '%s' [%llu, +%llu) overlap", a->name, (unsigned long long)a->offset,
+                     (unsigned long long)a->nbytes, b->name, (unsigned long long)b->offset, (unsigned long long)b->nbytes);
+            rc = -1;
+        }
+    }
+    free(order);
+    return rc;
+}
+
 int model_open(Model *m, const char *path, Error *err) {
     memset(m, 0, sizeof *m);
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return error_set(err, "%s: cannot open model: %s", path, strerror(errno));
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return error_set(err, "%s: not a regular file", path);
-    }
+    int fd = open_regular(path, &st, err);
+    if (fd < 0) return -1;
     size_t len = (size_t)st.st_size;
     if (len < LAYOUT_FIXED_HEADER) {
         close(fd);
@@ -127,6 +183,9 @@ int model_open(Model *m, const char *path, Error *err) {
     void *map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
     close(fd);
     if (map == MAP_FAILED) return error_set(err, "%s: mmap failed: %s", path, strerror(errno));
+    /* From here on every read of the mapping, this function's included, may
+     * fault if the file shrinks: the guard turns that into a message. */
+    mapping_guard_add(map, len, path);
     m->map = map;
     m->map_len = len;
     m->path = xstrdup(path);
@@ -144,8 +203,8 @@ int model_open(Model *m, const char *path, Error *err) {
     Error cerr;
     if (model_config_validate(&m->config, &cerr) != 0) return fail(m, err, path, cerr.msg);
     if (n_tensors == 0 || n_tensors > 100000) return fail(m, err, path, "tensor count out of range");
-    if ((uint64_t)LAYOUT_FIXED_HEADER + (uint64_t)n_tensors * LAYOUT_DIR_ENTRY > len)
-        return fail(m, err, path, "tensor directory extends past the end of the file (truncated?)");
+    uint64_t dir_end = (uint64_t)LAYOUT_FIXED_HEADER + (uint64_t)n_tensors * LAYOUT_DIR_ENTRY;
+    if (dir_end > len) return fail(m, err, path, "tensor directory extends past the end of the file (truncated?)");
 
     m->n_tensors = n_tensors;
     m->tensors = xcalloc(n_tensors, sizeof(Tensor));
@@ -185,14 +244,20 @@ int model_open(Model *m, const char *path, Error *err) {
                      (unsigned long long)t->nbytes, (unsigned long long)dtype_nbytes(t->dtype, n));
             return fail(m, err, path, msg);
         }
-        if (t->offset % MODEL_ALIGN != 0 || t->offset < LAYOUT_FIXED_HEADER || t->offset > len || t->nbytes > len - t->offset) {
+        if (t->offset % MODEL_ALIGN != 0 || t->offset > len || t->nbytes > len - t->offset) {
             snprintf(msg, sizeof msg, "tensor '%s': data [%llu, +%llu) is misaligned or past the end of the %zu-byte file (truncated?)",
                      t->name, (unsigned long long)t->offset, (unsigned long long)t->nbytes, len);
+            return fail(m, err, path, msg);
+        }
+        if (t->offset < dir_end) {
+            snprintf(msg, sizeof msg, "tensor '%s': data at byte %llu overlaps the header and tensor directory, which end at byte %llu", t->name,
+                     (unsigned long long)t->offset, (unsigned long long)dir_end);
             return fail(m, err, path, msg);
         }
         t->data = p + t->offset;
     }
     char msg[512];
+    if (check_no_overlap(m, msg, sizeof msg) != 0) return fail(m, err, path, msg);
     if (layout_bind_weights(m, msg, sizeof msg) != 0) return fail(m, err, path, msg);
     return 0;
 }
@@ -216,7 +281,10 @@ int model_create_virtual(Model *m, const ModelConfig *c, DType dense, DType expe
 }
 
 void model_close(Model *m) {
-    if (m->map) munmap((void *)m->map, m->map_len);
+    if (m->map) {
+        mapping_guard_remove(m->map);
+        munmap((void *)m->map, m->map_len);
+    }
     if (m->weights.layers) free(m->weights.layers);
     free(m->tensors);
     free(m->path);

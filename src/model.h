@@ -2,9 +2,11 @@
  *
  * The on-disk layout is documented in docs/model-format.md. model_open mmaps
  * the file and validates every header field, every tensor's dtype, shape and
- * byte range against the config and the file length before anything reads a
- * weight, so a truncated or corrupt file is rejected with a message and the
- * forward pass never reads out of bounds. */
+ * byte range (after the directory, inside the file, overlapping no other)
+ * against the config and the file length before anything reads a weight, so
+ * a truncated or corrupt file is rejected with a message and the forward pass
+ * never reads out of bounds. A file truncated later, while mapped, ends the
+ * process with a message (src/mapping_guard.h). */
 #ifndef GETP_MODEL_H
 #define GETP_MODEL_H
 
@@ -95,7 +97,8 @@ typedef struct {
     int virtual_weights; /* 1: no weight bytes exist on the host (--dummy-weights) */
 } Model;
 
-/* Opens and validates `path`. On failure returns -1 with err naming the file
+/* Opens and validates `path`, a regular file (a FIFO, directory or device is
+ * refused without blocking). On failure returns -1 with err naming the file
  * and the reason. */
 int model_open(Model *m, const char *path, Error *err);
 void model_close(Model *m);
