@@ -1,7 +1,8 @@
 #include "requests.h"
 
 #include <errno.h>
-#include <math.h>
+#include <inttypes.h>
+#include <limits.h>
 #include <stdlib.h>
 
 #include "json.h"
@@ -63,20 +64,25 @@ static int ends_with(const char *s, const char *suffix) {
     return a >= b && strcmp(s + a - b, suffix) == 0;
 }
 
-/* Splits buf into lines (without "\n" or a trailing "\r"). */
+/* Splits buf into lines (without "\n" or a trailing "\r"). NULL when there
+ * are too many to count in an int. */
 typedef struct {
     const char *start;
     size_t len;
 } Line;
 
 static Line *split_lines(const char *buf, size_t len, int *n_out) {
-    int n = 0, cap = 16;
-    Line *lines = xmalloc((size_t)cap * sizeof *lines);
+    size_t n = 0, cap = 16;
+    Line *lines = xmalloc(cap * sizeof *lines);
     size_t i = 0;
     while (i < len) {
+        if (n == INT_MAX - 1) {
+            free(lines);
+            return NULL;
+        }
         const char *nl = memchr(buf + i, '\n', len - i);
         size_t end = nl ? (size_t)(nl - buf) : len;
-        if (n == cap) lines = xrealloc(lines, (size_t)(cap *= 2) * sizeof *lines);
+        if (n == cap) lines = xrealloc(lines, (cap *= 2) * sizeof *lines);
         size_t l = end - i;
         if (l > 0 && buf[i + l - 1] == '\r') l--;
         lines[n].start = buf + i;
@@ -84,7 +90,7 @@ static Line *split_lines(const char *buf, size_t len, int *n_out) {
         n++;
         i = end + 1;
     }
-    *n_out = n;
+    *n_out = (int)n;
     return lines;
 }
 
@@ -117,6 +123,80 @@ static int read_plain(const char *path, const Line *lines, int n_lines, RequestS
     return 0;
 }
 
+static const char *json_type_name(JsonType t) {
+    switch (t) {
+    case JSON_NULL: return "null";
+    case JSON_BOOL: return "a boolean";
+    case JSON_NUMBER: return "a number";
+    case JSON_STRING: return "a string";
+    case JSON_ARRAY: return "an array";
+    case JSON_OBJECT: return "an object";
+    }
+    return "?";
+}
+
+/* What a bad field value was, for its message: a number as written (cut at
+ * 40 characters), else its type. */
+static void describe_value(const JsonValue *v, char *out, size_t cap) {
+    if (v->type == JSON_NUMBER) snprintf(out, cap, "%.40s%s", v->string, v->len > 40 ? "..." : "");
+    else snprintf(out, cap, "%s", json_type_name(v->type));
+}
+
+/* An integer field in [0, max], read exactly from the number's text (as a
+ * double, a seed above 2^53 would be rounded). Absent or null: *present = 0. */
+static int uint_field(const JsonValue *obj, const char *key, uint64_t max, int *present, uint64_t *out, const char *path, int line,
+                      Error *err) {
+    const JsonValue *v = json_get(obj, key);
+    *present = 0;
+    if (!v || v->type == JSON_NULL) return 0;
+    int negative;
+    uint64_t m;
+    if (json_integer(v, &negative, &m) == JSON_INT_OK && !(negative && m > 0) && m <= max) {
+        *present = 1;
+        *out = m;
+        return 0;
+    }
+    char got[64];
+    describe_value(v, got, sizeof got);
+    return error_set(err, "%s:%d: \"%s\" must be an integer in [0, %" PRIu64 "], got %s", path, line, key, max, got);
+}
+
+/* A number field in [lo, hi]; absent or null leaves *out alone. */
+static int real_field(const JsonValue *obj, const char *key, double lo, double hi, float *out, const char *path, int line, Error *err) {
+    const JsonValue *v = json_get(obj, key);
+    if (!v || v->type == JSON_NULL) return 0;
+    if (v->type == JSON_NUMBER && v->number >= lo && v->number <= hi) {
+        *out = (float)v->number;
+        return 0;
+    }
+    char got[64];
+    describe_value(v, got, sizeof got);
+    return error_set(err, "%s:%d: \"%s\" must be a number in [%g, %g], got %s", path, line, key, lo, hi, got);
+}
+
+/* The id as the JSON text to echo in the output: a number exactly as written
+ * (1e300 stays 1e300, 7 stays 7, not "7"), a string re-escaped (same value). */
+static int id_field(const JsonValue *obj, char **out, const char *path, int line, Error *err) {
+    const JsonValue *v = json_get(obj, "id");
+    if (!v || v->type == JSON_NULL) return 0;
+    if (v->type == JSON_NUMBER) {
+        *out = xstrdup(v->string);
+        return 0;
+    }
+    if (v->type != JSON_STRING)
+        return error_set(err, "%s:%d: \"id\" must be a string or a number, got %s", path, line, json_type_name(v->type));
+    size_t size;
+    FILE *f = open_memstream(out, &size);
+    if (!f) return error_set(err, "%s:%d: out of memory", path, line);
+    json_write_string(f, v->string, v->len);
+    if (fclose(f) != 0) {
+        free(*out);
+        *out = NULL;
+        return error_set(err, "%s:%d: out of memory", path, line);
+    }
+    return 0;
+}
+
 static int read_jsonl(const char *path, const Line *lines, int n_lines, RequestSet *rs, Error *err) {
     rs->items = xcalloc((size_t)n_lines, sizeof(Request));
     for (int i = 0; i < n_lines; i++) {
@@ -141,35 +221,15 @@ static int read_jsonl(const char *path, const Line *lines, int n_lines, RequestS
             r->prompt = xmalloc(prompt->len + 1);
             memcpy(r->prompt, prompt->string, prompt->len + 1);
             r->prompt_len = prompt->len;
-            struct {
-                const char *key;
-                double lo, hi;
-            } ranges[] = {{"max_tokens", 0, 1e9}, {"temperature", 0, 100}, {"top_p", 0, 1}, {"seed", 0, 1.8e19}};
-            for (size_t f = 0; f < 4 && rc == 0; f++) {
-                const JsonValue *fv = json_get(v, ranges[f].key);
-                if (!fv || fv->type == JSON_NULL) continue;
-                if (fv->type != JSON_NUMBER || fv->number < ranges[f].lo || fv->number > ranges[f].hi ||
-                    ((f == 0 || f == 3) && fv->number != floor(fv->number)))
-                    rc = error_set(err, "%s:%d: \"%s\" must be a number in [%g, %g]%s", path, i + 1, ranges[f].key, ranges[f].lo,
-                                   ranges[f].hi, f == 0 || f == 3 ? " (an integer)" : "");
-            }
-            if (rc == 0) {
-                r->max_tokens = (int)json_number(v, "max_tokens", -1);
-                r->temperature = (float)json_number(v, "temperature", -1);
-                r->top_p = (float)json_number(v, "top_p", -1);
-                const JsonValue *seed = json_get(v, "seed");
-                if (seed && seed->type == JSON_NUMBER) {
-                    r->has_seed = 1;
-                    r->seed = (uint64_t)seed->number;
-                }
-                const JsonValue *id = json_get(v, "id");
-                if (id && id->type == JSON_STRING) r->id = xstrdup(id->string);
-                else if (id && id->type == JSON_NUMBER) {
-                    char tmp[64];
-                    snprintf(tmp, sizeof tmp, "%.17g", id->number);
-                    r->id = xstrdup(tmp);
-                }
-            }
+            int has_max;
+            uint64_t max_tokens = 0;
+            if (uint_field(v, "max_tokens", 1000000000, &has_max, &max_tokens, path, i + 1, err) != 0 ||
+                real_field(v, "temperature", 0, 100, &r->temperature, path, i + 1, err) != 0 ||
+                real_field(v, "top_p", 0, 1, &r->top_p, path, i + 1, err) != 0 ||
+                uint_field(v, "seed", UINT64_MAX, &r->has_seed, &r->seed, path, i + 1, err) != 0 ||
+                id_field(v, &r->id, path, i + 1, err) != 0)
+                rc = -1;
+            if (has_max) r->max_tokens = (int)max_tokens;
         }
         json_free(v);
         if (rc != 0) return rc;
@@ -180,23 +240,30 @@ static int read_jsonl(const char *path, const Line *lines, int n_lines, RequestS
 
 int requests_read(const char *path, RequestSet *rs, Error *err) {
     memset(rs, 0, sizeof *rs);
-    size_t len;
-    char *buf = read_file(path, &len, err);
+    size_t file_len;
+    char *buf = read_file(path, &file_len, err);
     if (!buf) return -1;
+    /* A UTF-8 byte-order mark (which some editors write) is not text: skip it
+     * at the start of the file; anywhere else it is ordinary text. */
+    size_t bom = file_len >= 3 && !memcmp(buf, "\xef\xbb\xbf", 3) ? 3 : 0;
+    const char *text = buf + bom;
+    size_t len = file_len - bom;
     int rc;
     if (len == 0) {
         rc = error_set(err, "%s: the request file is empty", path);
-    } else if (utf8_valid_prefix(buf, len) != len || memchr(buf, 0, len)) {
-        size_t bad = utf8_valid_prefix(buf, len);
-        if (memchr(buf, 0, len) && (size_t)((char *)memchr(buf, 0, len) - buf) < bad) bad = (size_t)((char *)memchr(buf, 0, len) - buf);
-        int line = 1;
-        for (size_t i = 0; i < bad; i++) line += buf[i] == '\n';
-        rc = error_set(err, "%s:%d: invalid UTF-8 (or a NUL byte) at byte %zu", path, line, bad);
+    } else if (utf8_valid_prefix(text, len) != len || memchr(text, 0, len)) {
+        size_t bad = utf8_valid_prefix(text, len);
+        const char *nul = memchr(text, 0, len);
+        if (nul && (size_t)(nul - text) < bad) bad = (size_t)(nul - text);
+        size_t line = 1;
+        for (size_t i = 0; i < bad; i++) line += text[i] == '\n';
+        rc = error_set(err, "%s:%zu: invalid UTF-8 (or a NUL byte) at byte %zu", path, line, bad + bom);
     } else {
         int n_lines;
-        Line *lines = split_lines(buf, len, &n_lines);
+        Line *lines = split_lines(text, len, &n_lines);
         rs->jsonl = ends_with(path, ".jsonl");
-        rc = rs->jsonl ? read_jsonl(path, lines, n_lines, rs, err) : read_plain(path, lines, n_lines, rs, err);
+        if (!lines) rc = error_set(err, "%s: more than %d lines", path, INT_MAX - 2);
+        else rc = rs->jsonl ? read_jsonl(path, lines, n_lines, rs, err) : read_plain(path, lines, n_lines, rs, err);
         free(lines);
     }
     free(buf);
@@ -213,7 +280,7 @@ void results_write(FILE *f, const RequestSet *rs, const RequestResult *res, int 
             continue;
         }
         fputs("{\"id\":", f);
-        if (rs->items[i].id) json_write_string(f, rs->items[i].id, strlen(rs->items[i].id));
+        if (rs->items[i].id) fputs(rs->items[i].id, f); /* already JSON text */
         else fprintf(f, "%d", i);
         fprintf(f, ",\"prompt_tokens\":%d,\"completion_tokens\":%d,\"finish_reason\":\"%s\",\"tokens\":[", r->prompt_tokens, r->n_tokens,
                 finish_reason_name(r->finish));

@@ -4,6 +4,7 @@
  * with the escapes \n \t \\ (any other backslash sequence is an error).
  * JSONL (file name ending in .jsonl): one object per line with "prompt" and
  * optional "max_tokens", "temperature", "top_p", "seed", "id".
+ * A UTF-8 byte-order mark at the very start of either kind is skipped.
  * Every problem is reported as "FILE:LINE: reason". */
 #ifndef GETP_REQUESTS_H
 #define GETP_REQUESTS_H
@@ -16,7 +17,11 @@
 typedef struct {
     char *prompt; /* unescaped UTF-8, NUL-terminated */
     size_t prompt_len;
-    char *id;          /* JSONL "id" (as text), else NULL */
+    /* JSONL "id" as the JSON text to write back: a number's literal exactly
+     * as written (unquoted), or a string re-escaped with its quotes, so
+     * id[0] == '"' tells a string id. NULL: none (the index is written). Kept
+     * as one field so that positional initializers of Request still fit. */
+    char *id;
     int line;          /* 1-based line in the request file */
     int max_tokens;    /* < 0: the command-line default */
     float temperature; /* < 0: default */

@@ -1,6 +1,7 @@
 // Independent check of a getp JSONL output against its request file, using
 // js-tiktoken: prompt_tokens is the length of the prompt's encoding, "text"
-// is the decoding of "tokens", ids are in request order.
+// is the decoding of "tokens", ids are the requests' ids (same type and value)
+// in request order.
 // usage: node check_output.mjs REQUESTS.jsonl OUTPUT.jsonl   (exit 1 on a mismatch)
 import fs from "node:fs";
 import { Tiktoken } from "js-tiktoken/lite";
@@ -17,8 +18,11 @@ let checkedText = 0;
 outs.forEach((o, i) => {
   const r = reqs[i];
   if (!r) return;
+  // the id comes back as the request wrote it: a number as a number (7, not
+  // "7"), a string as the same string; none (or null) gives the index
   const want = r.id ?? i;
-  if (String(o.id) !== String(want)) errors.push(`line ${i + 1}: id ${o.id}, expected ${want}`);
+  if (typeof o.id !== typeof want || !Object.is(o.id, want))
+    errors.push(`line ${i + 1}: id ${JSON.stringify(o.id)}, expected ${JSON.stringify(want)}`);
   const n = enc.encode(r.prompt, "all").length;
   if (o.prompt_tokens !== n) errors.push(`line ${i + 1}: prompt_tokens ${o.prompt_tokens}, js-tiktoken says ${n}`);
   if (o.completion_tokens !== o.tokens.length) errors.push(`line ${i + 1}: completion_tokens does not match tokens`);
