@@ -107,7 +107,7 @@ static int run_getp(const Options *o, Run *r, Error *err) {
     if (o->mode == MODE_GENERATE) {
         r->rs.n = 1;
         r->rs.items = xcalloc(1, sizeof(Request));
-        r->rs.items[0] = (Request){xstrdup(o->input), strlen(o->input), NULL, 1, -1, -1.0f, -1.0f, 0, 0};
+        r->rs.items[0] = (Request){.prompt = xstrdup(o->input), .prompt_len = strlen(o->input), .line = 1, .max_tokens = -1, .temperature = -1.0f, .top_p = -1.0f};
         req_path = "<prompt>";
     } else if (requests_read(o->input, &r->rs, err) != 0) {
         return -1;

@@ -19,8 +19,7 @@ typedef struct {
     size_t prompt_len;
     /* JSONL "id" as the JSON text to write back: a number's literal exactly
      * as written (unquoted), or a string re-escaped with its quotes, so
-     * id[0] == '"' tells a string id. NULL: none (the index is written). Kept
-     * as one field so that positional initializers of Request still fit. */
+     * id[0] == '"' tells a string id. NULL: none (the index is written). */
     char *id;
     int line;          /* 1-based line in the request file */
     int max_tokens;    /* < 0: the command-line default */

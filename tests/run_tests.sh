@@ -84,7 +84,7 @@ check "a request's seed leaves the other requests alone" \
     bash -c "diff <(sed 4d '$OUT/out.jsonl') <(sed 4d '$OUT/out_seed.jsonl') >/dev/null"
 check "same prompt and seed at different request indices draw different streams" test "$(tok_of "$OUT/out.jsonl" 2)" != "$(tok_of "$OUT/out.jsonl" 3)"
 check "max_tokens 0 gives an empty completion" grep -q '"id":4,"prompt_tokens":[0-9]*,"completion_tokens":0,"finish_reason":"length"' "$OUT/out.jsonl"
-check "max_tokens 3 is respected" grep -q '"id":"7",.*"completion_tokens":3,' "$OUT/out.jsonl"
+check "max_tokens 3 is respected" grep -q '"id":7,.*"completion_tokens":3,' "$OUT/out.jsonl"
 # context limit: prompt of P tokens in a context of 12 stops with finish_reason "context" after 12 - P + 1 tokens
 echo '{"prompt": "one two three four"}' >"$OUT/ctx.jsonl"
 "${GETP[@]}" -m getp -i "$OUT/ctx.jsonl" -o "$OUT/ctx_out.jsonl" -n 100 --ctx 12 --ignore-eos >/dev/null 2>&1
