@@ -108,9 +108,5 @@ int hip_backend_export_weights(Backend *b, unsigned char handle[WEIGHTS_HANDLE_B
 int hip_device_count(void);
 int hip_device_pci_bus_id(int device, char *buf, int len);
 
-/* RoPE with YaRN as gpt-oss defines it: the inverse frequency of each of the
- * head_dim/2 rotary pairs and the attention concentration that scales cos and
- * sin. Shared so every backend computes identical tables. */
-void rope_yarn_tables(const ModelConfig *c, float *inv_freq, float *concentration);
 
 #endif

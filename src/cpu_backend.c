@@ -10,13 +10,12 @@
 #include <stdlib.h>
 
 #include "backend.h"
+#include "gptoss_math.h"
 #include "sync_calls.h"
 
 #ifdef _OPENMP
 #include <omp.h>
 #endif
-
-#define SWIGLU_ALPHA 1.702f
 
 typedef struct {
     const Model *model;
@@ -40,28 +39,6 @@ typedef struct {
     size_t row_buf_len;
     SyncCalls calls; /* submit/collect: computed at submit, in this thread */
 } CpuState;
-
-void rope_yarn_tables(const ModelConfig *c, float *inv_freq, float *concentration) {
-    int half = (int)c->head_dim / 2;
-    double base = c->rope_theta, factor = c->rope_scaling_factor, d = c->head_dim;
-    *concentration = factor > 1.0 ? (float)(0.1 * log(factor) + 1.0) : 1.0f;
-    /* YaRN: dimensions that rotate fewer than beta_slow times over the original
-     * context are interpolated (divided by factor), those that rotate more than
-     * beta_fast times are kept, and a linear ramp blends the ones between. */
-    double low = d * log(c->initial_context / (c->rope_beta_fast * 2 * M_PI)) / (2 * log(base));
-    double high = d * log(c->initial_context / (c->rope_beta_slow * 2 * M_PI)) / (2 * log(base));
-    if (low < 0) low = 0;
-    if (high > d - 1) high = d - 1;
-    if (high == low) high += 0.001;
-    for (int i = 0; i < half; i++) {
-        double freq = pow(base, 2.0 * i / d);
-        double extrapolation = 1.0 / freq, interpolation = 1.0 / (factor * freq);
-        double ramp = (i - low) / (high - low);
-        ramp = ramp < 0 ? 0 : ramp > 1 ? 1 : ramp;
-        double keep = factor > 1.0 ? 1.0 - ramp : 1.0; /* weight of the unscaled frequency */
-        inv_freq[i] = (float)(interpolation * (1.0 - keep) + extrapolation * keep);
-    }
-}
 
 static float *thread_row_buf(CpuState *s) {
 #ifdef _OPENMP
@@ -195,9 +172,8 @@ static void route(CpuState *s, int T) {
     }
 }
 
-/* Mixture of experts: each expert runs once over the rows routed to it.
- * SwiGLU as gpt-oss defines it: gate clamped above at the limit, up clamped
- * to +-limit, out = (up + 1) * gate * sigmoid(1.702 * gate). */
+/* Mixture of experts: each expert runs once over the rows routed to it,
+ * gate_up, SwiGLU (src/gptoss_math.h), down. */
 static void moe(CpuState *s, const LayerWeights *L, int T, float *x) {
     const ModelConfig *c = &s->c;
     int E = (int)c->n_experts, K = (int)c->experts_per_token, H = (int)c->hidden, I = (int)c->intermediate;
@@ -217,12 +193,7 @@ static void moe(CpuState *s, const LayerWeights *L, int T, float *x) {
         for (int r = 0; r < n; r++) {
             const float *h = s->moe_hidden + (size_t)r * 2 * I;
             float *a = s->moe_act + (size_t)r * I;
-            for (int j = 0; j < I; j++) {
-                float gate = fminf(h[2 * j], limit);
-                float up = fmaxf(fminf(h[2 * j + 1], limit), -limit);
-                float glu = gate / (1.0f + expf(-SWIGLU_ALPHA * gate));
-                a[j] = (up + 1.0f) * glu;
-            }
+            for (int j = 0; j < I; j++) a[j] = gptoss_swiglu(h[2 * j], h[2 * j + 1], limit);
         }
         matmul(s, s->moe_out, s->moe_act, n, L->down_w, (uint64_t)e * H, H, NULL, L->down_b, (uint64_t)e);
         for (int r = 0; r < n; r++) {

@@ -10,11 +10,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "gptoss_math.h"
 #include "mapping_guard.h"
 #include "model_layout.h"
-
-const float MXFP4_VALUES[16] = {+0.0f, +0.5f, +1.0f, +1.5f, +2.0f, +3.0f, +4.0f, +6.0f,
-                                -0.0f, -0.5f, -1.0f, -1.5f, -2.0f, -3.0f, -4.0f, -6.0f};
 
 const char *dtype_name(DType d) {
     switch (d) {
@@ -58,12 +56,14 @@ void tensor_read_row(const Tensor *t, uint64_t row, float *out) {
         uint64_t nblk = n / 32, rows = tensor_n_elems(t) / n;
         const uint8_t *blk = t->data + row * nblk * 16;
         const uint8_t *scl = t->data + rows * nblk * 16 + row * nblk;
+        float fp4[16];
+        for (uint32_t v = 0; v < 16; v++) fp4[v] = gptoss_fp4_value(v);
         for (uint64_t b = 0; b < nblk; b++) {
-            float s = e8m0_to_f32(scl[b]);
+            float s = gptoss_e8m0_value(scl[b]);
             for (int j = 0; j < 16; j++) {
                 uint8_t v = blk[b * 16 + j];
-                out[b * 32 + 2 * j] = MXFP4_VALUES[v & 15] * s;
-                out[b * 32 + 2 * j + 1] = MXFP4_VALUES[v >> 4] * s;
+                out[b * 32 + 2 * j] = fp4[v & 15] * s;
+                out[b * 32 + 2 * j + 1] = fp4[v >> 4] * s;
             }
         }
         break;

@@ -30,7 +30,7 @@ const char *dtype_name(DType d);
 uint64_t dtype_nbytes(DType d, uint64_t n_elems);
 
 /* Everything that shapes the gpt-oss computation. */
-typedef struct {
+typedef struct ModelConfig {
     uint32_t vocab_size;
     uint32_t hidden;          /* d_model */
     uint32_t n_layers;
@@ -120,24 +120,5 @@ void tensor_read_row(const Tensor *t, uint64_t row, float *out);
 uint64_t tensor_row_len(const Tensor *t);
 uint64_t tensor_n_elems(const Tensor *t);
 
-/* MXFP4: e2m1 values and the e8m0 block scale. */
-extern const float MXFP4_VALUES[16];
-static inline float e8m0_to_f32(uint8_t e) {
-    /* 2^(e-127); e=0 is 2^-127, a subnormal in f32. */
-    union {
-        uint32_t u;
-        float f;
-    } v;
-    if (e == 0) {
-        v.u = 0x00400000u;
-        return v.f;
-    }
-    if (e == 255) {
-        v.u = 0x7fc00000u;
-        return v.f;
-    }
-    v.u = (uint32_t)e << 23;
-    return v.f;
-}
 
 #endif

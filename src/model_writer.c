@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "gptoss_math.h"
 #include "output_file.h"
 
 int model_write(const char *path, const ModelConfig *c, DType dense, DType experts, TensorFill fill, void *ctx, Error *err) {
@@ -69,8 +70,8 @@ int model_write(const char *path, const ModelConfig *c, DType dense, DType exper
 
 static uint8_t mxfp4_nibble(float v) {
     /* nearest e2m1 value; ties go to the value with the even mantissa */
-    static const float mags[8] = {0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f};
-    float a = fabsf(v);
+    float mags[8], a = fabsf(v);
+    for (uint32_t i = 0; i < 8; i++) mags[i] = gptoss_fp4_value(i);
     int best = 0;
     for (int i = 1; i < 8; i++)
         if (fabsf(a - mags[i]) < fabsf(a - mags[best]) || (fabsf(a - mags[i]) == fabsf(a - mags[best]) && (i % 2) == 0)) best = i;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "../src/gptoss_math.h"
 #include "../src/json.h"
 #include "../src/model_writer.h"
 #include "../src/requests.h"
@@ -339,8 +340,13 @@ static void test_codecs(void) {
     check(f32_to_bf16(1.01171875f) == 0x3f82, "bf16 ties round to even (up)", "");
     /* mxfp4: values exactly representable round-trip, the scale is a power of two */
     float src[64], back[64];
-    for (int i = 0; i < 32; i++) src[i] = MXFP4_VALUES[i % 16] * 0.25f;
-    for (int i = 32; i < 64; i++) src[i] = MXFP4_VALUES[(i * 7) % 16] * 8.0f;
+    /* e2m1 as the OCP MX spec lists it, against gptoss_math.h's decoding */
+    static const float e2m1[16] = {0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f, -0.0f, -0.5f, -1.0f, -1.5f, -2.0f, -3.0f, -4.0f, -6.0f};
+    int fp4_ok = 1;
+    for (uint32_t i = 0; i < 16; i++) fp4_ok &= gptoss_fp4_value(i) == e2m1[i] && signbit(gptoss_fp4_value(i)) == signbit(e2m1[i]);
+    check(fp4_ok, "fp4 (e2m1) decoding equals the spec's table", "");
+    for (int i = 0; i < 32; i++) src[i] = e2m1[i % 16] * 0.25f;
+    for (int i = 32; i < 64; i++) src[i] = e2m1[(i * 7) % 16] * 8.0f;
     uint8_t packed[64 / 2 + 64 / 32];
     encode_f32_as(DTYPE_MXFP4, src, 64, 64, packed);
     Tensor t = {.dtype = DTYPE_MXFP4, .ndim = 1, .shape = {64}, .data = packed};
@@ -349,7 +355,9 @@ static void test_codecs(void) {
     for (int i = 0; i < 64; i++) same &= back[i] == src[i];
     check(same, "mxfp4 encode/decode round-trips representable values", "");
     check(packed[32] == 127 - 3 + 1 && packed[33] == 127 + 3, "mxfp4 block scales are 2^(e-127)", "");
-    check(e8m0_to_f32(127) == 1.0f && e8m0_to_f32(130) == 8.0f && e8m0_to_f32(0) == ldexpf(1.0f, -127), "e8m0 decoding", "");
+    check(gptoss_e8m0_value(127) == 1.0f && gptoss_e8m0_value(130) == 8.0f && gptoss_e8m0_value(0) == ldexpf(1.0f, -127) &&
+              isnan(gptoss_e8m0_value(255)),
+          "e8m0 decoding (0: 2^-127, 255: NaN)", "");
     check(dtype_nbytes(DTYPE_MXFP4, 64) == 34, "mxfp4 size is 17 bytes per 32 values", "");
 }
 
