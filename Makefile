@@ -77,24 +77,32 @@ NVCC_FLAGS ?= -O3 -std=c++17 -gencode arch=compute_90,code=sm_90 -Xcompiler -Wal
 # -Wno-pass-failed: an unroll pragma the AMD optimizer declines is a hint, not an error
 HIP_AMD_FLAGS ?= -O3 -std=c++17 --offload-arch=gfx90a -Wall -Wextra -Werror -Wno-pass-failed
 HIP_HDRS = $(wildcard hip/*.h)
-$(B)/hip_backend.o: hip/hip_backend.hip $(HIP_HDRS) $(HDRS) | $(B)
+# the backend's files (hip/hip_state.h maps them); bench_support is bench_gpu's
+HIP_SRC = hip/hip_backend.hip hip/calls.hip hip/forward.hip hip/weights.hip hip/kv_cache.hip hip/instrumentation.hip
+HIP_OBJ = $(HIP_SRC:hip/%.hip=$(B)/hip/%.o)
+HIP_AMD_OBJ = $(HIP_SRC:hip/%.hip=$(B)/hip_amd/%.o)
+$(B)/hip/%.o: hip/%.hip $(HIP_HDRS) $(HDRS)
+	@mkdir -p $(@D)
 	$(NVCC) $(NVCC_FLAGS) -x cu -c $< -o $@
+$(B)/hip_amd/%.o: hip/%.hip $(HIP_HDRS) $(HDRS)
+	@mkdir -p $(@D)
+	$(HIPCC) $(HIP_AMD_FLAGS) -x hip -c $< -o $@
 $(B)/bench_support.o: hip/bench_support.hip $(HIP_HDRS) | $(B)
 	$(NVCC) $(NVCC_FLAGS) -x cu -c $< -o $@
-$(B)/hip_backend_amd.o: hip/hip_backend.hip $(HIP_HDRS) $(HDRS) | $(B)
-	$(HIPCC) $(HIP_AMD_FLAGS) -x hip -c $< -o $@
 $(B)/bench_support_amd.o: hip/bench_support.hip $(HIP_HDRS) | $(B)
 	$(HIPCC) $(HIP_AMD_FLAGS) -x hip -c $< -o $@
-$(B)/getp_gpu: $(B)/getp_main.o $(B)/hip_backend.o $(B)/libgetp.a
-	$(NVCC) $(B)/getp_main.o $(B)/hip_backend.o $(B)/libgetp.a -o $@ $(PCRE2_LIBS) -lm -lgomp
-$(B)/test_gpu: tests/test_gpu.c $(B)/hip_backend.o $(B)/libgetp.a $(HDRS)
+hip-objects: $(HIP_OBJ)
+.PHONY: hip-objects
+$(B)/getp_gpu: $(B)/getp_main.o $(HIP_OBJ) $(B)/libgetp.a
+	$(NVCC) $(B)/getp_main.o $(HIP_OBJ) $(B)/libgetp.a -o $@ $(PCRE2_LIBS) -lm -lgomp
+$(B)/test_gpu: tests/test_gpu.c $(HIP_OBJ) $(B)/libgetp.a $(HDRS)
 	$(CC) $(CFLAGS) -c tests/test_gpu.c -o $(B)/test_gpu.o
-	$(NVCC) $(B)/test_gpu.o $(B)/hip_backend.o $(B)/libgetp.a -o $@ $(PCRE2_LIBS) -lm -lgomp
-$(B)/bench_gpu: bench/bench_gpu.c $(B)/hip_backend.o $(B)/bench_support.o $(B)/libgetp.a $(HDRS)
+	$(NVCC) $(B)/test_gpu.o $(HIP_OBJ) $(B)/libgetp.a -o $@ $(PCRE2_LIBS) -lm -lgomp
+$(B)/bench_gpu: bench/bench_gpu.c $(HIP_OBJ) $(B)/bench_support.o $(B)/libgetp.a $(HDRS)
 	$(CC) $(CFLAGS) -c bench/bench_gpu.c -o $(B)/bench_gpu.o
-	$(NVCC) $(B)/bench_gpu.o $(B)/hip_backend.o $(B)/bench_support.o $(B)/libgetp.a -o $@ $(PCRE2_LIBS) -lm -lgomp
+	$(NVCC) $(B)/bench_gpu.o $(HIP_OBJ) $(B)/bench_support.o $(B)/libgetp.a -o $@ $(PCRE2_LIBS) -lm -lgomp
 hip: $(B)/getp_gpu $(B)/bench_gpu
-hip-amd: $(B)/hip_backend_amd.o $(B)/bench_support_amd.o
+hip-amd: $(HIP_AMD_OBJ) $(B)/bench_support_amd.o
 test-gpu: all $(B)/test_gpu $(B)/getp_gpu $(B)/getp_mpi_gpu
 	bash tests/run_gpu_tests.sh
 .PHONY: hip hip-amd test-gpu
@@ -113,7 +121,7 @@ block-trace:
 
 # getp_mpi with the GPU backend (NVIDIA): each rank drives the GPU of its node-local index.
 CUDA_LIB ?= /usr/local/cuda/lib64
-$(B)/getp_mpi_gpu: mpi/getp_mpi.c mpi/schedule.c mpi/binding.c mpi/*.h $(B)/hip_backend.o $(B)/libgetp.a $(HDRS)
-	OMPI_CC=$(CC) $(MPICC) $(CFLAGS) $(PCRE2_CFLAGS) mpi/getp_mpi.c mpi/schedule.c mpi/binding.c $(B)/hip_backend.o $(B)/libgetp.a \
+$(B)/getp_mpi_gpu: mpi/getp_mpi.c mpi/schedule.c mpi/binding.c mpi/*.h $(HIP_OBJ) $(B)/libgetp.a $(HDRS)
+	OMPI_CC=$(CC) $(MPICC) $(CFLAGS) $(PCRE2_CFLAGS) mpi/getp_mpi.c mpi/schedule.c mpi/binding.c $(HIP_OBJ) $(B)/libgetp.a \
 	    -o $@ $(PCRE2_LIBS) $(HWLOC_LIBS) $(LDLIBS) -L$(CUDA_LIB) -lcudart -lstdc++
 hip: $(B)/getp_mpi_gpu

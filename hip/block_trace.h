@@ -7,9 +7,14 @@
  * (on any return), all on the GPU's global nanosecond clock, with the
  * multiprocessor it ran on. The backend turns recording on for one step
  * (GETP_BLOCK_TRACE=step) and writes the records as CSV;
- * bench/block_trace.py reads them. Normal builds: the macros are empty. */
+ * bench/block_trace.py reads them. Normal builds: the macros are empty.
+ * The recorder (its __constant__ buffer and the macros) lives in the one
+ * file that defines GETP_BLOCK_TRACE_RECORDER before including this,
+ * forward.hip, whose kernels it records; the others see the types only. */
 #ifndef GETP_HIP_BLOCK_TRACE_H
 #define GETP_HIP_BLOCK_TRACE_H
+
+#include "hip_compat.h"
 
 enum { TK_EMBED, TK_QKV_FINISH, TK_ATTENTION, TK_POST_ATTENTION, TK_COMBINE, TK_ARGMAX, TK_SAMPLE, TK_MATMUL /* + mode */ };
 
@@ -26,6 +31,9 @@ struct BlockTraceBuffer {
 
 #if defined(GETP_BLOCK_TRACE) && !defined(GETP_AMD)
 #define GETP_BLOCK_TRACE_ON 1
+#endif
+
+#if defined(GETP_BLOCK_TRACE_ON) && defined(GETP_BLOCK_TRACE_RECORDER)
 __constant__ BlockTraceBuffer block_trace_buffer;
 
 __device__ inline unsigned long long global_ns() {

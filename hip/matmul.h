@@ -17,11 +17,13 @@
 #ifndef GETP_HIP_MATMUL_H
 #define GETP_HIP_MATMUL_H
 
-#include "hip_compat.h"
+#include "early_start.h"
+#include "hip_state.h"
+#include "matmul_load.h"
+#include "step_types.h"
 
 #define MM_WARPS 4            /* warps per block */
 #define MM_TOKEN_TILES 4      /* most tiles of 8 tokens per warp (8 measured slower on an H100: less in flight) */
-#define DECODE_ROWS 8         /* steps of up to this many rows are latency-bound: one token tile, prefetches, weights before the wait */
 /* A dense matmul's blocks load weights while the kernel before them (the
  * attention, the combine: chains of short dependent steps) still runs.
  * Loads queue in the memory system in order, so 20 MB issued at once make
@@ -30,22 +32,7 @@
  * matmuls: 284 -> 287.5 tok/s at 300-400 ns, 600 ns too slow). */
 #define PRELOAD_PACE_NS 350
 
-enum { DT_F32 = 0, DT_BF16 = 1, DT_MXFP4 = 2 };
 enum { MM_PARTIAL, MM_BIAS, MM_SWIGLU }; /* dense partial sums; the experts' down (+ bias) and gate_up (+ SwiGLU) */
-
-/* A matrix, or a stack of E matrices of `rows` rows each, on the device. */
-struct WeightView {
-    const uint8_t *data;   /* F32/BF16 values, or MXFP4 blocks (16 bytes per 32 values) */
-    const uint8_t *scales; /* MXFP4: one e8m0 byte per 32 values */
-    int dtype, rows, cols;
-    int tiled;             /* experts: stored in the tiled order (see tiled_index) */
-};
-
-/* Bytes of a weight's values (MXFP4: without its scales). */
-__host__ __device__ inline size_t weight_bytes(const WeightView &w) {
-    size_t n = (size_t)w.rows * w.cols;
-    return w.dtype == DT_F32 ? 4 * n : w.dtype == DT_BF16 ? 2 * n : n / 2;
-}
 
 struct MatmulJob {
     WeightView w;
@@ -72,17 +59,6 @@ __device__ inline void set_route(int *routing, int z, int expert, int first, int
     routing[1 + 3 * z] = expert, routing[2 + 3 * z] = first, routing[3 + 3 * z] = count;
 }
 
-/* Per lane and chunk: V consecutive values of a row (F32: 8, so 32 k per
- * chunk; BF16: 16, 64 k; MXFP4: 32, 128 k), loaded raw, U chunks at a time
- * (one-token-tile launches: decode_group_chunks): each row is read in runs
- * of 4 V values per chunk. */
-template <int DT> struct Lane {
-    enum {
-        V = DT == DT_MXFP4 ? 32 : DT == DT_BF16 ? 16 : 8,
-        U = DT == DT_MXFP4 ? 2 : 4,
-        WORDS = DT == DT_MXFP4 ? 1 : 2 /* uint4 loads per lane and row */
-    };
-};
 /* Chunks per register group of a one-token-tile launch (two groups in
  * flight). The BF16 expert matmuls stream faster with fewer bytes in flight
  * than the dense ones, which load theirs before the kernel ahead ends:
@@ -94,120 +70,6 @@ template <int DT, int MODE> __device__ constexpr int decode_group_chunks() {
     if (DT == DT_BF16 && MODE == MM_BIAS) return 2;
     return Lane<DT>::U;
 }
-template <int DT> struct RawWeights {
-    uint4 v[Lane<DT>::WORDS];
-    uint32_t scale2; /* MXFP4: the block's scale as a bf16 pair */
-};
-
-__device__ inline float fp4_value(uint32_t n) {
-    uint32_t e = (n >> 1) & 3u, m = n & 1u;
-    float mag = e == 0 ? 0.5f * (float)m : __uint_as_float((e + 126u) << 23 | m << 22);
-    return (n & 8u) ? -mag : mag;
-}
-__device__ inline float e8m0_value(uint32_t s) { return s == 0 ? __uint_as_float(0x00400000u) : __uint_as_float(s << 23); }
-/* An e8m0 scale byte as a bf16 pair (a power of 2: exact in bf16). */
-__device__ inline uint32_t e8m0_bf16x2(uint32_t s) {
-    uint32_t f = __float_as_uint(e8m0_value(s));
-    return f >> 16 | (f & 0xffff0000u);
-}
-/* Values per 16-byte word of a weight (MXFP4: 32, also one scale byte). */
-__host__ __device__ constexpr int values_per_word(int dtype) { return dtype == DT_F32 ? 4 : dtype == DT_BF16 ? 8 : 32; }
-
-/* The lane's V values of row r from column k; zeros when !ok. */
-template <int DT> __device__ inline void load_raw(const WeightView &w, long r, int k, bool ok, RawWeights<DT> &raw) {
-    for (int i = 0; i < Lane<DT>::WORDS; i++) raw.v[i] = make_uint4(0, 0, 0, 0);
-    raw.scale2 = 0;
-    if (!ok) return;
-    if (DT == DT_BF16) {
-        const uint4 *p = (const uint4 *)(w.data + ((size_t)r * w.cols + k) * 2);
-#pragma unroll
-        for (int i = 0; i < Lane<DT>::WORDS; i++) raw.v[i] = p[i];
-    } else if (DT == DT_F32) {
-        const uint4 *p = (const uint4 *)(w.data + ((size_t)r * w.cols + k) * 4);
-        raw.v[0] = p[0];
-        raw.v[(Lane<DT>::WORDS - 1)] = p[1];
-    } else {
-        raw.v[0] = *(const uint4 *)(w.data + (size_t)r * (w.cols / 2) + k / 2);
-        raw.scale2 = e8m0_bf16x2(w.scales[(size_t)r * (w.cols / 32) + k / 32]);
-    }
-}
-
-/* Expert weights whose rows hold whole chunks are stored "tiled" on the
- * device (tile_expert_weights in hip_backend.hip reorders them after the
- * upload): within each tile of 16 rows, chunk by chunk, the 16-byte words
- * that one load instruction of the warp reads lie together, so it reads one
- * contiguous run of 512 bytes rather than 64 bytes from each of 8 rows, and
- * a lane's loads sit at fixed offsets from one address. A tile's bytes stay
- * within its own 16 rows, so the reorder is a permutation in place.
- *
- * W: 16-byte words per lane, row and chunk. Lane (g, q) reads slots g and
- * g+8 of its tile (tile_slot_of_row); word w of its run in chunk c is word
- * c 4W + q W + w of the row, and lies at tiled_index from the tile's start
- * (16 rows x RW words). MXFP4 scale bytes (one per 32 values: as many as
- * the row's words) are ordered the same way with W = 1, in bytes.
- *
- * Rows with a short last chunk (MXFP4 with 2880 columns: 22.5 chunks of
- * 128) stay row-major: every form of addressing the short chunk that was
- * tried cost more than the layout gained (bench/RESULTS.md). */
-__host__ __device__ inline long tiled_index(int slot, int c, int q, int w, int W) {
-    return (long)c * 64 * W + (long)((slot / 8) * W + w) * 32 + (slot % 8) * 4 + q;
-}
-/* Row of a tile (0..15) -> its slot. SwiGLU: slot g holds channel g's gate
- * (row 2g), slot g+8 its up (row 2g+1), which meet in one lane. */
-__host__ __device__ inline int tile_slot_of_row(int row, bool swiglu) { return swiglu ? (row % 2) * 8 + row / 2 : row; }
-
-/* Lane<DT>::WORDS for a runtime dtype. */
-__host__ __device__ inline int lane_words(int dtype) {
-    return dtype == DT_MXFP4 ? (int)Lane<DT_MXFP4>::WORDS : dtype == DT_BF16 ? (int)Lane<DT_BF16>::WORDS : (int)Lane<DT_F32>::WORDS;
-}
-/* 16-byte words per row of a weight (MXFP4: also its scale bytes). */
-__host__ __device__ inline int row_words(const WeightView &w) { return w.cols / values_per_word(w.dtype); }
-/* Whether a weight's rows hold whole chunks (so it can be tiled). */
-__host__ __device__ inline bool rows_hold_whole_chunks(const WeightView &w) { return row_words(w) % (4 * lane_words(w.dtype)) == 0; }
-
-/* load_raw for tiled expert weights: slot g + 8h of global tile `tile`, chunk c. */
-template <int DT>
-__device__ inline void load_raw_tiled(const WeightView &w, long tile, int h, int lane, int c, bool ok, RawWeights<DT> &raw) {
-    constexpr int W = Lane<DT>::WORDS;
-    for (int i = 0; i < W; i++) raw.v[i] = make_uint4(0, 0, 0, 0);
-    raw.scale2 = 0;
-    if (!ok) return;
-    const long start = tile * 16 * (w.cols / values_per_word(DT)); /* the tile's first word */
-    const uint4 *p = (const uint4 *)w.data + start + tiled_index(8 * h, c, lane, 0, W); /* lane = 4g + q */
-#pragma unroll
-    for (int i = 0; i < W; i++) raw.v[i] = p[32 * i];
-    if (DT == DT_MXFP4) raw.scale2 = e8m0_bf16x2(w.scales[start + tiled_index(8 * h, c, lane, 0, 1)]);
-}
-
-__device__ inline uint32_t word_of(const uint4 &v, int i) { return i == 0 ? v.x : i == 1 ? v.y : i == 2 ? v.z : v.w; }
-
-/* Values 4s..4s+3 of the lane's row as two bf16 pairs (hi), and for F32
- * what bf16 left out (lo). */
-template <int DT> __device__ inline void unpack_step(const RawWeights<DT> &raw, int s, uint32_t hi[2], uint32_t lo[2]) {
-    if (DT == DT_BF16) {
-        hi[0] = word_of(raw.v[s / 2], 2 * s % 4), hi[1] = word_of(raw.v[s / 2], 2 * s % 4 + 1);
-        lo[0] = lo[1] = 0;
-    } else if (DT == DT_F32) {
-        const uint4 &v = raw.v[s >= 1 ? Lane<DT>::WORDS - 1 : 0];
-        split_bf16x2(__uint_as_float(v.x), __uint_as_float(v.y), hi[0], lo[0]);
-        split_bf16x2(__uint_as_float(v.z), __uint_as_float(v.w), hi[1], lo[1]);
-    } else {
-        /* fp4 (sign, 2 exponent bits, 1 mantissa bit) to bf16 by moving the
-         * bits: s e e m placed at bf16 bits 15 and 8..6 reads as the value
-         * times 2^-126 (e = 0, m = 1 as the subnormal 2^-127), so two exact
-         * products give value x scale, two values per instruction */
-        const uint32_t two_126 = 0x7E807E80u;
-        for (int h = 0; h < 2; h++) { /* byte 2s+h holds values 4s+2h (low nibble) and 4s+2h+1 */
-            int byte_index = 2 * s + h;
-            uint32_t byte = (word_of(raw.v[0], byte_index / 4) >> (8 * (byte_index % 4))) & 0xFFu;
-            uint32_t t = byte | byte << 12; /* the nibbles at bits 0..3 and 16..19 */
-            uint32_t bits = (t & 0x00070007u) << 6 | (t & 0x00080008u) << 12;
-            hi[h] = bf16x2_mul(bf16x2_mul(bits, two_126), raw.scale2);
-        }
-        lo[0] = lo[1] = 0;
-    }
-}
-
 __device__ inline float swiglu(float gate, float up, float limit) {
     gate = fminf(gate, limit);
     up = fmaxf(fminf(up, limit), -limit);
@@ -457,6 +319,151 @@ __global__ void __launch_bounds__(MM_WARPS * WARP, NT == 1 ? 3 : 0) matmul_kerne
                 }
         }
     }
+}
+
+/* ---- launchers ---- */
+
+/* How many blocks of the batch-1 dense matmul the GPU runs at once. */
+static int resident_matmul_blocks(HipState *s, int dtype, Error *err) {
+    int per_sm = 0;
+    const void *kernel = dtype == DT_F32    ? (const void *)matmul_kernel<DT_F32, MM_PARTIAL, 1>
+                         : dtype == DT_BF16 ? (const void *)matmul_kernel<DT_BF16, MM_PARTIAL, 1>
+                                            : (const void *)matmul_kernel<DT_MXFP4, MM_PARTIAL, 1>;
+    CHECK(hipOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, MM_WARPS * WARP, 0), err);
+    s->resident_blocks = (per_sm > 0 ? per_sm : 1) * s->sm_count;
+    return 0;
+}
+
+/* Splits of k for a dense matrix: as many as fill the blocks the GPU holds
+ * at once (one wave: a second would leave a tail), at least 2 chunks of 32
+ * values each. Depends on the shape and the GPU only (batch invariance). */
+static int choose_splits(const HipState *s, int rows, int cols) {
+    int groups = (int)cdiv(cdiv(rows, 16), MM_WARPS), chunks = (cols + 31) / 32;
+    int splits = s->resident_blocks / groups;
+    if (splits > chunks / 2) splits = chunks / 2;
+    return splits < 1 ? 1 : splits;
+}
+
+/* x: packed rows of `cols` values */
+static MatmulJob dense_job(WeightView w, const uint4 *x, int cols, int n, int splits, float *out) {
+    MatmulJob j;
+    memset(&j, 0, sizeof j);
+    j.w = w, j.x = x, j.ldx = cols / 4, j.n_tokens = n, j.splits = splits, j.out = out, j.pair_div = 1;
+    return j;
+}
+
+/* Token tiles per warp by batch size: 1 for decode-sized batches (deeper
+ * weight prefetch), else 4. Every variant computes each output with the
+ * same sum. grid.y covers the tokens in groups of 8 NT. */
+static int token_tiles(int max_tokens) { return max_tokens <= DECODE_ROWS ? 1 : MM_TOKEN_TILES; }
+
+template <int DT, int MODE, bool TILED>
+static void launch_variant(const HipState *s, const MatmulJobs &all, dim3 grid, int nt) {
+    dim3 block(MM_WARPS * WARP);
+    if (nt == 1) (void)launch_chained(matmul_kernel<DT, MODE, 1, TILED>, grid, block, 0, s->stream, all);
+    else (void)launch_chained(matmul_kernel<DT, MODE, MM_TOKEN_TILES, TILED>, grid, block, 0, s->stream, all);
+}
+template <int DT, int MODE>
+static void launch_variant(const HipState *s, const MatmulJobs &all, dim3 grid, int nt) {
+    if constexpr (MODE != MM_PARTIAL)
+        if (all.job[0].w.tiled) return launch_variant<DT, MODE, true>(s, all, grid, nt);
+    launch_variant<DT, MODE, false>(s, all, grid, nt);
+}
+
+/* tiles[i]: job i's row tiles (16 rows; SwiGLU: 8 channels) */
+template <int MODE>
+static int launch_matmul(const HipState *s, const MatmulJob *jobs, int n_jobs, const unsigned *tiles, unsigned grid_z, int max_tokens,
+                         Error *err, const WeightView *prefetch = nullptr) {
+    MatmulJobs all;
+    memset(&all, 0, sizeof all);
+    if (prefetch) all.prefetch = prefetch->data, all.prefetch_bytes = weight_bytes(*prefetch);
+    unsigned grid_x = 0;
+    int nt = token_tiles(max_tokens), mt = nt == 1 ? (int)RowTiles<1>::MT : (int)RowTiles<MM_TOKEN_TILES>::MT;
+    all.n_jobs = n_jobs;
+    for (int i = 0; i < n_jobs; i++) {
+        all.job[i] = jobs[i];
+        all.blocks[i] = (int)(cdiv(tiles[i], (size_t)MM_WARPS * mt) * (unsigned)jobs[i].splits);
+        grid_x += (unsigned)all.blocks[i];
+    }
+    dim3 grid(grid_x, cdiv(max_tokens, 8 * nt), grid_z);
+    /* only a launch that is one wave preloads all its weights during the kernel before */
+    if (nt == 1 && MODE == MM_PARTIAL && (size_t)grid.x * grid.y * grid.z <= (size_t)s->resident_blocks) all.pace_ns = PRELOAD_PACE_NS;
+    switch (jobs[0].w.dtype) {
+    case DT_F32: launch_variant<DT_F32, MODE>(s, all, grid, nt); break;
+    case DT_BF16: launch_variant<DT_BF16, MODE>(s, all, grid, nt); break;
+    default: launch_variant<DT_MXFP4, MODE>(s, all, grid, nt); break;
+    }
+    CHECK_LAUNCH(err);
+    return 0;
+}
+
+/* Dense matmuls of the same x: up to 3 matrices (q, k, v) in one launch;
+ * prefetch: a weight the next kernel reads (see MatmulJobs). */
+static int dense_matmul(const HipState *s, const MatmulJob *jobs, int n_jobs, int n, Error *err, const WeightView *prefetch = nullptr) {
+    unsigned tiles[3];
+    for (int i = 0; i < n_jobs; i++) {
+        tiles[i] = cdiv(jobs[i].w.rows, 16);
+        if (jobs[i].w.dtype != jobs[0].w.dtype) return error_set(err, "hip backend: q, k and v must share a dtype");
+    }
+    return launch_matmul<MM_PARTIAL>(s, jobs, n_jobs, tiles, 1, n, err, prefetch);
+}
+
+template <int MODE>
+static int expert_matmul(const HipState *s, WeightView w, const float *bias, const uint4 *x, int cols, int pair_div, void *out, int ldo,
+                         int n_rows, Error *err) {
+    MatmulJob j;
+    memset(&j, 0, sizeof j);
+    j.w = w, j.bias = bias, j.x = x, j.ldx = cols / 4, j.pairs = s->pairs, j.routing = s->routing, j.pair_div = pair_div;
+    j.n_experts = (int)s->c.n_experts, j.splits = MODE == MM_BIAS ? DOWN_SPLITS : 1, j.out = out, j.ldo = ldo, j.limit = s->c.swiglu_limit;
+    j.n_tokens = n_rows * (int)s->c.experts_per_token; /* pairs: MM_BIAS's split stride */
+    unsigned tiles = MODE == MM_SWIGLU ? cdiv(w.rows / 2, 8) : cdiv(w.rows, 16);
+    /* n_rows tokens make n_rows * k (token, expert) pairs, so at most that
+     * many experts have work: at batch 1, 4 of 32 */
+    int pairs = n_rows * (int)s->c.experts_per_token, z = pairs < j.n_experts ? pairs : j.n_experts;
+    return launch_matmul<MODE>(s, &j, 1, &tiles, (unsigned)z, n_rows, err);
+}
+
+/* ---- the matrix products of a step ----
+ * Early start, per launch:
+ *   q/k/v, o, unembedding (dense): stream their weight chunks before the
+ *     wait (a one-wave launch paced PRELOAD_PACE_NS apart) and let the next
+ *     kernel start at once; o also asks L2 for the router's weights, which
+ *     moe_route reads next (decode-sized steps).
+ *   gate_up (experts, SwiGLU): at decode-sized steps waits first, then lets
+ *     down start, because down reads the routing before its own wait; at
+ *     large batches waits before its weights.
+ *   down (experts, + bias): at decode-sized steps reads the routing and
+ *     streams its weights before its wait; at large batches waits first.
+ * (The kernel reads which case it is from its jobs: routing_ready,
+ * next_reads_routing, weights_first.) */
+static int launch_qkv_matmul(const HipState *s, const LayerDev *L, int T, Error *err) {
+    int H = s->c.hidden;
+    MatmulJob qkv[3] = {dense_job(L->wq, s->xn, H, T, s->splits_q, s->part_q), dense_job(L->wk, s->xn, H, T, s->splits_k, s->part_k),
+                        dense_job(L->wv, s->xn, H, T, s->splits_v, s->part_v)};
+    return dense_matmul(s, qkv, 3, T, err);
+}
+
+static int launch_o_matmul(const HipState *s, const LayerDev *L, int T, Error *err) {
+    int QD = s->c.n_heads * s->c.head_dim;
+    MatmulJob o = dense_job(L->wo, s->attn, QD, T, s->splits_o, s->part_o);
+    return dense_matmul(s, &o, 1, T, err, T <= DECODE_ROWS ? &L->router : nullptr);
+}
+
+static int launch_gate_up(const HipState *s, const LayerDev *L, int T, Error *err) {
+    const ModelConfig *c = &s->c;
+    return expert_matmul<MM_SWIGLU>(s, L->gate_up, L->gate_up_b, s->xn, c->hidden, c->experts_per_token, s->act, c->intermediate, T, err);
+}
+
+static int launch_down(const HipState *s, const LayerDev *L, int T, Error *err) {
+    const ModelConfig *c = &s->c;
+    return expert_matmul<MM_BIAS>(s, L->down, L->down_b, s->act, c->intermediate, 1, s->expert_out, c->hidden, T, err);
+}
+
+/* The logits of the n_out rows that want them (their final norms, packed by
+ * the last combine at their logits rows). */
+static int launch_unembedding(const HipState *s, int n_out, Error *err) {
+    MatmulJob u = dense_job(s->unemb, s->xn, s->c.hidden, n_out, 1, s->logits);
+    return dense_matmul(s, &u, 1, n_out, err);
 }
 
 #endif

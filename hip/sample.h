@@ -8,7 +8,9 @@
 #ifndef GETP_HIP_SAMPLE_H
 #define GETP_HIP_SAMPLE_H
 
-#include "hip_compat.h"
+#include "early_start.h"
+#include "hip_state.h"
+#include "reduce.h"
 
 #define SAMPLE_THREADS 1024
 #define ARGMAX_SLICES 64 /* the argmax's first pass: blocks per row */
@@ -142,6 +144,20 @@ __global__ void __launch_bounds__(SAMPLE_THREADS) sample_kernel(int *tokens, con
         for (int i = 0; i < nw; i++) f = min(f, best_i[i]), lm = max(lm, last_of[i]);
         tokens[r] = f != 0x7fffffff ? f : lm;
     }
+}
+
+/* The unembedding's logits to token ids: the argmax's slices, then the
+ * sampler, one block per row. Early start: neither loads anything before
+ * its wait; the argmax lets the sampler launch once it has waited. */
+static int launch_sample(const HipState *s, int T, int n_out, Error *err) {
+    int V = s->c.vocab_size;
+    (void)launch_chained(argmax_slices_kernel, dim3(n_out, ARGMAX_SLICES), dim3(ARGMAX_THREADS), 0, s->stream, s->argmax_part,
+                         (const float *)s->logits, V);
+    CHECK_LAUNCH(err);
+    (void)launch_chained(sample_kernel, dim3(n_out), dim3(SAMPLE_THREADS), 0, s->stream, s->d_tokens, (const float *)s->logits,
+                         (const int2 *)s->argmax_part, s->prob, V, step_specs(s->d_input, T));
+    CHECK_LAUNCH(err);
+    return 0;
 }
 
 #endif

@@ -150,13 +150,13 @@ for f in tests/robust/*.sh; do
 done
 
 echo "== GPU backend builds (nothing here runs them: make test-gpu does, on a GPU machine)"
-rm -f "$B/hip_backend_amd.o"
+rm -rf "$B/hip_amd"
 make -s hip-amd >"$OUT/hip_amd.log" 2>&1
 check "the AMD build (hipcc --offload-arch=gfx90a, -Werror) compiles the HIP backend" \
-    bash -c "strings '$B/hip_backend_amd.o' | grep -q 'amdgcn-amd-amdhsa--gfx90a'"
+    bash -c "for f in '$B'/hip_amd/*.o; do strings \"\$f\" | grep -q 'amdgcn-amd-amdhsa--gfx90a' || exit 1; done; [ -s '$B/hip_amd/forward.o' ]"
 if command -v nvcc >/dev/null; then
-    make -s build/hip_backend.o >"$OUT/hip_nvidia.log" 2>&1
-    check "the NVIDIA build (nvcc sm_90 through hip/hip_compat.h, -Werror) compiles the HIP backend" test -s "$B/hip_backend.o"
+    make -s -j"$(nproc)" hip-objects >"$OUT/hip_nvidia.log" 2>&1
+    check "the NVIDIA build (nvcc sm_90 through hip/hip_compat.h, -Werror) compiles the HIP backend" test -s "$B/hip/forward.o"
 fi
 
 echo "== getp_mpi on the CPU backend: byte-identical to getp"

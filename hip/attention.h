@@ -1,0 +1,136 @@
+/* attention.h - causal attention with sinks over the KV cache, full or
+ * sliding window, one block per (row, query head). */
+#ifndef GETP_HIP_ATTENTION_H
+#define GETP_HIP_ATTENTION_H
+
+#include "bf16_math.h"
+#include "early_start.h"
+#include "hip_state.h"
+#include "reduce.h"
+
+#define ATTN_WARPS 4
+
+/* One block per (row, query head), ATTN_WARPS warps each taking every
+ * ATTN_WARPS-th chunk of 32 visible positions: softmax with a running max,
+ * each lane scoring one position and accumulating its value row. Lanes, then
+ * warps (in order) are merged at the end, with the head's sink.
+ * EARLY_V (decode-sized steps, HD <= 64): each value row's loads go out
+ * with the scores, before the softmax's shuffles (H100, batch 1: 11.7 ->
+ * 9.5 us a layer; at batch 256 its 255 registers cost 1.6%). Both orders
+ * compute the same sums. */
+template <int HD, bool EARLY_V>
+__global__ void __launch_bounds__(ATTN_WARPS *WARP) attention_kernel(uint4 *out, const float *q, StepRows rows, LayerCache cache, const float *sinks,
+                                                                   int nh, int nkv) {
+    BLOCK_TRACE(TK_ATTENTION);
+    __shared__ float part_acc[ATTN_WARPS][HD], part_m[ATTN_WARPS], part_l[ATTN_WARPS];
+    int t = blockIdx.x, h = blockIdx.y, w = threadIdx.x / WARP, lane = threadIdx.x % WARP;
+    int kvh = h / (nh / nkv), KVD = nkv * HD, pos = rows.pos[t];
+    int p0 = cache.window ? max(0, pos - cache.window + 1) : 0;
+    /* the kernel before writes only this position's key and value: the
+     * earlier positions' can be on their way to L2 while it runs (at
+     * decode-sized steps, asked by the first head of each kv group only:
+     * the others read the same rows) */
+    for (int p = p0 + (int)threadIdx.x; decode_sized_step() && h % (nh / nkv) == 0 && p < pos; p += blockDim.x) {
+        size_t at = ((size_t)rows.slot[t] * cache.ring + (size_t)(p % cache.ring)) * KVD + (size_t)kvh * HD;
+        for (int b = 0; b < HD * 4; b += 128) prefetch_l2_line((const char *)(cache.k + at) + b), prefetch_l2_line((const char *)(cache.v + at) + b);
+    }
+    const float scale = rsqrtf((float)HD), sink = sinks[h];
+    wait_prior_kernel();
+    let_next_kernel_start();
+    const float *qh = q + ((size_t)t * nh + h) * HD;
+    float qv[HD], acc[HD];
+#pragma unroll
+    for (int i = 0; i < HD; i += 4) {
+        float4 v = *(const float4 *)(qh + i);
+        qv[i] = v.x, qv[i + 1] = v.y, qv[i + 2] = v.z, qv[i + 3] = v.w;
+    }
+#pragma unroll
+    for (int i = 0; i < HD; i++) acc[i] = 0.0f;
+    const size_t base = (size_t)rows.slot[t] * cache.ring * KVD + (size_t)kvh * HD;
+    float m = -INFINITY, l = 0.0f;
+    for (int p = p0 + w * WARP; p <= pos; p += ATTN_WARPS * WARP) {
+        int j = p + lane;
+        bool valid = j <= pos;
+        size_t at = base + (size_t)(j % cache.ring) * KVD;
+        float s = -INFINITY;
+        if (valid) {
+            float d = 0.0f;
+#pragma unroll
+            for (int i = 0; i < HD; i += 4) {
+                float4 k = *(const float4 *)(cache.k + at + i);
+                d += qv[i] * k.x + qv[i + 1] * k.y + qv[i + 2] * k.z + qv[i + 3] * k.w;
+            }
+            s = d * scale;
+        }
+        float4 vr[EARLY_V ? HD / 4 : 1];
+        if constexpr (EARLY_V)
+#pragma unroll
+            for (int i = 0; i < HD; i += 4) vr[i / 4] = valid ? *(const float4 *)(cache.v + at + i) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        float m_new = fmaxf(m, warp_max(s));
+        float corr = expf(m - m_new), pr = valid ? expf(s - m_new) : 0.0f;
+        l = l * corr + warp_sum(pr);
+#pragma unroll
+        for (int i = 0; i < HD; i++) acc[i] *= corr;
+        if (valid)
+#pragma unroll
+            for (int i = 0; i < HD; i += 4) {
+                float4 v = EARLY_V ? vr[i / 4] : *(const float4 *)(cache.v + at + i);
+                acc[i] += pr * v.x, acc[i + 1] += pr * v.y, acc[i + 2] += pr * v.z, acc[i + 3] += pr * v.w;
+            }
+        m = m_new;
+    }
+    BLOCK_TRACE_MARK(1);
+#pragma unroll
+    for (int i = 0; i < HD; i++) {
+        float v = warp_sum(acc[i]);
+        if (lane == i % WARP) part_acc[w][i] = v;
+    }
+    if (lane == 0) part_m[w] = m, part_l[w] = l;
+    __syncthreads();
+    BLOCK_TRACE_MARK(2);
+    if (w != 0) return;
+    float mt = sink;
+    for (int i = 0; i < ATTN_WARPS; i++) mt = fmaxf(mt, part_m[i]);
+    float denom = expf(sink - mt);
+    for (int i = 0; i < ATTN_WARPS; i++) denom += part_m[i] == -INFINITY ? 0.0f : part_l[i] * expf(part_m[i] - mt);
+    uint4 *o = out + ((size_t)t * nh + h) * HD / 4; /* packed for the o matmul */
+    for (int d4 = lane; d4 < HD / 4; d4 += WARP) {
+        float v[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+        for (int i = 0; i < ATTN_WARPS; i++)
+            if (part_m[i] != -INFINITY) {
+                float scale_i = expf(part_m[i] - mt);
+                for (int j = 0; j < 4; j++) v[j] += part_acc[i][4 * d4 + j] * scale_i;
+            }
+        o[d4] = pack_split4(v[0] / denom, v[1] / denom, v[2] / denom, v[3] / denom);
+    }
+}
+
+/* Early start: at decode-sized steps asks L2 for the earlier positions'
+ * keys and values (the kernel before writes only this position's) and
+ * loads the sink before its wait; lets the o matmul start once it has
+ * waited. */
+template <int HD> static void launch_attention_hd(const HipState *s, const LayerDev *L, StepRows rows, int T) {
+    const ModelConfig *c = &s->c;
+    dim3 grid(T, c->n_heads), block(ATTN_WARPS * WARP);
+    int nh = c->n_heads, nkv = c->n_kv_heads;
+    if constexpr (HD <= 64)
+        if (T <= DECODE_ROWS) {
+            (void)launch_chained(attention_kernel<HD, true>, grid, block, 0, s->stream, s->attn, s->q, rows, L->cache, L->sinks, nh, nkv);
+            return;
+        }
+    (void)launch_chained(attention_kernel<HD, false>, grid, block, 0, s->stream, s->attn, s->q, rows, L->cache, L->sinks, nh, nkv);
+}
+
+static int launch_attention(const HipState *s, const LayerDev *L, StepRows rows, int T, Error *err) {
+    switch (s->c.head_dim) {
+    case 16: launch_attention_hd<16>(s, L, rows, T); break;
+    case 32: launch_attention_hd<32>(s, L, rows, T); break;
+    case 64: launch_attention_hd<64>(s, L, rows, T); break;
+    case 128: launch_attention_hd<128>(s, L, rows, T); break;
+    default: return error_set(err, "hip backend: head_dim %u is not supported (16, 32, 64 or 128)", s->c.head_dim);
+    }
+    CHECK_LAUNCH(err);
+    return 0;
+}
+
+#endif

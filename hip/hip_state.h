@@ -1,0 +1,156 @@
+/* hip_state.h - what the GPU backend keeps for one device (HipState), and
+ * the host-side functions its files share. A reader's map of hip/:
+ *
+ *   hip_backend.hip      create, init and destroy; the extern "C" entry points
+ *   calls.hip            one forward call: rows in, a graph or the launches,
+ *                        tokens or logits out; submit/collect (backend.h)
+ *   forward.hip          the launch sequence of one step, layer by layer
+ *   weights.hip          the weights on the device: host or peer load,
+ *                        dummy weights, norms and biases, expert tiling
+ *   kv_cache.hip         the KV cache's layout and allocation
+ *   instrumentation.hip  GETP_PROFILE and the block tracer (block_trace.h)
+ *
+ * Each kernel family is one header, its kernels then its launcher, included
+ * only by forward.hip: embed.h, qkv_rope.h, attention.h, matmul.h (with
+ * matmul_load.h), moe_route.h, moe_combine.h, sample.h; rows.h holds the
+ * row helpers they share. The math they all follow is src/cpu_backend.c's. */
+#ifndef GETP_HIP_STATE_H
+#define GETP_HIP_STATE_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "block_trace.h"
+#include "hip_compat.h"
+#include "step_types.h"
+#include "weight_layout.h"
+
+extern "C" {
+#include "../src/backend.h"
+}
+
+/* Every runtime call is checked: a failure returns -1 with the call, the
+ * runtime's reason and the place in err. */
+#define CHECK(call, err)                                                                                          \
+    do {                                                                                                          \
+        hipError_t e_ = (call);                                                                                   \
+        if (e_ != hipSuccess) return error_set(err, "hip: %s failed: %s (%s:%d)", #call, hipGetErrorString(e_), \
+                                               __FILE__, __LINE__);                                               \
+    } while (0)
+#define CHECK_LAUNCH(err) CHECK(hipGetLastError(), err)
+
+#define MAX_ROWS 256   /* rows one forward call accepts */
+#define MAX_GRAPHS 300 /* decode graphs kept, one per batch size */
+
+/* One layer's weights on the device (views into HipState's weight areas). */
+struct LayerDev {
+    WeightView wq, wk, wv, wo, router, gate_up, down;
+    const float *attn_norm, *bq, *bk, *bv, *bo, *sinks, *mlp_norm, *router_b, *gate_up_b, *down_b;
+    LayerCache cache;
+};
+
+struct GraphEntry {
+    int n_rows, sample;
+    hipGraphExec_t exec;
+};
+
+/* GETP_PROFILE=1: time each kind of launch with events (graphs off) and
+ * print the totals when the backend is destroyed (instrumentation.hip). */
+enum { P_EMBED, P_QKV_MM, P_QKV_FINISH, P_ATTENTION, P_O_MM, P_POST_ATTN, P_GATE_UP, P_DOWN, P_COMBINE, P_UNEMBED, P_SAMPLE, P_KINDS };
+#define PROFILE_EVENTS 1024
+struct Profile {
+    int on, n;
+    hipEvent_t ev[PROFILE_EVENTS];
+    int kind[PROFILE_EVENTS];
+    double ms[P_KINDS];
+    long calls[P_KINDS];
+};
+
+struct HipState {
+    const Model *model;
+    ModelConfig c;
+    int device, sm_count, resident_blocks; /* resident: of the batch-1 dense matmul, GPU-wide */
+    uint8_t *weights; /* the model file's bytes (or random ones), tensors at their file offsets */
+    float *vectors;   /* norms, biases and sinks widened to f32 */
+    WeightView emb, unemb;
+    const float *final_norm;
+    LayerDev *layers;
+    float *kv;
+    size_t kv_bytes;
+    float *inv_freq, concentration;
+    int splits_q, splits_k, splits_v, splits_o;
+    /* per step */
+    int *d_input; /* a call's T rows and specs, packed: see step_rows */
+    int *d_tokens; /* the last sampling call's tokens (fed back: TOKEN_OF_PREVIOUS) */
+    /* Host side of a call, twice: a call may be built while the one before
+     * it is in flight (submit_sample), whose copies read its own buffers. */
+    int *h_input[2], *h_tokens[2];
+    hipEvent_t call_done[2];
+    int call_n_out[2];
+    long submitted, collected; /* calls; buffer = count % 2 */
+    int fed_back_n;            /* tokens the last submitted call sampled (0: it did not) */
+    int serial;                /* profiling or block tracing: each call finishes before the next is built */
+    float *x, *q, *part_q, *part_k, *part_v, *part_o, *expert_out, *logits, *prob, *topk_w;
+    int2 *argmax_part; /* [row][ARGMAX_SLICES] (value bits, id) */
+    uint4 *xn, *attn, *act; /* matmul inputs, packed (pack_split4) */
+    int *topk_idx, *pairs, *routing, *counter;
+    hipStream_t stream;
+    GraphEntry graphs[MAX_GRAPHS];
+    int n_graphs;
+    Profile prof;
+#ifdef GETP_BLOCK_TRACE_ON
+    long trace_step, steps; /* GETP_BLOCK_TRACE=step: the forward call recorded */
+    BlockTraceBuffer trace;
+#endif
+    double weights_seconds; /* the weights' trip to the device */
+    int no_graphs;          /* GETP_NO_GRAPHS=1 or profiling: launch every step directly */
+};
+
+static inline unsigned cdiv(size_t n, size_t d) { return (unsigned)((n + d - 1) / d); }
+
+static inline int device_alloc(void *p, size_t bytes, Error *err) {
+    CHECK(hipMalloc((void **)p, bytes ? bytes : 1), err);
+    return 0;
+}
+
+/* A call's input, packed so that one small copy brings it (at batch 1, 28
+ * bytes): for T rows slot[T], pos[T], token[T], out_row[T], then the
+ * sampled rows' SampleSpecs. A graph is captured per T, so the offsets are
+ * fixed within it. */
+static inline StepRows step_rows(const int *input, int T, const int *fed_back) { return {input, input + T, input + 2 * T, input + 3 * T, fed_back}; }
+static inline SampleSpec *step_specs(int *input, int T) { return (SampleSpec *)(input + 4 * T); }
+static inline size_t step_input_bytes(int T, int n_specs) { return 4 * (size_t)T * sizeof(int) + (size_t)n_specs * sizeof(SampleSpec); }
+
+/* forward.hip */
+int forward_init(HipState *s, Error *err); /* matmul splits, activation buffers, kernel attributes */
+int forward_enqueue_step(HipState *s, int T, int n_out, int sample, Error *err);
+void forward_free(HipState *s);
+#ifdef GETP_BLOCK_TRACE_ON
+int forward_set_block_trace(const BlockTraceBuffer *trace, Error *err);
+#endif
+
+/* calls.hip */
+int calls_init(HipState *s, Error *err);
+int calls_submit(Backend *b, const BatchRow *rows, int T, const SampleSpec *spec, Error *err);
+int calls_collect(Backend *b, int *tokens, Error *err);
+int calls_forward(Backend *b, const BatchRow *rows, int T, float *logits, Error *err);
+void calls_free(HipState *s);
+
+/* weights.hip */
+int weights_upload(HipState *s, const Model *m, GpuLoad *load, Error *err);
+
+/* kv_cache.hip */
+int kv_cache_alloc(HipState *s, Backend *b, size_t budget, Error *err);
+
+/* instrumentation.hip */
+void profile_init(HipState *s);
+void profile_mark(HipState *s, int kind); /* the end of a launch of `kind` (the previous mark is its start) */
+void profile_collect(HipState *s);        /* after a call's wait */
+void profile_report(HipState *s);         /* the totals, at destroy */
+int block_trace_init(HipState *s, Error *err);
+int block_trace_begin(HipState *s, Error *err);
+int block_trace_end(HipState *s, Error *err);
+void block_trace_free(HipState *s);
+
+#endif

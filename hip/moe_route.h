@@ -1,0 +1,244 @@
+/* moe_route.h - the step between attention and the experts, fused into one
+ * kernel a row: the residual with the o projection, the MLP norm, the
+ * router, top-k with its softmax, and the grouping of (row, expert) pairs by
+ * expert that the expert matmuls read. At batch 1 these phases are a chain
+ * of short dependent steps; one kernel keeps them out of launch gaps. */
+#ifndef GETP_HIP_MOE_ROUTE_H
+#define GETP_HIP_MOE_ROUTE_H
+
+#include "early_start.h"
+#include "hip_state.h"
+#include "matmul.h"
+#include "rows.h"
+
+/* After attention, for one row: x += o-projection (split partials in order)
+ * + bias; xn = rmsnorm(x); router logits; top-k (ties to the lower expert)
+ * and the softmax over them. Then the pairs (row, k) are grouped by expert,
+ * in pair order, for the expert matmuls (pairs, and routing: see
+ * MatmulJob): by the row's first warp at a single-row step, else by the
+ * last row to finish. At batch 1 this kernel is a chain of round trips and
+ * barriers with the DRAM idle (its phases: bench/RESULTS.md, sixth
+ * session). */
+#define POST_THREADS ROW_THREADS
+#define ROUTER_EXPERTS 4 /* router rows a warp computes at once, sharing its x in registers */
+#define ROUTER_RUNS 6    /* runs of 8 values per lane and row in flight */
+/* Its dynamic shared memory: the normed row (H floats), the logits (E),
+ * then the per-expert counts (E ints) and the experts of the T*K pairs. */
+static inline size_t post_attention_shared(size_t H, size_t E, size_t pairs) { return (H + 2 * E + pairs) * sizeof(float); }
+
+/* One pass of router_logits: words (runs of 8 values) c0 + u WARP of the
+ * ROUTER_EXPERTS rows e0 + i warps (zeros past E or the row). */
+struct RouterPass {
+    uint4 r[ROUTER_EXPERTS][ROUTER_RUNS];
+};
+__device__ inline void router_load_pass(const WeightView &router, int H, int E, int e0, int c0, RouterPass &p) {
+    const int nw = blockDim.x / WARP, runs = H / 8;
+#pragma unroll
+    for (int i = 0; i < ROUTER_EXPERTS; i++)
+#pragma unroll
+        for (int u = 0; u < ROUTER_RUNS; u++) {
+            int e = e0 + i * nw, c = c0 + u * WARP;
+            p.r[i][u] = router.dtype == DT_BF16 && e < E && c < runs ? ((const uint4 *)(router.data + (size_t)e * H * 2))[c] : make_uint4(0, 0, 0, 0);
+        }
+}
+
+/* logit[e] = router row e . xs (the normed row), for every e < E: warp w
+ * takes experts w, w + warps, ... ROUTER_EXPERTS at a time; lane l the runs
+ * of 8 values l, l + 32, ...; each pass reads the lane's x once from shared
+ * memory for all the warp's rows (one row per warp per pass re-read x for
+ * every row: bound by shared-memory reads, 3.3 us for the 20b router). Sums:
+ * the lane's runs in order, then a butterfly, so fixed by the shape. first:
+ * the warp's first pass, loaded by the caller before its wait. */
+__device__ inline void router_logits(const WeightView &router, int H, int E, const float *xs, const float *router_b, float *logit,
+                                     const RouterPass &first) {
+    const int lane = threadIdx.x % WARP, w = threadIdx.x / WARP, nw = blockDim.x / WARP, runs = H / 8;
+    for (int e0 = w; e0 < E; e0 += ROUTER_EXPERTS * nw) {
+        float d[ROUTER_EXPERTS] = {};
+        if (router.dtype == DT_BF16) {
+            for (int c0 = lane; c0 < runs; c0 += ROUTER_RUNS * WARP) {
+                RouterPass pass;
+                if (e0 == w && c0 == lane) pass = first;
+                else router_load_pass(router, H, E, e0, c0, pass);
+#pragma unroll
+                for (int u = 0; u < ROUTER_RUNS; u++) {
+                    int c = c0 + u * WARP;
+                    if (c >= runs) break;
+                    float4 a = ((const float4 *)xs)[2 * c], b = ((const float4 *)xs)[2 * c + 1];
+#pragma unroll
+                    for (int i = 0; i < ROUTER_EXPERTS; i++) {
+                        const uint4 &r = pass.r[i][u];
+                        d[i] += bf16_lo(r.x) * a.x + bf16_hi(r.x) * a.y + bf16_lo(r.y) * a.z + bf16_hi(r.y) * a.w + bf16_lo(r.z) * b.x + bf16_hi(r.z) * b.y +
+                                bf16_lo(r.w) * b.z + bf16_hi(r.w) * b.w;
+                    }
+                }
+            }
+        } else {
+            for (int k = lane; k < H; k += WARP)
+#pragma unroll
+                for (int i = 0; i < ROUTER_EXPERTS; i++)
+                    if (e0 + i * nw < E) d[i] += weight_elem(router, e0 + i * nw, k) * xs[k];
+        }
+#pragma unroll
+        for (int i = 0; i < ROUTER_EXPERTS; i++) {
+            float sum = warp_sum(d[i]);
+            int e = e0 + i * nw;
+            if (lane == 0 && e < E) logit[e] = sum + router_b[e];
+        }
+    }
+}
+
+/* The K largest logits (ties to the lower expert) by rank: expert e is the
+ * k-th chosen when k logits come before it; then the softmax over the K,
+ * summed in rank order. One warp; E <= 4 * WARP, K <= 8. */
+__device__ inline void top_k_by_rank(const float *logit, int E, int K, int *chosen, float *weight) {
+    const int lane = threadIdx.x % WARP;
+    if (lane < K) chosen[lane] = lane; /* NaN logits rank nowhere: the choice stays a valid expert */
+    warp_sync();
+    for (int e = lane; e < E; e += WARP) {
+        float v = logit[e];
+        int rank = 0;
+#pragma unroll 8
+        for (int i = 0; i < E; i++) {
+            float o = logit[i];
+            rank += o > v || (o == v && i < e);
+        }
+        if (rank < K) chosen[rank] = e;
+    }
+    warp_sync();
+    if (lane < K) {
+        float mx = logit[chosen[0]], sum = 0.0f;
+        for (int k = 0; k < K; k++) sum += expf(logit[chosen[k]] - mx); /* in rank order, the same in every lane */
+        weight[lane] = expf(logit[chosen[lane]] - mx) / sum;
+    }
+    warp_sync();
+}
+
+/* Groups the K pairs of a single-row step by expert (see
+ * post_attention_kernel): the chosen experts are all different, so the one
+ * pair of the z-th of them in expert order is pair z of the grouping. One
+ * warp; E <= 4 * WARP. */
+__device__ inline void group_one_row(const int *chosen, int K, int E, int *pairs, int *routing) {
+    const int lane = threadIdx.x % WARP;
+    int below = 0; /* chosen experts under this round's first */
+    for (int e0 = 0; e0 < E; e0 += WARP) {
+        int e = e0 + lane, k_of_e = -1;
+        for (int k = 0; k < K; k++)
+            if (chosen[k] == e) k_of_e = k;
+        unsigned mask = warp_ballot(k_of_e >= 0);
+        int z = below + __popc(mask & ((1u << lane) - 1u));
+        if (k_of_e >= 0) {
+            set_route(routing, z, e, z, 1);
+            pairs[z] = k_of_e;
+        }
+        below += __popc(mask);
+    }
+    if (lane == 0) routing[0] = K;
+}
+
+__global__ void __launch_bounds__(POST_THREADS) post_attention_kernel(float *x, uint4 *xn, const float *__restrict__ part_o, int splits, int T,
+                                                                      const float *__restrict__ bo, const float *__restrict__ norm, WeightView router,
+                                                                      const float *__restrict__ router_b, int H, int E, int K, float eps,
+                                                                      int *topk_idx, float *topk_w, int *pairs, int *routing, int *done_counter) {
+    BLOCK_TRACE(TK_POST_ATTENTION);
+    extern __shared__ float sh[]; /* see post_attention_shared */
+    __shared__ float shared[32], chosen_w[8];
+    __shared__ int chosen[8], ticket;
+    float4 v[ROW_GROUPS], sum[ROW_GROUPS], bias[ROW_GROUPS], wn[ROW_GROUPS];
+    load_groups(bias, bo, H); /* weights: before the wait */
+    load_groups(wn, norm, H);
+    RouterPass first_pass; /* the router's weights: its first pass in flight during the sums and the norm */
+    router_load_pass(router, H, E, threadIdx.x / WARP, threadIdx.x % WARP, first_pass);
+    wait_prior_kernel();
+    let_next_kernel_start();
+    const int t = blockIdx.x, lane = threadIdx.x % WARP, w = threadIdx.x / WARP;
+    float *xs = sh, *logit = sh + H;
+    int *count = (int *)(logit + E), *all = count + E, g;
+    float4 *xr = (float4 *)(x + (size_t)t * H);
+#pragma unroll
+    for (int j = 0; j < ROW_GROUPS; j++) {
+        sum[j] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        if (row_group(j, H, g)) v[j] = xr[g];
+    }
+#pragma unroll 8
+    for (int s = 0; s < splits; s++) { /* the partials in order */
+        const float4 *part = (const float4 *)(part_o + ((size_t)s * T + t) * H);
+#pragma unroll
+        for (int j = 0; j < ROW_GROUPS; j++)
+            if (row_group(j, H, g)) {
+                float4 p = part[g];
+                sum[j].x += p.x, sum[j].y += p.y, sum[j].z += p.z, sum[j].w += p.w;
+            }
+    }
+#pragma unroll
+    for (int j = 0; j < ROW_GROUPS; j++)
+        if (row_group(j, H, g)) {
+            v[j].x += sum[j].x + bias[j].x, v[j].y += sum[j].y + bias[j].y, v[j].z += sum[j].z + bias[j].z, v[j].w += sum[j].w + bias[j].w;
+            xr[g] = v[j];
+        }
+    rmsnorm_groups(v, H, wn, eps, shared, xn + (size_t)t * H / 4, xs);
+    __syncthreads();
+    BLOCK_TRACE_MARK(1);
+    router_logits(router, H, E, xs, router_b, logit, first_pass);
+    __syncthreads();
+    BLOCK_TRACE_MARK(2);
+    if (w == 0) {
+        top_k_by_rank(logit, E, K, chosen, chosen_w);
+        if (lane < K) topk_idx[(size_t)t * K + lane] = chosen[lane], topk_w[(size_t)t * K + lane] = chosen_w[lane];
+        if (gridDim.x == 1) {
+            group_one_row(chosen, K, E, pairs, routing);
+        } else if (lane == 0) {
+            __threadfence();
+            ticket = atomicAdd(done_counter, 1);
+        }
+    }
+    if (gridDim.x == 1) return;
+    __syncthreads();
+    if (ticket != (int)gridDim.x - 1) return;
+    BLOCK_TRACE_MARK(3);
+    /* the last row: counting sort of the T*K pairs by expert */
+    const int np = T * K;
+    __threadfence();
+    for (int p = threadIdx.x; p < np; p += blockDim.x) all[p] = ((volatile const int *)topk_idx)[p];
+    __syncthreads();
+    for (int e = threadIdx.x; e < E; e += blockDim.x) {
+        int c = 0;
+        for (int p = 0; p < np; p++) c += all[p] == e;
+        count[e] = c;
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        /* the experts with pairs, in order; the expert matmuls' grid covers
+         * only these. count[e] becomes expert e's first pair. */
+        int run = 0, n_active = 0;
+        for (int e = 0; e < E; e++) {
+            int c = count[e];
+            if (c) set_route(routing, n_active++, e, run, c);
+            count[e] = run;
+            run += c;
+        }
+        routing[0] = n_active;
+        *done_counter = 0; /* ready for the next layer */
+    }
+    __syncthreads();
+    for (int e = threadIdx.x; e < E; e += blockDim.x) {
+        int at = count[e];
+        for (int p = 0; p < np; p++)
+            if (all[p] == e) pairs[at++] = p;
+    }
+}
+
+/* Early start: loads the o bias, the norm weight and its first pass of the
+ * router's weights before its wait; lets gate_up start once it has waited
+ * (gate_up waits in turn before it reads the routing). */
+static int launch_moe_route(const HipState *s, const LayerDev *L, int T, Error *err) {
+    const ModelConfig *c = &s->c;
+    int H = c->hidden, E = c->n_experts, K = c->experts_per_token;
+    size_t shared = post_attention_shared(H, E, (size_t)T * K);
+    (void)launch_chained(post_attention_kernel, dim3(T), dim3(POST_THREADS), shared, s->stream, s->x, s->xn, s->part_o, s->splits_o, T,
+                         L->bo, L->mlp_norm, L->router, L->router_b, H, E, K, c->rms_eps, s->topk_idx, s->topk_w, s->pairs, s->routing,
+                         s->counter);
+    CHECK_LAUNCH(err);
+    return 0;
+}
+
+#endif

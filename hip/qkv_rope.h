@@ -1,0 +1,68 @@
+/* qkv_rope.h - after the q/k/v matmul: the split partials summed with the
+ * biases, RoPE with the YaRN tables on q and k, k and v into the KV cache. */
+#ifndef GETP_HIP_QKV_ROPE_H
+#define GETP_HIP_QKV_ROPE_H
+
+#include "early_start.h"
+#include "hip_state.h"
+
+/* Sums the q/k/v split partials and adds the biases, applies RoPE (YaRN
+ * tables) to q and k, and stores k and v in the cache. One thread per
+ * (head, rotary pair); grid (rows, heads / QKV_HEADS), heads being the nh
+ * query heads, then nkv key heads, then nkv value heads. */
+#define QKV_HEADS 4
+__device__ inline float sum_splits(const float *part, int splits, int T, int t, int n, int o) {
+    float sum = 0.0f;
+#pragma unroll 8
+    for (int s = 0; s < splits; s++) sum += part[((size_t)s * T + t) * n + o];
+    return sum;
+}
+
+__global__ void qkv_finish_kernel(float *q_out, const float *part_q, const float *part_k, const float *part_v, int splits, int T,
+                                  const float *bq, const float *bk, const float *bv, StepRows rows, const float *inv_freq,
+                                  float concentration, int nh, int nkv, int hd, LayerCache cache) {
+    BLOCK_TRACE(TK_QKV_FINISH);
+    /* everything but the partials is known before the q/k/v matmul ends */
+    int t = blockIdx.x, half = hd / 2, QD = nh * hd, KVD = nkv * hd;
+    int h = blockIdx.y * QKV_HEADS + threadIdx.x / half, i = threadIdx.x % half;
+    bool active = (int)threadIdx.x < QKV_HEADS * half && h < nh + 2 * nkv;
+    const float *part = h < nh ? part_q : h < nh + nkv ? part_k : part_v, *bias = h < nh ? bq : h < nh + nkv ? bk : bv;
+    int n = h < nh ? QD : KVD, o = (h < nh ? h : h < nh + nkv ? h - nh : h - nh - nkv) * hd + i;
+    float b1 = 0.0f, b2 = 0.0f, cs = 1.0f, sn = 0.0f;
+    float *dst = nullptr;
+    if (active) {
+        b1 = bias[o], b2 = bias[o + half];
+        int pos = rows.pos[t];
+        if (h < nh + nkv) {
+            float angle = (float)pos * inv_freq[i];
+            cs = cosf(angle) * concentration, sn = sinf(angle) * concentration;
+        }
+        size_t at = ((size_t)rows.slot[t] * cache.ring + pos % cache.ring) * KVD;
+        dst = h < nh ? q_out + (size_t)t * QD : h < nh + nkv ? cache.k + at : cache.v + at;
+    }
+    wait_prior_kernel();
+    let_next_kernel_start();
+    if (!active) return;
+    float x1 = sum_splits(part, splits, T, t, n, o) + b1, x2 = sum_splits(part, splits, T, t, n, o + half) + b2;
+    if (h < nh + nkv) {
+        float r1 = x1 * cs - x2 * sn, r2 = x2 * cs + x1 * sn;
+        x1 = r1, x2 = r2;
+    }
+    dst[o] = x1;
+    dst[o + half] = x2;
+}
+
+/* Early start: computes its rotation and cache addresses (positions, the
+ * RoPE tables, the biases) before its wait; lets the attention start once
+ * it has waited. */
+static int launch_qkv_rope(const HipState *s, const LayerDev *L, StepRows rows, int T, Error *err) {
+    const ModelConfig *c = &s->c;
+    int nh = c->n_heads, nkv = c->n_kv_heads, hd = c->head_dim;
+    (void)launch_chained(qkv_finish_kernel, dim3(T, cdiv(nh + 2 * nkv, QKV_HEADS)), dim3(QKV_HEADS * hd / 2), 0, s->stream,
+        s->q, s->part_q, s->part_k, s->part_v, s->splits_q, T, L->bq, L->bk, L->bv, rows, s->inv_freq, s->concentration, nh, nkv, hd,
+        L->cache);
+    CHECK_LAUNCH(err);
+    return 0;
+}
+
+#endif

@@ -1,0 +1,43 @@
+/* step_types.h - what one forward call hands its kernels: the rows (slot,
+ * position, token, logits row) and each layer's KV cache. */
+#ifndef GETP_HIP_STEP_TYPES_H
+#define GETP_HIP_STEP_TYPES_H
+
+#include "hip_compat.h"
+
+#define DECODE_ROWS 8         /* steps of up to this many rows are latency-bound: one token tile, prefetches, weights before the wait */
+
+/* k ranges of the down matmul, summed in order by the combine, at every
+ * batch size. One range left its blocks (4 experts x 45 at batch 1) on the
+ * multiprocessors gate_up's blocks leave first, 3 each on ~80 of 132; two
+ * fill them (H100, batch 1: down 31.6 -> 26.3 us, 306 -> 312 tok/s). */
+#define DOWN_SPLITS 2
+
+/* One block per token row. At batch 1 the whole step waits on these blocks,
+ * so each thread issues all its loads at once and keeps its part of the row
+ * in registers (ROW_GROUPS float4s: hidden <= ROW_MAX_HIDDEN).
+ * 256 or 1024 threads measured the same for embed and combine. */
+#define ROW_THREADS 256
+#define ROW_GROUPS 4
+#define ROW_MAX_HIDDEN (4 * ROW_GROUPS * ROW_THREADS) /* the host refuses larger models */
+
+/* Whether a kernel launched with one block (column) per row runs a
+ * decode-sized step (see DECODE_ROWS). */
+__device__ inline bool decode_sized_step() { return gridDim.x <= DECODE_ROWS; }
+
+/* What the host sends for each row of a step. */
+struct StepRows {
+    const int *slot, *pos, *token; /* token TOKEN_OF_PREVIOUS(j) (-1 - j): fed_back[j] */
+    const int *out_row;            /* row of the logits output, or -1 */
+    const int *fed_back;           /* the tokens the previous call sampled */
+};
+
+/* The KV cache of one layer: [slot][ring][kv_dim] for keys and values.
+ * Position p lives at p % ring: full layers have ring = context, sliding
+ * layers only the window plus the most positions one call may add. */
+struct LayerCache {
+    float *k, *v;
+    int ring, window; /* window 0: full attention */
+};
+
+#endif
