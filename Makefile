@@ -107,7 +107,7 @@ test-gpu: all $(B)/test_gpu $(B)/getp_gpu $(B)/getp_mpi_gpu
 	bash tests/run_gpu_tests.sh
 .PHONY: hip hip-amd test-gpu
 
-# The GPU probes and the kernel timeline tracer (NVIDIA; bench/RESULTS.md quotes them).
+# The GPU probes and the kernel timeline tracer (NVIDIA; docs/perf-log/ quotes them).
 CUDA_INC ?= /usr/local/cuda/include
 $(B)/gpu_probes: bench/gpu_probes.cu | $(B)
 	$(NVCC) $(NVCC_FLAGS) $< -o $@

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # CPU benchmark: getp's decode throughput on the tiny and mid presets at batch
 # 1 and 16, beside the machine's copy bandwidth and each model's batch-1
-# roofline (bandwidth / bytes read per token). Prints a table; paste it into
-# bench/RESULTS.md with the machine.
+# roofline (bandwidth / bytes read per token). Prints a table;
+# bench/results_table.py --commit C turns it into bench/RESULTS.md rows.
 # usage: bench/bench_cpu.sh [NEW_TOKENS]
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,5 +1,5 @@
 /* gpu_probes.cu - what the GPU allows the decode step's pieces, measured in
- * isolation (NVIDIA; bench/RESULTS.md quotes them):
+ * isolation (NVIDIA; docs/perf-log/ quotes them):
  *   stream: one launch reading N MB once (the sizes of the 20b layer's
  *     matrices at batch 1), with fresh bytes each time (not from L2);
  *   pattern: 133 MB read with the matmul's weight access (16-row tiles,

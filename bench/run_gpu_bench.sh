@@ -4,8 +4,8 @@
 # weights made on the GPU), prompt 64, 256 new tokens, at batch 1, 64 and 256
 # concurrent requests; then HF transformers generate() on the same shape and
 # batches (HF is slow, so it makes HF_NEW tokens; its decode rate is per step
-# and does not depend much on that). Prints a table last; bench/RESULTS.md
-# records it with the machine.
+# and does not depend much on that). Prints a table last;
+# bench/results_table.py --commit C turns it into bench/RESULTS.md rows.
 # usage: bench/run_gpu_bench.sh [HF_NEW_TOKENS]   (default 32)
 set -uo pipefail
 cd "$(dirname "$0")/.."

@@ -64,7 +64,7 @@ __device__ inline void set_route(int *routing, int z, int expert, int first, int
  * than the dense ones, which load theirs before the kernel ahead ends:
  * gate_up with 3 (the 20b shape's 45 chunks in 15 whole groups), down with 2
  * (H100, batch 1: 314 -> 324 tok/s against 4 / 4; 3 / 3, 2 / 2, 4 / 3 and
- * 3 / 1 measured lower, bench/RESULTS.md "Ninth session"). */
+ * 3 / 1 measured lower: ledger L94-L96). */
 template <int DT, int MODE> __device__ constexpr int decode_group_chunks() {
     if (DT == DT_BF16 && MODE == MM_SWIGLU) return 3;
     if (DT == DT_BF16 && MODE == MM_BIAS) return 2;

@@ -17,8 +17,7 @@
  * in pair order, for the expert matmuls (pairs, and routing: see
  * MatmulJob): by the row's first warp at a single-row step, else by the
  * last row to finish. At batch 1 this kernel is a chain of round trips and
- * barriers with the DRAM idle (its phases: bench/RESULTS.md, sixth
- * session). */
+ * barriers with the DRAM idle (its phases: bench/RESULTS.md ledger L122). */
 #define POST_THREADS ROW_THREADS
 #define ROUTER_EXPERTS 4 /* router rows a warp computes at once, sharing its x in registers */
 #define ROUTER_RUNS 6    /* runs of 8 values per lane and row in flight */

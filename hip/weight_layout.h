@@ -51,7 +51,7 @@ __host__ __device__ constexpr int values_per_word(int dtype) { return dtype == D
  *
  * Rows with a short last chunk (MXFP4 with 2880 columns: 22.5 chunks of
  * 128) stay row-major: every form of addressing the short chunk that was
- * tried cost more than the layout gained (bench/RESULTS.md). */
+ * tried cost more than the layout gained (ledger L79-L81, L83). */
 __host__ __device__ inline long tiled_index(int slot, int c, int q, int w, int W) {
     return (long)c * 64 * W + (long)((slot / 8) * W + w) * 32 + (slot % 8) * 4 + q;
 }
