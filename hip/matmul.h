@@ -70,12 +70,6 @@ template <int DT, int MODE> __device__ constexpr int decode_group_chunks() {
     if (DT == DT_BF16 && MODE == MM_BIAS) return 2;
     return Lane<DT>::U;
 }
-__device__ inline float swiglu(float gate, float up, float limit) {
-    gate = fminf(gate, limit);
-    up = fmaxf(fminf(up, limit), -limit);
-    return (up + 1.0f) * (gate / (1.0f + expf(-1.702f * gate)));
-}
-
 /* Row of x that token `tok` of the block's list reads. */
 __device__ inline const uint4 *xrow_of(const MatmulJob &J, bool experts, int first, int tok) {
     int row = experts ? J.pairs[first + tok] / J.pair_div : tok;
@@ -310,7 +304,7 @@ __global__ void __launch_bounds__(MM_WARPS * WARP, NT == 1 ? 3 : 0) matmul_kerne
             for (int nt = 0; nt < NT; nt++)
                 for (int c = 0; c < 2; c++) {
                     int i = t0 + nt * 8 + 2 * q + c, ch = tile * 8 + g;
-                    float v = ok0[m] && ok1[m] ? swiglu(acc[m][nt][c] + J.bias[r0[m]], acc[m][nt][2 + c] + J.bias[r1[m]], J.limit) : 0.0f;
+                    float v = ok0[m] && ok1[m] ? gptoss_swiglu(acc[m][nt][c] + J.bias[r0[m]], acc[m][nt][2 + c] + J.bias[r1[m]], J.limit) : 0.0f;
                     float v1 = lane_shfl(v, (lane + 4) % WARP), v2 = lane_shfl(v, (lane + 8) % WARP), v3 = lane_shfl(v, (lane + 12) % WARP);
                     if (nt < n_tiles && i < count && g % 4 == 0 && ok0[m]) {
                         int p = J.pairs[first + i];

@@ -5,6 +5,7 @@
 #ifndef GETP_HIP_MATMUL_LOAD_H
 #define GETP_HIP_MATMUL_LOAD_H
 
+#include "../src/gptoss_math.h"
 #include "bf16_math.h"
 #include "weight_layout.h"
 
@@ -13,15 +14,9 @@ template <int DT> struct RawWeights {
     uint32_t scale2; /* MXFP4: the block's scale as a bf16 pair */
 };
 
-__device__ inline float fp4_value(uint32_t n) {
-    uint32_t e = (n >> 1) & 3u, m = n & 1u;
-    float mag = e == 0 ? 0.5f * (float)m : __uint_as_float((e + 126u) << 23 | m << 22);
-    return (n & 8u) ? -mag : mag;
-}
-__device__ inline float e8m0_value(uint32_t s) { return s == 0 ? __uint_as_float(0x00400000u) : __uint_as_float(s << 23); }
 /* An e8m0 scale byte as a bf16 pair (a power of 2: exact in bf16). */
 __device__ inline uint32_t e8m0_bf16x2(uint32_t s) {
-    uint32_t f = __float_as_uint(e8m0_value(s));
+    uint32_t f = gptoss_e8m0_bits(s);
     return f >> 16 | (f & 0xffff0000u);
 }
 /* The lane's V values of row r from column k; zeros when !ok. */

@@ -14,7 +14,7 @@ __device__ inline float weight_elem(const WeightView &w, long r, int i) {
     if (w.dtype == DT_F32) return ((const float *)w.data)[(size_t)r * w.cols + i];
     if (w.dtype == DT_BF16) return __uint_as_float((uint32_t)((const uint16_t *)w.data)[(size_t)r * w.cols + i] << 16);
     uint8_t byte = w.data[(size_t)r * (w.cols / 2) + i / 2];
-    return fp4_value(i & 1 ? byte >> 4 : byte & 15) * e8m0_value(w.scales[(size_t)r * (w.cols / 32) + i / 32]);
+    return gptoss_fp4_value(i & 1 ? byte >> 4 : byte & 15) * gptoss_e8m0_value(w.scales[(size_t)r * (w.cols / 32) + i / 32]);
 }
 
 /* The thread's float4 groups of a row: group j is elements
