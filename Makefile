@@ -1,6 +1,7 @@
 # getp - see README.md. `make` builds the CPU programs; `make test` runs the
 # suite; `make hip` / `make hip-amd` build the GPU backend; `make mpi` builds
-# getp_mpi.
+# getp_mpi; `make sanitize` builds the CPU programs with ASan and UBSan into
+# build/san (tests/run_sanitize.sh).
 CC ?= cc
 CFLAGS ?= -O3 -g
 CFLAGS += -std=c11 -Wall -Wextra -Werror -fopenmp -D_DEFAULT_SOURCE
@@ -52,6 +53,23 @@ clean:
 	rm -rf $(B)
 
 .PHONY: all test clean tokenizer
+
+# `make sanitize`: the CPU programs, test_unit and the fuzz driver, built into
+# build/san with AddressSanitizer and UndefinedBehaviorSanitizer (every report
+# fatal) by the rules above with B=build/san; tests/run_sanitize.sh runs them.
+# The flags go to the sub-make through the environment, so that CFLAGS's `?=`
+# takes them and its `+=` still adds -std=c11 and the warnings. build/ itself
+# is untouched.
+SAN_B = build/san
+SAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fsanitize=float-cast-overflow -fno-sanitize-recover=all
+SAN_PROGRAMS = getp gen_model convert_hf test_unit fuzz_inputs
+sanitize:
+	CFLAGS='$(SAN_FLAGS)' $(MAKE) B=$(SAN_B) $(SAN_PROGRAMS:%=$(SAN_B)/%)
+.PHONY: sanitize
+
+# Fuzz drivers (tests/fuzz/*.c); `make sanitize` builds them with sanitizers.
+$(B)/%: tests/fuzz/%.c $(B)/libgetp.a $(B)/no_gpu.o $(HDRS)
+	$(CC) $(CFLAGS) $(PCRE2_CFLAGS) $< $(B)/no_gpu.o $(B)/libgetp.a -o $@ $(PCRE2_LIBS) $(LDLIBS)
 
 $(B)/cpu_roofline: bench/cpu_roofline.c $(B)/libgetp.a
 	$(CC) $(CFLAGS) $< $(B)/libgetp.a -o $@ $(LDLIBS)
