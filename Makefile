@@ -62,7 +62,7 @@ clean:
 # is untouched.
 SAN_B = build/san
 SAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fsanitize=float-cast-overflow -fno-sanitize-recover=all
-SAN_PROGRAMS = getp gen_model convert_hf test_unit fuzz_inputs
+SAN_PROGRAMS = getp gen_model convert_hf test_unit test_forward test_generate fuzz_inputs
 sanitize:
 	CFLAGS='$(SAN_FLAGS)' $(MAKE) B=$(SAN_B) $(SAN_PROGRAMS:%=$(SAN_B)/%)
 .PHONY: sanitize

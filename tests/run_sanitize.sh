@@ -52,7 +52,7 @@ san_run() {
         fail "make sanitize" "$(tail -n 5 "$san_out/build.log")"
         return
     fi
-    pass "make sanitize builds getp, gen_model, convert_hf, test_unit and fuzz_inputs with -fsanitize=address,undefined"
+    pass "make sanitize builds getp, gen_model, convert_hf, test_unit, test_forward, test_generate and fuzz_inputs with -fsanitize=address,undefined"
 
     # Every report fatal, with an exit code (99) unlike any of the programs' own.
     local san_had_asan=${ASAN_OPTIONS+1} san_had_ubsan=${UBSAN_OPTIONS+1}
@@ -89,6 +89,17 @@ san_run() {
         pass "test_unit under the sanitizers: $(grep -c '^PASS' "$log") passed, no report"
     else
         fail "test_unit under the sanitizers" "exit $rc; $(san_show "$log" | grep -v '^PASS' | head -n 5)"
+    fi
+
+    # The decode loop against its naive reference (src/generate.c, src/sync_calls.c).
+    log=$san_out/test_generate.log
+    timeout 300 "$san_bin/test_generate" "$san_out/tiny.bin" >"$log" 2>&1
+    rc=$?
+    san_reports=$((san_reports + $(san_count_reports "$log")))
+    if [ "$rc" -eq 0 ] && ! grep -q '^FAIL' "$log" && [ "$(san_count_reports "$log")" -eq 0 ]; then
+        pass "test_generate under the sanitizers: $(grep -c '^PASS' "$log") passed, no report"
+    else
+        fail "test_generate under the sanitizers" "exit $rc; $(san_show "$log" | grep -v '^PASS' | head -n 5)"
     fi
 
     # getp's ordinary path, leaks at exit included.

@@ -149,6 +149,10 @@ for f in tests/robust/*.sh; do
     [ -e "$f" ] && source "$f"
 done
 
+# The CPU programs again under AddressSanitizer and UBSan (leaks checked):
+# the bad-input tests above and a bounded fuzz of every input format.
+source tests/run_sanitize.sh
+
 echo "== GPU backend builds (nothing here runs them: make test-gpu does, on a GPU machine)"
 rm -rf "$B/hip_amd"
 make -s hip-amd >"$OUT/hip_amd.log" 2>&1
