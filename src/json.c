@@ -22,25 +22,6 @@ static void skip_ws(Parser *p) {
     while (p->pos < p->len && (p->s[p->pos] == ' ' || p->s[p->pos] == '\t' || p->s[p->pos] == '\n' || p->s[p->pos] == '\r')) p->pos++;
 }
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 if invalid. */
-static size_t utf8_seq(const unsigned char *s, size_t len) {
-    unsigned char c = s[0];
-    size_t n;
-    uint32_t cp;
-    if (c < 0x80) return 1;
-    if (c >= 0xc2 && c <= 0xdf) n = 2, cp = c & 0x1f;
-    else if (c >= 0xe0 && c <= 0xef) n = 3, cp = c & 0x0f;
-    else if (c >= 0xf0 && c <= 0xf4) n = 4, cp = c & 0x07;
-    else return 0;
-    if (len < n) return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80) return 0;
-        cp = cp << 6 | (s[i] & 0x3f);
-    }
-    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp < 0xe000)) return 0;
-    return n;
-}
-
 /* Copies s[0..len) into out for an error message: printable as is, control
  * bytes (and NUL) as \u00XX, cut at a character boundary with "..." when
  * longer than about 60 bytes. s is valid UTF-8. */
@@ -72,30 +53,6 @@ static int unexpected(Parser *p) {
     if (p->len - p->pos >= 3 && !memcmp(p->s + p->pos, "\xef\xbb\xbf", 3))
         return error_set(p->err, "unexpected byte-order mark (U+FEFF) at byte %zu", p->pos);
     return error_set(p->err, "unexpected byte 0x%02x at byte %zu", c, p->pos);
-}
-
-static void put_utf8(char **buf, size_t *n, size_t *cap, uint32_t cp) {
-    if (*n + 4 >= *cap) *buf = xrealloc(*buf, *cap = *cap * 2 + 8);
-    char *o = *buf + *n;
-    if (cp < 0x80) {
-        o[0] = (char)cp;
-        *n += 1;
-    } else if (cp < 0x800) {
-        o[0] = (char)(0xc0 | cp >> 6);
-        o[1] = (char)(0x80 | (cp & 0x3f));
-        *n += 2;
-    } else if (cp < 0x10000) {
-        o[0] = (char)(0xe0 | cp >> 12);
-        o[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-        o[2] = (char)(0x80 | (cp & 0x3f));
-        *n += 3;
-    } else {
-        o[0] = (char)(0xf0 | cp >> 18);
-        o[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-        o[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-        o[3] = (char)(0x80 | (cp & 0x3f));
-        *n += 4;
-    }
 }
 
 static int hex4(Parser *p, uint32_t *out) {
@@ -180,7 +137,7 @@ static int parse_string(Parser *p, char **out, size_t *out_len) {
                 free(buf);
                 return perr(p, "invalid escape in string");
             }
-            put_utf8(&buf, &n, &cap, cp);
+            utf8_append(&buf, &n, &cap, cp);
             continue;
         }
         /* JSON text is UTF-8 (RFC 8259); keys and values are used as text. */
@@ -473,17 +430,6 @@ JsonIntStatus json_integer(const JsonValue *v, int *negative, uint64_t *magnitud
     }
     *magnitude = m;
     return JSON_INT_OK;
-}
-
-size_t utf8_valid_prefix(const char *s, size_t len) {
-    const unsigned char *u = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < len) {
-        size_t n = utf8_seq(u + i, len - i);
-        if (!n) return i;
-        i += n;
-    }
-    return len;
 }
 
 void json_write_string(FILE *f, const char *s, size_t len) {

@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "utf8.h"
 #include "util.h"
 
 #define JSON_MAX_DEPTH 256
@@ -55,7 +56,5 @@ JsonIntStatus json_integer(const JsonValue *v, int *negative, uint64_t *magnitud
 /* Writes bytes as a JSON string literal; invalid UTF-8 becomes U+FFFD. */
 void json_write_string(FILE *f, const char *s, size_t len);
 
-/* Length of the valid UTF-8 prefix of s (== len when all of it is valid). */
-size_t utf8_valid_prefix(const char *s, size_t len);
 
 #endif
