@@ -3,7 +3,7 @@
 # and UndefinedBehaviorSanitizer: builds `make sanitize` (build/san), fuzzes
 # the input readers in process (build/san/fuzz_inputs, every kind), runs the
 # sanitized convert_hf on mutated copies of the test checkpoints, and runs the
-# bad-input tests (tests/robust/*.sh, tests/fuzz/bad_input_san.sh) against the
+# bad-input tests (tests/robust/*.sh) against the
 # sanitized programs with every sanitizer report fatal and visible in the exit
 # code. Ends with "sanitizer: N reports, N crashes, N hangs over N inputs".
 #
@@ -180,7 +180,7 @@ san_run() {
     local -a san_saved_getp=(${GETP[@]+"${GETP[@]}"})
     B=$san_bin M=$san_tiny
     GETP=("$san_bin/getp" "$M" --tokenizer "$TOK")
-    for san_frag in "$ROOT"/tests/robust/*.sh "$ROOT/tests/fuzz/bad_input_san.sh"; do
+    for san_frag in "$ROOT"/tests/robust/*.sh; do
         [ -e "$san_frag" ] || continue
         san_log=$san_out/$(basename "$san_frag" .sh).log
         san_before=$((PASSED + FAILED))
