@@ -38,6 +38,19 @@ san_restore_env() {
     if [ -n "$san_had_ubsan" ]; then export UBSAN_OPTIONS=$san_old_ubsan; else unset UBSAN_OPTIONS; fi
 }
 
+# A C test program under the sanitizers: its PASS lines, no FAIL, no report.
+san_unit_test() { # NAME ARGS...
+    local name=$1 log=$san_out/$1.log rc; shift
+    timeout 300 "$san_bin/$name" "$@" >"$log" 2>&1
+    rc=$?
+    san_reports=$((san_reports + $(san_count_reports "$log")))
+    if [ "$rc" -eq 0 ] && ! grep -q '^FAIL' "$log" && [ "$(san_count_reports "$log")" -eq 0 ]; then
+        pass "$name under the sanitizers: $(grep -c '^PASS' "$log") passed, no report"
+    else
+        fail "$name under the sanitizers" "exit $rc; $(san_show "$log" | grep -v '^PASS' | head -n 5)"
+    fi
+}
+
 # Variables that must survive the sourced fragments (which share this
 # function's scope) are named san_*.
 san_run() {
@@ -81,26 +94,9 @@ san_run() {
     local -a unit_args=()
     [ -f "$corpus" ] || { corpus=$san_out/corpus.txt; node "$ROOT/tests/tokenizer/make_corpus.mjs" "$corpus" "$san_out/big.txt" >/dev/null 2>&1; }
     [ -f "$corpus" ] && unit_args=("$TOK" "$corpus")
-    log=$san_out/test_unit.log
-    timeout 300 "$san_bin/test_unit" ${unit_args[@]+"${unit_args[@]}"} >"$log" 2>&1
-    rc=$?
-    san_reports=$((san_reports + $(san_count_reports "$log")))
-    if [ "$rc" -eq 0 ] && ! grep -q '^FAIL' "$log" && [ "$(san_count_reports "$log")" -eq 0 ]; then
-        pass "test_unit under the sanitizers: $(grep -c '^PASS' "$log") passed, no report"
-    else
-        fail "test_unit under the sanitizers" "exit $rc; $(san_show "$log" | grep -v '^PASS' | head -n 5)"
-    fi
-
+    san_unit_test test_unit ${unit_args[@]+"${unit_args[@]}"}
     # The decode loop against its naive reference (src/generate.c, src/sync_calls.c).
-    log=$san_out/test_generate.log
-    timeout 300 "$san_bin/test_generate" "$san_out/tiny.bin" >"$log" 2>&1
-    rc=$?
-    san_reports=$((san_reports + $(san_count_reports "$log")))
-    if [ "$rc" -eq 0 ] && ! grep -q '^FAIL' "$log" && [ "$(san_count_reports "$log")" -eq 0 ]; then
-        pass "test_generate under the sanitizers: $(grep -c '^PASS' "$log") passed, no report"
-    else
-        fail "test_generate under the sanitizers" "exit $rc; $(san_show "$log" | grep -v '^PASS' | head -n 5)"
-    fi
+    san_unit_test test_generate "$san_tiny"
 
     # getp's ordinary path, leaks at exit included.
     printf '2\nHello, world!\nThe capital of France is\n' >"$san_out/ok.txt"
