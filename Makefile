@@ -11,7 +11,8 @@ PCRE2_LIBS ?= $(shell pkg-config --libs libpcre2-8 2>/dev/null || echo -lpcre2-8
 B = build
 
 CORE_SRC = src/util.c src/model.c src/mapping_guard.c src/model_layout.c src/model_writer.c src/presets.c src/cpu_backend.c \
-           src/tokenizer.c src/sampler.c src/json.c src/utf8.c src/requests.c src/generate.c src/options.c src/app.c src/output_file.c src/sync_calls.c src/gptoss_math.c
+           src/tokenizer.c src/sampler.c src/json.c src/utf8.c src/requests.c src/generate.c src/options.c src/app.c src/output_file.c \
+           src/sync_calls.c src/gptoss_math.c src/run_report.c
 CORE_OBJ = $(CORE_SRC:src/%.c=$(B)/%.o)
 HDRS = $(wildcard src/*.h)
 
@@ -81,8 +82,10 @@ bench: all $(B)/cpu_roofline
 # getp_mpi: the MPI runner (Open MPI's mpicc, hwloc).
 MPICC ?= mpicc
 HWLOC_LIBS ?= -lhwloc
-$(B)/getp_mpi: mpi/getp_mpi.c mpi/schedule.c mpi/binding.c mpi/*.h $(B)/no_gpu.o $(B)/libgetp.a $(HDRS)
-	OMPI_CC=$(CC) $(MPICC) $(CFLAGS) $(PCRE2_CFLAGS) mpi/getp_mpi.c mpi/schedule.c mpi/binding.c $(B)/no_gpu.o $(B)/libgetp.a \
+MPI_SRC = mpi/getp_mpi.c mpi/mpi_options.c mpi/place.c mpi/wire.c mpi/schedule.c mpi/replica.c mpi/binding.c mpi/rank_report.c \
+          mpi/faults.c
+$(B)/getp_mpi: $(MPI_SRC) mpi/*.h $(B)/no_gpu.o $(B)/libgetp.a $(HDRS)
+	OMPI_CC=$(CC) $(MPICC) $(CFLAGS) $(PCRE2_CFLAGS) $(MPI_SRC) $(B)/no_gpu.o $(B)/libgetp.a \
 	    -o $@ $(PCRE2_LIBS) $(HWLOC_LIBS) $(LDLIBS)
 mpi: $(B)/getp_mpi
 .PHONY: mpi
@@ -139,7 +142,7 @@ block-trace:
 
 # getp_mpi with the GPU backend (NVIDIA): each rank drives the GPU of its node-local index.
 CUDA_LIB ?= /usr/local/cuda/lib64
-$(B)/getp_mpi_gpu: mpi/getp_mpi.c mpi/schedule.c mpi/binding.c mpi/*.h $(HIP_OBJ) $(B)/libgetp.a $(HDRS)
-	OMPI_CC=$(CC) $(MPICC) $(CFLAGS) $(PCRE2_CFLAGS) mpi/getp_mpi.c mpi/schedule.c mpi/binding.c $(HIP_OBJ) $(B)/libgetp.a \
+$(B)/getp_mpi_gpu: $(MPI_SRC) mpi/*.h $(HIP_OBJ) $(B)/libgetp.a $(HDRS)
+	OMPI_CC=$(CC) $(MPICC) $(CFLAGS) $(PCRE2_CFLAGS) $(MPI_SRC) $(HIP_OBJ) $(B)/libgetp.a \
 	    -o $@ $(PCRE2_LIBS) $(HWLOC_LIBS) $(LDLIBS) -L$(CUDA_LIB) -lcudart -lstdc++
 hip: $(B)/getp_mpi_gpu

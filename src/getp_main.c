@@ -2,24 +2,15 @@
  * load the model, run the decode loop, write the output atomically, report. */
 #include <stdio.h>
 #include <stdlib.h>
-#include <unistd.h>
 
 #include "app.h"
-#include "output_file.h"
+#include "run_report.h"
 
 static const char *PROG = "getp";
 
 static int die(const Error *err) {
     fprintf(stderr, "%s: error: %s\n", PROG, err->msg);
     return 1;
-}
-
-static void print_progress(void *ctx, int done, int total, const GenStats *s) {
-    (void)ctx;
-    double secs = s->prefill_seconds + s->decode_seconds;
-    fprintf(stderr, "\r[getp] %d/%d requests, %.1f tok/s%s", done, total, secs > 0 ? (double)s->decode_tokens / secs : 0.0,
-            done == total ? "\n" : "");
-    fflush(stderr);
 }
 
 static int run_tokenize(const Options *o, const Tokenizer *tok) {
@@ -94,11 +85,11 @@ static void print_report(FILE *f, const Backend *be, int n, int slots, int conte
     if (be->info[0]) fprintf(f, "device: %s\n", be->info);
     fprintf(f, "load time (s): %.3f\n", load_seconds);
     fprintf(f, "prefill: %ld tokens in %.3f s (%.1f tok/s)\n", stats->prefill_tokens, stats->prefill_seconds,
-            stats->prefill_seconds > 0 ? stats->prefill_tokens / stats->prefill_seconds : 0.0);
+            per_second((double)stats->prefill_tokens, stats->prefill_seconds));
     fprintf(f, "decode: %ld tokens in %.3f s (%.1f tok/s)\n", stats->decode_tokens, stats->decode_seconds,
-            stats->decode_seconds > 0 ? stats->decode_tokens / stats->decode_seconds : 0.0);
+            per_second((double)stats->decode_tokens, stats->decode_seconds));
     fprintf(f, "generated tokens: %ld (prompt tokens: %ld) in %.3f s\n", generated, prompt_tokens, gen_seconds);
-    fprintf(f, "achieved throughput TPS (tok/s): %.2f\n", gen_seconds > 0 ? generated / gen_seconds : 0.0);
+    run_report_throughput(f, generated, gen_seconds);
 }
 
 static int run_getp(const Options *o, Run *r, Error *err) {
@@ -127,28 +118,26 @@ static int run_getp(const Options *o, Run *r, Error *err) {
 
     r->res = xcalloc((size_t)r->rs.n, sizeof *r->res);
     GenStats stats;
-    int show_progress = o->progress == 1 || (o->progress < 0 && isatty(2) && o->mode == MODE_GETP);
+    ProgressLine progress = {PROG, "requests"};
+    int show = run_report_wants_progress(o);
     double t1 = now_seconds();
-    if (generate_run(r->be, r->reqs, r->rs.n, o->batch, r->res, &stats, show_progress ? print_progress : NULL, NULL, err) != 0) return -1;
+    if (generate_run(r->be, r->reqs, r->rs.n, o->batch, r->res, &stats, show ? run_report_progress : NULL, &progress, err) != 0) return -1;
     double gen_seconds = now_seconds() - t1;
     for (int i = 0; i < r->rs.n; i++) app_decode_text(r->tok, &r->res[i]);
 
-    FILE *report = stdout;
     if (o->mode == MODE_GENERATE) {
         fwrite(r->res[0].text, 1, r->res[0].text_len, stdout);
         putchar('\n');
-        report = stderr;
-    } else {
-        if (app_write_results(o, o->output, &r->rs, r->res, err) != 0) return -1;
-        if (output_is_stdout(o->output)) report = stderr; /* stdout carries the results */
+    } else if (app_write_results(o, o->output, &r->rs, r->res, err) != 0) {
+        return -1;
     }
-    print_report(report, r->be, r->rs.n, slots, context, load_seconds, &stats, r->res, gen_seconds);
+    print_report(run_report_stream(o), r->be, r->rs.n, slots, context, load_seconds, &stats, r->res, gen_seconds);
     return 0;
 }
 
 int main(int argc, char **argv) {
     Options o;
-    int prc = options_parse(&o, argc, argv, PROG, 0, stderr);
+    int prc = options_parse(&o, argc, argv, PROG, NULL, stderr);
     if (prc != 0) return prc > 0 ? 0 : 2;
     Error err;
     Run r;

@@ -8,11 +8,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "backend.h" /* LoadMethod */
 #include "presets.h"
 #include "util.h"
 
-void options_usage(FILE *f, const char *prog, int mpi) {
+void options_usage(FILE *f, const char *prog, const ExtraOptions *extra) {
     fprintf(f,
             "usage: %s MODEL -m getp -i REQUESTS -o OUTPUT [options]\n"
             "       %s MODEL -m generate -i \"PROMPT\" [options]\n"
@@ -42,13 +41,7 @@ void options_usage(FILE *f, const char *prog, int mpi) {
             "  --tokenizer F    tokenizer file (default data/o200k_harmony.tok)\n"
             "  --progress, --no-progress   progress line on stderr (default: when a tty)\n",
             prog, prog, prog, preset_names());
-    if (mpi)
-        fprintf(f,
-                "  --load L         how GPU ranks get the weights: auto (default: peer copy from\n"
-                "                   the node's first GPU where possible), host or peer\n"
-                "  --schedule S     balanced (default), block or cyclic\n"
-                "  --report FILE    write the per-rank report as JSON\n"
-                "  --no-bind        do not bind ranks to cores\n");
+    if (extra) fputs(extra->usage, f);
     fprintf(f, "  -h, --help       this text\n");
 }
 
@@ -86,126 +79,104 @@ static int parse_float(FILE *errs, const char *prog, const char *opt, const char
     return 0;
 }
 
-static int option_takes_value(const char *a, int mpi) {
-    static const char *common[] = {"-m", "-i", "-o", "-n", "-t", "-p", "-s", "--batch", "--ctx", "--threads", "--backend", "--tokenizer",
-                                   "--kv-mem", "--dummy-weights"};
-    for (size_t i = 0; i < sizeof common / sizeof *common; i++)
-        if (!strcmp(a, common[i])) return 1;
-    return mpi && (!strcmp(a, "--schedule") || !strcmp(a, "--report") || !strcmp(a, "--load"));
+static int listed(const char *const *names, const char *a) {
+    for (; names && *names; names++)
+        if (!strcmp(a, *names)) return 1;
+    return 0;
 }
 
-int options_parse(Options *o, int argc, char **argv, const char *prog, int mpi, FILE *errs) {
-    memset(o, 0, sizeof *o);
-    o->mode = MODE_GETP;
-    o->backend = "auto";
-    o->max_new_tokens = 256;
-    o->top_p = 1.0f;
-    o->batch = 16;
-    o->progress = -1;
-    o->schedule = "balanced";
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        int takes = 1, rc = 0;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            if (errs) options_usage(stdout, prog, mpi);
-            return 1;
-        } else if (!strcmp(a, "--ignore-eos")) {
-            o->ignore_eos = 1, takes = 0;
-        } else if (!strcmp(a, "--chat")) {
-            o->chat = 1, takes = 0;
-        } else if (!strcmp(a, "--progress")) {
-            o->progress = 1, takes = 0;
-        } else if (!strcmp(a, "--no-progress")) {
-            o->progress = 0, takes = 0;
-        } else if (mpi && !strcmp(a, "--no-bind")) {
-            o->no_bind = 1, takes = 0;
-        } else if (a[0] != '-' || !strcmp(a, "-")) {
-            if (o->model_path) {
-                say(errs, "%s: unexpected argument '%s' (the model is already '%s')\n", prog, a, o->model_path);
-                return -1;
-            }
-            o->model_path = a, takes = 0;
-        } else if (!v) {
-            if (!option_takes_value(a, mpi)) say(errs, "%s: unknown option '%s' (see --help)\n", prog, a);
-            else say(errs, "%s: option %s needs a value (see --help)\n", prog, a);
-            return -1;
-        } else if (!strcmp(a, "-m")) {
-            if (!strcmp(v, "getp")) o->mode = MODE_GETP;
-            else if (!strcmp(v, "generate")) o->mode = MODE_GENERATE;
-            else if (!strcmp(v, "tokenize")) o->mode = MODE_TOKENIZE;
-            else {
-                say(errs, "%s: unknown mode '%s' (getp, generate, tokenize)\n", prog, v);
-                return -1;
-            }
-        } else if (!strcmp(a, "-i")) {
-            o->input = v;
-        } else if (!strcmp(a, "-o")) {
-            o->output = v;
-        } else if (!strcmp(a, "-n")) {
-            rc = parse_int(errs, prog, a, v, 0, 1 << 24, &o->max_new_tokens);
-        } else if (!strcmp(a, "-t")) {
-            rc = parse_float(errs, prog, a, v, 0, 100, &o->temperature);
-        } else if (!strcmp(a, "-p")) {
-            rc = parse_float(errs, prog, a, v, 0, 1, &o->top_p);
-        } else if (!strcmp(a, "-s")) {
-            char *end;
-            errno = 0;
-            o->seed = strtoull(v, &end, 10);
-            /* strtoull skips blanks and wraps a sign ("-1", " -1" -> 2^64-1): digits only */
-            if (errno || *end || end == v || v[0] < '0' || v[0] > '9') {
-                say(errs, "%s: -s expects a non-negative integer, got '%s'\n", prog, v);
-                rc = -1;
-            }
-        } else if (!strcmp(a, "--batch")) {
-            rc = parse_int(errs, prog, a, v, 1, 4096, &o->batch);
-        } else if (!strcmp(a, "--ctx")) {
-            rc = parse_int(errs, prog, a, v, 1, 1 << 24, &o->context);
-        } else if (!strcmp(a, "--threads")) {
-            rc = parse_int(errs, prog, a, v, 1, 4096, &o->threads);
-        } else if (!strcmp(a, "--backend")) {
-            o->backend = v;
-            if (strcmp(v, "auto") && strcmp(v, "cpu") && strcmp(v, "hip")) {
-                say(errs, "%s: unknown backend '%s' (auto, cpu, hip)\n", prog, v);
-                rc = -1;
-            }
-        } else if (!strcmp(a, "--kv-mem")) {
-            rc = parse_float(errs, prog, a, v, 0.01, 1 << 20, &o->kv_mem_gib);
-        } else if (!strcmp(a, "--dummy-weights")) {
-            o->dummy_weights = v;
-            ModelConfig c;
-            char name[32];
-            snprintf(name, sizeof name, "%.*s", (int)strcspn(v, ":"), v);
-            const char *suffix = strchr(v, ':');
-            if (preset_config(name, &c) != 0 || (suffix && strcmp(suffix, ":bf16") && strcmp(suffix, ":mxfp4"))) {
-                say(errs, "%s: --dummy-weights expects PRESET[:bf16|mxfp4] with PRESET one of: %s; got '%s'\n", prog, preset_names(), v);
-                rc = -1;
-            }
-        } else if (!strcmp(a, "--tokenizer")) {
-            o->tokenizer_path = v;
-        } else if (mpi && !strcmp(a, "--schedule")) {
-            o->schedule = v;
-            if (strcmp(v, "balanced") && strcmp(v, "block") && strcmp(v, "cyclic")) {
-                say(errs, "%s: unknown schedule '%s' (balanced, block, cyclic)\n", prog, v);
-                rc = -1;
-            }
-        } else if (mpi && !strcmp(a, "--load")) {
-            if (!strcmp(v, "auto")) o->load = LOAD_AUTO;
-            else if (!strcmp(v, "host")) o->load = LOAD_HOST;
-            else if (!strcmp(v, "peer")) o->load = LOAD_PEER;
-            else {
-                say(errs, "%s: unknown load method '%s' (auto, host, peer)\n", prog, v);
-                rc = -1;
-            }
-        } else if (mpi && !strcmp(a, "--report")) {
-            o->report_json = v;
-        } else {
-            say(errs, "%s: unknown option '%s' (see --help)\n", prog, a);
+static int option_takes_value(const char *a, const ExtraOptions *extra) {
+    static const char *const common[] = {"-m", "-i", "-o", "-n", "-t", "-p", "-s", "--batch", "--ctx", "--threads", "--backend",
+                                         "--tokenizer", "--kv-mem", "--dummy-weights", NULL};
+    return listed(common, a) || (extra && listed(extra->valued, a));
+}
+
+/* The common options without a value. Returns 1 when a is one of them. */
+static int set_flag(Options *o, const char *a) {
+    if (!strcmp(a, "--ignore-eos")) o->ignore_eos = 1;
+    else if (!strcmp(a, "--chat")) o->chat = 1;
+    else if (!strcmp(a, "--progress")) o->progress = 1;
+    else if (!strcmp(a, "--no-progress")) o->progress = 0;
+    else return 0;
+    return 1;
+}
+
+static int set_seed(Options *o, const char *v, const char *prog, FILE *errs) {
+    char *end;
+    errno = 0;
+    o->seed = strtoull(v, &end, 10);
+    /* strtoull skips blanks and wraps a sign ("-1", " -1" -> 2^64-1): digits only */
+    if (errno || *end || end == v || v[0] < '0' || v[0] > '9') {
+        say(errs, "%s: -s expects a non-negative integer, got '%s'\n", prog, v);
+        return -1;
+    }
+    return 0;
+}
+
+static int set_dummy_weights(Options *o, const char *v, const char *prog, FILE *errs) {
+    o->dummy_weights = v;
+    ModelConfig c;
+    char name[32];
+    snprintf(name, sizeof name, "%.*s", (int)strcspn(v, ":"), v);
+    const char *suffix = strchr(v, ':');
+    if (preset_config(name, &c) != 0 || (suffix && strcmp(suffix, ":bf16") && strcmp(suffix, ":mxfp4"))) {
+        say(errs, "%s: --dummy-weights expects PRESET[:bf16|mxfp4] with PRESET one of: %s; got '%s'\n", prog, preset_names(), v);
+        return -1;
+    }
+    return 0;
+}
+
+enum { NOT_COMMON = 1 };
+
+/* The common options with a value. Returns 0, -1 on a bad value (said on
+ * errs), or NOT_COMMON when a is none of them. */
+static int set_valued(Options *o, const char *a, const char *v, const char *prog, FILE *errs) {
+    if (!strcmp(a, "-m")) {
+        if (!strcmp(v, "getp")) o->mode = MODE_GETP;
+        else if (!strcmp(v, "generate")) o->mode = MODE_GENERATE;
+        else if (!strcmp(v, "tokenize")) o->mode = MODE_TOKENIZE;
+        else {
+            say(errs, "%s: unknown mode '%s' (getp, generate, tokenize)\n", prog, v);
             return -1;
         }
-        if (rc) return -1;
-        i += takes;
+    } else if (!strcmp(a, "-i")) {
+        o->input = v;
+    } else if (!strcmp(a, "-o")) {
+        o->output = v;
+    } else if (!strcmp(a, "-n")) {
+        return parse_int(errs, prog, a, v, 0, 1 << 24, &o->max_new_tokens);
+    } else if (!strcmp(a, "-t")) {
+        return parse_float(errs, prog, a, v, 0, 100, &o->temperature);
+    } else if (!strcmp(a, "-p")) {
+        return parse_float(errs, prog, a, v, 0, 1, &o->top_p);
+    } else if (!strcmp(a, "-s")) {
+        return set_seed(o, v, prog, errs);
+    } else if (!strcmp(a, "--batch")) {
+        return parse_int(errs, prog, a, v, 1, 4096, &o->batch);
+    } else if (!strcmp(a, "--ctx")) {
+        return parse_int(errs, prog, a, v, 1, 1 << 24, &o->context);
+    } else if (!strcmp(a, "--threads")) {
+        return parse_int(errs, prog, a, v, 1, 4096, &o->threads);
+    } else if (!strcmp(a, "--backend")) {
+        o->backend = v;
+        if (strcmp(v, "auto") && strcmp(v, "cpu") && strcmp(v, "hip")) {
+            say(errs, "%s: unknown backend '%s' (auto, cpu, hip)\n", prog, v);
+            return -1;
+        }
+    } else if (!strcmp(a, "--kv-mem")) {
+        return parse_float(errs, prog, a, v, 0.01, 1 << 20, &o->kv_mem_gib);
+    } else if (!strcmp(a, "--dummy-weights")) {
+        return set_dummy_weights(o, v, prog, errs);
+    } else if (!strcmp(a, "--tokenizer")) {
+        o->tokenizer_path = v;
+    } else {
+        return NOT_COMMON;
     }
+    return 0;
+}
+
+/* What every run needs once all options are read. */
+static int check_complete(const Options *o, const char *prog, FILE *errs) {
     if (o->dummy_weights && o->model_path) {
         say(errs, "%s: give a model file or --dummy-weights, not both\n", prog);
         return -1;
@@ -223,6 +194,48 @@ int options_parse(Options *o, int argc, char **argv, const char *prog, int mpi, 
         return -1;
     }
     return 0;
+}
+
+int options_parse(Options *o, int argc, char **argv, const char *prog, const ExtraOptions *extra, FILE *errs) {
+    memset(o, 0, sizeof *o);
+    o->mode = MODE_GETP;
+    o->backend = "auto";
+    o->max_new_tokens = 256;
+    o->top_p = 1.0f;
+    o->batch = 16;
+    o->progress = -1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int takes = 1, rc = 0;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            if (errs) options_usage(stdout, prog, extra);
+            return 1;
+        } else if (set_flag(o, a)) {
+            takes = 0;
+        } else if (extra && listed(extra->flags, a)) {
+            rc = extra->set(extra->ctx, a, NULL, prog, errs), takes = 0;
+        } else if (a[0] != '-' || !strcmp(a, "-")) {
+            if (o->model_path) {
+                say(errs, "%s: unexpected argument '%s' (the model is already '%s')\n", prog, a, o->model_path);
+                return -1;
+            }
+            o->model_path = a, takes = 0;
+        } else if (!v) {
+            if (!option_takes_value(a, extra)) say(errs, "%s: unknown option '%s' (see --help)\n", prog, a);
+            else say(errs, "%s: option %s needs a value (see --help)\n", prog, a);
+            return -1;
+        } else if ((rc = set_valued(o, a, v, prog, errs)) == NOT_COMMON) {
+            if (!extra || !listed(extra->valued, a)) {
+                say(errs, "%s: unknown option '%s' (see --help)\n", prog, a);
+                return -1;
+            }
+            rc = extra->set(extra->ctx, a, v, prog, errs);
+        }
+        if (rc) return -1;
+        i += takes;
+    }
+    return check_complete(o, prog, errs);
 }
 
 char *options_tokenizer_path(const Options *o) {

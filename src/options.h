@@ -27,17 +27,26 @@ typedef struct {
     int device;   /* GPU index (getp_mpi: the node-local rank) */
     float kv_mem_gib;          /* GPU KV-cache budget; 0: from free memory */
     const char *dummy_weights; /* "PRESET[:bf16|mxfp4]": random weights on the GPU, no model file */
-    int load;                  /* a LoadMethod (backend.h) */
-    /* getp_mpi only */
-    const char *schedule;
-    const char *report_json;
-    int no_bind;
 } Options;
 
-/* Parses argv. Returns 0 to run, 1 when --help was printed, -1 on a usage
- * error (message already printed to errs; NULL prints nothing). */
-int options_parse(Options *o, int argc, char **argv, const char *prog, int mpi, FILE *errs);
-void options_usage(FILE *f, const char *prog, int mpi);
+/* Options a program adds to the common ones (getp_mpi's: mpi/mpi_options.h).
+ * options_parse meets them where they stand on the command line, so their
+ * errors come in the same order as everyone else's. */
+typedef struct {
+    const char *usage;          /* their lines of --help */
+    const char *const *flags;   /* those without a value; NULL-terminated */
+    const char *const *valued;  /* those that take one; NULL-terminated */
+    /* Takes opt (value NULL for a flag). Returns 0, or -1 after saying why
+     * on errs (unless errs is NULL). */
+    int (*set)(void *ctx, const char *opt, const char *value, const char *prog, FILE *errs);
+    void *ctx;
+} ExtraOptions;
+
+/* Parses argv: the common options, and extra's (NULL: none). Returns 0 to
+ * run, 1 when --help was printed, -1 on a usage error (message already
+ * printed to errs; NULL prints nothing). */
+int options_parse(Options *o, int argc, char **argv, const char *prog, const ExtraOptions *extra, FILE *errs);
+void options_usage(FILE *f, const char *prog, const ExtraOptions *extra);
 
 /* The tokenizer file to use: --tokenizer, else $GETP_TOKENIZER, else
  * data/o200k_harmony.tok next to the executable (or its parent). Returns a

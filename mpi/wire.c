@@ -1,0 +1,173 @@
+#include "wire.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* A request's header: these ints, then prompt_len prompt tokens. */
+enum { REQ_INDEX, REQ_PROMPT_LEN, REQ_MAX_NEW, REQ_TEMP_BITS, REQ_TOPP_BITS, REQ_SEED_LO, REQ_SEED_HI, REQ_IGNORE_EOS, REQ_INTS };
+/* A result's header: these ints, then n_tokens generated tokens. */
+enum { RES_INDEX, RES_N_TOKENS, RES_FINISH, RES_PROMPT_TOKENS, RES_INTS };
+
+static void pack_request(int *h, const GenRequest *q, int index) {
+    h[REQ_INDEX] = index;
+    h[REQ_PROMPT_LEN] = q->prompt_len;
+    h[REQ_MAX_NEW] = q->params.max_new_tokens;
+    h[REQ_TEMP_BITS] = (int)float_to_bits(q->params.temperature);
+    h[REQ_TOPP_BITS] = (int)float_to_bits(q->params.top_p);
+    h[REQ_SEED_LO] = (int)(uint32_t)q->params.seed;
+    h[REQ_SEED_HI] = (int)(uint32_t)(q->params.seed >> 32);
+    h[REQ_IGNORE_EOS] = q->params.ignore_eos;
+}
+
+static GenRequest unpack_request(const int *h, const int *prompt) {
+    GenParams p = {h[REQ_MAX_NEW], bits_to_float((uint32_t)h[REQ_TEMP_BITS]), bits_to_float((uint32_t)h[REQ_TOPP_BITS]),
+                   (uint64_t)(uint32_t)h[REQ_SEED_LO] | (uint64_t)(uint32_t)h[REQ_SEED_HI] << 32, h[REQ_IGNORE_EOS]};
+    return (GenRequest){prompt, h[REQ_PROMPT_LEN], p, (uint64_t)h[REQ_INDEX]};
+}
+
+static void pack_result(int *h, const GenRequest *q, const RequestResult *r) {
+    h[RES_INDEX] = (int)q->index;
+    h[RES_N_TOKENS] = r->n_tokens;
+    h[RES_FINISH] = (int)r->finish;
+    h[RES_PROMPT_TOKENS] = r->prompt_tokens;
+}
+
+/* Fills all[the result's index]; its tokens are the next n_tokens at tokens. */
+static void unpack_result(const int *h, int *tokens, RequestResult *all) {
+    RequestResult *r = &all[h[RES_INDEX]];
+    r->n_tokens = h[RES_N_TOKENS];
+    r->finish = (FinishReason)h[RES_FINISH];
+    r->prompt_tokens = h[RES_PROMPT_TOKENS];
+    r->tokens = tokens;
+}
+
+/* Headers and tokens of every rank's part, end to end in rank order, with
+ * each rank's count and offset (in ints): what rank 0 scatters or gathers. */
+typedef struct {
+    int *heads, *head_counts, *head_displs;
+    int *tokens, *token_counts, *token_displs;
+} Parcel;
+
+static void parcel_init(Parcel *p, int size) {
+    p->head_counts = xcalloc((size_t)size, sizeof(int));
+    p->head_displs = xcalloc((size_t)size, sizeof(int));
+    p->token_counts = xcalloc((size_t)size, sizeof(int));
+    p->token_displs = xcalloc((size_t)size, sizeof(int));
+}
+
+static void parcel_free(Parcel *p) {
+    free(p->heads);
+    free(p->head_counts);
+    free(p->head_displs);
+    free(p->tokens);
+    free(p->token_counts);
+    free(p->token_displs);
+}
+
+static int *ints(long n) { return xmalloc((size_t)(n > 0 ? n : 1) * sizeof(int)); }
+
+/* Rank 0: each rank's requests, in the order the schedule has it run them. */
+static void pack_requests(const GenRequest *reqs, int n, ScheduleKind kind, int size, Parcel *out) {
+    long *work = xmalloc((size_t)(n > 0 ? n : 1) * sizeof *work), total_tokens = 0;
+    for (int i = 0; i < n; i++) work[i] = reqs[i].prompt_len + reqs[i].params.max_new_tokens;
+    for (int i = 0; i < n; i++) total_tokens += reqs[i].prompt_len;
+    int *owner = ints(n), *order = ints(n), *first = ints(size + 1);
+    schedule_assign(kind, work, n, size, owner, order, first);
+    parcel_init(out, size);
+    out->heads = ints((long)n * REQ_INTS);
+    out->tokens = ints(total_tokens);
+    long tpos = 0;
+    for (int r = 0; r < size; r++) {
+        out->head_counts[r] = (first[r + 1] - first[r]) * REQ_INTS;
+        out->head_displs[r] = first[r] * REQ_INTS;
+        out->token_displs[r] = (int)tpos;
+        for (int j = first[r]; j < first[r + 1]; j++) {
+            const GenRequest *q = &reqs[order[j]];
+            pack_request(out->heads + (size_t)j * REQ_INTS, q, order[j]);
+            memcpy(out->tokens + tpos, q->prompt, (size_t)q->prompt_len * sizeof(int));
+            tpos += q->prompt_len;
+        }
+        out->token_counts[r] = (int)(tpos - out->token_displs[r]);
+    }
+    free(work);
+    free(owner);
+    free(order);
+    free(first);
+}
+
+void wire_scatter_requests(const GenRequest *reqs, int n, ScheduleKind kind, RankShare *mine, MPI_Comm comm) {
+    int rank, size;
+    MPI_Comm_rank(comm, &rank);
+    MPI_Comm_size(comm, &size);
+    Parcel out = {0};
+    if (rank == 0) pack_requests(reqs, n, kind, size, &out);
+    int n_heads, n_tokens;
+    MPI_Scatter(out.head_counts, 1, MPI_INT, &n_heads, 1, MPI_INT, 0, comm);
+    MPI_Scatter(out.token_counts, 1, MPI_INT, &n_tokens, 1, MPI_INT, 0, comm);
+    int *heads = ints(n_heads);
+    mine->prompts = ints(n_tokens);
+    MPI_Scatterv(out.heads, out.head_counts, out.head_displs, MPI_INT, heads, n_heads, MPI_INT, 0, comm);
+    MPI_Scatterv(out.tokens, out.token_counts, out.token_displs, MPI_INT, mine->prompts, n_tokens, MPI_INT, 0, comm);
+    parcel_free(&out);
+    mine->n = n_heads / REQ_INTS;
+    mine->reqs = xcalloc((size_t)(mine->n > 0 ? mine->n : 1), sizeof *mine->reqs);
+    for (int j = 0, tpos = 0; j < mine->n; j++) {
+        const int *h = heads + (size_t)j * REQ_INTS;
+        mine->reqs[j] = unpack_request(h, mine->prompts + tpos);
+        tpos += h[REQ_PROMPT_LEN];
+    }
+    free(heads);
+}
+
+/* Rank 0: room for every rank's results, from the sizes each sends first. */
+static void expect_results(Parcel *in, const int *sizes, int size) {
+    parcel_init(in, size);
+    long heads = 0, tokens = 0;
+    for (int r = 0; r < size; r++) {
+        in->head_counts[r] = sizes[2 * r], in->head_displs[r] = (int)heads, heads += in->head_counts[r];
+        in->token_counts[r] = sizes[2 * r + 1], in->token_displs[r] = (int)tokens, tokens += in->token_counts[r];
+    }
+    in->heads = ints(heads);
+    in->tokens = ints(tokens);
+}
+
+RequestResult *wire_gather_results(const RankShare *mine, const RequestResult *res, int n, int **tokens, MPI_Comm comm) {
+    int rank, size;
+    MPI_Comm_rank(comm, &rank);
+    MPI_Comm_size(comm, &size);
+    *tokens = NULL;
+    int my_sizes[2] = {mine->n * RES_INTS, 0};
+    for (int j = 0; j < mine->n; j++) my_sizes[1] += res[j].n_tokens;
+    int *heads = ints(my_sizes[0]), *toks = ints(my_sizes[1]);
+    for (int j = 0, tpos = 0; j < mine->n; j++) {
+        pack_result(heads + (size_t)j * RES_INTS, &mine->reqs[j], &res[j]);
+        memcpy(toks + tpos, res[j].tokens, (size_t)res[j].n_tokens * sizeof(int));
+        tpos += res[j].n_tokens;
+    }
+    int *sizes = rank == 0 ? ints(2L * size) : NULL;
+    MPI_Gather(my_sizes, 2, MPI_INT, sizes, 2, MPI_INT, 0, comm);
+    Parcel in = {0};
+    if (rank == 0) expect_results(&in, sizes, size);
+    MPI_Gatherv(heads, my_sizes[0], MPI_INT, in.heads, in.head_counts, in.head_displs, MPI_INT, 0, comm);
+    MPI_Gatherv(toks, my_sizes[1], MPI_INT, in.tokens, in.token_counts, in.token_displs, MPI_INT, 0, comm);
+    free(heads);
+    free(toks);
+    free(sizes);
+    RequestResult *all = NULL;
+    if (rank == 0) {
+        all = xcalloc((size_t)(n > 0 ? n : 1), sizeof *all);
+        for (long j = 0, tpos = 0; j < n; j++) {
+            const int *h = in.heads + (size_t)j * RES_INTS;
+            unpack_result(h, in.tokens + tpos, all);
+            tpos += h[RES_N_TOKENS];
+        }
+        *tokens = in.tokens, in.tokens = NULL; /* the caller's now */
+    }
+    parcel_free(&in);
+    return all;
+}
+
+void rank_share_free(RankShare *s) {
+    free(s->reqs);
+    free(s->prompts);
+}

@@ -1,0 +1,38 @@
+/* wire.h - the requests out from rank 0 to the ranks that run them, and the
+ * results back, as MPI ints (one build on one cluster: ints and floats look
+ * the same on every rank).
+ *
+ * A request travels as a header of ints (its index in the file, prompt
+ * length, token budget, sampling parameters: wire.c lists them), then its
+ * prompt tokens; a result as a header (index, token count, finish reason,
+ * prompt tokens), then its generated tokens. Headers and tokens go in two
+ * collectives each, every rank's part contiguous. */
+#ifndef GETP_WIRE_H
+#define GETP_WIRE_H
+
+#include <mpi.h>
+
+#include "../src/generate.h"
+#include "schedule.h"
+
+/* The requests one rank runs, in the order it runs them. */
+typedef struct {
+    GenRequest *reqs; /* reqs[j].index: the request's place in the file */
+    int n;
+    int *prompts;     /* the tokens reqs[j].prompt point into */
+} RankShare;
+
+/* Collective over comm. Rank 0 passes the validated requests reqs[0..n) and
+ * deals them out as the schedule says (schedule.h); the other ranks pass
+ * NULL, 0. Every rank receives its share (rank_share_free frees it). */
+void wire_scatter_requests(const GenRequest *reqs, int n, ScheduleKind kind, RankShare *mine, MPI_Comm comm);
+
+/* Collective over comm. Each rank sends res[j], the result of mine->reqs[j].
+ * Rank 0 gets back all n results in request order (text left to fill in):
+ * their tokens point into *tokens (free the results and *tokens). The other
+ * ranks get NULL. */
+RequestResult *wire_gather_results(const RankShare *mine, const RequestResult *res, int n, int **tokens, MPI_Comm comm);
+
+void rank_share_free(RankShare *s);
+
+#endif

@@ -1,0 +1,36 @@
+/* run_report.h - what getp and getp_mpi tell the user about a run, where the
+ * two say the same thing: the progress line while the requests run, where
+ * the report goes, and its closing throughput line. */
+#ifndef GETP_RUN_REPORT_H
+#define GETP_RUN_REPORT_H
+
+#include <stdio.h>
+
+#include "generate.h"
+#include "options.h"
+
+/* count per second; 0 when no time has passed. */
+double per_second(double count, double seconds);
+
+/* Whose progress the line shows: "\r[WHO] DONE/TOTAL WHAT, R tok/s", with R
+ * the decode rate inside the forward calls so far. */
+typedef struct {
+    const char *who;  /* "getp", "getp_mpi rank 0" */
+    const char *what; /* "requests", "of its requests" */
+} ProgressLine;
+
+/* A GenProgress (generate.h) that redraws the line on stderr; ctx is a
+ * ProgressLine. The last request ends the line. */
+void run_report_progress(void *ctx, int done, int total, const GenStats *stats);
+
+/* --progress, --no-progress, or by default: in -m getp when stderr is a terminal. */
+int run_report_wants_progress(const Options *o);
+
+/* The report's stream: stdout, unless stdout carries the results (-o -, or
+ * the text of -m generate); then stderr. */
+FILE *run_report_stream(const Options *o);
+
+/* The line both reports end with: generated tokens over the run's seconds. */
+void run_report_throughput(FILE *f, long generated, double seconds);
+
+#endif
