@@ -103,7 +103,11 @@ template <int NT> struct RowTiles {
  * that has tokens (dense: 1). The block's warps share the split and the
  * tokens, so x is staged once per block in shared memory, already split into
  * bf16 hi/lo in the mma's B layout, while the weights stream into registers.
- * TILED: the experts' weights are tiled (see tiled_index). */
+ * TILED: the experts' weights are tiled (see tiled_index).
+ * One function of about 210 lines, an exception to the 120-line rule: its
+ * length is its math (the weight pipeline, the x staging and the three
+ * epilogues share its registers and lambdas); it stays whole so that the
+ * code the compiler makes of it (measured at length: ledger) is not moved. */
 template <int DT, int MODE, int NT, bool TILED = false>
 __global__ void __launch_bounds__(MM_WARPS * WARP, NT == 1 ? 3 : 0) matmul_kernel(const MatmulJobs jobs) {
     BLOCK_TRACE(TK_MATMUL + MODE);
