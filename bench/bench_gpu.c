@@ -17,6 +17,7 @@
 
 #include "../src/app.h"
 #include "../src/presets.h"
+#include "../src/run_report.h"
 
 double gpu_copy_bandwidth(void); /* hip/bench_support.hip */
 
@@ -112,11 +113,13 @@ int main(int argc, char **argv) {
     double bw = gpu_copy_bandwidth();
     uint64_t step_bytes = batch1_step_bytes(&m, context);
     double decode_tps = stats.decode_seconds > 0 ? stats.decode_tokens / stats.decode_seconds : 0;
+    Latency lat = run_report_latency(res, n_req);
     printf("model=%s batch=%d requests=%d prompt=%d new=%d load_s=%.2f prefill_tok_s=%.1f decode_tok_s=%.1f overall_tok_s=%.1f "
+           "ttft_p50_s=%.3f ttft_p99_s=%.3f tpot_p50_ms=%.2f tpot_p99_ms=%.2f "
            "copy_bw_GBs=%.0f step_bytes_GB=%.3f roofline_b1_tok_s=%.1f info=\"%s\"\n",
            dummy ? dummy : model_path, b->max_slots < batch ? b->max_slots : batch, n_req, prompt, new_tokens, load_s,
-           stats.prefill_seconds > 0 ? stats.prefill_tokens / stats.prefill_seconds : 0, decode_tps, generated / run_s, bw / 1e9,
-           step_bytes / 1e9, bw / step_bytes, b->info);
+           stats.prefill_seconds > 0 ? stats.prefill_tokens / stats.prefill_seconds : 0, decode_tps, generated / run_s, lat.ttft_p50,
+           lat.ttft_p99, 1e3 * lat.tpot_p50, 1e3 * lat.tpot_p99, bw / 1e9, step_bytes / 1e9, bw / step_bytes, b->info);
     backend_destroy(b);
     model_close(&m);
     return 0;

@@ -54,6 +54,7 @@ typedef struct {
     Slot *slots;
     Call call, ahead; /* ahead: the decode step enqueued behind `call` */
     GenStats *stats;
+    double t_start; /* now_seconds() when the run began: the requests' times count from it */
     GenProgress progress;
     void *progress_ctx;
 } Loop;
@@ -73,6 +74,7 @@ static void call_free(Call *c) {
 }
 
 static void finish_slot(Loop *L, Slot *s) {
+    L->out[s->request].finish_s = now_seconds() - L->t_start;
     s->request = -1;
     L->done++;
     if (L->progress) L->progress(L->progress_ctx, L->done, L->n, L->stats);
@@ -82,11 +84,13 @@ static void finish_slot(Loop *L, Slot *s) {
  * that are no longer active (a pipelined step enqueued before its slot's
  * stop token was seen) are dropped. */
 static void accept_call(Loop *L, Call *c, int decode) {
+    double now = now_seconds() - L->t_start;
     for (int j = 0; j < c->n_want; j++) {
         Slot *s = &L->slots[c->want_slot[j]];
         if (s->request < 0) continue;
         const GenRequest *r = &L->reqs[s->request];
         s->pos = decode ? s->pos + 1 : r->prompt_len;
+        if (!decode) L->out[s->request].first_token_s = now;
         if (decode) L->stats->decode_tokens++;
         if (accept_token(s, r, &L->out[s->request], c->tokens[j], L->b->max_context)) finish_slot(L, s);
     }
@@ -200,8 +204,8 @@ int generate_run(Backend *b, const GenRequest *reqs, int n, int max_batch, Reque
     if (max_batch > b->max_slots) max_batch = b->max_slots;
     if (max_batch < 1) max_batch = 1;
     if (max_batch > b->max_rows) max_batch = b->max_rows; /* a decode step is one row per slot */
-    Loop L = {.b = b, .reqs = reqs, .out = out, .n = n, .max_batch = max_batch, .stats = stats, .progress = progress,
-              .progress_ctx = progress_ctx};
+    Loop L = {.b = b, .reqs = reqs, .out = out, .n = n, .max_batch = max_batch, .stats = stats, .t_start = now_seconds(),
+              .progress = progress, .progress_ctx = progress_ctx};
     L.slots = xcalloc((size_t)max_batch, sizeof *L.slots);
     for (int i = 0; i < max_batch; i++) L.slots[i].request = -1;
     call_alloc(&L.call, b->max_rows);

@@ -89,6 +89,8 @@ static void print_report(FILE *f, const Backend *be, int n, int slots, int conte
     fprintf(f, "decode: %ld tokens in %.3f s (%.1f tok/s)\n", stats->decode_tokens, stats->decode_seconds,
             per_second((double)stats->decode_tokens, stats->decode_seconds));
     fprintf(f, "generated tokens: %ld (prompt tokens: %ld) in %.3f s\n", generated, prompt_tokens, gen_seconds);
+    Latency lat = run_report_latency(res, n);
+    run_report_print_latency(f, &lat);
     run_report_throughput(f, generated, gen_seconds);
 }
 

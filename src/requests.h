@@ -55,6 +55,10 @@ typedef struct {
     FinishReason finish;
     char *text; /* decoded bytes of tokens */
     size_t text_len;
+    /* Seconds from the start of the run (every request is there at the start:
+     * an offline batch) to its first token (the one its prefill sampled, a
+     * stop token too) and to its end. */
+    double first_token_s, finish_s;
 } RequestResult;
 
 /* Writes the results to f, one line per request, in request order; jsonl

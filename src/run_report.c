@@ -1,5 +1,6 @@
 #include "run_report.h"
 
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "output_file.h"
@@ -21,4 +22,36 @@ FILE *run_report_stream(const Options *o) {
 
 void run_report_throughput(FILE *f, long generated, double seconds) {
     fprintf(f, "achieved throughput TPS (tok/s): %.2f\n", per_second((double)generated, seconds));
+}
+
+static int compare_doubles(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The q-quantile of v[0..n) (sorted in place), nearest rank; 0 when n == 0. */
+static double quantile(double *v, int n, double q) {
+    if (n == 0) return 0;
+    qsort(v, (size_t)n, sizeof *v, compare_doubles);
+    int k = (int)(q * n + 0.999999) - 1;
+    return v[k < 0 ? 0 : k >= n ? n - 1 : k];
+}
+
+Latency run_report_latency(const RequestResult *res, int n) {
+    double *ttft = xmalloc((size_t)(n > 0 ? n : 1) * sizeof *ttft), *tpot = xmalloc((size_t)(n > 0 ? n : 1) * sizeof *tpot);
+    int n_ttft = 0, n_tpot = 0;
+    for (int i = 0; i < n; i++) {
+        if (res[i].n_tokens == 0 && res[i].finish == FINISH_LENGTH) continue; /* max_tokens 0: never ran */
+        ttft[n_ttft++] = res[i].first_token_s;
+        if (res[i].n_tokens >= 2) tpot[n_tpot++] = (res[i].finish_s - res[i].first_token_s) / (res[i].n_tokens - 1);
+    }
+    Latency l = {quantile(ttft, n_ttft, 0.5), quantile(ttft, n_ttft, 0.99), quantile(tpot, n_tpot, 0.5), quantile(tpot, n_tpot, 0.99)};
+    free(ttft);
+    free(tpot);
+    return l;
+}
+
+void run_report_print_latency(FILE *f, const Latency *l) {
+    fprintf(f, "time to first token (s): median %.3f, p99 %.3f\n", l->ttft_p50, l->ttft_p99);
+    fprintf(f, "time per output token (ms): median %.2f, p99 %.2f\n", 1e3 * l->tpot_p50, 1e3 * l->tpot_p99);
 }

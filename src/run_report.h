@@ -30,6 +30,15 @@ int run_report_wants_progress(const Options *o);
  * the text of -m generate); then stderr. */
 FILE *run_report_stream(const Options *o);
 
+/* Latency over the requests: time to first token and time per output token
+ * after the first ((finish - first) / (tokens - 1), requests of 2 tokens or
+ * more), median and 99th percentile. */
+typedef struct {
+    double ttft_p50, ttft_p99, tpot_p50, tpot_p99; /* seconds */
+} Latency;
+Latency run_report_latency(const RequestResult *res, int n);
+void run_report_print_latency(FILE *f, const Latency *l);
+
 /* The line both reports end with: generated tokens over the run's seconds. */
 void run_report_throughput(FILE *f, long generated, double seconds);
 

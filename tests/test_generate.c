@@ -15,12 +15,14 @@
  * CPU backend's own submit/collect (src/sync_calls.c) gives the naive
  * tokens, and a backend error reaches the caller.
  * usage: test_generate MODEL.bin */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../src/backend.h"
 #include "../src/generate.h"
+#include "../src/run_report.h"
 #include "../src/tokenizer.h"
 
 #define STOP_EVERY 7
@@ -243,6 +245,14 @@ int main(int argc, char **argv) {
         printf("%s decode loop over the CPU backend's submit/collect: the naive loop's tokens (batch 4)%s%s\n", ok ? "PASS" : "FAIL",
                rc1 ? ": " : "", rc1 ? err.msg : "");
         failed += !ok;
+        /* each request's times: its first token no later than its end, and a
+         * request admitted later (a refill: batch 4 of 11) starts later */
+        int ordered = 1;
+        for (int i = 0; i < N_REQ; i++)
+            if (rc[i].n_tokens) ordered &= rc[i].first_token_s > 0 && rc[i].first_token_s <= rc[i].finish_s;
+        ordered &= rc[N_REQ - 1].first_token_s > rc[0].first_token_s;
+        printf("%s decode loop: every request's first-token time precedes its end, and refills start later\n", ordered ? "PASS" : "FAIL");
+        failed += !ordered;
         free_results(rc);
     }
 
@@ -260,6 +270,19 @@ int main(int argc, char **argv) {
         failed += !ok;
         free_results(rp);
         free(wp.logits), free(wp.scratch);
+    }
+    /* the latency summary: nearest-rank median and p99 of known times */
+    {
+        RequestResult r[5];
+        memset(r, 0, sizeof r);
+        for (int i = 0; i < 5; i++) r[i] = (RequestResult){.n_tokens = 3, .finish = FINISH_STOP, .first_token_s = 0.1 * (i + 1), .finish_s = 0.1 * (i + 1) + 0.02 * (i + 1)};
+        r[4].n_tokens = 0, r[4].finish = FINISH_LENGTH; /* max_tokens 0: left out */
+        Latency l = run_report_latency(r, 5);
+        int ok = l.ttft_p50 == r[1].first_token_s && l.ttft_p99 == r[3].first_token_s && fabs(l.tpot_p50 - 0.02) < 1e-12 &&
+                 fabs(l.tpot_p99 - 0.04) < 1e-12;
+        printf("%s latency summary: median and p99 of first-token times and of per-token times (%.3f %.3f %.3f %.3f)\n", ok ? "PASS" : "FAIL",
+               l.ttft_p50, l.ttft_p99, l.tpot_p50, l.tpot_p99);
+        failed += !ok;
     }
     free_results(naive), free_results(naive_no_stops);
     backend_destroy(cpu);
