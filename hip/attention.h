@@ -1,5 +1,6 @@
 /* attention.h - causal attention with sinks over the KV cache, full or
- * sliding window, one block per (row, query head). */
+ * sliding window: one block per (row, query head), or at larger steps per
+ * (row, KV head) for all its query heads. */
 #ifndef GETP_HIP_ATTENTION_H
 #define GETP_HIP_ATTENTION_H
 
@@ -105,14 +106,113 @@ __global__ void __launch_bounds__(ATTN_WARPS *WARP) attention_kernel(uint4 *out,
     }
 }
 
-/* Early start: at decode-sized steps asks L2 for the earlier positions'
- * keys and values (the kernel before writes only this position's) and
- * loads the sink before its wait; lets the o matmul start once it has
- * waited. */
+/* The same attention for steps of more rows than DECODE_ROWS, one block per
+ * (row, KV head) serving its G query heads, so that each key and value row
+ * comes from memory once per row rather than once per query head (G times).
+ * The block stages each chunk of 32 positions in shared memory; warp w is
+ * query head kvh * G + w and runs attention_kernel's ATTN_WARPS warps of
+ * that head one after the other (virtual warp vw takes chunks vw, vw +
+ * ATTN_WARPS, ...), with attention_kernel's arithmetic, term for term, and
+ * merges them in the same order: a row's output is bit-identical to the one
+ * attention_kernel gives it at a decode-sized step (batch invariance). */
+#define ATTN_GROUP_PAD 4 /* floats after each staged row: lanes' float4 reads of 32 rows hit distinct banks */
+template <int HD, int G>
+__global__ void __launch_bounds__(G *WARP) attention_group_kernel(uint4 *out, const float *q, StepRows rows, LayerCache cache,
+                                                                 const float *sinks, int nh, int nkv) {
+    BLOCK_TRACE(TK_ATTENTION);
+    constexpr int RS = HD + ATTN_GROUP_PAD;
+    __shared__ float4 k_tile[WARP * RS / 4], v_tile[WARP * RS / 4];
+    __shared__ float q_sh[G][HD], part_acc[G][ATTN_WARPS][HD], part_m[G][ATTN_WARPS], part_l[G][ATTN_WARPS];
+    const int t = blockIdx.x, kvh = blockIdx.y, w = threadIdx.x / WARP, lane = threadIdx.x % WARP, h = kvh * G + w;
+    const int KVD = nkv * HD, pos = rows.pos[t];
+    const int p0 = cache.window ? max(0, pos - cache.window + 1) : 0;
+    const float scale = rsqrtf((float)HD), sink = sinks[h];
+    wait_prior_kernel();
+    let_next_kernel_start();
+    for (int i = lane; i < HD; i += WARP) q_sh[w][i] = q[((size_t)t * nh + h) * HD + i];
+    const size_t base = (size_t)rows.slot[t] * cache.ring * KVD + (size_t)kvh * HD;
+    for (int vw = 0; vw < ATTN_WARPS; vw++) {
+        float acc[HD], m = -INFINITY, l = 0.0f;
+#pragma unroll
+        for (int i = 0; i < HD; i++) acc[i] = 0.0f;
+        for (int p = p0 + vw * WARP; p <= pos; p += ATTN_WARPS * WARP) {
+            __syncthreads(); /* the previous chunk is no longer read */
+            for (int e = threadIdx.x; e < WARP * HD / 4; e += blockDim.x) {
+                int r = e / (HD / 4), c = e % (HD / 4), j = p + r;
+                if (j > pos) continue;
+                size_t at = base + (size_t)(j % cache.ring) * KVD;
+                k_tile[r * RS / 4 + c] = ((const float4 *)(cache.k + at))[c];
+                v_tile[r * RS / 4 + c] = ((const float4 *)(cache.v + at))[c];
+            }
+            __syncthreads();
+            const float *qv = q_sh[w];
+            const float4 *kr = k_tile + lane * RS / 4, *vr = v_tile + lane * RS / 4;
+            bool valid = p + lane <= pos;
+            float s = -INFINITY;
+            if (valid) {
+                float d = 0.0f;
+#pragma unroll
+                for (int i = 0; i < HD; i += 4) {
+                    float4 k = kr[i / 4];
+                    d += qv[i] * k.x + qv[i + 1] * k.y + qv[i + 2] * k.z + qv[i + 3] * k.w;
+                }
+                s = d * scale;
+            }
+            float m_new = fmaxf(m, warp_max(s));
+            float corr = expf(m - m_new), pr = valid ? expf(s - m_new) : 0.0f;
+            l = l * corr + warp_sum(pr);
+#pragma unroll
+            for (int i = 0; i < HD; i++) acc[i] *= corr;
+            if (valid)
+#pragma unroll
+                for (int i = 0; i < HD; i += 4) {
+                    float4 v = vr[i / 4];
+                    acc[i] += pr * v.x, acc[i + 1] += pr * v.y, acc[i + 2] += pr * v.z, acc[i + 3] += pr * v.w;
+                }
+            m = m_new;
+        }
+#pragma unroll
+        for (int i = 0; i < HD; i++) {
+            float v = warp_sum(acc[i]);
+            if (lane == i % WARP) part_acc[w][vw][i] = v;
+        }
+        if (lane == 0) part_m[w][vw] = m, part_l[w][vw] = l;
+    }
+    warp_sync(); /* the merge reads only this warp's own partials */
+    float mt = sink;
+    for (int i = 0; i < ATTN_WARPS; i++) mt = fmaxf(mt, part_m[w][i]);
+    float denom = expf(sink - mt);
+    for (int i = 0; i < ATTN_WARPS; i++) denom += part_m[w][i] == -INFINITY ? 0.0f : part_l[w][i] * expf(part_m[w][i] - mt);
+    uint4 *o = out + ((size_t)t * nh + h) * HD / 4;
+    for (int d4 = lane; d4 < HD / 4; d4 += WARP) {
+        float v[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+        for (int i = 0; i < ATTN_WARPS; i++)
+            if (part_m[w][i] != -INFINITY) {
+                float scale_i = expf(part_m[w][i] - mt);
+                for (int j = 0; j < 4; j++) v[j] += part_acc[w][i][4 * d4 + j] * scale_i;
+            }
+        o[d4] = pack_split4(v[0] / denom, v[1] / denom, v[2] / denom, v[3] / denom);
+    }
+}
+
+/* Which kernel: at decode-sized steps attention_kernel (EARLY_V where
+ * HD <= 64); above, the gpt-oss shape (8 query heads a KV head, HD <= 64)
+ * takes attention_group_kernel, the rest attention_kernel. All compute the
+ * same sums for a row. Early start: at decode-sized steps attention_kernel
+ * asks L2 for the earlier positions' keys and values (the kernel before
+ * writes only this position's); every variant loads the sink before its
+ * wait and lets the o matmul start once it has waited. */
+#define ATTN_GROUP 8
 template <int HD> static void launch_attention_hd(const HipState *s, const LayerDev *L, StepRows rows, int T) {
     const ModelConfig *c = &s->c;
     dim3 grid(T, c->n_heads), block(ATTN_WARPS * WARP);
     int nh = c->n_heads, nkv = c->n_kv_heads;
+    if constexpr (HD <= 64)
+        if (T > DECODE_ROWS && nh == ATTN_GROUP * nkv && !s->attention_per_head) {
+            (void)launch_chained(attention_group_kernel<HD, ATTN_GROUP>, dim3(T, nkv), dim3(ATTN_GROUP * WARP), 0, s->stream, s->attn, s->q, rows,
+                                 L->cache, L->sinks, nh, nkv);
+            return;
+        }
     if constexpr (HD <= 64)
         if (T <= DECODE_ROWS) {
             (void)launch_chained(attention_kernel<HD, true>, grid, block, 0, s->stream, s->attn, s->q, rows, L->cache, L->sinks, nh, nkv);
