@@ -25,7 +25,13 @@ int app_build_requests(const Options *o, const Tokenizer *tok, const RequestSet 
         const Request *r = &rs->items[i];
         start[i] = n_ids;
         if (o->chat) rc = tokenizer_encode(tok, CHAT_PREFIX, strlen(CHAT_PREFIX), 1, &ids, &n_ids, &cap, err);
-        if (rc == 0) rc = tokenizer_encode(tok, r->prompt, r->prompt_len, 1, &ids, &n_ids, &cap, err);
+        /* a prompt longer than the context is refused as soon as that is known, not after tokenizing all of it */
+        int room = context - (n_ids - start[i]);
+        if (rc == 0) rc = tokenizer_encode_limited(tok, r->prompt, r->prompt_len, 1, room > 0 ? room : 0, &ids, &n_ids, &cap, err);
+        if (rc == 1) {
+            rc = error_set(err, "%s:%d: the prompt is longer than the context of %d tokens (see --ctx)", path, r->line, context);
+            break;
+        }
         if (rc == 0 && o->chat) rc = tokenizer_encode(tok, CHAT_SUFFIX, strlen(CHAT_SUFFIX), 1, &ids, &n_ids, &cap, err);
         if (rc != 0) {
             rc = error_prefix(err, "%s:%d", path, r->line);

@@ -19,7 +19,7 @@ expect_error "invalid UTF-8 (names line 3)" 1 "utf8.txt:3: invalid UTF-8" "$O" -
 printf '1\nbad \\q escape\n' >"$BAD/escape.txt"
 expect_error "unknown escape" 1 "escape.txt:2: unknown escape" "$O" -- "${GETP[@]}" -i "$BAD/escape.txt" -o "$O"
 printf '2\nshort\n%s\n' "$(printf 'word %.0s' $(seq 1 40))" >"$BAD/long.txt"
-expect_error "prompt longer than the context" 1 "long.txt:3: the prompt is [0-9]+ tokens, longer than the context of 16" "$O" -- "${GETP[@]}" -i "$BAD/long.txt" -o "$O" --ctx 16
+expect_error "prompt longer than the context" 1 "long.txt:3: the prompt is longer than the context of 16 tokens" "$O" -- "${GETP[@]}" -i "$BAD/long.txt" -o "$O" --ctx 16
 printf '{"prompt": "ok"}\n{"prompt": 5}\n' >"$BAD/bad.jsonl"
 expect_error "JSONL without a string prompt" 1 "bad.jsonl:2: missing string field \"prompt\"" "$O" -- "${GETP[@]}" -i "$BAD/bad.jsonl" -o "$O"
 printf '{"prompt": "ok"}\n{"prompt": "x",}\n' >"$BAD/bad2.jsonl"

@@ -37,3 +37,20 @@ tok_repeat() { local s; s=$(printf '%*s' "$2" ''); printf '%s\n' "${s// /$1}"; }
 node "$ROOT/tools/tokenizer/reference_encode.mjs" "$OUT/tok_long.txt" >"$OUT/tok_long.ref"
 timeout 10 "${GETP[@]}" -m tokenize -i "$OUT/tok_long.txt" >"$OUT/tok_long.ours"
 check "tokenize: $(wc -l <"$OUT/tok_long.txt") long lines (most one piece) equal to js-tiktoken" cmp -s "$OUT/tok_long.ref" "$OUT/tok_long.ours"
+
+# A 10 MB line in a request file is refused as soon as it is known to be
+# longer than the context: one unbroken piece, and ordinary words (issue 21:
+# in under a second; the sanitized build of run_sanitize.sh gets 5).
+tok_limit_ms=1000
+case "$B" in *san*) tok_limit_ms=5000 ;; esac
+{ echo 1; head -c 10000000 /dev/zero | tr '\0' a; echo; } >"$OUT/tok_10mb_piece.txt"
+{ echo 1; yes 'word' | head -n 2000000 | paste -sd ' '; } >"$OUT/tok_10mb_words.txt"
+for tok_kind in piece words; do
+    tok_t0=$(date +%s%N)
+    tok_err=$(timeout 20 "${GETP[@]}" -i "$OUT/tok_10mb_$tok_kind.txt" -o "$OUT/tok_10mb.out" 2>&1 >/dev/null)
+    tok_rc=$?
+    tok_ms=$((($(date +%s%N) - tok_t0) / 1000000))
+    check "a 10 MB request line ($tok_kind) is refused as longer than the context in $tok_ms ms (under $tok_limit_ms)" \
+        bash -c "[ $tok_rc -eq 1 ] && [ $tok_ms -lt $tok_limit_ms ] && grep -q 'tok_10mb_$tok_kind.txt:2: the prompt is longer than the context' <<<\"\$0\" && [ ! -e '$OUT/tok_10mb.out' ]" "$tok_err"
+done
+rm -f "$OUT"/tok_10mb_*.txt
