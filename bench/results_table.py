@@ -121,7 +121,7 @@ def read_runs(path, defaults):
                 cpu_table = True
                 continue
             r = None
-            if line.startswith("model=") and "decode_tok_s=" in line:
+            if " model=" in " " + line and "decode_tok_s=" in line:  # bench_gpu's line, maybe behind ab_gpu.sh's side= round=
                 r = dict(ctx, **pairs(line))
                 info_dev = r.get("info", "").split(", KV cache")[0].strip() if r.get("info") else ""
                 roof, roof_text = num(r.get("roofline_b1_tok_s")), r.get("roofline_b1_tok_s")
