@@ -35,14 +35,12 @@ typedef cudaEvent_t hipEvent_t;
 #define hipEventElapsedTime cudaEventElapsedTime
 #define hipEventDestroy cudaEventDestroy
 #define hipSuccess cudaSuccess
-#define hipErrorNoDevice cudaErrorNoDevice
 #define hipErrorNotSupported cudaErrorNotSupported
 #define hipGetErrorString cudaGetErrorString
 #define hipGetLastError cudaGetLastError
 #define hipGetDeviceCount cudaGetDeviceCount
 #define hipGetDeviceProperties cudaGetDeviceProperties
 #define hipSetDevice cudaSetDevice
-#define hipGetDevice cudaGetDevice
 #define hipDeviceGetPCIBusId cudaDeviceGetPCIBusId
 #define hipMalloc cudaMalloc
 #define hipFree cudaFree
@@ -51,7 +49,6 @@ typedef cudaEvent_t hipEvent_t;
 #define hipHostRegister cudaHostRegister
 #define hipHostUnregister cudaHostUnregister
 #define hipHostRegisterReadOnly cudaHostRegisterReadOnly
-#define hipHostRegisterDefault cudaHostRegisterDefault
 #define hipHostMallocDefault 0
 #define hipMemGetInfo cudaMemGetInfo
 #define hipMemcpy cudaMemcpy
@@ -63,9 +60,7 @@ typedef cudaEvent_t hipEvent_t;
 #define hipMemcpyHostToDevice cudaMemcpyHostToDevice
 #define hipMemcpyDeviceToHost cudaMemcpyDeviceToHost
 #define hipMemcpyDeviceToDevice cudaMemcpyDeviceToDevice
-#define hipDeviceSynchronize cudaDeviceSynchronize
 #define hipDeviceCanAccessPeer cudaDeviceCanAccessPeer
-#define hipDeviceEnablePeerAccess cudaDeviceEnablePeerAccess
 #define hipIpcGetMemHandle cudaIpcGetMemHandle
 #define hipIpcOpenMemHandle cudaIpcOpenMemHandle
 #define hipIpcCloseMemHandle cudaIpcCloseMemHandle

@@ -133,12 +133,9 @@ __global__ void __launch_bounds__(MM_WARPS * WARP, NT == 1 ? 3 : 0) matmul_kerne
         size_t n = gridDim.x * gridDim.y, share = (jobs.prefetch_bytes + n - 1) / n, at = (size_t)lin * share;
         if (at < jobs.prefetch_bytes) prefetch_l2((const char *)jobs.prefetch + at, min(share, jobs.prefetch_bytes - at));
     }
-    /* Dense matmuls stream weights before x is ready. At decode-sized steps
-     * (NT = 1) so does down (the experts' MM_BIAS job): it reads the
-     * routing, written two kernels back by post-attention, before its wait;
-     * so gate_up (MM_SWIGLU) lets it launch only once gate_up's own wait has
-     * seen the routing written. At large batches down's early blocks
-     * measured a loss, so there the experts wait first. */
+    /* The early-start contract of each matmul launch is stated with the
+     * launchers ("the matrix products of a step", below); these three flags
+     * are how the kernel keeps it. */
     const bool routing_ready = experts && NT == 1 && MODE == MM_BIAS, next_reads_routing = experts && NT == 1 && MODE == MM_SWIGLU;
     const bool weights_first = !experts || routing_ready;
     if (next_reads_routing) wait_prior_kernel();
@@ -432,8 +429,11 @@ static int expert_matmul(const HipState *s, WeightView w, const float *bias, con
  *     large batches waits before its weights.
  *   down (experts, + bias): at decode-sized steps reads the routing and
  *     streams its weights before its wait; at large batches waits first.
- * (The kernel reads which case it is from its jobs: routing_ready,
- * next_reads_routing, weights_first.) */
+ * Why: down reads the routing, written two kernels back by moe_route, before
+ * its wait, so gate_up lets it launch only after gate_up's own wait has seen
+ * the routing written; at large batches down's early blocks measured a loss,
+ * so there the experts wait first. (The kernel reads which case it is from
+ * its jobs: routing_ready, next_reads_routing, weights_first.) */
 static int launch_qkv_matmul(const HipState *s, const LayerDev *L, int T, Error *err) {
     int H = s->c.hidden;
     MatmulJob qkv[3] = {dense_job(L->wq, s->xn, H, T, s->splits_q, s->part_q), dense_job(L->wk, s->xn, H, T, s->splits_k, s->part_k),
