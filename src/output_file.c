@@ -90,6 +90,8 @@ static int classify(const char *path, Target *t, Error *err) {
     t->kind = TARGET_ATOMIC;
     t->final = resolve_links(path, err);
     if (!t->final) return -1;
+    /* a file the user may not write is not replaced either (the rename alone would allow it) */
+    if (exists && access(t->final, W_OK) != 0) return error_set(err, "%s: cannot write the output: %s", path, strerror(errno));
     t->exists = exists;
     t->mode = exists ? st.st_mode & 07777 : 0;
     return 0;

@@ -11,7 +11,8 @@
  *                                partial file and any earlier one intact;
  *   a symbolic link              the same, at the file the link points to
  *                                (resolved through every hop): the link stays.
- * Refused: an empty name, a directory, a block device, a socket, and any path
+ * Refused: an empty name, a directory, a block device, a socket, a file the
+ * user may not write (read-only: it is not replaced behind its back), and any path
  * that is the same file (device and inode, so hard links and symlinks count)
  * as one of the run's inputs.
  *

@@ -38,6 +38,9 @@ same_file_cases GETP getp
 expect_error "getp: a missing output directory fails before the model is opened" 1 "no/such/dir/out.txt: cannot create output" \
     "$P/no/such/dir/out.txt" -- "$B/getp" "$P/nomodel.bin" --tokenizer "$TOK" -i "$P/req.txt" -o "$P/no/such/dir/out.txt"
 if [ "$(id -u)" -ne 0 ]; then
+    echo KEEP >"$P/readonly.txt" && chmod 444 "$P/readonly.txt"
+    expect_error "getp: a read-only output file is not replaced" 1 "readonly.txt: cannot write the output" "$P/readonly.txt" -- \
+        "${GETP[@]}" -i "$P/req.txt" -o "$P/readonly.txt" -n 1
     mkdir -p "$P/ro" && chmod 555 "$P/ro"
     expect_error "getp: a read-only output directory fails before the model is opened" 1 "ro/out.txt: cannot create output" \
         "$P/ro/out.txt" -- "$B/getp" "$P/nomodel.bin" --tokenizer "$TOK" -i "$P/req.txt" -o "$P/ro/out.txt"
