@@ -1,6 +1,8 @@
 /* test_gpu - the GPU backend against the CPU reference (make test-gpu).
  *   1. logits: a 24-token prefill and 6 greedy decode steps on both backends;
  *      worst |gpu - cpu| over max |cpu| per row must be under TOLERANCE.
+ *      Then 32 greedy tokens, each backend feeding back its own argmax:
+ *      the same tokens.
  *   2. batch invariance: one request (prefill, then greedy decode) alone in
  *      slot 0, then in slot 5 of a batch of 7 and slot 37 of a batch of 64
  *      whose other sequences have other lengths: its logits must be
@@ -200,6 +202,30 @@ int main(int argc, char **argv) {
     printf("%s gpu logits vs cpu: %d prefill + %d decode rows, worst relative error %.3g (tolerance %.1g)\n", worst <= tol ? "PASS" : "FAIL",
            PROMPT, STEPS, worst, tol);
     failures += !(worst <= tol);
+
+    /* 1b. 32 greedy tokens, each backend feeding its own argmax back */
+    {
+        enum { GREEDY = 32 };
+        int tok_c[GREEDY], tok_g[GREEDY], grc = 0;
+        BatchRow pr[PROMPT];
+        for (int t = 0; t < PROMPT; t++) pr[t] = (BatchRow){5, t, prompt[t], t == PROMPT - 1};
+        Backend *both[2] = {cpu, gpu};
+        int *toks[2] = {tok_c, tok_g};
+        for (int k = 0; k < 2 && grc == 0; k++) {
+            grc = backend_forward(both[k], pr, PROMPT, lc, &err);
+            for (int i = 0; i < GREEDY && grc == 0; i++) {
+                toks[k][i] = sample_argmax(lc, V);
+                BatchRow r = {5, PROMPT + i, toks[k][i], 1};
+                if (i + 1 < GREEDY) grc = backend_forward(both[k], &r, 1, lc, &err);
+            }
+        }
+        int same = grc == 0 && memcmp(tok_c, tok_g, sizeof tok_c) == 0, first_diff = -1;
+        for (int i = 0; i < GREEDY && first_diff < 0; i++)
+            if (tok_c[i] != tok_g[i]) first_diff = i;
+        printf("%s greedy: %d tokens on the gpu equal the cpu's (first difference at %d)%s%s\n", same ? "PASS" : "FAIL", GREEDY, first_diff,
+               grc ? ": " : "", grc ? err.msg : "");
+        failures += !same;
+    }
 
     /* 2. batch invariance */
     enum { PLEN = 8, DSTEPS = 4 };
