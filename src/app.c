@@ -12,7 +12,7 @@ int app_context_limit(const Options *o, const ModelConfig *c) {
     return ctx > (int)c->max_context ? (int)c->max_context : ctx;
 }
 
-int app_is_chat(const Options *o, const Request *r) { return o->chat || o->mode == MODE_RENDER || r->n_messages > 0; }
+int app_is_chat(const Options *o, const Request *r) { return o->chat || r->n_messages > 0; }
 
 /* Appends request r's prompt ids: the harmony rendering for a chat, else the
  * prompt's text (where "<|start|>" is the special token). Returns as

@@ -14,7 +14,7 @@
 int app_context_limit(const Options *o, const ModelConfig *c);
 
 /* Whether request r is a chat (rendered by src/harmony.h, its completion
- * split by channel): with --chat or -m render, or given as "messages". */
+ * split by channel): with --chat, or given as "messages". */
 int app_is_chat(const Options *o, const Request *r);
 
 /* Tokenizes every request (a chat rendered as harmony), fills in the

@@ -46,9 +46,10 @@ static int run_tokenize(const Options *o, const Tokenizer *tok) {
     return rc;
 }
 
-/* -m render: each request's prompt as getp would give it to the model as a
- * chat, one line each (special tokens spelled out, getp's escapes), with no
- * model: the tokenizer's vocabulary and --ctx (if given) bound it. */
+/* -m render: each request's prompt exactly as -m getp with the same options
+ * would give it to the model (a chat rendered by src/harmony.h), one line
+ * each, special tokens spelled out, with getp's escapes. No model: the
+ * tokenizer's vocabulary and --ctx (if given) bound it. */
 static int run_render(const Options *o, const Tokenizer *tok) {
     Error err;
     RequestSet rs;
