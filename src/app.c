@@ -12,8 +12,18 @@ int app_context_limit(const Options *o, const ModelConfig *c) {
     return ctx > (int)c->max_context ? (int)c->max_context : ctx;
 }
 
-static const char CHAT_PREFIX[] = "<|start|>user<|message|>";
-static const char CHAT_SUFFIX[] = "<|end|><|start|>assistant";
+int app_is_chat(const Options *o, const Request *r) { return o->chat || r->n_messages > 0; }
+
+/* Appends request r's prompt ids: the harmony rendering for a chat, else the
+ * prompt's text (where "<|start|>" is the special token). Returns as
+ * tokenizer_encode_limited: 1 when it is more than max_tokens ids. */
+static int encode_prompt(const Options *o, const Tokenizer *tok, const Request *r, int max_tokens, int **ids, int *n, int *cap, Error *err) {
+    if (!app_is_chat(o, r)) return tokenizer_encode_limited(tok, r->prompt, r->prompt_len, 1, max_tokens, ids, n, cap, err);
+    HarmonySystem sys = {r->reasoning_effort >= 0 ? (HarmonyEffort)r->reasoning_effort : o->reasoning_effort, o->system_date, o->developer};
+    HarmonyTurn prompt = {HARMONY_USER, r->prompt, r->prompt_len};
+    if (r->n_messages > 0) return harmony_render(tok, &sys, r->messages, r->n_messages, max_tokens, ids, n, cap, err);
+    return harmony_render(tok, &sys, &prompt, 1, max_tokens, ids, n, cap, err);
+}
 
 int app_build_requests(const Options *o, const Tokenizer *tok, const RequestSet *rs, const char *path, int vocab, int context,
                        GenRequest **reqs_out, int **storage_out, Error *err) {
@@ -24,23 +34,18 @@ int app_build_requests(const Options *o, const Tokenizer *tok, const RequestSet 
     for (int i = 0; i < rs->n && rc == 0; i++) {
         const Request *r = &rs->items[i];
         start[i] = n_ids;
-        if (o->chat) rc = tokenizer_encode(tok, CHAT_PREFIX, strlen(CHAT_PREFIX), 1, &ids, &n_ids, &cap, err);
         /* a prompt longer than the context is refused as soon as that is known, not after tokenizing all of it */
-        int room = context - (n_ids - start[i]);
-        if (rc == 0) rc = tokenizer_encode_limited(tok, r->prompt, r->prompt_len, 1, room > 0 ? room : 0, &ids, &n_ids, &cap, err);
+        rc = encode_prompt(o, tok, r, context, &ids, &n_ids, &cap, err);
         if (rc == 1) {
             rc = error_set(err, "%s:%d: the prompt is longer than the context of %d tokens (see --ctx)", path, r->line, context);
             break;
         }
-        if (rc == 0 && o->chat) rc = tokenizer_encode(tok, CHAT_SUFFIX, strlen(CHAT_SUFFIX), 1, &ids, &n_ids, &cap, err);
         if (rc != 0) {
             rc = error_prefix(err, "%s:%d", path, r->line);
             break;
         }
         int len = n_ids - start[i];
         if (len == 0) rc = error_set(err, "%s:%d: the prompt is empty", path, r->line);
-        else if (len > context)
-            rc = error_set(err, "%s:%d: the prompt is %d tokens, longer than the context of %d (see --ctx)", path, r->line, len, context);
         for (int k = start[i]; k < n_ids && rc == 0; k++)
             if (ids[k] >= vocab)
                 rc = error_set(err, "%s:%d: token %d is outside the model's vocabulary of %d", path, r->line, ids[k], vocab);
@@ -66,7 +71,7 @@ int app_build_requests(const Options *o, const Tokenizer *tok, const RequestSet 
     return 0;
 }
 
-void app_decode_text(const Tokenizer *tok, RequestResult *res) {
+void app_decode_text(const Tokenizer *tok, int chat, RequestResult *res) {
     size_t cap = 64, n = 0;
     char *text = xmalloc(cap);
     for (int i = 0; i < res->n_tokens; i++) {
@@ -80,6 +85,13 @@ void app_decode_text(const Tokenizer *tok, RequestResult *res) {
     text[n] = 0;
     res->text = text;
     res->text_len = n;
+    res->chat = chat;
+    if (!chat) return;
+    HarmonyCompletion c;
+    harmony_parse_completion(tok, res->tokens, res->n_tokens, &c);
+    res->reasoning = harmony_channel_text(&c, "analysis", 0, &res->reasoning_len);
+    res->content = harmony_channel_text(&c, "final", 1, &res->content_len);
+    harmony_completion_free(&c);
 }
 
 int app_open_model(const Options *o, Model *m, Error *err) {
@@ -126,6 +138,6 @@ int app_write_results(const Options *o, const char *path, const RequestSet *rs, 
     int rc = output_open(&f, path, in, 3, err);
     free(tok_path);
     if (rc != 0) return -1;
-    results_write(f.fp, rs, res, strcmp(path, "-") ? output_is_jsonl(path) : rs->jsonl);
+    results_write(f.fp, rs, res, strcmp(path, "-") ? output_is_jsonl(path) : rs->jsonl, o->all_channels);
     return output_commit(&f, err);
 }

@@ -13,15 +13,20 @@
 /* The context limit for this run: --ctx, else min(model max_context, 4096). */
 int app_context_limit(const Options *o, const ModelConfig *c);
 
-/* Tokenizes every request (harmony-wrapped with --chat), fills in the
+/* Whether request r is a chat (rendered by src/harmony.h, its completion
+ * split by channel): with --chat, or given as "messages". */
+int app_is_chat(const Options *o, const Request *r);
+
+/* Tokenizes every request (a chat rendered as harmony), fills in the
  * command-line defaults and checks each prompt against the context and the
  * model's vocabulary. Errors name "FILE:LINE". reqs[i].prompt points into
  * *storage (free both). */
 int app_build_requests(const Options *o, const Tokenizer *tok, const RequestSet *rs, const char *path, int vocab, int context,
                        GenRequest **reqs, int **storage, Error *err);
 
-/* Fills res->text from res->tokens. */
-void app_decode_text(const Tokenizer *tok, RequestResult *res);
+/* Fills res->text from res->tokens, and for a chat res->reasoning and
+ * res->content (free them with result_free_text). */
+void app_decode_text(const Tokenizer *tok, int chat, RequestResult *res);
 
 /* The model file named on the command line, or with --dummy-weights a
  * virtual model of the preset's shape (weights made on the GPU). */

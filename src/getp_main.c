@@ -46,6 +46,35 @@ static int run_tokenize(const Options *o, const Tokenizer *tok) {
     return rc;
 }
 
+/* -m render: each request's prompt exactly as -m getp with the same options
+ * would give it to the model (a chat rendered by src/harmony.h), one line
+ * each, special tokens spelled out, with getp's escapes. No model: the
+ * tokenizer's vocabulary and --ctx (if given) bound it. */
+static int run_render(const Options *o, const Tokenizer *tok) {
+    Error err;
+    RequestSet rs;
+    GenRequest *reqs = NULL;
+    int *storage = NULL;
+    if (requests_read(o->input, &rs, &err) != 0) return die(&err);
+    int context = o->context > 0 ? o->context : 1 << 30;
+    int rc = app_build_requests(o, tok, &rs, o->input, tokenizer_vocab_size(tok), context, &reqs, &storage, &err);
+    if (rc != 0) {
+        requests_free(&rs);
+        return die(&err);
+    }
+    for (int i = 0; i < rs.n; i++) {
+        RequestResult text = {.tokens = (int *)reqs[i].prompt, .n_tokens = reqs[i].prompt_len};
+        app_decode_text(tok, 0, &text);
+        write_escaped(stdout, text.text, text.text_len);
+        putchar('\n');
+        free(text.text);
+    }
+    free(reqs);
+    free(storage);
+    requests_free(&rs);
+    return 0;
+}
+
 /* Everything a run holds, so that every exit path frees it (LeakSanitizer
  * runs the error tests with leak checking on). */
 typedef struct {
@@ -63,7 +92,7 @@ static void run_free(Run *r) {
     if (r->res)
         for (int i = 0; i < r->rs.n; i++) {
             free(r->res[i].tokens);
-            free(r->res[i].text);
+            result_free_text(&r->res[i]);
         }
     free(r->res);
     free(r->reqs);
@@ -100,7 +129,9 @@ static int run_getp(const Options *o, Run *r, Error *err) {
     if (o->mode == MODE_GENERATE) {
         r->rs.n = 1;
         r->rs.items = xcalloc(1, sizeof(Request));
-        r->rs.items[0] = (Request){.prompt = xstrdup(o->input), .prompt_len = strlen(o->input), .line = 1, .max_tokens = -1, .temperature = -1.0f, .top_p = -1.0f};
+        request_init(&r->rs.items[0], 1);
+        r->rs.items[0].prompt = xstrdup(o->input);
+        r->rs.items[0].prompt_len = strlen(o->input);
         req_path = "<prompt>";
     } else if (requests_read(o->input, &r->rs, err) != 0) {
         return -1;
@@ -125,10 +156,12 @@ static int run_getp(const Options *o, Run *r, Error *err) {
     double t1 = now_seconds();
     if (generate_run(r->be, r->reqs, r->rs.n, o->batch, r->res, &stats, show ? run_report_progress : NULL, &progress, err) != 0) return -1;
     double gen_seconds = now_seconds() - t1;
-    for (int i = 0; i < r->rs.n; i++) app_decode_text(r->tok, &r->res[i]);
+    for (int i = 0; i < r->rs.n; i++) app_decode_text(r->tok, app_is_chat(o, &r->rs.items[i]), &r->res[i]);
 
     if (o->mode == MODE_GENERATE) {
-        fwrite(r->res[0].text, 1, r->res[0].text_len, stdout);
+        const RequestResult *g = &r->res[0];
+        if (g->chat && !o->all_channels) fwrite(g->content ? g->content : "", 1, g->content_len, stdout);
+        else fwrite(g->text, 1, g->text_len, stdout);
         putchar('\n');
     } else if (app_write_results(o, o->output, &r->rs, r->res, err) != 0) {
         return -1;
@@ -150,6 +183,7 @@ int main(int argc, char **argv) {
     int rc;
     if (!r.tok) rc = die(&err);
     else if (o.mode == MODE_TOKENIZE) rc = run_tokenize(&o, r.tok);
+    else if (o.mode == MODE_RENDER) rc = run_render(&o, r.tok);
     else rc = run_getp(&o, &r, &err) != 0 ? die(&err) : 0;
     run_free(&r);
     return rc;

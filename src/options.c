@@ -16,10 +16,13 @@ void options_usage(FILE *f, const char *prog, const ExtraOptions *extra) {
             "usage: %s MODEL -m getp -i REQUESTS -o OUTPUT [options]\n"
             "       %s MODEL -m generate -i \"PROMPT\" [options]\n"
             "       %s [MODEL] -m tokenize -i TEXTFILE\n"
+            "       %s [MODEL] -m render -i REQUESTS [--chat ...]\n"
             "\n"
             "Batch inference for gpt-oss models (docs/request-format.md describes the files).\n"
             "\n"
-            "  -m MODE          getp (default), generate or tokenize\n"
+            "  -m MODE          getp (default), generate, tokenize, or render (print each\n"
+            "                   request's prompt as getp would feed it: a chat's harmony\n"
+            "                   rendering, special tokens spelled out)\n"
             "  -i INPUT         request file (.txt: count then one prompt a line; .jsonl),\n"
             "                   the prompt itself (generate), or a text file (tokenize)\n"
             "  -o OUTPUT        output file (getp); .jsonl gives JSON lines with token ids;\n"
@@ -29,7 +32,13 @@ void options_usage(FILE *f, const char *prog, const ExtraOptions *extra) {
             "  -p TOP_P         nucleus sampling mass (default 1.0)\n"
             "  -s SEED          sampling seed (default 0); request i uses stream (SEED, i)\n"
             "  --ignore-eos     do not stop at <|return|>, <|endoftext|> or <|call|>\n"
-            "  --chat           wrap each prompt as a harmony user turn\n"
+            "  --chat           render each prompt as a harmony chat (system message, user\n"
+            "                   turn; JSONL \"messages\" requests always are one)\n"
+            "  --reasoning-effort low|medium|high   a chat's reasoning effort (default medium)\n"
+            "  --system-date YYYY-MM-DD|none   a chat's current date (default " OPTIONS_DEFAULT_SYSTEM_DATE ")\n"
+            "  --developer TEXT developer instructions for chats that have none of their own\n"
+            "  --output-channels final|all   a chat's plain text output: its final channel\n"
+            "                   (default) or the whole completion\n"
             "  --batch B        sequences in flight (default 16)\n"
             "  --ctx N          context limit in tokens (default min(model, 4096))\n"
             "  --threads N      CPU threads (default: all)\n"
@@ -40,7 +49,7 @@ void options_usage(FILE *f, const char *prog, const ExtraOptions *extra) {
             "                   made on the GPU, experts BF16 unless :mxfp4; for benchmarks\n"
             "  --tokenizer F    tokenizer file (default data/o200k_harmony.tok)\n"
             "  --progress, --no-progress   progress line on stderr (default: when a tty)\n",
-            prog, prog, prog, preset_names());
+            prog, prog, prog, prog, preset_names());
     if (extra) fputs(extra->usage, f);
     fprintf(f, "  -h, --help       this text\n");
 }
@@ -87,7 +96,8 @@ static int listed(const char *const *names, const char *a) {
 
 static int option_takes_value(const char *a, const ExtraOptions *extra) {
     static const char *const common[] = {"-m", "-i", "-o", "-n", "-t", "-p", "-s", "--batch", "--ctx", "--threads", "--backend",
-                                         "--tokenizer", "--kv-mem", "--dummy-weights", NULL};
+                                         "--tokenizer", "--kv-mem", "--dummy-weights", "--reasoning-effort", "--system-date",
+                                         "--developer", "--output-channels", NULL};
     return listed(common, a) || (extra && listed(extra->valued, a));
 }
 
@@ -126,6 +136,32 @@ static int set_dummy_weights(Options *o, const char *v, const char *prog, FILE *
     return 0;
 }
 
+/* YYYY-MM-DD: what the model saw in training ("Current date: 2025-06-28"). */
+static int is_date(const char *v) {
+    for (int i = 0; i < 10; i++)
+        if (!v[i] || (i == 4 || i == 7 ? v[i] != '-' : v[i] < '0' || v[i] > '9')) return 0;
+    return v[10] == 0;
+}
+
+static int set_chat_option(Options *o, const char *a, const char *v, const char *prog, FILE *errs) {
+    if (!strcmp(a, "--reasoning-effort")) {
+        if (harmony_effort_parse(v, &o->reasoning_effort) == 0) return 0;
+        say(errs, "%s: --reasoning-effort expects low, medium or high, got '%s'\n", prog, v);
+    } else if (!strcmp(a, "--system-date")) {
+        o->system_date = strcmp(v, "none") ? v : NULL;
+        if (!o->system_date || is_date(v)) return 0;
+        say(errs, "%s: --system-date expects YYYY-MM-DD or none, got '%s'\n", prog, v);
+    } else if (!strcmp(a, "--developer")) {
+        o->developer = v;
+        return 0;
+    } else {
+        o->all_channels = !strcmp(v, "all");
+        if (o->all_channels || !strcmp(v, "final")) return 0;
+        say(errs, "%s: --output-channels expects final or all, got '%s'\n", prog, v);
+    }
+    return -1;
+}
+
 enum { NOT_COMMON = 1 };
 
 /* The common options with a value. Returns 0, -1 on a bad value (said on
@@ -135,8 +171,9 @@ static int set_valued(Options *o, const char *a, const char *v, const char *prog
         if (!strcmp(v, "getp")) o->mode = MODE_GETP;
         else if (!strcmp(v, "generate")) o->mode = MODE_GENERATE;
         else if (!strcmp(v, "tokenize")) o->mode = MODE_TOKENIZE;
+        else if (!strcmp(v, "render")) o->mode = MODE_RENDER;
         else {
-            say(errs, "%s: unknown mode '%s' (getp, generate, tokenize)\n", prog, v);
+            say(errs, "%s: unknown mode '%s' (getp, generate, tokenize, render)\n", prog, v);
             return -1;
         }
     } else if (!strcmp(a, "-i")) {
@@ -169,6 +206,9 @@ static int set_valued(Options *o, const char *a, const char *v, const char *prog
         return set_dummy_weights(o, v, prog, errs);
     } else if (!strcmp(a, "--tokenizer")) {
         o->tokenizer_path = v;
+    } else if (!strcmp(a, "--reasoning-effort") || !strcmp(a, "--system-date") || !strcmp(a, "--developer") ||
+               !strcmp(a, "--output-channels")) {
+        return set_chat_option(o, a, v, prog, errs);
     } else {
         return NOT_COMMON;
     }
@@ -181,7 +221,7 @@ static int check_complete(const Options *o, const char *prog, FILE *errs) {
         say(errs, "%s: give a model file or --dummy-weights, not both\n", prog);
         return -1;
     }
-    if (!o->model_path && !o->dummy_weights && o->mode != MODE_TOKENIZE) {
+    if (!o->model_path && !o->dummy_weights && o->mode != MODE_TOKENIZE && o->mode != MODE_RENDER) {
         say(errs, "%s: no model file given (see --help)\n", prog);
         return -1;
     }
@@ -204,6 +244,8 @@ int options_parse(Options *o, int argc, char **argv, const char *prog, const Ext
     o->top_p = 1.0f;
     o->batch = 16;
     o->progress = -1;
+    o->reasoning_effort = HARMONY_EFFORT_MEDIUM;
+    o->system_date = OPTIONS_DEFAULT_SYSTEM_DATE;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;

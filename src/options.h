@@ -5,7 +5,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
-typedef enum { MODE_GETP, MODE_GENERATE, MODE_TOKENIZE } RunMode;
+#include "harmony.h"
+
+typedef enum { MODE_GETP, MODE_GENERATE, MODE_TOKENIZE, MODE_RENDER } RunMode;
 
 typedef struct {
     const char *model_path;
@@ -19,7 +21,11 @@ typedef struct {
     float top_p;
     uint64_t seed;
     int ignore_eos;
-    int chat;
+    int chat;                      /* render plain prompts as harmony chats (src/harmony.h) */
+    HarmonyEffort reasoning_effort; /* chats' default "Reasoning:" */
+    const char *system_date;        /* chats' "Current date:"; NULL: no such line */
+    const char *developer;          /* chats' default developer instructions; NULL: none */
+    int all_channels;               /* plain text output of a chat: the whole text, not the final channel */
     int batch;
     int context; /* 0: min(model max_context, 4096) */
     int threads;
@@ -47,6 +53,9 @@ typedef struct {
  * printed to errs; NULL prints nothing). */
 int options_parse(Options *o, int argc, char **argv, const char *prog, const ExtraOptions *extra, FILE *errs);
 void options_usage(FILE *f, const char *prog, const ExtraOptions *extra);
+
+/* The fixed default of --system-date, so that runs are reproducible. */
+#define OPTIONS_DEFAULT_SYSTEM_DATE "2026-01-01"
 
 /* The tokenizer file to use: --tokenizer, else $GETP_TOKENIZER, else
  * data/o200k_harmony.tok next to the executable (or its parent). Returns a

@@ -50,10 +50,21 @@ const char *finish_reason_name(FinishReason r) {
     return "?";
 }
 
+void request_init(Request *r, int line) {
+    memset(r, 0, sizeof *r);
+    r->line = line;
+    r->max_tokens = -1;
+    r->temperature = r->top_p = -1.0f;
+    r->reasoning_effort = -1;
+}
+
 void requests_free(RequestSet *rs) {
     for (int i = 0; i < rs->n; i++) {
-        free(rs->items[i].prompt);
-        free(rs->items[i].id);
+        Request *r = &rs->items[i];
+        free(r->prompt);
+        free(r->id);
+        for (int k = 0; k < r->n_messages; k++) free(r->messages[k].content);
+        free(r->messages);
     }
     free(rs->items);
     memset(rs, 0, sizeof *rs);
@@ -112,9 +123,7 @@ static int read_plain(const char *path, const Line *lines, int n_lines, RequestS
     rs->items = xcalloc((size_t)count, sizeof(Request));
     for (int i = 0; i < count; i++) {
         Request *r = &rs->items[i];
-        r->line = i + 2;
-        r->max_tokens = -1;
-        r->temperature = r->top_p = -1.0f;
+        request_init(r, i + 2);
         Error e;
         r->prompt = unescape_line(lines[i + 1].start, lines[i + 1].len, &r->prompt_len, &e);
         rs->n = i + 1;
@@ -197,6 +206,91 @@ static int id_field(const JsonValue *obj, char **out, const char *path, int line
     return 0;
 }
 
+/* Whether s[0..len) is text a prompt may hold: valid UTF-8 without NULs. */
+static int is_text(const char *s, size_t len) { return utf8_valid_prefix(s, len) == len && !memchr(s, 0, len); }
+
+/* One entry of "messages": {"role": ..., "content": "..."}. */
+static int message_entry(const JsonValue *m, int k, HarmonyTurn *t, const char *path, int line, Error *err) {
+    if (m->type != JSON_OBJECT) return error_set(err, "%s:%d: \"messages\"[%d] must be an object, got %s", path, line, k, json_type_name(m->type));
+    const JsonValue *role = json_get(m, "role"), *content = json_get(m, "content");
+    if (!role || role->type != JSON_STRING)
+        return error_set(err, "%s:%d: \"messages\"[%d] needs a string \"role\"", path, line, k);
+    if (memchr(role->string, 0, role->len) || harmony_role_parse(role->string, &t->role) != 0)
+        return error_set(err, "%s:%d: \"messages\"[%d]: unknown role \"%.40s\" (system, developer, user, assistant)", path, line, k,
+                         role->string);
+    if (!content || content->type != JSON_STRING)
+        return error_set(err, "%s:%d: \"messages\"[%d] needs a string \"content\", got %s", path, line, k,
+                         content ? json_type_name(content->type) : "none");
+    if (!is_text(content->string, content->len))
+        return error_set(err, "%s:%d: \"messages\"[%d]: \"content\" is not valid UTF-8 text", path, line, k);
+    return 0;
+}
+
+/* "messages": a non-empty array of turns, the system and developer ones
+ * before the others (they become one developer message at the top). */
+static int messages_field(const JsonValue *v, Request *r, const char *path, int line, Error *err) {
+    if (v->type != JSON_ARRAY || v->n == 0)
+        return error_set(err, "%s:%d: \"messages\" must be a non-empty array of {\"role\", \"content\"} objects", path, line);
+    if (v->n > 1000000) return error_set(err, "%s:%d: \"messages\" has more than 1000000 entries", path, line);
+    r->messages = xcalloc(v->n, sizeof *r->messages);
+    int conversation_started = 0;
+    for (size_t k = 0; k < v->n; k++) {
+        HarmonyTurn *t = &r->messages[k];
+        if (message_entry(&v->items[k], (int)k, t, path, line, err) != 0) return -1;
+        int instructions = t->role == HARMONY_SYSTEM || t->role == HARMONY_DEVELOPER;
+        if (instructions && conversation_started)
+            return error_set(err, "%s:%d: \"messages\"[%d]: system and developer messages must come before the user and assistant ones",
+                             path, line, (int)k);
+        conversation_started |= !instructions;
+        const JsonValue *content = json_get(&v->items[k], "content");
+        t->content = xmalloc(content->len + 1);
+        memcpy(t->content, content->string, content->len + 1);
+        t->content_len = content->len;
+        r->n_messages = (int)k + 1;
+    }
+    return 0;
+}
+
+/* "prompt" or "messages", exactly one of them. */
+static int prompt_fields(const JsonValue *v, Request *r, const char *path, int line, Error *err) {
+    const JsonValue *prompt = json_get(v, "prompt"), *messages = json_get(v, "messages");
+    if (prompt && prompt->type == JSON_NULL) prompt = NULL; /* null counts as absent, as for every field */
+    if (messages && messages->type == JSON_NULL) messages = NULL;
+    if (prompt && messages) return error_set(err, "%s:%d: give \"prompt\" or \"messages\", not both", path, line);
+    if (messages) return messages_field(messages, r, path, line, err);
+    if (!prompt || prompt->type != JSON_STRING) return error_set(err, "%s:%d: missing string field \"prompt\" (or \"messages\")", path, line);
+    if (!is_text(prompt->string, prompt->len)) return error_set(err, "%s:%d: \"prompt\" is not valid UTF-8 text", path, line);
+    r->prompt = xmalloc(prompt->len + 1);
+    memcpy(r->prompt, prompt->string, prompt->len + 1);
+    r->prompt_len = prompt->len;
+    return 0;
+}
+
+static int effort_field(const JsonValue *obj, Request *r, const char *path, int line, Error *err) {
+    const JsonValue *v = json_get(obj, "reasoning_effort");
+    if (!v || v->type == JSON_NULL) return 0;
+    HarmonyEffort e;
+    if (v->type != JSON_STRING || memchr(v->string, 0, v->len) || harmony_effort_parse(v->string, &e) != 0)
+        return error_set(err, "%s:%d: \"reasoning_effort\" must be \"low\", \"medium\" or \"high\"", path, line);
+    r->reasoning_effort = (int)e;
+    return 0;
+}
+
+/* Every field of one request line. */
+static int read_object(const JsonValue *v, Request *r, const char *path, int line, Error *err) {
+    if (v->type != JSON_OBJECT) return error_set(err, "%s:%d: each line must be a JSON object", path, line);
+    int has_max;
+    uint64_t max_tokens = 0;
+    if (prompt_fields(v, r, path, line, err) != 0 || uint_field(v, "max_tokens", 1000000000, &has_max, &max_tokens, path, line, err) != 0 ||
+        real_field(v, "temperature", 0, 100, &r->temperature, path, line, err) != 0 ||
+        real_field(v, "top_p", 0, 1, &r->top_p, path, line, err) != 0 ||
+        uint_field(v, "seed", UINT64_MAX, &r->has_seed, &r->seed, path, line, err) != 0 || id_field(v, &r->id, path, line, err) != 0 ||
+        effort_field(v, r, path, line, err) != 0)
+        return -1;
+    if (has_max) r->max_tokens = (int)max_tokens;
+    return 0;
+}
+
 static int read_jsonl(const char *path, const Line *lines, int n_lines, RequestSet *rs, Error *err) {
     rs->items = xcalloc((size_t)n_lines, sizeof(Request));
     for (int i = 0; i < n_lines; i++) {
@@ -208,29 +302,8 @@ static int read_jsonl(const char *path, const Line *lines, int n_lines, RequestS
         JsonValue *v = json_parse(l->start, l->len, &e);
         if (!v) return error_set(err, "%s:%d: invalid JSON: %s", path, i + 1, e.msg);
         Request *r = &rs->items[rs->n++];
-        r->line = i + 1;
-        r->max_tokens = -1;
-        r->temperature = r->top_p = -1.0f;
-        const JsonValue *prompt = json_get(v, "prompt");
-        int rc = 0;
-        if (v->type != JSON_OBJECT) rc = error_set(err, "%s:%d: each line must be a JSON object", path, i + 1);
-        else if (!prompt || prompt->type != JSON_STRING) rc = error_set(err, "%s:%d: missing string field \"prompt\"", path, i + 1);
-        else if (utf8_valid_prefix(prompt->string, prompt->len) != prompt->len || memchr(prompt->string, 0, prompt->len))
-            rc = error_set(err, "%s:%d: \"prompt\" is not valid UTF-8 text", path, i + 1);
-        if (rc == 0) {
-            r->prompt = xmalloc(prompt->len + 1);
-            memcpy(r->prompt, prompt->string, prompt->len + 1);
-            r->prompt_len = prompt->len;
-            int has_max;
-            uint64_t max_tokens = 0;
-            if (uint_field(v, "max_tokens", 1000000000, &has_max, &max_tokens, path, i + 1, err) != 0 ||
-                real_field(v, "temperature", 0, 100, &r->temperature, path, i + 1, err) != 0 ||
-                real_field(v, "top_p", 0, 1, &r->top_p, path, i + 1, err) != 0 ||
-                uint_field(v, "seed", UINT64_MAX, &r->has_seed, &r->seed, path, i + 1, err) != 0 ||
-                id_field(v, &r->id, path, i + 1, err) != 0)
-                rc = -1;
-            if (has_max) r->max_tokens = (int)max_tokens;
-        }
+        request_init(r, i + 1);
+        int rc = read_object(v, r, path, i + 1, err);
         json_free(v);
         if (rc != 0) return rc;
     }
@@ -271,11 +344,26 @@ int requests_read(const char *path, RequestSet *rs, Error *err) {
     return rc;
 }
 
-void results_write(FILE *f, const RequestSet *rs, const RequestResult *res, int jsonl) {
+void result_free_text(RequestResult *r) {
+    free(r->text);
+    free(r->reasoning);
+    free(r->content);
+    r->text = r->reasoning = r->content = NULL;
+}
+
+/* A JSON field with a string value, or null for NULL. */
+static void write_string_field(FILE *f, const char *key, const char *s, size_t len) {
+    fprintf(f, ",\"%s\":", key);
+    if (s) json_write_string(f, s, len);
+    else fputs("null", f);
+}
+
+void results_write(FILE *f, const RequestSet *rs, const RequestResult *res, int jsonl, int all_channels) {
     for (int i = 0; i < rs->n; i++) {
         const RequestResult *r = &res[i];
         if (!jsonl) {
-            write_escaped(f, r->text, r->text_len);
+            if (r->chat && !all_channels) write_escaped(f, r->content ? r->content : "", r->content_len);
+            else write_escaped(f, r->text, r->text_len);
             fputc('\n', f);
             continue;
         }
@@ -285,8 +373,12 @@ void results_write(FILE *f, const RequestSet *rs, const RequestResult *res, int 
         fprintf(f, ",\"prompt_tokens\":%d,\"completion_tokens\":%d,\"finish_reason\":\"%s\",\"tokens\":[", r->prompt_tokens, r->n_tokens,
                 finish_reason_name(r->finish));
         for (int t = 0; t < r->n_tokens; t++) fprintf(f, t ? ",%d" : "%d", r->tokens[t]);
-        fputs("],\"text\":", f);
-        json_write_string(f, r->text, r->text_len);
+        fputs("]", f);
+        write_string_field(f, "text", r->text, r->text_len);
+        if (r->chat) {
+            write_string_field(f, "reasoning", r->reasoning, r->reasoning_len);
+            write_string_field(f, "content", r->content, r->content_len);
+        }
         fputs("}\n", f);
     }
 }

@@ -2,8 +2,10 @@
  *
  * Plain text: the first line is the count N, then N prompts, one per line,
  * with the escapes \n \t \\ (any other backslash sequence is an error).
- * JSONL (file name ending in .jsonl): one object per line with "prompt" and
- * optional "max_tokens", "temperature", "top_p", "seed", "id".
+ * JSONL (file name ending in .jsonl): one object per line with "prompt" or
+ * "messages" (a chat: [{"role", "content"}], system and developer first),
+ * and optional "max_tokens", "temperature", "top_p", "seed", "id",
+ * "reasoning_effort".
  * A UTF-8 byte-order mark at the very start of either kind is skipped.
  * Every problem is reported as "FILE:LINE: reason". */
 #ifndef GETP_REQUESTS_H
@@ -12,11 +14,15 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "harmony.h"
 #include "util.h"
 
 typedef struct {
-    char *prompt; /* unescaped UTF-8, NUL-terminated */
+    char *prompt; /* unescaped UTF-8, NUL-terminated; NULL for a chat given as messages */
     size_t prompt_len;
+    HarmonyTurn *messages; /* JSONL "messages" (then there is no prompt) */
+    int n_messages;
+    int reasoning_effort; /* a HarmonyEffort; < 0: the command-line default */
     /* JSONL "id" as the JSON text to write back: a number's literal exactly
      * as written (unquoted), or a string re-escaped with its quotes, so
      * id[0] == '"' tells a string id. NULL: none (the index is written). */
@@ -34,6 +40,9 @@ typedef struct {
     int n;
     int jsonl;
 } RequestSet;
+
+/* A request with every optional field at its default. */
+void request_init(Request *r, int line);
 
 int requests_read(const char *path, RequestSet *out, Error *err);
 void requests_free(RequestSet *rs);
@@ -55,14 +64,26 @@ typedef struct {
     FinishReason finish;
     char *text; /* decoded bytes of tokens */
     size_t text_len;
+    /* A chat request's completion split by channel (src/harmony.h): the
+     * analysis channel and the final one (with any text that had no
+     * header). NULL: the completion has no such message, or the request was
+     * no chat (chat = 0). */
+    int chat;
+    char *reasoning, *content;
+    size_t reasoning_len, content_len;
     /* Seconds from the start of the run (every request is there at the start:
      * an offline batch) to its first token (the one its prefill sampled, a
      * stop token too) and to its end. */
     double first_token_s, finish_s;
 } RequestResult;
 
+/* Frees a result's text, reasoning and content. */
+void result_free_text(RequestResult *r);
+
 /* Writes the results to f, one line per request, in request order; jsonl
- * selects the JSONL form. (Where f goes safely: src/output_file.h.) */
-void results_write(FILE *f, const RequestSet *rs, const RequestResult *res, int jsonl);
+ * selects the JSONL form. A chat result in plain text is its final channel,
+ * unless all_channels (then the whole text). (Where f goes safely:
+ * src/output_file.h.) */
+void results_write(FILE *f, const RequestSet *rs, const RequestResult *res, int jsonl, int all_channels);
 
 #endif

@@ -11,6 +11,7 @@ source tests/lib.sh
 echo "== unit tests"
 node tests/tokenizer/make_corpus.mjs "$OUT/corpus.txt" "$OUT/big.txt"
 run_c unit "$B/test_unit" "$TOK" "$OUT/corpus.txt"
+run_c harmony "$B/test_harmony" "$TOK"
 
 echo "== tokenizer against js-tiktoken"
 node tools/tokenizer/reference_encode.mjs "$OUT/corpus.txt" >"$OUT/corpus.ref"
@@ -93,7 +94,9 @@ check "the context limit stops generation (finish_reason context)" \
     grep -q "\"completion_tokens\":$((12 - P + 1)),\"finish_reason\":\"context\"" "$OUT/ctx_out.jsonl"
 "${GETP[@]}" -m getp -i "$OUT/ctx.jsonl" -o "$OUT/chat_out.jsonl" -n 1 --chat >/dev/null 2>&1
 C=$(grep -o '"prompt_tokens":[0-9]*' "$OUT/chat_out.jsonl" | cut -d: -f2)
-check "--chat adds the 6 harmony wrapper tokens" test "$C" -eq $((P + 6))
+printf '%s\n' '<|start|>system<|message|>You are ChatGPT, a large language model trained by OpenAI.\nKnowledge cutoff: 2024-06\nCurrent date: 2026-01-01\n\nReasoning: medium\n\n# Valid channels: analysis, commentary, final. Channel must be included for every message.<|end|><|start|>user<|message|>one two three four<|end|><|start|>assistant' >"$OUT/chat_expected.txt"
+check "--chat renders the harmony system message and the user turn ($C tokens, js-tiktoken's count of the rendering)" \
+    test "$C" -eq "$(node tools/tokenizer/reference_encode.mjs "$OUT/chat_expected.txt" | wc -w)"
 
 # Each file in tests/robust/ is one area's bad-input and safety tests.
 for f in tests/robust/*.sh; do

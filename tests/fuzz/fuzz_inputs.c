@@ -129,6 +129,8 @@ static const Seed JSONL_REQUEST_SEEDS[] = {
     SEED("{\"prompt\": \"esc \\\" \\\\ \\/ \\b \\f \\n \\r \\t \\u00e9 \\ud83d\\ude00\", \"id\": 1.5e300}\n  \t\n"
          "{\"prompt\": \"\", \"seed\": null, \"top_p\": 0.5}\r\n"),
     SEED("{\"prompt\":\"nested\",\"id\":{\"a\":[1,2,{\"b\":null}]},\"extra\":[true,false,-0.0,1e-5]}\n"),
+    SEED("{\"messages\": [{\"role\": \"system\", \"content\": \"Be brief.\"}, {\"role\": \"user\", \"content\": \"2+2?\"}, "
+         "{\"role\": \"assistant\", \"content\": \"4\"}, {\"role\": \"user\", \"content\": \"<|end|>\"}], \"reasoning_effort\": \"low\"}\n"),
 };
 
 static const char *const REQUEST_DICT[] = {
@@ -136,6 +138,8 @@ static const char *const REQUEST_DICT[] = {
     "\"temperature\"", "\"top_p\"", "\"seed\"", "\"id\"", "null", "true", "1e999", "-1", "-0", "0.5", "1e9", "1000000001",
     "18446744073709551615", "1.8e19", "1.9e19", "100000000", "100000001", "2147483648", "\\u0000", "\\ud800", "\\udc00",
     "\\ud83d\\ude00", "\\u00", "\xff", "\xc3\x28", "\xe2\x82", "\xed\xa0\x80", "\xc0\x80", "\x00", " ", "\t", "0", "1",
+    "\"messages\"", "\"role\"", "\"content\"", "\"user\"", "\"system\"", "\"developer\"", "\"assistant\"", "\"tool\"",
+    "\"reasoning_effort\"", "\"high\"",
 };
 
 static const Seed TOKENIZER_SEEDS[] = {
@@ -487,8 +491,20 @@ static Verdict check_requests(const char *path) {
     if (rs.n <= 0 || !rs.items) why = "no requests";
     for (int i = 0; i < rs.n && !why; i++) {
         const Request *q = &rs.items[i];
-        if (!q->prompt || strlen(q->prompt) != q->prompt_len) why = "a prompt's length is wrong (or it holds a NUL)";
-        else if (utf8_valid_prefix(q->prompt, q->prompt_len) != q->prompt_len) why = "a prompt is not valid UTF-8";
+        /* a request is a prompt or a chat's messages, each text exactly as long as said and valid UTF-8 */
+        const char *text = q->prompt;
+        size_t text_len = q->prompt_len;
+        if (!q->prompt && q->n_messages > 0) text = q->messages[0].content, text_len = q->messages[0].content_len;
+        for (int k = 0; k < q->n_messages && !why; k++)
+            if (!q->messages[k].content || strlen(q->messages[k].content) != q->messages[k].content_len ||
+                utf8_valid_prefix(q->messages[k].content, q->messages[k].content_len) != q->messages[k].content_len ||
+                q->messages[k].role > HARMONY_ASSISTANT)
+                why = "a message's content or role is wrong";
+        if (why) break;
+        if ((q->prompt != NULL) == (q->n_messages > 0)) why = "a request has both a prompt and messages, or neither";
+        else if (q->reasoning_effort < -1 || q->reasoning_effort > HARMONY_EFFORT_HIGH) why = "reasoning_effort out of range";
+        else if (!text || strlen(text) != text_len) why = "a prompt's length is wrong (or it holds a NUL)";
+        else if (utf8_valid_prefix(text, text_len) != text_len) why = "a prompt is not valid UTF-8";
         else if (q->line < 1 || (i > 0 && q->line <= rs.items[i - 1].line)) why = "line numbers are not increasing";
         else if (!rs.jsonl && q->line != i + 2) why = "a plain-text prompt has the wrong line number";
         else if (q->max_tokens < -1 || q->max_tokens > 1000000000) why = "max_tokens out of range";
