@@ -36,7 +36,7 @@ $(B)/getp: $(B)/getp_main.o $(B)/no_gpu.o $(B)/libgetp.a
 $(B)/%: tools/%.c $(B)/libgetp.a $(B)/no_gpu.o $(HDRS)
 	$(CC) $(CFLAGS) $(PCRE2_CFLAGS) $< $(B)/no_gpu.o $(B)/libgetp.a -o $@ $(PCRE2_LIBS) $(LDLIBS)
 
-$(B)/test_%: tests/test_%.c $(B)/libgetp.a $(B)/no_gpu.o $(HDRS)
+$(B)/test_%: tests/test_%.c tests/check.h $(B)/libgetp.a $(B)/no_gpu.o $(HDRS)
 	$(CC) $(CFLAGS) $(PCRE2_CFLAGS) $< $(B)/no_gpu.o $(B)/libgetp.a -o $@ $(PCRE2_LIBS) $(LDLIBS)
 
 # The tokenizer file, made from the js-tiktoken npm package.

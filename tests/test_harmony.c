@@ -18,16 +18,8 @@
 
 #include "../src/harmony.h"
 #include "../src/tokenizer.h"
+#include "check.h"
 
-static int failures;
-
-static void check(int ok, const char *name, const char *detail) {
-    if (ok) printf("PASS %s\n", name);
-    else {
-        printf("FAIL %s: %s\n", name, detail);
-        failures++;
-    }
-}
 
 /* The system message of every published rendering below, up to its date. */
 #define SYS_HEAD "<|start|>system<|message|>You are ChatGPT, a large language model trained by OpenAI.\nKnowledge cutoff: 2024-06"

@@ -14,16 +14,8 @@
 #include "../src/rng.h"
 #include "../src/sampler.h"
 #include "../src/tokenizer.h"
+#include "check.h"
 
-static int failures;
-
-static void check(int ok, const char *name, const char *detail) {
-    if (ok) printf("PASS %s\n", name);
-    else {
-        printf("FAIL %s: %s\n", name, detail);
-        failures++;
-    }
-}
 
 static void test_json(void) {
     Error err;
