@@ -2,6 +2,7 @@
 #include "options.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <libgen.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -20,17 +21,20 @@ void options_usage(FILE *f, const char *prog, const ExtraOptions *extra) {
             "\n"
             "Batch inference for gpt-oss models (docs/request-format.md describes the files).\n"
             "\n"
-            "  -m MODE          getp (default), generate, tokenize, or render (print each\n"
+            "Every option has a long form (--max-tokens 64, --max-tokens=64); -h, --help.\n"
+            "\n"
+            "  -m, --mode MODE  getp (default), generate, tokenize, or render (print each\n"
             "                   request's prompt as getp would feed it: a chat's harmony\n"
             "                   rendering, special tokens spelled out)\n"
-            "  -i INPUT         request file (.txt: count then one prompt a line; .jsonl),\n"
-            "                   the prompt itself (generate), or a text file (tokenize)\n"
-            "  -o OUTPUT        output file (getp); .jsonl gives JSON lines with token ids;\n"
+            "  -i, --input INPUT   request file (count then one prompt a line, or JSONL:\n"
+            "                   recognised by its first character), - for stdin; the prompt\n"
+            "                   itself (generate), or a text file (tokenize)\n"
+            "  -o, --output OUTPUT output file (getp); .jsonl gives JSON lines with token ids;\n"
             "                   - is standard output; written safely (never over an input)\n"
-            "  -n N             max new tokens per request (default 256)\n"
-            "  -t TEMP          temperature; 0 = greedy (default 0)\n"
-            "  -p TOP_P         nucleus sampling mass (default 1.0)\n"
-            "  -s SEED          sampling seed (default 0); request i uses stream (SEED, i)\n"
+            "  -n, --max-tokens N  max new tokens per request (default 256)\n"
+            "  -t, --temperature T temperature; 0 = greedy (default 0)\n"
+            "  -p, --top-p P    nucleus sampling mass (default 1.0)\n"
+            "  -s, --seed SEED  sampling seed (default 0); request i uses stream (SEED, i)\n"
             "  --ignore-eos     do not stop at <|return|>, <|endoftext|> or <|call|>\n"
             "  --chat           render each prompt as a harmony chat (system message, user\n"
             "                   turn; JSONL \"messages\" requests always are one)\n"
@@ -88,17 +92,38 @@ static int parse_float(FILE *errs, const char *prog, const char *opt, const char
     return 0;
 }
 
-static int listed(const char *const *names, const char *a) {
-    for (; names && *names; names++)
-        if (!strcmp(a, *names)) return 1;
-    return 0;
+/* The long options, as getopt_long takes them: the common ones (the short
+ * options' long forms among them), then extra's. Each returns its index in
+ * the table plus LONG_BASE; a short option returns its letter. */
+enum { LONG_BASE = 256, MAX_LONG = 64 };
+static const struct {
+    const char *name;
+    int has_arg;
+} COMMON_LONG[] = {{"help", no_argument}, {"mode", required_argument}, {"input", required_argument}, {"output", required_argument},
+                   {"max-tokens", required_argument}, {"temperature", required_argument}, {"top-p", required_argument},
+                   {"seed", required_argument}, {"ignore-eos", no_argument}, {"chat", no_argument}, {"progress", no_argument},
+                   {"no-progress", no_argument}, {"batch", required_argument}, {"ctx", required_argument}, {"threads", required_argument},
+                   {"backend", required_argument}, {"kv-mem", required_argument}, {"dummy-weights", required_argument},
+                   {"tokenizer", required_argument}, {"reasoning-effort", required_argument}, {"system-date", required_argument},
+                   {"developer", required_argument}, {"output-channels", required_argument}};
+enum { N_COMMON_LONG = sizeof COMMON_LONG / sizeof *COMMON_LONG };
+
+/* Fills opts (NULL-terminated) and the "--name" spelling of each. */
+static int build_long_options(const ExtraOptions *extra, struct option *opts, char names[][32]) {
+    int n = 0;
+    for (int i = 0; i < N_COMMON_LONG; i++, n++) opts[n] = (struct option){COMMON_LONG[i].name, COMMON_LONG[i].has_arg, NULL, LONG_BASE + n};
+    for (int k = 0; extra && k < 2; k++)
+        for (const char *const *x = k ? extra->valued : extra->flags; x && *x && n < MAX_LONG - 1; x++, n++)
+            opts[n] = (struct option){*x + 2, k ? required_argument : no_argument, NULL, LONG_BASE + n};
+    opts[n] = (struct option){NULL, 0, NULL, 0};
+    for (int i = 0; i < n; i++) snprintf(names[i], sizeof names[i], "--%s", opts[i].name);
+    return n;
 }
 
-static int option_takes_value(const char *a, const ExtraOptions *extra) {
-    static const char *const common[] = {"-m", "-i", "-o", "-n", "-t", "-p", "-s", "--batch", "--ctx", "--threads", "--backend",
-                                         "--tokenizer", "--kv-mem", "--dummy-weights", "--reasoning-effort", "--system-date",
-                                         "--developer", "--output-channels", NULL};
-    return listed(common, a) || (extra && listed(extra->valued, a));
+/* The option as the user wrote it, for messages: "-n", or "--max-tokens" without "=value". */
+static void spelled(char *out, size_t cap, int c, const char *arg) {
+    if (c > 0 && c < LONG_BASE) snprintf(out, cap, "-%c", c);
+    else snprintf(out, cap, "%.*s", (int)strcspn(arg, "="), arg);
 }
 
 /* The common options without a value. Returns 1 when a is one of them. */
@@ -111,13 +136,13 @@ static int set_flag(Options *o, const char *a) {
     return 1;
 }
 
-static int set_seed(Options *o, const char *v, const char *prog, FILE *errs) {
+static int set_seed(Options *o, const char *v, const char *opt, const char *prog, FILE *errs) {
     char *end;
     errno = 0;
     o->seed = strtoull(v, &end, 10);
     /* strtoull skips blanks and wraps a sign ("-1", " -1" -> 2^64-1): digits only */
     if (errno || *end || end == v || v[0] < '0' || v[0] > '9') {
-        say(errs, "%s: -s expects a non-negative integer, got '%s'\n", prog, v);
+        say(errs, "%s: %s expects a non-negative integer, got '%s'\n", prog, opt, v);
         return -1;
     }
     return 0;
@@ -167,7 +192,7 @@ enum { NOT_COMMON = 1 };
 /* The common options with a value. Returns 0, -1 on a bad value (said on
  * errs), or NOT_COMMON when a is none of them. */
 static int set_valued(Options *o, const char *a, const char *v, const char *prog, FILE *errs) {
-    if (!strcmp(a, "-m")) {
+    if (!strcmp(a, "-m") || !strcmp(a, "--mode")) {
         if (!strcmp(v, "getp")) o->mode = MODE_GETP;
         else if (!strcmp(v, "generate")) o->mode = MODE_GENERATE;
         else if (!strcmp(v, "tokenize")) o->mode = MODE_TOKENIZE;
@@ -176,18 +201,18 @@ static int set_valued(Options *o, const char *a, const char *v, const char *prog
             say(errs, "%s: unknown mode '%s' (getp, generate, tokenize, render)\n", prog, v);
             return -1;
         }
-    } else if (!strcmp(a, "-i")) {
+    } else if (!strcmp(a, "-i") || !strcmp(a, "--input")) {
         o->input = v;
-    } else if (!strcmp(a, "-o")) {
+    } else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
         o->output = v;
-    } else if (!strcmp(a, "-n")) {
+    } else if (!strcmp(a, "-n") || !strcmp(a, "--max-tokens")) {
         return parse_int(errs, prog, a, v, 0, 1 << 24, &o->max_new_tokens);
-    } else if (!strcmp(a, "-t")) {
+    } else if (!strcmp(a, "-t") || !strcmp(a, "--temperature")) {
         return parse_float(errs, prog, a, v, 0, 100, &o->temperature);
-    } else if (!strcmp(a, "-p")) {
+    } else if (!strcmp(a, "-p") || !strcmp(a, "--top-p")) {
         return parse_float(errs, prog, a, v, 0, 1, &o->top_p);
-    } else if (!strcmp(a, "-s")) {
-        return set_seed(o, v, prog, errs);
+    } else if (!strcmp(a, "-s") || !strcmp(a, "--seed")) {
+        return set_seed(o, v, a, prog, errs);
     } else if (!strcmp(a, "--batch")) {
         return parse_int(errs, prog, a, v, 1, 4096, &o->batch);
     } else if (!strcmp(a, "--ctx")) {
@@ -236,6 +261,13 @@ static int check_complete(const Options *o, const char *prog, FILE *errs) {
     return 0;
 }
 
+/* One option: flags, then the common valued ones, then extra's. */
+static int set_option(Options *o, const char *name, const char *v, const ExtraOptions *extra, const char *prog, FILE *errs) {
+    if (!v) return set_flag(o, name) ? 0 : extra->set(extra->ctx, name, NULL, prog, errs);
+    int rc = set_valued(o, name, v, prog, errs);
+    return rc == NOT_COMMON ? extra->set(extra->ctx, name, v, prog, errs) : rc;
+}
+
 int options_parse(Options *o, int argc, char **argv, const char *prog, const ExtraOptions *extra, FILE *errs) {
     memset(o, 0, sizeof *o);
     o->mode = MODE_GETP;
@@ -246,36 +278,32 @@ int options_parse(Options *o, int argc, char **argv, const char *prog, const Ext
     o->progress = -1;
     o->reasoning_effort = HARMONY_EFFORT_MEDIUM;
     o->system_date = OPTIONS_DEFAULT_SYSTEM_DATE;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        int takes = 1, rc = 0;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+    struct option opts[MAX_LONG];
+    char names[MAX_LONG][32];
+    build_long_options(extra, opts, names);
+    optind = 0; /* GNU: start over (a test may parse twice) */
+    opterr = 0; /* the messages are ours */
+    for (int c; (c = getopt_long(argc, argv, ":m:i:o:n:t:p:s:h", opts, NULL)) != -1;) {
+        char opt[64];
+        if (c == '?' || c == ':') {
+            spelled(opt, sizeof opt, optopt, argv[optind - 1]);
+            if (c == '?') say(errs, "%s: unknown option '%s' (see --help)\n", prog, opt);
+            else say(errs, "%s: option %s needs a value (see --help)\n", prog, opt);
+            return -1;
+        }
+        if (c == 'h' || (c >= LONG_BASE && !strcmp(opts[c - LONG_BASE].name, "help"))) {
             if (errs) options_usage(stdout, prog, extra);
             return 1;
-        } else if (set_flag(o, a)) {
-            takes = 0;
-        } else if (extra && listed(extra->flags, a)) {
-            rc = extra->set(extra->ctx, a, NULL, prog, errs), takes = 0;
-        } else if (a[0] != '-' || !strcmp(a, "-")) {
-            if (o->model_path) {
-                say(errs, "%s: unexpected argument '%s' (the model is already '%s')\n", prog, a, o->model_path);
-                return -1;
-            }
-            o->model_path = a, takes = 0;
-        } else if (!v) {
-            if (!option_takes_value(a, extra)) say(errs, "%s: unknown option '%s' (see --help)\n", prog, a);
-            else say(errs, "%s: option %s needs a value (see --help)\n", prog, a);
-            return -1;
-        } else if ((rc = set_valued(o, a, v, prog, errs)) == NOT_COMMON) {
-            if (!extra || !listed(extra->valued, a)) {
-                say(errs, "%s: unknown option '%s' (see --help)\n", prog, a);
-                return -1;
-            }
-            rc = extra->set(extra->ctx, a, v, prog, errs);
         }
-        if (rc) return -1;
-        i += takes;
+        const char *name = c >= LONG_BASE ? names[c - LONG_BASE] : (snprintf(opt, sizeof opt, "-%c", c), opt);
+        if (set_option(o, name, optarg, extra, prog, errs) != 0) return -1;
+    }
+    for (int i = optind; i < argc; i++) { /* the positional arguments: the model */
+        if (o->model_path) {
+            say(errs, "%s: unexpected argument '%s' (the model is already '%s')\n", prog, argv[i], o->model_path);
+            return -1;
+        }
+        o->model_path = argv[i];
     }
     return check_complete(o, prog, errs);
 }

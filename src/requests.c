@@ -334,7 +334,9 @@ int requests_read(const char *path, RequestSet *rs, Error *err) {
     } else {
         int n_lines;
         Line *lines = split_lines(text, len, &n_lines);
-        rs->jsonl = ends_with(path, ".jsonl");
+        /* JSONL by name, or by content: a plain file starts with its count, never with '{' */
+        size_t first = strspn(text, " \t\r\n");
+        rs->jsonl = ends_with(path, ".jsonl") || (first < len && text[first] == '{');
         if (!lines) rc = error_set(err, "%s: more than %d lines", path, INT_MAX - 2);
         else rc = rs->jsonl ? read_jsonl(path, lines, n_lines, rs, err) : read_plain(path, lines, n_lines, rs, err);
         free(lines);

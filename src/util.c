@@ -71,7 +71,8 @@ void memcpy_parallel(void *dst, const void *src, size_t n) {
 }
 
 char *read_file(const char *path, size_t *len_out, Error *err) {
-    FILE *f = fopen(path, "rb");
+    int from_stdin = !strcmp(path, "-");
+    FILE *f = from_stdin ? stdin : fopen(path, "rb");
     if (!f) {
         error_set(err, "%s: cannot open: %s", path, strerror(errno));
         return NULL;
@@ -85,7 +86,7 @@ char *read_file(const char *path, size_t *len_out, Error *err) {
         if (got == 0) break;
     }
     int bad = ferror(f);
-    fclose(f);
+    if (!from_stdin) fclose(f);
     if (bad) {
         free(buf);
         error_set(err, "%s: read error", path);

@@ -68,7 +68,8 @@ static inline uint16_t f32_to_bf16(float f) {
     return (uint16_t)(u >> 16);
 }
 
-/* Reads a whole file into a NUL-terminated buffer. Returns NULL and sets err. */
+/* Reads a whole file ("-": standard input) into a NUL-terminated buffer.
+ * Returns NULL and sets err. */
 char *read_file(const char *path, size_t *len_out, Error *err);
 
 #endif
