@@ -73,7 +73,7 @@ void rank_report_print(FILE *f, const RankReport *all, const RunTotals *t) {
 }
 
 int rank_report_check_path(const Options *o, const char *path, Error *err) {
-    if (!strcmp(path, o->output)) return error_set(err, "--report %s: the same path as the output (-o)", path);
+    if (output_same_target(path, o->output)) return error_set(err, "--report %s: the same file as the output (-o %s)", path, o->output);
     return app_check_output(o, path, err);
 }
 

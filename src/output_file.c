@@ -1,4 +1,4 @@
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE /* statx */
 #include "output_file.h"
 
 #include <errno.h>
@@ -27,6 +27,32 @@ static const char *file_kind(mode_t m) {
 }
 
 static int starts_with(const char *s, const char *prefix) { return strncmp(s, prefix, strlen(prefix)) == 0; }
+
+/* /dev/stdout, /dev/stderr, /dev/fd/N, /proc/PID/fd/N: an open descriptor's name. */
+static int names_a_descriptor(const char *path) {
+    return !strcmp(path, "/dev/stdout") || !strcmp(path, "/dev/stderr") || starts_with(path, "/dev/fd/") ||
+           (starts_with(path, "/proc/") && strstr(path, "/fd/") != NULL);
+}
+
+/* A file mounted on its own (a container's bind mount of one file): a rename
+ * over it would fail after the run (EBUSY), so it is written in place. */
+static int is_mount_point(const char *path, const struct stat *st) {
+    char *dir = xstrdup(path), *slash = strrchr(dir, '/');
+    if (!slash) strcpy(dir, ".");
+    else if (slash == dir) dir[1] = 0;
+    else *slash = 0;
+    struct stat d;
+    int mounted = stat(dir, &d) == 0 && d.st_dev != st->st_dev;
+#ifdef STATX_MNT_ID
+    /* a bind mount within one file system keeps st_dev: the mount ids tell */
+    struct statx fx, dx;
+    if (!mounted && statx(AT_FDCWD, path, 0, STATX_MNT_ID, &fx) == 0 && statx(AT_FDCWD, dir, 0, STATX_MNT_ID, &dx) == 0 &&
+        (fx.stx_mask & dx.stx_mask & STATX_MNT_ID))
+        mounted = fx.stx_mnt_id != dx.stx_mnt_id;
+#endif
+    free(dir);
+    return mounted;
+}
 
 /* Follows path's symbolic links hop by hop (dangling ones too, unlike
  * realpath) to the name the data should land at. */
@@ -61,10 +87,11 @@ static char *resolve_links(const char *path, Error *err) {
     return NULL;
 }
 
-static char *tmp_name(const char *final) {
-    size_t n = strlen(final) + 32;
+static char *tmp_name(const char *final, int attempt) {
+    size_t n = strlen(final) + 48;
     char *t = xmalloc(n);
-    snprintf(t, n, "%s.tmp.%ld", final, (long)getpid());
+    if (attempt == 0) snprintf(t, n, "%s.tmp.%ld", final, (long)getpid());
+    else snprintf(t, n, "%s.tmp.%ld.%d", final, (long)getpid(), attempt);
     return t;
 }
 
@@ -80,9 +107,15 @@ static int classify(const char *path, Target *t, Error *err) {
     if (!exists && errno != ENOENT) return error_set(err, "%s: cannot use as output: %s", path, strerror(errno));
     if (exists && (S_ISDIR(st.st_mode) || S_ISBLK(st.st_mode) || S_ISSOCK(st.st_mode)))
         return error_set(err, "%s: cannot write the output to %s", path, file_kind(st.st_mode));
-    /* Devices, pipes and the names of open descriptors (/dev/stdout,
-     * /dev/fd/N, /proc/self/fd/N) mean "write here", as in a shell redirection. */
-    if (exists && (!S_ISREG(st.st_mode) || starts_with(path, "/dev/") || starts_with(path, "/proc/"))) {
+    /* The file stdout already writes (-o /dev/stdout with stdout redirected,
+     * even with >>): written through stdout, never reopened and truncated. */
+    if (exists && output_is_stdout(path)) {
+        t->kind = TARGET_STDOUT;
+        return 0;
+    }
+    /* Devices, pipes and the names of open descriptors (/dev/fd/N,
+     * /proc/self/fd/N) mean "write here", as in a shell redirection. */
+    if (exists && (!S_ISREG(st.st_mode) || names_a_descriptor(path) || is_mount_point(path, &st))) {
         t->kind = TARGET_IN_PLACE;
         t->final = xstrdup(path);
         return 0;
@@ -109,11 +142,23 @@ static int check_not_an_input(const char *path, const OutputInput *inputs, int n
     return 0;
 }
 
-/* Creates the temporary file (O_EXCL: never an existing name). */
-static int create_tmp(const char *target, const char *tmp, Error *err) {
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (fd < 0) return error_set(err, "%s: cannot create output (as %s): %s", target, tmp, strerror(errno));
-    return fd;
+/* Creates the temporary file beside final (O_EXCL: never an existing name;
+ * one a killed run left with this process id is passed over). *tmp gets its name. */
+static int create_tmp(const char *target, const char *final, char **tmp, Error *err) {
+    for (int attempt = 0; attempt < 100; attempt++) {
+        *tmp = tmp_name(final, attempt);
+        int fd = open(*tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd >= 0) return fd;
+        int e = errno;
+        if (e != EEXIST || attempt == 99) {
+            error_set(err, "%s: cannot create output (as %s): %s", target, *tmp, strerror(e));
+            free(*tmp);
+            *tmp = NULL;
+            return -1;
+        }
+        free(*tmp);
+    }
+    return -1;
 }
 
 int output_check(const char *path, const OutputInput *inputs, int n, Error *err) {
@@ -126,8 +171,8 @@ int output_check(const char *path, const OutputInput *inputs, int n, Error *err)
     if (t.kind == TARGET_IN_PLACE && access(t.final, W_OK) != 0) {
         rc = error_set(err, "%s: cannot write the output: %s", path, strerror(errno));
     } else if (t.kind == TARGET_ATOMIC) {
-        char *tmp = tmp_name(t.final);
-        int fd = create_tmp(path, tmp, err);
+        char *tmp = NULL;
+        int fd = create_tmp(path, t.final, &tmp, err);
         if (fd < 0) rc = -1;
         else {
             close(fd);
@@ -162,11 +207,8 @@ int output_open(OutputFile *f, const char *path, const OutputInput *inputs, int 
         }
         return 0;
     }
-    f->tmp = tmp_name(t.final);
-    int fd = create_tmp(path, f->tmp, err);
-    if (fd < 0) {
-        free(f->tmp);
-        f->tmp = NULL; /* not ours to remove */
+    int fd = create_tmp(path, t.final, &f->tmp, err);
+    if (fd < 0) { /* f->tmp is NULL: nothing of ours to remove */
         output_abort(f);
         return -1;
     }
@@ -182,20 +224,25 @@ int output_open(OutputFile *f, const char *path, const OutputInput *inputs, int 
 }
 
 int output_commit(OutputFile *f, Error *err) {
-    int bad = fflush(f->fp) != 0 || ferror(f->fp);
-    int saved = errno;
+    errno = 0;
+    int bad = fflush(f->fp) != 0 || ferror(f->fp), saved = errno;
+    /* on disk before the rename, so that a crash leaves the old file or the new one, never an empty one */
+    if (!bad && f->tmp && fsync(fileno(f->fp)) != 0) bad = 1, saved = errno;
     if (f->close_fp) {
-        bad |= fclose(f->fp) != 0;
-        if (bad && !saved) saved = errno;
+        errno = 0;
+        if (fclose(f->fp) != 0 && !bad) bad = 1, saved = errno;
     }
     f->fp = NULL;
     if (bad) {
-        error_set(err, "%s: write failed: %s", f->tmp ? f->tmp : f->target, strerror(saved));
+        error_set(err, "%s: write failed: %s", f->tmp ? f->tmp : f->target, saved ? strerror(saved) : "I/O error");
         output_abort(f);
         return -1;
     }
     if (f->tmp && rename(f->tmp, f->final) != 0) {
-        error_set(err, "%s: cannot rename the output into place: %s", f->target, strerror(errno));
+        /* the results are complete: keep them where they are, and say where */
+        error_set(err, "%s: cannot rename the output into place (%s); the results are kept in %s", f->target, strerror(errno), f->tmp);
+        free(f->tmp);
+        f->tmp = NULL;
         output_abort(f);
         return -1;
     }
@@ -224,4 +271,26 @@ int output_is_stdout(const char *path) {
     struct stat a, b;
     if (!strcmp(path, "-")) return 1;
     return stat(path, &a) == 0 && fstat(1, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+int output_same_target(const char *a, const char *b) {
+    if (!strcmp(a, b)) return 1;
+    struct stat sa, sb;
+    if (stat(a, &sa) == 0 && stat(b, &sb) == 0) return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+    /* a new name: the same when the links resolve to the same final name in the same directory */
+    Error ignored;
+    char *ra = resolve_links(a, &ignored), *rb = resolve_links(b, &ignored);
+    int same = 0;
+    if (ra && rb) {
+        const char *na = strrchr(ra, '/'), *nb = strrchr(rb, '/');
+        na = na ? na + 1 : ra, nb = nb ? nb + 1 : rb;
+        char *da = xstrdup(ra), *db = xstrdup(rb);
+        da[na - ra] = 0, db[nb - rb] = 0;
+        struct stat xa, xb;
+        same = !strcmp(na, nb) && stat(*da ? da : ".", &xa) == 0 && stat(*db ? db : ".", &xb) == 0 && xa.st_dev == xb.st_dev &&
+               xa.st_ino == xb.st_ino;
+        free(da), free(db);
+    }
+    free(ra), free(rb);
+    return same;
 }

@@ -3,7 +3,10 @@
  *
  * The target named by -o is one of:
  *   "-"                          standard output, written in place;
- *   a character device or FIFO   (/dev/null, /dev/stdout, a named pipe):
+ *   the file stdout already is    (/dev/stdout with stdout redirected, even
+ *                                with >>): written through stdout, not reopened;
+ *   a character device, a FIFO, the name of an open descriptor (/dev/fd/N),
+ *   or a file mounted on its own (a container's bind mount of one file):
  *                                written in place, never replaced;
  *   a regular file or a new name written under a temporary name in the same
  *                                directory and renamed over the target only
@@ -61,5 +64,10 @@ int output_is_jsonl(const char *path);
 /* True when path is standard output: "-", or a name of the same file
  * (/dev/stdout, or a file stdout is redirected to). Reports then go to stderr. */
 int output_is_stdout(const char *path);
+
+/* True when a and b name the same output: the same file (device and inode),
+ * or, for names not created yet, the same name in the same directory once
+ * links are followed. */
+int output_same_target(const char *a, const char *b);
 
 #endif

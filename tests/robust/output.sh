@@ -54,6 +54,15 @@ check "getp -o -: the results on stdout (the report on stderr)" \
     bash -c "cmp -s '$P/ref.txt' '$P/stdout.txt' && grep -q 'achieved throughput' '$P/stdout.log'"
 "${GETP[@]}" -i "$P/req.txt" -o /dev/stdout -n 3 >"$P/devstdout.txt" 2>/dev/null
 check "getp -o /dev/stdout (redirected to a file): the results there, the file not replaced" cmp -s "$P/ref.txt" "$P/devstdout.txt"
+{ echo HEADER; "${GETP[@]}" -i "$P/req.txt" -o /dev/stdout -n 3 2>/dev/null; echo TRAILER; } >"$P/appended.txt"
+check "getp -o /dev/stdout inside a redirection: written through stdout (the lines around it kept)" \
+    bash -c "[ \"\$(head -n 1 '$P/appended.txt')\" = HEADER ] && [ \"\$(tail -n 1 '$P/appended.txt')\" = TRAILER ] && sed '1d;\$d' '$P/appended.txt' | cmp -s - '$P/ref.txt'"
+# a file mounted on its own (docker -v FILE:FILE) cannot be renamed over: written in place
+if [ "$(id -u)" -eq 0 ] && : >"$P/mounted.txt" && echo OLD >"$P/mount_src.txt" && mount --bind "$P/mount_src.txt" "$P/mounted.txt" 2>/dev/null; then
+    "${GETP[@]}" -i "$P/req.txt" -o "$P/mounted.txt" -n 3 >/dev/null 2>&1
+    check "getp -o a bind-mounted file: the results written into it (no rename over a mount)" cmp -s "$P/ref.txt" "$P/mount_src.txt"
+    umount "$P/mounted.txt"
+fi
 mkfifo "$P/fifo"
 (timeout 20 cat "$P/fifo" >"$P/from_fifo.txt") &
 reader=$!
@@ -100,6 +109,8 @@ if [ -x "$B/getp_mpi" ] && command -v mpirun >/dev/null; then
     same_file_cases GETP_MPI2 "getp_mpi -np 2"
     expect_error "getp_mpi: --report naming the request file is refused" 1 "the output is the same file as the request file" "$P/req.txt" -- \
         "${GETP_MPI2[@]}" -i "$P/req.txt" -o "$P/mpi_out.txt" --report "$P/req.txt" -n 2
+    expect_error "getp_mpi: --report naming the output by another spelling is refused" 1 "the same file as the output" "$P/mpi_out.txt" -- \
+        "${GETP_MPI2[@]}" -i "$P/req.txt" -o "$P/mpi_out.txt" --report "$P/./mpi_out.txt" -n 2
     "${GETP_MPI2[@]}" -i "$P/req.txt" -o /dev/null -n 3 >/dev/null 2>&1
     check "getp_mpi -o /dev/null: exit 0 and /dev/null is still a character device" bash -c "[ $? -eq 0 ] && [ -c /dev/null ]"
     "${GETP_MPI2[@]}" -i "$P/req.txt" -o "$P/link" -n 3 >/dev/null 2>&1
