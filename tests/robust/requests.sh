@@ -98,7 +98,11 @@ check "a byte-order mark inside a plain file is prompt text" rq_quiet "${GETP[@]
 rq_bad "a byte-order mark at the start of a later JSONL line is named" '{"prompt": "a"}\n\xef\xbb\xbf{"prompt": "b"}\n' \
     '2: invalid JSON: unexpected byte-order mark \(U\+FEFF\) at byte 0'
 
-# JSONL is chosen by the name's ending only
+# JSONL by the name's ending or by content: a file whose first character is
+# '{' is JSONL whatever its name; one that starts with a count is plain
 printf '{"prompt": "a"}\n' >"$RQ_DIR/req.jsonl.txt"
-expect_error "x.jsonl.txt is a plain file" 1 "req.jsonl.txt:1: the first line must be the number of requests" "$RQ_NEVER" -- \
-    "${GETP[@]}" -i "$RQ_DIR/req.jsonl.txt" -o "$RQ_NEVER" -n 1
+"${GETP[@]}" -i "$RQ_DIR/req.jsonl.txt" -o "$RQ_DIR/by_content.jsonl" -n 1 >/dev/null 2>&1
+check "a file named x.jsonl.txt that holds JSON lines is read as JSONL" grep -q '"prompt_tokens":1' "$RQ_DIR/by_content.jsonl"
+printf '1\n{"prompt": "a"}\n' >"$RQ_DIR/count_first.jsonl.txt"
+"${GETP[@]}" -i "$RQ_DIR/count_first.jsonl.txt" -o "$RQ_DIR/count_first.out" -n 1 >/dev/null 2>&1
+check "a file that starts with its count is plain text, braces in its prompt and all" test "$(wc -l <"$RQ_DIR/count_first.out")" -eq 1
