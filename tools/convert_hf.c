@@ -25,6 +25,7 @@
 
 #include "../src/json.h"
 #include "../src/model_writer.h"
+#include "../src/output_file.h"
 
 typedef enum { ST_F32, ST_BF16, ST_F16, ST_U8 } StDType;
 
@@ -577,6 +578,31 @@ static int load_checkpoint(Checkpoint *ck, const char *dir, Error *err) {
     return rc;
 }
 
+/* The output must not be one of the checkpoint's own files (config.json, a
+ * shard): checked by file, as getp checks -o against its inputs. */
+static int check_output_not_an_input(const char *dir, const char *out, Error *err) {
+    DIR *d = opendir(dir);
+    if (!d) return error_set(err, "%s: cannot open directory: %s", dir, strerror(errno));
+    int n = 0, cap = 16, rc;
+    OutputInput *in = xmalloc((size_t)cap * sizeof *in);
+    char **paths = xmalloc((size_t)cap * sizeof *paths);
+    for (struct dirent *e; (e = readdir(d));) {
+        if (e->d_name[0] == '.') continue;
+        if (n == cap) in = xrealloc(in, (size_t)(cap *= 2) * sizeof *in), paths = xrealloc(paths, (size_t)cap * sizeof *paths);
+        size_t len = strlen(dir) + strlen(e->d_name) + 2;
+        paths[n] = xmalloc(len);
+        snprintf(paths[n], len, "%s/%s", dir, e->d_name);
+        in[n] = (OutputInput){"a file of the checkpoint", paths[n]};
+        n++;
+    }
+    closedir(d);
+    rc = output_check(out, in, n, err);
+    for (int i = 0; i < n; i++) free(paths[i]);
+    free(paths);
+    free(in);
+    return rc;
+}
+
 static void usage(FILE *f) {
     fprintf(f,
             "usage: convert_hf CHECKPOINT_DIR OUT.bin [--dtype keep|f32|bf16] [--widen]\n"
@@ -620,7 +646,10 @@ int main(int argc, char **argv) {
     ModelConfig c;
     ConvCtx ctx = {{0}, dir, &c};
     DType experts = dense;
-    int rc = read_config(dir, &c, &err) != 0 || load_checkpoint(&ctx.ck, dir, &err) != 0 || check_checkpoint(&ctx, &err) != 0 ? -1 : 0;
+    int rc = check_output_not_an_input(dir, out, &err) != 0 || read_config(dir, &c, &err) != 0 || load_checkpoint(&ctx.ck, dir, &err) != 0 ||
+                     check_checkpoint(&ctx, &err) != 0
+                 ? -1
+                 : 0;
     if (rc == 0) {
         const StTensor *emb = find(&ctx.ck, "model.embed_tokens.weight");
         if (keep) dense = emb->dtype == ST_F32 ? DTYPE_F32 : DTYPE_BF16; /* present: check_checkpoint found it */

@@ -128,3 +128,8 @@ for f in f32 mxfp4; do
     check "convert_hf: the unmodified hf_$f fixture converts" "$B/convert_hf" "$ROOT/tests/fixtures/hf_$f" "$CV/hf_$f.bin"
 done
 run_c convert_hf_forward_f32 "$B/test_forward" "$CV/hf_f32.bin" "$ROOT/tests/fixtures/hf_f32" 1e-4
+# the output may not be one of the checkpoint's own files
+rm -rf "$CV/own" && cp -r "$ROOT/tests/fixtures/hf_f32" "$CV/own"
+expect_error "convert_hf: the output naming the checkpoint's own shard is refused" 1 "model.safetensors: the output is the same file as a file of the checkpoint" \
+    "$CV/own/model.safetensors" -- "$B/convert_hf" "$CV/own" "$CV/own/model.safetensors"
+check "convert_hf: the shard is intact after the refusal" cmp -s "$ROOT/tests/fixtures/hf_f32/model.safetensors" "$CV/own/model.safetensors"
