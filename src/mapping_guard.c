@@ -3,6 +3,7 @@
 #include "mapping_guard.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -86,9 +87,14 @@ static void on_sigbus(int sig, siginfo_t *si, void *ctx) {
     raise(sig);
 }
 
+/* installed: 0 not yet, 1 being installed, 2 in place. A thread that finds
+ * 1 waits for 2, so no mapping is registered before the handler is there. */
 static void install(void) {
     int expect = 0;
-    if (!atomic_compare_exchange_strong(&guard.installed, &expect, 1)) return;
+    if (!atomic_compare_exchange_strong(&guard.installed, &expect, 1)) {
+        while (atomic_load(&guard.installed) != 2) sched_yield();
+        return;
+    }
     /* Record the previous action before ours can run. */
     sigaction(SIGBUS, NULL, &guard.prev);
     struct sigaction sa;
@@ -97,6 +103,7 @@ static void install(void) {
     sa.sa_flags = SA_SIGINFO;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGBUS, &sa, NULL);
+    atomic_store(&guard.installed, 2);
 }
 
 int mapping_guard_add(const void *addr, size_t len, const char *path) {
