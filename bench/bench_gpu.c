@@ -114,10 +114,13 @@ int main(int argc, char **argv) {
     uint64_t step_bytes = batch1_step_bytes(&m, context);
     double decode_tps = stats.decode_seconds > 0 ? stats.decode_tokens / stats.decode_seconds : 0;
     Latency lat = run_report_latency(res, n_req);
+    /* the sequences actually in flight: the decode loop takes at most max_slots and max_rows */
+    int in_flight = batch < b->max_slots ? batch : b->max_slots;
+    if (in_flight > b->max_rows) in_flight = b->max_rows;
     printf("model=%s batch=%d requests=%d prompt=%d new=%d load_s=%.2f prefill_tok_s=%.1f decode_tok_s=%.1f overall_tok_s=%.1f "
            "ttft_p50_s=%.3f ttft_p99_s=%.3f tpot_p50_ms=%.2f tpot_p99_ms=%.2f "
            "copy_bw_GBs=%.0f step_bytes_GB=%.3f roofline_b1_tok_s=%.1f info=\"%s\"\n",
-           dummy ? dummy : model_path, b->max_slots < batch ? b->max_slots : batch, n_req, prompt, new_tokens, load_s,
+           dummy ? dummy : model_path, in_flight, n_req, prompt, new_tokens, load_s,
            stats.prefill_seconds > 0 ? stats.prefill_tokens / stats.prefill_seconds : 0, decode_tps, generated / run_s, lat.ttft_p50,
            lat.ttft_p99, 1e3 * lat.tpot_p50, 1e3 * lat.tpot_p99, bw / 1e9, step_bytes / 1e9, bw / step_bytes, b->info);
     backend_destroy(b);
