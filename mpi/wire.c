@@ -156,7 +156,9 @@ RequestResult *wire_gather_results(const RankShare *mine, const RequestResult *r
     RequestResult *all = NULL;
     if (rank == 0) {
         all = xcalloc((size_t)(n > 0 ? n : 1), sizeof *all);
-        for (long j = 0, tpos = 0; j < n; j++) {
+        long received = 0; /* fewer than n when some requests did not run (refused Batch API lines) */
+        for (int r = 0; r < size; r++) received += in.head_counts[r] / RES_INTS;
+        for (long j = 0, tpos = 0; j < received; j++) {
             const int *h = in.heads + (size_t)j * RES_INTS;
             unpack_result(h, in.tokens + tpos, all);
             tpos += h[RES_N_TOKENS];
