@@ -70,6 +70,8 @@ static int run_render(const Options *o, const Tokenizer *tok) {
         putchar('\n');
         free(text.text);
     }
+    for (int i = 0; i < rs.n; i++) /* a refused Batch API line: said, not rendered */
+        if (rs.items[i].error) fprintf(stderr, "%s: %s: %s (%s, not rendered)\n", PROG, o->input, rs.items[i].error, rs.items[i].error_code);
     free(reqs);
     free(storage);
     requests_free(&rs);
