@@ -31,7 +31,8 @@ static const char *PROG = "getp_mpi";
 typedef struct {
     Tokenizer *tok;
     RequestSet rs;
-    GenRequest *reqs; /* reqs[i].prompt points into storage */
+    GenRequest *reqs; /* the requests that run (n_reqs); reqs[k].prompt points into storage */
+    int n_reqs;
     int *storage;
 } Validated;
 
@@ -44,11 +45,11 @@ static int validate(const Options *o, const MpiOptions *mo, Validated *v) {
     v->tok = tokenizer_load(tok_path, &err);
     free(tok_path);
     Model header;
-    int failed = !v->tok || requests_read(o->input, &v->rs, &err) != 0 || app_check_output(o, o->output, &err) != 0 ||
+    int failed = !v->tok || requests_read_as(o->input, o->input_format, o->on_error, &v->rs, &err) != 0 || app_check_output(o, o->output, &err) != 0 ||
                  (mo->report_json && rank_report_check_path(o, mo->report_json, &err) != 0) || app_open_model(o, &header, &err) != 0;
     if (!failed) {
         int context = app_context_limit(o, &header.config);
-        failed = app_build_requests(o, v->tok, &v->rs, o->input, (int)header.config.vocab_size, context, &v->reqs, &v->storage, &err) != 0;
+        failed = app_build_requests(o, v->tok, &v->rs, o->input, (int)header.config.vocab_size, context, &v->reqs, &v->n_reqs, &v->storage, &err) != 0;
         model_close(&header);
     }
     if (failed) {
@@ -139,7 +140,7 @@ int main(int argc, char **argv) {
 
     /* 2. Scatter: each rank gets its share of the requests. */
     RankShare mine;
-    wire_scatter_requests(v.reqs, v.rs.n, mo.schedule, &mine, MPI_COMM_WORLD);
+    wire_scatter_requests(v.reqs, v.n_reqs, mo.schedule, &mine, MPI_COMM_WORLD); /* refused Batch API lines stay on rank 0 */
 
     /* 3. Bind, load, make the backend (idle ranks skip the load). */
     RankReport me;

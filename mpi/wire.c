@@ -8,8 +8,8 @@ enum { REQ_INDEX, REQ_PROMPT_LEN, REQ_MAX_NEW, REQ_TEMP_BITS, REQ_TOPP_BITS, REQ
 /* A result's header: these ints, then n_tokens generated tokens. */
 enum { RES_INDEX, RES_N_TOKENS, RES_FINISH, RES_PROMPT_TOKENS, RES_INTS };
 
-static void pack_request(int *h, const GenRequest *q, int index) {
-    h[REQ_INDEX] = index;
+static void pack_request(int *h, const GenRequest *q) {
+    h[REQ_INDEX] = (int)q->index; /* its place in the file, not in reqs: refused Batch API lines are not sent */
     h[REQ_PROMPT_LEN] = q->prompt_len;
     h[REQ_MAX_NEW] = q->params.max_new_tokens;
     h[REQ_TEMP_BITS] = (int)float_to_bits(q->params.temperature);
@@ -83,7 +83,7 @@ static void pack_requests(const GenRequest *reqs, int n, ScheduleKind kind, int 
         out->token_displs[r] = (int)tpos;
         for (int j = first[r]; j < first[r + 1]; j++) {
             const GenRequest *q = &reqs[order[j]];
-            pack_request(out->heads + (size_t)j * REQ_INTS, q, order[j]);
+            pack_request(out->heads + (size_t)j * REQ_INTS, q);
             memcpy(out->tokens + tpos, q->prompt, (size_t)q->prompt_len * sizeof(int));
             tpos += q->prompt_len;
         }
@@ -156,7 +156,9 @@ RequestResult *wire_gather_results(const RankShare *mine, const RequestResult *r
     RequestResult *all = NULL;
     if (rank == 0) {
         all = xcalloc((size_t)(n > 0 ? n : 1), sizeof *all);
-        for (long j = 0, tpos = 0; j < n; j++) {
+        long received = 0; /* fewer than n when some requests did not run (refused Batch API lines) */
+        for (int r = 0; r < size; r++) received += in.head_counts[r] / RES_INTS;
+        for (long j = 0, tpos = 0; j < received; j++) {
             const int *h = in.heads + (size_t)j * RES_INTS;
             unpack_result(h, in.tokens + tpos, all);
             tpos += h[RES_N_TOKENS];

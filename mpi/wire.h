@@ -28,7 +28,8 @@ typedef struct {
 void wire_scatter_requests(const GenRequest *reqs, int n, ScheduleKind kind, RankShare *mine, MPI_Comm comm);
 
 /* Collective over comm. Each rank sends res[j], the result of mine->reqs[j].
- * Rank 0 gets back all n results in request order (text left to fill in):
+ * Rank 0 gets back n results in request order (text left to fill in; a
+ * request no rank ran, a refused Batch API line, stays zero):
  * their tokens point into *tokens (free the results and *tokens). The other
  * ranks get NULL. */
 RequestResult *wire_gather_results(const RankShare *mine, const RequestResult *res, int n, int **tokens, MPI_Comm comm);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "batch_api.h"
 #include "output_file.h"
 #include "presets.h"
 
@@ -12,7 +13,10 @@ int app_context_limit(const Options *o, const ModelConfig *c) {
     return ctx > (int)c->max_context ? (int)c->max_context : ctx;
 }
 
-int app_is_chat(const Options *o, const Request *r) { return o->chat || r->n_messages > 0; }
+int app_is_chat(const Options *o, const Request *r) {
+    if (r->batch_url != BATCH_URL_NONE) return r->batch_url == BATCH_URL_CHAT; /* a Batch API line says which it is */
+    return o->chat || r->n_messages > 0;
+}
 
 /* Appends request r's prompt ids: the harmony rendering for a chat, else the
  * prompt's text (where "<|start|>" is the special token). Returns as
@@ -25,48 +29,60 @@ static int encode_prompt(const Options *o, const Tokenizer *tok, const Request *
     return harmony_render(tok, &sys, &prompt, 1, max_tokens, ids, n, cap, err);
 }
 
-int app_build_requests(const Options *o, const Tokenizer *tok, const RequestSet *rs, const char *path, int vocab, int context,
-                       GenRequest **reqs_out, int **storage_out, Error *err) {
+/* Appends request r's prompt ids and checks them. Returns 0, or -1 with err
+ * ("FILE:LINE: reason") and *code (a Batch API error code) set. */
+static int build_one(const Options *o, const Tokenizer *tok, const Request *r, const char *path, int vocab, int context, int **ids, int *n_ids,
+                     int *cap, const char **code, Error *err) {
+    int start = *n_ids;
+    *code = "invalid_request";
+    /* a prompt longer than the context is refused as soon as that is known, not after tokenizing all of it */
+    int rc = encode_prompt(o, tok, r, context, ids, n_ids, cap, err);
+    if (rc == 1) {
+        *code = "context_length_exceeded";
+        return error_set(err, "%s:%d: the prompt is longer than the context of %d tokens (see --ctx)", path, r->line, context);
+    }
+    if (rc != 0) return error_prefix(err, "%s:%d", path, r->line);
+    if (*n_ids == start) return error_set(err, "%s:%d: the prompt is empty", path, r->line);
+    for (int k = start; k < *n_ids; k++)
+        if ((*ids)[k] >= vocab) return error_set(err, "%s:%d: token %d is outside the model's vocabulary of %d", path, r->line, (*ids)[k], vocab);
+    return 0;
+}
+
+int app_build_requests(const Options *o, const Tokenizer *tok, RequestSet *rs, const char *path, int vocab, int context,
+                       GenRequest **reqs_out, int *n_out, int **storage_out, Error *err) {
     GenRequest *reqs = xcalloc((size_t)rs->n, sizeof *reqs);
-    int *ids = NULL, n_ids = 0, cap = 0;
+    int *ids = NULL, n_ids = 0, cap = 0, n = 0;
     int *start = xmalloc((size_t)rs->n * sizeof(int));
-    int rc = 0;
-    for (int i = 0; i < rs->n && rc == 0; i++) {
-        const Request *r = &rs->items[i];
-        start[i] = n_ids;
-        /* a prompt longer than the context is refused as soon as that is known, not after tokenizing all of it */
-        rc = encode_prompt(o, tok, r, context, &ids, &n_ids, &cap, err);
-        if (rc == 1) {
-            rc = error_set(err, "%s:%d: the prompt is longer than the context of %d tokens (see --ctx)", path, r->line, context);
-            break;
+    for (int i = 0; i < rs->n; i++) {
+        Request *r = &rs->items[i];
+        if (r->error) continue; /* a Batch API line already refused: it does not run */
+        start[n] = n_ids;
+        const char *code;
+        if (build_one(o, tok, r, path, vocab, context, &ids, &n_ids, &cap, &code, err) != 0) {
+            n_ids = start[n];
+            if (rs->record_errors) {
+                batch_api_reject(r, code, path, err->msg);
+                continue;
+            }
+            free(reqs);
+            free(ids);
+            free(start);
+            return -1;
         }
-        if (rc != 0) {
-            rc = error_prefix(err, "%s:%d", path, r->line);
-            break;
-        }
-        int len = n_ids - start[i];
-        if (len == 0) rc = error_set(err, "%s:%d: the prompt is empty", path, r->line);
-        for (int k = start[i]; k < n_ids && rc == 0; k++)
-            if (ids[k] >= vocab)
-                rc = error_set(err, "%s:%d: token %d is outside the model's vocabulary of %d", path, r->line, ids[k], vocab);
-        GenParams *p = &reqs[i].params;
+        GenParams *p = &reqs[n].params;
         p->max_new_tokens = r->max_tokens >= 0 ? r->max_tokens : o->max_new_tokens;
         p->temperature = r->temperature >= 0 ? r->temperature : o->temperature;
         p->top_p = r->top_p >= 0 ? r->top_p : o->top_p;
         p->seed = r->has_seed ? r->seed : o->seed;
         p->ignore_eos = o->ignore_eos;
-        reqs[i].prompt_len = len;
-        reqs[i].index = (uint64_t)i;
+        reqs[n].prompt_len = n_ids - start[n];
+        reqs[n].index = (uint64_t)i; /* its place in the file: the output's order and its RNG stream */
+        n++;
     }
-    if (rc != 0) {
-        free(reqs);
-        free(ids);
-        free(start);
-        return -1;
-    }
-    for (int i = 0; i < rs->n; i++) reqs[i].prompt = ids + start[i];
+    for (int k = 0; k < n; k++) reqs[k].prompt = ids + start[k];
     free(start);
     *reqs_out = reqs;
+    *n_out = n;
     *storage_out = ids;
     return 0;
 }
@@ -138,6 +154,16 @@ int app_write_results(const Options *o, const char *path, const RequestSet *rs, 
     int rc = output_open(&f, path, in, 3, err);
     free(tok_path);
     if (rc != 0) return -1;
+    /* a Batch API file is answered in the Batch API's output format, whatever the name */
     results_write(f.fp, rs, res, strcmp(path, "-") ? output_is_jsonl(path) : rs->jsonl, o->all_channels);
     return output_commit(&f, err);
+}
+
+int app_generate(Backend *be, const GenRequest *reqs, int n, int max_batch, RequestResult *res, GenStats *stats, GenProgress progress,
+                 void *progress_ctx, Error *err) {
+    RequestResult *ran = xcalloc((size_t)(n > 0 ? n : 1), sizeof *ran);
+    int rc = generate_run(be, reqs, n, max_batch, ran, stats, progress, progress_ctx, err);
+    for (int k = 0; k < n; k++) res[reqs[k].index] = ran[k]; /* even on failure: the caller frees the tokens */
+    free(ran);
+    return rc;
 }

@@ -19,10 +19,18 @@ int app_is_chat(const Options *o, const Request *r);
 
 /* Tokenizes every request (a chat rendered as harmony), fills in the
  * command-line defaults and checks each prompt against the context and the
- * model's vocabulary. Errors name "FILE:LINE". reqs[i].prompt points into
- * *storage (free both). */
-int app_build_requests(const Options *o, const Tokenizer *tok, const RequestSet *rs, const char *path, int vocab, int context,
-                       GenRequest **reqs, int **storage, Error *err);
+ * model's vocabulary. Errors name "FILE:LINE". Only the requests that run
+ * are in reqs[0..*n): reqs[k].index is the request's place in rs. A Batch API
+ * line already refused is left out; with rs->record_errors a request that
+ * fails these checks is refused (batch_api_reject) and left out, else it
+ * fails the call. reqs[k].prompt points into *storage (free both). */
+int app_build_requests(const Options *o, const Tokenizer *tok, RequestSet *rs, const char *path, int vocab, int context,
+                       GenRequest **reqs, int *n, int **storage, Error *err);
+
+/* Runs reqs[0..n) (from app_build_requests) and puts each result at
+ * res[reqs[k].index]; the results of requests that did not run stay zero. */
+int app_generate(Backend *be, const GenRequest *reqs, int n, int max_batch, RequestResult *res, GenStats *stats, GenProgress progress,
+                 void *progress_ctx, Error *err);
 
 /* Fills res->text from res->tokens, and for a chat res->reasoning and
  * res->content (free them with result_free_text). */

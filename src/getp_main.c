@@ -55,20 +55,23 @@ static int run_render(const Options *o, const Tokenizer *tok) {
     RequestSet rs;
     GenRequest *reqs = NULL;
     int *storage = NULL;
-    if (requests_read(o->input, &rs, &err) != 0) return die(&err);
+    int n = 0;
+    if (requests_read_as(o->input, o->input_format, o->on_error, &rs, &err) != 0) return die(&err);
     int context = o->context > 0 ? o->context : 1 << 30;
-    int rc = app_build_requests(o, tok, &rs, o->input, tokenizer_vocab_size(tok), context, &reqs, &storage, &err);
+    int rc = app_build_requests(o, tok, &rs, o->input, tokenizer_vocab_size(tok), context, &reqs, &n, &storage, &err);
     if (rc != 0) {
         requests_free(&rs);
         return die(&err);
     }
-    for (int i = 0; i < rs.n; i++) {
+    for (int i = 0; i < n; i++) { /* a Batch API line refused has no prompt to show */
         RequestResult text = {.tokens = (int *)reqs[i].prompt, .n_tokens = reqs[i].prompt_len};
         app_decode_text(tok, 0, &text);
         write_escaped(stdout, text.text, text.text_len);
         putchar('\n');
         free(text.text);
     }
+    for (int i = 0; i < rs.n; i++) /* a refused Batch API line: said, not rendered */
+        if (rs.items[i].error) fprintf(stderr, "%s: %s: %s (%s, not rendered)\n", PROG, o->input, rs.items[i].error, rs.items[i].error_code);
     free(reqs);
     free(storage);
     requests_free(&rs);
@@ -82,7 +85,8 @@ typedef struct {
     RequestSet rs;
     Model model;
     int model_open;
-    GenRequest *reqs;
+    GenRequest *reqs; /* the requests that run: n_reqs of them */
+    int n_reqs;
     int *storage;
     Backend *be;
     RequestResult *res;
@@ -133,7 +137,7 @@ static int run_getp(const Options *o, Run *r, Error *err) {
         r->rs.items[0].prompt = xstrdup(o->input);
         r->rs.items[0].prompt_len = strlen(o->input);
         req_path = "<prompt>";
-    } else if (requests_read(o->input, &r->rs, err) != 0) {
+    } else if (requests_read_as(o->input, o->input_format, o->on_error, &r->rs, err) != 0) {
         return -1;
     }
     if (o->mode == MODE_GETP && app_check_output(o, o->output, err) != 0) return -1;
@@ -142,9 +146,9 @@ static int run_getp(const Options *o, Run *r, Error *err) {
     if (app_open_model(o, &r->model, err) != 0) return -1;
     r->model_open = 1;
     int context = app_context_limit(o, &r->model.config);
-    if (app_build_requests(o, r->tok, &r->rs, req_path, (int)r->model.config.vocab_size, context, &r->reqs, &r->storage, err) != 0)
+    if (app_build_requests(o, r->tok, &r->rs, req_path, (int)r->model.config.vocab_size, context, &r->reqs, &r->n_reqs, &r->storage, err) != 0)
         return -1;
-    int slots = o->batch < r->rs.n ? o->batch : r->rs.n;
+    int slots = o->batch < r->n_reqs ? o->batch : r->n_reqs > 0 ? r->n_reqs : 1;
     r->be = app_create_backend(o, &r->model, slots, context, NULL, err);
     if (!r->be) return -1;
     double load_seconds = now_seconds() - t0;
@@ -154,7 +158,7 @@ static int run_getp(const Options *o, Run *r, Error *err) {
     ProgressLine progress = {PROG, "requests"};
     int show = run_report_wants_progress(o);
     double t1 = now_seconds();
-    if (generate_run(r->be, r->reqs, r->rs.n, o->batch, r->res, &stats, show ? run_report_progress : NULL, &progress, err) != 0) return -1;
+    if (app_generate(r->be, r->reqs, r->n_reqs, o->batch, r->res, &stats, show ? run_report_progress : NULL, &progress, err) != 0) return -1;
     double gen_seconds = now_seconds() - t1;
     for (int i = 0; i < r->rs.n; i++) app_decode_text(r->tok, app_is_chat(o, &r->rs.items[i]), &r->res[i]);
 

@@ -29,6 +29,11 @@ void options_usage(FILE *f, const char *prog, const ExtraOptions *extra) {
             "  -i, --input INPUT   request file (count then one prompt a line, or JSONL:\n"
             "                   recognised by its first character), - for stdin; the prompt\n"
             "                   itself (generate), or a text file (tokenize)\n"
+            "  --input-format auto|getp|batch   the request file's format: from its content\n"
+            "                   (default), getp's own (plain or JSONL), or the OpenAI Batch API\n"
+            "  --on-error record|abort   a bad request line: its output line carries the\n"
+            "                   error and the run goes on (default for Batch API files), or\n"
+            "                   the run fails with no output (getp's own formats: always)\n"
             "  -o, --output OUTPUT output file (getp); .jsonl gives JSON lines with token ids;\n"
             "                   - is standard output; written safely (never over an input)\n"
             "  -n, --max-tokens N  max new tokens per request (default 256)\n"
@@ -105,7 +110,8 @@ static const struct {
                    {"no-progress", no_argument}, {"batch", required_argument}, {"ctx", required_argument}, {"threads", required_argument},
                    {"backend", required_argument}, {"kv-mem", required_argument}, {"dummy-weights", required_argument},
                    {"tokenizer", required_argument}, {"reasoning-effort", required_argument}, {"system-date", required_argument},
-                   {"developer", required_argument}, {"output-channels", required_argument}};
+                   {"developer", required_argument}, {"output-channels", required_argument}, {"input-format", required_argument},
+                   {"on-error", required_argument}};
 enum { N_COMMON_LONG = sizeof COMMON_LONG / sizeof *COMMON_LONG };
 
 /* Fills opts (NULL-terminated) and the "--name" spelling of each. */
@@ -187,6 +193,27 @@ static int set_chat_option(Options *o, const char *a, const char *v, const char 
     return -1;
 }
 
+/* --input-format and --on-error. */
+static int set_format_option(Options *o, const char *a, const char *v, const char *prog, FILE *errs) {
+    if (!strcmp(a, "--input-format")) {
+        if (!strcmp(v, "auto")) o->input_format = INPUT_FORMAT_AUTO;
+        else if (!strcmp(v, "getp")) o->input_format = INPUT_FORMAT_GETP;
+        else if (!strcmp(v, "batch")) o->input_format = INPUT_FORMAT_BATCH;
+        else {
+            say(errs, "%s: --input-format expects auto, getp or batch, got '%s'\n", prog, v);
+            return -1;
+        }
+        return 0;
+    }
+    if (!strcmp(v, "record")) o->on_error = ON_ERROR_RECORD;
+    else if (!strcmp(v, "abort")) o->on_error = ON_ERROR_ABORT;
+    else {
+        say(errs, "%s: --on-error expects record or abort, got '%s'\n", prog, v);
+        return -1;
+    }
+    return 0;
+}
+
 enum { NOT_COMMON = 1 };
 
 /* The common options with a value. Returns 0, -1 on a bad value (said on
@@ -234,6 +261,8 @@ static int set_valued(Options *o, const char *a, const char *v, const char *prog
     } else if (!strcmp(a, "--reasoning-effort") || !strcmp(a, "--system-date") || !strcmp(a, "--developer") ||
                !strcmp(a, "--output-channels")) {
         return set_chat_option(o, a, v, prog, errs);
+    } else if (!strcmp(a, "--input-format") || !strcmp(a, "--on-error")) {
+        return set_format_option(o, a, v, prog, errs);
     } else {
         return NOT_COMMON;
     }

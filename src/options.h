@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "harmony.h"
+#include "requests.h"
 
 typedef enum { MODE_GETP, MODE_GENERATE, MODE_TOKENIZE, MODE_RENDER } RunMode;
 
@@ -33,6 +34,8 @@ typedef struct {
     int device;   /* GPU index (getp_mpi: the node-local rank) */
     float kv_mem_gib;          /* GPU KV-cache budget; 0: from free memory */
     const char *dummy_weights; /* "PRESET[:bf16|mxfp4]": random weights on the GPU, no model file */
+    InputFormat input_format;  /* --input-format: auto (from the content), getp or batch */
+    OnError on_error;          /* --on-error: what a bad request line does */
 } Options;
 
 /* Options a program adds to the common ones (getp_mpi's: mpi/mpi_options.h).

@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <stdlib.h>
 
+#include "batch_api.h"
 #include "json.h"
 
 char *unescape_line(const char *s, size_t len, size_t *out_len, Error *err) {
@@ -63,6 +64,8 @@ void requests_free(RequestSet *rs) {
         Request *r = &rs->items[i];
         free(r->prompt);
         free(r->id);
+        free(r->custom_id);
+        free(r->error);
         for (int k = 0; k < r->n_messages; k++) free(r->messages[k].content);
         free(r->messages);
     }
@@ -132,7 +135,7 @@ static int read_plain(const char *path, const Line *lines, int n_lines, RequestS
     return 0;
 }
 
-static const char *json_type_name(JsonType t) {
+const char *request_json_type_name(JsonType t) {
     switch (t) {
     case JSON_NULL: return "null";
     case JSON_BOOL: return "a boolean";
@@ -148,12 +151,12 @@ static const char *json_type_name(JsonType t) {
  * 40 characters), else its type. */
 static void describe_value(const JsonValue *v, char *out, size_t cap) {
     if (v->type == JSON_NUMBER) snprintf(out, cap, "%.40s%s", v->string, v->len > 40 ? "..." : "");
-    else snprintf(out, cap, "%s", json_type_name(v->type));
+    else snprintf(out, cap, "%s", request_json_type_name(v->type));
 }
 
 /* An integer field in [0, max], read exactly from the number's text (as a
  * double, a seed above 2^53 would be rounded). Absent or null: *present = 0. */
-static int uint_field(const JsonValue *obj, const char *key, uint64_t max, int *present, uint64_t *out, const char *path, int line,
+int request_uint_field(const JsonValue *obj, const char *key, uint64_t max, int *present, uint64_t *out, const char *path, int line,
                       Error *err) {
     const JsonValue *v = json_get(obj, key);
     *present = 0;
@@ -171,7 +174,7 @@ static int uint_field(const JsonValue *obj, const char *key, uint64_t max, int *
 }
 
 /* A number field in [lo, hi]; absent or null leaves *out alone. */
-static int real_field(const JsonValue *obj, const char *key, double lo, double hi, float *out, const char *path, int line, Error *err) {
+int request_real_field(const JsonValue *obj, const char *key, double lo, double hi, float *out, const char *path, int line, Error *err) {
     const JsonValue *v = json_get(obj, key);
     if (!v || v->type == JSON_NULL) return 0;
     if (v->type == JSON_NUMBER && v->number >= lo && v->number <= hi) {
@@ -193,7 +196,7 @@ static int id_field(const JsonValue *obj, char **out, const char *path, int line
         return 0;
     }
     if (v->type != JSON_STRING)
-        return error_set(err, "%s:%d: \"id\" must be a string or a number, got %s", path, line, json_type_name(v->type));
+        return error_set(err, "%s:%d: \"id\" must be a string or a number, got %s", path, line, request_json_type_name(v->type));
     size_t size;
     FILE *f = open_memstream(out, &size);
     if (!f) return error_set(err, "%s:%d: out of memory", path, line);
@@ -207,11 +210,11 @@ static int id_field(const JsonValue *obj, char **out, const char *path, int line
 }
 
 /* Whether s[0..len) is text a prompt may hold: valid UTF-8 without NULs. */
-static int is_text(const char *s, size_t len) { return utf8_valid_prefix(s, len) == len && !memchr(s, 0, len); }
+int request_is_text(const char *s, size_t len) { return utf8_valid_prefix(s, len) == len && !memchr(s, 0, len); }
 
 /* One entry of "messages": {"role": ..., "content": "..."}. */
 static int message_entry(const JsonValue *m, int k, HarmonyTurn *t, const char *path, int line, Error *err) {
-    if (m->type != JSON_OBJECT) return error_set(err, "%s:%d: \"messages\"[%d] must be an object, got %s", path, line, k, json_type_name(m->type));
+    if (m->type != JSON_OBJECT) return error_set(err, "%s:%d: \"messages\"[%d] must be an object, got %s", path, line, k, request_json_type_name(m->type));
     const JsonValue *role = json_get(m, "role"), *content = json_get(m, "content");
     if (!role || role->type != JSON_STRING)
         return error_set(err, "%s:%d: \"messages\"[%d] needs a string \"role\"", path, line, k);
@@ -220,15 +223,15 @@ static int message_entry(const JsonValue *m, int k, HarmonyTurn *t, const char *
                          role->string);
     if (!content || content->type != JSON_STRING)
         return error_set(err, "%s:%d: \"messages\"[%d] needs a string \"content\", got %s", path, line, k,
-                         content ? json_type_name(content->type) : "none");
-    if (!is_text(content->string, content->len))
+                         content ? request_json_type_name(content->type) : "none");
+    if (!request_is_text(content->string, content->len))
         return error_set(err, "%s:%d: \"messages\"[%d]: \"content\" is not valid UTF-8 text", path, line, k);
     return 0;
 }
 
 /* "messages": a non-empty array of turns, the system and developer ones
  * before the others (they become one developer message at the top). */
-static int messages_field(const JsonValue *v, Request *r, const char *path, int line, Error *err) {
+int request_messages_field(const JsonValue *v, Request *r, const char *path, int line, Error *err) {
     if (v->type != JSON_ARRAY || v->n == 0)
         return error_set(err, "%s:%d: \"messages\" must be a non-empty array of {\"role\", \"content\"} objects", path, line);
     if (v->n > 1000000) return error_set(err, "%s:%d: \"messages\" has more than 1000000 entries", path, line);
@@ -257,16 +260,16 @@ static int prompt_fields(const JsonValue *v, Request *r, const char *path, int l
     if (prompt && prompt->type == JSON_NULL) prompt = NULL; /* null counts as absent, as for every field */
     if (messages && messages->type == JSON_NULL) messages = NULL;
     if (prompt && messages) return error_set(err, "%s:%d: give \"prompt\" or \"messages\", not both", path, line);
-    if (messages) return messages_field(messages, r, path, line, err);
+    if (messages) return request_messages_field(messages, r, path, line, err);
     if (!prompt || prompt->type != JSON_STRING) return error_set(err, "%s:%d: missing string field \"prompt\" (or \"messages\")", path, line);
-    if (!is_text(prompt->string, prompt->len)) return error_set(err, "%s:%d: \"prompt\" is not valid UTF-8 text", path, line);
+    if (!request_is_text(prompt->string, prompt->len)) return error_set(err, "%s:%d: \"prompt\" is not valid UTF-8 text", path, line);
     r->prompt = xmalloc(prompt->len + 1);
     memcpy(r->prompt, prompt->string, prompt->len + 1);
     r->prompt_len = prompt->len;
     return 0;
 }
 
-static int effort_field(const JsonValue *obj, Request *r, const char *path, int line, Error *err) {
+int request_effort_field(const JsonValue *obj, Request *r, const char *path, int line, Error *err) {
     const JsonValue *v = json_get(obj, "reasoning_effort");
     if (!v || v->type == JSON_NULL) return 0;
     HarmonyEffort e;
@@ -281,11 +284,11 @@ static int read_object(const JsonValue *v, Request *r, const char *path, int lin
     if (v->type != JSON_OBJECT) return error_set(err, "%s:%d: each line must be a JSON object", path, line);
     int has_max;
     uint64_t max_tokens = 0;
-    if (prompt_fields(v, r, path, line, err) != 0 || uint_field(v, "max_tokens", 1000000000, &has_max, &max_tokens, path, line, err) != 0 ||
-        real_field(v, "temperature", 0, 100, &r->temperature, path, line, err) != 0 ||
-        real_field(v, "top_p", 0, 1, &r->top_p, path, line, err) != 0 ||
-        uint_field(v, "seed", UINT64_MAX, &r->has_seed, &r->seed, path, line, err) != 0 || id_field(v, &r->id, path, line, err) != 0 ||
-        effort_field(v, r, path, line, err) != 0)
+    if (prompt_fields(v, r, path, line, err) != 0 || request_uint_field(v, "max_tokens", 1000000000, &has_max, &max_tokens, path, line, err) != 0 ||
+        request_real_field(v, "temperature", 0, 100, &r->temperature, path, line, err) != 0 ||
+        request_real_field(v, "top_p", 0, 1, &r->top_p, path, line, err) != 0 ||
+        request_uint_field(v, "seed", UINT64_MAX, &r->has_seed, &r->seed, path, line, err) != 0 || id_field(v, &r->id, path, line, err) != 0 ||
+        request_effort_field(v, r, path, line, err) != 0)
         return -1;
     if (has_max) r->max_tokens = (int)max_tokens;
     return 0;
@@ -311,7 +314,26 @@ static int read_jsonl(const char *path, const Line *lines, int n_lines, RequestS
     return 0;
 }
 
-int requests_read(const char *path, RequestSet *rs, Error *err) {
+int requests_read(const char *path, RequestSet *rs, Error *err) { return requests_read_as(path, INPUT_FORMAT_AUTO, ON_ERROR_DEFAULT, rs, err); }
+
+/* A file whose text is valid: Batch API, JSONL or plain. */
+static int read_text(const char *path, const char *text, size_t len, InputFormat format, OnError on_error, RequestSet *rs, Error *err) {
+    rs->batch = format == INPUT_FORMAT_BATCH || (format == INPUT_FORMAT_AUTO && batch_api_detect(text, len));
+    if (rs->batch) return batch_api_read(path, text, len, on_error == ON_ERROR_ABORT, rs, err);
+    if (on_error == ON_ERROR_RECORD)
+        return error_set(err, "%s: --on-error record is for OpenAI Batch API files; getp's own formats stop at the first bad line", path);
+    int n_lines, rc;
+    Line *lines = split_lines(text, len, &n_lines);
+    /* JSONL by name, or by content: a plain file starts with its count, never with '{' */
+    size_t first = strspn(text, " \t\r\n");
+    rs->jsonl = ends_with(path, ".jsonl") || (first < len && text[first] == '{');
+    if (!lines) rc = error_set(err, "%s: more than %d lines", path, INT_MAX - 2);
+    else rc = rs->jsonl ? read_jsonl(path, lines, n_lines, rs, err) : read_plain(path, lines, n_lines, rs, err);
+    free(lines);
+    return rc;
+}
+
+int requests_read_as(const char *path, InputFormat format, OnError on_error, RequestSet *rs, Error *err) {
     memset(rs, 0, sizeof *rs);
     size_t file_len;
     char *buf = read_file(path, &file_len, err);
@@ -332,14 +354,7 @@ int requests_read(const char *path, RequestSet *rs, Error *err) {
         for (size_t i = 0; i < bad; i++) line += text[i] == '\n';
         rc = error_set(err, "%s:%zu: invalid UTF-8 (or a NUL byte) at byte %zu", path, line, bad + bom);
     } else {
-        int n_lines;
-        Line *lines = split_lines(text, len, &n_lines);
-        /* JSONL by name, or by content: a plain file starts with its count, never with '{' */
-        size_t first = strspn(text, " \t\r\n");
-        rs->jsonl = ends_with(path, ".jsonl") || (first < len && text[first] == '{');
-        if (!lines) rc = error_set(err, "%s: more than %d lines", path, INT_MAX - 2);
-        else rc = rs->jsonl ? read_jsonl(path, lines, n_lines, rs, err) : read_plain(path, lines, n_lines, rs, err);
-        free(lines);
+        rc = read_text(path, text, len, format, on_error, rs, err);
     }
     free(buf);
     if (rc != 0) requests_free(rs);
@@ -361,6 +376,10 @@ static void write_string_field(FILE *f, const char *key, const char *s, size_t l
 }
 
 void results_write(FILE *f, const RequestSet *rs, const RequestResult *res, int jsonl, int all_channels) {
+    if (rs->batch) {
+        batch_api_write(f, rs, res);
+        return;
+    }
     for (int i = 0; i < rs->n; i++) {
         const RequestResult *r = &res[i];
         if (!jsonl) {

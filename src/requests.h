@@ -6,6 +6,7 @@
  * "messages" (a chat: [{"role", "content"}], system and developer first),
  * and optional "max_tokens", "temperature", "top_p", "seed", "id",
  * "reasoning_effort".
+ * An OpenAI Batch API file (src/batch_api.h) is recognised by its first line.
  * A UTF-8 byte-order mark at the very start of either kind is skipped.
  * Every problem is reported as "FILE:LINE: reason". */
 #ifndef GETP_REQUESTS_H
@@ -15,6 +16,7 @@
 #include <stdio.h>
 
 #include "harmony.h"
+#include "json.h"
 #include "util.h"
 
 typedef struct {
@@ -33,19 +35,52 @@ typedef struct {
     float top_p;       /* < 0: default */
     int has_seed;
     uint64_t seed;
+    /* A Batch API line (src/batch_api.h): which endpoint, its "custom_id" as
+     * JSON text (NULL: written as null), and, for a line that does not run,
+     * why: error_code (a static string) and error (the message). */
+    int batch_url; /* a BatchUrl */
+    char *custom_id;
+    const char *error_code;
+    char *error;
 } Request;
+
+typedef enum { BATCH_URL_NONE, BATCH_URL_CHAT, BATCH_URL_COMPLETIONS } BatchUrl;
 
 typedef struct {
     Request *items;
     int n;
     int jsonl;
+    int batch;         /* an OpenAI Batch API file */
+    int record_errors; /* a bad request becomes its line's error instead of failing the run */
 } RequestSet;
+
+/* --input-format: recognised from the content, or given. */
+typedef enum { INPUT_FORMAT_AUTO, INPUT_FORMAT_GETP, INPUT_FORMAT_BATCH } InputFormat;
+/* --on-error: record bad lines (the default for Batch API files, the only
+ * choice there is for them to be recorded) or fail the run on the first. */
+typedef enum { ON_ERROR_DEFAULT, ON_ERROR_RECORD, ON_ERROR_ABORT } OnError;
 
 /* A request with every optional field at its default. */
 void request_init(Request *r, int line);
 
 int requests_read(const char *path, RequestSet *out, Error *err);
+/* The same with the format given, and what a bad line does (record: Batch
+ * API files only; getp's own formats are always strict). */
+int requests_read_as(const char *path, InputFormat format, OnError on_error, RequestSet *out, Error *err);
 void requests_free(RequestSet *rs);
+
+/* Field readers that src/batch_api.c shares; errors are "FILE:LINE: reason".
+ * An integer in [0, max] (absent or null: *present = 0); a number in
+ * [lo, hi] (absent or null: *out unchanged); "messages" into r->messages;
+ * "reasoning_effort" into r->reasoning_effort. */
+int request_uint_field(const JsonValue *obj, const char *key, uint64_t max, int *present, uint64_t *out, const char *path, int line,
+                       Error *err);
+int request_real_field(const JsonValue *obj, const char *key, double lo, double hi, float *out, const char *path, int line, Error *err);
+int request_messages_field(const JsonValue *v, Request *r, const char *path, int line, Error *err);
+int request_effort_field(const JsonValue *obj, Request *r, const char *path, int line, Error *err);
+/* Whether s[0..len) is text a prompt may hold: valid UTF-8 without NULs. */
+int request_is_text(const char *s, size_t len);
+const char *request_json_type_name(JsonType t);
 
 /* Decodes getp's escapes in s[0..len) into a new string. Returns NULL and
  * sets err (without file/line; the caller adds them) on a bad escape. */
