@@ -73,7 +73,7 @@ static void validated_free(Validated *v) {
 static int generate_share(Replica *replica, const RankShare *mine, const RankPlace *p, RequestResult *res, RankReport *me) {
     GenStats stats = {0};
     if (mine->n > 0) {
-        ProgressLine line = {"getp_mpi rank 0", "of its requests"};
+        ProgressLine line = {"getp_mpi rank 0", "of its requests", now_seconds(), 0, 0};
         int show = p->rank == 0 && run_report_wants_progress(&replica->opts);
         GenProgress progress = fault_injected("kill", p->rank) ? fault_kill_self : (show ? run_report_progress : NULL);
         Error err;

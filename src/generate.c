@@ -150,6 +150,7 @@ static int run_decode(Loop *L, Error *err) {
         if ((rc = backend_collect(b, cur->tokens, err)) != 0) break;
         int done_before = L->done;
         accept_call(L, cur, 1);
+        if (L->progress) L->progress(L->progress_ctx, L->done, L->n, L->stats); /* redrawn every few seconds */
         if (!chain) break;
         if (L->done != done_before) { /* a stop token: take the step in flight, then refill */
             if ((rc = backend_collect(b, next->tokens, err)) == 0) accept_call(L, next, 1);

@@ -39,7 +39,8 @@ typedef struct {
     long prefill_tokens, decode_tokens;
 } GenStats;
 
-/* Called after each request finishes (done of total), for progress lines. */
+/* Called after each request finishes (done of total) and after each decode
+ * step, for progress lines (which limit how often they draw). */
 typedef void (*GenProgress)(void *ctx, int done, int total, const GenStats *stats);
 
 /* Runs every request to completion. out[i] receives prompt_tokens, tokens,

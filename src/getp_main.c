@@ -155,7 +155,7 @@ static int run_getp(const Options *o, Run *r, Error *err) {
 
     r->res = xcalloc((size_t)r->rs.n, sizeof *r->res);
     GenStats stats;
-    ProgressLine progress = {PROG, "requests"};
+    ProgressLine progress = {PROG, "requests", now_seconds(), 0, 0};
     int show = run_report_wants_progress(o);
     double t1 = now_seconds();
     if (app_generate(r->be, r->reqs, r->n_reqs, o->batch, r->res, &stats, show ? run_report_progress : NULL, &progress, err) != 0) return -1;

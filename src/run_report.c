@@ -8,9 +8,16 @@
 double per_second(double count, double seconds) { return seconds > 0 ? count / seconds : 0.0; }
 
 void run_report_progress(void *ctx, int done, int total, const GenStats *s) {
-    const ProgressLine *line = ctx;
-    fprintf(stderr, "\r[%s] %d/%d %s, %.1f tok/s%s", line->who, done, total, line->what,
-            per_second((double)s->decode_tokens, s->prefill_seconds + s->decode_seconds), done == total ? "\n" : "");
+    ProgressLine *line = ctx;
+    double now = now_seconds(), elapsed = now - line->started;
+    if (line->ended || (done < total && line->shown > 0 && now - line->shown < PROGRESS_EVERY_S)) return;
+    line->shown = now;
+    line->ended = done == total;
+    char eta[32] = "?";
+    if (done > 0) snprintf(eta, sizeof eta, "%.0f s", elapsed * (total - done) / done);
+    fprintf(stderr, "\r[%s] %d/%d %s (%.1f%%), %.0f s, ETA %s, %.1f tok/s   %s", line->who, done, total, line->what,
+            total > 0 ? 100.0 * done / total : 100.0, elapsed, eta, per_second((double)s->decode_tokens, s->prefill_seconds + s->decode_seconds),
+            done == total ? "\n" : "");
     fflush(stderr);
 }
 

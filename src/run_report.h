@@ -12,15 +12,23 @@
 /* count per second; 0 when no time has passed. */
 double per_second(double count, double seconds);
 
-/* Whose progress the line shows: "\r[WHO] DONE/TOTAL WHAT, R tok/s", with R
- * the decode rate inside the forward calls so far. */
+/* Whose progress the line shows: "\r[WHO] DONE/TOTAL WHAT (P%), E s, ETA S s,
+ * R tok/s", with R the decode rate inside the forward calls so far and the
+ * ETA the elapsed time scaled by the requests still to do. */
 typedef struct {
     const char *who;  /* "getp", "getp_mpi rank 0" */
     const char *what; /* "requests", "of its requests" */
+    double started;   /* now_seconds() at the start of the run */
+    double shown;     /* when the line was last drawn (0: never) */
+    int ended;        /* the last request's line is drawn */
 } ProgressLine;
 
-/* A GenProgress (generate.h) that redraws the line on stderr; ctx is a
- * ProgressLine. The last request ends the line. */
+/* How often the line is redrawn while requests run, in seconds. */
+#define PROGRESS_EVERY_S 2.0
+
+/* A GenProgress (generate.h) that redraws the line on stderr at most every
+ * PROGRESS_EVERY_S seconds, and when the last request ends (which ends the
+ * line); ctx is a ProgressLine. */
 void run_report_progress(void *ctx, int done, int total, const GenStats *stats);
 
 /* --progress, --no-progress, or by default: in -m getp when stderr is a terminal. */

@@ -54,6 +54,9 @@ REQ
 "${GETP[@]}" -m getp -i "$OUT/req.txt" -o "$OUT/greedy.txt" -n 12 >"$OUT/greedy.log" 2>&1
 check "getp writes one line per request" test "$(wc -l <"$OUT/greedy.txt")" -eq 6
 check "getp reports throughput" grep -q "achieved throughput TPS (tok/s):" "$OUT/greedy.log"
+"${GETP[@]}" -m getp -i "$OUT/req.txt" -o "$OUT/progress.txt" -n 12 --progress 2>"$OUT/progress.log" >/dev/null
+check "--progress: the line ends with every request done, its share, elapsed time, ETA and tok/s, drawn once at the end" \
+    bash -c "tr '\r' '\n' <'$OUT/progress.log' | grep -c '^\[getp\] 6/6 requests (100.0%), [0-9]* s, ETA 0 s, [0-9.]* tok/s' | grep -qx 1"
 "${GETP[@]}" -m getp -i "$OUT/req.txt" -o "$OUT/greedy2.txt" -n 12 --batch 1 >/dev/null 2>&1
 check "greedy output is deterministic and independent of --batch" cmp -s "$OUT/greedy.txt" "$OUT/greedy2.txt"
 for b in 1 3 16; do
