@@ -39,14 +39,14 @@ typedef struct {
 /* Rank 0: the tokenizer, the requests, the output and report paths and the
  * model's header, all checked before any rank loads a model. Returns 0, or
  * -1 after printing the one error message. */
-static int validate(const Options *o, const MpiOptions *mo, Validated *v) {
+static int validate(const Options *o, Validated *v) {
     Error err;
     char *tok_path = options_tokenizer_path(o);
     v->tok = tokenizer_load(tok_path, &err);
     free(tok_path);
     Model header;
     int failed = !v->tok || requests_read_as(o->input, o->input_format, o->on_error, &v->rs, &err) != 0 || app_check_output(o, o->output, &err) != 0 ||
-                 (mo->report_json && rank_report_check_path(o, mo->report_json, &err) != 0) || app_open_model(o, &header, &err) != 0;
+                 app_check_report(o, &err) != 0 || app_open_model(o, &header, &err) != 0;
     if (!failed) {
         int context = app_context_limit(o, &header.config);
         failed = app_build_requests(o, v->tok, &v->rs, o->input, (int)header.config.vocab_size, context, &v->reqs, &v->n_reqs, &v->storage, &err) != 0;
@@ -101,11 +101,11 @@ static int write_output(const Options *o, const Validated *v, RequestResult *res
 }
 
 /* Rank 0: the per-rank report (text, and JSON with --report), once the output is written. */
-static void report(const Options *o, const MpiOptions *mo, const RankReport *all, int ranks, int requests, double wall_s) {
+static void report(const Options *o, const RankReport *all, int ranks, int requests, double wall_s) {
     RunTotals t = rank_report_totals(all, ranks, requests, wall_s);
     rank_report_print(run_report_stream(o), all, &t);
     Error err;
-    if (mo->report_json && rank_report_write_json(mo->report_json, all, &t, &err) != 0) fprintf(stderr, "%s: warning: %s\n", PROG, err.msg);
+    if (o->report_json && rank_report_write_json(o->report_json, all, &t, &err) != 0) fprintf(stderr, "%s: warning: %s\n", PROG, err.msg);
 }
 
 /* True on every rank when any rank's flag is set. */
@@ -134,7 +134,7 @@ int main(int argc, char **argv) {
 
     /* 1. Rank 0 validates everything before any rank loads a model. */
     Validated v = {0};
-    int failed = place.rank == 0 && validate(&o, &mo, &v) != 0;
+    int failed = place.rank == 0 && validate(&o, &v) != 0;
     MPI_Bcast(&failed, 1, MPI_INT, 0, MPI_COMM_WORLD);
     if (failed) return finish(1);
 
@@ -174,7 +174,7 @@ int main(int argc, char **argv) {
     int rc = 0;
     if (place.rank == 0) {
         rc = write_output(&o, &v, results);
-        report(&o, &mo, all, place.size, v.rs.n, MPI_Wtime() - t0);
+        report(&o, all, place.size, v.rs.n, MPI_Wtime() - t0);
     }
     MPI_Bcast(&rc, 1, MPI_INT, 0, MPI_COMM_WORLD);
     free(results), free(tokens), free(all), validated_free(&v);

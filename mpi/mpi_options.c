@@ -5,10 +5,9 @@
 static const char USAGE[] = "  --load L         how GPU ranks get the weights: auto (default: peer copy from\n"
                             "                   the node's first GPU where possible), host or peer\n"
                             "  --schedule S     balanced (default), block or cyclic\n"
-                            "  --report FILE    write the per-rank report as JSON\n"
                             "  --no-bind        do not bind ranks to cores\n";
 static const char *const FLAGS[] = {"--no-bind", NULL};
-static const char *const VALUED[] = {"--load", "--schedule", "--report", NULL};
+static const char *const VALUED[] = {"--load", "--schedule", NULL};
 
 static int load_parse(const char *name, LoadMethod *m) {
     if (!strcmp(name, "auto")) *m = LOAD_AUTO;
@@ -23,8 +22,6 @@ static int set(void *ctx, const char *opt, const char *v, const char *prog, FILE
     MpiOptions *mo = ctx;
     if (!strcmp(opt, "--no-bind")) {
         mo->no_bind = 1;
-    } else if (!strcmp(opt, "--report")) {
-        mo->report_json = v;
     } else if (!strcmp(opt, "--schedule")) {
         if (schedule_parse(v, &mo->schedule) != 0) {
             if (errs) fprintf(errs, "%s: unknown schedule '%s' (balanced, block, cyclic)\n", prog, v);
@@ -38,7 +35,7 @@ static int set(void *ctx, const char *opt, const char *v, const char *prog, FILE
 }
 
 int mpi_options_parse(Options *o, MpiOptions *mo, int argc, char **argv, const char *prog, FILE *errs) {
-    *mo = (MpiOptions){SCHEDULE_BALANCED, LOAD_AUTO, NULL, 0};
+    *mo = (MpiOptions){SCHEDULE_BALANCED, LOAD_AUTO, 0};
     ExtraOptions extra = {USAGE, FLAGS, VALUED, set, mo};
     return options_parse(o, argc, argv, prog, &extra, errs);
 }

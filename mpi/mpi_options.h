@@ -13,7 +13,6 @@
 typedef struct {
     ScheduleKind schedule;   /* --schedule: which rank runs which request (default balanced) */
     LoadMethod load;         /* --load: how GPU ranks get the weights (default auto) */
-    const char *report_json; /* --report: the per-rank report as JSON; NULL: none */
     int no_bind;             /* --no-bind: leave each rank on the cores its launcher gave it */
 } MpiOptions;
 

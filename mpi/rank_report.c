@@ -72,11 +72,6 @@ void rank_report_print(FILE *f, const RankReport *all, const RunTotals *t) {
     run_report_throughput(f, t->generated, t->wall_s);
 }
 
-int rank_report_check_path(const Options *o, const char *path, Error *err) {
-    if (output_same_target(path, o->output)) return error_set(err, "--report %s: the same file as the output (-o %s)", path, o->output);
-    return app_check_output(o, path, err);
-}
-
 static void write_rank_json(FILE *f, const RankReport *x) {
     const ReplicaInfo *p = &x->replica;
     fprintf(f,

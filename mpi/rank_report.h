@@ -50,8 +50,6 @@ RunTotals rank_report_totals(const RankReport *all, int ranks, int requests, dou
  * weights; the totals and the throughput line. */
 void rank_report_print(FILE *f, const RankReport *all, const RunTotals *t);
 
-/* Checks --report's path before the run: an output like -o's, and not -o. */
-int rank_report_check_path(const Options *o, const char *path, Error *err);
 
 /* The report as JSON at path, written like the output (src/output_file.h). */
 int rank_report_write_json(const char *path, const RankReport *all, const RunTotals *t, Error *err);

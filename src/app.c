@@ -167,3 +167,10 @@ int app_generate(Backend *be, const GenRequest *reqs, int n, int max_batch, Requ
     free(ran);
     return rc;
 }
+
+int app_check_report(const Options *o, Error *err) {
+    if (!o->report_json) return 0;
+    if (o->output && output_same_target(o->report_json, o->output))
+        return error_set(err, "--report %s: the same file as the output (-o %s)", o->report_json, o->output);
+    return app_check_output(o, o->report_json, err);
+}

@@ -48,6 +48,10 @@ Backend *app_create_backend(const Options *o, const Model *m, int slots, int con
  * of its input files (src/output_file.h says what is refused). */
 int app_check_output(const Options *o, const char *path, Error *err);
 
+/* The same for --report FILE (nothing without one), which may not be the
+ * output itself either. */
+int app_check_report(const Options *o, Error *err);
+
 /* Writes the results to path (safely: src/output_file.h), in request order.
  * JSONL when path ends in ".jsonl" (for "-", when the requests were JSONL). */
 int app_write_results(const Options *o, const char *path, const RequestSet *rs, const RequestResult *res, Error *err);

@@ -107,26 +107,6 @@ static void run_free(Run *r) {
     tokenizer_free(r->tok);
 }
 
-static void print_report(FILE *f, const Backend *be, int n, int slots, int context, double load_seconds, const GenStats *stats,
-                         const RequestResult *res, double gen_seconds) {
-    long generated = 0, prompt_tokens = 0;
-    for (int i = 0; i < n; i++) {
-        generated += res[i].n_tokens;
-        prompt_tokens += res[i].prompt_tokens;
-    }
-    fprintf(f, "backend: %s, requests: %d, batch: %d, context: %d\n", be->ops->name, n, slots < be->max_slots ? slots : be->max_slots, context);
-    if (be->info[0]) fprintf(f, "device: %s\n", be->info);
-    fprintf(f, "load time (s): %.3f\n", load_seconds);
-    fprintf(f, "prefill: %ld tokens in %.3f s (%.1f tok/s)\n", stats->prefill_tokens, stats->prefill_seconds,
-            per_second((double)stats->prefill_tokens, stats->prefill_seconds));
-    fprintf(f, "decode: %ld tokens in %.3f s (%.1f tok/s)\n", stats->decode_tokens, stats->decode_seconds,
-            per_second((double)stats->decode_tokens, stats->decode_seconds));
-    fprintf(f, "generated tokens: %ld (prompt tokens: %ld) in %.3f s\n", generated, prompt_tokens, gen_seconds);
-    Latency lat = run_report_latency(res, n);
-    run_report_print_latency(f, &lat);
-    run_report_throughput(f, generated, gen_seconds);
-}
-
 static int run_getp(const Options *o, Run *r, Error *err) {
     /* Validate every request and the output path before spending time on the model. */
     const char *req_path = o->input;
@@ -141,6 +121,7 @@ static int run_getp(const Options *o, Run *r, Error *err) {
         return -1;
     }
     if (o->mode == MODE_GETP && app_check_output(o, o->output, err) != 0) return -1;
+    if (app_check_report(o, err) != 0) return -1;
 
     double t0 = now_seconds();
     if (app_open_model(o, &r->model, err) != 0) return -1;
@@ -170,8 +151,9 @@ static int run_getp(const Options *o, Run *r, Error *err) {
     } else if (app_write_results(o, o->output, &r->rs, r->res, err) != 0) {
         return -1;
     }
-    print_report(run_report_stream(o), r->be, r->rs.n, slots, context, load_seconds, &stats, r->res, gen_seconds);
-    return 0;
+    RunSummary sum = run_report_summarize(r->be, r->res, r->rs.n, slots, context, load_seconds, &stats, gen_seconds);
+    run_report_print(run_report_stream(o), &sum);
+    return o->report_json ? run_report_write_json(o->report_json, &sum, err) : 0;
 }
 
 int main(int argc, char **argv) {

@@ -57,7 +57,8 @@ void options_usage(FILE *f, const char *prog, const ExtraOptions *extra) {
             "                   no model file: random weights of a preset shape (%s)\n"
             "                   made on the GPU, experts BF16 unless :mxfp4; for benchmarks\n"
             "  --tokenizer F    tokenizer file (default data/o200k_harmony.tok)\n"
-            "  --progress, --no-progress   progress line on stderr (default: when a tty)\n",
+            "  --progress, --no-progress   progress line on stderr (default: when a tty)\n"
+            "  --report FILE    the report as JSON too (getp_mpi: a row per rank)\n",
             prog, prog, prog, prog, preset_names());
     if (extra) fputs(extra->usage, f);
     fprintf(f, "  -h, --help       this text\n");
@@ -110,7 +111,8 @@ static const struct {
                    {"no-progress", no_argument}, {"batch", required_argument}, {"ctx", required_argument}, {"threads", required_argument},
                    {"backend", required_argument}, {"kv-mem", required_argument}, {"dummy-weights", required_argument},
                    {"tokenizer", required_argument}, {"reasoning-effort", required_argument}, {"system-date", required_argument},
-                   {"developer", required_argument}, {"output-channels", required_argument}, {"input-format", required_argument},
+                   {"developer", required_argument}, {"output-channels", required_argument},
+                   {"report", required_argument}, {"input-format", required_argument},
                    {"on-error", required_argument}};
 enum { N_COMMON_LONG = sizeof COMMON_LONG / sizeof *COMMON_LONG };
 
@@ -258,6 +260,8 @@ static int set_valued(Options *o, const char *a, const char *v, const char *prog
         return set_dummy_weights(o, v, prog, errs);
     } else if (!strcmp(a, "--tokenizer")) {
         o->tokenizer_path = v;
+    } else if (!strcmp(a, "--report")) {
+        o->report_json = v;
     } else if (!strcmp(a, "--reasoning-effort") || !strcmp(a, "--system-date") || !strcmp(a, "--developer") ||
                !strcmp(a, "--output-channels")) {
         return set_chat_option(o, a, v, prog, errs);

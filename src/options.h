@@ -31,6 +31,7 @@ typedef struct {
     int context; /* 0: min(model max_context, 4096) */
     int threads;
     int progress; /* -1 auto (tty), 0 off, 1 on */
+    const char *report_json; /* --report FILE: the report as JSON too (getp_mpi: per rank) */
     int device;   /* GPU index (getp_mpi: the node-local rank) */
     float kv_mem_gib;          /* GPU KV-cache budget; 0: from free memory */
     const char *dummy_weights; /* "PRESET[:bf16|mxfp4]": random weights on the GPU, no model file */

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "json.h"
 #include "output_file.h"
 
 double per_second(double count, double seconds) { return seconds > 0 ? count / seconds : 0.0; }
@@ -61,4 +62,44 @@ Latency run_report_latency(const RequestResult *res, int n) {
 void run_report_print_latency(FILE *f, const Latency *l) {
     fprintf(f, "time to first token (s): median %.3f, p99 %.3f\n", l->ttft_p50, l->ttft_p99);
     fprintf(f, "time per output token (ms): median %.2f, p99 %.2f\n", 1e3 * l->tpot_p50, 1e3 * l->tpot_p99);
+}
+
+RunSummary run_report_summarize(const Backend *be, const RequestResult *res, int n, int batch, int context, double load_s,
+                                const GenStats *stats, double generate_s) {
+    RunSummary s = {be->ops->name, be->info, n, batch < be->max_slots ? batch : be->max_slots, context, load_s, generate_s, *stats, 0, 0,
+                    run_report_latency(res, n)};
+    for (int i = 0; i < n; i++) s.generated += res[i].n_tokens, s.prompt_tokens += res[i].prompt_tokens;
+    return s;
+}
+
+void run_report_print(FILE *f, const RunSummary *s) {
+    fprintf(f, "backend: %s, requests: %d, batch: %d, context: %d\n", s->backend, s->requests, s->batch, s->context);
+    if (s->device[0]) fprintf(f, "device: %s\n", s->device);
+    fprintf(f, "load time (s): %.3f\n", s->load_s);
+    fprintf(f, "prefill: %ld tokens in %.3f s (%.1f tok/s)\n", s->stats.prefill_tokens, s->stats.prefill_seconds,
+            per_second((double)s->stats.prefill_tokens, s->stats.prefill_seconds));
+    fprintf(f, "decode: %ld tokens in %.3f s (%.1f tok/s)\n", s->stats.decode_tokens, s->stats.decode_seconds,
+            per_second((double)s->stats.decode_tokens, s->stats.decode_seconds));
+    fprintf(f, "generated tokens: %ld (prompt tokens: %ld) in %.3f s\n", s->generated, s->prompt_tokens, s->generate_s);
+    run_report_print_latency(f, &s->latency);
+    run_report_throughput(f, s->generated, s->generate_s);
+}
+
+int run_report_write_json(const char *path, const RunSummary *s, Error *err) {
+    OutputFile out;
+    if (output_open(&out, path, NULL, 0, err) != 0) return -1;
+    FILE *f = out.fp;
+    fputs("{\"backend\": ", f);
+    json_write_string(f, s->backend, strlen(s->backend));
+    fputs(", \"device\": ", f);
+    json_write_string(f, s->device, strlen(s->device));
+    const GenStats *g = &s->stats;
+    fprintf(f,
+            ", \"requests\": %d, \"batch\": %d, \"context\": %d, \"load_s\": %.6f, \"prefill_tokens\": %ld, \"prefill_s\": %.6f, "
+            "\"decode_tokens\": %ld, \"decode_s\": %.6f, \"generated_tokens\": %ld, \"prompt_tokens\": %ld, \"generate_s\": %.6f, "
+            "\"tok_per_s\": %.3f, \"ttft_p50_s\": %.6f, \"ttft_p99_s\": %.6f, \"tpot_p50_s\": %.6f, \"tpot_p99_s\": %.6f}\n",
+            s->requests, s->batch, s->context, s->load_s, g->prefill_tokens, g->prefill_seconds, g->decode_tokens, g->decode_seconds,
+            s->generated, s->prompt_tokens, s->generate_s, per_second((double)s->generated, s->generate_s), s->latency.ttft_p50,
+            s->latency.ttft_p99, s->latency.tpot_p50, s->latency.tpot_p99);
+    return output_commit(&out, err);
 }

@@ -47,6 +47,21 @@ typedef struct {
 Latency run_report_latency(const RequestResult *res, int n);
 void run_report_print_latency(FILE *f, const Latency *l);
 
+/* What getp reports at the end of a run, as text and (--report) as JSON. */
+typedef struct {
+    const char *backend, *device;
+    int requests, batch, context;
+    double load_s, generate_s;
+    GenStats stats;
+    long generated, prompt_tokens;
+    Latency latency;
+} RunSummary;
+RunSummary run_report_summarize(const Backend *be, const RequestResult *res, int n, int batch, int context, double load_s,
+                                const GenStats *stats, double generate_s);
+void run_report_print(FILE *f, const RunSummary *s);
+/* Writes the summary as one JSON object to path (safely: output_file.h). */
+int run_report_write_json(const char *path, const RunSummary *s, Error *err);
+
 /* The line both reports end with: generated tokens over the run's seconds. */
 void run_report_throughput(FILE *f, long generated, double seconds);
 

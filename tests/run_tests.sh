@@ -80,6 +80,16 @@ cat >"$OUT/req.jsonl" <<'REQ'
 REQ
 "${GETP[@]}" -m getp -i "$OUT/req.jsonl" -o "$OUT/out.jsonl" -n 10 >/dev/null 2>&1
 check "JSONL output checks out against js-tiktoken (ids, prompt_tokens, text)" node tools/tokenizer/check_output.mjs "$OUT/req.jsonl" "$OUT/out.jsonl"
+"${GETP[@]}" -m getp -i "$OUT/req.jsonl" -o "$OUT/out_rep.jsonl" -n 10 --report "$OUT/getp_report.json" >/dev/null 2>&1
+check "getp --report: a JSON report whose token counts are the output's" node -e '
+const fs = require("fs");
+const rep = JSON.parse(fs.readFileSync(process.argv[1], "utf8"));
+const out = fs.readFileSync(process.argv[2], "utf8").trim().split("\n").map(JSON.parse);
+for (const k of ["backend", "requests", "batch", "context", "load_s", "prefill_tokens", "decode_tokens", "generated_tokens", "prompt_tokens",
+                 "generate_s", "tok_per_s", "ttft_p50_s", "ttft_p99_s", "tpot_p50_s", "tpot_p99_s"]) if (!(k in rep)) process.exit(1);
+const gen = out.reduce((a, o) => a + o.tokens.length, 0), prompt = out.reduce((a, o) => a + o.prompt_tokens, 0);
+if (rep.generated_tokens !== gen || rep.prompt_tokens !== prompt || rep.requests !== out.length) process.exit(1);
+' "$OUT/getp_report.json" "$OUT/out_rep.jsonl"
 tok_of() { sed -n "${2}p" "$1" | grep -o '"tokens":\[[^]]*\]'; }
 sed 's/"seed": 2,/"seed": 3,/' "$OUT/req.jsonl" >"$OUT/req_seed.jsonl"
 "${GETP[@]}" -m getp -i "$OUT/req_seed.jsonl" -o "$OUT/out_seed.jsonl" -n 10 >/dev/null 2>&1
