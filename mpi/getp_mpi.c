@@ -92,7 +92,7 @@ static int generate_share(Replica *replica, const RankShare *mine, const RankPla
 
 /* Rank 0: the results (in request order) as text, to the output file. */
 static int write_output(const Options *o, const Validated *v, RequestResult *results) {
-    for (int i = 0; i < v->rs.n; i++) app_decode_text(v->tok, app_is_chat(o, &v->rs.items[i]), &results[i]);
+    for (int i = 0; i < v->rs.n; i++) app_decode_text(v->tok, app_is_chat(o, &v->rs.items[i]), &v->rs.items[i], &results[i]);
     Error err;
     int rc = app_write_results(o, o->output, &v->rs, results, &err);
     if (rc != 0) fprintf(stderr, "%s: error: %s\n", PROG, err.msg);

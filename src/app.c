@@ -1,3 +1,4 @@
+#define _GNU_SOURCE /* memmem */
 #include "app.h"
 
 #include <stdlib.h>
@@ -87,17 +88,39 @@ int app_build_requests(const Options *o, const Tokenizer *tok, RequestSet *rs, c
     return 0;
 }
 
-void app_decode_text(const Tokenizer *tok, int chat, RequestResult *res) {
+/* The earliest place in text[0..len) where one of r's stop strings begins, or -1. */
+static long first_stop(const Request *r, const char *text, size_t len) {
+    long at = -1;
+    for (int k = 0; r && k < r->n_stop; k++) {
+        const char *hit = memmem(text, len, r->stop[k], strlen(r->stop[k]));
+        if (hit && (at < 0 || hit - text < at)) at = hit - text;
+    }
+    return at;
+}
+
+void app_decode_text(const Tokenizer *tok, int chat, const Request *r, RequestResult *res) {
     size_t cap = 64, n = 0;
     char *text = xmalloc(cap);
+    size_t *ends = xmalloc((size_t)(res->n_tokens > 0 ? res->n_tokens : 1) * sizeof *ends); /* where each token's bytes end */
     for (int i = 0; i < res->n_tokens; i++) {
         size_t len = 0;
         const uint8_t *b = tokenizer_token_bytes(tok, res->tokens[i], &len);
-        if (!b) continue; /* an id the tokenizer lacks (a model with a larger vocabulary) */
-        if (n + len + 1 > cap) text = xrealloc(text, cap = 2 * (n + len + 1));
-        memcpy(text + n, b, len);
-        n += len;
+        if (b) { /* else an id the tokenizer lacks (a model with a larger vocabulary) */
+            if (n + len + 1 > cap) text = xrealloc(text, cap = 2 * (n + len + 1));
+            memcpy(text + n, b, len);
+            n += len;
+        }
+        ends[i] = n;
     }
+    long stop = first_stop(r, text, n);
+    if (stop >= 0) { /* the text ends where the stop string begins; the tokens wholly before it stay */
+        int keep = 0;
+        while (keep < res->n_tokens && ends[keep] <= (size_t)stop) keep++;
+        res->n_tokens = keep;
+        res->finish = FINISH_STOP;
+        n = (size_t)stop;
+    }
+    free(ends);
     text[n] = 0;
     res->text = text;
     res->text_len = n;

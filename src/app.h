@@ -33,8 +33,10 @@ int app_generate(Backend *be, const GenRequest *reqs, int n, int max_batch, Requ
                  void *progress_ctx, Error *err);
 
 /* Fills res->text from res->tokens, and for a chat res->reasoning and
- * res->content (free them with result_free_text). */
-void app_decode_text(const Tokenizer *tok, int chat, RequestResult *res);
+ * res->content (free them with result_free_text). With r's stop strings
+ * (r may be NULL), the text ends where the first one begins, the tokens
+ * wholly before it stay and the finish is FINISH_STOP. */
+void app_decode_text(const Tokenizer *tok, int chat, const Request *r, RequestResult *res);
 
 /* The model file named on the command line, or with --dummy-weights a
  * virtual model of the preset's shape (weights made on the GPU). */

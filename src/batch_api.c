@@ -15,6 +15,7 @@ typedef enum {
     FIELD_TOP_P,
     FIELD_SEED,
     FIELD_EFFORT,
+    FIELD_STOP,
     FIELD_DEFAULT_ONLY /* not supported yet: accepted only at its default */
 } FieldKind;
 
@@ -32,7 +33,7 @@ static const BodyField CHAT_FIELDS[] = {
     {"messages", FIELD_MESSAGES, 0},      {"max_tokens", FIELD_MAX_TOKENS, 0},
     {"max_completion_tokens", FIELD_MAX_TOKENS, 0}, {"temperature", FIELD_TEMPERATURE, 0},
     {"top_p", FIELD_TOP_P, 0},            {"seed", FIELD_SEED, 0},
-    {"reasoning_effort", FIELD_EFFORT, 0}, {"stop", FIELD_DEFAULT_ONLY, 0},
+    {"reasoning_effort", FIELD_EFFORT, 0}, {"stop", FIELD_STOP, 0},
     {"n", FIELD_DEFAULT_ONLY, DEFAULT_ONE}, {"logprobs", FIELD_DEFAULT_ONLY, DEFAULT_FALSE},
     {"top_logprobs", FIELD_DEFAULT_ONLY, DEFAULT_ZERO}, {"stream", FIELD_DEFAULT_ONLY, DEFAULT_FALSE},
     {"tools", FIELD_DEFAULT_ONLY, 0},     {"tool_choice", FIELD_DEFAULT_ONLY, 0},
@@ -44,7 +45,7 @@ static const BodyField COMPLETION_FIELDS[] = {
     {"model", FIELD_IGNORED, 0},          {"user", FIELD_IGNORED, 0},
     {"prompt", FIELD_PROMPT, 0},          {"max_tokens", FIELD_MAX_TOKENS, 0},
     {"temperature", FIELD_TEMPERATURE, 0}, {"top_p", FIELD_TOP_P, 0},
-    {"seed", FIELD_SEED, 0},              {"stop", FIELD_DEFAULT_ONLY, 0},
+    {"seed", FIELD_SEED, 0},              {"stop", FIELD_STOP, 0},
     {"n", FIELD_DEFAULT_ONLY, DEFAULT_ONE}, {"best_of", FIELD_DEFAULT_ONLY, DEFAULT_ONE},
     {"logprobs", FIELD_DEFAULT_ONLY, DEFAULT_ZERO}, {"echo", FIELD_DEFAULT_ONLY, DEFAULT_FALSE},
     {"suffix", FIELD_DEFAULT_ONLY, 0},    {"stream", FIELD_DEFAULT_ONLY, DEFAULT_FALSE},
@@ -136,6 +137,7 @@ static int body_field(const JsonValue *body, const char *key, const JsonValue *v
     case FIELD_TOP_P: return request_real_field(body, key, 0, 1, &r->top_p, path, line, err);
     case FIELD_SEED: return request_uint_field(body, key, UINT64_MAX, &r->has_seed, &r->seed, path, line, err);
     case FIELD_EFFORT: return request_effort_field(body, r, path, line, err);
+    case FIELD_STOP: return request_stop_field(body, r, path, line, err);
     case FIELD_DEFAULT_ONLY:
         if (is_default(v, f->defaults)) return 0;
         *code = CODE_UNSUPPORTED;

@@ -65,7 +65,7 @@ static int run_render(const Options *o, const Tokenizer *tok) {
     }
     for (int i = 0; i < n; i++) { /* a Batch API line refused has no prompt to show */
         RequestResult text = {.tokens = (int *)reqs[i].prompt, .n_tokens = reqs[i].prompt_len};
-        app_decode_text(tok, 0, &text);
+        app_decode_text(tok, 0, NULL, &text);
         write_escaped(stdout, text.text, text.text_len);
         putchar('\n');
         free(text.text);
@@ -141,7 +141,7 @@ static int run_getp(const Options *o, Run *r, Error *err) {
     double t1 = now_seconds();
     if (app_generate(r->be, r->reqs, r->n_reqs, o->batch, r->res, &stats, show ? run_report_progress : NULL, &progress, err) != 0) return -1;
     double gen_seconds = now_seconds() - t1;
-    for (int i = 0; i < r->rs.n; i++) app_decode_text(r->tok, app_is_chat(o, &r->rs.items[i]), &r->res[i]);
+    for (int i = 0; i < r->rs.n; i++) app_decode_text(r->tok, app_is_chat(o, &r->rs.items[i]), &r->rs.items[i], &r->res[i]);
 
     if (o->mode == MODE_GENERATE) {
         const RequestResult *g = &r->res[0];

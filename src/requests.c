@@ -68,6 +68,8 @@ void requests_free(RequestSet *rs) {
         free(r->error);
         for (int k = 0; k < r->n_messages; k++) free(r->messages[k].content);
         free(r->messages);
+        for (int k = 0; k < r->n_stop; k++) free(r->stop[k]);
+        free(r->stop);
     }
     free(rs->items);
     memset(rs, 0, sizeof *rs);
@@ -279,6 +281,21 @@ int request_effort_field(const JsonValue *obj, Request *r, const char *path, int
     return 0;
 }
 
+int request_stop_field(const JsonValue *obj, Request *r, const char *path, int line, Error *err) {
+    const JsonValue *v = json_get(obj, "stop");
+    if (!v || v->type == JSON_NULL) return 0;
+    const JsonValue *items = v->type == JSON_ARRAY ? v->items : v;
+    size_t n = v->type == JSON_ARRAY ? v->n : 1;
+    if ((v->type != JSON_ARRAY && v->type != JSON_STRING) || n == 0 || n > REQUEST_MAX_STOP)
+        return error_set(err, "%s:%d: \"stop\" must be a string or an array of 1 to %d strings", path, line, REQUEST_MAX_STOP);
+    for (size_t k = 0; k < n; k++)
+        if (items[k].type != JSON_STRING || items[k].len == 0 || !request_is_text(items[k].string, items[k].len))
+            return error_set(err, "%s:%d: \"stop\" must hold non-empty text strings", path, line);
+    r->stop = xcalloc(n, sizeof *r->stop);
+    for (size_t k = 0; k < n; k++) r->stop[r->n_stop++] = xstrdup(items[k].string);
+    return 0;
+}
+
 /* Every field of one request line. */
 static int read_object(const JsonValue *v, Request *r, const char *path, int line, Error *err) {
     if (v->type != JSON_OBJECT) return error_set(err, "%s:%d: each line must be a JSON object", path, line);
@@ -288,7 +305,7 @@ static int read_object(const JsonValue *v, Request *r, const char *path, int lin
         request_real_field(v, "temperature", 0, 100, &r->temperature, path, line, err) != 0 ||
         request_real_field(v, "top_p", 0, 1, &r->top_p, path, line, err) != 0 ||
         request_uint_field(v, "seed", UINT64_MAX, &r->has_seed, &r->seed, path, line, err) != 0 || id_field(v, &r->id, path, line, err) != 0 ||
-        request_effort_field(v, r, path, line, err) != 0)
+        request_effort_field(v, r, path, line, err) != 0 || request_stop_field(v, r, path, line, err) != 0)
         return -1;
     if (has_max) r->max_tokens = (int)max_tokens;
     return 0;

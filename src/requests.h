@@ -35,6 +35,8 @@ typedef struct {
     float top_p;       /* < 0: default */
     int has_seed;
     uint64_t seed;
+    char **stop; /* "stop": up to REQUEST_MAX_STOP strings that end the completion (matched on its text) */
+    int n_stop;
     /* A Batch API line (src/batch_api.h): which endpoint, its "custom_id" as
      * JSON text (NULL: written as null), and, for a line that does not run,
      * why: error_code (a static string) and error (the message). */
@@ -78,6 +80,9 @@ int request_uint_field(const JsonValue *obj, const char *key, uint64_t max, int 
 int request_real_field(const JsonValue *obj, const char *key, double lo, double hi, float *out, const char *path, int line, Error *err);
 int request_messages_field(const JsonValue *v, Request *r, const char *path, int line, Error *err);
 int request_effort_field(const JsonValue *obj, Request *r, const char *path, int line, Error *err);
+/* "stop": null, a string, or an array of 1..REQUEST_MAX_STOP strings, none empty. */
+#define REQUEST_MAX_STOP 4
+int request_stop_field(const JsonValue *obj, Request *r, const char *path, int line, Error *err);
 /* Whether s[0..len) is text a prompt may hold: valid UTF-8 without NULs. */
 int request_is_text(const char *s, size_t len);
 const char *request_json_type_name(JsonType t);
