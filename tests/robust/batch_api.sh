@@ -17,7 +17,7 @@ cat >"$BA/batch.txt" <<REQ
 {"custom_id": "bad-field", "method": "POST", "url": "/v1/chat/completions", "body": {"messages": [{"role": "user", "content": "x"}], "colour": "red"}}
 {"custom_id": "too-long", "method": "POST", "url": "/v1/completions", "body": {"prompt": "$BA_LONG", "max_tokens": 4}}
 {"custom_id": "chat-2", "method": "POST", "url": "/v1/chat/completions", "body": {"messages": [{"role": "user", "content": "Count"}], "max_tokens": 9, "max_completion_tokens": 4, "reasoning_effort": "low"}}
-{"custom_id": "stop-list", "method": "POST", "url": "/v1/chat/completions", "body": {"messages": [{"role": "user", "content": "Count"}], "stop": ["x"]}}
+{"custom_id": "n-two", "method": "POST", "url": "/v1/chat/completions", "body": {"messages": [{"role": "user", "content": "Count"}], "n": 2}}
 {"custom_id": "hot", "method": "POST", "url": "/v1/chat/completions", "body": {"messages": [{"role": "user", "content": "Count"}], "temperature": 3}}
 {"custom_id": "cmpl-2", "method": "POST", "url": "/v1/completions", "body": {"prompt": "1, 2, 3,", "max_tokens": 3}}
 not json
@@ -37,7 +37,7 @@ check "an unknown body field is that line's error" \
     grep -qF '{"id":"batch_req_2","custom_id":"bad-field","response":null,"error":{"code":"invalid_request","message":"line 4: body: unknown field \"colour\""}}' <(ba_line 3)
 check "a prompt over the context is that line's error" \
     grep -qF '"custom_id":"too-long","response":null,"error":{"code":"context_length_exceeded","message":"line 5: the prompt is longer than the context of 128 tokens' <(ba_line 4)
-check "a field not supported yet (stop list) is that line's error" grep -qF '"error":{"code":"unsupported_parameter","message":"line 7: body: \"stop\"' <(ba_line 6)
+check "a field not supported yet (n 2) is that line's error" grep -qF '"error":{"code":"unsupported_parameter","message":"line 7: body: \"n\"' <(ba_line 6)
 check "a bad value (temperature 3) is that line's error" grep -qF '"error":{"code":"invalid_request","message":"line 8: \"temperature\" must be a number in [0, 2], got 3"' <(ba_line 7)
 check "a line that is not JSON is that line's error, custom_id null" grep -qF '"custom_id":null,"response":null,"error":{"code":"invalid_json"' <(ba_line 9)
 "${GETP[@]}" "${BA_ARGS[@]}" -o "$BA/getp2.jsonl" >/dev/null 2>&1
