@@ -110,22 +110,12 @@ static int fail(Model *m, Error *err, const char *path, const char *what) {
     return -1;
 }
 
-/* What a path that is not a regular file is, for the message. */
-static const char *file_kind(mode_t mode) {
-    if (S_ISDIR(mode)) return "a directory";
-    if (S_ISFIFO(mode)) return "a FIFO";
-    if (S_ISSOCK(mode)) return "a socket";
-    if (S_ISCHR(mode)) return "a character device";
-    if (S_ISBLK(mode)) return "a block device";
-    return "a special file";
-}
-
 /* Opens path for mmap, refusing anything but a regular file. stat first so
  * that a device or FIFO is not even opened; O_NONBLOCK so that a FIFO that
  * appears between the two calls cannot block open() waiting for a writer;
  * fstat on the descriptor is the check that counts. */
 static int open_regular(const char *path, struct stat *st, Error *err) {
-    if (stat(path, st) == 0 && !S_ISREG(st->st_mode)) return error_set(err, "%s: not a regular file (%s)", path, file_kind(st->st_mode));
+    if (stat(path, st) == 0 && !S_ISREG(st->st_mode)) return error_set(err, "%s: not a regular file (%s)", path, file_kind_name(st->st_mode));
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) return error_set(err, "%s: cannot open model: %s", path, strerror(errno));
     if (fstat(fd, st) != 0) {
@@ -134,7 +124,7 @@ static int open_regular(const char *path, struct stat *st, Error *err) {
         return -1;
     }
     if (!S_ISREG(st->st_mode)) {
-        error_set(err, "%s: not a regular file (%s)", path, file_kind(st->st_mode));
+        error_set(err, "%s: not a regular file (%s)", path, file_kind_name(st->st_mode));
         close(fd);
         return -1;
     }

@@ -17,15 +17,6 @@ typedef struct {
     mode_t mode;      /* its permission bits, kept by the replacement */
 } Target;
 
-static const char *file_kind(mode_t m) {
-    if (S_ISDIR(m)) return "a directory";
-    if (S_ISBLK(m)) return "a block device";
-    if (S_ISSOCK(m)) return "a socket";
-    if (S_ISFIFO(m)) return "a FIFO";
-    if (S_ISCHR(m)) return "a character device";
-    return "a special file";
-}
-
 static int starts_with(const char *s, const char *prefix) { return strncmp(s, prefix, strlen(prefix)) == 0; }
 
 /* /dev/stdout, /dev/stderr, /dev/fd/N, /proc/PID/fd/N: an open descriptor's name. */
@@ -106,7 +97,7 @@ static int classify(const char *path, Target *t, Error *err) {
     int exists = stat(path, &st) == 0; /* follows links */
     if (!exists && errno != ENOENT) return error_set(err, "%s: cannot use as output: %s", path, strerror(errno));
     if (exists && (S_ISDIR(st.st_mode) || S_ISBLK(st.st_mode) || S_ISSOCK(st.st_mode)))
-        return error_set(err, "%s: cannot write the output to %s", path, file_kind(st.st_mode));
+        return error_set(err, "%s: cannot write the output to %s", path, file_kind_name(st.st_mode));
     /* The file stdout already writes (-o /dev/stdout with stdout redirected,
      * even with >>): written through stdout, never reopened and truncated. */
     if (exists && output_is_stdout(path)) {
@@ -161,12 +152,17 @@ static int create_tmp(const char *target, const char *final, char **tmp, Error *
     return -1;
 }
 
+/* What output_check and output_open both start with: the target's kind, and not an input. */
+static int classify_output(const char *path, const OutputInput *inputs, int n, Target *t, Error *err) {
+    if (classify(path, t, err) == 0 && check_not_an_input(path, inputs, n, err) == 0) return 0;
+    free(t->final);
+    t->final = NULL;
+    return -1;
+}
+
 int output_check(const char *path, const OutputInput *inputs, int n, Error *err) {
     Target t;
-    if (classify(path, &t, err) != 0 || check_not_an_input(path, inputs, n, err) != 0) {
-        free(t.final);
-        return -1;
-    }
+    if (classify_output(path, inputs, n, &t, err) != 0) return -1;
     int rc = 0;
     if (t.kind == TARGET_IN_PLACE && access(t.final, W_OK) != 0) {
         rc = error_set(err, "%s: cannot write the output: %s", path, strerror(errno));
@@ -187,10 +183,7 @@ int output_check(const char *path, const OutputInput *inputs, int n, Error *err)
 int output_open(OutputFile *f, const char *path, const OutputInput *inputs, int n, Error *err) {
     memset(f, 0, sizeof *f);
     Target t;
-    if (classify(path, &t, err) != 0 || check_not_an_input(path, inputs, n, err) != 0) {
-        free(t.final);
-        return -1;
-    }
+    if (classify_output(path, inputs, n, &t, err) != 0) return -1;
     f->target = xstrdup(path);
     f->final = t.final;
     if (t.kind == TARGET_STDOUT) {

@@ -68,6 +68,10 @@ static inline uint16_t f32_to_bf16(float f) {
     return (uint16_t)(u >> 16);
 }
 
+/* What a file that is not a regular file is, for messages: "a directory",
+ * "a FIFO", "a socket", "a character device", "a block device", ... */
+const char *file_kind_name(unsigned mode);
+
 /* Reads a whole file ("-": standard input) into a NUL-terminated buffer.
  * Returns NULL and sets err. */
 char *read_file(const char *path, size_t *len_out, Error *err);

@@ -396,11 +396,7 @@ static int read_config(const char *dir, ModelConfig *c, Error *err) {
     memset(c, 0, sizeof *c);
     int rc = config_fields(path, j, c, err);
     json_free(j);
-    if (rc == 0 && model_config_validate(c, err) != 0) {
-        char inner[sizeof err->msg];
-        memcpy(inner, err->msg, sizeof inner);
-        rc = error_set(err, "%s: %s", path, inner);
-    }
+    if (rc == 0 && model_config_validate(c, err) != 0) rc = error_prefix(err, "%s", path);
     if (rc == 0) {
         uint32_t n;
         TensorSpec *specs = layout_tensor_specs(c, &n);
