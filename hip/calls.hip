@@ -89,6 +89,11 @@ int calls_submit(Backend *b, const BatchRow *rows, int T, const SampleSpec *spec
     HipState *s = (HipState *)b->impl;
     if (s->submitted - s->collected >= 2) return error_set(err, "hip backend: two calls are in flight already; collect one first");
     if (T <= 0) return error_set(err, "hip backend: a submitted call needs rows");
+    int n_want = 0;
+    for (int t = 0; t < T; t++) n_want += rows[t].want_logits != 0;
+    for (int j = 0; spec && j < n_want; j++) /* the GPU sampler does not do these yet */
+        if (spec[j].top_k > 0 || spec[j].min_p > 0.0f || spec[j].logprobs >= 0)
+            return error_set(err, "hip backend: top_k, min_p and logprobs are not on the GPU yet (use --backend cpu)");
     int buf = (int)(s->submitted % 2);
     if (run_step(b, rows, T, spec, buf, &s->call_n_out[buf], err) != 0) return -1;
     s->submitted++;
@@ -97,7 +102,8 @@ int calls_submit(Backend *b, const BatchRow *rows, int T, const SampleSpec *spec
     return call_finished(s, err);
 }
 
-int calls_collect(Backend *b, int *tokens, Error *err) {
+int calls_collect(Backend *b, int *tokens, TokenLogprobs *logprobs, Error *err) {
+    (void)logprobs; /* calls_submit refuses rows that ask for them */
     HipState *s = (HipState *)b->impl;
     if (s->collected == s->submitted) return error_set(err, "hip backend: no call in flight to collect");
     int buf = (int)(s->collected % 2);

@@ -134,7 +134,7 @@ int forward_set_block_trace(const BlockTraceBuffer *trace, Error *err);
 /* calls.hip */
 int calls_init(HipState *s, Error *err);
 int calls_submit(Backend *b, const BatchRow *rows, int T, const SampleSpec *spec, Error *err);
-int calls_collect(Backend *b, int *tokens, Error *err);
+int calls_collect(Backend *b, int *tokens, TokenLogprobs *logprobs, Error *err);
 int calls_forward(Backend *b, const BatchRow *rows, int T, float *logits, Error *err);
 void calls_free(HipState *s);
 

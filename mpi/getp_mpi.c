@@ -92,11 +92,11 @@ static int generate_share(Replica *replica, const RankShare *mine, const RankPla
 
 /* Rank 0: the results (in request order) as text, to the output file. */
 static int write_output(const Options *o, const Validated *v, RequestResult *results) {
-    for (int i = 0; i < v->rs.n; i++) app_decode_text(v->tok, app_is_chat(o, &v->rs.items[i]), &v->rs.items[i], &results[i]);
+    app_decode_all(o, v->tok, &v->rs, results);
     Error err;
-    int rc = app_write_results(o, o->output, &v->rs, results, &err);
+    int rc = app_write_results(o, v->tok, o->output, &v->rs, results, &err);
     if (rc != 0) fprintf(stderr, "%s: error: %s\n", PROG, err.msg);
-    for (int i = 0; i < v->rs.n; i++) result_free_text(&results[i]);
+    for (int i = 0; i < v->rs.n_results; i++) result_free_text(&results[i]);
     return rc != 0;
 }
 
@@ -168,7 +168,7 @@ int main(int argc, char **argv) {
     RankReport *all = rank_report_gather(&me, PROG, MPI_COMM_WORLD);
     if (any) return finish(1);
     int *tokens;
-    RequestResult *results = wire_gather_results(&mine, res, v.rs.n, &tokens, MPI_COMM_WORLD);
+    RequestResult *results = wire_gather_results(&mine, res, v.rs.n_results, &tokens, MPI_COMM_WORLD);
 
     /* 6. Rank 0 writes the output in request order, then the report. */
     int rc = 0;
@@ -177,8 +177,9 @@ int main(int argc, char **argv) {
         report(&o, all, place.size, v.rs.n, MPI_Wtime() - t0);
     }
     MPI_Bcast(&rc, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    for (int i = 0; results && i < v.rs.n_results; i++) free(results[i].logprobs);
     free(results), free(tokens), free(all), validated_free(&v);
-    for (int j = 0; j < mine.n; j++) free(res[j].tokens);
+    for (int j = 0; j < mine.n; j++) result_free(&res[j]);
     free(res), rank_share_free(&mine);
     return finish(rc);
 }

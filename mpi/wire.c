@@ -4,41 +4,79 @@
 #include <string.h>
 
 /* A request's header: these ints, then prompt_len prompt tokens. */
-enum { REQ_INDEX, REQ_PROMPT_LEN, REQ_MAX_NEW, REQ_TEMP_BITS, REQ_TOPP_BITS, REQ_SEED_LO, REQ_SEED_HI, REQ_IGNORE_EOS, REQ_INTS };
-/* A result's header: these ints, then n_tokens generated tokens. */
-enum { RES_INDEX, RES_N_TOKENS, RES_FINISH, RES_PROMPT_TOKENS, RES_INTS };
+enum {
+    REQ_INDEX,
+    REQ_CHOICE,
+    REQ_RESULT,
+    REQ_PROMPT_LEN,
+    REQ_MAX_NEW,
+    REQ_TEMP_BITS,
+    REQ_TOPP_BITS,
+    REQ_MINP_BITS,
+    REQ_TOP_K,
+    REQ_LOGPROBS,
+    REQ_SEED_LO,
+    REQ_SEED_HI,
+    REQ_IGNORE_EOS,
+    REQ_INTS
+};
+/* A result's header: these ints, then n_tokens generated tokens, then (with
+ * RES_LOGPROBS) their TokenLogprobs as LOGPROB_INTS ints each. */
+enum { RES_RESULT, RES_N_TOKENS, RES_FINISH, RES_PROMPT_TOKENS, RES_LOGPROBS, RES_FIRST_TOKEN_S, RES_FINISH_S = RES_FIRST_TOKEN_S + 2, RES_INTS = RES_FINISH_S + 2 };
+enum { LOGPROB_INTS = sizeof(TokenLogprobs) / sizeof(int) };
+_Static_assert(sizeof(TokenLogprobs) % sizeof(int) == 0 && sizeof(double) == 2 * sizeof(int), "results travel as whole ints");
 
 static void pack_request(int *h, const GenRequest *q) {
     h[REQ_INDEX] = (int)q->index; /* its place in the file, not in reqs: refused Batch API lines are not sent */
+    h[REQ_CHOICE] = q->choice;
+    h[REQ_RESULT] = q->result;
     h[REQ_PROMPT_LEN] = q->prompt_len;
     h[REQ_MAX_NEW] = q->params.max_new_tokens;
-    h[REQ_TEMP_BITS] = (int)float_to_bits(q->params.temperature);
-    h[REQ_TOPP_BITS] = (int)float_to_bits(q->params.top_p);
+    h[REQ_TEMP_BITS] = (int)float_to_bits(q->params.sample.temperature);
+    h[REQ_TOPP_BITS] = (int)float_to_bits(q->params.sample.top_p);
+    h[REQ_MINP_BITS] = (int)float_to_bits(q->params.sample.min_p);
+    h[REQ_TOP_K] = q->params.sample.top_k;
+    h[REQ_LOGPROBS] = q->params.sample.logprobs;
     h[REQ_SEED_LO] = (int)(uint32_t)q->params.seed;
     h[REQ_SEED_HI] = (int)(uint32_t)(q->params.seed >> 32);
     h[REQ_IGNORE_EOS] = q->params.ignore_eos;
 }
 
 static GenRequest unpack_request(const int *h, const int *prompt) {
-    GenParams p = {h[REQ_MAX_NEW], bits_to_float((uint32_t)h[REQ_TEMP_BITS]), bits_to_float((uint32_t)h[REQ_TOPP_BITS]),
-                   (uint64_t)(uint32_t)h[REQ_SEED_LO] | (uint64_t)(uint32_t)h[REQ_SEED_HI] << 32, h[REQ_IGNORE_EOS]};
-    return (GenRequest){prompt, h[REQ_PROMPT_LEN], p, (uint64_t)h[REQ_INDEX]};
+    SampleParams sp = {bits_to_float((uint32_t)h[REQ_TEMP_BITS]), bits_to_float((uint32_t)h[REQ_TOPP_BITS]),
+                       bits_to_float((uint32_t)h[REQ_MINP_BITS]), h[REQ_TOP_K], h[REQ_LOGPROBS]};
+    GenParams p = {h[REQ_MAX_NEW], sp, (uint64_t)(uint32_t)h[REQ_SEED_LO] | (uint64_t)(uint32_t)h[REQ_SEED_HI] << 32, h[REQ_IGNORE_EOS]};
+    return (GenRequest){prompt, h[REQ_PROMPT_LEN], p, (uint64_t)h[REQ_INDEX], h[REQ_CHOICE], h[REQ_RESULT]};
 }
 
 static void pack_result(int *h, const GenRequest *q, const RequestResult *r) {
-    h[RES_INDEX] = (int)q->index;
+    h[RES_RESULT] = q->result;
     h[RES_N_TOKENS] = r->n_tokens;
     h[RES_FINISH] = (int)r->finish;
     h[RES_PROMPT_TOKENS] = r->prompt_tokens;
+    h[RES_LOGPROBS] = r->logprobs != NULL;
+    memcpy(h + RES_FIRST_TOKEN_S, &r->first_token_s, sizeof(double)); /* two ints each */
+    memcpy(h + RES_FINISH_S, &r->finish_s, sizeof(double));
 }
 
-/* Fills all[the result's index]; its tokens are the next n_tokens at tokens. */
-static void unpack_result(const int *h, int *tokens, RequestResult *all) {
-    RequestResult *r = &all[h[RES_INDEX]];
+/* The ints a result adds to the token stream. */
+static long result_stream_ints(const RequestResult *r) { return r->n_tokens * (r->logprobs ? 1L + LOGPROB_INTS : 1L); }
+
+/* Fills all[the result's place]; its tokens are the next n_tokens at
+ * stream (pointed to, not copied), then its logprobs (copied). Returns the
+ * ints it took from stream. */
+static long unpack_result(const int *h, int *stream, RequestResult *all) {
+    RequestResult *r = &all[h[RES_RESULT]];
     r->n_tokens = h[RES_N_TOKENS];
     r->finish = (FinishReason)h[RES_FINISH];
     r->prompt_tokens = h[RES_PROMPT_TOKENS];
-    r->tokens = tokens;
+    memcpy(&r->first_token_s, h + RES_FIRST_TOKEN_S, sizeof(double));
+    memcpy(&r->finish_s, h + RES_FINISH_S, sizeof(double));
+    r->tokens = stream;
+    if (!h[RES_LOGPROBS]) return r->n_tokens;
+    r->logprobs = xmalloc((size_t)(r->n_tokens > 0 ? r->n_tokens : 1) * sizeof *r->logprobs);
+    memcpy(r->logprobs, stream + r->n_tokens, (size_t)r->n_tokens * sizeof *r->logprobs);
+    return result_stream_ints(r);
 }
 
 /* Headers and tokens of every rank's part, end to end in rank order, with
@@ -137,12 +175,13 @@ RequestResult *wire_gather_results(const RankShare *mine, const RequestResult *r
     MPI_Comm_size(comm, &size);
     *tokens = NULL;
     int my_sizes[2] = {mine->n * RES_INTS, 0};
-    for (int j = 0; j < mine->n; j++) my_sizes[1] += res[j].n_tokens;
+    for (int j = 0; j < mine->n; j++) my_sizes[1] += (int)result_stream_ints(&res[j]);
     int *heads = ints(my_sizes[0]), *toks = ints(my_sizes[1]);
     for (int j = 0, tpos = 0; j < mine->n; j++) {
         pack_result(heads + (size_t)j * RES_INTS, &mine->reqs[j], &res[j]);
         memcpy(toks + tpos, res[j].tokens, (size_t)res[j].n_tokens * sizeof(int));
-        tpos += res[j].n_tokens;
+        if (res[j].logprobs) memcpy(toks + tpos + res[j].n_tokens, res[j].logprobs, (size_t)res[j].n_tokens * sizeof *res[j].logprobs);
+        tpos += (int)result_stream_ints(&res[j]);
     }
     int *sizes = rank == 0 ? ints(2L * size) : NULL;
     MPI_Gather(my_sizes, 2, MPI_INT, sizes, 2, MPI_INT, 0, comm);
@@ -160,8 +199,7 @@ RequestResult *wire_gather_results(const RankShare *mine, const RequestResult *r
         for (int r = 0; r < size; r++) received += in.head_counts[r] / RES_INTS;
         for (long j = 0, tpos = 0; j < received; j++) {
             const int *h = in.heads + (size_t)j * RES_INTS;
-            unpack_result(h, in.tokens + tpos, all);
-            tpos += h[RES_N_TOKENS];
+            tpos += unpack_result(h, in.tokens + tpos, all);
         }
         *tokens = in.tokens, in.tokens = NULL; /* the caller's now */
     }

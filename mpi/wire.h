@@ -4,8 +4,9 @@
  *
  * A request travels as a header of ints (its index in the file, prompt
  * length, token budget, sampling parameters: wire.c lists them), then its
- * prompt tokens; a result as a header (index, token count, finish reason,
- * prompt tokens), then its generated tokens. Headers and tokens go in two
+ * prompt tokens; a result as a header (its place in the results, token
+ * count, finish reason, prompt tokens, times), then its generated tokens and
+ * their logprobs where the request asked. Headers and tokens go in two
  * collectives each, every rank's part contiguous. */
 #ifndef GETP_WIRE_H
 #define GETP_WIRE_H
@@ -28,10 +29,10 @@ typedef struct {
 void wire_scatter_requests(const GenRequest *reqs, int n, ScheduleKind kind, RankShare *mine, MPI_Comm comm);
 
 /* Collective over comm. Each rank sends res[j], the result of mine->reqs[j].
- * Rank 0 gets back n results in request order (text left to fill in; a
- * request no rank ran, a refused Batch API line, stays zero):
- * their tokens point into *tokens (free the results and *tokens). The other
- * ranks get NULL. */
+ * Rank 0 gets back n results, each at its GenRequest's result (text left
+ * to fill in; a request no rank ran, a refused Batch API line, stays zero):
+ * their tokens point into *tokens, their logprobs are their own (free the
+ * logprobs, the results and *tokens). The other ranks get NULL. */
 RequestResult *wire_gather_results(const RankShare *mine, const RequestResult *res, int n, int **tokens, MPI_Comm comm);
 
 void rank_share_free(RankShare *s);

@@ -49,11 +49,26 @@ static int build_one(const Options *o, const Tokenizer *tok, const Request *r, c
     return 0;
 }
 
+/* The command line's defaults for what request r leaves out. */
+static GenParams request_params(const Options *o, const Request *r) {
+    GenParams p;
+    p.max_new_tokens = r->max_tokens >= 0 ? r->max_tokens : o->max_new_tokens;
+    p.sample.temperature = r->temperature >= 0 ? r->temperature : o->temperature;
+    p.sample.top_p = r->top_p >= 0 ? r->top_p : o->top_p;
+    p.sample.min_p = r->min_p >= 0 ? r->min_p : o->min_p;
+    p.sample.top_k = r->top_k >= 0 ? r->top_k : o->top_k;
+    p.sample.logprobs = r->logprobs >= -1 ? r->logprobs : o->logprobs;
+    p.seed = r->has_seed ? r->seed : o->seed;
+    p.ignore_eos = o->ignore_eos;
+    return p;
+}
+
 int app_build_requests(const Options *o, const Tokenizer *tok, RequestSet *rs, const char *path, int vocab, int context,
                        GenRequest **reqs_out, int *n_out, int **storage_out, Error *err) {
-    GenRequest *reqs = xcalloc((size_t)rs->n, sizeof *reqs);
+    requests_number_results(rs, o->choices);
+    GenRequest *reqs = xcalloc((size_t)(rs->n_results > 0 ? rs->n_results : 1), sizeof *reqs);
     int *ids = NULL, n_ids = 0, cap = 0, n = 0;
-    int *start = xmalloc((size_t)rs->n * sizeof(int));
+    int *start = xmalloc((size_t)(rs->n_results > 0 ? rs->n_results : 1) * sizeof(int));
     for (int i = 0; i < rs->n; i++) {
         Request *r = &rs->items[i];
         if (r->error) continue; /* a Batch API line already refused: it does not run */
@@ -70,15 +85,14 @@ int app_build_requests(const Options *o, const Tokenizer *tok, RequestSet *rs, c
             free(start);
             return -1;
         }
-        GenParams *p = &reqs[n].params;
-        p->max_new_tokens = r->max_tokens >= 0 ? r->max_tokens : o->max_new_tokens;
-        p->temperature = r->temperature >= 0 ? r->temperature : o->temperature;
-        p->top_p = r->top_p >= 0 ? r->top_p : o->top_p;
-        p->seed = r->has_seed ? r->seed : o->seed;
-        p->ignore_eos = o->ignore_eos;
-        reqs[n].prompt_len = n_ids - start[n];
-        reqs[n].index = (uint64_t)i; /* its place in the file: the output's order and its RNG stream */
-        n++;
+        for (int c = 0; c < r->n_choices; c++, n++) { /* the choices share the prompt's ids */
+            start[n] = start[n - c];
+            reqs[n].params = request_params(o, r);
+            reqs[n].prompt_len = n_ids - start[n];
+            reqs[n].index = (uint64_t)i; /* its place in the file: the output's order and its RNG stream */
+            reqs[n].choice = c;
+            reqs[n].result = r->first_result + c;
+        }
     }
     for (int k = 0; k < n; k++) reqs[k].prompt = ids + start[k];
     free(start);
@@ -133,6 +147,12 @@ void app_decode_text(const Tokenizer *tok, int chat, const Request *r, RequestRe
     harmony_completion_free(&c);
 }
 
+void app_decode_all(const Options *o, const Tokenizer *tok, const RequestSet *rs, RequestResult *res) {
+    for (int i = 0; i < rs->n; i++)
+        for (int c = 0; c < rs->items[i].n_choices; c++)
+            app_decode_text(tok, app_is_chat(o, &rs->items[i]), &rs->items[i], &res[rs->items[i].first_result + c]);
+}
+
 int app_open_model(const Options *o, Model *m, Error *err) {
     if (!o->dummy_weights) return model_open(m, o->model_path, err);
     char name[32];
@@ -170,7 +190,7 @@ int app_check_output(const Options *o, const char *path, Error *err) {
     return rc;
 }
 
-int app_write_results(const Options *o, const char *path, const RequestSet *rs, const RequestResult *res, Error *err) {
+int app_write_results(const Options *o, const Tokenizer *tok, const char *path, const RequestSet *rs, const RequestResult *res, Error *err) {
     OutputInput in[3];
     OutputFile f;
     char *tok_path = run_inputs(o, in);
@@ -178,7 +198,7 @@ int app_write_results(const Options *o, const char *path, const RequestSet *rs, 
     free(tok_path);
     if (rc != 0) return -1;
     /* a Batch API file is answered in the Batch API's output format, whatever the name */
-    results_write(f.fp, rs, res, strcmp(path, "-") ? output_is_jsonl(path) : rs->jsonl, o->all_channels);
+    results_write(f.fp, tok, rs, res, strcmp(path, "-") ? output_is_jsonl(path) : rs->jsonl, o->all_channels);
     return output_commit(&f, err);
 }
 
@@ -186,7 +206,7 @@ int app_generate(Backend *be, const GenRequest *reqs, int n, int max_batch, Requ
                  void *progress_ctx, Error *err) {
     RequestResult *ran = xcalloc((size_t)(n > 0 ? n : 1), sizeof *ran);
     int rc = generate_run(be, reqs, n, max_batch, ran, stats, progress, progress_ctx, err);
-    for (int k = 0; k < n; k++) res[reqs[k].index] = ran[k]; /* even on failure: the caller frees the tokens */
+    for (int k = 0; k < n; k++) res[reqs[k].result] = ran[k]; /* even on failure: the caller frees the tokens */
     free(ran);
     return rc;
 }

@@ -20,7 +20,9 @@ int app_is_chat(const Options *o, const Request *r);
 /* Tokenizes every request (a chat rendered as harmony), fills in the
  * command-line defaults and checks each prompt against the context and the
  * model's vocabulary. Errors name "FILE:LINE". Only the requests that run
- * are in reqs[0..*n): reqs[k].index is the request's place in rs. A Batch API
+ * are in reqs[0..*n), a request of n choices as n of them: reqs[k].index is
+ * the request's place in rs, reqs[k].result its choice's place in the results
+ * (rs->n_results of them: requests_number_results, done here). A Batch API
  * line already refused is left out; with rs->record_errors a request that
  * fails these checks is refused (batch_api_reject) and left out, else it
  * fails the call. reqs[k].prompt points into *storage (free both). */
@@ -28,9 +30,12 @@ int app_build_requests(const Options *o, const Tokenizer *tok, RequestSet *rs, c
                        GenRequest **reqs, int *n, int **storage, Error *err);
 
 /* Runs reqs[0..n) (from app_build_requests) and puts each result at
- * res[reqs[k].index]; the results of requests that did not run stay zero. */
+ * res[reqs[k].result]; the results of requests that did not run stay zero. */
 int app_generate(Backend *be, const GenRequest *reqs, int n, int max_batch, RequestResult *res, GenStats *stats, GenProgress progress,
                  void *progress_ctx, Error *err);
+
+/* app_decode_text for each result of every request (res: rs->n_results). */
+void app_decode_all(const Options *o, const Tokenizer *tok, const RequestSet *rs, RequestResult *res);
 
 /* Fills res->text from res->tokens, and for a chat res->reasoning and
  * res->content (free them with result_free_text). With r's stop strings
@@ -56,6 +61,6 @@ int app_check_report(const Options *o, Error *err);
 
 /* Writes the results to path (safely: src/output_file.h), in request order.
  * JSONL when path ends in ".jsonl" (for "-", when the requests were JSONL). */
-int app_write_results(const Options *o, const char *path, const RequestSet *rs, const RequestResult *res, Error *err);
+int app_write_results(const Options *o, const Tokenizer *tok, const char *path, const RequestSet *rs, const RequestResult *res, Error *err);
 
 #endif

@@ -41,10 +41,15 @@ typedef struct {
      * that computes in the caller's thread does it all in submit
      * (src/sync_calls.h). */
     int (*submit_sample)(Backend *b, const BatchRow *rows, int n_rows, const SampleSpec *spec, Error *err);
-    int (*collect_sample)(Backend *b, int *tokens, Error *err);
+    int (*collect_sample)(Backend *b, int *tokens, TokenLogprobs *logprobs, Error *err);
     /* For tests and tools: the logits, [rows with want_logits, vocab] in row
      * order; needs no call outstanding. */
     int (*forward)(Backend *b, const BatchRow *rows, int n_rows, float *logits, Error *err);
+    /* Optional (NULL: the decode loop prefills each choice itself): makes
+     * positions [0, n_positions) of slot dst's cache those of slot src, as
+     * if dst had computed them; ordered after every call submitted before
+     * it and before every call after it. Needs no call outstanding. */
+    int (*copy_prefix)(Backend *b, int dst_slot, int src_slot, int n_positions, Error *err);
     void (*destroy)(Backend *b);
 } BackendOps;
 
@@ -64,10 +69,17 @@ static inline int backend_forward(Backend *b, const BatchRow *rows, int n_rows, 
 static inline int backend_submit(Backend *b, const BatchRow *rows, int n_rows, const SampleSpec *spec, Error *err) {
     return b->ops->submit_sample(b, rows, n_rows, spec, err);
 }
-static inline int backend_collect(Backend *b, int *tokens, Error *err) { return b->ops->collect_sample(b, tokens, err); }
+static inline int backend_collect(Backend *b, int *tokens, Error *err) { return b->ops->collect_sample(b, tokens, NULL, err); }
+static inline int backend_collect_logprobs(Backend *b, int *tokens, TokenLogprobs *logprobs, Error *err) {
+    return b->ops->collect_sample(b, tokens, logprobs, err);
+}
 /* One call at a time: submit, then collect its tokens. */
 static inline int backend_sample(Backend *b, const BatchRow *rows, int n_rows, const SampleSpec *spec, int *tokens, Error *err) {
     return backend_submit(b, rows, n_rows, spec, err) != 0 ? -1 : backend_collect(b, tokens, err);
+}
+static inline int backend_sample_logprobs(Backend *b, const BatchRow *rows, int n_rows, const SampleSpec *spec, int *tokens,
+                                          TokenLogprobs *logprobs, Error *err) {
+    return backend_submit(b, rows, n_rows, spec, err) != 0 ? -1 : backend_collect_logprobs(b, tokens, logprobs, err);
 }
 static inline void backend_destroy(Backend *b) {
     if (b) b->ops->destroy(b);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "logprobs_out.h"
 
 /* What a body field is, and so what is done with it. */
 typedef enum {
@@ -16,6 +17,9 @@ typedef enum {
     FIELD_SEED,
     FIELD_EFFORT,
     FIELD_STOP,
+    FIELD_SAMPLING,         /* "n", and vLLM's "top_k" and "min_p" */
+    FIELD_CHAT_LOGPROBS,    /* "logprobs": bool and "top_logprobs": 0-20 */
+    FIELD_COMPLETION_LOGPROBS, /* "logprobs": 0-5 alternatives */
     FIELD_DEFAULT_ONLY /* not supported yet: accepted only at its default */
 } FieldKind;
 
@@ -34,8 +38,9 @@ static const BodyField CHAT_FIELDS[] = {
     {"max_completion_tokens", FIELD_MAX_TOKENS, 0}, {"temperature", FIELD_TEMPERATURE, 0},
     {"top_p", FIELD_TOP_P, 0},            {"seed", FIELD_SEED, 0},
     {"reasoning_effort", FIELD_EFFORT, 0}, {"stop", FIELD_STOP, 0},
-    {"n", FIELD_DEFAULT_ONLY, DEFAULT_ONE}, {"logprobs", FIELD_DEFAULT_ONLY, DEFAULT_FALSE},
-    {"top_logprobs", FIELD_DEFAULT_ONLY, DEFAULT_ZERO}, {"stream", FIELD_DEFAULT_ONLY, DEFAULT_FALSE},
+    {"n", FIELD_SAMPLING, 0},             {"top_k", FIELD_SAMPLING, 0},
+    {"min_p", FIELD_SAMPLING, 0},         {"logprobs", FIELD_CHAT_LOGPROBS, 0},
+    {"top_logprobs", FIELD_CHAT_LOGPROBS, 0}, {"stream", FIELD_DEFAULT_ONLY, DEFAULT_FALSE},
     {"tools", FIELD_DEFAULT_ONLY, 0},     {"tool_choice", FIELD_DEFAULT_ONLY, 0},
     {"response_format", FIELD_DEFAULT_ONLY, 0}, {"logit_bias", FIELD_DEFAULT_ONLY, 0},
     {"frequency_penalty", FIELD_DEFAULT_ONLY, DEFAULT_ZERO}, {"presence_penalty", FIELD_DEFAULT_ONLY, DEFAULT_ZERO},
@@ -46,8 +51,9 @@ static const BodyField COMPLETION_FIELDS[] = {
     {"prompt", FIELD_PROMPT, 0},          {"max_tokens", FIELD_MAX_TOKENS, 0},
     {"temperature", FIELD_TEMPERATURE, 0}, {"top_p", FIELD_TOP_P, 0},
     {"seed", FIELD_SEED, 0},              {"stop", FIELD_STOP, 0},
-    {"n", FIELD_DEFAULT_ONLY, DEFAULT_ONE}, {"best_of", FIELD_DEFAULT_ONLY, DEFAULT_ONE},
-    {"logprobs", FIELD_DEFAULT_ONLY, DEFAULT_ZERO}, {"echo", FIELD_DEFAULT_ONLY, DEFAULT_FALSE},
+    {"n", FIELD_SAMPLING, 0},             {"top_k", FIELD_SAMPLING, 0},
+    {"min_p", FIELD_SAMPLING, 0},         {"best_of", FIELD_DEFAULT_ONLY, DEFAULT_ONE},
+    {"logprobs", FIELD_COMPLETION_LOGPROBS, 0}, {"echo", FIELD_DEFAULT_ONLY, DEFAULT_FALSE},
     {"suffix", FIELD_DEFAULT_ONLY, 0},    {"stream", FIELD_DEFAULT_ONLY, DEFAULT_FALSE},
     {"logit_bias", FIELD_DEFAULT_ONLY, 0}, {"frequency_penalty", FIELD_DEFAULT_ONLY, DEFAULT_ZERO},
     {"presence_penalty", FIELD_DEFAULT_ONLY, DEFAULT_ZERO}, {NULL, 0, 0}};
@@ -138,6 +144,12 @@ static int body_field(const JsonValue *body, const char *key, const JsonValue *v
     case FIELD_SEED: return request_uint_field(body, key, UINT64_MAX, &r->has_seed, &r->seed, path, line, err);
     case FIELD_EFFORT: return request_effort_field(body, r, path, line, err);
     case FIELD_STOP: return request_stop_field(body, r, path, line, err);
+    case FIELD_SAMPLING: return request_sampling_fields(body, r, path, line, err); /* reads all three: once per key is the same */
+    case FIELD_CHAT_LOGPROBS: return request_chat_logprobs_fields(body, r, path, line, err);
+    case FIELD_COMPLETION_LOGPROBS:
+        if (request_uint_field(body, key, BATCH_MAX_COMPLETION_LOGPROBS, &present, &n, path, line, err) != 0) return -1;
+        if (present) r->logprobs = (int)n;
+        return 0;
     case FIELD_DEFAULT_ONLY:
         if (is_default(v, f->defaults)) return 0;
         *code = CODE_UNSUPPORTED;
@@ -217,11 +229,9 @@ static void string_or_null(FILE *f, const char *key, const char *s, size_t len) 
     else fputs("null", f);
 }
 
-/* The response body of a line that ran: a chat.completion or a text_completion. */
-static void write_body(FILE *f, int i, const Request *q, const RequestResult *r) {
-    int chat = q->batch_url == BATCH_URL_CHAT;
-    fprintf(f, "{\"id\":\"%s-%d\",\"object\":\"%s\",\"choices\":[{\"index\":0,", chat ? "chatcmpl" : "cmpl", i,
-            chat ? "chat.completion" : "text_completion");
+/* One choice of a response body. */
+static void write_choice(FILE *f, const Tokenizer *tok, int chat, int index, const RequestResult *r) {
+    fprintf(f, "{\"index\":%d,", index);
     if (chat) {
         fputs("\"message\":{\"role\":\"assistant\",", f);
         string_or_null(f, "content", r->content, r->content_len);
@@ -233,12 +243,27 @@ static void write_body(FILE *f, int i, const Request *q, const RequestResult *r)
         fputc(',', f);
     }
     /* getp's "context" (the sequence reached the context limit) is a length limit too */
-    fprintf(f, "\"finish_reason\":\"%s\",\"logprobs\":null}],", r->finish == FINISH_STOP ? "stop" : "length");
-    fprintf(f, "\"usage\":{\"prompt_tokens\":%d,\"completion_tokens\":%d,\"total_tokens\":%d}}", r->prompt_tokens, r->n_tokens,
-            r->prompt_tokens + r->n_tokens);
+    fprintf(f, "\"finish_reason\":\"%s\",\"logprobs\":", r->finish == FINISH_STOP ? "stop" : "length");
+    if (!r->logprobs) fputs("null", f);
+    else if (chat) logprobs_write_chat(f, tok, r);
+    else logprobs_write_completions(f, tok, r);
+    fputc('}', f);
 }
 
-void batch_api_write(FILE *f, const RequestSet *rs, const RequestResult *res) {
+/* The response body of a line that ran: a chat.completion or a text_completion. */
+static void write_body(FILE *f, const Tokenizer *tok, int i, const Request *q, const RequestResult *first) {
+    int chat = q->batch_url == BATCH_URL_CHAT, completion_tokens = 0;
+    fprintf(f, "{\"id\":\"%s-%d\",\"object\":\"%s\",\"choices\":[", chat ? "chatcmpl" : "cmpl", i, chat ? "chat.completion" : "text_completion");
+    for (int c = 0; c < q->n_choices; c++) {
+        if (c) fputc(',', f);
+        write_choice(f, tok, chat, c, first + c);
+        completion_tokens += first[c].n_tokens;
+    }
+    fprintf(f, "],\"usage\":{\"prompt_tokens\":%d,\"completion_tokens\":%d,\"total_tokens\":%d}}", first->prompt_tokens, completion_tokens,
+            first->prompt_tokens + completion_tokens);
+}
+
+void batch_api_write(FILE *f, const Tokenizer *tok, const RequestSet *rs, const RequestResult *res) {
     for (int i = 0; i < rs->n; i++) {
         const Request *q = &rs->items[i];
         fprintf(f, "{\"id\":\"batch_req_%d\",\"custom_id\":%s,\"response\":", i, q->custom_id ? q->custom_id : "null");
@@ -249,7 +274,7 @@ void batch_api_write(FILE *f, const RequestSet *rs, const RequestResult *res) {
             continue;
         }
         fprintf(f, "{\"status_code\":200,\"request_id\":\"req_%d\",\"body\":", i);
-        write_body(f, i, q, &res[i]);
+        write_body(f, tok, i, q, &res[q->first_result]);
         fputs("},\"error\":null}\n", f);
     }
 }

@@ -36,7 +36,11 @@ int batch_api_read(const char *path, const char *text, size_t len, int abort_on_
  * does not depend on where the file was). */
 void batch_api_reject(Request *r, const char *code, const char *path, const char *message);
 
-/* Writes the output lines of a Batch API request set. */
-void batch_api_write(FILE *f, const RequestSet *rs, const RequestResult *res);
+/* The completions API's most "logprobs" alternatives. */
+#define BATCH_MAX_COMPLETION_LOGPROBS 5
+
+/* Writes the output lines of a Batch API request set (res: rs->n_results;
+ * a request's n choices are its body's "choices"). */
+void batch_api_write(FILE *f, const Tokenizer *tok, const RequestSet *rs, const RequestResult *res);
 
 #endif

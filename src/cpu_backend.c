@@ -280,10 +280,24 @@ static void cpu_destroy(Backend *b) {
 static int cpu_submit(Backend *b, const BatchRow *rows, int n_rows, const SampleSpec *spec, Error *err) {
     return sync_calls_submit(&((CpuState *)b->impl)->calls, b, rows, n_rows, spec, err);
 }
-static int cpu_collect(Backend *b, int *tokens, Error *err) { return sync_calls_collect(&((CpuState *)b->impl)->calls, tokens, err); }
+static int cpu_collect(Backend *b, int *tokens, TokenLogprobs *logprobs, Error *err) {
+    return sync_calls_collect(&((CpuState *)b->impl)->calls, tokens, logprobs, err);
+}
+
+static int cpu_copy_prefix(Backend *b, int dst, int src, int n_positions, Error *err) {
+    CpuState *s = b->impl;
+    if (dst < 0 || src < 0 || dst >= b->max_slots || src >= b->max_slots || n_positions < 0 || n_positions > b->max_context)
+        return error_set(err, "cpu backend: copy of %d positions from slot %d to slot %d is out of range", n_positions, src, dst);
+    size_t bytes = (size_t)n_positions * s->c.n_kv_heads * s->c.head_dim * sizeof(float);
+    for (uint32_t l = 0; l < s->c.n_layers; l++) {
+        memcpy(cache_at(s, s->key_cache, dst, (int)l, 0), cache_at(s, s->key_cache, src, (int)l, 0), bytes);
+        memcpy(cache_at(s, s->value_cache, dst, (int)l, 0), cache_at(s, s->value_cache, src, (int)l, 0), bytes);
+    }
+    return 0;
+}
 
 static const BackendOps CPU_OPS = {.name = "cpu", .submit_sample = cpu_submit, .collect_sample = cpu_collect, .forward = cpu_forward,
-                                   .destroy = cpu_destroy};
+                                   .copy_prefix = cpu_copy_prefix, .destroy = cpu_destroy};
 
 Backend *backend_cpu_create(const Model *m, int max_slots, int max_context, int n_threads, Error *err) {
     if (m->virtual_weights) {

@@ -16,11 +16,12 @@ typedef struct {
 } Slot;
 
 /* Records a sampled token for slot s; returns 1 when the request is finished. */
-static int accept_token(Slot *s, const GenRequest *r, RequestResult *res, int token, int max_context) {
+static int accept_token(Slot *s, const GenRequest *r, RequestResult *res, int token, const TokenLogprobs *lp, int max_context) {
     if (!r->params.ignore_eos && is_stop_token(token)) {
         res->finish = FINISH_STOP;
         return 1;
     }
+    if (res->logprobs) res->logprobs[res->n_tokens] = *lp;
     res->tokens[res->n_tokens++] = token;
     s->last = token;
     if (res->n_tokens >= r->params.max_new_tokens) {
@@ -43,6 +44,7 @@ typedef struct {
     int *want_slot;
     int n_want;
     int *tokens;
+    TokenLogprobs *logprobs; /* for rows whose spec asked */
 } Call;
 
 /* Everything the loop carries between calls. */
@@ -64,6 +66,7 @@ static void call_alloc(Call *c, int max_rows) {
     c->spec = xmalloc((size_t)max_rows * sizeof *c->spec);
     c->want_slot = xmalloc((size_t)max_rows * sizeof *c->want_slot);
     c->tokens = xmalloc((size_t)max_rows * sizeof *c->tokens);
+    c->logprobs = xmalloc((size_t)max_rows * sizeof *c->logprobs);
     c->n_rows = c->n_want = 0;
 }
 static void call_free(Call *c) {
@@ -71,6 +74,7 @@ static void call_free(Call *c) {
     free(c->spec);
     free(c->want_slot);
     free(c->tokens);
+    free(c->logprobs);
 }
 
 static void finish_slot(Loop *L, Slot *s) {
@@ -92,7 +96,7 @@ static void accept_call(Loop *L, Call *c, int decode) {
         s->pos = decode ? s->pos + 1 : r->prompt_len;
         if (!decode) L->out[s->request].first_token_s = now;
         if (decode) L->stats->decode_tokens++;
-        if (accept_token(s, r, &L->out[s->request], c->tokens[j], L->b->max_context)) finish_slot(L, s);
+        if (accept_token(s, r, &L->out[s->request], c->tokens[j], &c->logprobs[j], L->b->max_context)) finish_slot(L, s);
     }
     c->n_rows = c->n_want = 0;
 }
@@ -103,7 +107,7 @@ static int run_prefill_call(Loop *L, Error *err) {
     Call *c = &L->call;
     if (c->n_rows == 0) return 0;
     double t0 = now_seconds();
-    int rc = backend_sample(L->b, c->rows, c->n_rows, c->spec, c->tokens, err);
+    int rc = backend_sample_logprobs(L->b, c->rows, c->n_rows, c->spec, c->tokens, c->logprobs, err);
     L->stats->prefill_seconds += now_seconds() - t0;
     L->stats->prefill_tokens += c->n_rows;
     if (rc != 0) return rc;
@@ -114,7 +118,7 @@ static int run_prefill_call(Loop *L, Error *err) {
 static void add_row(Loop *L, Call *c, int slot, int pos, int token, int want, const GenParams *p) {
     c->rows[c->n_rows++] = (BatchRow){slot, pos, token, want};
     if (!want) return;
-    c->spec[c->n_want] = sample_spec(p->temperature, p->top_p, &L->slots[slot].rng);
+    c->spec[c->n_want] = sample_spec(&p->sample, &L->slots[slot].rng);
     c->want_slot[c->n_want++] = slot;
 }
 
@@ -147,13 +151,13 @@ static int run_decode(Loop *L, Error *err) {
             }
             if ((rc = backend_submit(b, next->rows, next->n_rows, next->spec, err)) != 0) break;
         }
-        if ((rc = backend_collect(b, cur->tokens, err)) != 0) break;
+        if ((rc = backend_collect_logprobs(b, cur->tokens, cur->logprobs, err)) != 0) break;
         int done_before = L->done;
         accept_call(L, cur, 1);
         if (L->progress) L->progress(L->progress_ctx, L->done, L->n, L->stats); /* redrawn every few seconds */
         if (!chain) break;
         if (L->done != done_before) { /* a stop token: take the step in flight, then refill */
-            if ((rc = backend_collect(b, next->tokens, err)) == 0) accept_call(L, next, 1);
+            if ((rc = backend_collect_logprobs(b, next->tokens, next->logprobs, err)) == 0) accept_call(L, next, 1);
             break;
         }
         Call in_flight = *next; /* becomes the current step; cur's buffers build the next */
@@ -169,14 +173,16 @@ static int run_decode(Loop *L, Error *err) {
  * admitted, or -1. */
 static int admit_and_prefill(Loop *L, int *next, Error *err) {
     Backend *b = L->b;
-    int admitted = 0;
+    int admitted = 0, shared_slot = -1, shared_from = -1; /* the last prompt prefilled in this pass, and its request */
     for (int si = 0; si < L->max_batch && *next < L->n; si++) {
         Slot *s = &L->slots[si];
         if (s->request >= 0) continue;
         const GenRequest *r = &L->reqs[*next];
         RequestResult *res = &L->out[*next];
         res->prompt_tokens = r->prompt_len;
-        res->tokens = xmalloc((size_t)(r->params.max_new_tokens > 0 ? r->params.max_new_tokens : 1) * sizeof(int));
+        size_t cap = (size_t)(r->params.max_new_tokens > 0 ? r->params.max_new_tokens : 1);
+        res->tokens = xmalloc(cap * sizeof(int));
+        res->logprobs = r->params.sample.logprobs >= 0 ? xmalloc(cap * sizeof *res->logprobs) : NULL;
         res->n_tokens = 0;
         if (r->prompt_len <= 0 || r->prompt_len > b->max_context)
             return error_set(err, "request %llu: prompt of %d tokens does not fit the context of %d", (unsigned long long)r->index,
@@ -189,9 +195,18 @@ static int admit_and_prefill(Loop *L, int *next, Error *err) {
             continue;
         }
         s->pos = 0;
-        s->rng = rng_stream(r->params.seed, r->index);
+        s->rng = gen_choice_stream(r->params.seed, r->index, r->choice);
         admitted++;
-        for (int t = 0; t < r->prompt_len; t++) {
+        int t = 0;
+        if (r->choice > 0 && shared_slot >= 0 && L->reqs[shared_from].index == r->index && r->prompt_len > 1 && b->ops->copy_prefix) {
+            /* an earlier choice's prompt, all but the last row: copied once it has run */
+            if (run_prefill_call(L, err) != 0 || b->ops->copy_prefix(b, si, shared_slot, r->prompt_len - 1, err) != 0) return -1;
+            t = r->prompt_len - 1;
+            L->stats->shared_prefix_tokens += t;
+        } else {
+            shared_slot = si, shared_from = s->request;
+        }
+        for (; t < r->prompt_len; t++) {
             add_row(L, &L->call, si, t, r->prompt[t], t == r->prompt_len - 1, &r->params);
             if (L->call.n_rows == b->max_rows && run_prefill_call(L, err) != 0) return -1;
         }

@@ -5,7 +5,10 @@
  * with the next request, whose prompt is prefilled in chunks; then one decode
  * step advances every active sequence by a token. A request's tokens depend
  * only on its prompt, its parameters and (seed, index): never on the batch,
- * the slot or the process that runs it. Each decode step is submitted
+ * the slot or the process that runs it. The choices of one request
+ * admitted together share its prompt's cache (backend.h's copy_prefix):
+ * the prompt is prefilled once and each choice samples its own first token.
+ * Each decode step is submitted
  * before the tokens of the one ahead of it come back (backend.h's
  * submit/collect), as long as no request can end but by a stop token; the
  * results are those of one call at a time. */
@@ -19,24 +22,35 @@
 
 typedef struct {
     int max_new_tokens;
-    float temperature;
-    float top_p;
+    SampleParams sample;
     uint64_t seed;
     int ignore_eos;
 } GenParams;
 
+/* One completion to generate: a request with n choices is n GenRequests,
+ * choice 0..n-1, next to each other. */
 typedef struct {
     const int *prompt;
     int prompt_len;
     GenParams params;
-    uint64_t index; /* global request index: keys the RNG stream */
+    uint64_t index; /* global request index: with choice, keys the RNG stream */
+    int choice;
+    int result; /* where the caller puts its result (app.h) */
 } GenRequest;
+
+/* The RNG stream of (seed, request index, choice); choice 0's is
+ * rng_stream(seed, index), as for a request with one choice. */
+static inline Rng gen_choice_stream(uint64_t seed, uint64_t index, int choice) {
+    Rng r = rng_stream(seed, index);
+    return choice == 0 ? r : rng_stream(r.state, (uint64_t)choice);
+}
 
 /* Time inside the forward calls (decode steps: their wall time, the host's
  * turns between them included) and the tokens they gave. */
 typedef struct {
     double prefill_seconds, decode_seconds;
     long prefill_tokens, decode_tokens;
+    long shared_prefix_tokens; /* prompt positions copied from another choice's cache, not computed */
 } GenStats;
 
 /* Called after each request finishes (done of total) and after each decode

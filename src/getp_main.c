@@ -94,10 +94,7 @@ typedef struct {
 
 static void run_free(Run *r) {
     if (r->res)
-        for (int i = 0; i < r->rs.n; i++) {
-            free(r->res[i].tokens);
-            result_free_text(&r->res[i]);
-        }
+        for (int i = 0; i < r->rs.n_results; i++) result_free(&r->res[i]);
     free(r->res);
     free(r->reqs);
     free(r->storage);
@@ -134,24 +131,26 @@ static int run_getp(const Options *o, Run *r, Error *err) {
     if (!r->be) return -1;
     double load_seconds = now_seconds() - t0;
 
-    r->res = xcalloc((size_t)r->rs.n, sizeof *r->res);
+    r->res = xcalloc((size_t)(r->rs.n_results > 0 ? r->rs.n_results : 1), sizeof *r->res);
     GenStats stats;
     ProgressLine progress = {PROG, "requests", now_seconds(), 0, 0};
     int show = run_report_wants_progress(o);
     double t1 = now_seconds();
     if (app_generate(r->be, r->reqs, r->n_reqs, o->batch, r->res, &stats, show ? run_report_progress : NULL, &progress, err) != 0) return -1;
     double gen_seconds = now_seconds() - t1;
-    for (int i = 0; i < r->rs.n; i++) app_decode_text(r->tok, app_is_chat(o, &r->rs.items[i]), &r->rs.items[i], &r->res[i]);
+    app_decode_all(o, r->tok, &r->rs, r->res);
 
     if (o->mode == MODE_GENERATE) {
-        const RequestResult *g = &r->res[0];
-        if (g->chat && !o->all_channels) fwrite(g->content ? g->content : "", 1, g->content_len, stdout);
-        else fwrite(g->text, 1, g->text_len, stdout);
-        putchar('\n');
-    } else if (app_write_results(o, o->output, &r->rs, r->res, err) != 0) {
+        for (int c = 0; c < r->rs.n_results; c++) { /* --choices: each on its own line */
+            const RequestResult *g = &r->res[c];
+            if (g->chat && !o->all_channels) fwrite(g->content ? g->content : "", 1, g->content_len, stdout);
+            else fwrite(g->text, 1, g->text_len, stdout);
+            putchar('\n');
+        }
+    } else if (app_write_results(o, r->tok, o->output, &r->rs, r->res, err) != 0) {
         return -1;
     }
-    RunSummary sum = run_report_summarize(r->be, r->res, r->rs.n, slots, context, load_seconds, &stats, gen_seconds);
+    RunSummary sum = run_report_summarize(r->be, r->res, r->rs.n_results, slots, context, load_seconds, &stats, gen_seconds);
     run_report_print(run_report_stream(o), &sum);
     return o->report_json ? run_report_write_json(o->report_json, &sum, err) : 0;
 }

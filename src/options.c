@@ -39,6 +39,12 @@ void options_usage(FILE *f, const char *prog, const ExtraOptions *extra) {
             "  -n, --max-tokens N  max new tokens per request (default 256)\n"
             "  -t, --temperature T temperature; 0 = greedy (default 0)\n"
             "  -p, --top-p P    nucleus sampling mass (default 1.0)\n"
+            "  --top-k K        sample among the K most likely tokens (default 0: all)\n"
+            "  --min-p P        drop tokens less likely than P times the most likely (default 0)\n"
+            "  --logprobs N     JSONL/Batch output: each token's log-probability and its N most\n"
+            "                   likely alternatives (0-20; default: none)\n"
+            "  --choices N      completions per request, each its own random stream, the\n"
+            "                   prompt prefilled once (default 1; JSONL \"n\")\n"
             "  -s, --seed SEED  sampling seed (default 0); request i uses stream (SEED, i)\n"
             "  --ignore-eos     do not stop at <|return|>, <|endoftext|> or <|call|>\n"
             "  --chat           render each prompt as a harmony chat (system message, user\n"
@@ -113,7 +119,8 @@ static const struct {
                    {"tokenizer", required_argument}, {"reasoning-effort", required_argument}, {"system-date", required_argument},
                    {"developer", required_argument}, {"output-channels", required_argument},
                    {"report", required_argument}, {"input-format", required_argument},
-                   {"on-error", required_argument}};
+                   {"on-error", required_argument}, {"top-k", required_argument}, {"min-p", required_argument},
+                   {"logprobs", required_argument}, {"choices", required_argument}};
 enum { N_COMMON_LONG = sizeof COMMON_LONG / sizeof *COMMON_LONG };
 
 /* Fills opts (NULL-terminated) and the "--name" spelling of each. */
@@ -240,6 +247,14 @@ static int set_valued(Options *o, const char *a, const char *v, const char *prog
         return parse_float(errs, prog, a, v, 0, 100, &o->temperature);
     } else if (!strcmp(a, "-p") || !strcmp(a, "--top-p")) {
         return parse_float(errs, prog, a, v, 0, 1, &o->top_p);
+    } else if (!strcmp(a, "--top-k")) {
+        return parse_int(errs, prog, a, v, 0, 1 << 30, &o->top_k);
+    } else if (!strcmp(a, "--min-p")) {
+        return parse_float(errs, prog, a, v, 0, 1, &o->min_p);
+    } else if (!strcmp(a, "--logprobs")) {
+        return parse_int(errs, prog, a, v, 0, SAMPLE_MAX_TOP_LOGPROBS, &o->logprobs);
+    } else if (!strcmp(a, "--choices")) {
+        return parse_int(errs, prog, a, v, 1, REQUEST_MAX_CHOICES, &o->choices);
     } else if (!strcmp(a, "-s") || !strcmp(a, "--seed")) {
         return set_seed(o, v, a, prog, errs);
     } else if (!strcmp(a, "--batch")) {
@@ -307,6 +322,8 @@ int options_parse(Options *o, int argc, char **argv, const char *prog, const Ext
     o->backend = "auto";
     o->max_new_tokens = 256;
     o->top_p = 1.0f;
+    o->logprobs = -1;
+    o->choices = 1;
     o->batch = 16;
     o->progress = -1;
     o->reasoning_effort = HARMONY_EFFORT_MEDIUM;

@@ -20,6 +20,10 @@ typedef struct {
     int max_new_tokens;
     float temperature;
     float top_p;
+    float min_p;  /* 0: off */
+    int top_k;    /* 0: off */
+    int logprobs; /* -1: none; else top alternatives per token */
+    int choices;  /* completions per request (JSONL "n" overrides) */
     uint64_t seed;
     int ignore_eos;
     int chat;                      /* render plain prompts as harmony chats (src/harmony.h) */

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "batch_api.h"
+#include "logprobs_out.h"
 #include "json.h"
 
 char *unescape_line(const char *s, size_t len, size_t *out_len, Error *err) {
@@ -55,8 +56,20 @@ void request_init(Request *r, int line) {
     memset(r, 0, sizeof *r);
     r->line = line;
     r->max_tokens = -1;
-    r->temperature = r->top_p = -1.0f;
+    r->temperature = r->top_p = r->min_p = -1.0f;
     r->reasoning_effort = -1;
+    r->top_k = -1;
+    r->logprobs = -2;
+    r->n_choices = 0;
+}
+
+void requests_number_results(RequestSet *rs, int default_choices) {
+    rs->n_results = 0;
+    for (int i = 0; i < rs->n; i++) {
+        if (rs->items[i].n_choices < 1) rs->items[i].n_choices = default_choices;
+        rs->items[i].first_result = rs->n_results;
+        rs->n_results += rs->items[i].n_choices;
+    }
 }
 
 void requests_free(RequestSet *rs) {
@@ -296,6 +309,32 @@ int request_stop_field(const JsonValue *obj, Request *r, const char *path, int l
     return 0;
 }
 
+int request_sampling_fields(const JsonValue *obj, Request *r, const char *path, int line, Error *err) {
+    int has_k, has_n;
+    uint64_t k = 0, n = 1;
+    if (request_uint_field(obj, "top_k", 1000000000, &has_k, &k, path, line, err) != 0 ||
+        request_real_field(obj, "min_p", 0, 1, &r->min_p, path, line, err) != 0 ||
+        request_uint_field(obj, "n", REQUEST_MAX_CHOICES, &has_n, &n, path, line, err) != 0)
+        return -1;
+    if (has_n && n == 0) return error_set(err, "%s:%d: \"n\" must be an integer in [1, %d], got 0", path, line, REQUEST_MAX_CHOICES);
+    if (has_k) r->top_k = (int)k;
+    if (has_n) r->n_choices = (int)n;
+    return 0;
+}
+
+int request_chat_logprobs_fields(const JsonValue *obj, Request *r, const char *path, int line, Error *err) {
+    const JsonValue *on = json_get(obj, "logprobs");
+    if (on && on->type != JSON_NULL && on->type != JSON_BOOL)
+        return error_set(err, "%s:%d: \"logprobs\" must be true or false, got %s", path, line, request_json_type_name(on->type));
+    int has_top;
+    uint64_t top = 0;
+    if (request_uint_field(obj, "top_logprobs", SAMPLE_MAX_TOP_LOGPROBS, &has_top, &top, path, line, err) != 0) return -1;
+    int wanted = on && on->type == JSON_BOOL && on->number != 0;
+    if (has_top && !wanted) return error_set(err, "%s:%d: \"top_logprobs\" needs \"logprobs\": true", path, line);
+    if (on && on->type == JSON_BOOL) r->logprobs = wanted ? (int)top : -1;
+    return 0;
+}
+
 /* Every field of one request line. */
 static int read_object(const JsonValue *v, Request *r, const char *path, int line, Error *err) {
     if (v->type != JSON_OBJECT) return error_set(err, "%s:%d: each line must be a JSON object", path, line);
@@ -305,7 +344,8 @@ static int read_object(const JsonValue *v, Request *r, const char *path, int lin
         request_real_field(v, "temperature", 0, 100, &r->temperature, path, line, err) != 0 ||
         request_real_field(v, "top_p", 0, 1, &r->top_p, path, line, err) != 0 ||
         request_uint_field(v, "seed", UINT64_MAX, &r->has_seed, &r->seed, path, line, err) != 0 || id_field(v, &r->id, path, line, err) != 0 ||
-        request_effort_field(v, r, path, line, err) != 0 || request_stop_field(v, r, path, line, err) != 0)
+        request_effort_field(v, r, path, line, err) != 0 || request_stop_field(v, r, path, line, err) != 0 ||
+        request_sampling_fields(v, r, path, line, err) != 0 || request_chat_logprobs_fields(v, r, path, line, err) != 0)
         return -1;
     if (has_max) r->max_tokens = (int)max_tokens;
     return 0;
@@ -378,6 +418,14 @@ int requests_read_as(const char *path, InputFormat format, OnError on_error, Req
     return rc;
 }
 
+void result_free(RequestResult *r) {
+    free(r->tokens);
+    free(r->logprobs);
+    r->tokens = NULL;
+    r->logprobs = NULL;
+    result_free_text(r);
+}
+
 void result_free_text(RequestResult *r) {
     free(r->text);
     free(r->reasoning);
@@ -392,30 +440,53 @@ static void write_string_field(FILE *f, const char *key, const char *s, size_t l
     else fputs("null", f);
 }
 
-void results_write(FILE *f, const RequestSet *rs, const RequestResult *res, int jsonl, int all_channels) {
+/* One completion's fields in getp's JSONL (after the line's or the choice's opening). */
+static void write_completion(FILE *f, const Tokenizer *tok, const RequestResult *r) {
+    fprintf(f, "\"completion_tokens\":%d,\"finish_reason\":\"%s\",\"tokens\":[", r->n_tokens, finish_reason_name(r->finish));
+    for (int t = 0; t < r->n_tokens; t++) fprintf(f, t ? ",%d" : "%d", r->tokens[t]);
+    fputs("]", f);
+    write_string_field(f, "text", r->text, r->text_len);
+    if (r->chat) {
+        write_string_field(f, "reasoning", r->reasoning, r->reasoning_len);
+        write_string_field(f, "content", r->content, r->content_len);
+    }
+    if (r->logprobs) {
+        fputs(",\"logprobs\":", f);
+        logprobs_write_getp(f, tok, r);
+    }
+}
+
+void results_write(FILE *f, const Tokenizer *tok, const RequestSet *rs, const RequestResult *res, int jsonl, int all_channels) {
     if (rs->batch) {
-        batch_api_write(f, rs, res);
+        batch_api_write(f, tok, rs, res);
         return;
     }
     for (int i = 0; i < rs->n; i++) {
-        const RequestResult *r = &res[i];
+        const Request *q = &rs->items[i];
+        const RequestResult *first = &res[q->first_result];
         if (!jsonl) {
-            if (r->chat && !all_channels) write_escaped(f, r->content ? r->content : "", r->content_len);
-            else write_escaped(f, r->text, r->text_len);
-            fputc('\n', f);
+            for (int c = 0; c < q->n_choices; c++) {
+                const RequestResult *r = first + c;
+                if (r->chat && !all_channels) write_escaped(f, r->content ? r->content : "", r->content_len);
+                else write_escaped(f, r->text, r->text_len);
+                fputc('\n', f);
+            }
             continue;
         }
         fputs("{\"id\":", f);
-        if (rs->items[i].id) fputs(rs->items[i].id, f); /* already JSON text */
+        if (q->id) fputs(q->id, f); /* already JSON text */
         else fprintf(f, "%d", i);
-        fprintf(f, ",\"prompt_tokens\":%d,\"completion_tokens\":%d,\"finish_reason\":\"%s\",\"tokens\":[", r->prompt_tokens, r->n_tokens,
-                finish_reason_name(r->finish));
-        for (int t = 0; t < r->n_tokens; t++) fprintf(f, t ? ",%d" : "%d", r->tokens[t]);
-        fputs("]", f);
-        write_string_field(f, "text", r->text, r->text_len);
-        if (r->chat) {
-            write_string_field(f, "reasoning", r->reasoning, r->reasoning_len);
-            write_string_field(f, "content", r->content, r->content_len);
+        fprintf(f, ",\"prompt_tokens\":%d,", first->prompt_tokens);
+        if (q->n_choices == 1) {
+            write_completion(f, tok, first);
+        } else {
+            fputs("\"choices\":[", f);
+            for (int c = 0; c < q->n_choices; c++) {
+                fprintf(f, "%s{\"index\":%d,", c ? "," : "", c);
+                write_completion(f, tok, first + c);
+                fputc('}', f);
+            }
+            fputc(']', f);
         }
         fputs("}\n", f);
     }

@@ -17,6 +17,7 @@
 
 #include "harmony.h"
 #include "json.h"
+#include "sampler.h"
 #include "util.h"
 
 typedef struct {
@@ -37,6 +38,11 @@ typedef struct {
     uint64_t seed;
     char **stop; /* "stop": up to REQUEST_MAX_STOP strings that end the completion (matched on its text) */
     int n_stop;
+    int top_k;    /* < 0: default; 0: off */
+    float min_p;  /* < 0: default */
+    int logprobs; /* < -1: default; -1: none; else the alternatives per token (src/sampler.h) */
+    int n_choices;    /* "n": completions of this prompt, each its own RNG stream; < 1: the default */
+    int first_result; /* where its choices' results begin in the results array (RequestSet.n_results) */
     /* A Batch API line (src/batch_api.h): which endpoint, its "custom_id" as
      * JSON text (NULL: written as null), and, for a line that does not run,
      * why: error_code (a static string) and error (the message). */
@@ -51,6 +57,7 @@ typedef enum { BATCH_URL_NONE, BATCH_URL_CHAT, BATCH_URL_COMPLETIONS } BatchUrl;
 typedef struct {
     Request *items;
     int n;
+    int n_results; /* the sum of the requests' n_choices */
     int jsonl;
     int batch;         /* an OpenAI Batch API file */
     int record_errors; /* a bad request becomes its line's error instead of failing the run */
@@ -83,6 +90,16 @@ int request_effort_field(const JsonValue *obj, Request *r, const char *path, int
 /* "stop": null, a string, or an array of 1..REQUEST_MAX_STOP strings, none empty. */
 #define REQUEST_MAX_STOP 4
 int request_stop_field(const JsonValue *obj, Request *r, const char *path, int line, Error *err);
+/* "top_k" (an integer, 0: off), "min_p" (in [0, 1]) and "n" (1 to
+ * REQUEST_MAX_CHOICES). */
+#define REQUEST_MAX_CHOICES 128
+int request_sampling_fields(const JsonValue *obj, Request *r, const char *path, int line, Error *err);
+/* Chat-style logprobs: "logprobs" (true/false) and "top_logprobs" (0 to
+ * SAMPLE_MAX_TOP_LOGPROBS, which needs "logprobs": true). */
+int request_chat_logprobs_fields(const JsonValue *obj, Request *r, const char *path, int line, Error *err);
+/* Gives requests without "n" default_choices and numbers each request's
+ * results (first_result, n_results). */
+void requests_number_results(RequestSet *rs, int default_choices);
 /* Whether s[0..len) is text a prompt may hold: valid UTF-8 without NULs. */
 int request_is_text(const char *s, size_t len);
 const char *request_json_type_name(JsonType t);
@@ -101,6 +118,7 @@ typedef struct {
     int prompt_tokens;
     int *tokens; /* generated ids, without the stop token */
     int n_tokens;
+    TokenLogprobs *logprobs; /* [n_tokens] where the request asked for them, else NULL */
     FinishReason finish;
     char *text; /* decoded bytes of tokens */
     size_t text_len;
@@ -119,11 +137,16 @@ typedef struct {
 
 /* Frees a result's text, reasoning and content. */
 void result_free_text(RequestResult *r);
+/* Frees all a result holds (tokens and logprobs too). */
+void result_free(RequestResult *r);
 
-/* Writes the results to f, one line per request, in request order; jsonl
- * selects the JSONL form. A chat result in plain text is its final channel,
+/* Writes the results to f (res: rs->n_results, each request's choices from
+ * its first_result), one line per request in request order (plain text: one
+ * line per choice); jsonl selects the JSONL form, where a request of n > 1
+ * choices has "choices" in place of one completion's fields. The tokenizer
+ * spells out logprobs' tokens. A chat result in plain text is its final channel,
  * unless all_channels (then the whole text). (Where f goes safely:
  * src/output_file.h.) */
-void results_write(FILE *f, const RequestSet *rs, const RequestResult *res, int jsonl, int all_channels);
+void results_write(FILE *f, const Tokenizer *tok, const RequestSet *rs, const RequestResult *res, int jsonl, int all_channels);
 
 #endif

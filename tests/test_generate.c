@@ -13,7 +13,10 @@
  * stops, length limits, the context limit and refills; the loop must have
  * fed tokens back and dropped rows of requests that had stopped. Also: the
  * CPU backend's own submit/collect (src/sync_calls.c) gives the naive
- * tokens, and a backend error reaches the caller.
+ * tokens, and a backend error reaches the caller. Some requests use top_k,
+ * min_p and logprobs (which must equal the naive loop's too), and two have
+ * several choices, which share their prompt's cache (copy_prefix) when
+ * admitted together: each choice must still equal its naive run.
  * usage: test_generate MODEL.bin */
 #include <math.h>
 #include <stdio.h>
@@ -26,7 +29,8 @@
 #include "../src/tokenizer.h"
 
 #define STOP_EVERY 7
-#define N_REQ 11
+#define N_PROMPTS 11
+#define N_REQ 14 /* with three extra choices */
 #define CONTEXT 48
 
 typedef struct {
@@ -38,6 +42,8 @@ typedef struct {
     long fed_back, submitted_rows;
     int stop_every;          /* 0: no stop rule */
     int fail_after;          /* > 0: the call after this many collects fails */
+    TokenLogprobs queued_lp[2][256];
+    long copied;             /* prompt positions copied between slots */
 } Wrap;
 
 static int wrap_forward(Backend *b, const BatchRow *rows, int n, float *logits, Error *err) {
@@ -52,13 +58,15 @@ static int sample_with_stops(const Wrap *w, const float *logits, int V, SampleSp
     return w->stop_every && id % w->stop_every == 0 ? TOKEN_RETURN : id;
 }
 
-static int wrap_forward_sample(Backend *b, const BatchRow *rows, int n, const SampleSpec *spec, int *tokens, Error *err) {
+static int wrap_forward_sample(Backend *b, const BatchRow *rows, int n, const SampleSpec *spec, int *tokens, TokenLogprobs *lp, Error *err) {
     Wrap *w = b->impl;
     int V = (int)b->model->config.vocab_size, n_out = 0;
     if (backend_forward(w->cpu, rows, n, w->logits, err) != 0) return -1;
     for (int t = 0; t < n; t++)
         if (rows[t].want_logits) {
             tokens[n_out] = sample_with_stops(w, w->logits + (size_t)n_out * V, V, spec[n_out]);
+            if (spec[n_out].logprobs >= 0)
+                sample_logprobs(w->logits + (size_t)n_out * V, V, tokens[n_out], spec[n_out].logprobs, &lp[n_out]);
             n_out++;
         }
     w->prev_n = n_out;
@@ -81,26 +89,34 @@ static int wrap_submit(Backend *b, const BatchRow *rows, int n, const SampleSpec
         }
     }
     int slot = (int)(w->submitted % 2);
-    if (wrap_forward_sample(b, fed, n, spec, w->queued[slot], err) != 0) return -1;
+    if (wrap_forward_sample(b, fed, n, spec, w->queued[slot], w->queued_lp[slot], err) != 0) return -1;
     w->n_queued[slot] = w->prev_n;
     w->submitted++;
     w->submitted_rows += n;
     return 0;
 }
 
-static int wrap_collect(Backend *b, int *tokens, Error *err) {
+static int wrap_collect(Backend *b, int *tokens, TokenLogprobs *lp, Error *err) {
     Wrap *w = b->impl;
     if (w->collected == w->submitted) return error_set(err, "test backend: collect with no call in flight");
     if (w->fail_after > 0 && w->collected >= w->fail_after) return error_set(err, "test backend: injected failure");
     int slot = (int)(w->collected++ % 2);
     memcpy(tokens, w->queued[slot], (size_t)w->n_queued[slot] * sizeof(int));
+    if (lp) memcpy(lp, w->queued_lp[slot], (size_t)w->n_queued[slot] * sizeof *lp);
     return 0;
+}
+
+static int wrap_copy_prefix(Backend *b, int dst, int src, int n, Error *err) {
+    Wrap *w = b->impl;
+    w->copied += n;
+    return w->cpu->ops->copy_prefix(w->cpu, dst, src, n, err);
 }
 
 static void wrap_destroy(Backend *b) { (void)b; }
 
 static const BackendOps PIPELINED_OPS = {
-    .name = "pipelined", .submit_sample = wrap_submit, .collect_sample = wrap_collect, .forward = wrap_forward, .destroy = wrap_destroy};
+    .name = "pipelined", .submit_sample = wrap_submit, .collect_sample = wrap_collect, .forward = wrap_forward,
+    .copy_prefix = wrap_copy_prefix, .destroy = wrap_destroy};
 
 static Backend wrap(Backend *cpu, Wrap *w, const BackendOps *ops) {
     memset(w, 0, sizeof *w);
@@ -115,15 +131,19 @@ static Backend wrap(Backend *cpu, Wrap *w, const BackendOps *ops) {
 }
 
 /* The requests: prompts of 1..30 tokens, up to 40 new tokens (some past
- * the context), greedy and sampled. */
+ * the context), greedy and sampled (top_p; top_k, min_p or both on some),
+ * some with logprobs; prompts 2 and 5 have more choices (2 and 3), each
+ * right after the one before, as app_build_requests lays them out. */
 static void make_requests(GenRequest *reqs, int *ids, int V) {
-    static const int prompt_len[N_REQ] = {5, 1, 20, 9, 3, 14, 7, 2, 11, 30, 6};
-    static const int max_new[N_REQ] = {40, 1, 12, 25, 2, 33, 0, 17, 40, 40, 9};
+    static const int prompt_len[N_PROMPTS] = {5, 1, 20, 9, 3, 14, 7, 2, 11, 30, 6};
+    static const int max_new[N_PROMPTS] = {40, 1, 12, 25, 2, 33, 0, 17, 40, 40, 9};
+    static const int choices[N_PROMPTS] = {1, 1, 2, 1, 1, 3, 1, 1, 1, 1, 1};
     unsigned seed = 12345;
-    for (int i = 0; i < N_REQ; i++) {
+    for (int i = 0, k = 0; i < N_PROMPTS; i++) {
         for (int t = 0; t < prompt_len[i]; t++) ids[i * 32 + t] = (int)((seed = seed * 1103515245u + 12345u) >> 8) % V;
-        /* 3 and 9 ignore stops: one ends at its length, one at the context */
-        reqs[i] = (GenRequest){ids + i * 32, prompt_len[i], {max_new[i], i % 3 ? 0.9f : 0.0f, 0.95f, 7, i == 3 || i == 9}, (uint64_t)i};
+        SampleParams sp = {i % 3 ? 0.9f : 0.0f, 0.95f, i % 5 == 2 ? 0.05f : 0.0f, i % 4 == 1 ? 40 : 0, i % 3 == 2 ? 3 : -1};
+        for (int c = 0; c < choices[i]; c++, k++) /* 3 and 9 ignore stops: one ends at its length, one at the context */
+            reqs[k] = (GenRequest){ids + i * 32, prompt_len[i], {max_new[i], sp, 7, i == 3 || i == 9}, (uint64_t)i, c, k};
     }
 }
 
@@ -131,12 +151,14 @@ static int same_results(const RequestResult *a, const RequestResult *b) {
     for (int i = 0; i < N_REQ; i++) {
         if (a[i].n_tokens != b[i].n_tokens || a[i].finish != b[i].finish) return 0;
         if (a[i].n_tokens && memcmp(a[i].tokens, b[i].tokens, (size_t)a[i].n_tokens * sizeof(int))) return 0;
+        if (!a[i].logprobs != !b[i].logprobs) return 0;
+        if (a[i].logprobs && memcmp(a[i].logprobs, b[i].logprobs, (size_t)a[i].n_tokens * sizeof *a[i].logprobs)) return 0;
     }
     return 1;
 }
 
 static void free_results(RequestResult *r) {
-    for (int i = 0; i < N_REQ; i++) free(r[i].tokens);
+    for (int i = 0; i < N_REQ; i++) result_free(&r[i]);
 }
 
 /* The naive loop: request r alone in slot 0, its prompt in one call, then
@@ -149,13 +171,14 @@ static void naive_generate(Wrap *w, const GenRequest *r, RequestResult *res) {
     res->prompt_tokens = r->prompt_len;
     res->tokens = xmalloc((size_t)(r->params.max_new_tokens + 1) * sizeof(int));
     res->finish = FINISH_LENGTH;
+    if (r->params.sample.logprobs >= 0) res->logprobs = xmalloc((size_t)(r->params.max_new_tokens + 1) * sizeof *res->logprobs);
     if (r->params.max_new_tokens <= 0) return;
-    Rng rng = rng_stream(r->params.seed, r->index);
+    Rng rng = gen_choice_stream(r->params.seed, r->index, r->choice);
     BatchRow rows[64];
     for (int t = 0; t < r->prompt_len; t++) rows[t] = (BatchRow){0, t, r->prompt[t], t == r->prompt_len - 1};
     int n_rows = r->prompt_len, pos = r->prompt_len;
     for (;;) {
-        SampleSpec spec = sample_spec(r->params.temperature, r->params.top_p, &rng);
+        SampleSpec spec = sample_spec(&r->params.sample, &rng);
         if (backend_forward(cpu, rows, n_rows, w->logits, &err) != 0) {
             printf("FAIL naive loop: %s\n", err.msg);
             exit(1);
@@ -165,6 +188,7 @@ static void naive_generate(Wrap *w, const GenRequest *r, RequestResult *res) {
             res->finish = FINISH_STOP;
             return;
         }
+        if (res->logprobs) sample_logprobs(w->logits, V, id, spec.logprobs, &res->logprobs[res->n_tokens]);
         res->tokens[res->n_tokens++] = id;
         if (res->n_tokens >= r->params.max_new_tokens) return; /* length */
         if (pos >= ctx) {
@@ -225,11 +249,13 @@ int main(int argc, char **argv) {
             naive_decode += naive[i].n_tokens > 0 ? naive[i].n_tokens - 1 + (naive[i].finish == FINISH_STOP) : 0;
         }
         long dropped = wp.submitted_rows - sp.decode_tokens - sp.prefill_tokens;
+        /* at batch 1 a choice waits for a free slot and prefills its prompt itself; above, choices share it */
         int ok = same_results(naive, rp) && stops > 0 && lengths > 0 && contexts > 0 && wp.fed_back > 0 && dropped > 0 &&
-                 wp.submitted == wp.collected && sp.decode_tokens == naive_decode;
-        printf("%s decode loop, batch %d: tokens equal the naive loop's for %d requests (%d stopped, %d at length, %d at "
-               "the context; %ld tokens fed back, %ld rows dropped after a stop)\n",
-               ok ? "PASS" : "FAIL", batch, N_REQ, stops, lengths, contexts, wp.fed_back, dropped);
+                 wp.submitted == wp.collected && sp.decode_tokens == naive_decode && (batch == 1 ? wp.copied == 0 : wp.copied > 0) &&
+                 wp.copied == sp.shared_prefix_tokens;
+        printf("%s decode loop, batch %d: tokens and logprobs equal the naive loop's for %d completions (%d stopped, %d at length, "
+               "%d at the context; %ld tokens fed back, %ld rows dropped after a stop, %ld prompt positions shared by choices)\n",
+               ok ? "PASS" : "FAIL", batch, N_REQ, stops, lengths, contexts, wp.fed_back, dropped, wp.copied);
         failed += !ok;
         free_results(rp);
         free(wp.logits), free(wp.scratch);

@@ -277,6 +277,64 @@ static int reference_top_p(const float *logits, int n, float temperature, float 
     return last;
 }
 
+/* top-k, then the nucleus of the top-k set, then min-p, by the textbook
+ * recipe: sort, keep the first k (and ties), renormalize, keep the shortest
+ * prefix reaching top_p (and ties), drop tokens below min_p * max; then the
+ * draw walking ids upwards. */
+static int reference_full(const float *logits, int n, SampleSpec s) {
+    double p[64], sorted[64], maxv = logits[0], sum = 0;
+    for (int i = 1; i < n; i++) maxv = fmax(maxv, logits[i]);
+    for (int i = 0; i < n; i++) sum += p[i] = exp((logits[i] - maxv) / s.temperature);
+    for (int i = 0; i < n; i++) sorted[i] = p[i] /= sum;
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && sorted[j] > sorted[j - 1]; j--) {
+            double t = sorted[j];
+            sorted[j] = sorted[j - 1], sorted[j - 1] = t;
+        }
+    double tau = 0, mass_k = 1;
+    if (s.top_k > 0 && s.top_k < n) {
+        tau = sorted[s.top_k - 1];
+        mass_k = 0;
+        for (int i = 0; i < n; i++) mass_k += p[i] >= tau ? p[i] : 0;
+    }
+    if (s.top_p > 0 && s.top_p < 1) {
+        double cum = 0, t = tau;
+        for (int i = 0; i < n && cum < (double)s.top_p * mass_k; i++) cum += t = sorted[i];
+        if (t > tau) tau = t;
+    }
+    double m = (float)(s.min_p * (float)sorted[0]);
+    if (s.min_p > 0 && m > tau) tau = m;
+    double mass = 0, acc = 0;
+    for (int i = 0; i < n; i++) mass += p[i] >= tau ? p[i] : 0;
+    int last = 0;
+    for (int i = 0; i < n; i++)
+        if (p[i] >= tau) {
+            acc += p[i], last = i;
+            if (s.coin * mass < acc) return i;
+        }
+    return last;
+}
+
+/* log_softmax by the textbook, and the top tokens by sorting ids. */
+static void test_logprobs(void) {
+    float l[6] = {1.0f, 3.0f, -2.0f, 3.0f, 0.5f, 2.0f};
+    TokenLogprobs lp;
+    sample_logprobs(l, 6, 4, 4, &lp);
+    double z = 0;
+    for (int i = 0; i < 6; i++) z += exp(l[i]);
+    int order[4] = {1, 3, 5, 0}, ok = lp.n_top == 4 && fabs(lp.logprob - (0.5 - log(z))) < 1e-6;
+    for (int k = 0; k < 4; k++) ok = ok && lp.top_id[k] == order[k] && fabs(lp.top_logprob[k] - (l[order[k]] - log(z))) < 1e-6;
+    check(ok, "logprobs: log_softmax of the chosen token, top ids by logit (ties to the lowest id)", "");
+    double total = 0;
+    for (int i = 0; i < 6; i++) {
+        sample_logprobs(l, 6, i, 0, &lp);
+        total += exp(lp.logprob);
+    }
+    check(fabs(total - 1.0) < 1e-6 && lp.n_top == 0, "logprobs: exp sums to 1 over the vocabulary", "");
+    sample_logprobs(l, 6, 0, 50, &lp);
+    check(lp.n_top == 6, "logprobs: asking for more alternatives than tokens gives them all", "");
+}
+
 static void test_sampler(void) {
     float tie[5] = {1, 3, 0, 3, 2};
     check(sample_argmax(tie, 5) == 1, "argmax ties go to the lowest id", "");
@@ -297,13 +355,41 @@ static void test_sampler(void) {
         for (int i = 0; i < n; i++) l[i] = (float)(rng_uniform(&g) * 8.0 - 4.0);
         if (t % 5 == 0) l[1] = l[0]; /* ties */
         float temp = 0.2f + 2.0f * rng_uniform(&g), top_p = rng_uniform(&g), coin = rng_uniform(&g);
-        int got = sample_with_coin(l, n, (SampleSpec){temp, top_p, coin}, scratch), want = reference_top_p(l, n, temp, top_p, coin);
+        int got = sample_with_coin(l, n, (SampleSpec){temp, top_p, 0.0f, 0, -1, coin}, scratch), want = reference_top_p(l, n, temp, top_p, coin);
         if (got != want) {
             agree = 0;
             snprintf(why, sizeof why, "row %d: n %d T %.3f top_p %.3f coin %.3f: got %d, want %d", t, n, temp, top_p, coin, got, want);
         }
     }
     check(agree, "top-p sampler matches the sorting recipe on 2000 random rows", why);
+    /* top_k, top_p and min_p together against the textbook recipe */
+    agree = 1;
+    for (int t = 0; t < 3000 && agree; t++) {
+        int n = 2 + (int)(rng_u64(&g) % 60);
+        float l[64];
+        for (int i = 0; i < n; i++) l[i] = (float)(rng_uniform(&g) * 8.0 - 4.0);
+        if (t % 4 == 0) l[2 % n] = l[0]; /* ties */
+        SampleSpec s = {0.2f + 2.0f * rng_uniform(&g), t % 3 ? rng_uniform(&g) : 1.0f, t % 2 ? 0.5f * rng_uniform(&g) : 0.0f,
+                        t % 5 ? (int)(rng_u64(&g) % (uint64_t)(n + 2)) : 0, -1, rng_uniform(&g)};
+        int got = sample_with_coin(l, n, s, scratch), want = reference_full(l, n, s);
+        if (got != want) {
+            agree = 0;
+            snprintf(why, sizeof why, "row %d: n %d T %.3f top_p %.3f min_p %.3f top_k %d coin %.3f: got %d, want %d", t, n, s.temperature,
+                     s.top_p, s.min_p, s.top_k, s.coin, got, want);
+        }
+    }
+    check(agree, "top_k + top_p + min_p match the sorting recipe on 3000 random rows", why);
+    /* top_k 2 on {1/8, 2/8, 5/8}: token 0 is never drawn; min_p 0.5: only token 2 */
+    float three[3] = {0.0f, (float)log(2.0), (float)log(5.0)};
+    int k_seen[3] = {0}, m_seen[3] = {0};
+    Rng kr = rng_stream(5, 5);
+    SampleParams kp = {1.0f, 1.0f, 0.0f, 2, -1}, mp = {1.0f, 1.0f, 0.5f, 0, -1};
+    for (int i = 0; i < 2000; i++) {
+        k_seen[sample_with_coin(three, 3, sample_spec(&kp, &kr), scratch)]++;
+        m_seen[sample_with_coin(three, 3, sample_spec(&mp, &kr), scratch)]++;
+    }
+    check(k_seen[0] == 0 && k_seen[1] > 0 && k_seen[2] > k_seen[1], "top_k 2 draws from the two most likely only", "");
+    check(m_seen[2] == 2000, "min_p 0.5 keeps only tokens at least half as likely as the best", "");
     /* distribution at T=1, top_p=1 follows softmax: compare frequencies */
     float logits[3] = {0.0f, (float)log(2.0), (float)log(5.0)}; /* probabilities 1/8, 2/8, 5/8 */
     int counts[3] = {0};
@@ -709,6 +795,7 @@ int main(int argc, char **argv) {
     test_requests_read();
     test_escapes();
     test_sampler();
+    test_logprobs();
     test_codecs();
     test_config();
     test_memcpy_parallel();

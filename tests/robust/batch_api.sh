@@ -17,10 +17,13 @@ cat >"$BA/batch.txt" <<REQ
 {"custom_id": "bad-field", "method": "POST", "url": "/v1/chat/completions", "body": {"messages": [{"role": "user", "content": "x"}], "colour": "red"}}
 {"custom_id": "too-long", "method": "POST", "url": "/v1/completions", "body": {"prompt": "$BA_LONG", "max_tokens": 4}}
 {"custom_id": "chat-2", "method": "POST", "url": "/v1/chat/completions", "body": {"messages": [{"role": "user", "content": "Count"}], "max_tokens": 9, "max_completion_tokens": 4, "reasoning_effort": "low"}}
-{"custom_id": "n-two", "method": "POST", "url": "/v1/chat/completions", "body": {"messages": [{"role": "user", "content": "Count"}], "n": 2}}
+{"custom_id": "bias", "method": "POST", "url": "/v1/chat/completions", "body": {"messages": [{"role": "user", "content": "Count"}], "logit_bias": {"1": 2}}}
 {"custom_id": "hot", "method": "POST", "url": "/v1/chat/completions", "body": {"messages": [{"role": "user", "content": "Count"}], "temperature": 3}}
 {"custom_id": "cmpl-2", "method": "POST", "url": "/v1/completions", "body": {"prompt": "1, 2, 3,", "max_tokens": 3}}
 not json
+{"custom_id": "n-three", "method": "POST", "url": "/v1/chat/completions", "body": {"messages": [{"role": "user", "content": "Count"}], "n": 3, "temperature": 1, "seed": 5, "logprobs": true, "top_logprobs": 2}}
+{"custom_id": "cmpl-lp", "method": "POST", "url": "/v1/completions", "body": {"prompt": "1, 2, 3,", "max_tokens": 3, "logprobs": 3, "top_k": 5, "min_p": 0.1, "temperature": 0.8}}
+{"custom_id": "top-lp-alone", "method": "POST", "url": "/v1/chat/completions", "body": {"messages": [{"role": "user", "content": "x"}], "top_logprobs": 2}}
 REQ
 BA_ARGS=(-i "$BA/batch.txt" --ctx 128 -n 7)
 "${GETP[@]}" "${BA_ARGS[@]}" -o "$BA/getp.jsonl" >/dev/null 2>"$BA/getp.err"
@@ -28,7 +31,7 @@ check "getp: a Batch API file with bad lines runs to the end (exit 0)" test $? -
 check "the output has the Batch API's schema, one line per request in input order" node "$ROOT/tools/batch_output_check.mjs" "$BA/getp.jsonl" "$BA/batch.txt"
 ba_line() { sed -n "$1p" "$BA/getp.jsonl"; }
 check "every good line is answered (status 200)" \
-    test "$(grep -c '"status_code":200' "$BA/getp.jsonl")" -eq 4
+    test "$(grep -c '"status_code":200' "$BA/getp.jsonl")" -eq 6
 check "a chat line is answered as a chat.completion with message, reasoning_content and usage" \
     grep -q '^{"id":"batch_req_0","custom_id":"chat-1","response":{"status_code":200,"request_id":"req_0","body":{"id":"chatcmpl-0","object":"chat.completion","choices":\[{"index":0,"message":{"role":"assistant","content":' <(ba_line 1)
 check "a completions line is answered as a text_completion with text" grep -q '"object":"text_completion","choices":\[{"index":0,"text":' <(ba_line 2)
@@ -37,7 +40,14 @@ check "an unknown body field is that line's error" \
     grep -qF '{"id":"batch_req_2","custom_id":"bad-field","response":null,"error":{"code":"invalid_request","message":"line 4: body: unknown field \"colour\""}}' <(ba_line 3)
 check "a prompt over the context is that line's error" \
     grep -qF '"custom_id":"too-long","response":null,"error":{"code":"context_length_exceeded","message":"line 5: the prompt is longer than the context of 128 tokens' <(ba_line 4)
-check "a field not supported yet (n 2) is that line's error" grep -qF '"error":{"code":"unsupported_parameter","message":"line 7: body: \"n\"' <(ba_line 6)
+check "a field not supported yet (logit_bias) is that line's error" grep -qF '"error":{"code":"unsupported_parameter","message":"line 7: body: \"logit_bias\"' <(ba_line 6)
+check "n 3: three choices (index 0, 1, 2), each with the chat API's logprobs" \
+    node -e 'const b = JSON.parse(process.argv[1]).response.body; const ok = b.choices.length === 3 && b.choices.every((c, i) => c.index === i && c.logprobs.content.length > 0 && c.logprobs.content.every(t => t.top_logprobs.length === 2)); process.exit(ok ? 0 : 1)' "$(ba_line 10)"
+check "n 3: usage counts the tokens of all three choices" \
+    node -e 'const b = JSON.parse(process.argv[1]).response.body; const n = b.choices.reduce((s, c) => s + c.logprobs.content.length, 0); process.exit(b.usage.completion_tokens === n ? 0 : 1)' "$(ba_line 10)"
+check "a completions line's logprobs 3: tokens, token_logprobs, top_logprobs (3 each), text_offset" \
+    node -e 'const l = JSON.parse(process.argv[1]).response.body.choices[0].logprobs; const ok = l.tokens.length === 3 && l.token_logprobs.length === 3 && l.top_logprobs.every(t => Object.keys(t).length <= 3 && Object.keys(t).length > 0) && l.text_offset[0] === 0; process.exit(ok ? 0 : 1)' "$(ba_line 11)"
+check "top_logprobs without logprobs: true is that line's error" grep -qF '"message":"line 13: \"top_logprobs\" needs \"logprobs\": true"' <(ba_line 12)
 check "a bad value (temperature 3) is that line's error" grep -qF '"error":{"code":"invalid_request","message":"line 8: \"temperature\" must be a number in [0, 2], got 3"' <(ba_line 7)
 check "a line that is not JSON is that line's error, custom_id null" grep -qF '"custom_id":null,"response":null,"error":{"code":"invalid_json"' <(ba_line 9)
 "${GETP[@]}" "${BA_ARGS[@]}" -o "$BA/getp2.jsonl" >/dev/null 2>&1
