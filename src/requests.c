@@ -313,10 +313,13 @@ int request_sampling_fields(const JsonValue *obj, Request *r, const char *path, 
     int has_k, has_n;
     uint64_t k = 0, n = 1;
     if (request_uint_field(obj, "top_k", 1000000000, &has_k, &k, path, line, err) != 0 ||
-        request_real_field(obj, "min_p", 0, 1, &r->min_p, path, line, err) != 0 ||
-        request_uint_field(obj, "n", REQUEST_MAX_CHOICES, &has_n, &n, path, line, err) != 0)
+        request_real_field(obj, "min_p", 0, 1, &r->min_p, path, line, err) != 0)
         return -1;
-    if (has_n && n == 0) return error_set(err, "%s:%d: \"n\" must be an integer in [1, %d], got 0", path, line, REQUEST_MAX_CHOICES);
+    if (request_uint_field(obj, "n", REQUEST_MAX_CHOICES, &has_n, &n, path, line, err) != 0 || (has_n && n == 0)) {
+        char got[64];
+        describe_value(json_get(obj, "n"), got, sizeof got);
+        return error_set(err, "%s:%d: \"n\" must be an integer in [1, %d], got %s", path, line, REQUEST_MAX_CHOICES, got);
+    }
     if (has_k) r->top_k = (int)k;
     if (has_n) r->n_choices = (int)n;
     return 0;
