@@ -198,7 +198,8 @@ int app_write_results(const Options *o, const Tokenizer *tok, const char *path, 
     free(tok_path);
     if (rc != 0) return -1;
     /* a Batch API file is answered in the Batch API's output format, whatever the name */
-    results_write(f.fp, tok, rs, res, strcmp(path, "-") ? output_is_jsonl(path) : rs->jsonl, o->all_channels);
+    ResultsFormat format = {strcmp(path, "-") ? output_is_jsonl(path) : rs->jsonl, o->all_channels, o->timings};
+    results_write(f.fp, tok, rs, res, format);
     return output_commit(&f, err);
 }
 

@@ -54,6 +54,8 @@ void options_usage(FILE *f, const char *prog, const ExtraOptions *extra) {
             "  --developer TEXT developer instructions for chats that have none of their own\n"
             "  --output-channels final|all   a chat's plain text output: its final channel\n"
             "                   (default) or the whole completion\n"
+            "  --timings        JSONL output: each completion's first_token_s and finish_s\n"
+            "                   (seconds from the start of generation; they vary run to run)\n"
             "  --batch B        sequences in flight (default 16)\n"
             "  --ctx N          context limit in tokens (default min(model, 4096))\n"
             "  --threads N      CPU threads (default: all)\n"
@@ -120,7 +122,7 @@ static const struct {
                    {"developer", required_argument}, {"output-channels", required_argument},
                    {"report", required_argument}, {"input-format", required_argument},
                    {"on-error", required_argument}, {"top-k", required_argument}, {"min-p", required_argument},
-                   {"logprobs", required_argument}, {"choices", required_argument}};
+                   {"logprobs", required_argument}, {"choices", required_argument}, {"timings", no_argument}};
 enum { N_COMMON_LONG = sizeof COMMON_LONG / sizeof *COMMON_LONG };
 
 /* Fills opts (NULL-terminated) and the "--name" spelling of each. */
@@ -147,6 +149,7 @@ static int set_flag(Options *o, const char *a) {
     else if (!strcmp(a, "--chat")) o->chat = 1;
     else if (!strcmp(a, "--progress")) o->progress = 1;
     else if (!strcmp(a, "--no-progress")) o->progress = 0;
+    else if (!strcmp(a, "--timings")) o->timings = 1;
     else return 0;
     return 1;
 }

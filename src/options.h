@@ -31,6 +31,7 @@ typedef struct {
     const char *system_date;        /* chats' "Current date:"; NULL: no such line */
     const char *developer;          /* chats' default developer instructions; NULL: none */
     int all_channels;               /* plain text output of a chat: the whole text, not the final channel */
+    int timings;                    /* JSONL output: each completion's first-token and finish times */
     int batch;
     int context; /* 0: min(model max_context, 4096) */
     int threads;

@@ -444,7 +444,7 @@ static void write_string_field(FILE *f, const char *key, const char *s, size_t l
 }
 
 /* One completion's fields in getp's JSONL (after the line's or the choice's opening). */
-static void write_completion(FILE *f, const Tokenizer *tok, const RequestResult *r) {
+static void write_completion(FILE *f, const Tokenizer *tok, const RequestResult *r, int timings) {
     fprintf(f, "\"completion_tokens\":%d,\"finish_reason\":\"%s\",\"tokens\":[", r->n_tokens, finish_reason_name(r->finish));
     for (int t = 0; t < r->n_tokens; t++) fprintf(f, t ? ",%d" : "%d", r->tokens[t]);
     fputs("]", f);
@@ -457,9 +457,10 @@ static void write_completion(FILE *f, const Tokenizer *tok, const RequestResult 
         fputs(",\"logprobs\":", f);
         logprobs_write_getp(f, tok, r);
     }
+    if (timings) fprintf(f, ",\"first_token_s\":%.6f,\"finish_s\":%.6f", r->first_token_s, r->finish_s);
 }
 
-void results_write(FILE *f, const Tokenizer *tok, const RequestSet *rs, const RequestResult *res, int jsonl, int all_channels) {
+void results_write(FILE *f, const Tokenizer *tok, const RequestSet *rs, const RequestResult *res, ResultsFormat format) {
     if (rs->batch) {
         batch_api_write(f, tok, rs, res);
         return;
@@ -467,10 +468,10 @@ void results_write(FILE *f, const Tokenizer *tok, const RequestSet *rs, const Re
     for (int i = 0; i < rs->n; i++) {
         const Request *q = &rs->items[i];
         const RequestResult *first = &res[q->first_result];
-        if (!jsonl) {
+        if (!format.jsonl) {
             for (int c = 0; c < q->n_choices; c++) {
                 const RequestResult *r = first + c;
-                if (r->chat && !all_channels) write_escaped(f, r->content ? r->content : "", r->content_len);
+                if (r->chat && !format.all_channels) write_escaped(f, r->content ? r->content : "", r->content_len);
                 else write_escaped(f, r->text, r->text_len);
                 fputc('\n', f);
             }
@@ -481,12 +482,12 @@ void results_write(FILE *f, const Tokenizer *tok, const RequestSet *rs, const Re
         else fprintf(f, "%d", i);
         fprintf(f, ",\"prompt_tokens\":%d,", first->prompt_tokens);
         if (q->n_choices == 1) {
-            write_completion(f, tok, first);
+            write_completion(f, tok, first, format.timings);
         } else {
             fputs("\"choices\":[", f);
             for (int c = 0; c < q->n_choices; c++) {
                 fprintf(f, "%s{\"index\":%d,", c ? "," : "", c);
-                write_completion(f, tok, first + c);
+                write_completion(f, tok, first + c, format.timings);
                 fputc('}', f);
             }
             fputc(']', f);

@@ -142,11 +142,16 @@ void result_free(RequestResult *r);
 
 /* Writes the results to f (res: rs->n_results, each request's choices from
  * its first_result), one line per request in request order (plain text: one
- * line per choice); jsonl selects the JSONL form, where a request of n > 1
+ * line per choice); format.jsonl selects the JSONL form, where a request of n > 1
  * choices has "choices" in place of one completion's fields. The tokenizer
  * spells out logprobs' tokens. A chat result in plain text is its final channel,
- * unless all_channels (then the whole text). (Where f goes safely:
+ * unless format.all_channels (then the whole text). (Where f goes safely:
  * src/output_file.h.) */
-void results_write(FILE *f, const Tokenizer *tok, const RequestSet *rs, const RequestResult *res, int jsonl, int all_channels);
+typedef struct {
+    int jsonl;
+    int all_channels; /* plain text: a chat's whole text, not its final channel */
+    int timings;      /* JSONL: each completion's first_token_s and finish_s */
+} ResultsFormat;
+void results_write(FILE *f, const Tokenizer *tok, const RequestSet *rs, const RequestResult *res, ResultsFormat format);
 
 #endif

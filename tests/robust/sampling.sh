@@ -78,3 +78,17 @@ bad "top_logprobs needs logprobs true" '"top_logprobs": 2' '"top_logprobs" needs
 bad "logprobs must be true or false in getp's JSONL" '"logprobs": 3' '"logprobs" must be true or false, got a number'
 expect_error "--logprobs over 20 is refused" 2 "--logprobs" "$SA/never" -- "${GETP[@]}" -i "$SA/req.jsonl" -o "$SA/never" --logprobs 21
 expect_error "--choices 0 is refused" 2 "--choices" "$SA/never" -- "${GETP[@]}" -i "$SA/req.jsonl" -o "$SA/never" --choices 0
+
+# --timings (issue 24 item 6): each completion's first-token and finish times, opt-in
+"${GETP[@]}" -i "$SA/req.jsonl" -o "$SA/timed.jsonl" -n 10 --batch 8 --timings >/dev/null 2>&1
+check "--timings: every completion (each choice too) has 0 < first_token_s <= finish_s; without it, none" node -e '
+const fs = require("fs");
+const l = fs.readFileSync(process.argv[1], "utf8").trim().split("\n").map(JSON.parse);
+const all = l.flatMap(o => o.choices || [o]);
+const plain = fs.readFileSync(process.argv[2], "utf8");
+process.exit(all.length === 8 && all.every(c => c.first_token_s > 0 && c.first_token_s <= c.finish_s) && !plain.includes("first_token_s") ? 0 : 1)' \
+    "$SA/timed.jsonl" "$SA/out.jsonl"
+check "--timings adds only the two times: the rest of each line is the output without it" node -e '
+const fs = require("fs");
+const strip = t => t.replace(/,"first_token_s":[0-9.]+,"finish_s":[0-9.]+/g, "");
+process.exit(strip(fs.readFileSync(process.argv[1], "utf8")) === fs.readFileSync(process.argv[2], "utf8") ? 0 : 1)' "$SA/timed.jsonl" "$SA/out.jsonl"
