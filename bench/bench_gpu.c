@@ -88,7 +88,7 @@ int main(int argc, char **argv) {
         for (int t = 0; t < prompt; t++) ids[(size_t)i * prompt + t] = (int)(rng_u64(&r) % (uint64_t)V);
         reqs[i].prompt = ids + (size_t)i * prompt;
         reqs[i].prompt_len = prompt;
-        reqs[i].params = (GenParams){new_tokens, sample_params(temperature, top_p), 7, 1};
+        reqs[i].params = (GenParams){new_tokens, sample_params(temperature, top_p), 7, 1, NULL, 0, NULL};
         reqs[i].index = (uint64_t)i;
     }
     /* warm-up: one short request captures nothing that the run reuses

@@ -152,7 +152,19 @@ int main(int argc, char **argv) {
     me.replica = replica.info;
     me.load_s = MPI_Wtime() - t0;
     if (failed) rank_report_fail(&me, &err);
+    /* requests with stop strings end once one is settled: their rank spells
+     * the tokens (rank 0 has the tokenizer; the others read it as they read the model) */
+    Tokenizer *rank_tok = NULL;
+    if (!failed && mine.has_stops && place.rank == 0) rank_share_set_tokenizer(&mine, v.tok);
+    if (!failed && mine.has_stops && place.rank != 0) {
+        char *tok_path = options_tokenizer_path(&o);
+        rank_tok = tokenizer_load(tok_path, &err);
+        free(tok_path);
+        if (rank_tok) rank_share_set_tokenizer(&mine, rank_tok);
+        else failed = 1, rank_report_fail(&me, &err);
+    }
     if (any_failed(failed)) {
+        tokenizer_free(rank_tok);
         free(rank_report_gather(&me, PROG, MPI_COMM_WORLD));
         return finish(1);
     }
@@ -180,6 +192,6 @@ int main(int argc, char **argv) {
     for (int i = 0; results && i < v.rs.n_results; i++) free(results[i].logprobs);
     free(results), free(tokens), free(all), validated_free(&v);
     for (int j = 0; j < mine.n; j++) result_free(&res[j]);
-    free(res), rank_share_free(&mine);
+    free(res), rank_share_free(&mine), tokenizer_free(rank_tok);
     return finish(rc);
 }

@@ -18,6 +18,7 @@ enum {
     REQ_SEED_LO,
     REQ_SEED_HI,
     REQ_IGNORE_EOS,
+    REQ_STOP_INTS, /* ints of stop strings after the prompt (pack_stops) */
     REQ_INTS
 };
 /* A result's header: these ints, then n_tokens generated tokens, then (with
@@ -25,6 +26,42 @@ enum {
 enum { RES_RESULT, RES_N_TOKENS, RES_FINISH, RES_PROMPT_TOKENS, RES_LOGPROBS, RES_FIRST_TOKEN_S, RES_FINISH_S = RES_FIRST_TOKEN_S + 2, RES_INTS = RES_FINISH_S + 2 };
 enum { LOGPROB_INTS = sizeof(TokenLogprobs) / sizeof(int) };
 _Static_assert(sizeof(TokenLogprobs) % sizeof(int) == 0 && sizeof(double) == 2 * sizeof(int), "results travel as whole ints");
+
+/* Stop strings travel after the prompt as ints: the count, then each
+ * string's length and its bytes, four to an int. */
+static long stop_ints(const GenParams *p) {
+    if (p->n_stop == 0) return 0;
+    long n = 1;
+    for (int k = 0; k < p->n_stop; k++) n += 1 + ((long)strlen(p->stop[k]) + 3) / 4;
+    return n;
+}
+
+static void pack_stops(int *out, const GenParams *p) {
+    if (p->n_stop == 0) return;
+    *out++ = p->n_stop;
+    for (int k = 0; k < p->n_stop; k++) {
+        int len = (int)strlen(p->stop[k]);
+        *out++ = len;
+        memset(out, 0, (size_t)(len + 3) / 4 * sizeof(int));
+        memcpy(out, p->stop[k], (size_t)len);
+        out += (len + 3) / 4;
+    }
+}
+
+/* The stop strings of one request from in (stop_ints of them) into the
+ * share's storage: pointers at *ptrs, text at *text (both advanced). */
+static void unpack_stops(const int *in, GenParams *p, const char **ptrs, char *text) {
+    p->n_stop = *in++;
+    p->stop = ptrs;
+    for (int k = 0; k < p->n_stop; k++) {
+        int len = *in++;
+        memcpy(text, in, (size_t)len);
+        text[len] = 0;
+        ptrs[k] = text;
+        text += len + 1;
+        in += (len + 3) / 4;
+    }
+}
 
 static void pack_request(int *h, const GenRequest *q) {
     h[REQ_INDEX] = (int)q->index; /* its place in the file, not in reqs: refused Batch API lines are not sent */
@@ -40,12 +77,14 @@ static void pack_request(int *h, const GenRequest *q) {
     h[REQ_SEED_LO] = (int)(uint32_t)q->params.seed;
     h[REQ_SEED_HI] = (int)(uint32_t)(q->params.seed >> 32);
     h[REQ_IGNORE_EOS] = q->params.ignore_eos;
+    h[REQ_STOP_INTS] = (int)stop_ints(&q->params);
 }
 
 static GenRequest unpack_request(const int *h, const int *prompt) {
     SampleParams sp = {bits_to_float((uint32_t)h[REQ_TEMP_BITS]), bits_to_float((uint32_t)h[REQ_TOPP_BITS]),
                        bits_to_float((uint32_t)h[REQ_MINP_BITS]), h[REQ_TOP_K], h[REQ_LOGPROBS]};
-    GenParams p = {h[REQ_MAX_NEW], sp, (uint64_t)(uint32_t)h[REQ_SEED_LO] | (uint64_t)(uint32_t)h[REQ_SEED_HI] << 32, h[REQ_IGNORE_EOS]};
+    GenParams p = {h[REQ_MAX_NEW], sp, (uint64_t)(uint32_t)h[REQ_SEED_LO] | (uint64_t)(uint32_t)h[REQ_SEED_HI] << 32, h[REQ_IGNORE_EOS],
+                   NULL, 0, NULL};
     return (GenRequest){prompt, h[REQ_PROMPT_LEN], p, (uint64_t)h[REQ_INDEX], h[REQ_CHOICE], h[REQ_RESULT]};
 }
 
@@ -108,7 +147,7 @@ static int *ints(long n) { return xmalloc((size_t)(n > 0 ? n : 1) * sizeof(int))
 static void pack_requests(const GenRequest *reqs, int n, ScheduleKind kind, int size, Parcel *out) {
     long *work = xmalloc((size_t)(n > 0 ? n : 1) * sizeof *work), total_tokens = 0;
     for (int i = 0; i < n; i++) work[i] = reqs[i].prompt_len + reqs[i].params.max_new_tokens;
-    for (int i = 0; i < n; i++) total_tokens += reqs[i].prompt_len;
+    for (int i = 0; i < n; i++) total_tokens += reqs[i].prompt_len + stop_ints(&reqs[i].params);
     int *owner = ints(n), *order = ints(n), *first = ints(size + 1);
     schedule_assign(kind, work, n, size, owner, order, first);
     parcel_init(out, size);
@@ -123,7 +162,8 @@ static void pack_requests(const GenRequest *reqs, int n, ScheduleKind kind, int 
             const GenRequest *q = &reqs[order[j]];
             pack_request(out->heads + (size_t)j * REQ_INTS, q);
             memcpy(out->tokens + tpos, q->prompt, (size_t)q->prompt_len * sizeof(int));
-            tpos += q->prompt_len;
+            pack_stops(out->tokens + tpos + q->prompt_len, &q->params);
+            tpos += q->prompt_len + stop_ints(&q->params);
         }
         out->token_counts[r] = (int)(tpos - out->token_displs[r]);
     }
@@ -149,10 +189,25 @@ void wire_scatter_requests(const GenRequest *reqs, int n, ScheduleKind kind, Ran
     parcel_free(&out);
     mine->n = n_heads / REQ_INTS;
     mine->reqs = xcalloc((size_t)(mine->n > 0 ? mine->n : 1), sizeof *mine->reqs);
+    /* room for the stop strings: fewer pointers than ints, text no longer than 4 bytes an int plus NULs */
+    long stop_total = 0;
+    for (int j = 0; j < mine->n; j++) stop_total += heads[(size_t)j * REQ_INTS + REQ_STOP_INTS];
+    mine->stop_ptrs = xmalloc((size_t)(stop_total > 0 ? stop_total : 1) * sizeof *mine->stop_ptrs);
+    mine->stop_text = xmalloc((size_t)(stop_total > 0 ? 5 * stop_total : 1));
+    const char **ptrs = mine->stop_ptrs;
+    char *text = mine->stop_text;
     for (int j = 0, tpos = 0; j < mine->n; j++) {
         const int *h = heads + (size_t)j * REQ_INTS;
         mine->reqs[j] = unpack_request(h, mine->prompts + tpos);
         tpos += h[REQ_PROMPT_LEN];
+        if (h[REQ_STOP_INTS] > 0) {
+            GenParams *p = &mine->reqs[j].params;
+            unpack_stops(mine->prompts + tpos, p, ptrs, text);
+            ptrs += p->n_stop;
+            for (int k = 0; k < p->n_stop; k++) text += strlen(p->stop[k]) + 1;
+            mine->has_stops = 1;
+        }
+        tpos += h[REQ_STOP_INTS];
     }
     free(heads);
 }
@@ -207,7 +262,13 @@ RequestResult *wire_gather_results(const RankShare *mine, const RequestResult *r
     return all;
 }
 
+void rank_share_set_tokenizer(RankShare *s, const Tokenizer *tok) {
+    for (int j = 0; j < s->n; j++) s->reqs[j].params.tok = tok;
+}
+
 void rank_share_free(RankShare *s) {
     free(s->reqs);
     free(s->prompts);
+    free(s->stop_ptrs);
+    free(s->stop_text);
 }

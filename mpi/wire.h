@@ -4,7 +4,7 @@
  *
  * A request travels as a header of ints (its index in the file, prompt
  * length, token budget, sampling parameters: wire.c lists them), then its
- * prompt tokens; a result as a header (its place in the results, token
+ * prompt tokens and its stop strings; a result as a header (its place in the results, token
  * count, finish reason, prompt tokens, times), then its generated tokens and
  * their logprobs where the request asked. Headers and tokens go in two
  * collectives each, every rank's part contiguous. */
@@ -21,6 +21,9 @@ typedef struct {
     GenRequest *reqs; /* reqs[j].index: the request's place in the file */
     int n;
     int *prompts;     /* the tokens reqs[j].prompt point into */
+    const char **stop_ptrs; /* the stop strings reqs[j].params.stop point to */
+    char *stop_text;
+    int has_stops;          /* some request has stop strings: it needs a tokenizer (rank_share_set_tokenizer) */
 } RankShare;
 
 /* Collective over comm. Rank 0 passes the validated requests reqs[0..n) and
@@ -35,6 +38,8 @@ void wire_scatter_requests(const GenRequest *reqs, int n, ScheduleKind kind, Ran
  * logprobs, the results and *tokens). The other ranks get NULL. */
 RequestResult *wire_gather_results(const RankShare *mine, const RequestResult *res, int n, int **tokens, MPI_Comm comm);
 
+/* Gives every request the tokenizer that spells its tokens for its stop strings. */
+void rank_share_set_tokenizer(RankShare *s, const Tokenizer *tok);
 void rank_share_free(RankShare *s);
 
 #endif

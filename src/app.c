@@ -1,4 +1,3 @@
-#define _GNU_SOURCE /* memmem */
 #include "app.h"
 
 #include <stdlib.h>
@@ -8,6 +7,7 @@
 #include "batch_api.h"
 #include "output_file.h"
 #include "presets.h"
+#include "stop_match.h"
 
 int app_context_limit(const Options *o, const ModelConfig *c) {
     int ctx = o->context > 0 ? o->context : 4096;
@@ -50,8 +50,11 @@ static int build_one(const Options *o, const Tokenizer *tok, const Request *r, c
 }
 
 /* The command line's defaults for what request r leaves out. */
-static GenParams request_params(const Options *o, const Request *r) {
+static GenParams request_params(const Options *o, const Tokenizer *tok, const Request *r) {
     GenParams p;
+    p.stop = (const char *const *)r->stop;
+    p.n_stop = r->n_stop;
+    p.tok = tok;
     p.max_new_tokens = r->max_tokens >= 0 ? r->max_tokens : o->max_new_tokens;
     p.sample.temperature = r->temperature >= 0 ? r->temperature : o->temperature;
     p.sample.top_p = r->top_p >= 0 ? r->top_p : o->top_p;
@@ -87,7 +90,7 @@ int app_build_requests(const Options *o, const Tokenizer *tok, RequestSet *rs, c
         }
         for (int c = 0; c < r->n_choices; c++, n++) { /* the choices share the prompt's ids */
             start[n] = start[n - c];
-            reqs[n].params = request_params(o, r);
+            reqs[n].params = request_params(o, tok, r);
             reqs[n].prompt_len = n_ids - start[n];
             reqs[n].index = (uint64_t)i; /* its place in the file: the output's order and its RNG stream */
             reqs[n].choice = c;
@@ -100,16 +103,6 @@ int app_build_requests(const Options *o, const Tokenizer *tok, RequestSet *rs, c
     *n_out = n;
     *storage_out = ids;
     return 0;
-}
-
-/* The earliest place in text[0..len) where one of r's stop strings begins, or -1. */
-static long first_stop(const Request *r, const char *text, size_t len) {
-    long at = -1;
-    for (int k = 0; r && k < r->n_stop; k++) {
-        const char *hit = memmem(text, len, r->stop[k], strlen(r->stop[k]));
-        if (hit && (at < 0 || hit - text < at)) at = hit - text;
-    }
-    return at;
 }
 
 void app_decode_text(const Tokenizer *tok, int chat, const Request *r, RequestResult *res) {
@@ -126,7 +119,7 @@ void app_decode_text(const Tokenizer *tok, int chat, const Request *r, RequestRe
         }
         ends[i] = n;
     }
-    long stop = first_stop(r, text, n);
+    long stop = r ? stop_first((const char *const *)r->stop, r->n_stop, text, n) : -1;
     if (stop >= 0) { /* the text ends where the stop string begins; the tokens wholly before it stay */
         int keep = 0;
         while (keep < res->n_tokens && ends[keep] <= (size_t)stop) keep++;

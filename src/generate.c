@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "sampler.h"
+#include "stop_match.h"
 #include "tokenizer.h"
 
 int is_stop_token(int id) { return id == TOKEN_RETURN || id == TOKEN_ENDOFTEXT || id == TOKEN_CALL; }
@@ -13,6 +14,7 @@ typedef struct {
     int pos;     /* next position to fill */
     int last;    /* last sampled token (the next input) */
     Rng rng;
+    StopMatch stop; /* the completion's text, where the request has stop strings */
 } Slot;
 
 /* Records a sampled token for slot s; returns 1 when the request is finished. */
@@ -23,6 +25,14 @@ static int accept_token(Slot *s, const GenRequest *r, RequestResult *res, int to
     }
     if (res->logprobs) res->logprobs[res->n_tokens] = *lp;
     res->tokens[res->n_tokens++] = token;
+    if (r->params.n_stop > 0) {
+        size_t n = 0;
+        const uint8_t *bytes = tokenizer_token_bytes(r->params.tok, token, &n);
+        if (stop_match_append(&s->stop, r->params.stop, r->params.n_stop, bytes ? bytes : (const uint8_t *)"", bytes ? n : 0)) {
+            res->finish = FINISH_STOP; /* app_decode_text cuts the text where the stop string begins */
+            return 1;
+        }
+    }
     s->last = token;
     if (res->n_tokens >= r->params.max_new_tokens) {
         res->finish = FINISH_LENGTH;
@@ -196,6 +206,7 @@ static int admit_and_prefill(Loop *L, int *next, Error *err) {
         }
         s->pos = 0;
         s->rng = gen_choice_stream(r->params.seed, r->index, r->choice);
+        s->stop.len = 0, s->stop.first = -1; /* its buffer is reused */
         admitted++;
         int t = 0;
         if (r->choice > 0 && shared_slot >= 0 && L->reqs[shared_from].index == r->index && r->prompt_len > 1 && b->ops->copy_prefix) {
@@ -223,7 +234,10 @@ int generate_run(Backend *b, const GenRequest *reqs, int n, int max_batch, Reque
     Loop L = {.b = b, .reqs = reqs, .out = out, .n = n, .max_batch = max_batch, .stats = stats, .t_start = now_seconds(),
               .progress = progress, .progress_ctx = progress_ctx};
     L.slots = xcalloc((size_t)max_batch, sizeof *L.slots);
-    for (int i = 0; i < max_batch; i++) L.slots[i].request = -1;
+    for (int i = 0; i < max_batch; i++) {
+        L.slots[i].request = -1;
+        stop_match_init(&L.slots[i].stop);
+    }
     call_alloc(&L.call, b->max_rows);
     call_alloc(&L.ahead, b->max_rows);
     memset(stats, 0, sizeof *stats);
@@ -242,6 +256,7 @@ int generate_run(Backend *b, const GenRequest *reqs, int n, int max_batch, Reque
         if (L.call.n_rows == 0) continue;
         rc = run_decode(&L, err);
     }
+    for (int i = 0; i < max_batch; i++) stop_match_free(&L.slots[i].stop);
     free(L.slots);
     call_free(&L.call);
     call_free(&L.ahead);

@@ -19,12 +19,19 @@
 
 #include "backend.h"
 #include "requests.h"
+#include "tokenizer.h"
 
 typedef struct {
     int max_new_tokens;
     SampleParams sample;
     uint64_t seed;
     int ignore_eos;
+    /* Stop strings and the tokenizer that spells the tokens (n_stop 0:
+     * none): generation ends once the text's first stop string is settled
+     * (src/stop_match.h); the caller cuts the text (app_decode_text). */
+    const char *const *stop;
+    int n_stop;
+    const Tokenizer *tok;
 } GenParams;
 
 /* One completion to generate: a request with n choices is n GenRequests,

@@ -56,6 +56,12 @@ Tokenizer *tokenizer_load(const char *path, Error *err) {
     size_t len;
     char *buf = read_file(path, &len, err);
     if (!buf) return NULL;
+    Tokenizer *t = tokenizer_load_buffer(buf, len, path, err);
+    free(buf);
+    return t;
+}
+
+Tokenizer *tokenizer_load_buffer(const char *buf, size_t len, const char *path, Error *err) {
     const uint8_t *p = (const uint8_t *)buf, *end = p + len;
     Tokenizer *t = NULL;
 #define BAD(why) \
@@ -147,11 +153,9 @@ Tokenizer *tokenizer_load(const char *path, Error *err) {
         uint8_t byte = (uint8_t)b;
         if (table_find(t, t->table, t->table_mask, &byte, 1) < 0) BAD("a single byte is not among the ranks");
     }
-    free(buf);
     return t;
 #undef BAD
 fail:
-    free(buf);
     tokenizer_free(t);
     return NULL;
 }

@@ -32,6 +32,8 @@ enum {
 };
 
 Tokenizer *tokenizer_load(const char *path, Error *err);
+/* The same from the file's bytes (path names it in messages). */
+Tokenizer *tokenizer_load_buffer(const char *buf, size_t len, const char *path, Error *err);
 void tokenizer_free(Tokenizer *t);
 int tokenizer_vocab_size(const Tokenizer *t);
 

@@ -72,7 +72,7 @@ int main(int argc, char **argv) {
     }
     printf("%s logits: %d positions, worst relative error %.3g (tolerance %.1g)\n", failures ? "FAIL" : "PASS", T, worst, tol);
 
-    GenRequest req = {prompt, T, {G, sample_params(0.0f, 1.0f), 0, 1}, 0, 0, 0};
+    GenRequest req = {prompt, T, {G, sample_params(0.0f, 1.0f), 0, 1, NULL, 0, NULL}, 0, 0, 0};
     RequestResult res = {0};
     GenStats stats;
     if (generate_run(b, &req, 1, 1, &res, &stats, NULL, NULL, &err) != 0) {

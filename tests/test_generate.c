@@ -143,7 +143,7 @@ static void make_requests(GenRequest *reqs, int *ids, int V) {
         for (int t = 0; t < prompt_len[i]; t++) ids[i * 32 + t] = (int)((seed = seed * 1103515245u + 12345u) >> 8) % V;
         SampleParams sp = {i % 3 ? 0.9f : 0.0f, 0.95f, i % 5 == 2 ? 0.05f : 0.0f, i % 4 == 1 ? 40 : 0, i % 3 == 2 ? 3 : -1};
         for (int c = 0; c < choices[i]; c++, k++) /* 3 and 9 ignore stops: one ends at its length, one at the context */
-            reqs[k] = (GenRequest){ids + i * 32, prompt_len[i], {max_new[i], sp, 7, i == 3 || i == 9}, (uint64_t)i, c, k};
+            reqs[k] = (GenRequest){ids + i * 32, prompt_len[i], {max_new[i], sp, 7, i == 3 || i == 9, NULL, 0, NULL}, (uint64_t)i, c, k};
     }
 }
 

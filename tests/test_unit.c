@@ -13,6 +13,7 @@
 #include "../src/requests.h"
 #include "../src/rng.h"
 #include "../src/sampler.h"
+#include "../src/stop_match.h"
 #include "../src/tokenizer.h"
 #include "check.h"
 
@@ -333,6 +334,46 @@ static void test_logprobs(void) {
     check(fabs(total - 1.0) < 1e-6 && lp.n_top == 0, "logprobs: exp sums to 1 over the vocabulary", "");
     sample_logprobs(l, 6, 0, 50, &lp);
     check(lp.n_top == 6, "logprobs: asking for more alternatives than tokens gives them all", "");
+}
+
+/* Stop strings found while the text grows: where generation would end
+ * (the first settled point) the text's first stop is the whole text's. */
+static void test_stop_match(void) {
+    Rng g = rng_stream(2024, 12);
+    int agree = 1, early = 0, trials = 0;
+    char why[160] = "";
+    for (int t = 0; t < 3000 && agree; t++, trials++) {
+        char text[96], stops[4][8];
+        const char *stop[4];
+        int len = 1 + (int)(rng_u64(&g) % 90), n_stop = 1 + (int)(rng_u64(&g) % 4);
+        for (int i = 0; i < len; i++) text[i] = (char)('a' + rng_u64(&g) % 3); /* a small alphabet: many overlaps */
+        for (int k = 0; k < n_stop; k++) {
+            int sl = 1 + (int)(rng_u64(&g) % 6);
+            for (int i = 0; i < sl; i++) stops[k][i] = (char)('a' + rng_u64(&g) % 3);
+            stops[k][sl] = 0;
+            stop[k] = stops[k];
+        }
+        long whole = stop_first(stop, n_stop, text, (size_t)len);
+        StopMatch m;
+        stop_match_init(&m);
+        int at = 0, ended = 0;
+        while (at < len && !ended) { /* tokens of 1-4 bytes */
+            int n = 1 + (int)(rng_u64(&g) % 4);
+            if (n > len - at) n = len - at;
+            ended = stop_match_append(&m, stop, n_stop, (const uint8_t *)text + at, (size_t)n);
+            at += n;
+        }
+        long cut = stop_first(stop, n_stop, text, (size_t)at);
+        if (cut != whole || (ended && whole < 0)) {
+            agree = 0;
+            snprintf(why, sizeof why, "trial %d: %.*s: ended at %d (first %ld), whole text's first %ld", t, len, text, at, cut, whole);
+        }
+        early += ended && at < len;
+        stop_match_free(&m);
+    }
+    char detail[200];
+    snprintf(detail, sizeof detail, "%d of %d trials ended early; %s", early, trials, why);
+    check(agree && early > 100, "stop strings: ending where the first one is settled gives the whole text's first stop", detail);
 }
 
 static void test_sampler(void) {
@@ -796,6 +837,7 @@ int main(int argc, char **argv) {
     test_escapes();
     test_sampler();
     test_logprobs();
+    test_stop_match();
     test_codecs();
     test_config();
     test_memcpy_parallel();

@@ -2,7 +2,8 @@
 # "stop" strings (issue 24 item 4, in part): matched on a completion's text
 # across token boundaries, the text cut where the first one begins, the
 # tokens wholly before it kept, finish_reason "stop"; the same under getp_mpi
-# and in the Batch API format.
+# and in the Batch API format. Generation ends as soon as the stop string is
+# settled (src/stop_match.h), on every rank.
 echo "== stop strings"
 ST=$OUT/stop
 rm -rf "$ST" && mkdir -p "$ST"
@@ -16,7 +17,11 @@ const reqs = fs.readFileSync(process.argv[2], "utf8").trim().split("\n").map(JSO
 reqs.forEach((r, i) => { const m = outs[i].text.slice(5).match(/[A-Za-z]{3,}/); r.stop = m ? [m[0], "\u0001never"] : null; });
 fs.writeFileSync(process.argv[3], reqs.map(r => JSON.stringify(r)).join("\n") + "\n");
 ' "$ST/plain.out.jsonl" "$ST/plain.jsonl" "$ST/stop.jsonl"
-"${GETP[@]}" -i "$ST/stop.jsonl" -o "$ST/stop.out.jsonl" -n 40 >/dev/null 2>&1
+"${GETP[@]}" -i "$ST/stop.jsonl" -o "$ST/stop.out.jsonl" -n 40 --report "$ST/stop.report.json" >/dev/null 2>&1
+"${GETP[@]}" -i "$ST/plain.jsonl" -o "$ST/plain2.out.jsonl" -n 40 --report "$ST/plain.report.json" >/dev/null 2>&1
+decode_tokens() { node -e 'const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")); console.log(r.ranks ? r.ranks.reduce((s, x) => s + x.decode_tokens, 0) : r.decode_tokens)' "$1"; }
+check "stop: generation ends once the stop string is settled (fewer decode steps than the run without stop)" \
+    test "$(decode_tokens "$ST/stop.report.json")" -lt "$(( $(decode_tokens "$ST/plain.report.json") / 2 ))"
 check "stop: the text ends before the first stop string, the tokens wholly before it kept, finish_reason stop" node -e '
 const fs = require("fs");
 const read = f => fs.readFileSync(f, "utf8").trim().split("\n").map(JSON.parse);
@@ -34,8 +39,11 @@ if (cut === 0) process.exit(4);
 ' "$ST/plain.out.jsonl" "$ST/stop.out.jsonl" "$ST/stop.jsonl"
 if [ -x "$B/getp_mpi" ] && command -v mpirun >/dev/null; then
     export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
-    timeout 60 mpirun --oversubscribe -np 2 "$B/getp_mpi" "$M" --tokenizer "$TOK" -i "$ST/stop.jsonl" -o "$ST/stop_mpi.out.jsonl" -n 40 >/dev/null 2>&1
+    timeout 60 mpirun --oversubscribe -np 2 "$B/getp_mpi" "$M" --tokenizer "$TOK" -i "$ST/stop.jsonl" -o "$ST/stop_mpi.out.jsonl" -n 40 \
+        --report "$ST/stop_mpi.report.json" >/dev/null 2>&1
     check "stop: getp_mpi -np 2 writes getp's output" cmp -s "$ST/stop.out.jsonl" "$ST/stop_mpi.out.jsonl"
+    check "stop: getp_mpi's ranks end the requests early too (their stop strings travel with them)" \
+        test "$(decode_tokens "$ST/stop_mpi.report.json")" -eq "$(decode_tokens "$ST/stop.report.json")"
 fi
 # the Batch API format takes "stop" too
 node -e '
