@@ -12,6 +12,7 @@
 #include <stdio.h>
 
 #include "requests.h"
+#include "sampler.h"
 #include "tokenizer.h"
 
 void logprobs_write_getp(FILE *f, const Tokenizer *tok, const RequestResult *r);

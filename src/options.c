@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "presets.h"
+#include "sampler.h"
 #include "util.h"
 
 void options_usage(FILE *f, const char *prog, const ExtraOptions *extra) {

@@ -7,6 +7,7 @@
 
 #include "batch_api.h"
 #include "logprobs_out.h"
+#include "sampler.h"
 #include "json.h"
 
 char *unescape_line(const char *s, size_t len, size_t *out_len, Error *err) {

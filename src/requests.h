@@ -17,7 +17,6 @@
 
 #include "harmony.h"
 #include "json.h"
-#include "sampler.h"
 #include "util.h"
 
 typedef struct {
@@ -113,12 +112,14 @@ void write_escaped(FILE *f, const char *s, size_t len);
 typedef enum { FINISH_STOP, FINISH_LENGTH, FINISH_CONTEXT } FinishReason;
 const char *finish_reason_name(FinishReason r);
 
+struct TokenLogprobs;
+
 /* What one request produced. */
 typedef struct {
     int prompt_tokens;
     int *tokens; /* generated ids, without the stop token */
     int n_tokens;
-    TokenLogprobs *logprobs; /* [n_tokens] where the request asked for them, else NULL */
+    struct TokenLogprobs *logprobs; /* [n_tokens] where the request asked for them, else NULL (src/sampler.h) */
     FinishReason finish;
     char *text; /* decoded bytes of tokens */
     size_t text_len;

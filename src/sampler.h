@@ -50,7 +50,7 @@ typedef struct {
 } SampleSpec;
 
 /* A sampled token's log-probability and its top alternatives. */
-typedef struct {
+typedef struct TokenLogprobs {
     float logprob;
     int n_top;
     int top_id[SAMPLE_MAX_TOP_LOGPROBS];
