@@ -145,29 +145,39 @@ static int *ints(long n) { return xmalloc((size_t)(n > 0 ? n : 1) * sizeof(int))
 
 /* Rank 0: each rank's requests, in the order the schedule has it run them. */
 static void pack_requests(const GenRequest *reqs, int n, ScheduleKind kind, int size, Parcel *out) {
+    /* the schedule deals out requests, a request's choices (next to each
+     * other in reqs) together, so that their rank computes the prompt once */
+    int *unit_first = ints(n + 1), n_units = 0;
     long *work = xmalloc((size_t)(n > 0 ? n : 1) * sizeof *work), total_tokens = 0;
-    for (int i = 0; i < n; i++) work[i] = reqs[i].prompt_len + reqs[i].params.max_new_tokens;
-    for (int i = 0; i < n; i++) total_tokens += reqs[i].prompt_len + stop_ints(&reqs[i].params);
-    int *owner = ints(n), *order = ints(n), *first = ints(size + 1);
-    schedule_assign(kind, work, n, size, owner, order, first);
+    for (int i = 0; i < n; i++) {
+        if (i == 0 || reqs[i].index != reqs[i - 1].index) work[n_units] = 0, unit_first[n_units++] = i;
+        work[n_units - 1] += reqs[i].prompt_len + reqs[i].params.max_new_tokens;
+        total_tokens += reqs[i].prompt_len + stop_ints(&reqs[i].params);
+    }
+    unit_first[n_units] = n;
+    int *owner = ints(n_units), *order = ints(n_units), *first = ints(size + 1);
+    schedule_assign(kind, work, n_units, size, owner, order, first);
     parcel_init(out, size);
     out->heads = ints((long)n * REQ_INTS);
     out->tokens = ints(total_tokens);
     long tpos = 0;
+    int h = 0; /* requests packed so far */
     for (int r = 0; r < size; r++) {
-        out->head_counts[r] = (first[r + 1] - first[r]) * REQ_INTS;
-        out->head_displs[r] = first[r] * REQ_INTS;
+        out->head_displs[r] = h * REQ_INTS;
         out->token_displs[r] = (int)tpos;
-        for (int j = first[r]; j < first[r + 1]; j++) {
-            const GenRequest *q = &reqs[order[j]];
-            pack_request(out->heads + (size_t)j * REQ_INTS, q);
-            memcpy(out->tokens + tpos, q->prompt, (size_t)q->prompt_len * sizeof(int));
-            pack_stops(out->tokens + tpos + q->prompt_len, &q->params);
-            tpos += q->prompt_len + stop_ints(&q->params);
-        }
+        for (int j = first[r]; j < first[r + 1]; j++)
+            for (int i = unit_first[order[j]]; i < unit_first[order[j] + 1]; i++, h++) {
+                const GenRequest *q = &reqs[i];
+                pack_request(out->heads + (size_t)h * REQ_INTS, q);
+                memcpy(out->tokens + tpos, q->prompt, (size_t)q->prompt_len * sizeof(int));
+                pack_stops(out->tokens + tpos + q->prompt_len, &q->params);
+                tpos += q->prompt_len + stop_ints(&q->params);
+            }
+        out->head_counts[r] = h * REQ_INTS - out->head_displs[r];
         out->token_counts[r] = (int)(tpos - out->token_displs[r]);
     }
     free(work);
+    free(unit_first);
     free(owner);
     free(order);
     free(first);

@@ -63,6 +63,12 @@ if [ -x "$B/getp_mpi" ] && command -v mpirun >/dev/null; then
     export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
     timeout 90 mpirun --oversubscribe -np 3 "$B/getp_mpi" "$M" --tokenizer "$TOK" -i "$SA/req.jsonl" -o "$SA/mpi.jsonl" -n 10 --batch 8 >/dev/null 2>&1
     check "getp_mpi -np 3 writes getp's output (choices, logprobs)" cmp -s "$SA/out.jsonl" "$SA/mpi.jsonl"
+    printf '{"prompt": "Hi", "n": 4, "temperature": 1}\n' >"$SA/n4.jsonl"
+    timeout 60 mpirun --oversubscribe -np 2 "$B/getp_mpi" "$M" --tokenizer "$TOK" -i "$SA/n4.jsonl" \
+        -o "$SA/mpi4.jsonl" -n 3 --schedule cyclic --report "$SA/mpi4.json" >/dev/null 2>&1
+    check "getp_mpi: a request's choices stay on one rank (its prompt computed once), even under --schedule cyclic" node -e '
+const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).ranks.map(x => x.requests).sort();
+process.exit(JSON.stringify(r) === "[0,4]" ? 0 : 1)' "$SA/mpi4.json"
 fi
 
 bad() { # bad NAME JSON_FIELDS MESSAGE
