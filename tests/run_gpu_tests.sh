@@ -35,6 +35,40 @@ build/getp $OUT/tiny_gpu.bin -m getp -i examples/requests.txt -o $OUT/out_cpu.tx
 build/getp_gpu $OUT/tiny_gpu.bin -m getp -i examples/requests.txt -o $OUT/out_gpu.txt -n 24 --backend hip --no-progress >$OUT/getp_gpu.log 2>&1
 if cmp -s $OUT/out_cpu.txt $OUT/out_gpu.txt; then echo "PASS getp_gpu writes the same output file as the CPU backend (greedy, tiny)"; PASSED=$((PASSED + 1));
 else echo "FAIL getp_gpu output differs from the CPU's"; cat $OUT/getp_gpu.log; FAILED=$((FAILED + 1)); fi
+# sampling options through the GPU (issue 24): top_k, min_p, logprobs, n and
+# stop strings. The GPU's output must not depend on --batch; its greedy
+# requests give the CPU's tokens, their logprobs within 1e-3 of the CPU's,
+# and a stop string cuts where it cuts on the CPU.
+cat >$OUT/sampling_gpu.jsonl <<'REQ'
+{"prompt": "The quick brown fox", "temperature": 1, "top_k": 5, "logprobs": true, "top_logprobs": 5, "seed": 11}
+{"prompt": "The quick brown fox", "temperature": 1, "min_p": 0.2, "top_p": 0.9, "seed": 12}
+{"prompt": "Once upon a time", "logprobs": true, "top_logprobs": 20}
+{"prompt": "Once upon a time", "temperature": 0.8, "n": 3, "seed": 13}
+{"prompt": "Once upon a time", "n": 2, "logprobs": true}
+{"prompt": "1, 2, 3,", "stop": [" 7", "\n\n"]}
+REQ
+for bt in 1 8; do build/getp_gpu $OUT/tiny_gpu.bin -i $OUT/sampling_gpu.jsonl -o $OUT/sampling_gpu_b$bt.jsonl -n 16 --batch $bt --backend hip --no-progress >$OUT/sampling_gpu_b$bt.log 2>&1; done
+build/getp $OUT/tiny_gpu.bin -i $OUT/sampling_gpu.jsonl -o $OUT/sampling_cpu.jsonl -n 16 --batch 8 --backend cpu --no-progress >/dev/null 2>&1
+if cmp -s $OUT/sampling_gpu_b1.jsonl $OUT/sampling_gpu_b8.jsonl; then echo "PASS getp_gpu: top_k, min_p, logprobs, n and stop give the same output at --batch 1 and 8"; PASSED=$((PASSED + 1));
+else echo "FAIL getp_gpu sampling output depends on --batch"; cat $OUT/sampling_gpu_b1.log $OUT/sampling_gpu_b8.log; FAILED=$((FAILED + 1)); fi
+if python3 - $OUT/sampling_cpu.jsonl $OUT/sampling_gpu_b8.jsonl <<'PY'
+import json, sys
+cpu = [json.loads(l) for l in open(sys.argv[1])]
+gpu = [json.loads(l) for l in open(sys.argv[2])]
+def same_greedy(c, g):
+    assert c["tokens"] == g["tokens"] and c["text"] == g["text"], "greedy tokens differ"
+    for a, b in zip(c.get("logprobs", []), g.get("logprobs", [])):
+        assert a["id"] == b["id"] and abs(a["logprob"] - b["logprob"]) < 1e-3, "logprob differs"
+        assert [x["id"] for x in a["top_logprobs"][:3]] == [x["id"] for x in b["top_logprobs"][:3]], "top ids differ"
+same_greedy(cpu[2], gpu[2])
+for c, g in zip(cpu[4]["choices"], gpu[4]["choices"]): same_greedy(c, g)
+same_greedy(cpu[5], gpu[5])
+assert cpu[5]["finish_reason"] == gpu[5]["finish_reason"]
+assert len(gpu[3]["choices"]) == 3 and all(len(x["top_logprobs"]) == 5 for x in gpu[0]["logprobs"])
+assert all(e["id"] in [x["id"] for x in e["top_logprobs"]] for e in gpu[0]["logprobs"]), "top_k 5 drew outside its top 5"
+PY
+then echo "PASS getp_gpu: greedy tokens, logprobs (1e-3), choices and stop strings agree with the CPU's"; PASSED=$((PASSED + 1));
+else echo "FAIL getp_gpu sampling output disagrees with the CPU's"; FAILED=$((FAILED + 1)); fi
 # replicas (getp_mpi_gpu, 2 ranks): with two GPUs rank 1 copies rank 0's
 # weights over the peer link, and with peer access refused it falls back to
 # the host; on one GPU both ranks share it and the peer path must decline.
