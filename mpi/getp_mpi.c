@@ -100,9 +100,11 @@ static int write_output(const Options *o, const Validated *v, RequestResult *res
     return rc != 0;
 }
 
-/* Rank 0: the per-rank report (text, and JSON with --report), once the output is written. */
-static void report(const Options *o, const RankReport *all, int ranks, int requests, double wall_s) {
-    RunTotals t = rank_report_totals(all, ranks, requests, wall_s);
+/* Rank 0: the per-rank report (text, and JSON with --report), once the
+ * output is written, with the latency of every request that ran. */
+static void report(const Options *o, const RankReport *all, int ranks, const Validated *v, const RequestResult *results, double wall_s) {
+    Latency latency = run_report_latency_of(results, v->reqs, v->n_reqs);
+    RunTotals t = rank_report_totals(all, ranks, v->rs.n, wall_s, &latency);
     rank_report_print(run_report_stream(o), all, &t);
     Error err;
     if (o->report_json && rank_report_write_json(o->report_json, all, &t, &err) != 0) fprintf(stderr, "%s: warning: %s\n", PROG, err.msg);
@@ -174,7 +176,7 @@ int main(int argc, char **argv) {
     int rc = 0;
     if (place.rank == 0) {
         rc = write_output(&o, &v, results);
-        report(&o, all, place.size, v.rs.n, MPI_Wtime() - t0);
+        report(&o, all, place.size, &v, results, MPI_Wtime() - t0);
     }
     MPI_Bcast(&rc, 1, MPI_INT, 0, MPI_COMM_WORLD);
     free(results), free(tokens), free(all), validated_free(&v);

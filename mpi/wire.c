@@ -5,8 +5,9 @@
 
 /* A request's header: these ints, then prompt_len prompt tokens. */
 enum { REQ_INDEX, REQ_PROMPT_LEN, REQ_MAX_NEW, REQ_TEMP_BITS, REQ_TOPP_BITS, REQ_SEED_LO, REQ_SEED_HI, REQ_IGNORE_EOS, REQ_INTS };
-/* A result's header: these ints, then n_tokens generated tokens. */
-enum { RES_INDEX, RES_N_TOKENS, RES_FINISH, RES_PROMPT_TOKENS, RES_INTS };
+/* A result's header: these ints, then n_tokens generated tokens. Its two
+ * times (seconds from the start of its rank's run) go as their bits, two ints each. */
+enum { RES_INDEX, RES_N_TOKENS, RES_FINISH, RES_PROMPT_TOKENS, RES_FIRST_TOKEN_S, RES_FINISH_S = RES_FIRST_TOKEN_S + 2, RES_INTS = RES_FINISH_S + 2 };
 
 static void pack_request(int *h, const GenRequest *q) {
     h[REQ_INDEX] = (int)q->index; /* its place in the file, not in reqs: refused Batch API lines are not sent */
@@ -25,11 +26,27 @@ static GenRequest unpack_request(const int *h, const int *prompt) {
     return (GenRequest){prompt, h[REQ_PROMPT_LEN], p, (uint64_t)h[REQ_INDEX]};
 }
 
+static void pack_double(int *h, double x) {
+    uint64_t u;
+    memcpy(&u, &x, sizeof u);
+    h[0] = (int)(uint32_t)u;
+    h[1] = (int)(uint32_t)(u >> 32);
+}
+
+static double unpack_double(const int *h) {
+    uint64_t u = (uint64_t)(uint32_t)h[0] | (uint64_t)(uint32_t)h[1] << 32;
+    double x;
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
+
 static void pack_result(int *h, const GenRequest *q, const RequestResult *r) {
     h[RES_INDEX] = (int)q->index;
     h[RES_N_TOKENS] = r->n_tokens;
     h[RES_FINISH] = (int)r->finish;
     h[RES_PROMPT_TOKENS] = r->prompt_tokens;
+    pack_double(h + RES_FIRST_TOKEN_S, r->first_token_s);
+    pack_double(h + RES_FINISH_S, r->finish_s);
 }
 
 /* Fills all[the result's index]; its tokens are the next n_tokens at tokens. */
@@ -38,6 +55,8 @@ static void unpack_result(const int *h, int *tokens, RequestResult *all) {
     r->n_tokens = h[RES_N_TOKENS];
     r->finish = (FinishReason)h[RES_FINISH];
     r->prompt_tokens = h[RES_PROMPT_TOKENS];
+    r->first_token_s = unpack_double(h + RES_FIRST_TOKEN_S);
+    r->finish_s = unpack_double(h + RES_FINISH_S);
     r->tokens = tokens;
 }
 

@@ -5,8 +5,9 @@
  * A request travels as a header of ints (its index in the file, prompt
  * length, token budget, sampling parameters: wire.c lists them), then its
  * prompt tokens; a result as a header (index, token count, finish reason,
- * prompt tokens), then its generated tokens. Headers and tokens go in two
- * collectives each, every rank's part contiguous. */
+ * prompt tokens, the times of its first token and of its end), then its
+ * generated tokens. Headers and tokens go in two collectives each, every
+ * rank's part contiguous. */
 #ifndef GETP_WIRE_H
 #define GETP_WIRE_H
 
@@ -28,7 +29,8 @@ typedef struct {
 void wire_scatter_requests(const GenRequest *reqs, int n, ScheduleKind kind, RankShare *mine, MPI_Comm comm);
 
 /* Collective over comm. Each rank sends res[j], the result of mine->reqs[j].
- * Rank 0 gets back n results in request order (text left to fill in; a
+ * Rank 0 gets back n results in request order (their times as the rank that
+ * ran them measured them, from the start of its run; text left to fill in; a
  * request no rank ran, a refused Batch API line, stays zero):
  * their tokens point into *tokens (free the results and *tokens). The other
  * ranks get NULL. */
