@@ -83,7 +83,7 @@ bench: all $(B)/cpu_roofline
 MPICC ?= mpicc
 HWLOC_LIBS ?= -lhwloc
 MPI_SRC = mpi/getp_mpi.c mpi/mpi_options.c mpi/place.c mpi/wire.c mpi/schedule.c mpi/replica.c mpi/binding.c mpi/rank_report.c \
-          mpi/faults.c
+          mpi/faults.c mpi/job_progress.c
 $(B)/getp_mpi: $(MPI_SRC) mpi/*.h $(B)/no_gpu.o $(B)/libgetp.a $(HDRS)
 	OMPI_CC=$(CC) $(MPICC) $(CFLAGS) $(PCRE2_CFLAGS) $(MPI_SRC) $(B)/no_gpu.o $(B)/libgetp.a \
 	    -o $@ $(PCRE2_LIBS) $(HWLOC_LIBS) $(LDLIBS)

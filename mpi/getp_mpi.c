@@ -5,12 +5,12 @@
  *
  * The math lives in src/; mpi/ is the distribution glue, and main below
  * reads as its six steps: validate (src/app.h), scatter (wire.h), load
- * (replica.h), generate (src/generate.h), gather (wire.h, rank_report.h),
- * write the output and the report (src/app.h, rank_report.h). Every rank
- * takes part in every collective, idle ones included, and every error is
- * agreed on collectively (an MPI_Allreduce of a status flag) before the next
- * step, so that a failure anywhere ends all ranks with one message from
- * rank 0 instead of a hang. */
+ * (replica.h), generate (src/generate.h; the progress line: job_progress.h),
+ * gather (wire.h, rank_report.h), write the output and the report
+ * (src/app.h, rank_report.h). Every rank takes part in every collective,
+ * idle ones included, and every error is agreed on collectively (an
+ * MPI_Allreduce of a status flag) before the next step, so that a failure
+ * anywhere ends all ranks with one message from rank 0 instead of a hang. */
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +19,7 @@
 #include "../src/app.h"
 #include "../src/run_report.h"
 #include "faults.h"
+#include "job_progress.h"
 #include "mpi_options.h"
 #include "place.h"
 #include "rank_report.h"
@@ -68,17 +69,16 @@ static void validated_free(Validated *v) {
     tokenizer_free(v->tok);
 }
 
-/* Runs this rank's share into res; its times and token counts go into its
- * report. Returns 0, or -1 with the reason in the report. */
-static int generate_share(Replica *replica, const RankShare *mine, const RankPlace *p, RequestResult *res, RankReport *me) {
+/* Runs this rank's share into res, telling the job's progress line how it
+ * goes; its times and token counts go into its report. Returns 0, or -1
+ * with the reason in the report. */
+static int generate_share(Replica *replica, const RankShare *mine, const RankPlace *p, JobProgress *jp, RequestResult *res, RankReport *me) {
     GenStats stats = {0};
     if (mine->n > 0) {
-        ProgressLine line = {"getp_mpi rank 0", "of its requests", now_seconds(), 0, 0};
-        int show = p->rank == 0 && run_report_wants_progress(&replica->opts);
-        GenProgress progress = fault_injected("kill", p->rank) ? fault_kill_self : (show ? run_report_progress : NULL);
+        GenProgress progress = fault_injected("kill", p->rank) ? fault_kill_self : jp->on ? job_progress_update : NULL;
         Error err;
         double t0 = MPI_Wtime();
-        if (generate_run(replica->be, mine->reqs, mine->n, replica->opts.batch, res, &stats, progress, &line, &err) != 0)
+        if (generate_run(replica->be, mine->reqs, mine->n, replica->opts.batch, res, &stats, progress, jp, &err) != 0)
             rank_report_fail(me, &err);
         me->gen_s = MPI_Wtime() - t0;
     }
@@ -100,9 +100,11 @@ static int write_output(const Options *o, const Validated *v, RequestResult *res
     return rc != 0;
 }
 
-/* Rank 0: the per-rank report (text, and JSON with --report), once the output is written. */
-static void report(const Options *o, const RankReport *all, int ranks, int requests, double wall_s) {
-    RunTotals t = rank_report_totals(all, ranks, requests, wall_s);
+/* Rank 0: the per-rank report (text, and JSON with --report), once the
+ * output is written, with the latency of every request that ran. */
+static void report(const Options *o, const RankReport *all, int ranks, const Validated *v, const RequestResult *results, double wall_s) {
+    Latency latency = run_report_latency_of(results, v->reqs, v->n_reqs);
+    RunTotals t = rank_report_totals(all, ranks, v->rs.n, wall_s, &latency);
     rank_report_print(run_report_stream(o), all, &t);
     Error err;
     if (o->report_json && rank_report_write_json(o->report_json, all, &t, &err) != 0) fprintf(stderr, "%s: warning: %s\n", PROG, err.msg);
@@ -169,14 +171,19 @@ int main(int argc, char **argv) {
         return finish(1);
     }
 
-    /* 4. Generate. */
+    /* 4. Generate, the whole job's progress line on rank 0. */
+    JobProgress jp;
+    job_progress_start(&jp, place.rank == 0 && run_report_wants_progress(&o), v.n_reqs, MPI_COMM_WORLD);
     RequestResult *res = xcalloc((size_t)(mine.n > 0 ? mine.n : 1), sizeof *res);
-    failed = generate_share(&replica, &mine, &place, res, &me) != 0;
+    failed = generate_share(&replica, &mine, &place, &jp, res, &me) != 0;
 
-    /* 5. Agree on success (the wait here is the imbalance), then gather. */
+    /* 5. Agree on success (the wait here is the imbalance; rank 0 draws the
+     * line while it waits), then gather. */
     double tw = MPI_Wtime();
+    job_progress_end_share(&jp);
     int any = any_failed(failed);
     me.wait_s = MPI_Wtime() - tw;
+    job_progress_free(&jp);
     RankReport *all = rank_report_gather(&me, PROG, MPI_COMM_WORLD);
     if (any) return finish(1);
     int *tokens;
@@ -186,7 +193,7 @@ int main(int argc, char **argv) {
     int rc = 0;
     if (place.rank == 0) {
         rc = write_output(&o, &v, results);
-        report(&o, all, place.size, v.rs.n, MPI_Wtime() - t0);
+        report(&o, all, place.size, &v, results, MPI_Wtime() - t0);
     }
     MPI_Bcast(&rc, 1, MPI_INT, 0, MPI_COMM_WORLD);
     for (int i = 0; results && i < v.rs.n_results; i++) free(results[i].logprobs);

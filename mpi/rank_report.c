@@ -33,8 +33,8 @@ RankReport *rank_report_gather(const RankReport *mine, const char *prog, MPI_Com
     return all;
 }
 
-RunTotals rank_report_totals(const RankReport *all, int ranks, int requests, double wall_s) {
-    RunTotals t = {ranks, requests, 0, wall_s, 1.0, 0};
+RunTotals rank_report_totals(const RankReport *all, int ranks, int requests, double wall_s, const Latency *latency) {
+    RunTotals t = {ranks, requests, 0, wall_s, 1.0, 0, *latency};
     double slowest = 0, sum = 0;
     for (int r = 0; r < ranks; r++) {
         double busy = all[r].load_s + all[r].gen_s;
@@ -69,6 +69,7 @@ void rank_report_print(FILE *f, const RankReport *all, const RunTotals *t) {
     }
     fprintf(f, "ranks: %d, requests: %d, generated tokens: %ld, wall %.3f s\n", t->ranks, t->requests, t->generated, t->wall_s);
     fprintf(f, "imbalance (slowest / mean rank time): %.3f\n", t->imbalance);
+    run_report_print_latency(f, &t->latency);
     run_report_throughput(f, t->generated, t->wall_s);
 }
 
@@ -93,7 +94,11 @@ int rank_report_write_json(const char *path, const RankReport *all, const RunTot
         fprintf(out.fp, "%s\n", r + 1 < t->ranks ? "," : "");
     }
     /* generation tok/s: all tokens over the slowest rank's generation time (loads excluded) */
-    fprintf(out.fp, "  ],\n  \"total_generated_tokens\": %ld,\n  \"total_tok_per_s\": %.3f,\n  \"generation_tok_per_s\": %.3f,\n  \"imbalance\": %.4f\n}\n",
+    fprintf(out.fp, "  ],\n  \"total_generated_tokens\": %ld,\n  \"total_tok_per_s\": %.3f,\n  \"generation_tok_per_s\": %.3f,\n  \"imbalance\": %.4f,\n",
             t->generated, per_second((double)t->generated, t->wall_s), per_second((double)t->generated, t->slowest_gen_s), t->imbalance);
+    /* the names of getp's --report (src/run_report.c) */
+    const Latency *l = &t->latency;
+    fprintf(out.fp, "  \"ttft_p50_s\": %.6f,\n  \"ttft_p99_s\": %.6f,\n  \"tpot_p50_s\": %.6f,\n  \"tpot_p99_s\": %.6f\n}\n", l->ttft_p50,
+            l->ttft_p99, l->tpot_p50, l->tpot_p99);
     return output_commit(&out, err);
 }

@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "../src/options.h"
+#include "../src/run_report.h"
 #include "place.h"
 #include "replica.h"
 
@@ -35,19 +36,21 @@ void rank_report_fail(RankReport *me, const Error *err);
  * stderr for each rank that failed. */
 RankReport *rank_report_gather(const RankReport *mine, const char *prog, MPI_Comm comm);
 
-/* The whole run, from the reports. */
+/* The whole run, from the reports and the requests' latency. */
 typedef struct {
     int ranks, requests;
     long generated;
     double wall_s;        /* from the start of the load to the report */
     double imbalance;     /* the slowest rank's load + generate time over the mean */
     double slowest_gen_s; /* the slowest rank's decode loop */
+    Latency latency;      /* over all the job's requests, each timed on its rank from the start of that rank's run */
 } RunTotals;
 
-RunTotals rank_report_totals(const RankReport *all, int ranks, int requests, double wall_s);
+RunTotals rank_report_totals(const RankReport *all, int ranks, int requests, double wall_s, const Latency *latency);
 
 /* The table, a row per rank; the replicas' load lines when any GPU loaded
- * weights; the totals and the throughput line. */
+ * weights; the totals, the latency lines (src/run_report.h) and the
+ * throughput line. */
 void rank_report_print(FILE *f, const RankReport *all, const RunTotals *t);
 
 

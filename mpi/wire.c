@@ -88,14 +88,28 @@ static GenRequest unpack_request(const int *h, const int *prompt) {
     return (GenRequest){prompt, h[REQ_PROMPT_LEN], p, (uint64_t)h[REQ_INDEX], h[REQ_CHOICE], h[REQ_RESULT]};
 }
 
+static void pack_double(int *h, double x) {
+    uint64_t u;
+    memcpy(&u, &x, sizeof u);
+    h[0] = (int)(uint32_t)u;
+    h[1] = (int)(uint32_t)(u >> 32);
+}
+
+static double unpack_double(const int *h) {
+    uint64_t u = (uint64_t)(uint32_t)h[0] | (uint64_t)(uint32_t)h[1] << 32;
+    double x;
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
+
 static void pack_result(int *h, const GenRequest *q, const RequestResult *r) {
     h[RES_RESULT] = q->result;
     h[RES_N_TOKENS] = r->n_tokens;
     h[RES_FINISH] = (int)r->finish;
     h[RES_PROMPT_TOKENS] = r->prompt_tokens;
     h[RES_LOGPROBS] = r->logprobs != NULL;
-    memcpy(h + RES_FIRST_TOKEN_S, &r->first_token_s, sizeof(double)); /* two ints each */
-    memcpy(h + RES_FINISH_S, &r->finish_s, sizeof(double));
+    pack_double(h + RES_FIRST_TOKEN_S, r->first_token_s);
+    pack_double(h + RES_FINISH_S, r->finish_s);
 }
 
 /* The ints a result adds to the token stream. */
@@ -109,8 +123,8 @@ static long unpack_result(const int *h, int *stream, RequestResult *all) {
     r->n_tokens = h[RES_N_TOKENS];
     r->finish = (FinishReason)h[RES_FINISH];
     r->prompt_tokens = h[RES_PROMPT_TOKENS];
-    memcpy(&r->first_token_s, h + RES_FIRST_TOKEN_S, sizeof(double));
-    memcpy(&r->finish_s, h + RES_FINISH_S, sizeof(double));
+    r->first_token_s = unpack_double(h + RES_FIRST_TOKEN_S);
+    r->finish_s = unpack_double(h + RES_FINISH_S);
     r->tokens = stream;
     if (!h[RES_LOGPROBS]) return r->n_tokens;
     r->logprobs = xmalloc((size_t)(r->n_tokens > 0 ? r->n_tokens : 1) * sizeof *r->logprobs);

@@ -4,10 +4,11 @@
  *
  * A request travels as a header of ints (its index in the file, prompt
  * length, token budget, sampling parameters: wire.c lists them), then its
- * prompt tokens and its stop strings; a result as a header (its place in the results, token
- * count, finish reason, prompt tokens, times), then its generated tokens and
- * their logprobs where the request asked. Headers and tokens go in two
- * collectives each, every rank's part contiguous. */
+ * prompt tokens and its stop strings; a result as a header (its place in
+ * the results, token count, finish reason, prompt tokens, the times of its
+ * first token and of its end), then its generated tokens and their logprobs
+ * where the request asked. Headers and tokens go in two collectives each,
+ * every rank's part contiguous. */
 #ifndef GETP_WIRE_H
 #define GETP_WIRE_H
 
@@ -32,10 +33,11 @@ typedef struct {
 void wire_scatter_requests(const GenRequest *reqs, int n, ScheduleKind kind, RankShare *mine, MPI_Comm comm);
 
 /* Collective over comm. Each rank sends res[j], the result of mine->reqs[j].
- * Rank 0 gets back n results, each at its GenRequest's result (text left
- * to fill in; a request no rank ran, a refused Batch API line, stays zero):
- * their tokens point into *tokens, their logprobs are their own (free the
- * logprobs, the results and *tokens). The other ranks get NULL. */
+ * Rank 0 gets back n results, each at its GenRequest's result (their times
+ * as the rank that ran them measured them, from the start of its run; text
+ * left to fill in; a request no rank ran, a refused Batch API line, stays
+ * zero): their tokens point into *tokens, their logprobs are their own (free
+ * the logprobs, the results and *tokens). The other ranks get NULL. */
 RequestResult *wire_gather_results(const RankShare *mine, const RequestResult *res, int n, int **tokens, MPI_Comm comm);
 
 /* Gives every request the tokenizer that spells its tokens for its stop strings. */

@@ -162,6 +162,9 @@ static int run_decode(Loop *L, Error *err) {
             if ((rc = backend_submit(b, next->rows, next->n_rows, next->spec, err)) != 0) break;
         }
         if ((rc = backend_collect_logprobs(b, cur->tokens, cur->logprobs, err)) != 0) break;
+        double now = now_seconds(); /* counted step by step, so that the progress line's rate is current */
+        L->stats->decode_seconds += now - t0;
+        t0 = now;
         int done_before = L->done;
         accept_call(L, cur, 1);
         if (L->progress) L->progress(L->progress_ctx, L->done, L->n, L->stats); /* redrawn every few seconds */

@@ -8,18 +8,22 @@
 
 double per_second(double count, double seconds) { return seconds > 0 ? count / seconds : 0.0; }
 
-void run_report_progress(void *ctx, int done, int total, const GenStats *s) {
-    ProgressLine *line = ctx;
+void progress_line_draw(ProgressLine *line, int done, int total, double tok_per_s, int last) {
     double now = now_seconds(), elapsed = now - line->started;
-    if (line->ended || (done < total && line->shown > 0 && now - line->shown < PROGRESS_EVERY_S)) return;
+    if (line->ended || (!last && line->shown > 0 && now - line->shown < PROGRESS_EVERY_S)) return;
     line->shown = now;
-    line->ended = done == total;
+    line->ended = last;
     char eta[32] = "?";
     if (done > 0) snprintf(eta, sizeof eta, "%.0f s", elapsed * (total - done) / done);
     fprintf(stderr, "\r[%s] %d/%d %s (%.1f%%), %.0f s, ETA %s, %.1f tok/s   %s", line->who, done, total, line->what,
-            total > 0 ? 100.0 * done / total : 100.0, elapsed, eta, per_second((double)s->decode_tokens, s->prefill_seconds + s->decode_seconds),
-            done == total ? "\n" : "");
+            total > 0 ? 100.0 * done / total : 100.0, elapsed, eta, tok_per_s, last ? "\n" : "");
     fflush(stderr);
+}
+
+double progress_rate(const GenStats *s) { return per_second((double)s->decode_tokens, s->prefill_seconds + s->decode_seconds); }
+
+void run_report_progress(void *ctx, int done, int total, const GenStats *s) {
+    progress_line_draw(ctx, done, total, progress_rate(s), done == total);
 }
 
 int run_report_wants_progress(const Options *o) { return o->progress == 1 || (o->progress < 0 && isatty(2) && o->mode == MODE_GETP); }
@@ -59,15 +63,23 @@ Latency run_report_latency(const RequestResult *res, int n) {
     return l;
 }
 
+Latency run_report_latency_of(const RequestResult *res, const GenRequest *ran, int n_ran) {
+    RequestResult *picked = xmalloc((size_t)(n_ran > 0 ? n_ran : 1) * sizeof *picked);
+    for (int k = 0; k < n_ran; k++) picked[k] = res[ran[k].result];
+    Latency l = run_report_latency(picked, n_ran);
+    free(picked);
+    return l;
+}
+
 void run_report_print_latency(FILE *f, const Latency *l) {
     fprintf(f, "time to first token (s): median %.3f, p99 %.3f\n", l->ttft_p50, l->ttft_p99);
     fprintf(f, "time per output token (ms): median %.2f, p99 %.2f\n", 1e3 * l->tpot_p50, 1e3 * l->tpot_p99);
 }
 
-RunSummary run_report_summarize(const Backend *be, const RequestResult *res, int n, int batch, int context, double load_s,
-                                const GenStats *stats, double generate_s) {
+RunSummary run_report_summarize(const Backend *be, const RequestResult *res, int n, const GenRequest *ran, int n_ran, int batch, int context,
+                                double load_s, const GenStats *stats, double generate_s) {
     RunSummary s = {be->ops->name, be->info, n, batch < be->max_slots ? batch : be->max_slots, context, load_s, generate_s, *stats, 0, 0,
-                    run_report_latency(res, n)};
+                    run_report_latency_of(res, ran, n_ran)};
     for (int i = 0; i < n; i++) s.generated += res[i].n_tokens, s.prompt_tokens += res[i].prompt_tokens;
     return s;
 }

@@ -13,11 +13,12 @@
 double per_second(double count, double seconds);
 
 /* Whose progress the line shows: "\r[WHO] DONE/TOTAL WHAT (P%), E s, ETA S s,
- * R tok/s", with R the decode rate inside the forward calls so far and the
- * ETA the elapsed time scaled by the requests still to do. */
+ * R tok/s", with R the decode rate inside the forward calls so far (getp_mpi:
+ * the ranks' rates summed) and the ETA the elapsed time scaled by the
+ * requests still to do. */
 typedef struct {
-    const char *who;  /* "getp", "getp_mpi rank 0" */
-    const char *what; /* "requests", "of its requests" */
+    const char *who;  /* "getp", "getp_mpi, 3 ranks" */
+    const char *what; /* "requests" */
     double started;   /* now_seconds() at the start of the run */
     double shown;     /* when the line was last drawn (0: never) */
     int ended;        /* the last request's line is drawn */
@@ -26,9 +27,16 @@ typedef struct {
 /* How often the line is redrawn while requests run, in seconds. */
 #define PROGRESS_EVERY_S 2.0
 
-/* A GenProgress (generate.h) that redraws the line on stderr at most every
- * PROGRESS_EVERY_S seconds, and when the last request ends (which ends the
- * line); ctx is a ProgressLine. */
+/* Draws the line on stderr: at most every PROGRESS_EVERY_S seconds, and
+ * always when `last` (which ends the line; nothing is drawn after it). */
+void progress_line_draw(ProgressLine *line, int done, int total, double tok_per_s, int last);
+
+/* The decode rate the line shows for stats: decode tokens over the seconds
+ * inside the forward calls. */
+double progress_rate(const GenStats *stats);
+
+/* A GenProgress (generate.h) that draws the line (progress_line_draw), the
+ * last request's end ending it; ctx is a ProgressLine. */
 void run_report_progress(void *ctx, int done, int total, const GenStats *stats);
 
 /* --progress, --no-progress, or by default: in -m getp when stderr is a terminal. */
@@ -45,6 +53,9 @@ typedef struct {
     double ttft_p50, ttft_p99, tpot_p50, tpot_p99; /* seconds */
 } Latency;
 Latency run_report_latency(const RequestResult *res, int n);
+/* The same over the requests that ran, res[ran[k].result] for k < n_ran: a
+ * refused Batch API line never ran and has no times. */
+Latency run_report_latency_of(const RequestResult *res, const GenRequest *ran, int n_ran);
 void run_report_print_latency(FILE *f, const Latency *l);
 
 /* What getp reports at the end of a run, as text and (--report) as JSON. */
@@ -56,8 +67,9 @@ typedef struct {
     long generated, prompt_tokens;
     Latency latency;
 } RunSummary;
-RunSummary run_report_summarize(const Backend *be, const RequestResult *res, int n, int batch, int context, double load_s,
-                                const GenStats *stats, double generate_s);
+/* res[0..n): every request's result; ran[0..n_ran): those that ran. */
+RunSummary run_report_summarize(const Backend *be, const RequestResult *res, int n, const GenRequest *ran, int n_ran, int batch, int context,
+                                double load_s, const GenStats *stats, double generate_s);
 void run_report_print(FILE *f, const RunSummary *s);
 /* Writes the summary as one JSON object to path (safely: output_file.h). */
 int run_report_write_json(const char *path, const RunSummary *s, Error *err);

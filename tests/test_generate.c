@@ -309,6 +309,13 @@ int main(int argc, char **argv) {
         printf("%s latency summary: median and p99 of first-token times and of per-token times (%.3f %.3f %.3f %.3f)\n", ok ? "PASS" : "FAIL",
                l.ttft_p50, l.ttft_p99, l.tpot_p50, l.tpot_p99);
         failed += !ok;
+        /* over the requests that ran: r[1] (a refused Batch API line, all zeros) left out */
+        GenRequest ran[3] = {{.index = 0}, {.index = 2}, {.index = 3}};
+        r[1] = (RequestResult){0};
+        l = run_report_latency_of(r, ran, 3);
+        ok = l.ttft_p50 == r[2].first_token_s && l.ttft_p99 == r[3].first_token_s && fabs(l.tpot_p50 - 0.03) < 1e-12;
+        printf("%s latency summary: a request that never ran is left out (median first token %.3f)\n", ok ? "PASS" : "FAIL", l.ttft_p50);
+        failed += !ok;
     }
     free_results(naive), free_results(naive_no_stops);
     backend_destroy(cpu);
