@@ -310,7 +310,7 @@ int main(int argc, char **argv) {
                l.ttft_p50, l.ttft_p99, l.tpot_p50, l.tpot_p99);
         failed += !ok;
         /* over the requests that ran: r[1] (a refused Batch API line, all zeros) left out */
-        GenRequest ran[3] = {{.index = 0}, {.index = 2}, {.index = 3}};
+        GenRequest ran[3] = {{.index = 0, .result = 0}, {.index = 2, .result = 2}, {.index = 3, .result = 3}};
         r[1] = (RequestResult){0};
         l = run_report_latency_of(r, ran, 3);
         ok = l.ttft_p50 == r[2].first_token_s && l.ttft_p99 == r[3].first_token_s && fabs(l.tpot_p50 - 0.03) < 1e-12;
