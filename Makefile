@@ -68,9 +68,11 @@ sanitize:
 	CFLAGS='$(SAN_FLAGS)' $(MAKE) B=$(SAN_B) $(SAN_PROGRAMS:%=$(SAN_B)/%)
 .PHONY: sanitize
 
-# Fuzz drivers (tests/fuzz/*.c); `make sanitize` builds them with sanitizers.
-$(B)/%: tests/fuzz/%.c $(B)/libgetp.a $(B)/no_gpu.o $(HDRS)
-	$(CC) $(CFLAGS) $(PCRE2_CFLAGS) $< $(B)/no_gpu.o $(B)/libgetp.a -o $@ $(PCRE2_LIBS) $(LDLIBS)
+# The fuzz driver: tests/fuzz/fuzz_inputs.c and the files of tests/fuzz/fuzz.h
+# (one per input family); `make sanitize` builds it with sanitizers.
+FUZZ_SRC = $(wildcard tests/fuzz/*.c)
+$(B)/fuzz_inputs: $(FUZZ_SRC) tests/fuzz/fuzz.h $(B)/libgetp.a $(B)/no_gpu.o $(HDRS)
+	$(CC) $(CFLAGS) $(PCRE2_CFLAGS) $(FUZZ_SRC) $(B)/no_gpu.o $(B)/libgetp.a -o $@ $(PCRE2_LIBS) $(LDLIBS)
 
 $(B)/cpu_roofline: bench/cpu_roofline.c $(B)/libgetp.a
 	$(CC) $(CFLAGS) $< $(B)/libgetp.a -o $@ $(LDLIBS)
