@@ -17,7 +17,7 @@ CORE_OBJ = $(CORE_SRC:src/%.c=$(B)/%.o)
 HDRS = $(wildcard src/*.h)
 
 PROGRAMS = $(B)/getp $(B)/gen_model $(B)/convert_hf
-TESTS = $(B)/test_unit $(B)/test_harmony $(B)/test_forward $(B)/test_generate
+TESTS = $(B)/test_unit $(B)/test_harmony $(B)/test_forward $(B)/test_generate $(B)/test_mapping_guard
 
 all: $(PROGRAMS) $(TESTS) $(B)/getp_mpi
 
@@ -55,7 +55,7 @@ clean:
 
 .PHONY: all test clean tokenizer
 
-# `make sanitize`: the CPU programs, test_unit and the fuzz driver, built into
+# `make sanitize`: the CPU programs, the C tests and the fuzz driver, built into
 # build/san with AddressSanitizer and UndefinedBehaviorSanitizer (every report
 # fatal) by the rules above with B=build/san; tests/run_sanitize.sh runs them.
 # The flags go to the sub-make through the environment, so that CFLAGS's `?=`
@@ -63,14 +63,16 @@ clean:
 # is untouched.
 SAN_B = build/san
 SAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fsanitize=float-cast-overflow -fno-sanitize-recover=all
-SAN_PROGRAMS = getp gen_model convert_hf test_unit test_forward test_generate fuzz_inputs
+SAN_PROGRAMS = getp gen_model convert_hf test_unit test_forward test_generate test_mapping_guard fuzz_inputs
 sanitize:
 	CFLAGS='$(SAN_FLAGS)' $(MAKE) B=$(SAN_B) $(SAN_PROGRAMS:%=$(SAN_B)/%)
 .PHONY: sanitize
 
-# Fuzz drivers (tests/fuzz/*.c); `make sanitize` builds them with sanitizers.
-$(B)/%: tests/fuzz/%.c $(B)/libgetp.a $(B)/no_gpu.o $(HDRS)
-	$(CC) $(CFLAGS) $(PCRE2_CFLAGS) $< $(B)/no_gpu.o $(B)/libgetp.a -o $@ $(PCRE2_LIBS) $(LDLIBS)
+# The fuzz driver: tests/fuzz/fuzz_inputs.c and the files of tests/fuzz/fuzz.h
+# (one per input family); `make sanitize` builds it with sanitizers.
+FUZZ_SRC = $(wildcard tests/fuzz/*.c)
+$(B)/fuzz_inputs: $(FUZZ_SRC) tests/fuzz/fuzz.h $(B)/libgetp.a $(B)/no_gpu.o $(HDRS)
+	$(CC) $(CFLAGS) $(PCRE2_CFLAGS) $(FUZZ_SRC) $(B)/no_gpu.o $(B)/libgetp.a -o $@ $(PCRE2_LIBS) $(LDLIBS)
 
 $(B)/cpu_roofline: bench/cpu_roofline.c $(B)/libgetp.a
 	$(CC) $(CFLAGS) $< $(B)/libgetp.a -o $@ $(LDLIBS)

@@ -8,38 +8,65 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-/* Room for a PATH_MAX path, the program name and the fixed text. */
 #define GUARD_SLOTS 4
-#define GUARD_MSG_LEN (4096 + 192)
 
-enum { SLOT_FREE, SLOT_FILLING, SLOT_LIVE };
-
-/* The handler may only read what is fully written: a slot is claimed
- * (FREE -> FILLING), filled, then published as LIVE; the handler looks at
- * LIVE slots only. Lock-free atomics are the only shared objects a signal
- * handler may read safely. */
+/* Why no reader ever sees a torn record.
+ *
+ * A guarded mapping is a GuardRecord, written in full by mapping_guard_add
+ * before it is published (one compare-and-swap of a slot's pointer from NULL)
+ * and never written again; mapping_guard_remove unpublishes it (a swap back to
+ * NULL) before freeing it. A reader (the SIGBUS handler, in any thread, at any
+ * moment) loads a slot's pointer once and so sees either NULL or a whole
+ * record: there is no moment at which a slot holds half of one mapping and
+ * half of another, which a slot rewritten in place had.
+ *
+ * What remains is the free: a reader may have loaded the pointer just before
+ * the swap. Every reader therefore counts itself in `readers` before it loads
+ * any slot and out after its last use of the record, and the remover frees
+ * only once it has seen the count at zero after its swap. All of these are
+ * sequentially consistent, so if a reader's load saw the old pointer, its
+ * increment came before the swap and the remover's later read of the count
+ * sees it. The remover waits with sched_yield, never inside the handler: the
+ * handler only increments, loads, reads and decrements, never waits, so it
+ * cannot deadlock against a remover it interrupted in its own thread.
+ *
+ * The handler touches only lock-free atomics (checked below) and memory
+ * published through them, plus write, _exit, sigaction and raise, all
+ * async-signal-safe. */
+_Static_assert(ATOMIC_POINTER_LOCK_FREE == 2, "the SIGBUS handler needs lock-free atomic pointers");
 _Static_assert(ATOMIC_INT_LOCK_FREE == 2, "the SIGBUS handler needs lock-free atomic int");
 
 typedef struct {
-    atomic_int state;
     uintptr_t begin;
     size_t len;
     size_t msg_len;
-    char msg[GUARD_MSG_LEN];
-} GuardSlot;
+    char msg[]; /* the line the handler prints, prepared at registration */
+} GuardRecord;
 
 /* The one piece of global mutable state here, unavoidable since a signal
- * handler takes no arguments: the guarded mappings, their prepared messages,
- * and the SIGBUS action that was in place before ours (chained to for faults
- * outside the guarded mappings). */
+ * handler takes no arguments: the published records, the count of lookups in
+ * progress, and the SIGBUS action that was in place before ours (chained to
+ * for faults outside the guarded mappings). */
 static struct {
-    GuardSlot slots[GUARD_SLOTS];
+    _Atomic(GuardRecord *) slots[GUARD_SLOTS];
+    atomic_int readers;
     atomic_int installed;
     struct sigaction prev;
 } guard;
+
+/* The record whose range holds a. The caller is counted in guard.readers
+ * from before this call until its last use of the result. */
+static const GuardRecord *find(uintptr_t a) {
+    for (int i = 0; i < GUARD_SLOTS; i++) {
+        const GuardRecord *r = atomic_load(&guard.slots[i]);
+        if (r && a - r->begin < r->len) return r;
+    }
+    return NULL;
+}
 
 static void write_all(const char *p, size_t n) {
     while (n > 0) {
@@ -56,14 +83,13 @@ static void on_sigbus(int sig, siginfo_t *si, void *ctx) {
     /* si_code > 0: raised by a fault, so si_addr is the address (kill(2)
      * and raise(3) give si_code <= 0 and no address). */
     if (si && si->si_code > 0) {
-        uintptr_t a = (uintptr_t)si->si_addr;
-        for (int i = 0; i < GUARD_SLOTS; i++) {
-            GuardSlot *s = &guard.slots[i];
-            if (atomic_load(&s->state) == SLOT_LIVE && a - s->begin < s->len) {
-                write_all(s->msg, s->msg_len);
-                _exit(1);
-            }
+        atomic_fetch_add(&guard.readers, 1);
+        const GuardRecord *r = find((uintptr_t)si->si_addr);
+        if (r) {
+            write_all(r->msg, r->msg_len);
+            _exit(1); /* still counted: the record is not freed under the write */
         }
+        atomic_fetch_sub(&guard.readers, 1);
     }
     const struct sigaction *p = &guard.prev;
     if (p->sa_flags & SA_SIGINFO) {
@@ -106,34 +132,54 @@ static void install(void) {
     atomic_store(&guard.installed, 2);
 }
 
+#define GUARD_FMT "%s: error: %s: the model file changed while it was being read (truncated?)\n"
+
 int mapping_guard_add(const void *addr, size_t len, const char *path) {
     install();
+    int n = snprintf(NULL, 0, GUARD_FMT, program_invocation_short_name, path);
+    if (n < 0) return -1;
+    GuardRecord *r = malloc(sizeof *r + (size_t)n + 1);
+    if (!r) return -1;
+    r->begin = (uintptr_t)addr;
+    r->len = len;
+    r->msg_len = (size_t)n;
+    snprintf(r->msg, (size_t)n + 1, GUARD_FMT, program_invocation_short_name, path);
+    /* written in full above; the compare-and-swap publishes it */
     for (int i = 0; i < GUARD_SLOTS; i++) {
-        GuardSlot *s = &guard.slots[i];
-        int expect = SLOT_FREE;
-        if (!atomic_compare_exchange_strong(&s->state, &expect, SLOT_FILLING)) continue;
-        s->begin = (uintptr_t)addr;
-        s->len = len;
-        int n = snprintf(s->msg, sizeof s->msg, "%s: error: %s: the model file changed while it was being read (truncated?)\n",
-                         program_invocation_short_name, path);
-        if (n < 0) n = 0;
-        if ((size_t)n >= sizeof s->msg) { /* a path longer than PATH_MAX: cut, keep the newline */
-            n = (int)sizeof s->msg - 1;
-            s->msg[n - 1] = '\n';
-        }
-        s->msg_len = (size_t)n;
-        atomic_store(&s->state, SLOT_LIVE);
-        return 0;
+        GuardRecord *expect = NULL;
+        if (atomic_compare_exchange_strong(&guard.slots[i], &expect, r)) return 0;
     }
+    free(r);
     return -1;
 }
 
 void mapping_guard_remove(const void *addr) {
-    for (int i = 0; i < GUARD_SLOTS; i++) {
-        GuardSlot *s = &guard.slots[i];
-        if (atomic_load(&s->state) == SLOT_LIVE && s->begin == (uintptr_t)addr) {
-            atomic_store(&s->state, SLOT_FREE);
-            return;
-        }
+    GuardRecord *gone = NULL;
+    /* counted while reading the records, which another remover may free */
+    atomic_fetch_add(&guard.readers, 1);
+    for (int i = 0; i < GUARD_SLOTS && !gone; i++) {
+        GuardRecord *r = atomic_load(&guard.slots[i]);
+        if (r && r->begin == (uintptr_t)addr && atomic_compare_exchange_strong(&guard.slots[i], &r, NULL)) gone = r;
     }
+    atomic_fetch_sub(&guard.readers, 1);
+    if (!gone) return;
+    /* Unpublished: a reader that still holds it counted itself before loading it. */
+    while (atomic_load(&guard.readers) != 0) sched_yield();
+    free(gone);
+}
+
+long mapping_guard_lookup(const void *addr, char *msg, size_t cap, const void **begin, size_t *len) {
+    atomic_fetch_add(&guard.readers, 1);
+    const GuardRecord *r = find((uintptr_t)addr);
+    long n = -1;
+    if (r) {
+        size_t k = r->msg_len < cap ? r->msg_len : cap - 1;
+        memcpy(msg, r->msg, k);
+        msg[k] = 0;
+        *begin = (const void *)r->begin;
+        *len = r->len;
+        n = (long)r->msg_len;
+    }
+    atomic_fetch_sub(&guard.readers, 1);
+    return n;
 }

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -78,11 +79,51 @@ static char *resolve_links(const char *path, Error *err) {
     return NULL;
 }
 
+/* The longest name a file in final's directory (its first dir bytes) may
+ * have: the file system's limit, and short enough that the whole path stays
+ * under PATH_MAX. */
+static size_t name_room(const char *final, size_t dir) {
+    char *d = dir ? xstrdup(final) : xstrdup(".");
+    if (dir) d[dir] = 0;
+    long max = pathconf(d, _PC_NAME_MAX);
+    free(d);
+    size_t room = max > 0 && max < NAME_MAX ? (size_t)max : NAME_MAX;
+    return dir + room < PATH_MAX ? room : (dir < PATH_MAX ? PATH_MAX - 1 - dir : 0);
+}
+
+/* 32-bit FNV-1a: tells apart long names cut to the same start. */
+static unsigned name_hash(const char *s) {
+    unsigned h = 2166136261u;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 16777619u;
+    return h;
+}
+
+/* The temporary file beside final: NAME.tmp.PID (.ATTEMPT after a clash).
+ * A NAME within a few bytes of the name limit (246-255 bytes under NAME_MAX
+ * 255) would make that too long to create, so NAME is then cut to fit, at a
+ * UTF-8 character boundary, and a hash of the whole NAME added:
+ * NAME-CUT~HASH.tmp.PID. Still in the same directory (the rename stays on one
+ * file system) and unique to this process. */
 static char *tmp_name(const char *final, int attempt) {
-    size_t n = strlen(final) + 48;
+    const char *slash = strrchr(final, '/');
+    size_t dir = slash ? (size_t)(slash - final) + 1 : 0, base_len = strlen(final + dir);
+    const char *base = final + dir;
+    char suffix[48];
+    if (attempt == 0) snprintf(suffix, sizeof suffix, ".tmp.%ld", (long)getpid());
+    else snprintf(suffix, sizeof suffix, ".tmp.%ld.%d", (long)getpid(), attempt);
+    size_t n = strlen(final) + sizeof suffix + 16, room = name_room(final, dir), fixed = strlen(suffix);
     char *t = xmalloc(n);
-    if (attempt == 0) snprintf(t, n, "%s.tmp.%ld", final, (long)getpid());
-    else snprintf(t, n, "%s.tmp.%ld.%d", final, (long)getpid(), attempt);
+    if (base_len + fixed <= room) {
+        snprintf(t, n, "%s%s", final, suffix);
+        return t;
+    }
+    char hash[16];
+    snprintf(hash, sizeof hash, "~%08x", name_hash(base));
+    fixed += strlen(hash);
+    size_t keep = room > fixed ? room - fixed : 0;
+    if (keep > base_len) keep = base_len;
+    while (keep > 0 && ((unsigned char)base[keep] & 0xC0) == 0x80) keep--; /* not inside a character */
+    snprintf(t, n, "%.*s%s%s", (int)(dir + keep), final, hash, suffix);
     return t;
 }
 

@@ -9,7 +9,9 @@
  *   or a file mounted on its own (a container's bind mount of one file):
  *                                written in place, never replaced;
  *   a regular file or a new name written under a temporary name in the same
- *                                directory and renamed over the target only
+ *                                directory (NAME.tmp.PID, or a cut NAME and a
+ *                                hash where that would pass the name limit)
+ *                                and renamed over the target only
  *                                when complete, so a failed run leaves no
  *                                partial file and any earlier one intact;
  *   a symbolic link              the same, at the file the link points to

@@ -65,7 +65,7 @@ san_run() {
         fail "make sanitize" "$(tail -n 5 "$san_out/build.log")"
         return
     fi
-    pass "make sanitize builds getp, gen_model, convert_hf, test_unit, test_forward, test_generate and fuzz_inputs with -fsanitize=address,undefined"
+    pass "make sanitize builds getp, gen_model, convert_hf, test_unit, test_forward, test_generate, test_mapping_guard and fuzz_inputs with -fsanitize=address,undefined"
 
     # Every report fatal, with an exit code (99) unlike any of the programs' own.
     local san_had_asan=${ASAN_OPTIONS+1} san_had_ubsan=${UBSAN_OPTIONS+1}
@@ -97,6 +97,8 @@ san_run() {
     san_unit_test test_unit ${unit_args[@]+"${unit_args[@]}"}
     # The decode loop against its naive reference (src/generate.c, src/sync_calls.c).
     san_unit_test test_generate "$san_tiny"
+    # The SIGBUS guard's records under concurrent register/remove and lookup.
+    san_unit_test test_mapping_guard
 
     # getp's ordinary path, leaks at exit included.
     printf '2\nHello, world!\nThe capital of France is\n' >"$san_out/ok.txt"

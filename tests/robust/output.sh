@@ -89,6 +89,48 @@ if [ -n "$blk" ]; then
         "${GETP[@]}" -i "$P/req.txt" -o "$blk" -n 2
 fi
 
+# Names at the limit (NAME_MAX 255): NAME.tmp.PID would not fit, so the
+# temporary gets a cut name with a hash; it is still renamed into place, and
+# removed when the write fails. Each case has a directory of its own, so that
+# "no stray temporary" is "nothing else in it".
+long_name() { # BYTES UNIT SUFFIX: UNIT repeated, padded with x, ending in SUFFIX, BYTES bytes in all
+    local want=$1 unit=$2 suffix=$3 s=""
+    while [ $(($(printf %s "$s$unit$suffix" | wc -c))) -le "$want" ]; do s+=$unit; done
+    while [ $(($(printf %s "$s$suffix" | wc -c))) -lt "$want" ]; do s+=x; done
+    printf %s "$s$suffix"
+}
+only_files() { # DIR NAME...: DIR holds exactly these names
+    local dir=$1; shift
+    [ "$(ls -A "$dir" | sort)" = "$(printf '%s\n' "$@" | sort)" ]
+}
+L=$P/long
+mkdir -p "$L/o250" "$L/o255" "$L/fail" "$L/rfail"
+n250=$(long_name 250 o .txt)
+n255=$(long_name 255 é .txt)   # two-byte characters: the cut must not split one
+r250=$(long_name 250 r .json)
+r255=$(long_name 255 R .json)
+check "the long names are 250 and 255 bytes" \
+    test "$(printf %s "$n250" | wc -c) $(printf %s "$n255" | wc -c) $(printf %s "$r250" | wc -c) $(printf %s "$r255" | wc -c)" = "250 255 250 255"
+"${GETP[@]}" -i "$P/req.txt" -o "$L/o250/$n250" --report "$L/o250/$r250" -n 3 >"$L/o250.log" 2>&1
+check "getp -o and --report with 250-byte names: both written" \
+    bash -c "[ $? -eq 0 ] && cmp -s '$P/ref.txt' '$L/o250/$n250' && grep -q '\"tok_per_s\"' '$L/o250/$r250'"
+check "getp -o and --report with 250-byte names: nothing else in the directory" only_files "$L/o250" "$n250" "$r250"
+echo OLD >"$L/o255/$n255" && chmod 640 "$L/o255/$n255"
+"${GETP[@]}" -i "$P/req.txt" -o "$L/o255/$n255" --report "$L/o255/$r255" -n 3 >"$L/o255.log" 2>&1
+check "getp -o and --report with 255-byte names: the old output replaced (permissions kept), the report written" \
+    bash -c "[ $? -eq 0 ] && cmp -s '$P/ref.txt' '$L/o255/$n255' && [ \"\$(stat -c %a '$L/o255/$n255')\" = 640 ] && grep -q '\"tok_per_s\"' '$L/o255/$r255'"
+check "getp -o and --report with 255-byte names: nothing else in the directory" only_files "$L/o255" "$n255" "$r255"
+# A write that fails (the file size limit, with SIGXFSZ ignored: EFBIG) after
+# the temporary exists: it goes, the earlier output stays.
+NO_FSIZE=(bash -c 'ulimit -f 0 && trap "" XFSZ && exec "$@"' no_fsize)
+echo OLD >"$L/fail/$n255"
+expect_error "getp -o a 255-byte name, the write failing: the earlier output kept" 1 "write failed: File too large" "$L/fail/$n255" -- \
+    "${NO_FSIZE[@]}" "${GETP[@]}" -i "$P/req.txt" -o "$L/fail/$n255" -n 3
+check "getp -o a 255-byte name, the write failing: no temporary left" only_files "$L/fail" "$n255"
+expect_error "getp --report a 255-byte name, the write failing: exit 1" 1 "write failed: File too large" "$L/rfail/$r255" -- \
+    "${NO_FSIZE[@]}" "${GETP[@]}" -i "$P/req.txt" -o /dev/null --report "$L/rfail/$r255" -n 3
+check "getp --report a 255-byte name, the write failing: no temporary left" only_files "$L/rfail"
+
 # The output format follows the output name's ending, not a substring.
 printf '{"prompt": "first prompt"}\n{"prompt": "second prompt"}\n' >"$P/req.jsonl"
 "${GETP[@]}" -i "$P/req.jsonl" -o "$P/out.jsonl.txt" -n 3 >/dev/null 2>&1
@@ -121,5 +163,10 @@ if [ -x "$B/getp_mpi" ] && command -v mpirun >/dev/null; then
     wait $reader
     check "getp_mpi -o FIFO: written through the pipe, which stays a FIFO" bash -c "cmp -s '$P/ref.txt' '$P/from_fifo_mpi.txt' && [ -p '$P/fifo' ]"
     "${GETP_MPI2[@]}" -i "$P/req.txt" -o - -n 3 >"$P/mpi_stdout.txt" 2>/dev/null
+    mkdir -p "$L/mpi"
+    "${GETP_MPI2[@]}" -i "$P/req.txt" -o "$L/mpi/$n255" --report "$L/mpi/$r250" -n 3 >/dev/null 2>&1
+    check "getp_mpi -o and --report with 255- and 250-byte names: both written" \
+        bash -c "[ $? -eq 0 ] && cmp -s '$P/ref.txt' '$L/mpi/$n255' && [ -s '$L/mpi/$r250' ]"
+    check "getp_mpi -o and --report with 255- and 250-byte names: nothing else in the directory" only_files "$L/mpi" "$n255" "$r250"
     check "getp_mpi -o -: the results on stdout, nothing else" cmp -s "$P/ref.txt" "$P/mpi_stdout.txt"
 fi
