@@ -17,7 +17,7 @@ CORE_OBJ = $(CORE_SRC:src/%.c=$(B)/%.o)
 HDRS = $(wildcard src/*.h)
 
 PROGRAMS = $(B)/getp $(B)/gen_model $(B)/convert_hf
-TESTS = $(B)/test_unit $(B)/test_harmony $(B)/test_forward $(B)/test_generate $(B)/test_mapping_guard
+TESTS = $(B)/test_unit $(B)/test_json $(B)/test_sampling $(B)/test_harmony $(B)/test_forward $(B)/test_generate $(B)/test_mapping_guard
 
 all: $(PROGRAMS) $(TESTS) $(B)/getp_mpi
 
@@ -63,7 +63,7 @@ clean:
 # is untouched.
 SAN_B = build/san
 SAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fsanitize=float-cast-overflow -fno-sanitize-recover=all
-SAN_PROGRAMS = getp gen_model convert_hf test_unit test_forward test_generate test_mapping_guard fuzz_inputs
+SAN_PROGRAMS = getp gen_model convert_hf test_unit test_json test_sampling test_forward test_generate test_mapping_guard fuzz_inputs
 sanitize:
 	CFLAGS='$(SAN_FLAGS)' $(MAKE) B=$(SAN_B) $(SAN_PROGRAMS:%=$(SAN_B)/%)
 .PHONY: sanitize

@@ -65,7 +65,7 @@ san_run() {
         fail "make sanitize" "$(tail -n 5 "$san_out/build.log")"
         return
     fi
-    pass "make sanitize builds getp, gen_model, convert_hf, test_unit, test_forward, test_generate, test_mapping_guard and fuzz_inputs with -fsanitize=address,undefined"
+    pass "make sanitize builds getp, gen_model, convert_hf, test_unit, test_json, test_sampling, test_forward, test_generate, test_mapping_guard and fuzz_inputs with -fsanitize=address,undefined"
 
     # Every report fatal, with an exit code (99) unlike any of the programs' own.
     local san_had_asan=${ASAN_OPTIONS+1} san_had_ubsan=${UBSAN_OPTIONS+1}
@@ -95,6 +95,8 @@ san_run() {
     [ -f "$corpus" ] || { corpus=$san_out/corpus.txt; node "$ROOT/tests/tokenizer/make_corpus.mjs" "$corpus" "$san_out/big.txt" >/dev/null 2>&1; }
     [ -f "$corpus" ] && unit_args=("$TOK" "$corpus")
     san_unit_test test_unit ${unit_args[@]+"${unit_args[@]}"}
+    san_unit_test test_json
+    san_unit_test test_sampling
     # The decode loop against its naive reference (src/generate.c, src/sync_calls.c).
     san_unit_test test_generate "$san_tiny"
     # The SIGBUS guard's records under concurrent register/remove and lookup.

@@ -12,6 +12,8 @@ echo "== unit tests"
 node tests/tokenizer/make_corpus.mjs "$OUT/corpus.txt" "$OUT/big.txt"
 run_c unit "$B/test_unit" "$TOK" "$OUT/corpus.txt"
 run_c harmony "$B/test_harmony" "$TOK"
+run_c json "$B/test_json"
+run_c sampling "$B/test_sampling"
 run_c mapping_guard "$B/test_mapping_guard"
 
 echo "== tokenizer against js-tiktoken"
