@@ -102,6 +102,7 @@ int sample_with_coin(const float *logits, int n, SampleSpec spec, float *p) {
 static int ranks_before(float v, int i, float w, int j) { return v > w || (v == w && i < j); }
 
 void sample_logprobs(const float *logits, int n, int token, int n_top, TokenLogprobs *out) {
+    memset(out, 0, sizeof *out); /* the unused alternatives too: a result's bytes are the same on every run */
     double maxv = logits[sample_argmax(logits, n)], sum = 0.0;
     for (int i = 0; i < n; i++) sum += exp((double)logits[i] - maxv);
     double log_z = maxv + log(sum);
