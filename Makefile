@@ -36,6 +36,12 @@ $(B)/getp: $(B)/getp_main.o $(B)/no_gpu.o $(B)/libgetp.a
 $(B)/%: tools/%.c $(B)/libgetp.a $(B)/no_gpu.o $(HDRS)
 	$(CC) $(CFLAGS) $(PCRE2_CFLAGS) $< $(B)/no_gpu.o $(B)/libgetp.a -o $@ $(PCRE2_LIBS) $(LDLIBS)
 
+# convert_hf: the program (tools/convert_hf.c) and its readers of the
+# checkpoint's safetensors files and config.json.
+CONVERT_HF_SRC = tools/convert_hf.c tools/safetensors.c tools/hf_config.c tools/json_check.c
+$(B)/convert_hf: $(CONVERT_HF_SRC) $(wildcard tools/*.h) $(B)/libgetp.a $(B)/no_gpu.o $(HDRS)
+	$(CC) $(CFLAGS) $(PCRE2_CFLAGS) $(CONVERT_HF_SRC) $(B)/no_gpu.o $(B)/libgetp.a -o $@ $(PCRE2_LIBS) $(LDLIBS)
+
 $(B)/test_%: tests/test_%.c tests/check.h $(B)/libgetp.a $(B)/no_gpu.o $(HDRS)
 	$(CC) $(CFLAGS) $(PCRE2_CFLAGS) $< $(B)/no_gpu.o $(B)/libgetp.a -o $@ $(PCRE2_LIBS) $(LDLIBS)
 
