@@ -109,6 +109,8 @@ void sample_logprobs(const float *logits, int n, int token, int n_top, TokenLogp
     if (n_top > SAMPLE_MAX_TOP_LOGPROBS) n_top = SAMPLE_MAX_TOP_LOGPROBS;
     if (n_top > n) n_top = n;
     out->n_top = n_top < 0 ? 0 : n_top;
+    /* the entries past n_top zeroed: every byte of a record is defined (the GPU's too) */
+    for (int k = out->n_top; k < SAMPLE_MAX_TOP_LOGPROBS; k++) out->top_id[k] = 0, out->top_logprob[k] = 0.0f;
     /* k passes, each the best token ranked after the previous one: no sort, as on a GPU */
     for (int k = 0; k < out->n_top; k++) {
         int best = -1;

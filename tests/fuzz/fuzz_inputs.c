@@ -40,6 +40,7 @@
 #include "../../src/model.h"
 #include "../../src/model_layout.h"
 #include "../../src/requests.h"
+#include "../../src/rng.h"
 #include "../../src/tokenizer.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -49,11 +50,8 @@
 #define HAVE_LSAN 0
 #endif
 
-/* ---- deterministic randomness: splitmix64 ---- */
-
-typedef struct {
-    uint64_t state;
-} Rng;
+/* ---- deterministic randomness: splitmix64 over src/rng.h's Rng (one
+ * uint64_t of state; requests.h brings it in) ---- */
 
 static uint64_t rng_next(Rng *r) {
     uint64_t z = (r->state += 0x9e3779b97f4a7c15ull);
