@@ -16,7 +16,7 @@ import statistics
 import sys
 
 KINDS = {0: "embed", 1: "qkv finish", 2: "attention", 3: "post-attention", 4: "combine", 5: "argmax", 6: "sample",
-         7: "matmul", 8: "down", 9: "gate_up"}
+         7: "matmul", 8: "down", 9: "gate_up", 16: "logprobs"}
 LAYER = ["qkv", "qkv finish", "attention", "o", "post-attention", "gate_up", "down", "combine"]
 
 

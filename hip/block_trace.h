@@ -16,7 +16,8 @@
 
 #include "hip_compat.h"
 
-enum { TK_EMBED, TK_QKV_FINISH, TK_ATTENTION, TK_POST_ATTENTION, TK_COMBINE, TK_ARGMAX, TK_SAMPLE, TK_MATMUL /* + mode */ };
+enum { TK_EMBED, TK_QKV_FINISH, TK_ATTENTION, TK_POST_ATTENTION, TK_COMBINE, TK_ARGMAX, TK_SAMPLE, TK_MATMUL /* + mode */,
+       TK_LOGPROBS = 16 /* past the matmul modes */ };
 
 struct BlockTraceRecord {
     unsigned long long start, waited, mark[3], end;

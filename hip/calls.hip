@@ -1,12 +1,14 @@
 // calls.hip - one forward call of the backend interface (src/backend.h):
 // the rows checked and copied in (one packed copy), the step enqueued (a
-// captured graph for decode steps), the tokens or logits copied out; and
+// captured graph for decode steps), the tokens (and logprobs where a row
+// asks) or logits copied out; and
 // the two-deep queue of submit/collect, so the host builds the next decode
 // step while the device runs this one.
 #include "hip_state.h"
 
 /* The step for rows already on the device: replayed from a graph when it
- * is a decode step (every row wants logits) of a size seen before. */
+ * is a decode step (every row wants logits) of a size and kind (`sample`,
+ * STEP_*) seen before. */
 static int enqueue_graph_or_step(HipState *s, int T, int n_out, int sample, Error *err) {
     if (block_trace_begin(s, err)) return -1;
     if (n_out != T || s->no_graphs) return forward_enqueue_step(s, T, n_out, sample, err);
@@ -35,7 +37,8 @@ static int enqueue_graph_or_step(HipState *s, int T, int n_out, int sample, Erro
 
 /* Checks the rows, copies them in from host buffer `buf`, enqueues the
  * step (a graph for decode steps) and, when sampling, the copy of its
- * tokens back; records call_done[buf]. Does not wait. */
+ * tokens back, and of their logprobs when a row asks; records
+ * call_done[buf]. Does not wait. */
 static int run_step(Backend *b, const BatchRow *rows, int T, const SampleSpec *spec, int buf, int *n_out_ret, Error *err) {
     HipState *s = (HipState *)b->impl;
     int V = s->c.vocab_size, n_out = 0, *in = s->h_input[buf];
@@ -50,20 +53,26 @@ static int run_step(Backend *b, const BatchRow *rows, int T, const SampleSpec *s
         in[2 * T + t] = r->token;
         in[3 * T + t] = r->want_logits ? n_out++ : -1;
     }
-    int sample = spec != nullptr;
+    int sample = spec != nullptr ? STEP_TOKENS : STEP_LOGITS;
     if (sample) memcpy(step_specs(in, T), spec, (size_t)n_out * sizeof *spec);
+    for (int j = 0; sample && j < n_out; j++)
+        if (spec[j].logprobs >= 0) sample = STEP_LOGPROBS;
     CHECK(hipMemcpyAsync(s->d_input, in, step_input_bytes(T, sample ? n_out : 0), hipMemcpyHostToDevice, s->stream), err);
     int rc = enqueue_graph_or_step(s, T, n_out, sample, err);
     if (rc == 0 && sample && n_out)
         CHECK(hipMemcpyAsync(s->h_tokens[buf], s->d_tokens, (size_t)n_out * sizeof(int), hipMemcpyDeviceToHost, s->stream), err);
+    if (rc == 0 && sample == STEP_LOGPROBS) /* n_out > 0: a row asked */
+        CHECK(hipMemcpyAsync(s->h_logprobs[buf], s->d_logprobs, (size_t)n_out * sizeof(TokenLogprobs), hipMemcpyDeviceToHost, s->stream), err);
     if (rc == 0) CHECK(hipEventRecord(s->call_done[buf], s->stream), err);
     s->fed_back_n = sample ? n_out : 0;
+    s->call_rows[buf] = T, s->call_logprobs[buf] = sample == STEP_LOGPROBS;
     *n_out_ret = n_out;
     return rc;
 }
 
-/* The calls in flight must be collected before a call that waits for itself. */
-static int no_call_in_flight(const HipState *s, Error *err) {
+/* The calls in flight must be collected before a call that waits for
+ * itself (forward) or that needs them done (copy_prefix, kv_cache.hip). */
+int no_call_in_flight(const HipState *s, Error *err) {
     if (s->submitted != s->collected)
         return error_set(err, "hip backend: %ld call(s) submitted and not collected", s->submitted - s->collected);
     return 0;
@@ -89,11 +98,6 @@ int calls_submit(Backend *b, const BatchRow *rows, int T, const SampleSpec *spec
     HipState *s = (HipState *)b->impl;
     if (s->submitted - s->collected >= 2) return error_set(err, "hip backend: two calls are in flight already; collect one first");
     if (T <= 0) return error_set(err, "hip backend: a submitted call needs rows");
-    int n_want = 0;
-    for (int t = 0; t < T; t++) n_want += rows[t].want_logits != 0;
-    for (int j = 0; spec && j < n_want; j++) /* the GPU sampler does not do these yet */
-        if (spec[j].top_k > 0 || spec[j].min_p > 0.0f || spec[j].logprobs >= 0)
-            return error_set(err, "hip backend: top_k, min_p and logprobs are not on the GPU yet (use --backend cpu)");
     int buf = (int)(s->submitted % 2);
     if (run_step(b, rows, T, spec, buf, &s->call_n_out[buf], err) != 0) return -1;
     s->submitted++;
@@ -103,23 +107,32 @@ int calls_submit(Backend *b, const BatchRow *rows, int T, const SampleSpec *spec
 }
 
 int calls_collect(Backend *b, int *tokens, TokenLogprobs *logprobs, Error *err) {
-    (void)logprobs; /* calls_submit refuses rows that ask for them */
     HipState *s = (HipState *)b->impl;
     if (s->collected == s->submitted) return error_set(err, "hip backend: no call in flight to collect");
     int buf = (int)(s->collected % 2);
     CHECK(hipEventSynchronize(s->call_done[buf]), err);
     memcpy(tokens, s->h_tokens[buf], (size_t)s->call_n_out[buf] * sizeof(int));
+    if (logprobs && s->call_logprobs[buf]) { /* the rows that asked; the others' entries stay the caller's */
+        const SampleSpec *spec = step_specs(s->h_input[buf], s->call_rows[buf]);
+        for (int j = 0; j < s->call_n_out[buf]; j++)
+            if (spec[j].logprobs >= 0) logprobs[j] = s->h_logprobs[buf][j];
+    }
     s->collected++;
     return s->serial ? 0 : call_finished(s, err);
 }
 
 int calls_init(HipState *s, Error *err) {
     const size_t input_bytes = step_input_bytes(MAX_ROWS, MAX_ROWS); /* the largest call's */
-    if (device_alloc(&s->d_input, input_bytes, err) || device_alloc(&s->d_tokens, MAX_ROWS * sizeof(int), err)) return -1;
+    const size_t logprobs_bytes = MAX_ROWS * sizeof(TokenLogprobs);
+    if (device_alloc(&s->d_input, input_bytes, err) || device_alloc(&s->d_tokens, MAX_ROWS * sizeof(int), err) ||
+        device_alloc(&s->d_logprobs, logprobs_bytes, err))
+        return -1;
     CHECK(hipMemset(s->d_input, 0, input_bytes), err);
+    CHECK(hipMemset(s->d_logprobs, 0, logprobs_bytes), err); /* the rows that did not ask are copied back too */
     for (int i = 0; i < 2; i++) {
         CHECK(hipHostMalloc((void **)&s->h_input[i], input_bytes, hipHostMallocDefault), err);
         CHECK(hipHostMalloc((void **)&s->h_tokens[i], MAX_ROWS * sizeof(int), hipHostMallocDefault), err);
+        CHECK(hipHostMalloc((void **)&s->h_logprobs[i], logprobs_bytes, hipHostMallocDefault), err);
         CHECK(hipEventCreateWithFlags(&s->call_done[i], hipEventDisableTiming), err);
     }
     return 0;
@@ -130,9 +143,11 @@ void calls_free(HipState *s) {
     for (int i = 0; i < s->n_graphs; i++) (void)hipGraphExecDestroy(s->graphs[i].exec);
     if (s->d_input) (void)hipFree(s->d_input);
     if (s->d_tokens) (void)hipFree(s->d_tokens);
+    if (s->d_logprobs) (void)hipFree(s->d_logprobs);
     for (int i = 0; i < 2; i++) {
         if (s->h_input[i]) (void)hipHostFree(s->h_input[i]);
         if (s->h_tokens[i]) (void)hipHostFree(s->h_tokens[i]);
+        if (s->h_logprobs[i]) (void)hipHostFree(s->h_logprobs[i]);
         if (s->call_done[i]) (void)hipEventDestroy(s->call_done[i]);
     }
 }

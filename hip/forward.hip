@@ -22,7 +22,8 @@
     } while (0)
 
 /* Everything of one forward call after the rows are on the device: T rows,
- * n_out of which want logits; with sample, their tokens too. */
+ * n_out of which want logits; with sample (STEP_*), their tokens too, and
+ * with STEP_LOGPROBS the logprobs of the rows that ask. */
 int forward_enqueue_step(HipState *s, int T, int n_out, int sample, Error *err) {
     StepRows rows = step_rows(s->d_input, T, s->d_tokens);
     profile_mark(s, -1); /* the start */
@@ -40,7 +41,7 @@ int forward_enqueue_step(HipState *s, int T, int n_out, int sample, Error *err) 
     }
     if (n_out == 0) return 0;
     LAUNCH(launch_unembedding(s, n_out, err), P_UNEMBED);
-    if (sample) LAUNCH(launch_sample(s, T, n_out, err), P_SAMPLE);
+    if (sample) LAUNCH(launch_sample(s, T, n_out, sample == STEP_LOGPROBS, err), P_SAMPLE);
     return 0;
 }
 

@@ -88,6 +88,7 @@ __device__ inline float lane_shfl(float v, int src) { return __shfl(v, src, WARP
 __device__ inline uint32_t lane_shfl_u(uint32_t v, int src) { return (uint32_t)__shfl((int)v, src, WARP); }
 __device__ inline float lane_xor(float v, int m) { return __shfl_xor(v, m, WARP); }
 __device__ inline int lane_xor_i(int v, int m) { return __shfl_xor(v, m, WARP); }
+__device__ inline int lane_xor(int v, int m) { return __shfl_xor(v, m, WARP); }
 __device__ inline double lane_xor(double v, int m) { return __shfl_xor(v, m, WARP); }
 /* bit l: lane l of this 32-lane warp (this half of the wavefront) has p */
 __device__ inline unsigned warp_ballot(bool p) { return (unsigned)(__ballot(p) >> (threadIdx.x / WARP % 2 * WARP)); }
@@ -97,6 +98,7 @@ __device__ inline float lane_shfl(float v, int src) { return __shfl_sync(0xfffff
 __device__ inline uint32_t lane_shfl_u(uint32_t v, int src) { return __shfl_sync(0xffffffffu, v, src, WARP); }
 __device__ inline float lane_xor(float v, int m) { return __shfl_xor_sync(0xffffffffu, v, m, WARP); }
 __device__ inline int lane_xor_i(int v, int m) { return __shfl_xor_sync(0xffffffffu, v, m, WARP); }
+__device__ inline int lane_xor(int v, int m) { return __shfl_xor_sync(0xffffffffu, v, m, WARP); }
 __device__ inline double lane_xor(double v, int m) { return __shfl_xor_sync(0xffffffffu, v, m, WARP); }
 __device__ inline unsigned warp_ballot(bool p) { return __ballot_sync(0xffffffffu, p); }
 __device__ inline void warp_sync() { __syncwarp(); }

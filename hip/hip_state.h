@@ -41,7 +41,7 @@ extern "C" {
 #define CHECK_LAUNCH(err) CHECK(hipGetLastError(), err)
 
 #define MAX_ROWS 256   /* rows one forward call accepts */
-#define MAX_GRAPHS 300 /* decode graphs kept, one per batch size */
+#define MAX_GRAPHS 300 /* decode graphs kept, one per batch size and STEP_* kind */
 
 /* One layer's weights on the device (views into HipState's weight areas). */
 struct LayerDev {
@@ -49,6 +49,12 @@ struct LayerDev {
     const float *attn_norm, *bq, *bk, *bv, *bo, *sinks, *mlp_norm, *router_b, *gate_up_b, *down_b;
     LayerCache cache;
 };
+
+/* What a step computes after the logits (forward_enqueue_step's `sample`,
+ * part of a graph's key): nothing more (the caller copies the logits), the
+ * sampled tokens, or those and the logprobs of the rows that ask (one more
+ * kernel and copy, which only calls with such a row pay for). */
+enum { STEP_LOGITS = 0, STEP_TOKENS = 1, STEP_LOGPROBS = 2 };
 
 struct GraphEntry {
     int n_rows, sample;
@@ -83,11 +89,14 @@ struct HipState {
     /* per step */
     int *d_input; /* a call's T rows and specs, packed: see step_rows */
     int *d_tokens; /* the last sampling call's tokens (fed back: TOKEN_OF_PREVIOUS) */
+    TokenLogprobs *d_logprobs; /* [MAX_ROWS]: the last STEP_LOGPROBS call's, for the rows that asked */
     /* Host side of a call, twice: a call may be built while the one before
-     * it is in flight (submit_sample), whose copies read its own buffers. */
+     * it is in flight (submit_sample), whose copies read its own buffers.
+     * h_input[buf] keeps the call's specs until it is collected. */
     int *h_input[2], *h_tokens[2];
+    TokenLogprobs *h_logprobs[2];
     hipEvent_t call_done[2];
-    int call_n_out[2];
+    int call_n_out[2], call_rows[2], call_logprobs[2]; /* call_logprobs: it was a STEP_LOGPROBS call */
     long submitted, collected; /* calls; buffer = count % 2 */
     int fed_back_n;            /* tokens the last submitted call sampled (0: it did not) */
     int serial;                /* profiling or block tracing: each call finishes before the next is built */
@@ -133,6 +142,7 @@ int forward_set_block_trace(const BlockTraceBuffer *trace, Error *err);
 
 /* calls.hip */
 int calls_init(HipState *s, Error *err);
+int no_call_in_flight(const HipState *s, Error *err); /* -1 with err when a submitted call is not collected */
 int calls_submit(Backend *b, const BatchRow *rows, int T, const SampleSpec *spec, Error *err);
 int calls_collect(Backend *b, int *tokens, TokenLogprobs *logprobs, Error *err);
 int calls_forward(Backend *b, const BatchRow *rows, int T, float *logits, Error *err);
@@ -143,6 +153,7 @@ int weights_upload(HipState *s, const Model *m, GpuLoad *load, Error *err);
 
 /* kv_cache.hip */
 int kv_cache_alloc(HipState *s, Backend *b, size_t budget, Error *err);
+int kv_cache_copy_prefix(Backend *b, int dst_slot, int src_slot, int n_positions, Error *err); /* backend.h's copy_prefix */
 
 /* instrumentation.hip */
 void profile_init(HipState *s);

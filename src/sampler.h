@@ -77,7 +77,7 @@ static inline int sample_token(const float *logits, int n, float temperature, fl
 }
 
 /* token's log-probability and the n_top (<= SAMPLE_MAX_TOP_LOGPROBS) most
- * likely tokens', largest first. */
+ * likely tokens', largest first; the entries past n_top are 0. */
 void sample_logprobs(const float *logits, int n, int token, int n_top, TokenLogprobs *out);
 
 #endif

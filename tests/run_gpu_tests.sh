@@ -69,6 +69,18 @@ assert all(e["id"] in [x["id"] for x in e["top_logprobs"]] for e in gpu[0]["logp
 PY
 then echo "PASS getp_gpu: greedy tokens, logprobs (1e-3), choices and stop strings agree with the CPU's"; PASSED=$((PASSED + 1));
 else echo "FAIL getp_gpu sampling output disagrees with the CPU's"; FAILED=$((FAILED + 1)); fi
+# choices share their prompt's cache on the GPU (copy_prefix): greedy, 3 choices each, the CPU's file
+build/getp $OUT/tiny_gpu.bin -m getp -i examples/requests.txt -o $OUT/choices_cpu.txt -n 24 --choices 3 --backend cpu --no-progress >/dev/null 2>&1
+build/getp_gpu $OUT/tiny_gpu.bin -m getp -i examples/requests.txt -o $OUT/choices_gpu.txt -n 24 --choices 3 --backend hip --no-progress >$OUT/choices_gpu.log 2>&1
+if [ -s $OUT/choices_cpu.txt ] && cmp -s $OUT/choices_cpu.txt $OUT/choices_gpu.txt; then echo "PASS getp_gpu --choices 3 (greedy) writes the CPU backend's output file"; PASSED=$((PASSED + 1));
+else echo "FAIL getp_gpu --choices 3 output differs from the CPU's"; cat $OUT/choices_gpu.log; FAILED=$((FAILED + 1)); fi
+# every sampling option at once on the GPU: each request's line has its 2 choices, with logprobs
+build/getp_gpu $OUT/tiny_gpu.bin -m getp -i examples/requests.txt -o $OUT/options_gpu.jsonl -n 8 -t 0.8 -p 0.95 --top-k 40 --min-p 0.05 --logprobs 3 \
+    --choices 2 --backend hip --no-progress >$OUT/options_gpu.log 2>&1
+rc=$?
+if [ $rc -eq 0 ] && [ "$(wc -l <$OUT/options_gpu.jsonl)" -eq 4 ] && [ "$(grep -c '"index":1,.*"logprobs":\[{"id"' $OUT/options_gpu.jsonl)" -eq 4 ]; then
+    echo "PASS getp_gpu with -t 0.8 -p 0.95 --top-k 40 --min-p 0.05 --logprobs 3 --choices 2: every request's choices, with logprobs"; PASSED=$((PASSED + 1))
+else echo "FAIL getp_gpu with every sampling option (rc $rc)"; cat $OUT/options_gpu.log; FAILED=$((FAILED + 1)); fi
 # replicas (getp_mpi_gpu, 2 ranks): with two GPUs rank 1 copies rank 0's
 # weights over the peer link, and with peer access refused it falls back to
 # the host; on one GPU both ranks share it and the peer path must decline.
