@@ -42,7 +42,8 @@ expect_error() {
     rc=$?
     [ -f "$outfile" ] && after=$(md5sum <"$outfile")
     local leftovers
-    leftovers=$(ls "$outfile".tmp.* 2>/dev/null | wc -l)
+    # NAME.tmp.PID, or for a name too long for that NAME-CUT~HASH.tmp.PID (src/output_file.c)
+    leftovers=$(ls "$outfile".tmp.* "$(dirname -- "$outfile")"/*~????????.tmp.* 2>/dev/null | wc -l)
     if [ "$rc" -ne "$want_rc" ]; then fail "$name" "exit code $rc, expected $want_rc ($err)"
     elif ! grep -Eq -- "$regex" <<<"$err"; then fail "$name" "message '$err' does not match /$regex/"
     elif [ "$before" != "$after" ]; then fail "$name" "output file changed"

@@ -197,7 +197,7 @@ expect_mpi_error() { # NAME REGEX OUTFILE -- ENV... -- ARGS
     if [ "$rc" -eq 0 ] || [ "$rc" -eq 124 ]; then fail "$name" "exit code $rc"
     elif [ "$ms" -gt 10000 ]; then fail "$name" "took $ms ms"
     elif ! grep -Eq -- "$regex" <<<"$err"; then fail "$name" "message does not match /$regex/: $err"
-    elif [ "$before" != "$after" ] || ls "$outfile".tmp.* >/dev/null 2>&1; then fail "$name" "output file touched"
+    elif [ "$before" != "$after" ] || ls "$outfile".tmp.* "$(dirname -- "$outfile")"/*~????????.tmp.* >/dev/null 2>&1; then fail "$name" "output file touched"
     else pass "$name (exit $rc in $ms ms)"; fi
 }
 expect_mpi_error "getp_mpi: invalid input stops every rank" "getp_mpi: error: .*count.txt:3: the first line declares 3" "$OUT/never.txt" -- \
