@@ -124,9 +124,10 @@ hip-objects: $(HIP_OBJ)
 .PHONY: hip-objects
 $(B)/getp_gpu: $(B)/getp_main.o $(HIP_OBJ) $(B)/libgetp.a
 	$(NVCC) $(B)/getp_main.o $(HIP_OBJ) $(B)/libgetp.a -o $@ $(PCRE2_LIBS) -lm -lgomp
-$(B)/test_gpu: tests/test_gpu.c $(HIP_OBJ) $(B)/libgetp.a $(HDRS)
+$(B)/test_gpu: tests/test_gpu.c tests/test_gpu_sampling.c tests/test_gpu.h $(HIP_OBJ) $(B)/libgetp.a $(HDRS)
 	$(CC) $(CFLAGS) -c tests/test_gpu.c -o $(B)/test_gpu.o
-	$(NVCC) $(B)/test_gpu.o $(HIP_OBJ) $(B)/libgetp.a -o $@ $(PCRE2_LIBS) -lm -lgomp
+	$(CC) $(CFLAGS) -c tests/test_gpu_sampling.c -o $(B)/test_gpu_sampling.o
+	$(NVCC) $(B)/test_gpu.o $(B)/test_gpu_sampling.o $(HIP_OBJ) $(B)/libgetp.a -o $@ $(PCRE2_LIBS) -lm -lgomp
 $(B)/bench_gpu: bench/bench_gpu.c $(HIP_OBJ) $(B)/bench_support.o $(B)/libgetp.a $(HDRS)
 	$(CC) $(CFLAGS) -c bench/bench_gpu.c -o $(B)/bench_gpu.o
 	$(NVCC) $(B)/bench_gpu.o $(HIP_OBJ) $(B)/bench_support.o $(B)/libgetp.a -o $@ $(PCRE2_LIBS) -lm -lgomp
