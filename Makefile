@@ -11,7 +11,7 @@ PCRE2_LIBS ?= $(shell pkg-config --libs libpcre2-8 2>/dev/null || echo -lpcre2-8
 B = build
 
 CORE_SRC = src/util.c src/model.c src/mapping_guard.c src/model_layout.c src/model_writer.c src/presets.c src/cpu_backend.c \
-           src/tokenizer.c src/harmony.c src/sampler.c src/json.c src/utf8.c src/requests.c src/batch_api.c src/logprobs_out.c src/stop_match.c src/generate.c src/options.c src/app.c src/output_file.c \
+           src/tokenizer.c src/harmony.c src/sampler.c src/json.c src/utf8.c src/requests.c src/batch_api.c src/logprobs_out.c src/stop_match.c src/step_work.c src/generate.c src/options.c src/app.c src/output_file.c \
            src/sync_calls.c src/gptoss_math.c src/run_report.c
 CORE_OBJ = $(CORE_SRC:src/%.c=$(B)/%.o)
 HDRS = $(wildcard src/*.h)

@@ -53,6 +53,7 @@ static int run_step(Backend *b, const BatchRow *rows, int T, const SampleSpec *s
         in[2 * T + t] = r->token;
         in[3 * T + t] = r->want_logits ? n_out++ : -1;
     }
+    profile_step(s, rows, T, n_out);
     int sample = spec != nullptr ? STEP_TOKENS : STEP_LOGITS;
     if (sample) memcpy(step_specs(in, T), spec, (size_t)n_out * sizeof *spec);
     for (int j = 0; sample && j < n_out; j++)

@@ -30,6 +30,7 @@ int forward_enqueue_step(HipState *s, int T, int n_out, int sample, Error *err) 
     LAUNCH(launch_embed(s, rows, T, err), P_EMBED);
     for (int l = 0; l < (int)s->c.n_layers; l++) {
         const LayerDev *L = &s->layers[l];
+        s->prof.layer = l; /* the profile counts this layer's work */
         LAUNCH(launch_qkv_matmul(s, L, T, err), P_QKV_MM);
         LAUNCH(launch_qkv_rope(s, L, rows, T, err), P_QKV_FINISH);
         LAUNCH(launch_attention(s, L, rows, T, err), P_ATTENTION);

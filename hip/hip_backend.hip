@@ -36,6 +36,7 @@ static int hip_init(HipState *s, Backend *b, const Model *m, size_t kv_budget, G
     hipDeviceProp_t prop;
     CHECK(hipGetDeviceProperties(&prop, s->device), err);
     s->sm_count = prop.multiProcessorCount;
+    snprintf(s->prof.device, sizeof s->prof.device, "%.63s", prop.name); /* the profile's peaks are looked up by it */
     CHECK(hipStreamCreateWithFlags(&s->stream, hipStreamNonBlocking), err);
     if (weights_upload(s, m, load, err)) return -1;
     float *inv = (float *)xmalloc(c->head_dim / 2 * sizeof(float));

@@ -28,6 +28,7 @@
 
 extern "C" {
 #include "../src/backend.h"
+#include "../src/step_work.h"
 }
 
 /* Every runtime call is checked: a failure returns -1 with the call, the
@@ -71,6 +72,13 @@ struct Profile {
     int kind[PROFILE_EVENTS];
     double ms[P_KINDS];
     long calls[P_KINDS];
+    /* the work of the launches timed (src/step_work.h), for the roofline
+     * columns: the step's rows, rows wanting logits, the layer being
+     * enqueued and the keys its rows' attention reads (full, sliding layers) */
+    double flops[P_KINDS], bytes[P_KINDS];
+    int rows, n_out, layer;
+    long keys[2];
+    char device[64];
 };
 
 struct HipState {
@@ -157,6 +165,7 @@ int kv_cache_copy_prefix(Backend *b, int dst_slot, int src_slot, int n_positions
 
 /* instrumentation.hip */
 void profile_init(HipState *s);
+void profile_step(HipState *s, const BatchRow *rows, int T, int n_out); /* a step's rows, for its work */
 void profile_mark(HipState *s, int kind); /* the end of a launch of `kind` (the previous mark is its start) */
 void profile_collect(HipState *s);        /* after a call's wait */
 void profile_report(HipState *s);         /* the totals, at destroy */

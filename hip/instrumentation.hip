@@ -1,15 +1,38 @@
 // instrumentation.hip - measuring the backend from inside: GETP_PROFILE=1
 // times every kind of launch with events (graphs off, each call waited for)
-// and prints the totals at exit; a build with -DGETP_BLOCK_TRACE records
+// and prints the totals at exit, with each kind's TFLOP/s and GB/s (the
+// work of src/step_work.h) and their share of the device's peaks; a build with -DGETP_BLOCK_TRACE records
 // every block of one step (GETP_BLOCK_TRACE=step, see block_trace.h).
 #include "hip_state.h"
 
 static const char *const PROFILE_NAMES[P_KINDS] = {"embed", "qkv matmul", "qkv finish", "attention", "o matmul", "post-attention",
                                                    "gate_up matmul", "down matmul", "combine", "unembedding", "sample"};
 
+/* The step_work operation each kind of launch does (-1: none counted). */
+static const int WORK_OF[P_KINDS] = {-1, WORK_QKV, -1, WORK_ATTENTION, WORK_O, WORK_ROUTER, WORK_GATE_UP, WORK_DOWN, -1, WORK_UNEMBEDDING, -1};
+
+/* Dense BF16 tensor peaks and memory bandwidths (vendors' figures), for
+ * the profile's "% of peak" columns; a device not listed gets none. */
+static const struct {
+    const char *name; /* found in the device's name */
+    double tflops, tbytes_s;
+} DEVICE_PEAKS[] = {{"H200", 989, 4.8}, {"H100", 989, 3.35}, {"MI250X", 191.5, 1.6}, {"MI250", 181, 1.6}};
+
 void profile_init(HipState *s) {
     const char *v = getenv("GETP_PROFILE");
     s->prof.on = v && atoi(v) > 0;
+}
+
+void profile_step(HipState *s, const BatchRow *rows, int T, int n_out) {
+    Profile *p = &s->prof;
+    if (!p->on) return;
+    p->rows = T, p->n_out = n_out, p->keys[0] = p->keys[1] = 0;
+    int full = -1, sliding = -1; /* a layer of each kind, for their key counts */
+    for (int l = 0; l < (int)s->c.n_layers; l++) *(s->c.layer_sliding[l] ? &sliding : &full) = l;
+    for (int t = 0; t < T; t++) {
+        if (full >= 0) p->keys[0] += step_work_keys(&s->c, full, rows[t].pos);
+        if (sliding >= 0) p->keys[1] += step_work_keys(&s->c, sliding, rows[t].pos);
+    }
 }
 
 /* Marks the end of a launch of `kind` (the previous mark is its start). */
@@ -23,6 +46,9 @@ void profile_mark(HipState *s, int kind) {
         return;
     }
     p->kind[p->n++] = kind;
+    if (kind < 0 || WORK_OF[kind] < 0) return;
+    Work w = step_work(s->model, p->layer, (WorkKind)WORK_OF[kind], p->rows, p->keys[s->c.layer_sliding[p->layer] ? 1 : 0], p->n_out);
+    p->flops[kind] += w.flops, p->bytes[kind] += w.bytes;
 }
 
 void profile_collect(HipState *s) {
@@ -43,15 +69,26 @@ void profile_collect(HipState *s) {
 }
 
 void profile_report(HipState *s) {
-    if (!s->prof.on) return;
-    double total = 0;
-    for (int k = 0; k < P_KINDS; k++) total += s->prof.ms[k];
-    fprintf(stderr, "GETP_PROFILE: %-15s %10s %8s %10s %6s\n", "kernel", "total ms", "calls", "us/call", "share");
-    for (int k = 0; k < P_KINDS; k++)
-        fprintf(stderr, "GETP_PROFILE: %-15s %10.2f %8ld %10.1f %5.1f%%\n", PROFILE_NAMES[k], s->prof.ms[k], s->prof.calls[k],
-                s->prof.calls[k] ? 1e3 * s->prof.ms[k] / s->prof.calls[k] : 0.0, total > 0 ? 100 * s->prof.ms[k] / total : 0.0);
+    const Profile *p = &s->prof;
+    if (!p->on) return;
+    double total = 0, peak_tflops = 0, peak_tbytes = 0;
+    for (int k = 0; k < P_KINDS; k++) total += p->ms[k];
+    for (size_t i = 0; i < sizeof DEVICE_PEAKS / sizeof *DEVICE_PEAKS && !peak_tflops; i++)
+        if (strstr(p->device, DEVICE_PEAKS[i].name)) peak_tflops = DEVICE_PEAKS[i].tflops, peak_tbytes = DEVICE_PEAKS[i].tbytes_s;
+    /* TFLOP/s: the math's (src/step_work.h; the tensor cores do twice it, hi + lo); GB/s: weights and KV cache at least once */
+    fprintf(stderr, "GETP_PROFILE: %-15s %10s %8s %10s %6s %9s %8s %8s %8s\n", "kernel", "total ms", "calls", "us/call", "share", "TFLOP/s",
+            "GB/s", "%tensor", "%bw");
+    for (int k = 0; k < P_KINDS; k++) {
+        double s_k = p->ms[k] * 1e-3, tflops = s_k > 0 ? p->flops[k] / s_k * 1e-12 : 0, gbytes = s_k > 0 ? p->bytes[k] / s_k * 1e-9 : 0;
+        fprintf(stderr, "GETP_PROFILE: %-15s %10.2f %8ld %10.1f %5.1f%%", PROFILE_NAMES[k], p->ms[k], p->calls[k],
+                p->calls[k] ? 1e3 * p->ms[k] / p->calls[k] : 0.0, total > 0 ? 100 * p->ms[k] / total : 0.0);
+        if (WORK_OF[k] < 0) fprintf(stderr, " %9s %8s %8s %8s\n", "-", "-", "-", "-");
+        else if (!peak_tflops) fprintf(stderr, " %9.1f %8.0f %8s %8s\n", tflops, gbytes, "-", "-");
+        else fprintf(stderr, " %9.1f %8.0f %7.1f%% %7.1f%%\n", tflops, gbytes, 100 * tflops / peak_tflops, 100 * gbytes / (1e3 * peak_tbytes));
+    }
+    if (peak_tflops) fprintf(stderr, "GETP_PROFILE: peaks of %s: %.0f TFLOP/s (dense BF16), %.2f TB/s\n", p->device, peak_tflops, peak_tbytes);
     for (int i = 0; i < PROFILE_EVENTS; i++)
-        if (s->prof.ev[i]) (void)hipEventDestroy(s->prof.ev[i]);
+        if (p->ev[i]) (void)hipEventDestroy(p->ev[i]);
 }
 
 #ifdef GETP_BLOCK_TRACE_ON

@@ -12,6 +12,8 @@
 #include "../src/model_writer.h"
 #include "../src/requests.h"
 #include "../src/rng.h"
+#include "../src/presets.h"
+#include "../src/step_work.h"
 #include "../src/tokenizer.h"
 #include "check.h"
 
@@ -393,10 +395,42 @@ static void test_tokenizer(const char *tok_path, const char *corpus_path) {
     tokenizer_free(t);
 }
 
+/* The work model of the GPU profile's roofline columns (src/step_work.h) on
+ * gpt-oss-20b's shape: a token's FLOPs are twice the active parameters
+ * (OpenAI's model card: 3.6 B active of 21 B); the experts' bytes grow with
+ * the rows until every expert is read; a sliding layer's keys stop at the
+ * window. */
+static void test_step_work(void) {
+    ModelConfig c;
+    Model m;
+    Error err;
+    if (preset_config("20b", &c) != 0 || model_create_virtual(&m, &c, DTYPE_BF16, DTYPE_MXFP4, &err) != 0) {
+        check(0, "step_work: the 20b preset", "cannot make it");
+        return;
+    }
+    double flops = 0;
+    for (int l = 0; l < (int)c.n_layers; l++)
+        for (int k = WORK_QKV; k < WORK_UNEMBEDDING; k++) flops += step_work(&m, l, (WorkKind)k, 1, 1, 0).flops;
+    flops += step_work(&m, 0, WORK_UNEMBEDDING, 1, 0, 1).flops;
+    char detail[96];
+    snprintf(detail, sizeof detail, "%.2f GFLOP a token", flops * 1e-9);
+    check(fabs(flops / 7.2e9 - 1) < 0.05, "step_work: a token's FLOPs are twice gpt-oss-20b's 3.6 B active parameters (within 5%)", detail);
+    const LayerWeights *L = &m.weights.layers[0];
+    double b1 = step_work(&m, 0, WORK_GATE_UP, 1, 0, 0).bytes, b8 = step_work(&m, 0, WORK_GATE_UP, 8, 0, 0).bytes,
+           b256 = step_work(&m, 0, WORK_GATE_UP, 256, 0, 0).bytes;
+    check(b1 * c.n_experts == (double)L->gate_up_w->nbytes * c.experts_per_token && b8 == (double)L->gate_up_w->nbytes && b256 == b8,
+          "step_work: gate_up reads k of E experts at 1 row, all of them from 8 rows on", "");
+    int sliding = c.layer_sliding[0] ? 0 : 1;
+    check(step_work_keys(&c, sliding, 5000) == (long)c.sliding_window && step_work_keys(&c, 1 - sliding, 5000) == 5001,
+          "step_work: a sliding layer reads the window's keys, a full one every position", "");
+    model_close(&m);
+}
+
 int main(int argc, char **argv) {
     test_codecs();
     test_config();
     test_memcpy_parallel();
+    test_step_work();
     if (argc >= 3) test_tokenizer(argv[1], argv[2]);
     return failures != 0;
 }
