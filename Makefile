@@ -133,9 +133,12 @@ $(B)/bench_gpu: bench/bench_gpu.c $(HIP_OBJ) $(B)/bench_support.o $(B)/libgetp.a
 	$(NVCC) $(B)/bench_gpu.o $(HIP_OBJ) $(B)/bench_support.o $(B)/libgetp.a -o $@ $(PCRE2_LIBS) -lm -lgomp
 hip: $(B)/getp_gpu $(B)/bench_gpu
 hip-amd: $(HIP_AMD_OBJ) $(B)/bench_support_amd.o
+# what test-gpu runs, built (the CPU suite checks that they link)
+gpu-programs: $(B)/test_gpu hip
+
 test-gpu: all $(B)/test_gpu $(B)/getp_gpu $(B)/getp_mpi_gpu
 	bash tests/run_gpu_tests.sh
-.PHONY: hip hip-amd test-gpu
+.PHONY: hip hip-amd test-gpu gpu-programs
 
 # The GPU probes and the kernel timeline tracer (NVIDIA; docs/perf-log/ quotes them).
 CUDA_INC ?= /usr/local/cuda/include

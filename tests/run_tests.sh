@@ -132,7 +132,7 @@ if command -v nvcc >/dev/null; then
     make -s -j"$(nproc)" hip-objects >"$OUT/hip_nvidia.log" 2>&1
     check "the NVIDIA build (nvcc sm_90 through hip/hip_compat.h, -Werror) compiles the HIP backend" test -s "$B/hip/forward.o"
     # the programs make test-gpu runs, linked: their C (test_gpu's checks, the GPU CLI) is compiled against today's headers
-    make -s -j"$(nproc)" "$B/test_gpu" hip >"$OUT/hip_programs.log" 2>&1
+    make -s -j"$(nproc)" gpu-programs >"$OUT/hip_programs.log" 2>&1
     check "make test-gpu's programs build (test_gpu, getp_gpu, bench_gpu, getp_mpi_gpu)" \
         bash -c "for p in test_gpu getp_gpu bench_gpu getp_mpi_gpu; do [ -x '$B'/\$p ] && [ '$B'/\$p -nt '$B'/libgetp.a ] || { tail -n 20 '$OUT/hip_programs.log'; exit 1; }; done"
 fi
