@@ -150,7 +150,7 @@ static int run_getp(const Options *o, Run *r, Error *err) {
     } else if (app_write_results(o, r->tok, o->output, &r->rs, r->res, err) != 0) {
         return -1;
     }
-    RunSummary sum = run_report_summarize(r->be, r->res, r->rs.n_results, r->reqs, r->n_reqs, slots, context, load_seconds, &stats, gen_seconds);
+    RunSummary sum = run_report_summarize(r->be, r->res, r->rs.n_results, r->rs.n, r->reqs, r->n_reqs, slots, context, load_seconds, &stats, gen_seconds);
     run_report_print(run_report_stream(o), &sum);
     return o->report_json ? run_report_write_json(o->report_json, &sum, err) : 0;
 }

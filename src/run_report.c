@@ -76,16 +76,20 @@ void run_report_print_latency(FILE *f, const Latency *l) {
     fprintf(f, "time per output token (ms): median %.2f, p99 %.2f\n", 1e3 * l->tpot_p50, 1e3 * l->tpot_p99);
 }
 
-RunSummary run_report_summarize(const Backend *be, const RequestResult *res, int n, const GenRequest *ran, int n_ran, int batch, int context,
-                                double load_s, const GenStats *stats, double generate_s) {
-    RunSummary s = {be->ops->name, be->info, n, batch < be->max_slots ? batch : be->max_slots, context, load_s, generate_s, *stats, 0, 0,
+RunSummary run_report_summarize(const Backend *be, const RequestResult *res, int n, int requests, const GenRequest *ran, int n_ran, int batch,
+                                int context, double load_s, const GenStats *stats, double generate_s) {
+    RunSummary s = {be->ops->name, be->info, requests, n, batch < be->max_slots ? batch : be->max_slots, context, load_s, generate_s, *stats, 0, 0,
                     run_report_latency_of(res, ran, n_ran)};
-    for (int i = 0; i < n; i++) s.generated += res[i].n_tokens, s.prompt_tokens += res[i].prompt_tokens;
+    for (int i = 0; i < n; i++) s.generated += res[i].n_tokens;
+    for (int k = 0; k < n_ran; k++)
+        if (ran[k].choice == 0) s.prompt_tokens += res[ran[k].result].prompt_tokens;
     return s;
 }
 
 void run_report_print(FILE *f, const RunSummary *s) {
-    fprintf(f, "backend: %s, requests: %d, batch: %d, context: %d\n", s->backend, s->requests, s->batch, s->context);
+    fprintf(f, "backend: %s, requests: %d", s->backend, s->requests);
+    if (s->completions != s->requests) fprintf(f, " (%d completions)", s->completions);
+    fprintf(f, ", batch: %d, context: %d\n", s->batch, s->context);
     if (s->device[0]) fprintf(f, "device: %s\n", s->device);
     fprintf(f, "load time (s): %.3f\n", s->load_s);
     fprintf(f, "prefill: %ld tokens in %.3f s (%.1f tok/s)\n", s->stats.prefill_tokens, s->stats.prefill_seconds,
@@ -107,10 +111,10 @@ int run_report_write_json(const char *path, const RunSummary *s, Error *err) {
     json_write_string(f, s->device, strlen(s->device));
     const GenStats *g = &s->stats;
     fprintf(f,
-            ", \"requests\": %d, \"batch\": %d, \"context\": %d, \"load_s\": %.6f, \"prefill_tokens\": %ld, \"prefill_s\": %.6f, "
+            ", \"requests\": %d, \"completions\": %d, \"batch\": %d, \"context\": %d, \"load_s\": %.6f, \"prefill_tokens\": %ld, \"prefill_s\": %.6f, "
             "\"decode_tokens\": %ld, \"decode_s\": %.6f, \"generated_tokens\": %ld, \"prompt_tokens\": %ld, \"generate_s\": %.6f, "
             "\"tok_per_s\": %.3f, \"ttft_p50_s\": %.6f, \"ttft_p99_s\": %.6f, \"tpot_p50_s\": %.6f, \"tpot_p99_s\": %.6f}\n",
-            s->requests, s->batch, s->context, s->load_s, g->prefill_tokens, g->prefill_seconds, g->decode_tokens, g->decode_seconds,
+            s->requests, s->completions, s->batch, s->context, s->load_s, g->prefill_tokens, g->prefill_seconds, g->decode_tokens, g->decode_seconds,
             s->generated, s->prompt_tokens, s->generate_s, per_second((double)s->generated, s->generate_s), s->latency.ttft_p50,
             s->latency.ttft_p99, s->latency.tpot_p50, s->latency.tpot_p99);
     return output_commit(&out, err);

@@ -61,15 +61,16 @@ void run_report_print_latency(FILE *f, const Latency *l);
 /* What getp reports at the end of a run, as text and (--report) as JSON. */
 typedef struct {
     const char *backend, *device;
-    int requests, batch, context;
+    int requests, completions, batch, context; /* completions: with n > 1 choices, more than the requests */
     double load_s, generate_s;
     GenStats stats;
-    long generated, prompt_tokens;
+    long generated, prompt_tokens; /* prompt_tokens: each request's once, however many choices it has */
     Latency latency;
 } RunSummary;
-/* res[0..n): every request's result; ran[0..n_ran): those that ran. */
-RunSummary run_report_summarize(const Backend *be, const RequestResult *res, int n, const GenRequest *ran, int n_ran, int batch, int context,
-                                double load_s, const GenStats *stats, double generate_s);
+/* res[0..n): every completion's result (requests: the file's requests);
+ * ran[0..n_ran): the completions that ran. */
+RunSummary run_report_summarize(const Backend *be, const RequestResult *res, int n, int requests, const GenRequest *ran, int n_ran, int batch,
+                                int context, double load_s, const GenStats *stats, double generate_s);
 void run_report_print(FILE *f, const RunSummary *s);
 /* Writes the summary as one JSON object to path (safely: output_file.h). */
 int run_report_write_json(const char *path, const RunSummary *s, Error *err);

@@ -98,3 +98,13 @@ check "--timings adds only the two times: the rest of each line is the output wi
 const fs = require("fs");
 const strip = t => t.replace(/,"first_token_s":[0-9.]+,"finish_s":[0-9.]+/g, "");
 process.exit(strip(fs.readFileSync(process.argv[1], "utf8")) === fs.readFileSync(process.argv[2], "utf8") ? 0 : 1)' "$SA/timed.jsonl" "$SA/out.jsonl"
+
+# the report counts the file's requests and, with choices, the completions; each prompt once
+"${GETP[@]}" -i "$SA/req.jsonl" -o "$SA/rep.jsonl" -n 10 --batch 8 --report "$SA/rep.json" >"$SA/rep.txt" 2>&1
+check "--report with choices: requests 5, completions 8, generated and prompt tokens those of the output" node -e '
+const fs = require("fs");
+const r = JSON.parse(fs.readFileSync(process.argv[1], "utf8"));
+const out = fs.readFileSync(process.argv[2], "utf8").trim().split("\n").map(JSON.parse);
+const gen = out.flatMap(o => o.choices || [o]).reduce((a, c) => a + c.tokens.length, 0), prompt = out.reduce((a, o) => a + o.prompt_tokens, 0);
+process.exit(r.requests === 5 && r.completions === 8 && r.generated_tokens === gen && r.prompt_tokens === prompt ? 0 : 1)' "$SA/rep.json" "$SA/rep.jsonl"
+check "the text report says requests: 5 (8 completions)" grep -q "requests: 5 (8 completions)" "$SA/rep.txt"
