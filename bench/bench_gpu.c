@@ -10,6 +10,7 @@
  *
  * usage: bench_gpu (--dummy PRESET[:mxfp4] | MODEL.bin) [--batch B]
  *                  [--requests N] [--prompt P] [--new NEW] [--greedy|--top-p P]
+ *                  [--top-k K] [--min-p P] [--logprobs N]   (sampling at temperature 1; what they cost)
  * prints one line: key=value ... */
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,8 +38,10 @@ static uint64_t batch1_step_bytes(const Model *m, int context) {
 int main(int argc, char **argv) {
     const char *model_path = NULL, *dummy = NULL;
     int batch = 1, n_req = 0, prompt = 64, new_tokens = 256;
-    float temperature = 0.0f, top_p = 1.0f;
+    float temperature = 0.0f, top_p = 1.0f, min_p = 0.0f;
+    int top_k = 0, logprobs = -1;
     const char *usage = "usage: bench_gpu (--dummy PRESET[:mxfp4] | MODEL.bin) [--batch B] [--requests N] [--prompt P] [--new NEW] [--top-p P]\n"
+                        "                 [--top-k K] [--min-p P] [--logprobs N]\n"
                         "Runs getp's decode loop on the GPU backend and prints one line of key=value figures.\n";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : "";
@@ -51,6 +54,9 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--prompt")) prompt = atoi(v), i++;
         else if (!strcmp(a, "--new")) new_tokens = atoi(v), i++;
         else if (!strcmp(a, "--top-p")) temperature = 1.0f, top_p = (float)atof(v), i++;
+        else if (!strcmp(a, "--top-k")) temperature = 1.0f, top_k = atoi(v), i++;
+        else if (!strcmp(a, "--min-p")) temperature = 1.0f, min_p = (float)atof(v), i++;
+        else if (!strcmp(a, "--logprobs")) logprobs = atoi(v), i++;
         else if (a[0] != '-') model_path = a;
         else {
             fprintf(stderr, "bench_gpu: unknown option %s\n", a);
@@ -88,7 +94,8 @@ int main(int argc, char **argv) {
         for (int t = 0; t < prompt; t++) ids[(size_t)i * prompt + t] = (int)(rng_u64(&r) % (uint64_t)V);
         reqs[i].prompt = ids + (size_t)i * prompt;
         reqs[i].prompt_len = prompt;
-        reqs[i].params = (GenParams){new_tokens, sample_params(temperature, top_p), 7, 1, NULL, 0, NULL};
+        SampleParams sp = {temperature, top_p, min_p, top_k, logprobs};
+        reqs[i].params = (GenParams){new_tokens, sp, 7, 1, NULL, 0, NULL};
         reqs[i].index = (uint64_t)i;
     }
     /* warm-up: one short request captures nothing that the run reuses
@@ -117,10 +124,10 @@ int main(int argc, char **argv) {
     /* the sequences actually in flight: the decode loop takes at most max_slots and max_rows */
     int in_flight = batch < b->max_slots ? batch : b->max_slots;
     if (in_flight > b->max_rows) in_flight = b->max_rows;
-    printf("model=%s batch=%d requests=%d prompt=%d new=%d load_s=%.2f prefill_tok_s=%.1f decode_tok_s=%.1f overall_tok_s=%.1f "
+    printf("model=%s batch=%d requests=%d prompt=%d new=%d sampling=t%g,p%g,k%d,m%g,lp%d load_s=%.2f prefill_tok_s=%.1f decode_tok_s=%.1f overall_tok_s=%.1f "
            "ttft_p50_s=%.3f ttft_p99_s=%.3f tpot_p50_ms=%.2f tpot_p99_ms=%.2f "
            "copy_bw_GBs=%.0f step_bytes_GB=%.3f roofline_b1_tok_s=%.1f info=\"%s\"\n",
-           dummy ? dummy : model_path, in_flight, n_req, prompt, new_tokens, load_s,
+           dummy ? dummy : model_path, in_flight, n_req, prompt, new_tokens, temperature, top_p, top_k, min_p, logprobs, load_s,
            stats.prefill_seconds > 0 ? stats.prefill_tokens / stats.prefill_seconds : 0, decode_tps, generated / run_s, lat.ttft_p50,
            lat.ttft_p99, 1e3 * lat.tpot_p50, 1e3 * lat.tpot_p99, bw / 1e9, step_bytes / 1e9, bw / step_bytes, b->info);
     backend_destroy(b);
