@@ -115,6 +115,17 @@ __device__ inline float sample_threshold(const float *p, int V, float pmax, cons
     return tau;
 }
 
+/* Row r's argmax (value, id) in every thread: argmax_slices_kernel's
+ * winners combined in slice order with the same tie rule. */
+__device__ inline void row_argmax(const int2 *argmax_part, int r, float &bv, int &bi) {
+    bv = -INFINITY, bi = 0x7fffffff;
+    for (int i = threadIdx.x; i < ARGMAX_SLICES; i += blockDim.x) {
+        int2 part = argmax_part[(size_t)r * ARGMAX_SLICES + i];
+        better(bv, bi, __int_as_float(part.x), part.y);
+    }
+    block_argmax(bv, bi);
+}
+
 /* After argmax_slices_kernel, one block per row. */
 __global__ void __launch_bounds__(SAMPLE_THREADS) sample_kernel(int *tokens, const float *logits, const int2 *argmax_part, float *prob, int V,
                                                                const SampleSpec *spec) {
@@ -127,14 +138,9 @@ __global__ void __launch_bounds__(SAMPLE_THREADS) sample_kernel(int *tokens, con
     float *p = prob + (size_t)r * V;
     SampleSpec sp = spec[r];
 
-    /* argmax: the slices' winners, in slice order */
-    float bv = -INFINITY;
-    int bi = 0x7fffffff;
-    for (int i = threadIdx.x; i < ARGMAX_SLICES; i += blockDim.x) {
-        int2 part = argmax_part[(size_t)r * ARGMAX_SLICES + i];
-        better(bv, bi, __int_as_float(part.x), part.y);
-    }
-    block_argmax(bv, bi);
+    float bv;
+    int bi;
+    row_argmax(argmax_part, r, bv, bi);
     if (sp.temperature <= 0.0f) {
         if (threadIdx.x == 0) tokens[r] = bi;
         return;
@@ -210,14 +216,9 @@ __global__ void __launch_bounds__(LOGPROBS_THREADS) logprobs_kernel(TokenLogprob
     const float *l = logits + (size_t)r * V;
     TokenLogprobs *o = out + r;
 
-    /* the first pick: the slices' winners, in slice order */
-    float bv = -INFINITY;
-    int bi = 0x7fffffff;
-    for (int i = threadIdx.x; i < ARGMAX_SLICES; i += blockDim.x) {
-        int2 part = argmax_part[(size_t)r * ARGMAX_SLICES + i];
-        better(bv, bi, __int_as_float(part.x), part.y);
-    }
-    block_argmax(bv, bi);
+    float bv; /* the first pick: the row's argmax */
+    int bi;
+    row_argmax(argmax_part, r, bv, bi);
     double z = 0.0, mx = bv;
     for (int i = threadIdx.x; i < V; i += blockDim.x) z += exp((double)l[i] - mx);
     const double log_z = mx + log(block_sum(z, shared));
