@@ -209,7 +209,7 @@ static int admit_and_prefill(Loop *L, int *next, Error *err) {
         }
         s->pos = 0;
         s->rng = gen_choice_stream(r->params.seed, r->index, r->choice);
-        s->stop.len = 0, s->stop.first = -1; /* its buffer is reused */
+        stop_match_reset(&s->stop);
         admitted++;
         int t = 0;
         if (r->choice > 0 && shared_slot >= 0 && L->reqs[shared_from].index == r->index && r->prompt_len > 1 && b->ops->copy_prefix) {

@@ -25,6 +25,11 @@ void stop_match_free(StopMatch *m) {
     stop_match_init(m);
 }
 
+void stop_match_reset(StopMatch *m) {
+    m->len = 0;
+    m->first = -1;
+}
+
 int stop_match_append(StopMatch *m, const char *const *stop, int n_stop, const uint8_t *bytes, size_t n) {
     if (m->len + n + 1 > m->cap) m->text = xrealloc(m->text, m->cap = 2 * (m->len + n + 1));
     memcpy(m->text + m->len, bytes, n);

@@ -24,6 +24,8 @@ long stop_first(const char *const *stop, int n_stop, const char *text, size_t le
 
 void stop_match_init(StopMatch *m);
 void stop_match_free(StopMatch *m);
+/* Empties the text for a new completion, keeping the buffer. */
+void stop_match_reset(StopMatch *m);
 /* Appends a token's bytes; returns 1 when the text's first stop string is settled. */
 int stop_match_append(StopMatch *m, const char *const *stop, int n_stop, const uint8_t *bytes, size_t n);
 
