@@ -37,11 +37,11 @@ static uint64_t batch1_step_bytes(const Model *m, int context) {
 
 int main(int argc, char **argv) {
     const char *model_path = NULL, *dummy = NULL;
-    int batch = 1, n_req = 0, prompt = 64, new_tokens = 256;
+    int batch = 1, n_req = 0, prompt = 64, new_tokens = 256, step_tokens = 0;
     float temperature = 0.0f, top_p = 1.0f, min_p = 0.0f;
     int top_k = 0, logprobs = -1;
     const char *usage = "usage: bench_gpu (--dummy PRESET[:mxfp4] | MODEL.bin) [--batch B] [--requests N] [--prompt P] [--new NEW] [--top-p P]\n"
-                        "                 [--top-k K] [--min-p P] [--logprobs N]\n"
+                        "                 [--top-k K] [--min-p P] [--logprobs N] [--step-tokens N]\n"
                         "Runs getp's decode loop on the GPU backend and prints one line of key=value figures.\n";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : "";
@@ -50,6 +50,7 @@ int main(int argc, char **argv) {
             return 0;
         } else if (!strcmp(a, "--dummy")) dummy = v, i++;
         else if (!strcmp(a, "--batch")) batch = atoi(v), i++;
+        else if (!strcmp(a, "--step-tokens")) step_tokens = atoi(v), i++;
         else if (!strcmp(a, "--requests")) n_req = atoi(v), i++;
         else if (!strcmp(a, "--prompt")) prompt = atoi(v), i++;
         else if (!strcmp(a, "--new")) new_tokens = atoi(v), i++;
@@ -105,12 +106,12 @@ int main(int argc, char **argv) {
     RequestResult warm_res;
     memset(&warm_res, 0, sizeof warm_res);
     GenStats stats;
-    if (generate_run(b, &warm, 1, 1, &warm_res, &stats, NULL, NULL, &err) != 0) {
+    if (generate_run(b, &warm, 1, (GenLimits){1, 0}, &warm_res, &stats, NULL, NULL, &err) != 0) {
         fprintf(stderr, "bench_gpu: %s\n", err.msg);
         return 1;
     }
     double t1 = now_seconds();
-    if (generate_run(b, reqs, n_req, batch, res, &stats, NULL, NULL, &err) != 0) {
+    if (generate_run(b, reqs, n_req, (GenLimits){batch, step_tokens}, res, &stats, NULL, NULL, &err) != 0) {
         fprintf(stderr, "bench_gpu: %s\n", err.msg);
         return 1;
     }
@@ -125,10 +126,10 @@ int main(int argc, char **argv) {
     int in_flight = batch < b->max_slots ? batch : b->max_slots;
     if (in_flight > b->max_rows) in_flight = b->max_rows;
     printf("model=%s batch=%d requests=%d prompt=%d new=%d sampling=t%g,p%g,k%d,m%g,lp%d load_s=%.2f prefill_tok_s=%.1f decode_tok_s=%.1f overall_tok_s=%.1f "
-           "ttft_p50_s=%.3f ttft_p99_s=%.3f tpot_p50_ms=%.2f tpot_p99_ms=%.2f "
+           "steps=%ld mixed_steps=%ld ttft_p50_s=%.3f ttft_p99_s=%.3f tpot_p50_ms=%.2f tpot_p99_ms=%.2f "
            "copy_bw_GBs=%.0f step_bytes_GB=%.3f roofline_b1_tok_s=%.1f info=\"%s\"\n",
            dummy ? dummy : model_path, in_flight, n_req, prompt, new_tokens, temperature, top_p, top_k, min_p, logprobs, load_s,
-           stats.prefill_seconds > 0 ? stats.prefill_tokens / stats.prefill_seconds : 0, decode_tps, generated / run_s, lat.ttft_p50,
+           stats.prefill_seconds > 0 ? stats.prefill_tokens / stats.prefill_seconds : 0, decode_tps, generated / run_s, stats.steps, stats.mixed_steps, lat.ttft_p50,
            lat.ttft_p99, 1e3 * lat.tpot_p50, 1e3 * lat.tpot_p99, bw / 1e9, step_bytes / 1e9, bw / step_bytes, b->info);
     backend_destroy(b);
     model_close(&m);

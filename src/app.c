@@ -196,10 +196,10 @@ int app_write_results(const Options *o, const Tokenizer *tok, const char *path, 
     return output_commit(&f, err);
 }
 
-int app_generate(Backend *be, const GenRequest *reqs, int n, int max_batch, RequestResult *res, GenStats *stats, GenProgress progress,
+int app_generate(Backend *be, const GenRequest *reqs, int n, GenLimits limits, RequestResult *res, GenStats *stats, GenProgress progress,
                  void *progress_ctx, Error *err) {
     RequestResult *ran = xcalloc((size_t)(n > 0 ? n : 1), sizeof *ran);
-    int rc = generate_run(be, reqs, n, max_batch, ran, stats, progress, progress_ctx, err);
+    int rc = generate_run(be, reqs, n, limits, ran, stats, progress, progress_ctx, err);
     for (int k = 0; k < n; k++) res[reqs[k].result] = ran[k]; /* even on failure: the caller frees the tokens */
     free(ran);
     return rc;

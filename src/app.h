@@ -31,7 +31,7 @@ int app_build_requests(const Options *o, const Tokenizer *tok, RequestSet *rs, c
 
 /* Runs reqs[0..n) (from app_build_requests) and puts each result at
  * res[reqs[k].result]; the results of requests that did not run stay zero. */
-int app_generate(Backend *be, const GenRequest *reqs, int n, int max_batch, RequestResult *res, GenStats *stats, GenProgress progress,
+int app_generate(Backend *be, const GenRequest *reqs, int n, GenLimits limits, RequestResult *res, GenStats *stats, GenProgress progress,
                  void *progress_ctx, Error *err);
 
 /* app_decode_text for each result of every request (res: rs->n_results). */

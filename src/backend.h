@@ -48,7 +48,9 @@ typedef struct {
     /* Optional (NULL: the decode loop prefills each choice itself): makes
      * positions [0, n_positions) of slot dst's cache those of slot src, as
      * if dst had computed them; ordered after every call submitted before
-     * it and before every call after it. Needs no call outstanding. */
+     * it and before every call after it. Needs no call outstanding, and src
+     * at most max_rows positions past n_positions (a sliding layer may keep
+     * only its window and max_rows positions more). */
     int (*copy_prefix)(Backend *b, int dst_slot, int src_slot, int n_positions, Error *err);
     void (*destroy)(Backend *b);
 } BackendOps;

@@ -9,16 +9,28 @@
 
 int is_stop_token(int id) { return id == TOKEN_RETURN || id == TOKEN_ENDOFTEXT || id == TOKEN_CALL; }
 
+typedef enum {
+    SLOT_FREE,
+    SLOT_WAIT_PREFIX, /* a choice waiting for an earlier choice's prompt, to copy it */
+    SLOT_PREFILL,     /* prompt rows still to submit */
+    SLOT_DECODE,      /* one row per step */
+} SlotPhase;
+
 typedef struct {
     int request; /* index into reqs, -1 when the slot is free */
-    int pos;     /* next position to fill */
-    int last;    /* last sampled token (the next input) */
+    SlotPhase phase;
+    int fed;           /* positions submitted so far: the next row's position */
+    int last;          /* last accepted token: the next input when none is pending */
+    long pending_call; /* the call whose sample this slot's next row needs, -1: none */
+    int pending_j;     /* ... its sampled row there */
+    int prefix_slot, prefix_request; /* SLOT_WAIT_PREFIX: who prefills the prompt */
     Rng rng;
     StopMatch stop; /* the completion's text, where the request has stop strings */
 } Slot;
 
-/* Records a sampled token for slot s; returns 1 when the request is finished. */
-static int accept_token(Slot *s, const GenRequest *r, RequestResult *res, int token, const TokenLogprobs *lp, int max_context) {
+/* Records a sampled token for slot s, that token to be fed at position
+ * feed_pos; returns 1 when the request is finished. */
+static int accept_token(Slot *s, const GenRequest *r, RequestResult *res, int token, const TokenLogprobs *lp, int feed_pos, int max_context) {
     if (!r->params.ignore_eos && is_stop_token(token)) {
         res->finish = FINISH_STOP;
         return 1;
@@ -38,7 +50,7 @@ static int accept_token(Slot *s, const GenRequest *r, RequestResult *res, int to
         res->finish = FINISH_LENGTH;
         return 1;
     }
-    if (s->pos >= max_context) { /* no room to feed the token back */
+    if (feed_pos >= max_context) { /* no room to feed the token back */
         res->finish = FINISH_CONTEXT;
         return 1;
     }
@@ -46,15 +58,17 @@ static int accept_token(Slot *s, const GenRequest *r, RequestResult *res, int to
 }
 
 /* One forward call being built or in flight: its rows, and for each row
- * that samples (in row order) its spec, its slot and the token it got. */
+ * that samples (in row order) its spec, whose it is, and the token it got. */
 typedef struct {
+    long seq; /* calls are numbered from 1 as they are built */
     BatchRow *rows;
-    int n_rows;
+    int n_rows, prefill_rows;
     SampleSpec *spec;
-    int *want_slot;
+    int *want_slot, *want_request, *want_pos, *want_first; /* want_first: a prompt's last row */
     int n_want;
     int *tokens;
     TokenLogprobs *logprobs; /* for rows whose spec asked */
+    double seconds;          /* wall time charged to it (see collect_in_flight) */
 } Call;
 
 /* Everything the loop carries between calls. */
@@ -62,11 +76,17 @@ typedef struct {
     Backend *b;
     const GenRequest *reqs;
     RequestResult *out;
-    int n, done, max_batch;
+    int n, done, next, max_batch, step_rows;
     Slot *slots;
-    Call call, ahead; /* ahead: the decode step enqueued behind `call` */
+    int *queue, n_queue; /* slots waiting for or in prefill, in the order they were admitted */
+    Call calls[2];
+    Call *in_flight; /* submitted, not yet collected: at most one between steps */
+    long n_calls;
+    int share_slot;      /* the slot of the last request admitted with its own prompt, for its later choices */
     GenStats *stats;
-    double t_start; /* now_seconds() when the run began: the requests' times count from it */
+    double t_start;      /* now_seconds() when the run began: the requests' times count from it */
+    double t_mark;       /* when the last call was collected */
+    double submit_since; /* seconds spent submitting since then */
     GenProgress progress;
     void *progress_ctx;
 } Loop;
@@ -75,14 +95,19 @@ static void call_alloc(Call *c, int max_rows) {
     c->rows = xmalloc((size_t)max_rows * sizeof *c->rows);
     c->spec = xmalloc((size_t)max_rows * sizeof *c->spec);
     c->want_slot = xmalloc((size_t)max_rows * sizeof *c->want_slot);
+    c->want_request = xmalloc((size_t)max_rows * sizeof *c->want_request);
+    c->want_pos = xmalloc((size_t)max_rows * sizeof *c->want_pos);
+    c->want_first = xmalloc((size_t)max_rows * sizeof *c->want_first);
     c->tokens = xmalloc((size_t)max_rows * sizeof *c->tokens);
     c->logprobs = xmalloc((size_t)max_rows * sizeof *c->logprobs);
-    c->n_rows = c->n_want = 0;
 }
 static void call_free(Call *c) {
     free(c->rows);
     free(c->spec);
     free(c->want_slot);
+    free(c->want_request);
+    free(c->want_pos);
+    free(c->want_first);
     free(c->tokens);
     free(c->logprobs);
 }
@@ -90,178 +115,212 @@ static void call_free(Call *c) {
 static void finish_slot(Loop *L, Slot *s) {
     L->out[s->request].finish_s = now_seconds() - L->t_start;
     s->request = -1;
+    s->phase = SLOT_FREE;
     L->done++;
     if (L->progress) L->progress(L->progress_ctx, L->done, L->n, L->stats);
 }
 
-/* Hands each sampled token of a finished call to its slot. Rows of slots
- * that are no longer active (a pipelined step enqueued before its slot's
- * stop token was seen) are dropped. */
-static void accept_call(Loop *L, Call *c, int decode) {
-    double now = now_seconds() - L->t_start;
-    for (int j = 0; j < c->n_want; j++) {
-        Slot *s = &L->slots[c->want_slot[j]];
-        if (s->request < 0) continue;
-        const GenRequest *r = &L->reqs[s->request];
-        s->pos = decode ? s->pos + 1 : r->prompt_len;
-        if (!decode) L->out[s->request].first_token_s = now;
-        if (decode) L->stats->decode_tokens++;
-        if (accept_token(s, r, &L->out[s->request], c->tokens[j], &c->logprobs[j], L->b->max_context)) finish_slot(L, s);
+static void add_row(Loop *L, Call *c, int si, int token, int want, int first) {
+    Slot *s = &L->slots[si];
+    c->rows[c->n_rows++] = (BatchRow){si, s->fed, token, want};
+    c->prefill_rows += !want || first;
+    if (want) {
+        int j = c->n_want++;
+        c->spec[j] = sample_spec(&L->reqs[s->request].params.sample, &s->rng);
+        c->want_slot[j] = si, c->want_request[j] = s->request, c->want_pos[j] = s->fed, c->want_first[j] = first;
+        s->pending_call = c->seq, s->pending_j = j;
     }
-    c->n_rows = c->n_want = 0;
+    s->fed++;
 }
 
-/* Runs the prefill call built so far, one call at a time, and hands each
- * sampled token to its slot. */
-static int run_prefill_call(Loop *L, Error *err) {
-    Call *c = &L->call;
-    if (c->n_rows == 0) return 0;
-    double t0 = now_seconds();
-    int rc = backend_sample_logprobs(L->b, c->rows, c->n_rows, c->spec, c->tokens, c->logprobs, err);
-    L->stats->prefill_seconds += now_seconds() - t0;
-    L->stats->prefill_tokens += c->n_rows;
-    if (rc != 0) return rc;
-    accept_call(L, c, 0);
+/* Waits for the call in flight and hands each sampled token to its slot.
+ * Rows of requests that ended meanwhile (a row enqueued before its
+ * request's stop token was seen) are dropped. The wall time since the last
+ * collect, less the submits (charged to the calls submitted), is this
+ * call's; a call with both kinds of rows counts toward prefill and decode
+ * in proportion to its rows. */
+static int collect_in_flight(Loop *L, Error *err) {
+    Call *c = L->in_flight;
+    L->in_flight = NULL;
+    if (backend_collect_logprobs(L->b, c->tokens, c->logprobs, err) != 0) return -1;
+    double now = now_seconds();
+    c->seconds += now - L->t_mark - L->submit_since;
+    L->t_mark = now, L->submit_since = 0;
+    double prefill_share = (double)c->prefill_rows / c->n_rows;
+    L->stats->prefill_seconds += c->seconds * prefill_share;
+    L->stats->decode_seconds += c->seconds * (1.0 - prefill_share);
+    for (int j = 0; j < c->n_want; j++) {
+        Slot *s = &L->slots[c->want_slot[j]];
+        if (s->request != c->want_request[j]) continue;
+        const GenRequest *r = &L->reqs[s->request];
+        if (s->pending_call == c->seq) s->pending_call = -1;
+        if (c->want_first[j]) L->out[s->request].first_token_s = now - L->t_start;
+        else L->stats->decode_tokens++;
+        if (accept_token(s, r, &L->out[s->request], c->tokens[j], &c->logprobs[j], c->want_pos[j] + 1, L->b->max_context)) finish_slot(L, s);
+    }
+    if (L->progress) L->progress(L->progress_ctx, L->done, L->n, L->stats); /* redrawn every few seconds */
     return 0;
 }
 
-static void add_row(Loop *L, Call *c, int slot, int pos, int token, int want, const GenParams *p) {
-    c->rows[c->n_rows++] = (BatchRow){slot, pos, token, want};
-    if (!want) return;
-    c->spec[c->n_want] = sample_spec(&p->sample, &L->slots[slot].rng);
-    c->want_slot[c->n_want++] = slot;
+/* Whether slot s's pending sample can end its request only by being a stop
+ * token (or completing a stop string): then its next row may be enqueued
+ * before that token is known (at worst it is computed and dropped). A
+ * request that may end at its length or the context waits instead. */
+static int only_a_stop_can_end(const Loop *L, const Slot *s) {
+    return L->out[s->request].n_tokens + 1 < L->reqs[s->request].params.max_new_tokens && s->fed < L->b->max_context;
 }
 
-/* Whether slot si's row in a decode step can end its request only by
- * sampling a stop token: then the next step's row for it may be enqueued
- * before that token is known (at worst it is computed and dropped). */
-static int only_a_stop_can_end(const Loop *L, int si) {
-    const Slot *s = &L->slots[si];
-    return L->out[s->request].n_tokens + 1 < L->reqs[s->request].params.max_new_tokens && s->pos + 1 < L->b->max_context;
-}
-
-/* The decode step in L->call and the steps after it, each enqueued before
- * the tokens of the one ahead of it come back (the device feeds them back
- * itself), for as long as no request can end but by a stop token. Returns
- * with nothing in flight once a request ended, or may end at the step in
- * flight, so that the outer loop can refill its slot. A request's tokens
- * are those run_call would give step by step: they depend on it alone. */
-static int run_decode(Loop *L, Error *err) {
-    Backend *b = L->b;
-    Call *cur = &L->call, *next = &L->ahead;
-    double t0 = now_seconds();
-    int rc = backend_submit(b, cur->rows, cur->n_rows, cur->spec, err);
-    while (rc == 0) {
-        int chain = 1;
-        for (int j = 0; j < cur->n_want && chain; j++) chain = only_a_stop_can_end(L, cur->want_slot[j]);
-        if (chain) {
-            for (int j = 0; j < cur->n_want; j++) {
-                const Slot *s = &L->slots[cur->want_slot[j]];
-                add_row(L, next, cur->want_slot[j], s->pos + 1, TOKEN_OF_PREVIOUS(j), 1, &L->reqs[s->request].params);
-            }
-            if ((rc = backend_submit(b, next->rows, next->n_rows, next->spec, err)) != 0) break;
-        }
-        if ((rc = backend_collect_logprobs(b, cur->tokens, cur->logprobs, err)) != 0) break;
-        double now = now_seconds(); /* counted step by step, so that the progress line's rate is current */
-        L->stats->decode_seconds += now - t0;
-        t0 = now;
-        int done_before = L->done;
-        accept_call(L, cur, 1);
-        if (L->progress) L->progress(L->progress_ctx, L->done, L->n, L->stats); /* redrawn every few seconds */
-        if (!chain) break;
-        if (L->done != done_before) { /* a stop token: take the step in flight, then refill */
-            if ((rc = backend_collect_logprobs(b, next->tokens, next->logprobs, err)) == 0) accept_call(L, next, 1);
-            break;
-        }
-        Call in_flight = *next; /* becomes the current step; cur's buffers build the next */
-        *next = *cur, *cur = in_flight;
-    }
-    L->stats->decode_seconds += now_seconds() - t0; /* wall time: the host's turns overlap the device's */
-    return rc;
-}
-
-/* Puts the next requests into free slots and prefills their prompts
- * together, in calls of up to max_rows rows (a long prompt spans calls);
- * each prompt's last row samples its first token. Returns how many were
- * admitted, or -1. */
-static int admit_and_prefill(Loop *L, int *next, Error *err) {
-    Backend *b = L->b;
-    int admitted = 0, shared_slot = -1, shared_from = -1; /* the last prompt prefilled in this pass, and its request */
-    for (int si = 0; si < L->max_batch && *next < L->n; si++) {
+/* Choices waiting for their prompt's cache: copied once the earlier
+ * choice has submitted all of it but the last row (which each choice
+ * computes itself, sampling its own first token). The copy wants no call
+ * in flight. */
+static int copy_ready_prefixes(Loop *L, Error *err) {
+    for (int q = 0; q < L->n_queue; q++) {
+        int si = L->queue[q];
         Slot *s = &L->slots[si];
-        if (s->request >= 0) continue;
-        const GenRequest *r = &L->reqs[*next];
-        RequestResult *res = &L->out[*next];
-        res->prompt_tokens = r->prompt_len;
-        size_t cap = (size_t)(r->params.max_new_tokens > 0 ? r->params.max_new_tokens : 1);
-        res->tokens = xmalloc(cap * sizeof(int));
-        res->logprobs = r->params.sample.logprobs >= 0 ? xmalloc(cap * sizeof *res->logprobs) : NULL;
-        res->n_tokens = 0;
-        if (r->prompt_len <= 0 || r->prompt_len > b->max_context)
-            return error_set(err, "request %llu: prompt of %d tokens does not fit the context of %d", (unsigned long long)r->index,
-                             r->prompt_len, b->max_context);
-        s->request = (*next)++;
-        if (r->params.max_new_tokens <= 0) {
-            res->finish = FINISH_LENGTH;
-            finish_slot(L, s);
-            si--; /* still free */
-            continue;
-        }
-        s->pos = 0;
-        s->rng = gen_choice_stream(r->params.seed, r->index, r->choice);
-        stop_match_reset(&s->stop);
-        admitted++;
-        int t = 0;
-        if (r->choice > 0 && shared_slot >= 0 && L->reqs[shared_from].index == r->index && r->prompt_len > 1 && b->ops->copy_prefix) {
-            /* an earlier choice's prompt, all but the last row: copied once it has run */
-            if (run_prefill_call(L, err) != 0 || b->ops->copy_prefix(b, si, shared_slot, r->prompt_len - 1, err) != 0) return -1;
-            t = r->prompt_len - 1;
-            L->stats->shared_prefix_tokens += t;
-        } else {
-            shared_slot = si, shared_from = s->request;
-        }
-        for (; t < r->prompt_len; t++) {
-            add_row(L, &L->call, si, t, r->prompt[t], t == r->prompt_len - 1, &r->params);
-            if (L->call.n_rows == b->max_rows && run_prefill_call(L, err) != 0) return -1;
-        }
+        if (s->phase != SLOT_WAIT_PREFIX) continue;
+        const Slot *src = &L->slots[s->prefix_slot];
+        int n = L->reqs[s->request].prompt_len - 1;
+        if (src->request == s->prefix_request && src->fed < n) continue;
+        /* the source may have ended since (its first token a stop); its cache stays until its slot is refilled, after this */
+        if (L->in_flight && collect_in_flight(L, err) != 0) return -1;
+        if (L->b->ops->copy_prefix(L->b, si, s->prefix_slot, n, err) != 0) return -1;
+        s->fed = n;
+        s->phase = SLOT_PREFILL;
+        L->stats->shared_prefix_tokens += n;
     }
-    if (run_prefill_call(L, err) != 0) return -1;
-    return admitted;
+    return 0;
 }
 
-int generate_run(Backend *b, const GenRequest *reqs, int n, int max_batch, RequestResult *out, GenStats *stats, GenProgress progress,
+/* Puts the next request into free slot si. Returns 0, or -1 when its
+ * prompt cannot run. */
+static int admit(Loop *L, int si, Error *err) {
+    Slot *s = &L->slots[si];
+    const GenRequest *r = &L->reqs[L->next];
+    RequestResult *res = &L->out[L->next];
+    res->prompt_tokens = r->prompt_len;
+    size_t cap = (size_t)(r->params.max_new_tokens > 0 ? r->params.max_new_tokens : 1);
+    res->tokens = xmalloc(cap * sizeof(int));
+    res->logprobs = r->params.sample.logprobs >= 0 ? xmalloc(cap * sizeof *res->logprobs) : NULL;
+    res->n_tokens = 0;
+    if (r->prompt_len <= 0 || r->prompt_len > L->b->max_context)
+        return error_set(err, "request %llu: prompt of %d tokens does not fit the context of %d", (unsigned long long)r->index, r->prompt_len,
+                         L->b->max_context);
+    s->request = L->next++;
+    if (r->params.max_new_tokens <= 0) {
+        res->finish = FINISH_LENGTH;
+        finish_slot(L, s);
+        return 0;
+    }
+    s->fed = 0;
+    s->pending_call = -1;
+    s->rng = gen_choice_stream(r->params.seed, r->index, r->choice);
+    stop_match_reset(&s->stop);
+    s->phase = SLOT_PREFILL;
+    /* a later choice of a request that another slot runs shares its
+     * prompt, while that slot is at most max_rows positions past it
+     * (backend.h's copy_prefix); the copy waits for the prompt's rows */
+    const Slot *src = L->share_slot >= 0 && L->share_slot != si ? &L->slots[L->share_slot] : NULL;
+    if (r->choice > 0 && src && src->request >= 0 && L->reqs[src->request].index == r->index &&
+        src->fed - (r->prompt_len - 1) <= L->b->max_rows && r->prompt_len > 1 && L->b->ops->copy_prefix) {
+        s->phase = SLOT_WAIT_PREFIX;
+        s->prefix_slot = L->share_slot, s->prefix_request = src->request;
+    } else {
+        L->share_slot = si;
+    }
+    L->queue[L->n_queue++] = si;
+    return 0;
+}
+
+/* Adds slot si's next prompt rows, as many as the call has room for; the
+ * prompt's last row samples the first token. */
+static void add_prompt_rows(Loop *L, Call *c, int si) {
+    Slot *s = &L->slots[si];
+    const GenRequest *r = &L->reqs[s->request];
+    while (s->fed < r->prompt_len && c->n_rows < L->step_rows) add_row(L, c, si, r->prompt[s->fed], s->fed == r->prompt_len - 1, 1);
+    if (s->fed == r->prompt_len) s->phase = SLOT_DECODE;
+}
+
+/* Builds the next call: a row for every decoding sequence whose next token
+ * is known or may be fed back by the device (decode rows first, so that
+ * prompts never stall them), then prompt rows up to step_rows, the oldest
+ * prompts first, then new requests into free slots while there is room. */
+static int build_call(Loop *L, Call *c, Error *err) {
+    c->seq = ++L->n_calls;
+    c->n_rows = c->prefill_rows = c->n_want = 0;
+    c->seconds = 0;
+    if (copy_ready_prefixes(L, err) != 0) return -1;
+    for (int si = 0; si < L->max_batch; si++) {
+        Slot *s = &L->slots[si];
+        if (s->phase != SLOT_DECODE) continue;
+        if (s->pending_call < 0) add_row(L, c, si, s->last, 1, 0);
+        else if (only_a_stop_can_end(L, s)) add_row(L, c, si, TOKEN_OF_PREVIOUS(s->pending_j), 1, 0);
+    }
+    int kept = 0;
+    for (int q = 0; q < L->n_queue; q++) {
+        int si = L->queue[q];
+        if (L->slots[si].phase == SLOT_PREFILL) add_prompt_rows(L, c, si);
+        if (L->slots[si].phase == SLOT_PREFILL || L->slots[si].phase == SLOT_WAIT_PREFIX) L->queue[kept++] = si;
+    }
+    L->n_queue = kept;
+    for (int si = 0; si < L->max_batch && c->n_rows < L->step_rows && L->next < L->n; si++) {
+        if (L->slots[si].request >= 0) continue;
+        if (admit(L, si, err) != 0) return -1;
+        if (L->slots[si].request < 0) si--; /* it asked for no tokens: the slot is still free */
+        else if (L->slots[si].phase == SLOT_PREFILL) {
+            add_prompt_rows(L, c, si);
+            if (L->slots[si].phase != SLOT_PREFILL) L->n_queue--; /* all of it fit: out of the queue again */
+        }
+    }
+    return 0;
+}
+
+int generate_run(Backend *b, const GenRequest *reqs, int n, GenLimits limits, RequestResult *out, GenStats *stats, GenProgress progress,
                  void *progress_ctx, Error *err) {
+    int max_batch = limits.max_batch;
     if (max_batch > b->max_slots) max_batch = b->max_slots;
     if (max_batch < 1) max_batch = 1;
-    if (max_batch > b->max_rows) max_batch = b->max_rows; /* a decode step is one row per slot */
-    Loop L = {.b = b, .reqs = reqs, .out = out, .n = n, .max_batch = max_batch, .stats = stats, .t_start = now_seconds(),
-              .progress = progress, .progress_ctx = progress_ctx};
+    if (max_batch > b->max_rows) max_batch = b->max_rows; /* a decode step is one row per sequence */
+    int step_rows = limits.step_rows > 0 && limits.step_rows < b->max_rows ? limits.step_rows : b->max_rows;
+    if (step_rows < max_batch) step_rows = max_batch;
+    Loop L = {.b = b, .reqs = reqs, .out = out, .n = n, .max_batch = max_batch, .step_rows = step_rows, .share_slot = -1,
+              .stats = stats, .t_start = now_seconds(), .progress = progress, .progress_ctx = progress_ctx};
+    L.t_mark = L.t_start;
     L.slots = xcalloc((size_t)max_batch, sizeof *L.slots);
+    L.queue = xmalloc((size_t)max_batch * sizeof *L.queue);
     for (int i = 0; i < max_batch; i++) {
         L.slots[i].request = -1;
         stop_match_init(&L.slots[i].stop);
     }
-    call_alloc(&L.call, b->max_rows);
-    call_alloc(&L.ahead, b->max_rows);
+    call_alloc(&L.calls[0], step_rows);
+    call_alloc(&L.calls[1], step_rows);
     memset(stats, 0, sizeof *stats);
-    int next = 0, rc = 0;
+    int rc = 0;
+    /* Each call is submitted before the one ahead of it is collected, so
+     * the host builds the next step while the device runs this one. */
     while (L.done < n && rc == 0) {
-        int admitted;
-        do admitted = admit_and_prefill(&L, &next, err);
-        while (admitted > 0);
-        if (admitted < 0) {
-            rc = -1;
-            break;
+        Call *c = L.in_flight == &L.calls[0] ? &L.calls[1] : &L.calls[0];
+        if ((rc = build_call(&L, c, err)) != 0) break;
+        if (c->n_rows == 0) { /* every sequence waits for the call in flight */
+            if (!L.in_flight) rc = error_set(err, "decode loop: nothing to run with %d of %d requests unfinished", n - L.done, n);
+            else rc = collect_in_flight(&L, err);
+            continue;
         }
-        /* one decode step for every active slot, and the steps chained after it */
-        for (int si = 0; si < max_batch; si++)
-            if (L.slots[si].request >= 0) add_row(&L, &L.call, si, L.slots[si].pos, L.slots[si].last, 1, &reqs[L.slots[si].request].params);
-        if (L.call.n_rows == 0) continue;
-        rc = run_decode(&L, err);
+        double t0 = now_seconds();
+        if ((rc = backend_submit(b, c->rows, c->n_rows, c->spec, err)) != 0) break;
+        c->seconds = now_seconds() - t0;
+        L.submit_since += c->seconds;
+        stats->steps++;
+        stats->mixed_steps += c->prefill_rows > 0 && c->prefill_rows < c->n_rows;
+        stats->prefill_tokens += c->prefill_rows;
+        if (L.in_flight) rc = collect_in_flight(&L, err);
+        L.in_flight = c;
     }
+    if (rc == 0 && L.in_flight) rc = collect_in_flight(&L, err); /* rows of requests that had ended */
     for (int i = 0; i < max_batch; i++) stop_match_free(&L.slots[i].stop);
     free(L.slots);
-    call_free(&L.call);
-    call_free(&L.ahead);
+    free(L.queue);
+    call_free(&L.calls[0]);
+    call_free(&L.calls[1]);
     return rc;
 }

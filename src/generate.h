@@ -1,17 +1,20 @@
 /* generate.h - the getp decode loop: continuous batching of many requests
  * over one backend.
  *
- * Up to max_batch sequences are in flight. A free slot is refilled at once
- * with the next request, whose prompt is prefilled in chunks; then one decode
- * step advances every active sequence by a token. A request's tokens depend
- * only on its prompt, its parameters and (seed, index): never on the batch,
- * the slot or the process that runs it. The choices of one request
- * admitted together share its prompt's cache (backend.h's copy_prefix):
- * the prompt is prefilled once and each choice samples its own first token.
- * Each decode step is submitted
- * before the tokens of the one ahead of it come back (backend.h's
- * submit/collect), as long as no request can end but by a stop token; the
- * results are those of one call at a time. */
+ * Up to max_batch sequences are in flight. Every forward call (a step) has
+ * a row for each decoding sequence, then prompt rows (chunked prefill) up
+ * to step_rows, the oldest prompts first; a free slot is refilled at once
+ * with the next request while the step has room. So prompts never stall
+ * the sequences that decode, and their rows ride along with decode rows
+ * rather than in calls of their own. A request's tokens depend only on its
+ * prompt, its parameters and (seed, index): never on the batch, the slot,
+ * how its prompt was chunked or the process that runs it. The choices of
+ * one request admitted together share its prompt's cache (backend.h's
+ * copy_prefix): the prompt is prefilled once and each choice samples its
+ * own first token. Each step is submitted before the tokens of the one
+ * ahead of it come back (backend.h's submit/collect); a sequence whose
+ * token in flight can end it other than by a stop token sits that step
+ * out. The results are those of one call at a time. */
 #ifndef GETP_GENERATE_H
 #define GETP_GENERATE_H
 
@@ -52,11 +55,21 @@ static inline Rng gen_choice_stream(uint64_t seed, uint64_t index, int choice) {
     return choice == 0 ? r : rng_stream(r.state, (uint64_t)choice);
 }
 
-/* Time inside the forward calls (decode steps: their wall time, the host's
- * turns between them included) and the tokens they gave. */
+/* Sequences in flight (capped at the backend's slots and rows) and rows
+ * in one forward call (0: the backend's limit; at least max_batch). */
+typedef struct {
+    int max_batch;
+    int step_rows;
+} GenLimits;
+
+/* The run's wall time, charged to the calls (a call: its submit, and the
+ * time from the previous collect to its own), and split between prefill
+ * and decode in proportion to each call's prompt and decode rows; the
+ * prompt rows computed and the decode rows' tokens taken. */
 typedef struct {
     double prefill_seconds, decode_seconds;
     long prefill_tokens, decode_tokens;
+    long steps, mixed_steps; /* forward calls, and those with both prompt and decode rows */
     long shared_prefix_tokens; /* prompt positions copied from another choice's cache, not computed */
 } GenStats;
 
@@ -66,7 +79,7 @@ typedef void (*GenProgress)(void *ctx, int done, int total, const GenStats *stat
 
 /* Runs every request to completion. out[i] receives prompt_tokens, tokens,
  * n_tokens and finish (text is left to the caller). */
-int generate_run(Backend *b, const GenRequest *reqs, int n, int max_batch, RequestResult *out, GenStats *stats, GenProgress progress,
+int generate_run(Backend *b, const GenRequest *reqs, int n, GenLimits limits, RequestResult *out, GenStats *stats, GenProgress progress,
                  void *progress_ctx, Error *err);
 
 /* True for the tokens that end a completion: <|return|>, <|endoftext|>, <|call|>. */

@@ -58,6 +58,9 @@ void options_usage(FILE *f, const char *prog, const ExtraOptions *extra) {
             "  --timings        JSONL output: each completion's first_token_s and finish_s\n"
             "                   (seconds from the start of generation; they vary run to run)\n"
             "  --batch B        sequences in flight (default 16)\n"
+            "  --step-tokens N  tokens one forward call computes: a token of every decoding\n"
+            "                   sequence, prompt chunks filling the rest (default and most:\n"
+            "                   the backend's limit, 256; at least B)\n"
             "  --ctx N          context limit in tokens (default min(model, 4096))\n"
             "  --threads N      CPU threads (default: all)\n"
             "  --backend B      auto (default), cpu or hip\n"
@@ -117,7 +120,7 @@ static const struct {
 } COMMON_LONG[] = {{"help", no_argument}, {"mode", required_argument}, {"input", required_argument}, {"output", required_argument},
                    {"max-tokens", required_argument}, {"temperature", required_argument}, {"top-p", required_argument},
                    {"seed", required_argument}, {"ignore-eos", no_argument}, {"chat", no_argument}, {"progress", no_argument},
-                   {"no-progress", no_argument}, {"batch", required_argument}, {"ctx", required_argument}, {"threads", required_argument},
+                   {"no-progress", no_argument}, {"batch", required_argument}, {"step-tokens", required_argument}, {"ctx", required_argument}, {"threads", required_argument},
                    {"backend", required_argument}, {"kv-mem", required_argument}, {"dummy-weights", required_argument},
                    {"tokenizer", required_argument}, {"reasoning-effort", required_argument}, {"system-date", required_argument},
                    {"developer", required_argument}, {"output-channels", required_argument},
@@ -263,6 +266,8 @@ static int set_valued(Options *o, const char *a, const char *v, const char *prog
         return set_seed(o, v, a, prog, errs);
     } else if (!strcmp(a, "--batch")) {
         return parse_int(errs, prog, a, v, 1, 4096, &o->batch);
+    } else if (!strcmp(a, "--step-tokens")) {
+        return parse_int(errs, prog, a, v, 1, 1 << 20, &o->step_tokens);
     } else if (!strcmp(a, "--ctx")) {
         return parse_int(errs, prog, a, v, 1, 1 << 24, &o->context);
     } else if (!strcmp(a, "--threads")) {

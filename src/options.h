@@ -33,6 +33,7 @@ typedef struct {
     int all_channels;               /* plain text output of a chat: the whole text, not the final channel */
     int timings;                    /* JSONL output: each completion's first-token and finish times */
     int batch;
+    int step_tokens; /* rows of one forward call; 0: the backend's limit */
     int context; /* 0: min(model max_context, 4096) */
     int threads;
     int progress; /* -1 auto (tty), 0 off, 1 on */

@@ -44,6 +44,7 @@ typedef struct {
     int fail_after;          /* > 0: the call after this many collects fails */
     TokenLogprobs queued_lp[2][256];
     long copied;             /* prompt positions copied between slots */
+    int widest;              /* the most rows of one submitted call */
 } Wrap;
 
 static int wrap_forward(Backend *b, const BatchRow *rows, int n, float *logits, Error *err) {
@@ -93,6 +94,7 @@ static int wrap_submit(Backend *b, const BatchRow *rows, int n, const SampleSpec
     w->n_queued[slot] = w->prev_n;
     w->submitted++;
     w->submitted_rows += n;
+    if (n > w->widest) w->widest = n;
     return 0;
 }
 
@@ -228,34 +230,41 @@ int main(int argc, char **argv) {
         for (int i = 0; i < N_REQ; i++) naive_generate(&w, &reqs[i], &naive_no_stops[i]);
         free(w.logits), free(w.scratch);
     }
-    static const int batches[] = {1, 3, 8};
-    for (int k = 0; k < 3; k++) {
-        int batch = batches[k];
+    /* batch, and rows per call (0: the backend's 256, whole prompts in one
+     * call); the small ones chunk prompts and mix them with decode rows */
+    static const int shapes[][2] = {{1, 0}, {3, 0}, {8, 0}, {1, 3}, {3, 4}, {8, 8}, {8, 11}};
+    for (int k = 0; k < (int)(sizeof shapes / sizeof *shapes); k++) {
+        int batch = shapes[k][0], step = shapes[k][1];
         Wrap wp;
         Backend pipelined = wrap(cpu, &wp, &PIPELINED_OPS);
         RequestResult rp[N_REQ];
         memset(rp, 0, sizeof rp);
         GenStats sp;
-        if (generate_run(&pipelined, reqs, N_REQ, batch, rp, &sp, NULL, NULL, &err) != 0) {
-            printf("FAIL batch %d: %s\n", batch, err.msg);
+        if (generate_run(&pipelined, reqs, N_REQ, (GenLimits){batch, step}, rp, &sp, NULL, NULL, &err) != 0) {
+            printf("FAIL batch %d, step %d: %s\n", batch, step, err.msg);
             return 1;
         }
         int stops = 0, lengths = 0, contexts = 0;
-        long naive_decode = 0;
+        long naive_decode = 0, prompt_rows = 0;
         for (int i = 0; i < N_REQ; i++) {
             stops += naive[i].finish == FINISH_STOP;
             lengths += naive[i].finish == FINISH_LENGTH;
             contexts += naive[i].finish == FINISH_CONTEXT;
             naive_decode += naive[i].n_tokens > 0 ? naive[i].n_tokens - 1 + (naive[i].finish == FINISH_STOP) : 0;
+            prompt_rows += reqs[i].params.max_new_tokens > 0 ? reqs[i].prompt_len : 0;
         }
         long dropped = wp.submitted_rows - sp.decode_tokens - sp.prefill_tokens;
+        int limit = step ? (step > batch ? step : batch) : cpu->max_rows;
         /* at batch 1 a choice waits for a free slot and prefills its prompt itself; above, choices share it */
         int ok = same_results(naive, rp) && stops > 0 && lengths > 0 && contexts > 0 && wp.fed_back > 0 && dropped > 0 &&
                  wp.submitted == wp.collected && sp.decode_tokens == naive_decode && (batch == 1 ? wp.copied == 0 : wp.copied > 0) &&
-                 wp.copied == sp.shared_prefix_tokens;
-        printf("%s decode loop, batch %d: tokens and logprobs equal the naive loop's for %d completions (%d stopped, %d at length, "
-               "%d at the context; %ld tokens fed back, %ld rows dropped after a stop, %ld prompt positions shared by choices)\n",
-               ok ? "PASS" : "FAIL", batch, N_REQ, stops, lengths, contexts, wp.fed_back, dropped, wp.copied);
+                 wp.copied == sp.shared_prefix_tokens && sp.prefill_tokens + wp.copied == prompt_rows && wp.widest <= limit &&
+                 sp.steps == wp.submitted && (batch == 1 || sp.mixed_steps > 0);
+        printf("%s decode loop, batch %d, %d rows a call: tokens and logprobs equal the naive loop's for %d completions (%d stopped, "
+               "%d at length, %d at the context; %ld tokens fed back, %ld rows dropped after a stop, %ld prompt positions shared by "
+               "choices; %ld calls of at most %d rows, %ld with prompt and decode rows)\n",
+               ok ? "PASS" : "FAIL", batch, limit, N_REQ, stops, lengths, contexts, wp.fed_back, dropped, wp.copied, sp.steps, wp.widest,
+               sp.mixed_steps);
         failed += !ok;
         free_results(rp);
         free(wp.logits), free(wp.scratch);
@@ -266,7 +275,7 @@ int main(int argc, char **argv) {
         RequestResult rc[N_REQ];
         memset(rc, 0, sizeof rc);
         GenStats s1;
-        int rc1 = generate_run(cpu, reqs, N_REQ, 4, rc, &s1, NULL, NULL, &err);
+        int rc1 = generate_run(cpu, reqs, N_REQ, (GenLimits){4, 0}, rc, &s1, NULL, NULL, &err);
         int ok = rc1 == 0 && same_results(naive_no_stops, rc);
         printf("%s decode loop over the CPU backend's submit/collect: the naive loop's tokens (batch 4)%s%s\n", ok ? "PASS" : "FAIL",
                rc1 ? ": " : "", rc1 ? err.msg : "");
@@ -290,7 +299,7 @@ int main(int argc, char **argv) {
         RequestResult rp[N_REQ];
         memset(rp, 0, sizeof rp);
         GenStats sp;
-        int rc = generate_run(&pipelined, reqs, N_REQ, 3, rp, &sp, NULL, NULL, &err);
+        int rc = generate_run(&pipelined, reqs, N_REQ, (GenLimits){3, 0}, rp, &sp, NULL, NULL, &err);
         int ok = rc != 0 && strstr(err.msg, "injected failure") != NULL;
         printf("%s decode loop: a backend error in a pipelined step is returned (%s)\n", ok ? "PASS" : "FAIL", rc ? err.msg : "no error");
         failed += !ok;
