@@ -122,9 +122,8 @@ int main(int argc, char **argv) {
     uint64_t step_bytes = batch1_step_bytes(&m, context);
     double decode_tps = stats.decode_seconds > 0 ? stats.decode_tokens / stats.decode_seconds : 0;
     Latency lat = run_report_latency(res, n_req);
-    /* the sequences actually in flight: the decode loop takes at most max_slots and max_rows */
+    /* the sequences actually in flight: the decode loop takes at most max_slots (those the KV cache holds) */
     int in_flight = batch < b->max_slots ? batch : b->max_slots;
-    if (in_flight > b->max_rows) in_flight = b->max_rows;
     printf("model=%s batch=%d requests=%d prompt=%d new=%d sampling=t%g,p%g,k%d,m%g,lp%d load_s=%.2f prefill_tok_s=%.1f decode_tok_s=%.1f overall_tok_s=%.1f "
            "steps=%ld mixed_steps=%ld ttft_p50_s=%.3f ttft_p99_s=%.3f tpot_p50_ms=%.2f tpot_p99_ms=%.2f "
            "copy_bw_GBs=%.0f step_bytes_GB=%.3f roofline_b1_tok_s=%.1f info=\"%s\"\n",

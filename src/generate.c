@@ -77,6 +77,7 @@ typedef struct {
     const GenRequest *reqs;
     RequestResult *out;
     int n, done, next, max_batch, step_rows;
+    int cursor; /* the slot whose decode row comes first in the next call */
     Slot *slots;
     int *queue, n_queue; /* slots waiting for or in prefill, in the order they were admitted */
     Call calls[2];
@@ -241,6 +242,21 @@ static void add_prompt_rows(Loop *L, Call *c, int si) {
     if (s->fed == r->prompt_len) s->phase = SLOT_DECODE;
 }
 
+/* The most decode rows a call takes. Prompts waiting keep an eighth of
+ * every call (at least a row), so that decoding never starves them; the
+ * decode rows take the rest, and when more sequences decode than that, they
+ * take turns (a round of calls gives each a row). */
+static int decode_row_limit(const Loop *L) {
+    int waiting = 0, free_slot = 0, reserve = L->step_rows / 8 > 1 ? L->step_rows / 8 : 1;
+    for (int si = 0; si < L->max_batch && waiting < reserve; si++) {
+        const Slot *s = &L->slots[si];
+        free_slot |= s->request < 0;
+        if (s->phase == SLOT_PREFILL || s->phase == SLOT_WAIT_PREFIX) waiting += L->reqs[s->request].prompt_len - s->fed;
+    }
+    if (free_slot && L->next < L->n) waiting += L->reqs[L->next].prompt_len;
+    return L->step_rows - (waiting < reserve ? waiting : reserve);
+}
+
 /* Builds the next call: a row for every decoding sequence whose next token
  * is known or may be fed back by the device (decode rows first, so that
  * prompts never stall them), then prompt rows up to step_rows, the oldest
@@ -250,12 +266,15 @@ static int build_call(Loop *L, Call *c, Error *err) {
     c->n_rows = c->prefill_rows = c->n_want = 0;
     c->seconds = 0;
     if (copy_ready_prefixes(L, err) != 0) return -1;
-    for (int si = 0; si < L->max_batch; si++) {
+    int k = 0, decode_rows = decode_row_limit(L);
+    for (; k < L->max_batch && c->n_rows < decode_rows; k++) { /* from the cursor: sequences take turns when not all fit */
+        int si = (L->cursor + k) % L->max_batch;
         Slot *s = &L->slots[si];
         if (s->phase != SLOT_DECODE) continue;
         if (s->pending_call < 0) add_row(L, c, si, s->last, 1, 0);
         else if (only_a_stop_can_end(L, s)) add_row(L, c, si, TOKEN_OF_PREVIOUS(s->pending_j), 1, 0);
     }
+    L->cursor = (L->cursor + k) % L->max_batch;
     int kept = 0;
     for (int q = 0; q < L->n_queue; q++) {
         int si = L->queue[q];
@@ -280,9 +299,7 @@ int generate_run(Backend *b, const GenRequest *reqs, int n, GenLimits limits, Re
     int max_batch = limits.max_batch;
     if (max_batch > b->max_slots) max_batch = b->max_slots;
     if (max_batch < 1) max_batch = 1;
-    if (max_batch > b->max_rows) max_batch = b->max_rows; /* a decode step is one row per sequence */
     int step_rows = limits.step_rows > 0 && limits.step_rows < b->max_rows ? limits.step_rows : b->max_rows;
-    if (step_rows < max_batch) step_rows = max_batch;
     Loop L = {.b = b, .reqs = reqs, .out = out, .n = n, .max_batch = max_batch, .step_rows = step_rows, .share_slot = -1,
               .stats = stats, .t_start = now_seconds(), .progress = progress, .progress_ctx = progress_ctx};
     L.t_mark = L.t_start;
@@ -301,9 +318,9 @@ int generate_run(Backend *b, const GenRequest *reqs, int n, GenLimits limits, Re
     while (L.done < n && rc == 0) {
         Call *c = L.in_flight == &L.calls[0] ? &L.calls[1] : &L.calls[0];
         if ((rc = build_call(&L, c, err)) != 0) break;
-        if (c->n_rows == 0) { /* every sequence waits for the call in flight */
-            if (!L.in_flight) rc = error_set(err, "decode loop: nothing to run with %d of %d requests unfinished", n - L.done, n);
-            else rc = collect_in_flight(&L, err);
+        if (c->n_rows == 0) { /* every sequence waits for the call in flight, or the last requests asked for no tokens */
+            if (L.in_flight) rc = collect_in_flight(&L, err);
+            else if (L.done < n) rc = error_set(err, "decode loop: nothing to run with %d of %d requests unfinished", n - L.done, n);
             continue;
         }
         double t0 = now_seconds();

@@ -6,7 +6,9 @@
  * to step_rows, the oldest prompts first; a free slot is refilled at once
  * with the next request while the step has room. So prompts never stall
  * the sequences that decode, and their rows ride along with decode rows
- * rather than in calls of their own. A request's tokens depend only on its
+ * rather than in calls of their own; waiting prompts keep an eighth of
+ * every call (at least a row), and when more sequences decode than the
+ * rest holds, they take turns. A request's tokens depend only on its
  * prompt, its parameters and (seed, index): never on the batch, the slot,
  * how its prompt was chunked or the process that runs it. The choices of
  * one request admitted together share its prompt's cache (backend.h's
@@ -55,8 +57,8 @@ static inline Rng gen_choice_stream(uint64_t seed, uint64_t index, int choice) {
     return choice == 0 ? r : rng_stream(r.state, (uint64_t)choice);
 }
 
-/* Sequences in flight (capped at the backend's slots and rows) and rows
- * in one forward call (0: the backend's limit; at least max_batch). */
+/* Sequences in flight (capped at the backend's slots) and rows in one
+ * forward call (0 or more than the backend's limit: that limit). */
 typedef struct {
     int max_batch;
     int step_rows;

@@ -45,6 +45,9 @@ typedef struct {
     TokenLogprobs queued_lp[2][256];
     long copied;             /* prompt positions copied between slots */
     int widest;              /* the most rows of one submitted call */
+    long last_call[256];     /* per slot: the call of its last sampled row, and that row's position */
+    int last_pos[256];
+    long widest_gap;         /* the most calls between two sampled rows of a sequence (consecutive positions) */
 } Wrap;
 
 static int wrap_forward(Backend *b, const BatchRow *rows, int n, float *logits, Error *err) {
@@ -95,6 +98,16 @@ static int wrap_submit(Backend *b, const BatchRow *rows, int n, const SampleSpec
     w->submitted++;
     w->submitted_rows += n;
     if (n > w->widest) w->widest = n;
+    for (int t = 0; t < n; t++) {
+        int sl = rows[t].slot;
+        if (!rows[t].want_logits) { /* a prompt row: the next sampled row starts a chain */
+            w->last_pos[sl] = -2;
+            continue;
+        }
+        if (rows[t].pos > 0 && rows[t].pos == w->last_pos[sl] + 1 && w->submitted - w->last_call[sl] > w->widest_gap)
+            w->widest_gap = w->submitted - w->last_call[sl];
+        w->last_call[sl] = w->submitted, w->last_pos[sl] = rows[t].pos;
+    }
     return 0;
 }
 
@@ -124,6 +137,7 @@ static Backend wrap(Backend *cpu, Wrap *w, const BackendOps *ops) {
     memset(w, 0, sizeof *w);
     w->cpu = cpu;
     w->stop_every = STOP_EVERY;
+    for (int i = 0; i < 256; i++) w->last_pos[i] = -2;
     int V = (int)cpu->model->config.vocab_size;
     w->logits = xmalloc((size_t)cpu->max_rows * V * sizeof(float));
     w->scratch = xmalloc((size_t)V * sizeof(float));
@@ -231,8 +245,9 @@ int main(int argc, char **argv) {
         free(w.logits), free(w.scratch);
     }
     /* batch, and rows per call (0: the backend's 256, whole prompts in one
-     * call); the small ones chunk prompts and mix them with decode rows */
-    static const int shapes[][2] = {{1, 0}, {3, 0}, {8, 0}, {1, 3}, {3, 4}, {8, 8}, {8, 11}};
+     * call); the small ones chunk prompts and mix them with decode rows, the
+     * smallest take turns among more sequences than a call holds */
+    static const int shapes[][2] = {{1, 0}, {3, 0}, {8, 0}, {1, 3}, {3, 4}, {8, 8}, {8, 11}, {8, 3}, {8, 5}};
     for (int k = 0; k < (int)(sizeof shapes / sizeof *shapes); k++) {
         int batch = shapes[k][0], step = shapes[k][1];
         Wrap wp;
@@ -254,17 +269,19 @@ int main(int argc, char **argv) {
             prompt_rows += reqs[i].params.max_new_tokens > 0 ? reqs[i].prompt_len : 0;
         }
         long dropped = wp.submitted_rows - sp.decode_tokens - sp.prefill_tokens;
-        int limit = step ? (step > batch ? step : batch) : cpu->max_rows;
+        int limit = step ? step : cpu->max_rows;
+        /* a decoding sequence waits at most a round of calls (each leaves prompts an eighth, at least a row), and one for its token */
+        int decode_cap = limit - (limit / 8 > 1 ? limit / 8 : 1), round = (batch + decode_cap - 1) / decode_cap;
         /* at batch 1 a choice waits for a free slot and prefills its prompt itself; above, choices share it */
         int ok = same_results(naive, rp) && stops > 0 && lengths > 0 && contexts > 0 && wp.fed_back > 0 && dropped > 0 &&
                  wp.submitted == wp.collected && sp.decode_tokens == naive_decode && (batch == 1 ? wp.copied == 0 : wp.copied > 0) &&
                  wp.copied == sp.shared_prefix_tokens && sp.prefill_tokens + wp.copied == prompt_rows && wp.widest <= limit &&
-                 sp.steps == wp.submitted && (batch == 1 || sp.mixed_steps > 0);
+                 sp.steps == wp.submitted && (batch == 1 || sp.mixed_steps > 0) && wp.widest_gap <= round + 1;
         printf("%s decode loop, batch %d, %d rows a call: tokens and logprobs equal the naive loop's for %d completions (%d stopped, "
                "%d at length, %d at the context; %ld tokens fed back, %ld rows dropped after a stop, %ld prompt positions shared by "
-               "choices; %ld calls of at most %d rows, %ld with prompt and decode rows)\n",
+               "choices; %ld calls of at most %d rows, %ld with prompt and decode rows; a sequence waited at most %ld calls for its next row)\n",
                ok ? "PASS" : "FAIL", batch, limit, N_REQ, stops, lengths, contexts, wp.fed_back, dropped, wp.copied, sp.steps, wp.widest,
-               sp.mixed_steps);
+               sp.mixed_steps, wp.widest_gap);
         failed += !ok;
         free_results(rp);
         free(wp.logits), free(wp.scratch);
@@ -305,6 +322,21 @@ int main(int argc, char **argv) {
         failed += !ok;
         free_results(rp);
         free(wp.logits), free(wp.scratch);
+    }
+    /* requests that ask for no tokens, the last ones of the run included, end at once with none */
+    {
+        GenRequest zero[3] = {reqs[0], reqs[1], reqs[4]};
+        zero[1].params.max_new_tokens = zero[2].params.max_new_tokens = 0;
+        RequestResult rz[3];
+        memset(rz, 0, sizeof rz);
+        GenStats sz;
+        int rc = generate_run(cpu, zero, 3, (GenLimits){1, 0}, rz, &sz, NULL, NULL, &err);
+        int ok = rc == 0 && rz[0].n_tokens == naive_no_stops[0].n_tokens && rz[1].n_tokens == 0 && rz[2].n_tokens == 0 &&
+                 rz[1].finish == FINISH_LENGTH && rz[2].finish == FINISH_LENGTH;
+        printf("%s decode loop: requests of max_tokens 0, the last ones too, end with no tokens%s%s\n", ok ? "PASS" : "FAIL", rc ? ": " : "",
+               rc ? err.msg : "");
+        failed += !ok;
+        for (int i = 0; i < 3; i++) result_free(&rz[i]);
     }
     /* the latency summary: nearest-rank median and p99 of known times */
     {
