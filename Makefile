@@ -11,13 +11,13 @@ PCRE2_LIBS ?= $(shell pkg-config --libs libpcre2-8 2>/dev/null || echo -lpcre2-8
 B = build
 
 CORE_SRC = src/util.c src/model.c src/mapping_guard.c src/model_layout.c src/model_writer.c src/presets.c src/cpu_backend.c \
-           src/tokenizer.c src/harmony.c src/sampler.c src/json.c src/utf8.c src/requests.c src/batch_api.c src/logprobs_out.c src/stop_match.c src/step_work.c src/generate.c src/options.c src/app.c src/output_file.c \
+           src/tokenizer.c src/harmony.c src/sampler.c src/json.c src/utf8.c src/requests.c src/batch_api.c src/logprobs_out.c src/stop_match.c src/kv_pages.c src/step_work.c src/generate.c src/options.c src/app.c src/output_file.c \
            src/sync_calls.c src/gptoss_math.c src/run_report.c
 CORE_OBJ = $(CORE_SRC:src/%.c=$(B)/%.o)
 HDRS = $(wildcard src/*.h)
 
 PROGRAMS = $(B)/getp $(B)/gen_model $(B)/convert_hf
-TESTS = $(B)/test_unit $(B)/test_json $(B)/test_sampling $(B)/test_harmony $(B)/test_forward $(B)/test_generate $(B)/test_mapping_guard
+TESTS = $(B)/test_unit $(B)/test_json $(B)/test_sampling $(B)/test_harmony $(B)/test_forward $(B)/test_generate $(B)/test_mapping_guard $(B)/test_kv_pages
 
 all: $(PROGRAMS) $(TESTS) $(B)/getp_mpi
 
@@ -69,7 +69,7 @@ clean:
 # is untouched.
 SAN_B = build/san
 SAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fsanitize=float-cast-overflow -fno-sanitize-recover=all
-SAN_PROGRAMS = getp gen_model convert_hf test_unit test_json test_sampling test_forward test_generate test_mapping_guard fuzz_inputs
+SAN_PROGRAMS = getp gen_model convert_hf test_unit test_json test_sampling test_forward test_generate test_mapping_guard test_kv_pages fuzz_inputs
 sanitize:
 	CFLAGS='$(SAN_FLAGS)' $(MAKE) B=$(SAN_B) $(SAN_PROGRAMS:%=$(SAN_B)/%)
 .PHONY: sanitize

@@ -29,6 +29,7 @@ int kv_cache_alloc(HipState *s, Backend *b, size_t budget, Error *err) {
                          b->max_context, per_slot / 1073741824.0, budget / 1073741824.0);
     if ((size_t)b->max_slots > fit) b->max_slots = (int)fit;
     s->kv_bytes = per_slot * b->max_slots;
+    b->kv_positions = (long)b->max_slots * b->max_context; /* not paged: each slot holds its context */
     if (device_alloc(&s->kv, s->kv_bytes, err)) return -1;
     float *at = s->kv;
     for (uint32_t l = 0; l < c->n_layers; l++) {

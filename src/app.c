@@ -157,12 +157,15 @@ int app_open_model(const Options *o, Model *m, Error *err) {
 }
 
 Backend *app_create_backend(const Options *o, const Model *m, int slots, int context, GpuLoad *load, Error *err) {
+    size_t kv_bytes = (size_t)((double)o->kv_mem_gib * (1u << 30));
     if (strcmp(o->backend, "cpu") != 0) {
-        size_t kv_bytes = (size_t)((double)o->kv_mem_gib * (1u << 30));
         Backend *b = hip_backend_create_if_available(m, slots, context, o->device, kv_bytes, load, err);
         if (b || strcmp(o->backend, "hip") == 0 || m->virtual_weights) return b;
     }
-    return backend_cpu_create(m, slots, context, o->threads, err);
+    /* keys and values in F32 for every layer */
+    const ModelConfig *c = &m->config;
+    size_t position_bytes = (size_t)2 * c->n_layers * c->n_kv_heads * c->head_dim * sizeof(float);
+    return backend_cpu_create(m, slots, context, o->threads, kv_bytes ? (long)(kv_bytes / position_bytes) : 0, err);
 }
 
 /* The files a run reads, which its outputs must never be. Returns the

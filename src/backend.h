@@ -48,10 +48,18 @@ typedef struct {
     /* Optional (NULL: the decode loop prefills each choice itself): makes
      * positions [0, n_positions) of slot dst's cache those of slot src, as
      * if dst had computed them; ordered after every call submitted before
-     * it and before every call after it. Needs no call outstanding, and src
-     * at most max_rows positions past n_positions (a sliding layer may keep
-     * only its window and max_rows positions more). */
+     * it (which may still be in flight) and before every call after it.
+     * Needs src at most max_rows positions past n_positions (a sliding
+     * layer may keep only its window and max_rows positions more). */
     int (*copy_prefix)(Backend *b, int dst_slot, int src_slot, int n_positions, Error *err);
+    /* Optional (NULL: every slot always holds max_context positions): a
+     * paged KV cache, whose slots hold positions only once reserved. Gives
+     * back what slot held, then makes it hold positions [0, n_positions)
+     * (0: none). Returns 0; 1 when the cache has too little room free now
+     * (the slot then holds none); -1 with err. The pages go to calls
+     * submitted after it: a call in flight still writes where the slot's
+     * rows wrote before, which nothing reads any more. */
+    int (*reserve)(Backend *b, int slot, int n_positions, Error *err);
     void (*destroy)(Backend *b);
 } BackendOps;
 
@@ -61,6 +69,7 @@ struct Backend {
     int max_slots;
     int max_context;
     int max_rows; /* most rows one forward call accepts */
+    long kv_positions; /* positions the KV cache holds in all (paged: what reserve shares out) */
     char info[160]; /* the device and its sizing, for reports */
     void *impl;
 };
@@ -87,8 +96,11 @@ static inline void backend_destroy(Backend *b) {
     if (b) b->ops->destroy(b);
 }
 
-/* The CPU reference backend. n_threads <= 0 uses OpenMP's default. */
-Backend *backend_cpu_create(const Model *m, int max_slots, int max_context, int n_threads, Error *err);
+/* The CPU reference backend. n_threads <= 0 uses OpenMP's default. Its
+ * KV cache is paged (reserve): kv_positions in all (0: every slot's whole
+ * context), and each slot holds its whole context from the start while
+ * they last. */
+Backend *backend_cpu_create(const Model *m, int max_slots, int max_context, int n_threads, long kv_positions, Error *err);
 
 /* How a GPU backend gets its weights (issue 7). HOST: from the mapped model
  * file, staged through pinned buffers in large asynchronous copies (with

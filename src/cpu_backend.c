@@ -5,13 +5,17 @@
  * block) rather than to be fast. Weights stay in the mmapped file in their
  * stored dtype and are widened a row at a time; OpenMP splits matrix rows
  * and attention heads across threads. */
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "backend.h"
 #include "gptoss_math.h"
+#include "kv_pages.h"
 #include "sync_calls.h"
+
+#define CPU_KV_PAGE 32 /* positions per KV page */
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -21,9 +25,10 @@ typedef struct {
     const Model *model;
     ModelConfig c;
     int n_threads;
-    /* KV cache: [slot][layer][pos][n_kv_heads * head_dim] */
+    /* KV cache: pages of CPU_KV_PAGE positions, [page][layer][position in
+     * page][n_kv_heads * head_dim]; pages says which a slot holds */
     float *key_cache, *value_cache;
-    size_t slot_stride, layer_stride;
+    KvPages pages;
     /* RoPE tables */
     float *inv_freq;
     float concentration;
@@ -113,8 +118,12 @@ static void rope(CpuState *s, float *vec, int n_heads, int pos) {
     }
 }
 
+/* Where position pos of slot keeps its key (or value) in a layer: the rows
+ * checked that the slot holds it. */
 static float *cache_at(CpuState *s, float *cache, int slot, int layer, int pos) {
-    return cache + (size_t)slot * s->slot_stride + (size_t)layer * s->layer_stride + (size_t)pos * s->c.n_kv_heads * s->c.head_dim;
+    long entry = kv_pages_entry(&s->pages, slot, pos), page = entry / CPU_KV_PAGE;
+    size_t at = ((size_t)page * s->c.n_layers + (size_t)layer) * CPU_KV_PAGE + (size_t)(entry % CPU_KV_PAGE);
+    return cache + at * s->c.n_kv_heads * s->c.head_dim;
 }
 
 /* Attention for every (row, head): softmax over the visible keys plus the
@@ -248,6 +257,9 @@ static int cpu_forward(Backend *b, const BatchRow *rows, int T, float *logits, E
         if (rows[t].slot < 0 || rows[t].slot >= b->max_slots) return error_set(err, "cpu backend: slot %d out of range", rows[t].slot);
         if (rows[t].pos < 0 || rows[t].pos >= b->max_context)
             return error_set(err, "cpu backend: position %d outside the context of %d", rows[t].pos, b->max_context);
+        if (kv_pages_entry(&s->pages, rows[t].slot, rows[t].pos) < 0)
+            return error_set(err, "cpu backend: slot %d holds %d positions of the KV cache, not position %d (reserve it first)", rows[t].slot,
+                             kv_pages_positions(&s->pages, rows[t].slot), rows[t].pos);
         if (rows[t].token < 0 || (uint32_t)rows[t].token >= c->vocab_size)
             return error_set(err, "cpu backend: token %d outside the vocabulary", rows[t].token);
     }
@@ -272,6 +284,7 @@ static void cpu_destroy(Backend *b) {
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) free(bufs[i]);
     free(s->expert_rows);
     free(s->topk_idx);
+    kv_pages_free(&s->pages);
     sync_calls_free(&s->calls);
     free(s);
     free(b);
@@ -288,18 +301,33 @@ static int cpu_copy_prefix(Backend *b, int dst, int src, int n_positions, Error 
     CpuState *s = b->impl;
     if (dst < 0 || src < 0 || dst >= b->max_slots || src >= b->max_slots || n_positions < 0 || n_positions > b->max_context)
         return error_set(err, "cpu backend: copy of %d positions from slot %d to slot %d is out of range", n_positions, src, dst);
-    size_t bytes = (size_t)n_positions * s->c.n_kv_heads * s->c.head_dim * sizeof(float);
-    for (uint32_t l = 0; l < s->c.n_layers; l++) {
-        memcpy(cache_at(s, s->key_cache, dst, (int)l, 0), cache_at(s, s->key_cache, src, (int)l, 0), bytes);
-        memcpy(cache_at(s, s->value_cache, dst, (int)l, 0), cache_at(s, s->value_cache, src, (int)l, 0), bytes);
+    if (n_positions > kv_pages_positions(&s->pages, dst) || n_positions > kv_pages_positions(&s->pages, src))
+        return error_set(err, "cpu backend: copy of %d positions from slot %d (holding %d) to slot %d (holding %d)", n_positions, src,
+                         kv_pages_positions(&s->pages, src), dst, kv_pages_positions(&s->pages, dst));
+    /* a page's positions are contiguous in each layer */
+    for (int p = 0; p < n_positions; p += CPU_KV_PAGE) {
+        int n = n_positions - p < CPU_KV_PAGE ? n_positions - p : CPU_KV_PAGE;
+        size_t bytes = (size_t)n * s->c.n_kv_heads * s->c.head_dim * sizeof(float);
+        for (uint32_t l = 0; l < s->c.n_layers; l++) {
+            memcpy(cache_at(s, s->key_cache, dst, (int)l, p), cache_at(s, s->key_cache, src, (int)l, p), bytes);
+            memcpy(cache_at(s, s->value_cache, dst, (int)l, p), cache_at(s, s->value_cache, src, (int)l, p), bytes);
+        }
     }
     return 0;
 }
 
-static const BackendOps CPU_OPS = {.name = "cpu", .submit_sample = cpu_submit, .collect_sample = cpu_collect, .forward = cpu_forward,
-                                   .copy_prefix = cpu_copy_prefix, .destroy = cpu_destroy};
+static int cpu_reserve(Backend *b, int slot, int n_positions, Error *err) {
+    CpuState *s = b->impl;
+    int rc = kv_pages_reserve(&s->pages, slot, n_positions);
+    if (rc < 0) return error_set(err, "cpu backend: cannot reserve %d positions for slot %d (%d slots of %d positions)", n_positions, slot,
+                                 b->max_slots, b->max_context);
+    return rc;
+}
 
-Backend *backend_cpu_create(const Model *m, int max_slots, int max_context, int n_threads, Error *err) {
+static const BackendOps CPU_OPS = {.name = "cpu", .submit_sample = cpu_submit, .collect_sample = cpu_collect, .forward = cpu_forward,
+                                   .copy_prefix = cpu_copy_prefix, .reserve = cpu_reserve, .destroy = cpu_destroy};
+
+Backend *backend_cpu_create(const Model *m, int max_slots, int max_context, int n_threads, long kv_positions, Error *err) {
     if (m->virtual_weights) {
         error_set(err, "the CPU backend cannot run --dummy-weights (the weights exist only on a GPU)");
         return NULL;
@@ -320,17 +348,23 @@ Backend *backend_cpu_create(const Model *m, int max_slots, int max_context, int 
     s->n_threads = 1;
 #endif
     size_t kvd = (size_t)c->n_kv_heads * c->head_dim;
-    s->layer_stride = (size_t)max_context * kvd;
-    s->slot_stride = s->layer_stride * c->n_layers;
-    s->key_cache = calloc((size_t)max_slots * s->slot_stride, sizeof(float));
-    s->value_cache = calloc((size_t)max_slots * s->slot_stride, sizeof(float));
+    long slot_pages = (max_context + CPU_KV_PAGE - 1) / CPU_KV_PAGE;
+    long n_pages = kv_positions > 0 ? (kv_positions >= CPU_KV_PAGE ? kv_positions / CPU_KV_PAGE : 1) : slot_pages * max_slots;
+    size_t page_floats = (size_t)CPU_KV_PAGE * c->n_layers * kvd;
+    if (n_pages > INT_MAX / CPU_KV_PAGE) n_pages = INT_MAX / CPU_KV_PAGE;
+    s->key_cache = calloc((size_t)n_pages * page_floats, sizeof(float));
+    s->value_cache = calloc((size_t)n_pages * page_floats, sizeof(float));
     if (!s->key_cache || !s->value_cache) {
-        error_set(err, "cpu backend: cannot allocate the KV cache (%d slots x %d positions, %.1f GiB); lower --batch or --ctx", max_slots,
-                  max_context, 2.0 * (double)max_slots * (double)s->slot_stride * 4 / (1 << 30));
+        error_set(err, "cpu backend: cannot allocate the KV cache (%ld positions, %.1f GiB); lower --batch, --ctx or --kv-mem", n_pages * CPU_KV_PAGE,
+                  2.0 * (double)n_pages * (double)page_floats * 4 / (1 << 30));
         free(s->key_cache);
         free(s->value_cache);
         free(s);
         return NULL;
+    }
+    /* each slot holds its whole context from the start while the pool lasts (kv_positions 0: all of them) */
+    kv_pages_init(&s->pages, CPU_KV_PAGE, (int)n_pages, max_slots, max_context);
+    for (int slot = 0; slot < max_slots && kv_pages_reserve(&s->pages, slot, max_context) == 0; slot++) {
     }
     s->inv_freq = xmalloc(c->head_dim / 2 * sizeof(float));
     rope_yarn_tables(c, s->inv_freq, &s->concentration);
@@ -373,6 +407,9 @@ Backend *backend_cpu_create(const Model *m, int max_slots, int max_context, int 
     b->max_slots = max_slots;
     b->max_context = max_context;
     b->max_rows = R;
+    b->kv_positions = n_pages * CPU_KV_PAGE;
     b->impl = s;
+    snprintf(b->info, sizeof b->info, "cpu, %d threads, KV cache %.2f GiB: %ld positions in pages of %d", s->n_threads,
+             2.0 * (double)n_pages * (double)page_floats * sizeof(float) / (1 << 30), b->kv_positions, CPU_KV_PAGE);
     return b;
 }

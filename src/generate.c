@@ -115,6 +115,8 @@ static void call_free(Call *c) {
 
 static void finish_slot(Loop *L, Slot *s) {
     L->out[s->request].finish_s = now_seconds() - L->t_start;
+    Error ignored; /* giving back cannot fail */
+    if (L->b->ops->reserve && s->phase != SLOT_FREE) L->b->ops->reserve(L->b, (int)(s - L->slots), 0, &ignored);
     s->request = -1;
     s->phase = SLOT_FREE;
     L->done++;
@@ -171,42 +173,52 @@ static int only_a_stop_can_end(const Loop *L, const Slot *s) {
     return L->out[s->request].n_tokens + 1 < L->reqs[s->request].params.max_new_tokens && s->fed < L->b->max_context;
 }
 
-/* Choices waiting for their prompt's cache: copied once the earlier
- * choice has submitted all of it but the last row (which each choice
- * computes itself, sampling its own first token). The copy wants no call
- * in flight. */
-static int copy_ready_prefixes(Loop *L, Error *err) {
-    for (int q = 0; q < L->n_queue; q++) {
-        int si = L->queue[q];
-        Slot *s = &L->slots[si];
-        if (s->phase != SLOT_WAIT_PREFIX) continue;
-        const Slot *src = &L->slots[s->prefix_slot];
-        int n = L->reqs[s->request].prompt_len - 1;
-        if (src->request == s->prefix_request && src->fed < n) continue;
-        /* the source may have ended since (its first token a stop); its cache stays until its slot is refilled, after this */
-        if (L->in_flight && collect_in_flight(L, err) != 0) return -1;
-        if (L->b->ops->copy_prefix(L->b, si, s->prefix_slot, n, err) != 0) return -1;
-        s->fed = n;
-        s->phase = SLOT_PREFILL;
-        L->stats->shared_prefix_tokens += n;
-    }
+/* A choice waiting for its prompt's cache (slot si, SLOT_WAIT_PREFIX)
+ * copies it, when a call is being built, once the earlier choice has
+ * submitted all of it but the last row (which each choice computes itself,
+ * sampling its own first token). The copy is ordered after the calls in
+ * flight, so it needs none collected. Should the source have ended
+ * meanwhile (it was decoding when the choice came, and its cache went back
+ * to the pool), the choice prefills the prompt itself. */
+static int copy_prefix_if_ready(Loop *L, int si, Error *err) {
+    Slot *s = &L->slots[si];
+    const Slot *src = &L->slots[s->prefix_slot];
+    int n = L->reqs[s->request].prompt_len - 1;
+    if (src->request == s->prefix_request && src->fed < n) return 0;
+    s->phase = SLOT_PREFILL;
+    if (src->request != s->prefix_request) return 0;
+    if (L->b->ops->copy_prefix(L->b, si, s->prefix_slot, n, err) != 0) return -1;
+    s->fed = n;
+    L->stats->shared_prefix_tokens += n;
     return 0;
 }
 
-/* Puts the next request into free slot si. Returns 0, or -1 when its
- * prompt cannot run. */
+/* The positions a request may fill: its prompt and the tokens fed back
+ * (one fewer than max_tokens), within the context. */
+static int positions_needed(const GenRequest *r, int max_context) {
+    long n = (long)r->prompt_len + r->params.max_new_tokens - 1;
+    return n < max_context ? (int)n : max_context;
+}
+
+/* Puts the next request into free slot si, reserving its positions of a
+ * paged KV cache. Returns 0; 1 when the cache has no room for it until
+ * running requests end; -1 when it cannot run. */
 static int admit(Loop *L, int si, Error *err) {
     Slot *s = &L->slots[si];
     const GenRequest *r = &L->reqs[L->next];
     RequestResult *res = &L->out[L->next];
+    if (r->prompt_len <= 0 || r->prompt_len > L->b->max_context)
+        return error_set(err, "request %llu: prompt of %d tokens does not fit the context of %d", (unsigned long long)r->index, r->prompt_len,
+                         L->b->max_context);
+    if (r->params.max_new_tokens > 0 && L->b->ops->reserve) {
+        int rc = L->b->ops->reserve(L->b, si, positions_needed(r, L->b->max_context), err);
+        if (rc != 0) return rc;
+    }
     res->prompt_tokens = r->prompt_len;
     size_t cap = (size_t)(r->params.max_new_tokens > 0 ? r->params.max_new_tokens : 1);
     res->tokens = xmalloc(cap * sizeof(int));
     res->logprobs = r->params.sample.logprobs >= 0 ? xmalloc(cap * sizeof *res->logprobs) : NULL;
     res->n_tokens = 0;
-    if (r->prompt_len <= 0 || r->prompt_len > L->b->max_context)
-        return error_set(err, "request %llu: prompt of %d tokens does not fit the context of %d", (unsigned long long)r->index, r->prompt_len,
-                         L->b->max_context);
     s->request = L->next++;
     if (r->params.max_new_tokens <= 0) {
         res->finish = FINISH_LENGTH;
@@ -265,7 +277,8 @@ static int build_call(Loop *L, Call *c, Error *err) {
     c->seq = ++L->n_calls;
     c->n_rows = c->prefill_rows = c->n_want = 0;
     c->seconds = 0;
-    if (copy_ready_prefixes(L, err) != 0) return -1;
+    for (int q = 0; q < L->n_queue; q++)
+        if (L->slots[L->queue[q]].phase == SLOT_WAIT_PREFIX && copy_prefix_if_ready(L, L->queue[q], err) != 0) return -1;
     int k = 0, decode_rows = decode_row_limit(L);
     for (; k < L->max_batch && c->n_rows < decode_rows; k++) { /* from the cursor: sequences take turns when not all fit */
         int si = (L->cursor + k) % L->max_batch;
@@ -284,7 +297,16 @@ static int build_call(Loop *L, Call *c, Error *err) {
     L->n_queue = kept;
     for (int si = 0; si < L->max_batch && c->n_rows < L->step_rows && L->next < L->n; si++) {
         if (L->slots[si].request >= 0) continue;
-        if (admit(L, si, err) != 0) return -1;
+        int rc = admit(L, si, err);
+        if (rc < 0) return -1;
+        if (rc == 1) { /* requests are admitted in order: it waits for room, unless nothing else holds any */
+            int running = 0;
+            for (int i = 0; i < L->max_batch; i++) running |= L->slots[i].request >= 0;
+            if (running) break;
+            const GenRequest *r = &L->reqs[L->next];
+            return error_set(err, "request %llu needs %d positions of the KV cache (its prompt and max_tokens), more than the %ld it holds",
+                             (unsigned long long)r->index, positions_needed(r, L->b->max_context), L->b->kv_positions);
+        }
         if (L->slots[si].request < 0) si--; /* it asked for no tokens: the slot is still free */
         else if (L->slots[si].phase == SLOT_PREFILL) {
             add_prompt_rows(L, c, si);
@@ -313,6 +335,8 @@ int generate_run(Backend *b, const GenRequest *reqs, int n, GenLimits limits, Re
     call_alloc(&L.calls[1], step_rows);
     memset(stats, 0, sizeof *stats);
     int rc = 0;
+    /* a paged cache's positions go to the requests as they are admitted */
+    for (int si = 0; si < b->max_slots && b->ops->reserve && rc == 0; si++) rc = b->ops->reserve(b, si, 0, err) < 0 ? -1 : 0;
     /* Each call is submitted before the one ahead of it is collected, so
      * the host builds the next step while the device runs this one. */
     while (L.done < n && rc == 0) {

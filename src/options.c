@@ -65,7 +65,9 @@ void options_usage(FILE *f, const char *prog, const ExtraOptions *extra) {
             "  --ctx N          context limit in tokens (default min(model, 4096))\n"
             "  --threads N      CPU threads (default: all)\n"
             "  --backend B      auto (default), cpu or hip\n"
-            "  --kv-mem GIB     GPU memory for the KV cache (default: most of what is free)\n"
+            "  --kv-mem GIB     memory for the KV cache (GPU default: most of what is free;\n"
+            "                   CPU: paged, requests wait for room; default every\n"
+            "                   sequence's whole context)\n"
             "  --dummy-weights PRESET[:bf16|mxfp4]\n"
             "                   no model file: random weights of a preset shape (%s)\n"
             "                   made on the GPU, experts BF16 unless :mxfp4; for benchmarks\n"
@@ -280,7 +282,7 @@ static int set_valued(Options *o, const char *a, const char *v, const char *prog
             return -1;
         }
     } else if (!strcmp(a, "--kv-mem")) {
-        return parse_float(errs, prog, a, v, 0.01, 1 << 20, &o->kv_mem_gib);
+        return parse_float(errs, prog, a, v, 0.001, 1 << 20, &o->kv_mem_gib);
     } else if (!strcmp(a, "--dummy-weights")) {
         return set_dummy_weights(o, v, prog, errs);
     } else if (!strcmp(a, "--tokenizer")) {

@@ -65,7 +65,7 @@ san_run() {
         fail "make sanitize" "$(tail -n 5 "$san_out/build.log")"
         return
     fi
-    pass "make sanitize builds getp, gen_model, convert_hf, test_unit, test_json, test_sampling, test_forward, test_generate, test_mapping_guard and fuzz_inputs with -fsanitize=address,undefined"
+    pass "make sanitize builds getp, gen_model, convert_hf, test_unit, test_json, test_sampling, test_forward, test_generate, test_mapping_guard, test_kv_pages and fuzz_inputs with -fsanitize=address,undefined"
 
     # Every report fatal, with an exit code (99) unlike any of the programs' own.
     local san_had_asan=${ASAN_OPTIONS+1} san_had_ubsan=${UBSAN_OPTIONS+1}
@@ -101,6 +101,8 @@ san_run() {
     san_unit_test test_generate "$san_tiny"
     # The SIGBUS guard's records under concurrent register/remove and lookup.
     san_unit_test test_mapping_guard
+    # The paged KV cache's bookkeeping.
+    san_unit_test test_kv_pages
 
     # getp's ordinary path, leaks at exit included.
     printf '2\nHello, world!\nThe capital of France is\n' >"$san_out/ok.txt"

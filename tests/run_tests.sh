@@ -15,6 +15,7 @@ run_c harmony "$B/test_harmony" "$TOK"
 run_c json "$B/test_json"
 run_c sampling "$B/test_sampling"
 run_c mapping_guard "$B/test_mapping_guard"
+run_c kv_pages "$B/test_kv_pages"
 
 echo "== tokenizer against js-tiktoken"
 node tools/tokenizer/reference_encode.mjs "$OUT/corpus.txt" >"$OUT/corpus.ref"

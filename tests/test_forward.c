@@ -46,7 +46,7 @@ int main(int argc, char **argv) {
                 ref ? len : 0, V);
         return 1;
     }
-    Backend *b = backend_cpu_create(&m, 1, 256, 0, &err);
+    Backend *b = backend_cpu_create(&m, 1, 256, 0, 0, &err);
     BatchRow rows[256];
     for (int t = 0; t < T; t++) rows[t] = (BatchRow){0, t, prompt[t], 1};
     float *logits = xmalloc((size_t)T * V * sizeof(float));

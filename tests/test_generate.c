@@ -45,6 +45,9 @@ typedef struct {
     TokenLogprobs queued_lp[2][256];
     long copied;             /* prompt positions copied between slots */
     int widest;              /* the most rows of one submitted call */
+    int reserved[256];       /* positions each slot holds of a paged cache */
+    long held, most_held;    /* their sum, now and at most */
+    long refused;            /* reserves the cache had no room for */
     long last_call[256];     /* per slot: the call of its last sampled row, and that row's position */
     int last_pos[256];
     long widest_gap;         /* the most calls between two sampled rows of a sequence (consecutive positions) */
@@ -127,11 +130,22 @@ static int wrap_copy_prefix(Backend *b, int dst, int src, int n, Error *err) {
     return w->cpu->ops->copy_prefix(w->cpu, dst, src, n, err);
 }
 
+static int wrap_reserve(Backend *b, int slot, int n, Error *err) {
+    Wrap *w = b->impl;
+    int rc = w->cpu->ops->reserve(w->cpu, slot, n, err);
+    w->held -= w->reserved[slot];
+    w->reserved[slot] = rc == 0 ? n : 0;
+    w->held += w->reserved[slot];
+    if (w->held > w->most_held) w->most_held = w->held;
+    w->refused += rc == 1;
+    return rc;
+}
+
 static void wrap_destroy(Backend *b) { (void)b; }
 
 static const BackendOps PIPELINED_OPS = {
     .name = "pipelined", .submit_sample = wrap_submit, .collect_sample = wrap_collect, .forward = wrap_forward,
-    .copy_prefix = wrap_copy_prefix, .destroy = wrap_destroy};
+    .copy_prefix = wrap_copy_prefix, .reserve = wrap_reserve, .destroy = wrap_destroy};
 
 static Backend wrap(Backend *cpu, Wrap *w, const BackendOps *ops) {
     memset(w, 0, sizeof *w);
@@ -227,7 +241,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "FAIL: %s\n", err.msg);
         return 1;
     }
-    Backend *cpu = backend_cpu_create(&m, 8, CONTEXT, 0, &err);
+    Backend *cpu = backend_cpu_create(&m, 8, CONTEXT, 0, 0, &err);
     if (!cpu) {
         fprintf(stderr, "FAIL: %s\n", err.msg);
         return 1;
@@ -322,6 +336,36 @@ int main(int argc, char **argv) {
         failed += !ok;
         free_results(rp);
         free(wp.logits), free(wp.scratch);
+    }
+    /* a paged KV cache of three slots' contexts under eight slots: requests
+     * wait, in order, for room, and still give the naive loop's tokens; one
+     * that needs more than the whole cache is an error that says so */
+    {
+        Backend *small = backend_cpu_create(&m, 8, CONTEXT, 0, 3 * CONTEXT, &err);
+        Wrap wp;
+        Backend pipelined = wrap(small, &wp, &PIPELINED_OPS);
+        RequestResult rp[N_REQ];
+        memset(rp, 0, sizeof rp);
+        GenStats sp;
+        int rc = generate_run(&pipelined, reqs, N_REQ, (GenLimits){8, 0}, rp, &sp, NULL, NULL, &err);
+        int ok = rc == 0 && same_results(naive, rp) && wp.refused > 0 && wp.most_held <= small->kv_positions && wp.held == 0;
+        printf("%s decode loop over a paged KV cache of %ld positions for 8 slots of %d: the naive loop's tokens (%ld reserves waited for room, "
+               "at most %ld positions held at once, none at the end)%s%s\n",
+               ok ? "PASS" : "FAIL", small->kv_positions, CONTEXT, wp.refused, wp.most_held, rc ? ": " : "", rc ? err.msg : "");
+        failed += !ok;
+        free_results(rp);
+        free(wp.logits), free(wp.scratch);
+        backend_destroy(small);
+
+        Backend *tiny = backend_cpu_create(&m, 2, CONTEXT, 0, 32, &err);
+        memset(rp, 0, sizeof rp);
+        rc = generate_run(tiny, reqs, N_REQ, (GenLimits){2, 0}, rp, &sp, NULL, NULL, &err);
+        ok = rc != 0 && strstr(err.msg, "request 0 needs 44 positions of the KV cache") && strstr(err.msg, "the 32 it holds");
+        printf("%s decode loop: a request that needs more of the KV cache than it holds fails the run (%s)\n", ok ? "PASS" : "FAIL",
+               rc ? err.msg : "no error");
+        failed += !ok;
+        free_results(rp);
+        backend_destroy(tiny);
     }
     /* requests that ask for no tokens, the last ones of the run included, end at once with none */
     {

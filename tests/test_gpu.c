@@ -178,7 +178,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     int V = (int)m.config.vocab_size, failures = 0;
-    Backend *cpu = backend_cpu_create(&m, 8, 512, 0, &err);
+    Backend *cpu = backend_cpu_create(&m, 8, 512, 0, 0, &err);
     Backend *gpu = cpu ? hip_backend_create_if_available(&m, SLOTS, 512, 0, 0, NULL, &err) : NULL;
     if (!cpu || !gpu) {
         printf("FAIL backend: %s\n", err.msg);

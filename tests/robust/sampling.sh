@@ -53,12 +53,6 @@ process.exit(o.choices.length === 2 && o.choices.every(c => JSON.stringify(c.tok
     "$(line 5)" "$(head -1 "$SA/greedy.jsonl")"
 "${GETP[@]}" -i "$SA/req.jsonl" -o "$SA/out_b1.jsonl" -n 10 --batch 1 >/dev/null 2>&1
 check "the same output at --batch 1 as at --batch 8 (choices then share no prompt)" cmp -s "$SA/out.jsonl" "$SA/out_b1.jsonl"
-"${GETP[@]}" -i "$SA/req.jsonl" -o "$SA/out_s9.jsonl" -n 10 --batch 8 --step-tokens 9 --report "$SA/s9.json" >/dev/null 2>&1
-check "--step-tokens 9: prompts in chunks beside decode rows, the same output" cmp -s "$SA/out.jsonl" "$SA/out_s9.jsonl"
-check "--step-tokens 9: the report counts steps with both prompt and decode rows" node -e '
-const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")); process.exit(r.mixed_steps > 0 && r.steps > r.mixed_steps ? 0 : 1)' "$SA/s9.json"
-"${GETP[@]}" -i "$SA/req.jsonl" -o "$SA/bad_s.jsonl" --step-tokens 0 >/dev/null 2>"$SA/bad_s.err"
-check "--step-tokens 0 is refused with a message" grep -q -- "--step-tokens" "$SA/bad_s.err"
 "${GETP[@]}" -i <(printf '2\nHello\nWorld\n') -o "$SA/choices.txt" -n 4 -t 1 --choices 3 >/dev/null 2>&1
 check "--choices 3 with a plain request file: one output line per choice" test "$(wc -l <"$SA/choices.txt")" -eq 6
 "${GETP[@]}" -i "$SA/req.jsonl" -o "$SA/cli.jsonl" -n 4 --top-k 3 --min-p 0.01 --logprobs 2 >/dev/null 2>&1

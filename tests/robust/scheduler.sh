@@ -1,0 +1,38 @@
+[ -n "${GETP_SUITE:-}" ] || source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh" standalone
+# The decode loop's scheduling through the command line (issue 23 items 4
+# and 5): prompts chunked into calls beside decode rows (--step-tokens), more
+# sequences than a call holds taking turns, and a paged KV cache smaller
+# than --batch x --ctx (--kv-mem), where requests wait for room in order.
+# None of it may change a completion; a request that can never fit fails
+# the run with a message and no output file.
+echo "== scheduler: chunked prefill, turns, paged KV cache"
+SC=$OUT/scheduler
+rm -rf "$SC" && mkdir -p "$SC"
+for i in 1 2 3 4 5 6 7 8; do
+    printf '{"prompt": "Story %d: once upon a time there was", "max_tokens": %d, "temperature": 1, "seed": %d}\n' "$i" $((4 + 3 * i)) "$i"
+done >"$SC/req.jsonl"
+"${GETP[@]}" -i "$SC/req.jsonl" -o "$SC/base.jsonl" --batch 8 >/dev/null 2>&1
+check "eight sampled requests run (exit 0)" test -s "$SC/base.jsonl"
+"${GETP[@]}" -i "$SC/req.jsonl" -o "$SC/s9.jsonl" --batch 8 --step-tokens 9 --report "$SC/s9.json" >/dev/null 2>&1
+check "--step-tokens 9: prompts in chunks beside decode rows, the same output" cmp -s "$SC/base.jsonl" "$SC/s9.jsonl"
+check "--step-tokens 9: the report counts the calls with both prompt and decode rows" node -e '
+const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")); process.exit(r.mixed_steps > 0 && r.steps > r.mixed_steps ? 0 : 1)' "$SC/s9.json"
+"${GETP[@]}" -i "$SC/req.jsonl" -o "$SC/s3.jsonl" --batch 8 --step-tokens 3 >/dev/null 2>&1
+check "--step-tokens 3 with 8 sequences: they take turns, the same output" cmp -s "$SC/base.jsonl" "$SC/s3.jsonl"
+"${GETP[@]}" -i "$SC/req.jsonl" -o "$SC/bad_s.jsonl" --step-tokens 0 >/dev/null 2>"$SC/bad_s.err"
+check "--step-tokens 0 is refused with a message" grep -q -- "--step-tokens" "$SC/bad_s.err"
+
+# the tiny model keeps 1 KiB a position: 0.001 GiB holds 1024 positions,
+# three of these requests' reservations (prompt + max_tokens) at a time
+for i in 1 2 3 4 5 6; do
+    printf '{"prompt": "Tale %d", "max_tokens": 330, "stop": ["e", "a", "o"], "temperature": 1, "seed": %d}\n' "$i" "$i"
+done >"$SC/kv.jsonl"
+"${GETP[@]}" -i "$SC/kv.jsonl" -o "$SC/kv_all.jsonl" --batch 6 >/dev/null 2>&1
+"${GETP[@]}" -i "$SC/kv.jsonl" -o "$SC/kv_small.jsonl" --batch 6 --kv-mem 0.001 >"$SC/kv_small.log" 2>&1
+check "--kv-mem 0.001 (1024 positions for 6 x 335): requests wait for room, the same output" cmp -s "$SC/kv_all.jsonl" "$SC/kv_small.jsonl"
+check "the report's device line gives the KV cache's positions" grep -q "KV cache 0.00 GiB: 1024 positions" "$SC/kv_small.log"
+printf '{"prompt": "x", "max_tokens": 2000}\n' >"$SC/big.jsonl"
+"${GETP[@]}" -i "$SC/big.jsonl" -o "$SC/big.out" --kv-mem 0.001 >/dev/null 2>"$SC/big.err"
+rc=$?
+check "a request needing more positions than the KV cache holds: exit 1, the reason, no output file" \
+    bash -c "[ $rc -eq 1 ] && grep -q 'needs 2000 positions of the KV cache (its prompt and max_tokens), more than the 1024 it holds' '$SC/big.err' && [ ! -e '$SC/big.out' ]"
