@@ -72,7 +72,7 @@ static int run_step(Backend *b, const BatchRow *rows, int T, const SampleSpec *s
 }
 
 /* The calls in flight must be collected before a call that waits for
- * itself (forward) or that needs them done (copy_prefix, kv_cache.hip). */
+ * itself (forward). */
 int no_call_in_flight(const HipState *s, Error *err) {
     if (s->submitted != s->collected)
         return error_set(err, "hip backend: %ld call(s) submitted and not collected", s->submitted - s->collected);

@@ -24,7 +24,8 @@ static void hip_destroy(Backend *b) {
     free(b);
 }
 
-static const BackendOps HIP_OPS = {"hip", calls_submit, calls_collect, calls_forward, kv_cache_copy_prefix, hip_destroy};
+/* reserve: NULL, the KV cache is not paged (every slot holds its context) */
+static const BackendOps HIP_OPS = {"hip", calls_submit, calls_collect, calls_forward, kv_cache_copy_prefix, nullptr, hip_destroy};
 
 static int hip_init(HipState *s, Backend *b, const Model *m, size_t kv_budget, GpuLoad *load, Error *err) {
     const ModelConfig *c = &m->config;

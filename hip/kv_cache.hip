@@ -54,14 +54,13 @@ int kv_cache_alloc(HipState *s, Backend *b, size_t budget, Error *err) {
  * of positions one ring earlier; dst rewrites those entries before it reads
  * them as long as src is at most MAX_ROWS positions past n (ring = window +
  * MAX_ROWS: what was lost lies outside every later window). The decode
- * loop copies n = prompt length - 1 from a slot that ran just the prompt. */
+ * loop copies n = prompt length - 1 from a slot at most MAX_ROWS past it. */
 int kv_cache_copy_prefix(Backend *b, int dst, int src, int n, Error *err) {
     HipState *s = (HipState *)b->impl;
     if (dst < 0 || src < 0 || dst >= b->max_slots || src >= b->max_slots || n < 0 || n > b->max_context)
         return error_set(err, "hip backend: copy of %d positions from slot %d to slot %d is out of range (%d slots of %d positions)", n, src, dst,
                          b->max_slots, b->max_context);
-    if (no_call_in_flight(s, err)) return -1;
-    if (dst == src || n == 0) return 0;
+    if (dst == src || n == 0) return 0; /* the copies follow the calls in flight on the stream */
     const size_t kvd = (size_t)s->c.n_kv_heads * s->c.head_dim;
     for (uint32_t l = 0; l < s->c.n_layers; l++) {
         const LayerCache *lc = &s->layers[l].cache;
