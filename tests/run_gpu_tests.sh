@@ -51,6 +51,12 @@ for bt in 1 8; do build/getp_gpu $OUT/tiny_gpu.bin -i $OUT/sampling_gpu.jsonl -o
 build/getp $OUT/tiny_gpu.bin -i $OUT/sampling_gpu.jsonl -o $OUT/sampling_cpu.jsonl -n 16 --batch 8 --backend cpu --no-progress >/dev/null 2>&1
 if cmp -s $OUT/sampling_gpu_b1.jsonl $OUT/sampling_gpu_b8.jsonl; then echo "PASS getp_gpu: top_k, min_p, logprobs, n and stop give the same output at --batch 1 and 8"; PASSED=$((PASSED + 1));
 else echo "FAIL getp_gpu sampling output depends on --batch"; cat $OUT/sampling_gpu_b1.log $OUT/sampling_gpu_b8.log; FAILED=$((FAILED + 1)); fi
+# the decode loop's scheduling on the GPU: prompts chunked beside decode
+# rows (--step-tokens 5) and 8 sequences taking turns in calls of 3 rows
+for st in 5 3; do build/getp_gpu $OUT/tiny_gpu.bin -i $OUT/sampling_gpu.jsonl -o $OUT/sampling_gpu_s$st.jsonl -n 16 --batch 8 --step-tokens $st --backend hip --no-progress >$OUT/sampling_gpu_s$st.log 2>&1; done
+if cmp -s $OUT/sampling_gpu_b8.jsonl $OUT/sampling_gpu_s5.jsonl && cmp -s $OUT/sampling_gpu_b8.jsonl $OUT/sampling_gpu_s3.jsonl; then
+    echo "PASS getp_gpu: the same output with prompts chunked into calls of 5 and 3 rows beside decode rows"; PASSED=$((PASSED + 1));
+else echo "FAIL getp_gpu output depends on --step-tokens"; cat $OUT/sampling_gpu_s5.log $OUT/sampling_gpu_s3.log; FAILED=$((FAILED + 1)); fi
 if python3 - $OUT/sampling_cpu.jsonl $OUT/sampling_gpu_b8.jsonl <<'PY'
 import json, sys
 cpu = [json.loads(l) for l in open(sys.argv[1])]
