@@ -37,9 +37,12 @@ for line in open(sys.argv[1]):
     kv = dict(re.findall(r'(\w+)=("[^"]*"|\S+)', line))
     if 'decode_tok_s' not in kv: continue
     key = (kv['model'], int(kv['batch']))
-    rows.setdefault(key, {}).setdefault(kv['side'], []).append(float(kv['decode_tok_s']))
-print(f"{'model':<12}{'batch':>6}{'base tok/s':>14}{'new tok/s':>14}{'new/base':>10}")
+    rows.setdefault(key, {}).setdefault(kv['side'], []).append((float(kv['decode_tok_s']), float(kv['overall_tok_s'])))
+# decode: the decode rows' share of the run's time (a call with prompt rows
+# too is split by rows); overall: generated tokens over the whole run
+print(f"{'model':<12}{'batch':>6}{'base decode':>13}{'new decode':>12}{'new/base':>10}{'base overall':>14}{'new overall':>13}{'new/base':>10}")
 for (model, batch), sides in sorted(rows.items()):
-    b, n = statistics.median(sides.get('base', [0])), statistics.median(sides.get('new', [0]))
-    print(f"{model:<12}{batch:>6}{b:>14.1f}{n:>14.1f}{(n / b if b else 0):>10.3f}")
+    med = lambda side, i: statistics.median(x[i] for x in sides.get(side, [(0, 0)]))
+    bd, nd, bo, no = med('base', 0), med('new', 0), med('base', 1), med('new', 1)
+    print(f"{model:<12}{batch:>6}{bd:>13.1f}{nd:>12.1f}{(nd / bd if bd else 0):>10.3f}{bo:>14.1f}{no:>13.1f}{(no / bo if bo else 0):>10.3f}")
 PY

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The first GPU session after work done without a GPU: everything that work
+# left unmeasured, in parts that each fit one device call (10 minutes).
+#   test      make test-gpu (builds everything)
+#   ab        bench_gpu of this tree against BASE, alternately (bench/ab_gpu.sh),
+#             20b and 20b:mxfp4 at batch 1, 64 and 256; the GPU sampler's extra
+#             work (--top-k 50, --logprobs 5) at batch 1 and 256; GETP_PROFILE's
+#             per-kernel roofline columns at batch 256
+#   workload  the ShareGPT-like run (bench/workload.py, 1000 requests) through
+#             getp_gpu on 20b:mxfp4 at --batch 256, this tree against BASE:
+#             output tok/s, time to first token and per output token
+# BASE is a source tree of the last commit measured on a GPU (git archive C |
+# tar -x -C BASE), carried with the working tree (.carry/base).
+# usage: bench/gpu_checkup.sh PART [BASE]   (PCRE2_CFLAGS / PCRE2_LIBS as for make)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+PART=${1:?usage: bench/gpu_checkup.sh test|ab|workload [BASE]}
+BASE=${2:-.carry/base}
+OUT=${OUT:-/tmp}
+MK=(make -s -j"$(nproc)" PCRE2_CFLAGS="${PCRE2_CFLAGS:-}" PCRE2_LIBS="${PCRE2_LIBS:--lpcre2-8}")
+nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | sed 's/^/gpu: /'
+echo "this tree: $(git rev-parse --short HEAD 2>/dev/null || echo '?'); base: $(cat "$BASE/.commit" 2>/dev/null || echo "$BASE")"
+
+case $PART in
+test)
+    "${MK[@]}" test-gpu >"$OUT/test_gpu.log" 2>&1
+    rc=$?
+    grep -E "^FAIL" "$OUT/test_gpu.log" | head -n 20
+    grep -E "passed|failed" "$OUT/test_gpu.log" | tail -n 3
+    exit $rc
+    ;;
+ab)
+    AB_LOG=$OUT/ab.log bash bench/ab_gpu.sh "$BASE" 2 "20b 1 2 64 128" "20b:mxfp4 1 2 64 128" "20b 64 64 64 128" "20b:mxfp4 64 64 64 128" \
+        "20b 256 256 64 128" "20b:mxfp4 256 256 64 128" | tail -n 8
+    for b in 1 256; do
+        r=$((b == 1 ? 2 : b))
+        for extra in "" "--top-k 50" "--logprobs 5"; do
+            line=$(build/bench_gpu --dummy 20b:mxfp4 --batch $b --requests $r --prompt 64 --new 128 $extra 2>&1 | tail -n 1)
+            echo "sampler batch=$b ${extra:-plain}: $(sed -nE 's/.*(decode_tok_s=[0-9.]+).*/\1/p' <<<"$line")"
+        done
+    done
+    GETP_PROFILE=1 build/bench_gpu --dummy 20b:mxfp4 --batch 256 --prompt 64 --new 32 >"$OUT/profile.log" 2>&1
+    grep -iE "TFLOP|gate_up|down|attention|matmul|unembed|sample" "$OUT/profile.log" | head -n 24
+    ;;
+workload)
+    python3 bench/workload.py >"$OUT/sharegpt_like.jsonl"
+    "${MK[@]}" build/getp_gpu >/dev/null 2>&1 & a=$!
+    (cd "$BASE" && "${MK[@]}" build/getp_gpu) >/dev/null 2>&1 & b=$!
+    wait $a && wait $b || { echo "gpu_checkup: a build failed"; exit 1; }
+    for side in base new; do
+        bin=build/getp_gpu; [ $side = base ] && bin=$BASE/build/getp_gpu
+        "$bin" --dummy-weights 20b:mxfp4 --batch 256 --ignore-eos --no-progress -i "$OUT/sharegpt_like.jsonl" \
+            -o "$OUT/sharegpt_$side.jsonl" >"$OUT/sharegpt_$side.log" 2>&1
+        echo "$side: $(grep -E 'achieved throughput|time to first token|time per output token|generated tokens|forward calls' "$OUT/sharegpt_$side.log" | tr '\n' ';')"
+    done
+    ;;
+*) echo "gpu_checkup: unknown part $PART (test, ab, workload)"; exit 2 ;;
+esac
