@@ -7,6 +7,13 @@
 #include "stop_match.h"
 #include "tokenizer.h"
 
+/* A prompt prefix that most requests share (a chat's system message) is
+ * computed once, in a slot of its own, and copied into each request that
+ * starts with it, when it is at least SHARED_PREFIX_MIN tokens and there is
+ * a spare slot or at least SHARED_PREFIX_MIN_BATCH of them. */
+#define SHARED_PREFIX_MIN 16
+#define SHARED_PREFIX_MIN_BATCH 16
+
 int is_stop_token(int id) { return id == TOKEN_RETURN || id == TOKEN_ENDOFTEXT || id == TOKEN_CALL; }
 
 typedef enum {
@@ -23,7 +30,7 @@ typedef struct {
     int last;          /* last accepted token: the next input when none is pending */
     long pending_call; /* the call whose sample this slot's next row needs, -1: none */
     int pending_j;     /* ... its sampled row there */
-    int prefix_slot, prefix_request; /* SLOT_WAIT_PREFIX: who prefills the prompt */
+    int prefix_slot, prefix_request, prefix_len; /* SLOT_WAIT_PREFIX: the slot whose first prefix_len positions it copies */
     Rng rng;
     StopMatch stop; /* the completion's text, where the request has stop strings */
 } Slot;
@@ -84,6 +91,11 @@ typedef struct {
     Call *in_flight; /* submitted, not yet collected: at most one between steps */
     long n_calls;
     int share_slot;      /* the slot of the last request admitted with its own prompt, for its later choices */
+    struct {
+        int slot, len, fed; /* slot -1: none; fed: positions added to calls */
+        long last_call;     /* the call with its last row */
+        const int *tokens;
+    } prefix;            /* the prompt prefix most requests share, in a slot of its own */
     GenStats *stats;
     double t_start;      /* now_seconds() when the run began: the requests' times count from it */
     double t_mark;       /* when the last call was collected */
@@ -173,24 +185,61 @@ static int only_a_stop_can_end(const Loop *L, const Slot *s) {
     return L->out[s->request].n_tokens + 1 < L->reqs[s->request].params.max_new_tokens && s->fed < L->b->max_context;
 }
 
-/* A choice waiting for its prompt's cache (slot si, SLOT_WAIT_PREFIX)
- * copies it, when a call is being built, once the earlier choice has
- * submitted all of it but the last row (which each choice computes itself,
- * sampling its own first token). The copy is ordered after the calls in
- * flight, so it needs none collected. Should the source have ended
- * meanwhile (it was decoding when the choice came, and its cache went back
- * to the pool), the choice prefills the prompt itself. */
+/* A request waiting for a prompt prefix's cache (slot si, SLOT_WAIT_PREFIX)
+ * copies it, when a call is being built, once its source has submitted
+ * that much: the shared prefix, or an earlier choice's prompt but the last
+ * row (each choice computes that row itself, sampling its own first token).
+ * The copy is ordered after the calls in flight, so it needs none
+ * collected. Should a choice's source have ended meanwhile (it was decoding
+ * when the choice came, and its cache may have gone back to the pool), the
+ * choice prefills the prompt itself. */
 static int copy_prefix_if_ready(Loop *L, int si, Error *err) {
     Slot *s = &L->slots[si];
-    const Slot *src = &L->slots[s->prefix_slot];
-    int n = L->reqs[s->request].prompt_len - 1;
-    if (src->request == s->prefix_request && src->fed < n) return 0;
+    int n = s->prefix_len;
+    if (s->prefix_slot == L->prefix.slot) {
+        if (L->prefix.fed < n || L->prefix.last_call >= L->n_calls) return 0; /* not yet all in submitted calls */
+    } else {
+        const Slot *src = &L->slots[s->prefix_slot];
+        if (src->request == s->prefix_request && src->fed < n) return 0;
+        if (src->request != s->prefix_request) n = 0;
+    }
     s->phase = SLOT_PREFILL;
-    if (src->request != s->prefix_request) return 0;
+    if (n == 0) return 0;
     if (L->b->ops->copy_prefix(L->b, si, s->prefix_slot, n, err) != 0) return -1;
     s->fed = n;
     L->stats->shared_prefix_tokens += n;
     return 0;
+}
+
+/* The prompt prefix that most requests share (a chat's system message):
+ * request 0's first tokens that at least half of the first 64 requests
+ * (each choice once), and at least two, start with. */
+static int shared_prefix_len(const GenRequest *reqs, int n) {
+    enum { LOOK = 64 };
+    int common[LOOK], k = 0;
+    for (int i = 0; i < n && k < LOOK; i++) {
+        if (reqs[i].choice > 0) continue;
+        int m = 0, limit = reqs[i].prompt_len < reqs[0].prompt_len ? reqs[i].prompt_len : reqs[0].prompt_len;
+        while (m < limit && reqs[i].prompt[m] == reqs[0].prompt[m]) m++;
+        common[k++] = m;
+    }
+    if (k < 2) return 0;
+    for (int i = 1; i < k; i++) /* descending */
+        for (int j = i; j > 0 && common[j] > common[j - 1]; j--) {
+            int t = common[j];
+            common[j] = common[j - 1], common[j - 1] = t;
+        }
+    return common[(k - 1) / 2 > 1 ? (k - 1) / 2 : 1];
+}
+
+/* How much of r's prompt the shared prefix gives it: all the prefix
+ * r starts with, but not its last row (which samples); 0 when too short to
+ * be worth a copy. */
+static int shared_prefix_of(const Loop *L, const GenRequest *r) {
+    int m = 0;
+    if (L->prefix.slot < 0) return 0;
+    while (m < L->prefix.len && m < r->prompt_len - 1 && r->prompt[m] == L->prefix.tokens[m]) m++;
+    return m >= SHARED_PREFIX_MIN ? m : 0;
 }
 
 /* The positions a request may fill: its prompt and the tokens fed back
@@ -237,12 +286,14 @@ static int admit(Loop *L, int si, Error *err) {
     if (r->choice > 0 && src && src->request >= 0 && L->reqs[src->request].index == r->index &&
         src->fed - (r->prompt_len - 1) <= L->b->max_rows && r->prompt_len > 1 && L->b->ops->copy_prefix) {
         s->phase = SLOT_WAIT_PREFIX;
-        s->prefix_slot = L->share_slot, s->prefix_request = src->request;
+        s->prefix_slot = L->share_slot, s->prefix_request = src->request, s->prefix_len = r->prompt_len - 1;
     } else {
         L->share_slot = si;
+        int m = shared_prefix_of(L, r); /* the prefix most requests share, computed once */
+        if (m > 0) s->phase = SLOT_WAIT_PREFIX, s->prefix_slot = L->prefix.slot, s->prefix_request = -1, s->prefix_len = m;
     }
     L->queue[L->n_queue++] = si;
-    return 0;
+    return s->prefix_slot == L->prefix.slot && s->phase == SLOT_WAIT_PREFIX ? copy_prefix_if_ready(L, si, err) : 0;
 }
 
 /* Adds slot si's next prompt rows, as many as the call has room for; the
@@ -288,6 +339,10 @@ static int build_call(Loop *L, Call *c, Error *err) {
         else if (only_a_stop_can_end(L, s)) add_row(L, c, si, TOKEN_OF_PREVIOUS(s->pending_j), 1, 0);
     }
     L->cursor = (L->cursor + k) % L->max_batch;
+    for (; L->prefix.fed < L->prefix.len && c->n_rows < L->step_rows; L->prefix.fed++, c->prefill_rows++) { /* before the prompts that wait for it */
+        c->rows[c->n_rows++] = (BatchRow){L->prefix.slot, L->prefix.fed, L->prefix.tokens[L->prefix.fed], 0};
+        L->prefix.last_call = c->seq;
+    }
     int kept = 0;
     for (int q = 0; q < L->n_queue; q++) {
         int si = L->queue[q];
@@ -322,6 +377,10 @@ int generate_run(Backend *b, const GenRequest *reqs, int n, GenLimits limits, Re
     if (max_batch > b->max_slots) max_batch = b->max_slots;
     if (max_batch < 1) max_batch = 1;
     int step_rows = limits.step_rows > 0 && limits.step_rows < b->max_rows ? limits.step_rows : b->max_rows;
+    int prefix_len = b->ops->copy_prefix && n > 1 ? shared_prefix_len(reqs, n) : 0, prefix_slot = -1;
+    if (prefix_len > b->max_context - 1) prefix_len = b->max_context - 1;
+    if (prefix_len >= SHARED_PREFIX_MIN)
+        prefix_slot = b->max_slots > max_batch ? max_batch : max_batch >= SHARED_PREFIX_MIN_BATCH ? --max_batch : -1;
     Loop L = {.b = b, .reqs = reqs, .out = out, .n = n, .max_batch = max_batch, .step_rows = step_rows, .share_slot = -1,
               .stats = stats, .t_start = now_seconds(), .progress = progress, .progress_ctx = progress_ctx};
     L.t_mark = L.t_start;
@@ -334,19 +393,23 @@ int generate_run(Backend *b, const GenRequest *reqs, int n, GenLimits limits, Re
     call_alloc(&L.calls[0], step_rows);
     call_alloc(&L.calls[1], step_rows);
     memset(stats, 0, sizeof *stats);
-    int rc = 0;
+    int rc = 0, idle = 0; /* idle: calls in a row with no rows and none in flight (a copy waits one) */
     /* a paged cache's positions go to the requests as they are admitted */
     for (int si = 0; si < b->max_slots && b->ops->reserve && rc == 0; si++) rc = b->ops->reserve(b, si, 0, err) < 0 ? -1 : 0;
+    L.prefix.slot = -1;
+    if (rc == 0 && prefix_slot >= 0 && (!b->ops->reserve || b->ops->reserve(b, prefix_slot, prefix_len, err) == 0))
+        L.prefix.slot = prefix_slot, L.prefix.len = prefix_len, L.prefix.tokens = reqs[0].prompt;
     /* Each call is submitted before the one ahead of it is collected, so
      * the host builds the next step while the device runs this one. */
     while (L.done < n && rc == 0) {
         Call *c = L.in_flight == &L.calls[0] ? &L.calls[1] : &L.calls[0];
         if ((rc = build_call(&L, c, err)) != 0) break;
-        if (c->n_rows == 0) { /* every sequence waits for the call in flight, or the last requests asked for no tokens */
+        if (c->n_rows == 0) { /* every sequence waits for the call in flight or a prefix to copy, or the last requests asked for no tokens */
             if (L.in_flight) rc = collect_in_flight(&L, err);
-            else if (L.done < n) rc = error_set(err, "decode loop: nothing to run with %d of %d requests unfinished", n - L.done, n);
+            else if (L.done < n && idle++ > 0) rc = error_set(err, "decode loop: nothing to run with %d of %d requests unfinished", n - L.done, n);
             continue;
         }
+        idle = 0;
         double t0 = now_seconds();
         if ((rc = backend_submit(b, c->rows, c->n_rows, c->spec, err)) != 0) break;
         c->seconds = now_seconds() - t0;
@@ -358,6 +421,8 @@ int generate_run(Backend *b, const GenRequest *reqs, int n, GenLimits limits, Re
         L.in_flight = c;
     }
     if (rc == 0 && L.in_flight) rc = collect_in_flight(&L, err); /* rows of requests that had ended */
+    Error ignored; /* giving back cannot fail */
+    if (L.prefix.slot >= 0 && b->ops->reserve) b->ops->reserve(b, L.prefix.slot, 0, &ignored);
     for (int i = 0; i < max_batch; i++) stop_match_free(&L.slots[i].stop);
     free(L.slots);
     free(L.queue);

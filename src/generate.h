@@ -13,7 +13,9 @@
  * how its prompt was chunked or the process that runs it. The choices of
  * one request admitted together share its prompt's cache (backend.h's
  * copy_prefix): the prompt is prefilled once and each choice samples its
- * own first token. Each step is submitted before the tokens of the one
+ * own first token. A prefix that most prompts share (a chat's system
+ * message) is computed once, in a spare slot (or one of 16 or more), and
+ * copied into every request that starts with 16 or more of its tokens. Each step is submitted before the tokens of the one
  * ahead of it come back (backend.h's submit/collect); a sequence whose
  * token in flight can end it other than by a stop token sits that step
  * out. The results are those of one call at a time. */
@@ -72,7 +74,7 @@ typedef struct {
     double prefill_seconds, decode_seconds;
     long prefill_tokens, decode_tokens;
     long steps, mixed_steps; /* forward calls, and those with both prompt and decode rows */
-    long shared_prefix_tokens; /* prompt positions copied from another choice's cache, not computed */
+    long shared_prefix_tokens; /* prompt positions copied (another choice's prompt, the shared prefix), not computed */
 } GenStats;
 
 /* Called after each request finishes (done of total) and after each decode

@@ -92,8 +92,10 @@ void run_report_print(FILE *f, const RunSummary *s) {
     fprintf(f, ", batch: %d, context: %d\n", s->batch, s->context);
     if (s->device[0]) fprintf(f, "device: %s\n", s->device);
     fprintf(f, "load time (s): %.3f\n", s->load_s);
-    fprintf(f, "prefill: %ld tokens in %.3f s (%.1f tok/s)\n", s->stats.prefill_tokens, s->stats.prefill_seconds,
+    fprintf(f, "prefill: %ld tokens in %.3f s (%.1f tok/s)", s->stats.prefill_tokens, s->stats.prefill_seconds,
             per_second((double)s->stats.prefill_tokens, s->stats.prefill_seconds));
+    if (s->stats.shared_prefix_tokens) fprintf(f, "; %ld more copied from shared prompt prefixes", s->stats.shared_prefix_tokens);
+    fputc('\n', f);
     fprintf(f, "decode: %ld tokens in %.3f s (%.1f tok/s)\n", s->stats.decode_tokens, s->stats.decode_seconds,
             per_second((double)s->stats.decode_tokens, s->stats.decode_seconds));
     fprintf(f, "forward calls: %ld (%ld with prompt and decode rows)\n", s->stats.steps, s->stats.mixed_steps);
@@ -113,10 +115,10 @@ int run_report_write_json(const char *path, const RunSummary *s, Error *err) {
     const GenStats *g = &s->stats;
     fprintf(f,
             ", \"requests\": %d, \"completions\": %d, \"batch\": %d, \"context\": %d, \"load_s\": %.6f, \"prefill_tokens\": %ld, \"prefill_s\": %.6f, "
-            "\"decode_tokens\": %ld, \"decode_s\": %.6f, \"steps\": %ld, \"mixed_steps\": %ld, \"generated_tokens\": %ld, \"prompt_tokens\": %ld, \"generate_s\": %.6f, "
+            "\"decode_tokens\": %ld, \"decode_s\": %.6f, \"shared_prefix_tokens\": %ld, \"steps\": %ld, \"mixed_steps\": %ld, \"generated_tokens\": %ld, \"prompt_tokens\": %ld, \"generate_s\": %.6f, "
             "\"tok_per_s\": %.3f, \"ttft_p50_s\": %.6f, \"ttft_p99_s\": %.6f, \"tpot_p50_s\": %.6f, \"tpot_p99_s\": %.6f}\n",
             s->requests, s->completions, s->batch, s->context, s->load_s, g->prefill_tokens, g->prefill_seconds, g->decode_tokens, g->decode_seconds,
-            g->steps, g->mixed_steps,            s->generated, s->prompt_tokens, s->generate_s, per_second((double)s->generated, s->generate_s), s->latency.ttft_p50,
+            g->shared_prefix_tokens, g->steps, g->mixed_steps,            s->generated, s->prompt_tokens, s->generate_s, per_second((double)s->generated, s->generate_s), s->latency.ttft_p50,
             s->latency.ttft_p99, s->latency.tpot_p50, s->latency.tpot_p99);
     return output_commit(&out, err);
 }

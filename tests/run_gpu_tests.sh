@@ -57,6 +57,13 @@ for st in 5 3; do build/getp_gpu $OUT/tiny_gpu.bin -i $OUT/sampling_gpu.jsonl -o
 if cmp -s $OUT/sampling_gpu_b8.jsonl $OUT/sampling_gpu_s5.jsonl && cmp -s $OUT/sampling_gpu_b8.jsonl $OUT/sampling_gpu_s3.jsonl; then
     echo "PASS getp_gpu: the same output with prompts chunked into calls of 5 and 3 rows beside decode rows"; PASSED=$((PASSED + 1));
 else echo "FAIL getp_gpu output depends on --step-tokens"; cat $OUT/sampling_gpu_s5.log $OUT/sampling_gpu_s3.log; FAILED=$((FAILED + 1)); fi
+# chats share their system message: at --batch 16 it is computed once and
+# copied (copy_prefix, with calls in flight) into each request
+(echo 20; for i in 1 2 3 4 5; do printf 'What is 2 + 2?\nName a color.\nWhat is the capital of France?\nCount to three.\n'; done) >$OUT/chat_gpu.txt
+for bt in 1 16; do build/getp_gpu $OUT/tiny_gpu.bin -i $OUT/chat_gpu.txt -o $OUT/chat_gpu_b$bt.txt -n 12 --chat --batch $bt --backend hip --no-progress >$OUT/chat_gpu_b$bt.log 2>&1; done
+if cmp -s $OUT/chat_gpu_b1.txt $OUT/chat_gpu_b16.txt && grep -q "copied from shared prompt prefixes" $OUT/chat_gpu_b16.log; then
+    echo "PASS getp_gpu: chats at --batch 16 (system message copied from a slot of its own) write --batch 1's output"; PASSED=$((PASSED + 1));
+else echo "FAIL getp_gpu chats with a shared prefix differ from --batch 1"; cat $OUT/chat_gpu_b16.log; FAILED=$((FAILED + 1)); fi
 if python3 - $OUT/sampling_cpu.jsonl $OUT/sampling_gpu_b8.jsonl <<'PY'
 import json, sys
 cpu = [json.loads(l) for l in open(sys.argv[1])]

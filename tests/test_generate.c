@@ -367,6 +367,45 @@ int main(int argc, char **argv) {
         free_results(rp);
         backend_destroy(tiny);
     }
+    /* a prompt prefix most requests share (as a chat's system message) is
+     * computed once in a spare slot and copied into each request that
+     * starts with 16 or more of its tokens; their tokens stay the naive
+     * loop's */
+    {
+        enum { NP = 10, PREFIX = 20 };
+        static const int lens[NP] = {21, 25, 20, 30, 10, 22, 8, 20, 40, 23}; /* 4: 10 of the prefix; 6: unrelated */
+        int ids2[NP * 40];
+        GenRequest pre[NP];
+        unsigned seed = 777;
+        long expect = 0;
+        for (int i = 0; i < NP; i++) {
+            for (int t = 0; t < lens[i]; t++)
+                ids2[i * 40 + t] = (i == 6 || t >= PREFIX) ? (int)((seed = seed * 1103515245u + 12345u) >> 8) % V : ids[t] % V;
+            SampleParams sp = {i % 2 ? 0.8f : 0.0f, 0.95f, 0.0f, 0, -1};
+            pre[i] = (GenRequest){ids2 + i * 40, lens[i], {9, sp, 5, 0, NULL, 0, NULL}, (uint64_t)i, 0, i};
+            int m = i == 6 ? 0 : lens[i] - 1 < PREFIX ? lens[i] - 1 : PREFIX;
+            expect += m >= 16 ? m : 0;
+        }
+        Backend *cpu9 = backend_cpu_create(&m, 9, CONTEXT, 0, 0, &err);
+        Wrap wp;
+        Backend pipelined = wrap(cpu9, &wp, &PIPELINED_OPS);
+        RequestResult rn[NP], rp[NP];
+        for (int i = 0; i < NP; i++) naive_generate(&wp, &pre[i], &rn[i]);
+        memset(rp, 0, sizeof rp);
+        GenStats sp;
+        int rc = generate_run(&pipelined, pre, NP, (GenLimits){8, 6}, rp, &sp, NULL, NULL, &err);
+        int ok = rc == 0 && wp.copied == expect && sp.shared_prefix_tokens == expect && wp.held == 0;
+        for (int i = 0; i < NP && ok; i++)
+            ok = rp[i].n_tokens == rn[i].n_tokens && rp[i].finish == rn[i].finish &&
+                 !memcmp(rp[i].tokens, rn[i].tokens, (size_t)rn[i].n_tokens * sizeof(int));
+        printf("%s decode loop: a 20-token prefix that most prompts share, computed once in a spare slot, gives %ld positions to 8 of 10 "
+               "requests (expected %ld), in calls of 6 rows; tokens equal the naive loop's%s%s\n",
+               ok ? "PASS" : "FAIL", wp.copied, expect, rc ? ": " : "", rc ? err.msg : "");
+        failed += !ok;
+        for (int i = 0; i < NP; i++) result_free(&rn[i]), result_free(&rp[i]);
+        free(wp.logits), free(wp.scratch);
+        backend_destroy(cpu9);
+    }
     /* requests that ask for no tokens, the last ones of the run included, end at once with none */
     {
         GenRequest zero[3] = {reqs[0], reqs[1], reqs[4]};

@@ -36,3 +36,13 @@ printf '{"prompt": "x", "max_tokens": 2000}\n' >"$SC/big.jsonl"
 rc=$?
 check "a request needing more positions than the KV cache holds: exit 1, the reason, no output file" \
     bash -c "[ $rc -eq 1 ] && grep -q 'needs 2000 positions of the KV cache (its prompt and max_tokens), more than the 1024 it holds' '$SC/big.err' && [ ! -e '$SC/big.out' ]"
+
+# chats share their system message: at --batch 16 it is computed once (a
+# slot of its own) and copied into every request; the output is --batch 1's,
+# where there is no slot to spare and each request computes it
+(echo 20; for i in 1 2 3 4 5; do printf 'What is 2 + 2?\nName a color.\nWhat is the capital of France?\nCount to three.\n'; done) >"$SC/chat.txt"
+"${GETP[@]}" -i "$SC/chat.txt" -o "$SC/chat16.txt" -n 12 --chat --batch 16 >"$SC/chat16.log" 2>&1
+"${GETP[@]}" -i "$SC/chat.txt" -o "$SC/chat1.txt" -n 12 --chat --batch 1 >"$SC/chat1.log" 2>&1
+check "chats at --batch 16 (the system message copied from a slot of its own) write --batch 1's output" cmp -s "$SC/chat16.txt" "$SC/chat1.txt"
+check "the report says how many prompt positions were copied, not computed" \
+    bash -c "grep -qE 'prefill: [0-9]+ tokens .*; [0-9]+ more copied from shared prompt prefixes' '$SC/chat16.log' && ! grep -q copied '$SC/chat1.log'"
