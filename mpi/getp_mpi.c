@@ -150,7 +150,7 @@ int main(int argc, char **argv) {
     double t0 = MPI_Wtime();
     Replica replica;
     Error err;
-    failed = replica_load(&replica, &o, &mo, &place, mine.n, &err) != 0;
+    failed = replica_load(&replica, &o, &mo, &place, mine.reqs, mine.n, &err) != 0;
     me.replica = replica.info;
     me.load_s = MPI_Wtime() - t0;
     if (failed) rank_report_fail(&me, &err);

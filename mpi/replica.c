@@ -31,12 +31,12 @@ static int bind_here(Replica *r, const MpiOptions *mo, const RankPlace *p) {
 }
 
 /* Opens the model and makes the backend, its weights coming as gl says. */
-static int load_here(Replica *r, GpuLoad *gl, int n_requests, int rank, Error *err) {
+static int load_here(Replica *r, GpuLoad *gl, const GenRequest *reqs, int n_requests, int rank, Error *err) {
     const Options *o = &r->opts;
     if (fault_injected("load", rank))
         return error_set(err, "%s: injected model load failure (GETP_INJECT_FAULT)", o->model_path ? o->model_path : o->dummy_weights);
     if (app_open_model(o, &r->model, err) != 0) return -1;
-    int context = app_context_limit(o, &r->model.config);
+    int context = app_backend_context(o, &r->model.config, reqs, n_requests);
     r->be = app_create_backend(o, &r->model, o->batch < n_requests ? o->batch : n_requests, context, gl, err);
     if (!r->be) return -1;
     ReplicaInfo *info = &r->info;
@@ -55,7 +55,7 @@ typedef struct {
     unsigned char handle[WEIGHTS_HANDLE_BYTES];
 } PeerWeights;
 
-int replica_load(Replica *r, const Options *o, const MpiOptions *mo, const RankPlace *p, int n_requests, Error *err) {
+int replica_load(Replica *r, const Options *o, const MpiOptions *mo, const RankPlace *p, const GenRequest *reqs, int n_requests, Error *err) {
     memset(r, 0, sizeof *r);
     r->opts = *o;
     snprintf(r->info.device, sizeof r->info.device, "idle");
@@ -68,7 +68,7 @@ int replica_load(Replica *r, const Options *o, const MpiOptions *mo, const RankP
     int peer_fed = gpus > 0 && p->local_size > 1 && mo->load != LOAD_HOST && !o->dummy_weights;
     int leader = peer_fed && p->local_rank == 0, failed = 0;
     /* Phase 1: the node's first GPU rank, from the host. */
-    if (leader && n_requests > 0) failed = load_here(r, &gl, n_requests, p->rank, err) != 0;
+    if (leader && n_requests > 0) failed = load_here(r, &gl, reqs, n_requests, p->rank, err) != 0;
     if (peer_fed) {
         PeerWeights peer = {0, 0, {0}};
         if (leader && r->be && strcmp(r->be->ops->name, "cpu") != 0) /* a failed export leaves the others on the host path */
@@ -80,6 +80,6 @@ int replica_load(Replica *r, const Options *o, const MpiOptions *mo, const RankP
         }
     }
     /* Phase 2: every other rank, from the leader's GPU where it has the weights, else from the host. */
-    if (!leader && n_requests > 0) failed = load_here(r, &gl, n_requests, p->rank, err) != 0;
+    if (!leader && n_requests > 0) failed = load_here(r, &gl, reqs, n_requests, p->rank, err) != 0;
     return failed ? -1 : 0;
 }

@@ -33,8 +33,9 @@ typedef struct {
     ReplicaInfo info;
 } Replica;
 
-/* Collective over p->node. n_requests: this rank's share; with none it only
- * binds. Returns 0, or -1 with err. */
-int replica_load(Replica *r, const Options *o, const MpiOptions *mo, const RankPlace *p, int n_requests, Error *err);
+/* Collective over p->node. reqs[0..n_requests): this rank's share (the
+ * backend's context is what they need); with none it only binds. Returns
+ * 0, or -1 with err. */
+int replica_load(Replica *r, const Options *o, const MpiOptions *mo, const RankPlace *p, const GenRequest *reqs, int n_requests, Error *err);
 
 #endif

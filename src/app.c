@@ -14,6 +14,17 @@ int app_context_limit(const Options *o, const ModelConfig *c) {
     return ctx > (int)c->max_context ? (int)c->max_context : ctx;
 }
 
+int app_backend_context(const Options *o, const ModelConfig *c, const GenRequest *reqs, int n) {
+    int limit = app_context_limit(o, c);
+    if (o->context > 0) return limit;
+    long need = 1;
+    for (int i = 0; i < n; i++) {
+        long k = (long)reqs[i].prompt_len + (reqs[i].params.max_new_tokens > 1 ? reqs[i].params.max_new_tokens - 1 : 0);
+        if (k > need) need = k;
+    }
+    return need < limit ? (int)need : limit;
+}
+
 int app_is_chat(const Options *o, const Request *r) {
     if (r->batch_url != BATCH_URL_NONE) return r->batch_url == BATCH_URL_CHAT; /* a Batch API line says which it is */
     return o->chat || r->n_messages > 0;

@@ -12,6 +12,11 @@
 
 /* The context limit for this run: --ctx, else min(model max_context, 4096). */
 int app_context_limit(const Options *o, const ModelConfig *c);
+/* The context the backend keeps for each sequence: --ctx when given, else
+ * what reqs[0..n) need (the longest prompt plus max_tokens - 1) within
+ * app_context_limit, so that a KV cache of whole contexts holds more
+ * sequences. A request's tokens are the same either way. */
+int app_backend_context(const Options *o, const ModelConfig *c, const GenRequest *reqs, int n);
 
 /* Whether request r is a chat (rendered by src/harmony.h, its completion
  * split by channel): with --chat, or given as "messages". */

@@ -127,7 +127,7 @@ static int run_getp(const Options *o, Run *r, Error *err) {
     if (app_build_requests(o, r->tok, &r->rs, req_path, (int)r->model.config.vocab_size, context, &r->reqs, &r->n_reqs, &r->storage, err) != 0)
         return -1;
     int slots = o->batch < r->n_reqs ? o->batch : r->n_reqs > 0 ? r->n_reqs : 1;
-    r->be = app_create_backend(o, &r->model, slots, context, NULL, err);
+    r->be = app_create_backend(o, &r->model, slots, app_backend_context(o, &r->model.config, r->reqs, r->n_reqs), NULL, err);
     if (!r->be) return -1;
     double load_seconds = now_seconds() - t0;
 
@@ -150,7 +150,7 @@ static int run_getp(const Options *o, Run *r, Error *err) {
     } else if (app_write_results(o, r->tok, o->output, &r->rs, r->res, err) != 0) {
         return -1;
     }
-    RunSummary sum = run_report_summarize(r->be, r->res, r->rs.n_results, r->rs.n, r->reqs, r->n_reqs, slots, context, load_seconds, &stats, gen_seconds);
+    RunSummary sum = run_report_summarize(r->be, r->res, r->rs.n_results, r->rs.n, r->reqs, r->n_reqs, slots, r->be->max_context, load_seconds, &stats, gen_seconds);
     run_report_print(run_report_stream(o), &sum);
     return o->report_json ? run_report_write_json(o->report_json, &sum, err) : 0;
 }

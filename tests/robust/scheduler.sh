@@ -46,3 +46,14 @@ check "a request needing more positions than the KV cache holds: exit 1, the rea
 check "chats at --batch 16 (the system message copied from a slot of its own) write --batch 1's output" cmp -s "$SC/chat16.txt" "$SC/chat1.txt"
 check "the report says how many prompt positions were copied, not computed" \
     bash -c "grep -qE 'prefill: [0-9]+ tokens .*; [0-9]+ more copied from shared prompt prefixes' '$SC/chat16.log' && ! grep -q copied '$SC/chat1.log'"
+
+# without --ctx, each sequence's cache is what the requests need (the
+# longest prompt plus max_tokens - 1): more sequences fit a GPU's KV cache
+printf '{"prompt": "Hello there", "max_tokens": 50}\n{"prompt": "Hi", "max_tokens": 20}\n' >"$SC/ctx.jsonl"
+"${GETP[@]}" -i "$SC/ctx.jsonl" -o "$SC/ctx_auto.jsonl" --report "$SC/ctx_auto.json" >/dev/null 2>&1
+"${GETP[@]}" -i "$SC/ctx.jsonl" -o "$SC/ctx_300.jsonl" --ctx 300 --report "$SC/ctx_300.json" >/dev/null 2>&1
+check "the context defaults to the longest prompt plus max_tokens - 1; --ctx 300 sets it; the output is the same" node -e '
+const fs = require("fs"), first = JSON.parse(fs.readFileSync(process.argv[1], "utf8").split("\n")[0]);
+const auto = JSON.parse(fs.readFileSync(process.argv[2], "utf8")), fixed = JSON.parse(fs.readFileSync(process.argv[3], "utf8"));
+process.exit(auto.context === first.prompt_tokens + 49 && fixed.context === 300 ? 0 : 1)' "$SC/ctx_auto.jsonl" "$SC/ctx_auto.json" "$SC/ctx_300.json"
+check "... and the outputs are the same" cmp -s "$SC/ctx_auto.jsonl" "$SC/ctx_300.jsonl"
