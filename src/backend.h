@@ -56,9 +56,13 @@ typedef struct {
      * paged KV cache, whose slots hold positions only once reserved. Gives
      * back what slot held, then makes it hold positions [0, n_positions)
      * (0: none). Returns 0; 1 when the cache has too little room free now
-     * (the slot then holds none); -1 with err. The pages go to calls
-     * submitted after it: a call in flight still writes where the slot's
-     * rows wrote before, which nothing reads any more. */
+     * (the slot then holds none); -1 with err. What the slot gave back
+     * may go to another slot at once, while a call in flight still has
+     * rows of the slot's old request (dropped once collected): a backend
+     * must place each row by the pages its slot held when the call was
+     * submitted, and run calls in order, so that those rows write before
+     * any later call's rows write the same pages (the CPU backend computes
+     * at submit). */
     int (*reserve)(Backend *b, int slot, int n_positions, Error *err);
     void (*destroy)(Backend *b);
 } BackendOps;

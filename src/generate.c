@@ -84,7 +84,8 @@ typedef struct {
     const GenRequest *reqs;
     RequestResult *out;
     int n, done, next, max_batch, step_rows;
-    int cursor; /* the slot whose decode row comes first in the next call */
+    int cursor;        /* the slot whose decode row comes first in the next call */
+    int admit_refused; /* the KV cache had no room for the next request; none has ended since */
     Slot *slots;
     int *queue, n_queue; /* slots waiting for or in prefill, in the order they were admitted */
     Call calls[2];
@@ -131,6 +132,7 @@ static void finish_slot(Loop *L, Slot *s) {
     if (L->b->ops->reserve && s->phase != SLOT_FREE) L->b->ops->reserve(L->b, (int)(s - L->slots), 0, &ignored);
     s->request = -1;
     s->phase = SLOT_FREE;
+    L->admit_refused = 0;
     L->done++;
     if (L->progress) L->progress(L->progress_ctx, L->done, L->n, L->stats);
 }
@@ -305,19 +307,23 @@ static void add_prompt_rows(Loop *L, Call *c, int si) {
     if (s->fed == r->prompt_len) s->phase = SLOT_DECODE;
 }
 
-/* The most decode rows a call takes. Prompts waiting keep an eighth of
- * every call (at least a row), so that decoding never starves them; the
- * decode rows take the rest, and when more sequences decode than that, they
- * take turns (a round of calls gives each a row). */
+/* The most decode rows a call takes. Prompt rows that can run now (the
+ * shared prefix's, admitted prompts', the next request's unless the KV
+ * cache has just refused it) keep an eighth of every call (at least a row),
+ * so that decoding never starves them; the decode rows take the rest (at
+ * least a row: their ends make the room a refused request waits for), and
+ * when more sequences decode than that, they take turns (a round of calls
+ * gives each a row). */
 static int decode_row_limit(const Loop *L) {
-    int waiting = 0, free_slot = 0, reserve = L->step_rows / 8 > 1 ? L->step_rows / 8 : 1;
-    for (int si = 0; si < L->max_batch && waiting < reserve; si++) {
+    int waiting = L->prefix.len - L->prefix.fed, free_slot = 0, prompt_share = L->step_rows / 8 > 1 ? L->step_rows / 8 : 1;
+    for (int si = 0; si < L->max_batch && waiting < prompt_share; si++) {
         const Slot *s = &L->slots[si];
         free_slot |= s->request < 0;
-        if (s->phase == SLOT_PREFILL || s->phase == SLOT_WAIT_PREFIX) waiting += L->reqs[s->request].prompt_len - s->fed;
+        if (s->phase == SLOT_PREFILL) waiting += L->reqs[s->request].prompt_len - s->fed;
     }
-    if (free_slot && L->next < L->n) waiting += L->reqs[L->next].prompt_len;
-    return L->step_rows - (waiting < reserve ? waiting : reserve);
+    if (free_slot && L->next < L->n && !L->admit_refused) waiting += L->reqs[L->next].prompt_len;
+    int limit = L->step_rows - (waiting < prompt_share ? waiting : prompt_share);
+    return limit > 1 ? limit : 1;
 }
 
 /* Builds the next call: a row for every decoding sequence whose next token
@@ -355,6 +361,7 @@ static int build_call(Loop *L, Call *c, Error *err) {
         int rc = admit(L, si, err);
         if (rc < 0) return -1;
         if (rc == 1) { /* requests are admitted in order: it waits for room, unless nothing else holds any */
+            L->admit_refused = 1;
             int running = 0;
             for (int i = 0; i < L->max_batch; i++) running |= L->slots[i].request >= 0;
             if (running) break;

@@ -82,7 +82,9 @@ typedef struct {
 typedef void (*GenProgress)(void *ctx, int done, int total, const GenStats *stats);
 
 /* Runs every request to completion. out[i] receives prompt_tokens, tokens,
- * n_tokens and finish (text is left to the caller). */
+ * n_tokens and finish (text is left to the caller). On a paged backend
+ * (backend.h's reserve) the slots hold no positions afterwards. On error a
+ * call may still be in flight and positions reserved: destroy the backend. */
 int generate_run(Backend *b, const GenRequest *reqs, int n, GenLimits limits, RequestResult *out, GenStats *stats, GenProgress progress,
                  void *progress_ctx, Error *err);
 

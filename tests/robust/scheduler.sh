@@ -31,6 +31,8 @@ done >"$SC/kv.jsonl"
 "${GETP[@]}" -i "$SC/kv.jsonl" -o "$SC/kv_small.jsonl" --batch 6 --kv-mem 0.001 >"$SC/kv_small.log" 2>&1
 check "--kv-mem 0.001 (1024 positions for 6 x 335): requests wait for room, the same output" cmp -s "$SC/kv_all.jsonl" "$SC/kv_small.jsonl"
 check "the report's device line gives the KV cache's positions" grep -q "KV cache 0.00 GiB: 1024 positions" "$SC/kv_small.log"
+"${GETP[@]}" -i "$SC/kv.jsonl" -o "$SC/kv_step1.jsonl" --batch 6 --kv-mem 0.001 --step-tokens 1 >/dev/null 2>&1
+check "--kv-mem 0.001 --step-tokens 1: decoding keeps its row while a request waits for room, the same output" cmp -s "$SC/kv_all.jsonl" "$SC/kv_step1.jsonl"
 printf '{"prompt": "x", "max_tokens": 2000}\n' >"$SC/big.jsonl"
 "${GETP[@]}" -i "$SC/big.jsonl" -o "$SC/big.out" --kv-mem 0.001 >/dev/null 2>"$SC/big.err"
 rc=$?
