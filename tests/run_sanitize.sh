@@ -98,7 +98,7 @@ san_run() {
     san_unit_test test_json
     san_unit_test test_sampling
     # The decode loop against its naive reference (src/generate.c, src/sync_calls.c).
-    san_unit_test test_generate "$san_tiny"
+    san_unit_test test_generate "$san_tiny" quick
     # The SIGBUS guard's records under concurrent register/remove and lookup.
     san_unit_test test_mapping_guard
     # The paged KV cache's bookkeeping.
