@@ -4,8 +4,9 @@
  *      Then 32 greedy tokens, each backend feeding back its own argmax:
  *      the same tokens.
  *   2. batch invariance: one request (prefill, then greedy decode) alone in
- *      slot 0, then in slot 5 of a batch of 7 and slot 37 of a batch of 64
- *      whose other sequences have other lengths: its logits must be
+ *      slot 0, then in slot 5 of a batch of 7, slot 37 of a batch of 64 and
+ *      slot 200 of a batch of 256 (the backend's most rows a call), whose
+ *      other sequences have other lengths: its logits must be
  *      bit-identical at every step.
  *      Chunked prefill: a prompt's logits in one call equal those of the
  *      same prompt in calls of 7, 1 and 16 rows, bit for bit.
@@ -37,6 +38,7 @@
 #define STEPS 6
 #define PROMPT 24
 #define SLOTS 64
+#define MAX_SLOTS 256 /* the batch-invariance check's largest batch: a call of the backend's most rows */
 
 static double rel_err(const float *a, const float *b, int n) {
     double e = 0, m = 0;
@@ -179,7 +181,7 @@ int main(int argc, char **argv) {
     }
     int V = (int)m.config.vocab_size, failures = 0;
     Backend *cpu = backend_cpu_create(&m, 8, 512, 0, 0, &err);
-    Backend *gpu = cpu ? hip_backend_create_if_available(&m, SLOTS, 512, 0, 0, NULL, &err) : NULL;
+    Backend *gpu = cpu ? hip_backend_create_if_available(&m, MAX_SLOTS, 512, 0, 0, NULL, &err) : NULL;
     if (!cpu || !gpu) {
         printf("FAIL backend: %s\n", err.msg);
         return 1;
@@ -237,14 +239,16 @@ int main(int argc, char **argv) {
     /* 2. batch invariance */
     enum { PLEN = 8, DSTEPS = 4 };
     size_t probe_bytes = (size_t)(DSTEPS + 1) * V * sizeof(float);
-    float *alone = malloc(probe_bytes), *in7 = malloc(probe_bytes), *in64 = malloc(probe_bytes);
-    int slot[SLOTS], len[SLOTS];
+    float *alone = malloc(probe_bytes), *in7 = malloc(probe_bytes), *in64 = malloc(probe_bytes), *in256 = malloc(probe_bytes);
+    int slot[MAX_SLOTS], len[MAX_SLOTS];
     slot[0] = 0, len[0] = PLEN;
     int rc = run_batch(gpu, 1, slot, len, 0, prompt, DSTEPS, alone, &err);
     for (int i = 0; i < 7; i++) slot[i] = 6 - i, len[i] = i == 5 ? PLEN : 3 + 2 * i; /* probe in batch position 5, slot 1 */
     if (rc == 0) rc = run_batch(gpu, 7, slot, len, 5, prompt, DSTEPS, in7, &err);
     for (int i = 0; i < 64; i++) slot[i] = (i * 37) % 64, len[i] = i == 37 ? PLEN : 1 + (i * 7) % 19;
     if (rc == 0) rc = run_batch(gpu, 64, slot, len, 37, prompt, DSTEPS, in64, &err);
+    for (int i = 0; i < MAX_SLOTS; i++) slot[i] = (i * 101) % MAX_SLOTS, len[i] = i == 200 ? PLEN : 1 + (i * 5) % 13;
+    if (rc == 0 && gpu->max_slots >= MAX_SLOTS && gpu->max_rows >= MAX_SLOTS) rc = run_batch(gpu, MAX_SLOTS, slot, len, 200, prompt, DSTEPS, in256, &err);
     if (rc != 0) {
         printf("FAIL batch runs: %s\n", err.msg);
         return 1;
@@ -253,7 +257,10 @@ int main(int argc, char **argv) {
     printf("%s batch invariance: a request's logits over prefill + %d decode steps are bit-identical alone and in a batch of 7\n",
            same7 ? "PASS" : "FAIL", DSTEPS);
     printf("%s batch invariance: ... and in a batch of 64 (slot %d)\n", same64 ? "PASS" : "FAIL", (37 * 37) % 64);
-    failures += !same7 + !same64;
+    int same256 = gpu->max_slots >= MAX_SLOTS && gpu->max_rows >= MAX_SLOTS && memcmp(alone, in256, probe_bytes) == 0;
+    printf("%s batch invariance: ... and in a batch of %d, decode steps of the backend's most rows (slot %d)\n", same256 ? "PASS" : "FAIL",
+           MAX_SLOTS, (200 * 101) % MAX_SLOTS);
+    failures += !same7 + !same64 + !same256;
 
     /* 2b. chunked prefill: the prompt in one call, then in calls of 7, 1 and
      * 16 rows (the first two take the decode-sized kernels, the last the
@@ -311,7 +318,7 @@ int main(int argc, char **argv) {
     failures += test_generate_choices(gpu, V);
 
     free(scratch);
-    free(alone), free(in7), free(in64), free(lc), free(lg);
+    free(alone), free(in7), free(in64), free(in256), free(lc), free(lg);
     backend_destroy(gpu);
     backend_destroy(cpu);
     model_close(&m);
