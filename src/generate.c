@@ -18,7 +18,7 @@ int is_stop_token(int id) { return id == TOKEN_RETURN || id == TOKEN_ENDOFTEXT |
 
 typedef enum {
     SLOT_FREE,
-    SLOT_WAIT_PREFIX, /* a choice waiting for an earlier choice's prompt, to copy it */
+    SLOT_WAIT_PREFIX, /* waiting to copy a prefix's cache: an earlier choice's prompt, or the shared prefix */
     SLOT_PREFILL,     /* prompt rows still to submit */
     SLOT_DECODE,      /* one row per step */
 } SlotPhase;
@@ -236,12 +236,13 @@ static int shared_prefix_len(const GenRequest *reqs, int n) {
 
 /* How much of r's prompt the shared prefix gives it: all the prefix
  * r starts with, but not its last row (which samples); 0 when too short to
- * be worth a copy. */
+ * be worth a copy, or when the prefix runs more than max_rows past it
+ * (backend.h's copy_prefix). */
 static int shared_prefix_of(const Loop *L, const GenRequest *r) {
     int m = 0;
     if (L->prefix.slot < 0) return 0;
     while (m < L->prefix.len && m < r->prompt_len - 1 && r->prompt[m] == L->prefix.tokens[m]) m++;
-    return m >= SHARED_PREFIX_MIN ? m : 0;
+    return m >= SHARED_PREFIX_MIN && L->prefix.len - m <= L->b->max_rows ? m : 0;
 }
 
 /* The positions a request may fill: its prompt and the tokens fed back
