@@ -379,6 +379,26 @@ int main(int argc, char **argv) {
         free_results(rp);
         backend_destroy(tiny);
     }
+    /* the CPU backend's paged cache refuses what a slot does not hold: a
+     * pool of one page (32 positions) cannot give slot 0 its context of 48 */
+    {
+        Backend *one = backend_cpu_create(&m, 2, CONTEXT, 0, CONTEXT, &err);
+        float *lg = xmalloc((size_t)V * sizeof(float));
+        BatchRow r0 = {0, 0, 1, 1}, r32 = {0, 32, 1, 1};
+        Error e1, e2, e3, e4, e5;
+        int unheld = backend_forward(one, &r0, 1, lg, &e1) != 0 && strstr(e1.msg, "slot 0 holds 0 positions of the KV cache, not position 0");
+        int held = one->ops->reserve(one, 0, 32, &e2) == 0 && backend_forward(one, &r0, 1, lg, &e2) == 0;
+        int past = backend_forward(one, &r32, 1, lg, &e3) != 0 && strstr(e3.msg, "slot 0 holds 32 positions of the KV cache, not position 32");
+        int full = one->ops->reserve(one, 1, 1, &e4) == 1;
+        int too_long = one->ops->reserve(one, 0, CONTEXT + 1, &e4) == -1 && strstr(e4.msg, "cannot reserve 49 positions for slot 0");
+        int copy = one->ops->copy_prefix(one, 1, 0, 5, &e5) != 0 && strstr(e5.msg, "to slot 1 (holding 0)");
+        int ok = one && unheld && held && past && full && too_long && copy;
+        printf("%s cpu backend's paged KV cache: rows and copies a slot does not hold are refused, a full pool says so (1), more than the "
+               "context is an error (%d %d %d %d %d %d)\n", ok ? "PASS" : "FAIL", unheld, held, past, full, too_long, copy);
+        failed += !ok;
+        free(lg);
+        backend_destroy(one);
+    }
     /* a prompt prefix most requests share (as a chat's system message) is
      * computed once in a spare slot and copied into each request that
      * starts with 16 or more of its tokens; their tokens stay the naive
