@@ -401,6 +401,7 @@ int generate_run(Backend *b, const GenRequest *reqs, int n, GenLimits limits, Re
     call_alloc(&L.calls[0], step_rows);
     call_alloc(&L.calls[1], step_rows);
     memset(stats, 0, sizeof *stats);
+    stats->sequences = max_batch;
     int rc = 0, idle = 0; /* idle: calls in a row with no rows and none in flight (a copy waits one) */
     /* a paged cache's positions go to the requests as they are admitted */
     for (int si = 0; si < b->max_slots && b->ops->reserve && rc == 0; si++) rc = b->ops->reserve(b, si, 0, err) < 0 ? -1 : 0;

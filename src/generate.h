@@ -74,6 +74,7 @@ typedef struct {
     double prefill_seconds, decode_seconds;
     long prefill_tokens, decode_tokens;
     long steps, mixed_steps; /* forward calls, and those with both prompt and decode rows */
+    int sequences;           /* the most sequences in flight: --batch within the backend's slots, less a shared prefix's */
     long shared_prefix_tokens; /* prompt positions copied (another choice's prompt, the shared prefix), not computed */
 } GenStats;
 

@@ -78,6 +78,7 @@ void run_report_print_latency(FILE *f, const Latency *l) {
 
 RunSummary run_report_summarize(const Backend *be, const RequestResult *res, int n, int requests, const GenRequest *ran, int n_ran, int batch,
                                 int context, double load_s, const GenStats *stats, double generate_s) {
+    if (stats->sequences > 0) batch = stats->sequences; /* what the decode loop ran */
     RunSummary s = {be->ops->name, be->info, requests, n, batch < be->max_slots ? batch : be->max_slots, context, load_s, generate_s, *stats, 0, 0,
                     run_report_latency_of(res, ran, n_ran)};
     for (int i = 0; i < n; i++) s.generated += res[i].n_tokens;

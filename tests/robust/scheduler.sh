@@ -46,8 +46,8 @@ check "a request needing more positions than the KV cache holds: exit 1, the rea
 "${GETP[@]}" -i "$SC/chat.txt" -o "$SC/chat16.txt" -n 12 --chat --batch 16 >"$SC/chat16.log" 2>&1
 "${GETP[@]}" -i "$SC/chat.txt" -o "$SC/chat1.txt" -n 12 --chat --batch 1 >"$SC/chat1.log" 2>&1
 check "chats at --batch 16 (the system message copied from a slot of its own) write --batch 1's output" cmp -s "$SC/chat16.txt" "$SC/chat1.txt"
-check "the report says how many prompt positions were copied, not computed" \
-    bash -c "grep -qE 'prefill: [0-9]+ tokens .*; [0-9]+ more copied from shared prompt prefixes' '$SC/chat16.log' && ! grep -q copied '$SC/chat1.log'"
+check "the report says how many prompt positions were copied, not computed, and that 15 sequences ran beside the prefix" \
+    bash -c "grep -qE 'prefill: [0-9]+ tokens .*; [0-9]+ more copied from shared prompt prefixes' '$SC/chat16.log' && ! grep -q copied '$SC/chat1.log' && grep -q 'batch: 15,' '$SC/chat16.log'"
 
 # without --ctx, each sequence's cache is what the requests need (the
 # longest prompt plus max_tokens - 1): more sequences fit a GPU's KV cache
