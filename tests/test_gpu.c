@@ -24,7 +24,8 @@
  *      refused with a message, and the backend goes on working.
  *   5. copy_prefix: a prompt's positions copied to another slot give that
  *      slot's next token bit-identical logits (also past the sliding ring);
- *      bad arguments and a copy with a call in flight are refused.
+ *      bad arguments are refused; a copy with the prompt's call still in
+ *      flight follows it on the stream (the decode loop copies so).
  *   6. the decode loop with several choices per request: the same tokens
  *      and logprobs with the GPU's copy_prefix as without it.
  * usage: test_gpu MODEL.bin TOLERANCE */
