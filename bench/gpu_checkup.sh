@@ -19,7 +19,8 @@ BASE=${2:-.carry/base}
 OUT=${OUT:-/tmp}
 MK=(make -s -j"$(nproc)" PCRE2_CFLAGS="${PCRE2_CFLAGS:-}" PCRE2_LIBS="${PCRE2_LIBS:--lpcre2-8}")
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | sed 's/^/gpu: /'
-echo "this tree: $(git rev-parse --short HEAD 2>/dev/null || echo '?'); base: $(cat "$BASE/.commit" 2>/dev/null || echo "$BASE")"
+# (the device's copy of the tree may carry an older .git: the commit is the caller's to state)
+echo "base: $(cat "$BASE/.commit" 2>/dev/null || echo "$BASE")"
 
 case $PART in
 test)
