@@ -17,6 +17,7 @@
 #ifndef GETP_HIP_MATMUL_H
 #define GETP_HIP_MATMUL_H
 
+#include "async_copy.h"
 #include "early_start.h"
 #include "hip_state.h"
 #include "matmul_load.h"
@@ -108,8 +109,8 @@ template <int NT> struct RowTiles {
  * length is its math (the weight pipeline, the x staging and the three
  * epilogues share its registers and lambdas); it stays whole so that the
  * code the compiler makes of it (measured at length: ledger) is not moved. */
-template <int DT, int MODE, int NT, bool TILED = false>
-__global__ void __launch_bounds__(MM_WARPS * WARP, NT == 1 ? 3 : 0) matmul_kernel(const MatmulJobs jobs) {
+template <int DT, int MODE, int NT, bool TILED = false, int BW = MM_WARPS>
+__global__ void __launch_bounds__(BW * WARP, NT == 1 ? 3 : 0) matmul_kernel(const MatmulJobs jobs) {
     BLOCK_TRACE(TK_MATMUL + MODE);
     /* NT token tiles per warp: 1 for decode-sized batches, with twice the
      * weight chunks in flight (and room for 3 blocks per multiprocessor);
@@ -117,7 +118,11 @@ __global__ void __launch_bounds__(MM_WARPS * WARP, NT == 1 ? 3 : 0) matmul_kerne
     constexpr int MT = RowTiles<NT>::MT;
     /* chunks per group: NT = 1 keeps two groups in flight */
     constexpr int V = Lane<DT>::V, CH = 4 * V, U = NT == 1 ? decode_group_chunks<DT, MODE>() : (Lane<DT>::U / MT > 0 ? Lane<DT>::U / MT : 1), S = V / 4;
-    __shared__ uint4 staged[U][S][NT][WARP];
+    /* several token tiles: x staged by async copies one group ahead, in two
+     * buffers (ledger L133: +4-6% at batch 256-512) */
+    constexpr int XBUF = NT > 1 ? 2 : 1;
+    __shared__ uint4 staged_all[XBUF][U][S][NT][WARP];
+    uint4(*staged)[S][NT][WARP] = staged_all[0];
     /* MM_BIAS, MM_SWIGLU: the experts' jobs; MM_PARTIAL: dense. Read from the
      * jobs, not the template: the compile-time form gave the dense kernels
      * at batch 64-256 30 fewer registers and 3-7% more time (H100, CUPTI) */
@@ -143,7 +148,7 @@ __global__ void __launch_bounds__(MM_WARPS * WARP, NT == 1 ? 3 : 0) matmul_kerne
     if (!weights_first && !next_reads_routing) wait_prior_kernel();
     const int lane = threadIdx.x % WARP, g = lane >> 2, q = lane & 3;
     const int O = J.w.rows, K = J.w.cols, tiles = MODE == MM_SWIGLU ? (O / 2 + 7) / 8 : (O + 15) / 16;
-    const int split = bx % J.splits, tile0 = bx / J.splits * MM_WARPS * MT;
+    const int split = bx % J.splits, tile0 = bx / J.splits * BW * MT;
     if (tile0 >= tiles) return; /* the whole block: this job has fewer tiles */
     const int wtile = tile0 + threadIdx.x / WARP * MT; /* the warp's first tile */
     const bool active = wtile < tiles;                  /* inactive warps still stage x */
@@ -157,7 +162,7 @@ __global__ void __launch_bounds__(MM_WARPS * WARP, NT == 1 ? 3 : 0) matmul_kerne
     const int t0 = by * 8 * NT;
     if (t0 >= count) return;
     const int n_tiles = min(NT, (count - t0 + 7) / 8), n_valid = min(8 * NT, count - t0);
-    for (int i = threadIdx.x; i < U * S * NT * WARP; i += blockDim.x) (&staged[0][0][0][0])[i] = make_uint4(0, 0, 0, 0);
+    for (int i = threadIdx.x; i < XBUF * U * S * NT * WARP; i += blockDim.x) (&staged_all[0][0][0][0][0])[i] = make_uint4(0, 0, 0, 0);
 
     /* the lane's two weight rows of each of its tiles (g and g+8 of the tile) */
     long r0[MT], r1[MT];
@@ -182,7 +187,7 @@ __global__ void __launch_bounds__(MM_WARPS * WARP, NT == 1 ? 3 : 0) matmul_kerne
             for (int i = 0; i < 4; i++) acc[m][nt][i] = 0.0f;
 
     /* NT > 1 staging: thread -> its token my_tl and every n_cols-th column */
-    const int my_tl = threadIdx.x % (8 * NT), my_col0 = threadIdx.x / (8 * NT), n_cols = MM_WARPS * WARP / (8 * NT);
+    const int my_tl = threadIdx.x % (8 * NT), my_col0 = threadIdx.x / (8 * NT), n_cols = BW * WARP / (8 * NT);
     const uint4 *my_row = NT > 1 && my_tl < n_valid ? xrow_of(J, experts, first, t0 + my_tl) : nullptr;
 
     const int chunks = (K + CH - 1) / CH, c0 = split * chunks / J.splits, c1 = (split + 1) * chunks / J.splits;
@@ -206,25 +211,8 @@ __global__ void __launch_bounds__(MM_WARPS * WARP, NT == 1 ? 3 : 0) matmul_kerne
             }
         }
     };
-    /* x of the U chunks from cb into shared memory, then the mmas. */
-    auto multiply_group = [&](const RawWeights<DT>(&w0)[MT][U], const RawWeights<DT>(&w1)[MT][U], int cb) {
-        __syncthreads(); /* the previous chunks' x is no longer read */
-        /* copies of the real tokens' entries; the other tokens' stay zero.
-         * One tile: each token's run of k contiguous across threads; four:
-         * each thread its own token's row (both measured best for their case). */
-        if (NT == 1) {
-            for (int i = threadIdx.x; i < U * S * 4 * n_valid; i += blockDim.x) {
-                int qq = i % 4, st = i / 4 % S, u = i / (4 * S) % U, tl = i / (4 * S * U), k = (cb + u) * CH + qq * V + 4 * st;
-                staged[u][st][tl / 8][(tl % 8) * 4 + qq] =
-                    cb + u < c1 && k < K ? xrow_of(J, experts, first, t0 + tl)[k / 4] : make_uint4(0, 0, 0, 0);
-            }
-        } else if (my_row) {
-            for (int col = my_col0; col < U * S * 4; col += n_cols) {
-                int u = col / (S * 4), st = col / 4 % S, qq = col % 4, k = (cb + u) * CH + qq * V + 4 * st;
-                staged[u][st][my_tl / 8][(my_tl % 8) * 4 + qq] = cb + u < c1 && k < K ? my_row[k / 4] : make_uint4(0, 0, 0, 0);
-            }
-        }
-        __syncthreads();
+    /* the mmas of the U chunks from cb, x from `staged` */
+    auto mma_group = [&](const RawWeights<DT>(&w0)[MT][U], const RawWeights<DT>(&w1)[MT][U], int cb) {
         if (!active) return;
 #pragma unroll
         for (int u = 0; u < U; u++) {
@@ -255,6 +243,30 @@ __global__ void __launch_bounds__(MM_WARPS * WARP, NT == 1 ? 3 : 0) matmul_kerne
             }
         }
     };
+    /* One token tile: x of the U chunks from cb into shared memory, then the mmas. */
+    auto multiply_group = [&](const RawWeights<DT>(&w0)[MT][U], const RawWeights<DT>(&w1)[MT][U], int cb) {
+        __syncthreads(); /* the previous chunks' x is no longer read */
+        /* copies of the real tokens' entries (the others stay zero), each
+         * token's run of k contiguous across threads */
+        for (int i = threadIdx.x; i < U * S * 4 * n_valid; i += blockDim.x) {
+            int qq = i % 4, st = i / 4 % S, u = i / (4 * S) % U, tl = i / (4 * S * U), k = (cb + u) * CH + qq * V + 4 * st;
+            staged[u][st][tl / 8][(tl % 8) * 4 + qq] = cb + u < c1 && k < K ? xrow_of(J, experts, first, t0 + tl)[k / 4] : make_uint4(0, 0, 0, 0);
+        }
+        __syncthreads();
+        mma_group(w0, w1, cb);
+    };
+    /* Several token tiles: the x of the U chunks from cb into buffer buf, in
+     * the background, each thread its own token's row (the real tokens'
+     * entries; the others stay zero) */
+    auto stage_async = [&](int buf, int cb) {
+        if (my_row)
+            for (int col = my_col0; col < U * S * 4; col += n_cols) {
+                int u = col / (S * 4), st = col / 4 % S, qq = col % 4, k = (cb + u) * CH + qq * V + 4 * st;
+                bool in = cb + u < c1 && k < K;
+                async_copy16(&staged_all[buf][u][st][my_tl / 8][(my_tl % 8) * 4 + qq], in ? my_row + k / 4 : my_row, in);
+            }
+        async_copy_commit();
+    };
     if (NT == 1) {
         /* two register buffers: one group's loads stay in flight while the
          * other's are multiplied (measured level with one buffer of twice
@@ -272,11 +284,20 @@ __global__ void __launch_bounds__(MM_WARPS * WARP, NT == 1 ? 3 : 0) matmul_kerne
             if (cb + 3 * U < c1) load_group(wb0, wb1, cb + 3 * U);
         }
     } else {
-        for (int cb = c0; cb < c1; cb += U) {
-            RawWeights<DT> w0[MT][U], w1[MT][U];
-            load_group(w0, w1, cb); /* weight loads first: bytes in flight */
-            if (weights_first && cb == c0) wait_prior_kernel();
-            multiply_group(w0, w1, cb);
+        RawWeights<DT> w0[MT][U], w1[MT][U];
+        load_group(w0, w1, c0);
+        if (weights_first) wait_prior_kernel();
+        __syncthreads(); /* the zeros are written before any copy lands */
+        stage_async(0, c0);
+        for (int cb = c0, buf = 0; cb < c1; cb += U, buf ^= 1) {
+            if (cb + U < c1) stage_async(buf ^ 1, cb + U);
+            else async_copy_commit(); /* an empty group: the wait below counts alike */
+            if (cb != c0) load_group(w0, w1, cb);
+            async_copy_wait<1>();
+            __syncthreads();
+            staged = staged_all[buf];
+            mma_group(w0, w1, cb);
+            __syncthreads(); /* buf is read no more: the next chunk but one may land in it */
         }
     }
     BLOCK_TRACE_MARK(1);
@@ -356,6 +377,7 @@ template <int DT, int MODE, bool TILED>
 static void launch_variant(const HipState *s, const MatmulJobs &all, dim3 grid, int nt) {
     dim3 block(MM_WARPS * WARP);
     if (nt == 1) (void)launch_chained(matmul_kernel<DT, MODE, 1, TILED>, grid, block, 0, s->stream, all);
+    else if (s->mm_block_warps == 8) (void)launch_chained(matmul_kernel<DT, MODE, MM_TOKEN_TILES, TILED, 8>, grid, dim3(8 * WARP), 0, s->stream, all);
     else (void)launch_chained(matmul_kernel<DT, MODE, MM_TOKEN_TILES, TILED>, grid, block, 0, s->stream, all);
 }
 template <int DT, int MODE>
@@ -374,10 +396,11 @@ static int launch_matmul(const HipState *s, const MatmulJob *jobs, int n_jobs, c
     if (prefetch) all.prefetch = prefetch->data, all.prefetch_bytes = weight_bytes(*prefetch);
     unsigned grid_x = 0;
     int nt = token_tiles(max_tokens), mt = nt == 1 ? (int)RowTiles<1>::MT : (int)RowTiles<MM_TOKEN_TILES>::MT;
+    int bw = nt > 1 && s->mm_block_warps == 8 ? 8 : MM_WARPS; /* experiment: GETP_MM_WARPS */
     all.n_jobs = n_jobs;
     for (int i = 0; i < n_jobs; i++) {
         all.job[i] = jobs[i];
-        all.blocks[i] = (int)(cdiv(tiles[i], (size_t)MM_WARPS * mt) * (unsigned)jobs[i].splits);
+        all.blocks[i] = (int)(cdiv(tiles[i], (size_t)bw * mt) * (unsigned)jobs[i].splits);
         grid_x += (unsigned)all.blocks[i];
     }
     dim3 grid(grid_x, cdiv(max_tokens, 8 * nt), grid_z);
