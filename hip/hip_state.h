@@ -123,7 +123,6 @@ struct HipState {
     double weights_seconds; /* the weights' trip to the device */
     int no_graphs;          /* GETP_NO_GRAPHS=1 or profiling: launch every step directly */
     int attention_per_head; /* GETP_ATTENTION_PER_HEAD=1: attention_kernel at every step size (A/B) */
-    int mm_block_warps;     /* GETP_MM_WARPS=8 (experiment): matmul blocks of 8 warps at several token tiles */
 };
 
 static inline unsigned cdiv(size_t n, size_t d) { return (unsigned)((n + d - 1) / d); }

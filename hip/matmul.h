@@ -109,8 +109,8 @@ template <int NT> struct RowTiles {
  * length is its math (the weight pipeline, the x staging and the three
  * epilogues share its registers and lambdas); it stays whole so that the
  * code the compiler makes of it (measured at length: ledger) is not moved. */
-template <int DT, int MODE, int NT, bool TILED = false, int BW = MM_WARPS>
-__global__ void __launch_bounds__(BW * WARP, NT == 1 ? 3 : 0) matmul_kernel(const MatmulJobs jobs) {
+template <int DT, int MODE, int NT, bool TILED = false>
+__global__ void __launch_bounds__(MM_WARPS * WARP, NT == 1 ? 3 : 0) matmul_kernel(const MatmulJobs jobs) {
     BLOCK_TRACE(TK_MATMUL + MODE);
     /* NT token tiles per warp: 1 for decode-sized batches, with twice the
      * weight chunks in flight (and room for 3 blocks per multiprocessor);
@@ -148,7 +148,7 @@ __global__ void __launch_bounds__(BW * WARP, NT == 1 ? 3 : 0) matmul_kernel(cons
     if (!weights_first && !next_reads_routing) wait_prior_kernel();
     const int lane = threadIdx.x % WARP, g = lane >> 2, q = lane & 3;
     const int O = J.w.rows, K = J.w.cols, tiles = MODE == MM_SWIGLU ? (O / 2 + 7) / 8 : (O + 15) / 16;
-    const int split = bx % J.splits, tile0 = bx / J.splits * BW * MT;
+    const int split = bx % J.splits, tile0 = bx / J.splits * MM_WARPS * MT;
     if (tile0 >= tiles) return; /* the whole block: this job has fewer tiles */
     const int wtile = tile0 + threadIdx.x / WARP * MT; /* the warp's first tile */
     const bool active = wtile < tiles;                  /* inactive warps still stage x */
@@ -187,7 +187,7 @@ __global__ void __launch_bounds__(BW * WARP, NT == 1 ? 3 : 0) matmul_kernel(cons
             for (int i = 0; i < 4; i++) acc[m][nt][i] = 0.0f;
 
     /* NT > 1 staging: thread -> its token my_tl and every n_cols-th column */
-    const int my_tl = threadIdx.x % (8 * NT), my_col0 = threadIdx.x / (8 * NT), n_cols = BW * WARP / (8 * NT);
+    const int my_tl = threadIdx.x % (8 * NT), my_col0 = threadIdx.x / (8 * NT), n_cols = MM_WARPS * WARP / (8 * NT);
     const uint4 *my_row = NT > 1 && my_tl < n_valid ? xrow_of(J, experts, first, t0 + my_tl) : nullptr;
 
     const int chunks = (K + CH - 1) / CH, c0 = split * chunks / J.splits, c1 = (split + 1) * chunks / J.splits;
@@ -377,7 +377,6 @@ template <int DT, int MODE, bool TILED>
 static void launch_variant(const HipState *s, const MatmulJobs &all, dim3 grid, int nt) {
     dim3 block(MM_WARPS * WARP);
     if (nt == 1) (void)launch_chained(matmul_kernel<DT, MODE, 1, TILED>, grid, block, 0, s->stream, all);
-    else if (s->mm_block_warps == 8) (void)launch_chained(matmul_kernel<DT, MODE, MM_TOKEN_TILES, TILED, 8>, grid, dim3(8 * WARP), 0, s->stream, all);
     else (void)launch_chained(matmul_kernel<DT, MODE, MM_TOKEN_TILES, TILED>, grid, block, 0, s->stream, all);
 }
 template <int DT, int MODE>
@@ -396,11 +395,10 @@ static int launch_matmul(const HipState *s, const MatmulJob *jobs, int n_jobs, c
     if (prefetch) all.prefetch = prefetch->data, all.prefetch_bytes = weight_bytes(*prefetch);
     unsigned grid_x = 0;
     int nt = token_tiles(max_tokens), mt = nt == 1 ? (int)RowTiles<1>::MT : (int)RowTiles<MM_TOKEN_TILES>::MT;
-    int bw = nt > 1 && s->mm_block_warps == 8 ? 8 : MM_WARPS; /* experiment: GETP_MM_WARPS */
     all.n_jobs = n_jobs;
     for (int i = 0; i < n_jobs; i++) {
         all.job[i] = jobs[i];
-        all.blocks[i] = (int)(cdiv(tiles[i], (size_t)bw * mt) * (unsigned)jobs[i].splits);
+        all.blocks[i] = (int)(cdiv(tiles[i], (size_t)MM_WARPS * mt) * (unsigned)jobs[i].splits);
         grid_x += (unsigned)all.blocks[i];
     }
     dim3 grid(grid_x, cdiv(max_tokens, 8 * nt), grid_z);
