@@ -106,12 +106,12 @@ int main(int argc, char **argv) {
     RequestResult warm_res;
     memset(&warm_res, 0, sizeof warm_res);
     GenStats stats;
-    if (generate_run(b, &warm, 1, (GenLimits){1, 0}, &warm_res, &stats, NULL, NULL, &err) != 0) {
+    if (generate_run(b, &warm, 1, (GenLimits){1, 0, 0}, &warm_res, &stats, NULL, NULL, &err) != 0) {
         fprintf(stderr, "bench_gpu: %s\n", err.msg);
         return 1;
     }
     double t1 = now_seconds();
-    if (generate_run(b, reqs, n_req, (GenLimits){batch, step_tokens}, res, &stats, NULL, NULL, &err) != 0) {
+    if (generate_run(b, reqs, n_req, (GenLimits){batch, step_tokens, 0}, res, &stats, NULL, NULL, &err) != 0) {
         fprintf(stderr, "bench_gpu: %s\n", err.msg);
         return 1;
     }

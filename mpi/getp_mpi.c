@@ -78,7 +78,7 @@ static int generate_share(Replica *replica, const RankShare *mine, const RankPla
         GenProgress progress = fault_injected("kill", p->rank) ? fault_kill_self : jp->on ? job_progress_update : NULL;
         Error err;
         double t0 = MPI_Wtime();
-        if (generate_run(replica->be, mine->reqs, mine->n, (GenLimits){replica->opts.batch, replica->opts.step_tokens}, res, &stats, progress, jp, &err) != 0)
+        if (generate_run(replica->be, mine->reqs, mine->n, (GenLimits){replica->opts.batch, replica->opts.step_tokens, replica->opts.file_order}, res, &stats, progress, jp, &err) != 0)
             rank_report_fail(me, &err);
         me->gen_s = MPI_Wtime() - t0;
     }

@@ -59,11 +59,15 @@ static inline Rng gen_choice_stream(uint64_t seed, uint64_t index, int choice) {
     return choice == 0 ? r : rng_stream(r.state, (uint64_t)choice);
 }
 
-/* Sequences in flight (capped at the backend's slots) and rows in one
- * forward call (0 or more than the backend's limit: that limit). */
+/* Sequences in flight (capped at the backend's slots), rows in one
+ * forward call (0 or more than the backend's limit: that limit), and the
+ * order requests start in: the longest first (0), or the given order (1).
+ * Results go to their own places either way, and a request's tokens do not
+ * depend on the order. */
 typedef struct {
     int max_batch;
     int step_rows;
+    int file_order;
 } GenLimits;
 
 /* The run's wall time, charged to the calls (a call: its submit, and the

@@ -136,7 +136,7 @@ static int run_getp(const Options *o, Run *r, Error *err) {
     ProgressLine progress = {PROG, "requests", now_seconds(), 0, 0};
     int show = run_report_wants_progress(o);
     double t1 = now_seconds();
-    if (app_generate(r->be, r->reqs, r->n_reqs, (GenLimits){o->batch, o->step_tokens}, r->res, &stats, show ? run_report_progress : NULL, &progress, err) != 0) return -1;
+    if (app_generate(r->be, r->reqs, r->n_reqs, (GenLimits){o->batch, o->step_tokens, o->file_order}, r->res, &stats, show ? run_report_progress : NULL, &progress, err) != 0) return -1;
     double gen_seconds = now_seconds() - t1;
     app_decode_all(o, r->tok, &r->rs, r->res);
 

@@ -62,6 +62,10 @@ void options_usage(FILE *f, const char *prog, const ExtraOptions *extra) {
             "                   sequence, prompt chunks filling the rest (default and most:\n"
             "                   the backend's limit, 256); with more sequences, calls take\n"
             "                   turns among them\n"
+            "  --order longest|file   the order requests start in: the longest first\n"
+            "                   (default: most max_tokens, then the longest prompt; the run\n"
+            "                   does not end with its longest requests alone) or the file's;\n"
+            "                   the output is in the file's order and the same either way\n"
             "  --ctx N          context limit in tokens (default: what the requests need,\n"
             "                   their longest prompt plus max_tokens, at most min(model, 4096))\n"
             "  --threads N      CPU threads (default: all)\n"
@@ -124,7 +128,7 @@ static const struct {
 } COMMON_LONG[] = {{"help", no_argument}, {"mode", required_argument}, {"input", required_argument}, {"output", required_argument},
                    {"max-tokens", required_argument}, {"temperature", required_argument}, {"top-p", required_argument},
                    {"seed", required_argument}, {"ignore-eos", no_argument}, {"chat", no_argument}, {"progress", no_argument},
-                   {"no-progress", no_argument}, {"batch", required_argument}, {"step-tokens", required_argument}, {"ctx", required_argument}, {"threads", required_argument},
+                   {"no-progress", no_argument}, {"batch", required_argument}, {"step-tokens", required_argument}, {"order", required_argument}, {"ctx", required_argument}, {"threads", required_argument},
                    {"backend", required_argument}, {"kv-mem", required_argument}, {"dummy-weights", required_argument},
                    {"tokenizer", required_argument}, {"reasoning-effort", required_argument}, {"system-date", required_argument},
                    {"developer", required_argument}, {"output-channels", required_argument},
@@ -272,6 +276,12 @@ static int set_valued(Options *o, const char *a, const char *v, const char *prog
         return parse_int(errs, prog, a, v, 1, 4096, &o->batch);
     } else if (!strcmp(a, "--step-tokens")) {
         return parse_int(errs, prog, a, v, 1, 1 << 20, &o->step_tokens);
+    } else if (!strcmp(a, "--order")) {
+        if (strcmp(v, "longest") && strcmp(v, "file")) {
+            say(errs, "%s: unknown --order '%s' (longest, file)\n", prog, v);
+            return -1;
+        }
+        o->file_order = !strcmp(v, "file");
     } else if (!strcmp(a, "--ctx")) {
         return parse_int(errs, prog, a, v, 1, 1 << 24, &o->context);
     } else if (!strcmp(a, "--threads")) {

@@ -34,6 +34,7 @@ typedef struct {
     int timings;                    /* JSONL output: each completion's first-token and finish times */
     int batch;
     int step_tokens; /* rows of one forward call; 0: the backend's limit */
+    int file_order;  /* --order file: requests start in the file's order (default: the longest first) */
     int context; /* 0: min(model max_context, 4096) */
     int threads;
     int progress; /* -1 auto (tty), 0 off, 1 on */

@@ -75,7 +75,7 @@ int main(int argc, char **argv) {
     GenRequest req = {prompt, T, {G, sample_params(0.0f, 1.0f), 0, 1, NULL, 0, NULL}, 0, 0, 0};
     RequestResult res = {0};
     GenStats stats;
-    if (generate_run(b, &req, 1, (GenLimits){1, 0}, &res, &stats, NULL, NULL, &err) != 0) {
+    if (generate_run(b, &req, 1, (GenLimits){1, 0, 0}, &res, &stats, NULL, NULL, &err) != 0) {
         fprintf(stderr, "FAIL: %s\n", err.msg);
         return 1;
     }

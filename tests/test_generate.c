@@ -272,7 +272,7 @@ int main(int argc, char **argv) {
         RequestResult rp[N_REQ];
         memset(rp, 0, sizeof rp);
         GenStats sp;
-        if (generate_run(&pipelined, reqs, N_REQ, (GenLimits){batch, step}, rp, &sp, NULL, NULL, &err) != 0) {
+        if (generate_run(&pipelined, reqs, N_REQ, (GenLimits){batch, step, 0}, rp, &sp, NULL, NULL, &err) != 0) {
             printf("FAIL batch %d, step %d: %s\n", batch, step, err.msg);
             return 1;
         }
@@ -287,10 +287,13 @@ int main(int argc, char **argv) {
         }
         long dropped = wp.submitted_rows - sp.decode_tokens - sp.prefill_tokens;
         int limit = step ? step : cpu->max_rows;
-        /* a decoding sequence waits at most a round of calls (each leaves prompts an eighth, at least a row), and one for its token */
-        int decode_cap = limit - (limit / 8 > 1 ? limit / 8 : 1), round;
-        if (decode_cap < 1) decode_cap = 1;
+        /* each call gives decoding at least an eighth (at least a row), to the sequences with the most tokens to come, equal
+         * ones in turns: one waits at most a round of calls, and while it waits the others' tokens to come (at most all the
+         * requests' max_tokens) fall by that eighth a call; one more call for its token */
+        int decode_cap = limit / 8 > 1 ? limit / 8 : 1, round, max_new_total = 0;
+        for (int i = 0; i < N_REQ; i++) max_new_total += reqs[i].params.max_new_tokens;
         round = (batch + decode_cap - 1) / decode_cap;
+        if (batch > decode_cap) round += max_new_total / decode_cap;
         /* at batch 1 a choice waits for a free slot and prefills its prompt itself; above, choices share it (and calls mix
          * prompt and decode rows), unless a call holds one row: then one sequence runs at a time */
         int together = batch > 1 && limit > 1;
@@ -313,7 +316,7 @@ int main(int argc, char **argv) {
         RequestResult rc[N_REQ];
         memset(rc, 0, sizeof rc);
         GenStats s1;
-        int rc1 = generate_run(cpu, reqs, N_REQ, (GenLimits){4, 0}, rc, &s1, NULL, NULL, &err);
+        int rc1 = generate_run(cpu, reqs, N_REQ, (GenLimits){4, 0, 0}, rc, &s1, NULL, NULL, &err);
         int ok = rc1 == 0 && same_results(naive_no_stops, rc);
         printf("%s decode loop over the CPU backend's submit/collect: the naive loop's tokens (batch 4)%s%s\n", ok ? "PASS" : "FAIL",
                rc1 ? ": " : "", rc1 ? err.msg : "");
@@ -337,7 +340,7 @@ int main(int argc, char **argv) {
         RequestResult rp[N_REQ];
         memset(rp, 0, sizeof rp);
         GenStats sp;
-        int rc = generate_run(&pipelined, reqs, N_REQ, (GenLimits){3, 0}, rp, &sp, NULL, NULL, &err);
+        int rc = generate_run(&pipelined, reqs, N_REQ, (GenLimits){3, 0, 0}, rp, &sp, NULL, NULL, &err);
         int ok = rc != 0 && strstr(err.msg, "injected failure") != NULL;
         printf("%s decode loop: a backend error in a pipelined step is returned (%s)\n", ok ? "PASS" : "FAIL", rc ? err.msg : "no error");
         failed += !ok;
@@ -357,7 +360,7 @@ int main(int argc, char **argv) {
         for (int step = 0; step <= 1; step++) { /* 1 row a call: decoding keeps it while a request waits for room */
             memset(rp, 0, sizeof rp);
             wp.refused = wp.most_held = 0;
-            int rc = generate_run(&pipelined, reqs, N_REQ, (GenLimits){8, step}, rp, &sp, NULL, NULL, &err);
+            int rc = generate_run(&pipelined, reqs, N_REQ, (GenLimits){8, step, 0}, rp, &sp, NULL, NULL, &err);
             int ok = rc == 0 && same_results(naive, rp) && (step == 1 || wp.refused > 0) && wp.most_held <= small->kv_positions && wp.held == 0;
             printf("%s decode loop over a paged KV cache of %ld positions for 8 slots of %d, %d rows a call: the naive loop's tokens (%ld "
                    "reserves waited for room, at most %ld positions held at once, none at the end)%s%s\n",
@@ -371,8 +374,9 @@ int main(int argc, char **argv) {
 
         Backend *tiny = backend_cpu_create(&m, 2, CONTEXT, 0, 32, &err);
         memset(rp, 0, sizeof rp);
-        int rc = generate_run(tiny, reqs, N_REQ, (GenLimits){2, 0}, rp, &sp, NULL, NULL, &err);
-        int ok = rc != 0 && strstr(err.msg, "request 0 needs 44 positions of the KV cache") && strstr(err.msg, "the 32 it holds");
+        int rc = generate_run(tiny, reqs, N_REQ, (GenLimits){2, 0, 0}, rp, &sp, NULL, NULL, &err);
+        /* the longest request starts first (GenLimits.file_order 0): request 9, max_tokens 40 and the longest prompt */
+        int ok = rc != 0 && strstr(err.msg, "request 9 needs 48 positions of the KV cache") && strstr(err.msg, "the 32 it holds");
         printf("%s decode loop: a request that needs more of the KV cache than it holds fails the run (%s)\n", ok ? "PASS" : "FAIL",
                rc ? err.msg : "no error");
         failed += !ok;
@@ -425,7 +429,7 @@ int main(int argc, char **argv) {
         for (int i = 0; i < NP; i++) naive_generate(&wp, &pre[i], &rn[i]);
         memset(rp, 0, sizeof rp);
         GenStats sp;
-        int rc = generate_run(&pipelined, pre, NP, (GenLimits){8, 6}, rp, &sp, NULL, NULL, &err);
+        int rc = generate_run(&pipelined, pre, NP, (GenLimits){8, 6, 0}, rp, &sp, NULL, NULL, &err);
         int ok = rc == 0 && wp.copied == expect && sp.shared_prefix_tokens == expect && wp.held == 0;
         for (int i = 0; i < NP && ok; i++)
             ok = rp[i].n_tokens == rn[i].n_tokens && rp[i].finish == rn[i].finish &&
@@ -445,7 +449,7 @@ int main(int argc, char **argv) {
         RequestResult rz[3];
         memset(rz, 0, sizeof rz);
         GenStats sz;
-        int rc = generate_run(cpu, zero, 3, (GenLimits){1, 0}, rz, &sz, NULL, NULL, &err);
+        int rc = generate_run(cpu, zero, 3, (GenLimits){1, 0, 0}, rz, &sz, NULL, NULL, &err);
         int ok = rc == 0 && rz[0].n_tokens == naive_no_stops[0].n_tokens && rz[1].n_tokens == 0 && rz[2].n_tokens == 0 &&
                  rz[1].finish == FINISH_LENGTH && rz[2].finish == FINISH_LENGTH;
         printf("%s decode loop: requests of max_tokens 0, the last ones too, end with no tokens%s%s\n", ok ? "PASS" : "FAIL", rc ? ": " : "",

@@ -59,3 +59,24 @@ const fs = require("fs"), first = JSON.parse(fs.readFileSync(process.argv[1], "u
 const auto = JSON.parse(fs.readFileSync(process.argv[2], "utf8")), fixed = JSON.parse(fs.readFileSync(process.argv[3], "utf8"));
 process.exit(auto.context === first.prompt_tokens + 49 && fixed.context === 300 ? 0 : 1)' "$SC/ctx_auto.jsonl" "$SC/ctx_auto.json" "$SC/ctx_300.json"
 check "... and the outputs are the same" cmp -s "$SC/ctx_auto.jsonl" "$SC/ctx_300.jsonl"
+
+# the order requests start in: the longest first (default) or the file's
+# (--order file); the output is the same. The file lists its longest
+# request last: at --batch 3 it then decodes alone at the end, in more calls.
+"${GETP[@]}" -i "$SC/req.jsonl" -o "$SC/longest.jsonl" --batch 3 --report "$SC/longest.json" >/dev/null 2>&1
+"${GETP[@]}" -i "$SC/req.jsonl" -o "$SC/file.jsonl" --batch 3 --order file --report "$SC/file.json" >/dev/null 2>&1
+check "--order file and the default (longest first) write the same output" cmp -s "$SC/longest.jsonl" "$SC/file.jsonl"
+check "longest first takes fewer calls than the file's order, whose longest request ends alone" node -e '
+const fs = require("fs"), a = JSON.parse(fs.readFileSync(process.argv[1], "utf8")), b = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
+process.exit(a.steps < b.steps ? 0 : 1)' "$SC/longest.json" "$SC/file.json"
+"${GETP[@]}" -i "$SC/req.jsonl" -o "$SC/bad_o.jsonl" --order random >/dev/null 2>"$SC/bad_o.err"
+check "--order random is refused with a message" bash -c "grep -q -- \"unknown --order 'random'\" '$SC/bad_o.err' && [ ! -e '$SC/bad_o.jsonl' ]"
+# twelve equal requests at once: while the batch fills, prompts take all but
+# an eighth of each call, so the requests end together and the calls stay
+# full: 120 prompt and 180 decode rows need 19 calls of 16; decode rows
+# first (the policy before) took 28, the last ones thin
+for i in $(seq 10 21); do printf '{"prompt": "Story %d: once upon a time there was", "max_tokens": 16}\n' "$i"; done >"$SC/eq.jsonl"
+"${GETP[@]}" -i "$SC/eq.jsonl" -o "$SC/eq_out.jsonl" --batch 12 --step-tokens 16 --ignore-eos --report "$SC/eq.json" >/dev/null 2>&1
+check "twelve equal requests at once (--step-tokens 16): at most 24 calls for their 300 rows (19 at the least)" node -e '
+const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+process.exit(r.prompt_tokens + r.decode_tokens === 300 && r.steps <= 24 ? 0 : 1)' "$SC/eq.json"
