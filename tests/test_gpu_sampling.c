@@ -258,8 +258,8 @@ int test_generate_choices(Backend *gpu, int V) {
     memset(with, 0, sizeof with), memset(without, 0, sizeof without);
     GenStats s1, s2;
     Error err;
-    int rc = generate_run(gpu, reqs, n, (GenLimits){8, 0}, with, &s1, NULL, NULL, &err);
-    if (rc == 0) rc = generate_run(&no_copy, reqs, n, (GenLimits){8, 0}, without, &s2, NULL, NULL, &err);
+    int rc = generate_run(gpu, reqs, n, (GenLimits){8, 0, 0}, with, &s1, NULL, NULL, &err);
+    if (rc == 0) rc = generate_run(&no_copy, reqs, n, (GenLimits){8, 0, 0}, without, &s2, NULL, NULL, &err);
     long tokens = 0;
     for (int i = 0; i < n; i++) tokens += with[i].n_tokens;
     int ok = rc == 0 && n == GEN_REQ && same_generation(with, without, n) && tokens > 0 && s1.shared_prefix_tokens > 0 &&
