@@ -30,6 +30,7 @@ typedef struct {
     int fed;           /* positions submitted so far: the next row's position */
     int last;          /* last accepted token: the next input when none is pending */
     long pending_call; /* the call whose sample this slot's next row needs, -1: none */
+    long row_call;     /* the call of its last decode row (or of its admission) */
     int pending_j;     /* ... its sampled row there */
     int prefix_slot, prefix_request, prefix_len; /* SLOT_WAIT_PREFIX: the slot whose first prefix_len positions it copies */
     Rng rng;
@@ -282,6 +283,7 @@ static int admit(Loop *L, int si, Error *err) {
     }
     s->fed = 0;
     s->pending_call = -1;
+    s->row_call = L->n_calls;
     s->rng = gen_choice_stream(r->params.seed, r->index, r->choice);
     stop_match_reset(&s->stop);
     s->phase = SLOT_PREFILL;
@@ -320,8 +322,9 @@ static void add_prompt_rows(Loop *L, Call *c, int si) {
  * max_tokens, and the call's rows go to the longest first, decode rows to
  * the sequences with the most tokens to come (equal ones in turns from a
  * cursor). Each side keeps an eighth of the call (at least a row) while it
- * has work, so neither starves: a sequence waits at most while others with
- * more to come decode, an eighth of a call at a time.
+ * has work, so neither starves, and a sequence that has waited a round of
+ * calls (the decoding sequences over that eighth) goes first: none waits
+ * more than two rounds, however long the others' chains.
  * Measured by the calls of the CPU backend (the same schedule as a GPU's):
  * decode rows first in turns, 256 requests of 64 + 128 tokens at 256 rows
  * took 285 calls (their starts spread, so did their ends, and the last
@@ -382,6 +385,9 @@ static void add_decode_rows(Loop *L, Call *c) {
         int to_come = L->reqs[s->request].params.max_new_tokens - L->out[s->request].n_tokens - (s->pending_call >= 0);
         L->ready[n++] = (Claim){si, k, to_come, 1};
     }
+    const int eighth = L->step_rows / 8 > 1 ? L->step_rows / 8 : 1, round = (n + eighth - 1) / eighth;
+    for (int i = 0; i < n; i++)
+        if (c->seq - L->slots[L->ready[i].slot].row_call > round) L->ready[i].to_come = INT_MAX - 1; /* waited a round: first */
     int np = prompt_claims(L, &waiting);
     qsort(L->ready, (size_t)n, sizeof *L->ready, claim_compare);
     qsort(L->prompt_claims, (size_t)np, sizeof *L->prompt_claims, claim_compare);
@@ -395,13 +401,14 @@ static void add_decode_rows(Loop *L, Call *c) {
             taken++;
         }
     }
-    const int eighth = L->step_rows / 8 > 1 ? L->step_rows / 8 : 1, most = L->step_rows - (waiting < eighth ? waiting : eighth);
+    const int most = L->step_rows - (waiting < eighth ? waiting : eighth);
     if (taken > most) taken = most;
     if (taken < eighth) taken = eighth < n ? eighth : n;
     qsort(L->ready, (size_t)taken, sizeof *L->ready, claim_place_compare); /* the longest chains, in slot order from the cursor */
     if (taken < n) L->cursor = (L->cursor + L->ready[taken - 1].place + 1) % L->max_batch; /* equal chains take turns */
     for (int i = 0; i < taken; i++) {
         Slot *s = &L->slots[L->ready[i].slot];
+        s->row_call = c->seq;
         add_row(L, c, L->ready[i].slot, s->pending_call < 0 ? s->last : TOKEN_OF_PREVIOUS(s->pending_j), 1, 0);
     }
 }

@@ -287,13 +287,9 @@ int main(int argc, char **argv) {
         }
         long dropped = wp.submitted_rows - sp.decode_tokens - sp.prefill_tokens;
         int limit = step ? step : cpu->max_rows;
-        /* each call gives decoding at least an eighth (at least a row), to the sequences with the most tokens to come, equal
-         * ones in turns: one waits at most a round of calls, and while it waits the others' tokens to come (at most all the
-         * requests' max_tokens) fall by that eighth a call; one more call for its token */
-        int decode_cap = limit / 8 > 1 ? limit / 8 : 1, round, max_new_total = 0;
-        for (int i = 0; i < N_REQ; i++) max_new_total += reqs[i].params.max_new_tokens;
-        round = (batch + decode_cap - 1) / decode_cap;
-        if (batch > decode_cap) round += max_new_total / decode_cap;
+        /* each call gives decoding at least an eighth (at least a row), the sequences with the most tokens to come first,
+         * those that waited a round of calls before them: one waits at most two rounds, and one more call for its token */
+        int decode_cap = limit / 8 > 1 ? limit / 8 : 1, round = 2 * ((batch + decode_cap - 1) / decode_cap);
         /* at batch 1 a choice waits for a free slot and prefills its prompt itself; above, choices share it (and calls mix
          * prompt and decode rows), unless a call holds one row: then one sequence runs at a time */
         int together = batch > 1 && limit > 1;
@@ -309,6 +305,31 @@ int main(int argc, char **argv) {
         failed += !ok;
         free_results(rp);
         free(wp.logits), free(wp.scratch);
+    }
+
+    /* a short request among long ones, 4 rows a call for 8 sequences (an eighth: 1): the longest chains go first, but a
+     * sequence that waited a round of calls (8) goes before them, so it waits at most two rounds; by chain length alone
+     * the short one waits until the long ones are down to its length */
+    {
+        enum { NL = 8 };
+        GenRequest mix[NL];
+        for (int i = 0; i < NL; i++) {
+            mix[i] = reqs[0];
+            mix[i].params.max_new_tokens = i == NL - 1 ? 8 : 40, mix[i].params.ignore_eos = 1, mix[i].params.n_stop = 0;
+            mix[i].index = (uint64_t)(100 + i), mix[i].choice = 0, mix[i].result = i;
+        }
+        Wrap wl;
+        Backend pipelined = wrap(cpu, &wl, &PIPELINED_OPS);
+        RequestResult rl[NL];
+        memset(rl, 0, sizeof rl);
+        GenStats sl;
+        int rc = generate_run(&pipelined, mix, NL, (GenLimits){NL, 4, 0}, rl, &sl, NULL, NULL, &err);
+        int ok = rc == 0 && rl[NL - 1].n_tokens == 8 && wl.widest_gap <= 2 * NL + 1;
+        printf("%s decode loop: a short request among long ones (8 sequences, 4 rows a call) waits at most two rounds "
+               "for its next row (at most %ld calls, bound %d)\n", ok ? "PASS" : "FAIL", wl.widest_gap, 2 * NL + 1);
+        failed += !ok;
+        for (int i = 0; i < NL; i++) result_free(&rl[i]);
+        free(wl.logits), free(wl.scratch);
     }
 
     /* the CPU backend's own calls (src/sync_calls.c; quick: getp's runs cover them) */
