@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # The first GPU session after work done without a GPU: everything that work
 # left unmeasured, in parts that each fit one device call (10 minutes).
-#   test      make test-gpu (builds everything)
+#   test      make test-gpu, and bench_gpu for the parts below
 #   ab        bench_gpu of this tree against BASE, alternately (bench/ab_gpu.sh),
 #             20b and 20b:mxfp4 at batch 1, 64 and 256; the GPU sampler's extra
 #             work (--top-k 50, --logprobs 5) at batch 1 and 256; GETP_PROFILE's
 #             per-kernel roofline columns at batch 256
 #   workload  the ShareGPT-like run (bench/workload.py, 1000 requests) through
-#             getp_gpu on 20b:mxfp4 at --batch 256, this tree against BASE:
+#             getp_gpu on 20b:mxfp4 at --batch 1024 (issue 23's; WORKLOAD_BATCH
+#             sets it), this tree against BASE:
 #             output tok/s, time to first token and per output token
 # BASE is a source tree of the last commit measured on a GPU (git archive C |
 # tar -x -C BASE), carried with the working tree (.carry/base).
@@ -24,7 +25,7 @@ echo "base: $(cat "$BASE/.commit" 2>/dev/null || echo "$BASE")"
 
 case $PART in
 test)
-    "${MK[@]}" test-gpu >"$OUT/test_gpu.log" 2>&1
+    "${MK[@]}" test-gpu build/bench_gpu >"$OUT/test_gpu.log" 2>&1
     rc=$?
     grep -E "^FAIL" "$OUT/test_gpu.log" | head -n 20
     grep -E "passed|failed" "$OUT/test_gpu.log" | tail -n 3
@@ -50,7 +51,7 @@ workload)
     wait $a && wait $b || { echo "gpu_checkup: a build failed"; exit 1; }
     for side in base new; do
         bin=build/getp_gpu; [ $side = base ] && bin=$BASE/build/getp_gpu
-        "$bin" --dummy-weights 20b:mxfp4 --batch 256 --ignore-eos --no-progress -i "$OUT/sharegpt_like.jsonl" \
+        "$bin" --dummy-weights 20b:mxfp4 --batch "${WORKLOAD_BATCH:-1024}" --ignore-eos --no-progress -i "$OUT/sharegpt_like.jsonl" \
             -o "$OUT/sharegpt_$side.jsonl" >"$OUT/sharegpt_$side.log" 2>&1
         echo "$side: $(grep -E 'achieved throughput|time to first token|time per output token|generated tokens|forward calls' "$OUT/sharegpt_$side.log" | tr '\n' ';')"
     done
