@@ -87,8 +87,9 @@ typedef struct {
     RequestResult *out;
     int n, done, max_batch, step_rows;
     int *order, next; /* the requests in the order they are admitted; next: the first of them not yet admitted */
-    int cursor;        /* the slot whose decode row comes first in the next call */
-    struct Claim *ready, *prompt_claims; /* [max_batch], [2 max_batch + 1]: scratch of add_decode_rows */
+    int cursor;        /* the slot where turns among equal chains start in the next call */
+    struct Claim *ready, *prompt_claims; /* scratch of add_decode_rows: [max_batch], [max_batch + 1] (the prefix, then prompts
+                                            in slots or bound for free ones) */
     int admit_refused; /* the KV cache had no room for the next request; none has ended since */
     Slot *slots;
     int *queue, n_queue; /* slots waiting for or in prefill, in the order they were admitted */
@@ -413,10 +414,10 @@ static void add_decode_rows(Loop *L, Call *c) {
     }
 }
 
-/* Builds the next call: a row for every decoding sequence whose next token
- * is known or may be fed back by the device (decode rows first, so that
- * prompts never stall them), then prompt rows up to step_rows, the oldest
- * prompts first, then new requests into free slots while there is room. */
+/* Builds the next call: the decode rows add_decode_rows gives (sequences
+ * whose next token is known or may be fed back by the device), then prompt
+ * rows up to step_rows, the oldest prompts first, then new requests into
+ * free slots while there is room. */
 static int build_call(Loop *L, Call *c, Error *err) {
     c->seq = ++L->n_calls;
     c->n_rows = c->prefill_rows = c->n_want = 0;
@@ -499,7 +500,7 @@ int generate_run(Backend *b, const GenRequest *reqs, int n, GenLimits limits, Re
     L.slots = xcalloc((size_t)max_batch, sizeof *L.slots);
     L.queue = xmalloc((size_t)max_batch * sizeof *L.queue);
     L.ready = xmalloc((size_t)max_batch * sizeof *L.ready);
-    L.prompt_claims = xmalloc((size_t)(2 * max_batch + 1) * sizeof *L.prompt_claims);
+    L.prompt_claims = xmalloc((size_t)(max_batch + 1) * sizeof *L.prompt_claims);
     for (int i = 0; i < max_batch; i++) {
         L.slots[i].request = -1;
         stop_match_init(&L.slots[i].stop);
