@@ -133,6 +133,29 @@ $(B)/bench_gpu: bench/bench_gpu.c $(HIP_OBJ) $(B)/bench_support.o $(B)/libgetp.a
 	$(NVCC) $(B)/bench_gpu.o $(HIP_OBJ) $(B)/bench_support.o $(B)/libgetp.a -o $@ $(PCRE2_LIBS) -lm -lgomp
 hip: $(B)/getp_gpu $(B)/bench_gpu
 hip-amd: $(HIP_AMD_OBJ) $(B)/bench_support_amd.o
+# The GPU backend on the CPU (hip/emu/emu_runtime.h): hip/ compiled by g++
+# with -DGETP_EMU into build/emu/, each block's threads run as fibers.
+# `make test-emu` runs test-gpu's checks on the small models with it (CI).
+EMU_CXX ?= g++
+EMU_FLAGS ?= -O2 -g -std=c++17 -DGETP_EMU -Wall -Wextra -Werror -Wno-unknown-pragmas
+EMU_OBJ = $(HIP_SRC:hip/%.hip=$(B)/emu/%.o) $(B)/emu/emu_runtime.o
+$(B)/emu/%.o: hip/%.hip $(HIP_HDRS) hip/emu/emu_runtime.h $(HDRS)
+	@mkdir -p $(@D)
+	$(EMU_CXX) $(EMU_FLAGS) -x c++ -c $< -o $@
+$(B)/emu/emu_runtime.o: hip/emu/emu_runtime.cc hip/emu/emu_runtime.h
+	@mkdir -p $(@D)
+	$(EMU_CXX) $(EMU_FLAGS) -c $< -o $@
+$(B)/emu/test_gpu: tests/test_gpu.c tests/test_gpu_sampling.c tests/test_gpu.h $(EMU_OBJ) $(B)/libgetp.a $(HDRS)
+	$(CC) $(CFLAGS) -c tests/test_gpu.c -o $(B)/emu/test_gpu.o
+	$(CC) $(CFLAGS) -c tests/test_gpu_sampling.c -o $(B)/emu/test_gpu_sampling.o
+	$(EMU_CXX) $(B)/emu/test_gpu.o $(B)/emu/test_gpu_sampling.o $(EMU_OBJ) $(B)/libgetp.a -o $@ $(PCRE2_LIBS) -lm -lgomp
+$(B)/emu/getp_gpu: $(B)/getp_main.o $(EMU_OBJ) $(B)/libgetp.a
+	$(EMU_CXX) $(B)/getp_main.o $(EMU_OBJ) $(B)/libgetp.a -o $@ $(PCRE2_LIBS) -lm -lgomp
+emu: $(B)/emu/test_gpu $(B)/emu/getp_gpu
+test-emu: all tokenizer emu
+	GPU_BIN=$(B)/emu GPU_TESTS=emu bash tests/run_gpu_tests.sh
+.PHONY: emu test-emu
+
 # what test-gpu runs, built (the CPU suite checks that they link)
 gpu-programs: $(B)/test_gpu hip
 

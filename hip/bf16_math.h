@@ -40,7 +40,9 @@ __device__ inline uint4 pack_split4(float a, float b, float c, float d) {
  * others, which keeps results independent of the batch. On AMD the same
  * layout is computed with shuffles (correct, not tuned). */
 __device__ inline void mma_bf16_16x8x16(float d[4], const uint32_t a[4], const uint32_t b[2]) {
-#ifdef GETP_AMD
+#if defined(GETP_EMU) && !defined(GETP_EMU_SHUFFLE_MMA)
+    emu_mma_bf16_16x8x16(d, a, b); /* the emulator's warp-level mma (GETP_EMU_SHUFFLE_MMA: AMD's stand-in) */
+#elif defined(GETP_AMD)
     int lane = threadIdx.x % WARP, g = lane >> 2, q = lane & 3;
     float s[4] = {0, 0, 0, 0};
     for (int kq = 0; kq < 4; kq++) { /* the 4 logical k owned by lanes with q == kq */

@@ -61,7 +61,9 @@ __device__ inline void prefetch_l2(const void *p, size_t bytes) {
 template <typename... Params, typename... Args>
 static inline hipError_t launch_chained(void (*kernel)(Params...), dim3 grid, dim3 block, size_t shared, hipStream_t stream,
                                         Args... args) {
-#ifdef GETP_AMD
+#if defined(GETP_EMU)
+    return emu_launch(kernel, grid, block, shared, stream, args...);
+#elif defined(GETP_AMD)
     std::tuple<std::remove_cv_t<Params>...> values(static_cast<Params>(args)...);
     void *argv[sizeof...(Params) > 0 ? sizeof...(Params) : 1];
     std::apply([&](auto &...v) { int i = 0; ((argv[i++] = (void *)&v), ...); }, values);
@@ -74,6 +76,16 @@ static inline hipError_t launch_chained(void (*kernel)(Params...), dim3 grid, di
     attr[0].val.programmaticStreamSerializationAllowed = 1;
     config.attrs = attr, config.numAttrs = 1;
     return cudaLaunchKernelEx(&config, kernel, (Params)args...);
+#endif
+}
+
+/* A launch outside a step's chain (the weights' set-up): a plain one. */
+template <typename... Params, typename... Args>
+static inline void launch_plain(void (*kernel)(Params...), dim3 grid, dim3 block, hipStream_t stream, Args... args) {
+#if defined(GETP_EMU)
+    (void)emu_launch(kernel, grid, block, 0, stream, args...);
+#else
+    kernel<<<grid, block, 0, stream>>>(static_cast<Params>(args)...);
 #endif
 }
 

@@ -12,7 +12,12 @@
 
 #include <stdint.h>
 
-#if defined(__HIP_PLATFORM_AMD__) || defined(__HIPCC__)
+#if defined(GETP_EMU)
+/* the host emulator (make test-emu): kernels take the plain C++ paths
+ * written for AMD, warps stay 32 lanes */
+#include "emu/emu_runtime.h"
+#define GETP_AMD 1
+#elif defined(__HIP_PLATFORM_AMD__) || defined(__HIPCC__)
 #include <hip/hip_runtime.h>
 #define GETP_AMD 1
 #ifndef hipHostRegisterReadOnly /* older HIP: registering read-only memory is the default */
@@ -83,7 +88,30 @@ typedef cudaEvent_t hipEvent_t;
 
 #define WARP 32
 
-#ifdef GETP_AMD
+/* The block's dynamic shared memory (the launch's `shared` bytes) as name[]. */
+#if defined(GETP_EMU)
+#define DYNAMIC_SHARED(type, name) type *name = (type *)emu_dynamic_shared()
+#else
+#define DYNAMIC_SHARED(type, name) extern __shared__ type name[]
+#endif
+
+#if defined(GETP_EMU)
+template <typename T> inline T emu_shfl(T v, int src) {
+    uint64_t bits = 0;
+    memcpy(&bits, &v, sizeof v);
+    bits = emu_warp_exchange(bits, src);
+    memcpy(&v, &bits, sizeof v);
+    return v;
+}
+__device__ inline float lane_shfl(float v, int src) { return emu_shfl(v, src); }
+__device__ inline uint32_t lane_shfl_u(uint32_t v, int src) { return emu_shfl(v, src); }
+__device__ inline float lane_xor(float v, int m) { return emu_shfl(v, (int)(threadIdx.x % WARP) ^ m); }
+__device__ inline int lane_xor_i(int v, int m) { return emu_shfl(v, (int)(threadIdx.x % WARP) ^ m); }
+__device__ inline int lane_xor(int v, int m) { return emu_shfl(v, (int)(threadIdx.x % WARP) ^ m); }
+__device__ inline double lane_xor(double v, int m) { return emu_shfl(v, (int)(threadIdx.x % WARP) ^ m); }
+__device__ inline unsigned warp_ballot(bool p) { return emu_warp_ballot(p); }
+__device__ inline void warp_sync() { emu_warp_sync(); }
+#elif defined(GETP_AMD)
 __device__ inline float lane_shfl(float v, int src) { return __shfl(v, src, WARP); }
 __device__ inline uint32_t lane_shfl_u(uint32_t v, int src) { return (uint32_t)__shfl((int)v, src, WARP); }
 __device__ inline float lane_xor(float v, int m) { return __shfl_xor(v, m, WARP); }

@@ -139,7 +139,7 @@ __global__ void __launch_bounds__(POST_THREADS) post_attention_kernel(float *x, 
                                                                       const float *__restrict__ router_b, int H, int E, int K, float eps,
                                                                       int *topk_idx, float *topk_w, int *pairs, int *routing, int *done_counter) {
     BLOCK_TRACE(TK_POST_ATTENTION);
-    extern __shared__ float sh[]; /* see post_attention_shared */
+    DYNAMIC_SHARED(float, sh); /* see post_attention_shared */
     __shared__ float shared[32], chosen_w[8];
     __shared__ int chosen[8], ticket;
     float4 v[ROW_GROUPS], sum[ROW_GROUPS], bias[ROW_GROUPS], wn[ROW_GROUPS];

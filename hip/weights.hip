@@ -4,6 +4,7 @@
 // biases and sinks widened to f32 in an area of their own; and the expert
 // matrices reordered into the tiled order the expert matmuls read.
 #include "bf16_math.h"
+#include "early_start.h"
 #include "hip_state.h"
 
 /* A tensor's bytes on the device as the kernels see them. */
@@ -46,12 +47,12 @@ static int fill_matrix_random(HipState *s, const Tensor *t, uint64_t seed, Error
     uint8_t *dst = s->weights + t->offset;
     if (t->dtype == DTYPE_MXFP4) {
         uint64_t values = tensor_n_elems(t);
-        fill_random_kernel<<<4096, 256, 0, s->stream>>>(dst, values / 2, DT_MXFP4, seed);
+        launch_plain(fill_random_kernel, dim3(4096), dim3(256), s->stream, dst, values / 2, (int)DT_MXFP4, seed);
         CHECK_LAUNCH(err);
         CHECK(hipMemsetAsync(dst + values / 2, 127 - 6, values / 32, s->stream), err);
         return 0;
     }
-    fill_random_kernel<<<4096, 256, 0, s->stream>>>(dst, tensor_n_elems(t), (int)t->dtype, seed);
+    launch_plain(fill_random_kernel, dim3(4096), dim3(256), s->stream, dst, tensor_n_elems(t), (int)t->dtype, seed);
     CHECK_LAUNCH(err);
     return 0;
 }
@@ -73,7 +74,7 @@ __global__ void tile_experts_kernel(uint8_t *dst, const uint8_t *src, size_t n_u
 
 static int tile_units(HipState *s, uint8_t *data, size_t units, int unit, int RW, int W, bool swiglu, uint8_t *scratch, Error *err) {
     CHECK(hipMemcpyAsync(scratch, data, units * unit, hipMemcpyDeviceToDevice, s->stream), err);
-    tile_experts_kernel<<<4096, 256, 0, s->stream>>>(data, scratch, units, unit, RW, W, swiglu);
+    launch_plain(tile_experts_kernel, dim3(4096), dim3(256), s->stream, data, (const uint8_t *)scratch, units, unit, RW, W, swiglu);
     CHECK_LAUNCH(err);
     return 0;
 }

@@ -1,0 +1,470 @@
+// emu_runtime.cc - the host emulator of emu_runtime.h: fibers for a
+// block's threads, barriers and warp collectives between them, and the
+// runtime's memory, streams, graphs and events (everything runs at once on
+// the calling thread, except what a capturing stream records).
+#include "emu_runtime.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include <unordered_map>
+#include <vector>
+
+namespace {
+
+/* ---- fibers: a minimal context switch (x86-64: the callee-saved
+ * registers on the old stack, then the stack pointer swapped) ---- */
+extern "C" void emu_switch(void **save_sp, void *load_sp);
+#if defined(__x86_64__)
+asm(R"(
+.pushsection .text
+.globl emu_switch
+.type emu_switch,@function
+emu_switch:
+    pushq %rbp
+    pushq %rbx
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+    movq %rsp, (%rdi)
+    movq %rsi, %rsp
+    popq %r15
+    popq %r14
+    popq %r13
+    popq %r12
+    popq %rbx
+    popq %rbp
+    ret
+.size emu_switch, .-emu_switch
+.popsection
+)");
+#else
+#error "the GPU emulator's context switch is written for x86-64"
+#endif
+
+constexpr int MAX_THREADS = 1024, MAX_WARPS = MAX_THREADS / 32;
+constexpr size_t STACK_BYTES = 256 * 1024, PAGE = 4096;
+
+struct Fiber {
+    void *sp;
+    dim3 tid;
+    int warp, lane, next, prev;
+    unsigned collective; /* warp collectives done: which of two slot sets the next one uses */
+    bool done;
+};
+
+struct Block {
+    Fiber f[MAX_THREADS];
+    int n = 0, live = 0, cur = 0;
+    dim3 idx, dim, grid;
+    int arrived = 0;
+    unsigned gen = 0;
+    int warp_live[MAX_WARPS], warp_arrived[MAX_WARPS];
+    unsigned warp_gen[MAX_WARPS];
+    uint64_t xchg[MAX_WARPS][2][32];         /* shuffles and ballots */
+    uint32_t frag[MAX_WARPS][2][32][6];      /* mma operands: a[4], b[2] */
+    long stall = 0;                          /* yields since a barrier opened or a fiber ended */
+    std::vector<unsigned char> dyn_shared;
+    const std::function<void()> *body = nullptr;
+    const void *kernel = nullptr;
+    void *main_sp = nullptr;
+};
+
+Block *g_block;
+char *g_stacks;
+bool g_poison;
+hipError_t g_last_error = hipSuccess;
+size_t g_total_mem, g_used_mem;
+std::unordered_map<void *, size_t> g_allocs;
+std::unordered_map<const void *, int> g_shared_limit; /* hipFuncSetAttribute */
+
+Fiber &cur() { return g_block->f[g_block->cur]; }
+
+void switch_to(int next) {
+    Block &b = *g_block;
+    int from = b.cur;
+    b.cur = next;
+    emu_switch(&b.f[from].sp, b.f[next].sp);
+}
+
+[[noreturn]] void deadlock() {
+    Block &b = *g_block;
+    fprintf(stderr,
+            "getp GPU emulator: kernel %p, block (%u,%u,%u): %d threads wait and none can go on (threads of the block or of a warp "
+            "wait at different barriers)\n",
+            b.kernel, b.idx.x, b.idx.y, b.idx.z, b.live);
+    abort();
+}
+
+/* The running fiber waits: the next live one in turn runs. */
+void yield_waiting() {
+    Block &b = *g_block;
+    if (++b.stall > 4L * b.live + 64) deadlock();
+    switch_to(b.f[b.cur].next);
+}
+
+void progress() { g_block->stall = 0; }
+
+/* Opens the block's barrier when every live thread has reached it, and
+ * each warp's when all its live lanes have. */
+void release_barriers(int warp) {
+    Block &b = *g_block;
+    if (b.arrived > 0 && b.arrived == b.live) b.arrived = 0, b.gen++, progress();
+    if (warp >= 0 && b.warp_arrived[warp] > 0 && b.warp_arrived[warp] == b.warp_live[warp]) b.warp_arrived[warp] = 0, b.warp_gen[warp]++, progress();
+}
+
+void warp_barrier() {
+    Block &b = *g_block;
+    int w = cur().warp;
+    unsigned gen = b.warp_gen[w];
+    b.warp_arrived[w]++;
+    release_barriers(w);
+    while (b.warp_gen[w] == gen) yield_waiting();
+}
+
+[[noreturn]] void fiber_exit() {
+    Block &b = *g_block;
+    Fiber &f = cur();
+    f.done = true;
+    b.live--, b.warp_live[f.warp]--;
+    b.f[f.prev].next = f.next, b.f[f.next].prev = f.prev;
+    progress();
+    release_barriers(f.warp);
+    void *dead_sp;
+    if (b.live == 0) emu_switch(&dead_sp, b.main_sp);
+    int next = f.next;
+    b.cur = next;
+    emu_switch(&dead_sp, b.f[next].sp);
+    abort(); /* never resumed */
+}
+
+void fiber_entry() {
+    (*g_block->body)();
+    fiber_exit();
+}
+
+/* A fresh stack whose first switch starts fiber_entry. */
+void *initial_sp(int i) {
+    char *top = g_stacks + (size_t)(i + 1) * STACK_BYTES;
+    void **sp = (void **)top;
+    *--sp = nullptr;               /* fiber_entry's return address: it never returns */
+    *--sp = (void *)&fiber_entry;  /* where emu_switch's ret goes */
+    for (int r = 0; r < 6; r++) *--sp = nullptr; /* rbp rbx r12-r15 */
+    return sp;
+}
+
+void run_block(Block &b) {
+    int n = (int)(b.dim.x * b.dim.y * b.dim.z);
+    b.n = b.live = n, b.arrived = 0, b.stall = 0;
+    int warps = (n + 31) / 32;
+    for (int w = 0; w < warps; w++) b.warp_live[w] = w * 32 + 32 <= n ? 32 : n - w * 32, b.warp_arrived[w] = 0;
+    for (int i = 0; i < n; i++) {
+        Fiber &f = b.f[i];
+        f.sp = initial_sp(i);
+        f.tid = dim3(i % b.dim.x, i / b.dim.x % b.dim.y, i / (b.dim.x * b.dim.y));
+        f.warp = i / 32, f.lane = i % 32, f.next = (i + 1) % n, f.prev = (i + n - 1) % n, f.collective = 0, f.done = false;
+    }
+    if (!b.dyn_shared.empty()) memset(b.dyn_shared.data(), g_poison ? 0xFF : 0, b.dyn_shared.size());
+    b.cur = 0;
+    emu_switch(&b.main_sp, b.f[0].sp);
+}
+
+void run_kernel(const void *kernel, dim3 grid, dim3 block, size_t shared, const std::function<void()> &body) {
+    static Block *blk = new Block();
+    Block *saved = g_block;
+    if (saved) {
+        fprintf(stderr, "getp GPU emulator: a kernel launched from inside a kernel\n");
+        abort();
+    }
+    g_block = blk;
+    blk->kernel = kernel, blk->body = &body, blk->dim = block, blk->grid = grid;
+    blk->dyn_shared.assign(shared, 0);
+    for (unsigned z = 0; z < grid.z; z++)
+        for (unsigned y = 0; y < grid.y; y++)
+            for (unsigned x = 0; x < grid.x; x++) {
+                blk->idx = dim3(x, y, z);
+                run_block(*blk);
+            }
+    g_block = nullptr;
+}
+
+void init_once() {
+    static bool done;
+    if (done) return;
+    done = true;
+    g_poison = getenv("GETP_EMU_POISON") && strcmp(getenv("GETP_EMU_POISON"), "0") != 0;
+    const char *gb = getenv("GETP_EMU_MEM_GB");
+    g_total_mem = (size_t)(gb ? atof(gb) : 8.0) * ((size_t)1 << 30);
+    /* stacks with a guard page below each, so an overflow faults */
+    g_stacks = (char *)mmap(nullptr, STACK_BYTES * MAX_THREADS, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (g_stacks == MAP_FAILED) {
+        fprintf(stderr, "getp GPU emulator: cannot map fiber stacks\n");
+        abort();
+    }
+    for (int i = 0; i < MAX_THREADS; i++) mprotect(g_stacks + (size_t)i * STACK_BYTES, PAGE, PROT_NONE);
+}
+
+float bf16_half(uint32_t pair, int half) { return __uint_as_float(half ? pair & 0xffff0000u : pair << 16); }
+
+double now_ms() {
+    timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
+} // namespace
+
+/* ---- device side ---- */
+const dim3 &emu_thread_idx() { return cur().tid; }
+const dim3 &emu_block_idx() { return g_block->idx; }
+const dim3 &emu_block_dim() { return g_block->dim; }
+const dim3 &emu_grid_dim() { return g_block->grid; }
+void *emu_dynamic_shared() { return g_block->dyn_shared.data(); }
+
+void emu_syncthreads() {
+    Block &b = *g_block;
+    unsigned gen = b.gen;
+    b.arrived++;
+    release_barriers(-1);
+    while (b.gen == gen) yield_waiting();
+}
+
+void emu_warp_sync() { warp_barrier(); }
+
+/* Two slot sets, used in turn: a lane reaches collective n + 1 only after
+ * the warp's barrier of n, which every lane passed after reading n - 1. */
+uint64_t emu_warp_exchange(uint64_t mine, int src_lane) {
+    Fiber &f = cur();
+    int set = f.collective++ & 1, w = f.warp;
+    g_block->xchg[w][set][f.lane] = mine;
+    warp_barrier();
+    return g_block->xchg[w][set][src_lane & 31];
+}
+
+unsigned emu_warp_ballot(bool p) {
+    Fiber &f = cur();
+    unsigned n = f.collective++;
+    int set = n & 1, w = f.warp;
+    /* the collective's number beside the vote: a lane that ended before it
+     * left an older number, and votes false */
+    g_block->xchg[w][set][f.lane] = (uint64_t)n << 1 | (p ? 1u : 0u);
+    warp_barrier();
+    unsigned bits = 0;
+    for (int l = 0; l < 32; l++)
+        if (g_block->xchg[w][set][l] == ((uint64_t)n << 1 | 1u)) bits |= 1u << l;
+    return bits;
+}
+
+/* Lane 4g + q holds A[g][2q..] (a0), A[g+8][2q..] (a1), A[g][2q+8..] (a2),
+ * A[g+8][2q+8..] (a3), B[2q..][g] (b0), B[2q+8..][g] (b1); it gets
+ * D[g][2q..2q+1] (d0, d1) and D[g+8][2q..2q+1] (d2, d3). */
+void emu_mma_bf16_16x8x16(float d[4], const uint32_t a[4], const uint32_t b[2]) {
+    Fiber &f = cur();
+    int set = f.collective++ & 1, w = f.warp;
+    uint32_t *mine = g_block->frag[w][set][f.lane];
+    for (int i = 0; i < 4; i++) mine[i] = a[i];
+    mine[4] = b[0], mine[5] = b[1];
+    warp_barrier();
+    const uint32_t(*all)[6] = g_block->frag[w][set];
+    int g = f.lane >> 2, q = f.lane & 3;
+    for (int i = 0; i < 4; i++) {
+        int row = g + (i >= 2 ? 8 : 0), col = 2 * q + (i & 1);
+        float s = 0.0f;
+        for (int k = 0; k < 16; k++) {
+            float av = bf16_half(all[4 * (row % 8) + (k % 8) / 2][(row >= 8 ? 1 : 0) + (k >= 8 ? 2 : 0)], k & 1);
+            float bv = bf16_half(all[4 * col + (k % 8) / 2][4 + (k >= 8 ? 1 : 0)], k & 1);
+            s += av * bv;
+        }
+        d[i] += s;
+    }
+}
+
+/* ---- streams and graphs ---- */
+struct EmuGraph {
+    std::vector<std::function<void()>> ops;
+};
+struct EmuStream {
+    EmuGraph *capture = nullptr;
+};
+struct EmuEvent {
+    double ms = 0;
+};
+
+namespace {
+EmuStream g_null_stream;
+EmuStream &stream_of(hipStream_t s) { return s ? *s : g_null_stream; }
+/* Runs op now, or records it when s is capturing. */
+hipError_t enqueue(hipStream_t s, std::function<void()> op) {
+    EmuStream &st = stream_of(s);
+    if (st.capture) st.capture->ops.push_back(std::move(op));
+    else op();
+    return hipSuccess;
+}
+} // namespace
+
+hipError_t emu_enqueue_kernel(const void *kernel, dim3 grid, dim3 block, size_t shared, hipStream_t s, std::function<void()> body) {
+    init_once();
+    size_t threads = (size_t)block.x * block.y * block.z;
+    auto lim = g_shared_limit.find(kernel);
+    size_t shared_limit = lim != g_shared_limit.end() ? (size_t)lim->second : 48 * 1024;
+    if (threads == 0 || threads > MAX_THREADS || grid.x == 0 || grid.y == 0 || grid.z == 0 || shared > shared_limit) {
+        g_last_error = hipErrorInvalidValue;
+        return hipErrorInvalidValue;
+    }
+    return enqueue(s, [=]() { run_kernel(kernel, grid, block, shared, body); });
+}
+
+hipError_t hipStreamCreateWithFlags(hipStream_t *s, unsigned) {
+    *s = new EmuStream();
+    return hipSuccess;
+}
+hipError_t hipStreamDestroy(hipStream_t s) {
+    delete s;
+    return hipSuccess;
+}
+hipError_t hipStreamSynchronize(hipStream_t s) { return stream_of(s).capture ? hipErrorStreamCaptureUnsupported : hipSuccess; }
+hipError_t hipStreamBeginCapture(hipStream_t s, hipStreamCaptureMode) {
+    EmuStream &st = stream_of(s);
+    if (st.capture) return hipErrorInvalidValue;
+    st.capture = new EmuGraph();
+    return hipSuccess;
+}
+hipError_t hipStreamEndCapture(hipStream_t s, hipGraph_t *g) {
+    EmuStream &st = stream_of(s);
+    if (!st.capture) return hipErrorInvalidValue;
+    *g = st.capture;
+    st.capture = nullptr;
+    return hipSuccess;
+}
+hipError_t hipGraphInstantiate(hipGraphExec_t *e, hipGraph_t g, void *, void *, size_t) {
+    *e = new EmuGraph(*g);
+    return hipSuccess;
+}
+hipError_t hipGraphLaunch(hipGraphExec_t e, hipStream_t s) {
+    for (auto &op : e->ops) enqueue(s, op);
+    return hipSuccess;
+}
+hipError_t hipGraphDestroy(hipGraph_t g) {
+    delete g;
+    return hipSuccess;
+}
+hipError_t hipGraphExecDestroy(hipGraphExec_t e) {
+    delete e;
+    return hipSuccess;
+}
+hipError_t hipEventCreate(hipEvent_t *e) {
+    *e = new EmuEvent();
+    return hipSuccess;
+}
+hipError_t hipEventCreateWithFlags(hipEvent_t *e, unsigned) { return hipEventCreate(e); }
+hipError_t hipEventRecord(hipEvent_t e, hipStream_t s) {
+    return enqueue(s, [e]() { e->ms = now_ms(); });
+}
+hipError_t hipEventSynchronize(hipEvent_t) { return hipSuccess; }
+hipError_t hipEventElapsedTime(float *ms, hipEvent_t a, hipEvent_t b) {
+    *ms = (float)(b->ms - a->ms);
+    return hipSuccess;
+}
+hipError_t hipEventDestroy(hipEvent_t e) {
+    delete e;
+    return hipSuccess;
+}
+
+/* ---- memory ---- */
+hipError_t emu_malloc(void **p, size_t n) {
+    init_once();
+    if (g_used_mem + n > g_total_mem) return hipErrorMemoryAllocation;
+    /* calloc: large blocks come from fresh zero pages, touched when used */
+    void *m = g_poison ? malloc(n ? n : 1) : calloc(n ? n : 1, 1);
+    if (!m) return hipErrorMemoryAllocation;
+    if (g_poison) memset(m, 0xFF, n);
+    g_allocs[m] = n, g_used_mem += n, *p = m;
+    return hipSuccess;
+}
+hipError_t hipFree(void *p) {
+    if (!p) return hipSuccess;
+    auto it = g_allocs.find(p);
+    if (it == g_allocs.end()) return hipErrorInvalidValue;
+    g_used_mem -= it->second;
+    g_allocs.erase(it);
+    free(p);
+    return hipSuccess;
+}
+hipError_t hipHostFree(void *p) { return hipFree(p); }
+hipError_t hipHostRegister(void *, size_t, unsigned) { return hipSuccess; }
+hipError_t hipHostUnregister(void *) { return hipSuccess; }
+hipError_t hipMemGetInfo(size_t *free_b, size_t *total_b) {
+    init_once();
+    *free_b = g_total_mem - g_used_mem, *total_b = g_total_mem;
+    return hipSuccess;
+}
+hipError_t hipMemcpy(void *dst, const void *src, size_t n, hipMemcpyKind) {
+    memmove(dst, src, n);
+    return hipSuccess;
+}
+hipError_t hipMemcpyAsync(void *dst, const void *src, size_t n, hipMemcpyKind, hipStream_t s) {
+    return enqueue(s, [=]() { memmove(dst, src, n); });
+}
+hipError_t hipMemcpyPeerAsync(void *dst, int, const void *src, int, size_t n, hipStream_t s) { return hipMemcpyAsync(dst, src, n, hipMemcpyDeviceToDevice, s); }
+hipError_t hipMemset(void *p, int v, size_t n) {
+    memset(p, v, n);
+    return hipSuccess;
+}
+hipError_t hipMemsetAsync(void *p, int v, size_t n, hipStream_t s) {
+    return enqueue(s, [=]() { memset(p, v, n); });
+}
+hipError_t hipIpcGetMemHandle(hipIpcMemHandle_t *, void *) { return hipErrorNotSupported; }
+hipError_t hipIpcOpenMemHandle(void **, hipIpcMemHandle_t, unsigned) { return hipErrorNotSupported; }
+hipError_t hipIpcCloseMemHandle(void *) { return hipErrorNotSupported; }
+
+/* ---- the device ---- */
+const char *hipGetErrorString(hipError_t e) {
+    switch (e) {
+    case hipSuccess: return "no error";
+    case hipErrorInvalidValue: return "invalid argument (emulator: launch of more than 1024 threads or too much shared memory?)";
+    case hipErrorMemoryAllocation: return "out of memory (emulator: GETP_EMU_MEM_GB)";
+    case hipErrorNotSupported: return "operation not supported by the emulator";
+    case hipErrorStreamCaptureUnsupported: return "operation not permitted when stream is capturing";
+    default: return "unknown error";
+    }
+}
+hipError_t hipGetLastError() {
+    hipError_t e = g_last_error;
+    g_last_error = hipSuccess;
+    return e;
+}
+hipError_t hipGetDeviceCount(int *n) {
+    *n = 1;
+    return hipSuccess;
+}
+hipError_t hipGetDeviceProperties(hipDeviceProp_t *p, int device) {
+    if (device != 0) return hipErrorInvalidDevice;
+    init_once();
+    memset(p, 0, sizeof *p);
+    snprintf(p->name, sizeof p->name, "getp GPU emulator (CPU)");
+    p->multiProcessorCount = 4;
+    p->totalGlobalMem = g_total_mem;
+    return hipSuccess;
+}
+hipError_t hipSetDevice(int device) { return device == 0 ? hipSuccess : hipErrorInvalidDevice; }
+hipError_t hipDeviceGetPCIBusId(char *buf, int len, int device) {
+    if (device != 0) return hipErrorInvalidDevice;
+    snprintf(buf, (size_t)len, "0000:00:00.0");
+    return hipSuccess;
+}
+hipError_t hipDeviceCanAccessPeer(int *can, int, int) {
+    *can = 0;
+    return hipSuccess;
+}
+hipError_t hipFuncSetAttribute(const void *kernel, hipFuncAttribute, int value) {
+    if (value > 227 * 1024) return hipErrorInvalidValue;
+    g_shared_limit[kernel] = value;
+    return hipSuccess;
+}
+hipError_t hipOccupancyMaxActiveBlocksPerMultiprocessor(int *n, const void *, int, size_t) {
+    *n = 2;
+    return hipSuccess;
+}
