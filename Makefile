@@ -153,7 +153,7 @@ $(B)/emu/getp_gpu: $(B)/getp_main.o $(EMU_OBJ) $(B)/libgetp.a
 	$(EMU_CXX) $(B)/getp_main.o $(EMU_OBJ) $(B)/libgetp.a -o $@ $(PCRE2_LIBS) -lm -lgomp
 emu: $(B)/emu/test_gpu $(B)/emu/getp_gpu
 test-emu: all tokenizer emu
-	GPU_BIN=$(B)/emu GPU_TESTS=emu bash tests/run_gpu_tests.sh
+	GPU_BIN=$(B)/emu GPU_TESTS=emu GPU_JOBS=2 bash tests/run_gpu_tests.sh
 .PHONY: emu test-emu
 
 # what test-gpu runs, built (the CPU suite checks that they link)

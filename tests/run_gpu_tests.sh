@@ -1,38 +1,61 @@
 #!/usr/bin/env bash
-# GPU tests (make test-gpu; run on a GPU machine through the device tool,
-# never in CI): the HIP backend against the CPU reference on the tiny model
-# (BF16 + MXFP4), models with F32, BF16 and MXFP4 experts in both device
-# layouts (tiled, row-major), the HF fixtures (F32, MXFP4), and
-# compute-sanitizer memcheck.
+# GPU tests (make test-gpu; run on a GPU machine through the device tool):
+# the HIP backend against the CPU reference on the tiny model (BF16 +
+# MXFP4), models with F32, BF16 and MXFP4 experts in both device layouts
+# (tiled, row-major), the HF fixtures (F32, MXFP4), and compute-sanitizer
+# memcheck.
+# GPU_TESTS=emu GPU_BIN=build/emu (make test-emu, in CI): the same checks
+# through the CPU emulator of hip/emu/, on models of the same layouts with
+# a 4096-token vocabulary (test_gpu) and the tiny model (the CLI checks);
+# no MPI replicas, no memcheck.
 set -u
 cd "$(dirname "$0")/.."
-B=build OUT=tests/out
+B=build BIN=${GPU_BIN:-build} OUT=tests/out
+EMU=0
+if [ "${GPU_TESTS:-}" = emu ]; then EMU=1 OUT=tests/out/emu; fi
 mkdir -p $OUT
 PASSED=0 FAILED=0
 count() { p=$(grep -c '^PASS' "$1"); f=$(grep -c '^FAIL' "$1"); PASSED=$((PASSED + p)); FAILED=$((FAILED + f)); cat "$1"; }
 $B/gen_model $OUT/tiny_gpu.bin --preset tiny
-$B/gen_model $OUT/tiny_gpu_f32.bin --preset tiny --dtype f32 --experts f32
-# the gpt-oss-20b layer shape (8 query heads per kv head, head_dim 64, 32 experts), 2 layers, small vocab
-$B/gen_model $OUT/g20_2l.bin --preset 20b --layers 2 --vocab 4096
-# BF16 experts (the other models have MXFP4 or F32 ones)
-$B/gen_model $OUT/mid_bf16e.bin --preset mid --layers 2 --vocab 4096 --experts bf16
-# expert weights tiled on the GPU (rows of whole chunks: mid's 1024 columns,
-# MXFP4 and BF16, tiny's F32) and left row-major (hidden 96: BF16 gate_up
-# rows of 1.5 chunks; tiny's and g20's MXFP4 rows)
-$B/gen_model $OUT/mid_mxfp4e.bin --preset mid --layers 2 --vocab 4096
-$B/gen_model $OUT/h96_bf16e.bin --preset tiny --hidden 96 --experts bf16
+if [ $EMU = 1 ]; then
+    V="--vocab 4096"
+    $B/gen_model $OUT/tiny4k.bin --preset tiny $V
+    $B/gen_model $OUT/tiny4k_f32.bin --preset tiny --dtype f32 --experts f32 $V
+    # BF16 experts tiled (rows of whole chunks) and row-major (hidden 96);
+    # MXFP4 gate_up tiled (hidden 128), its down row-major
+    $B/gen_model $OUT/tiny4k_bf16e.bin --preset tiny --experts bf16 $V
+    $B/gen_model $OUT/h96_bf16e.bin --preset tiny --hidden 96 --experts bf16 $V
+    $B/gen_model $OUT/h128_mxfp4e.bin --preset tiny --hidden 128 $V
+    MODELS="tiny4k tiny4k_f32 tiny4k_bf16e h96_bf16e h128_mxfp4e hf_f32 hf_mxfp4"
+else
+    $B/gen_model $OUT/tiny_gpu_f32.bin --preset tiny --dtype f32 --experts f32
+    # the gpt-oss-20b layer shape (8 query heads per kv head, head_dim 64, 32 experts), 2 layers, small vocab
+    $B/gen_model $OUT/g20_2l.bin --preset 20b --layers 2 --vocab 4096
+    # BF16 experts (the other models have MXFP4 or F32 ones)
+    $B/gen_model $OUT/mid_bf16e.bin --preset mid --layers 2 --vocab 4096 --experts bf16
+    # expert weights tiled on the GPU (rows of whole chunks: mid's 1024 columns,
+    # MXFP4 and BF16, tiny's F32) and left row-major (hidden 96: BF16 gate_up
+    # rows of 1.5 chunks; tiny's and g20's MXFP4 rows)
+    $B/gen_model $OUT/mid_mxfp4e.bin --preset mid --layers 2 --vocab 4096
+    $B/gen_model $OUT/h96_bf16e.bin --preset tiny --hidden 96 --experts bf16
+    MODELS="tiny_gpu tiny_gpu_f32 hf_f32 hf_mxfp4 g20_2l mid_bf16e mid_mxfp4e h96_bf16e"
+fi
 for f in f32 mxfp4; do $B/convert_hf tests/fixtures/hf_$f $OUT/hf_$f.bin 2>/dev/null; done
-for m in tiny_gpu:1e-4 tiny_gpu_f32:1e-4 hf_f32:1e-4 hf_mxfp4:1e-4 g20_2l:1e-4 mid_bf16e:1e-4 mid_mxfp4e:1e-4 h96_bf16e:1e-4; do
-    $B/test_gpu $OUT/${m%%:*}.bin ${m##*:} >$OUT/gpu_${m%%:*}.log 2>&1; count $OUT/gpu_${m%%:*}.log
+# GPU_JOBS models at a time (the emulator uses one core each)
+for m in $MODELS; do
+    while [ "$(jobs -rp | wc -l)" -ge "${GPU_JOBS:-1}" ]; do wait -n; done
+    $BIN/test_gpu $OUT/$m.bin 1e-4 >$OUT/gpu_$m.log 2>&1 &
 done
+wait
+for m in $MODELS; do count $OUT/gpu_$m.log; done
 # a shape the row kernels cannot hold (hidden above 4096) is refused with the reason
 $B/gen_model $OUT/hidden4128.bin --preset tiny --hidden 4128 --vocab 512
-if ! $B/test_gpu $OUT/hidden4128.bin 1e-4 >$OUT/gpu_hidden4128.log 2>&1 && grep -q "hidden size 4128 is above 4096" $OUT/gpu_hidden4128.log; then
+if ! $BIN/test_gpu $OUT/hidden4128.bin 1e-4 >$OUT/gpu_hidden4128.log 2>&1 && grep -q "hidden size 4128 is above 4096" $OUT/gpu_hidden4128.log; then
     echo "PASS the GPU backend refuses hidden 4128 and says why"; PASSED=$((PASSED + 1))
 else echo "FAIL hidden 4128 was not refused with its reason"; cat $OUT/gpu_hidden4128.log; FAILED=$((FAILED + 1)); fi
 # the whole CLI: getp on the GPU writes the same file as on the CPU (greedy)
 build/getp $OUT/tiny_gpu.bin -m getp -i examples/requests.txt -o $OUT/out_cpu.txt -n 24 --backend cpu --no-progress >/dev/null 2>&1
-build/getp_gpu $OUT/tiny_gpu.bin -m getp -i examples/requests.txt -o $OUT/out_gpu.txt -n 24 --backend hip --no-progress >$OUT/getp_gpu.log 2>&1
+$BIN/getp_gpu $OUT/tiny_gpu.bin -m getp -i examples/requests.txt -o $OUT/out_gpu.txt -n 24 --backend hip --no-progress >$OUT/getp_gpu.log 2>&1
 if cmp -s $OUT/out_cpu.txt $OUT/out_gpu.txt; then echo "PASS getp_gpu writes the same output file as the CPU backend (greedy, tiny)"; PASSED=$((PASSED + 1));
 else echo "FAIL getp_gpu output differs from the CPU's"; cat $OUT/getp_gpu.log; FAILED=$((FAILED + 1)); fi
 # sampling options through the GPU (issue 24): top_k, min_p, logprobs, n and
@@ -47,20 +70,20 @@ cat >$OUT/sampling_gpu.jsonl <<'REQ'
 {"prompt": "Once upon a time", "n": 2, "logprobs": true}
 {"prompt": "1, 2, 3,", "stop": [" 7", "\n\n"]}
 REQ
-for bt in 1 8; do build/getp_gpu $OUT/tiny_gpu.bin -i $OUT/sampling_gpu.jsonl -o $OUT/sampling_gpu_b$bt.jsonl -n 16 --batch $bt --backend hip --no-progress >$OUT/sampling_gpu_b$bt.log 2>&1; done
+for bt in 1 8; do $BIN/getp_gpu $OUT/tiny_gpu.bin -i $OUT/sampling_gpu.jsonl -o $OUT/sampling_gpu_b$bt.jsonl -n 16 --batch $bt --backend hip --no-progress >$OUT/sampling_gpu_b$bt.log 2>&1; done
 build/getp $OUT/tiny_gpu.bin -i $OUT/sampling_gpu.jsonl -o $OUT/sampling_cpu.jsonl -n 16 --batch 8 --backend cpu --no-progress >/dev/null 2>&1
 if cmp -s $OUT/sampling_gpu_b1.jsonl $OUT/sampling_gpu_b8.jsonl; then echo "PASS getp_gpu: top_k, min_p, logprobs, n and stop give the same output at --batch 1 and 8"; PASSED=$((PASSED + 1));
 else echo "FAIL getp_gpu sampling output depends on --batch"; cat $OUT/sampling_gpu_b1.log $OUT/sampling_gpu_b8.log; FAILED=$((FAILED + 1)); fi
 # the decode loop's scheduling on the GPU: prompts chunked beside decode
 # rows (--step-tokens 5) and 8 sequences taking turns in calls of 3 rows
-for st in 5 3; do build/getp_gpu $OUT/tiny_gpu.bin -i $OUT/sampling_gpu.jsonl -o $OUT/sampling_gpu_s$st.jsonl -n 16 --batch 8 --step-tokens $st --backend hip --no-progress >$OUT/sampling_gpu_s$st.log 2>&1; done
+for st in 5 3; do $BIN/getp_gpu $OUT/tiny_gpu.bin -i $OUT/sampling_gpu.jsonl -o $OUT/sampling_gpu_s$st.jsonl -n 16 --batch 8 --step-tokens $st --backend hip --no-progress >$OUT/sampling_gpu_s$st.log 2>&1; done
 if cmp -s $OUT/sampling_gpu_b8.jsonl $OUT/sampling_gpu_s5.jsonl && cmp -s $OUT/sampling_gpu_b8.jsonl $OUT/sampling_gpu_s3.jsonl; then
     echo "PASS getp_gpu: the same output with prompts chunked into calls of 5 and 3 rows beside decode rows"; PASSED=$((PASSED + 1));
 else echo "FAIL getp_gpu output depends on --step-tokens"; cat $OUT/sampling_gpu_s5.log $OUT/sampling_gpu_s3.log; FAILED=$((FAILED + 1)); fi
 # chats share their system message: at --batch 16 it is computed once and
 # copied (copy_prefix, with calls in flight) into each request
 (echo 20; for i in 1 2 3 4 5; do printf 'What is 2 + 2?\nName a color.\nWhat is the capital of France?\nCount to three.\n'; done) >$OUT/chat_gpu.txt
-for bt in 1 16; do build/getp_gpu $OUT/tiny_gpu.bin -i $OUT/chat_gpu.txt -o $OUT/chat_gpu_b$bt.txt -n 12 --chat --batch $bt --backend hip --no-progress >$OUT/chat_gpu_b$bt.log 2>&1; done
+for bt in 1 16; do $BIN/getp_gpu $OUT/tiny_gpu.bin -i $OUT/chat_gpu.txt -o $OUT/chat_gpu_b$bt.txt -n 12 --chat --batch $bt --backend hip --no-progress >$OUT/chat_gpu_b$bt.log 2>&1; done
 if cmp -s $OUT/chat_gpu_b1.txt $OUT/chat_gpu_b16.txt && grep -q "copied from shared prompt prefixes" $OUT/chat_gpu_b16.log; then
     echo "PASS getp_gpu: chats at --batch 16 (system message copied from a slot of its own) write --batch 1's output"; PASSED=$((PASSED + 1));
 else echo "FAIL getp_gpu chats with a shared prefix differ from --batch 1"; cat $OUT/chat_gpu_b16.log; FAILED=$((FAILED + 1)); fi
@@ -84,11 +107,11 @@ then echo "PASS getp_gpu: greedy tokens, logprobs (1e-3), choices and stop strin
 else echo "FAIL getp_gpu sampling output disagrees with the CPU's"; FAILED=$((FAILED + 1)); fi
 # choices share their prompt's cache on the GPU (copy_prefix): greedy, 3 choices each, the CPU's file
 build/getp $OUT/tiny_gpu.bin -m getp -i examples/requests.txt -o $OUT/choices_cpu.txt -n 24 --choices 3 --backend cpu --no-progress >/dev/null 2>&1
-build/getp_gpu $OUT/tiny_gpu.bin -m getp -i examples/requests.txt -o $OUT/choices_gpu.txt -n 24 --choices 3 --backend hip --no-progress >$OUT/choices_gpu.log 2>&1
+$BIN/getp_gpu $OUT/tiny_gpu.bin -m getp -i examples/requests.txt -o $OUT/choices_gpu.txt -n 24 --choices 3 --backend hip --no-progress >$OUT/choices_gpu.log 2>&1
 if [ -s $OUT/choices_cpu.txt ] && cmp -s $OUT/choices_cpu.txt $OUT/choices_gpu.txt; then echo "PASS getp_gpu --choices 3 (greedy) writes the CPU backend's output file"; PASSED=$((PASSED + 1));
 else echo "FAIL getp_gpu --choices 3 output differs from the CPU's"; cat $OUT/choices_gpu.log; FAILED=$((FAILED + 1)); fi
 # every sampling option at once on the GPU: each request's line has its 2 choices, with logprobs
-build/getp_gpu $OUT/tiny_gpu.bin -m getp -i examples/requests.txt -o $OUT/options_gpu.jsonl -n 8 -t 0.8 -p 0.95 --top-k 40 --min-p 0.05 --logprobs 3 \
+$BIN/getp_gpu $OUT/tiny_gpu.bin -m getp -i examples/requests.txt -o $OUT/options_gpu.jsonl -n 8 -t 0.8 -p 0.95 --top-k 40 --min-p 0.05 --logprobs 3 \
     --choices 2 --backend hip --no-progress >$OUT/options_gpu.log 2>&1
 rc=$?
 if [ $rc -eq 0 ] && [ "$(wc -l <$OUT/options_gpu.jsonl)" -eq 4 ] && [ "$(grep -c '"index":1,.*"logprobs":\[{"id"' $OUT/options_gpu.jsonl)" -eq 4 ]; then
@@ -100,8 +123,10 @@ else echo "FAIL getp_gpu with every sampling option (rc $rc)"; cat $OUT/options_
 # Every way gives the CPU's output file and the report names the method.
 # The model has BF16 experts, which the GPU stores tiled: a peer-fed replica
 # arrives tiled and must not be reordered again.
-$B/gen_model $OUT/tiny_bf16e.bin --preset tiny --experts bf16
-build/getp $OUT/tiny_bf16e.bin -m getp -i examples/requests.txt -o $OUT/out_cpu_bf16e.txt -n 24 --backend cpu --no-progress >/dev/null 2>&1
+if [ $EMU = 0 ]; then
+    $B/gen_model $OUT/tiny_bf16e.bin --preset tiny --experts bf16
+    build/getp $OUT/tiny_bf16e.bin -m getp -i examples/requests.txt -o $OUT/out_cpu_bf16e.txt -n 24 --backend cpu --no-progress >/dev/null 2>&1
+fi
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 mpi_case() { # mpi_case NAME EXPECTED_LOAD_TEXT [env...]
     local name=$1 want=$2; shift 2
@@ -111,7 +136,7 @@ mpi_case() { # mpi_case NAME EXPECTED_LOAD_TEXT [env...]
         echo "PASS getp_mpi_gpu 2 ranks, $name: CPU's output, rank 1 loaded by '$want'"; PASSED=$((PASSED + 1))
     else echo "FAIL getp_mpi_gpu 2 ranks, $name (want rank 1 loaded by '$want')"; cat $OUT/mpi_$name.log; FAILED=$((FAILED + 1)); fi
 }
-if [ -x $B/getp_mpi_gpu ] && command -v mpirun >/dev/null; then
+if [ $EMU = 0 ] && [ -x $B/getp_mpi_gpu ] && command -v mpirun >/dev/null; then
     if [ "$(nvidia-smi -L 2>/dev/null | wc -l)" -ge 2 ]; then
         mpi_case peer "peer from GPU 0" GETP_INJECT_FAULT=
         mpi_case refused "peer refused: refused" GETP_INJECT_FAULT=refuse-peer@1
@@ -119,7 +144,7 @@ if [ -x $B/getp_mpi_gpu ] && command -v mpirun >/dev/null; then
         mpi_case one_gpu "peer refused: the peer replica is on this GPU" GETP_INJECT_FAULT=
     fi
 fi
-if command -v compute-sanitizer >/dev/null; then
+if [ $EMU = 0 ] && command -v compute-sanitizer >/dev/null; then
     compute-sanitizer --tool memcheck --error-exitcode 9 $B/test_gpu $OUT/tiny_gpu.bin 1e-4 >$OUT/memcheck.log 2>&1
     rc=$?
     if [ $rc -eq 0 ] && grep -q "ERROR SUMMARY: 0 errors" $OUT/memcheck.log; then echo "PASS compute-sanitizer memcheck clean"; PASSED=$((PASSED + 1));

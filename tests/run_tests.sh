@@ -138,6 +138,23 @@ if command -v nvcc >/dev/null; then
         bash -c "for p in test_gpu getp_gpu bench_gpu getp_mpi_gpu; do [ -x '$B'/\$p ] && [ '$B'/\$p -nt '$B'/libgetp.a ] || { tail -n 20 '$OUT/hip_programs.log'; exit 1; }; done"
 fi
 
+echo "== the GPU backend on the CPU emulator (hip/emu): make test-gpu's checks on small models"
+# its kernels and host code compiled by g++, each block's threads as fibers:
+# logits against the CPU backend, batch invariance, sampling, pipelined
+# calls, copy_prefix and the getp_gpu CLI (tests/run_gpu_tests.sh)
+if make -s -j"$(nproc)" emu >"$OUT/emu_build.log" 2>&1; then
+    pass "the GPU backend builds for the CPU emulator (g++ -DGETP_EMU, -Werror)"
+    while IFS= read -r line; do
+        case "$line" in
+        PASS\ *) pass "emu: ${line#PASS }" ;;
+        FAIL\ *) fail "emu: ${line#FAIL }" ;;
+        esac
+    done < <(GPU_TESTS=emu GPU_BIN="$B/emu" GPU_JOBS="$(nproc)" timeout 1800 bash tests/run_gpu_tests.sh 2>&1 | tee "$OUT/emu_tests.log")
+    check "the emulator's GPU tests ran to their end" grep -q "^[0-9]* passed, [0-9]* failed$" "$OUT/emu_tests.log"
+else
+    fail "the GPU backend builds for the CPU emulator" "$(tail -n 5 "$OUT/emu_build.log")"
+fi
+
 echo "== getp_mpi on the CPU backend: byte-identical to getp"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 MPIRUN=(mpirun --oversubscribe -np)

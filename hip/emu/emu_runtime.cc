@@ -66,6 +66,7 @@ struct Block {
     unsigned warp_gen[MAX_WARPS];
     uint64_t xchg[MAX_WARPS][2][32];         /* shuffles and ballots */
     uint32_t frag[MAX_WARPS][2][32][6];      /* mma operands: a[4], b[2] */
+    float tile[MAX_WARPS][2][16][8];         /* the mma's A B, for the lanes to add */
     long stall = 0;                          /* yields since a barrier opened or a fiber ended */
     std::vector<unsigned char> dyn_shared;
     const std::function<void()> *body = nullptr;
@@ -116,10 +117,13 @@ void release_barriers(int warp) {
     if (warp >= 0 && b.warp_arrived[warp] > 0 && b.warp_arrived[warp] == b.warp_live[warp]) b.warp_arrived[warp] = 0, b.warp_gen[warp]++, progress();
 }
 
-void warp_barrier() {
+/* Waits for the warp's live lanes; the last to arrive runs on_full(warp,
+ * set) first (a collective's work done once for the warp). */
+void warp_barrier(void (*on_full)(int, int) = nullptr, int set = 0) {
     Block &b = *g_block;
     int w = cur().warp;
     unsigned gen = b.warp_gen[w];
+    if (on_full && b.warp_arrived[w] + 1 == b.warp_live[w]) on_full(w, set);
     b.warp_arrived[w]++;
     release_barriers(w);
     while (b.warp_gen[w] == gen) yield_waiting();
@@ -148,7 +152,9 @@ void fiber_entry() {
 
 /* A fresh stack whose first switch starts fiber_entry. */
 void *initial_sp(int i) {
-    char *top = g_stacks + (size_t)(i + 1) * STACK_BYTES;
+    /* tops staggered by 17 cache lines a fiber: stacks a power of two apart
+     * would put every fiber's hot frames in the same cache sets */
+    char *top = g_stacks + (size_t)(i + 1) * STACK_BYTES - (size_t)(i * 17 % 1024) * 64;
     void **sp = (void **)top;
     *--sp = nullptr;               /* fiber_entry's return address: it never returns */
     *--sp = (void *)&fiber_entry;  /* where emu_switch's ret goes */
@@ -258,6 +264,29 @@ unsigned emu_warp_ballot(bool p) {
     return bits;
 }
 
+namespace {
+/* A (16x16) and B (16x8) gathered from the lanes' fragments, then each
+ * element of A B summed over k in order. */
+void mma_tile(int w, int set) {
+    const uint32_t(*frag)[6] = g_block->frag[w][set];
+    float A[16][16], B[16][8];
+    for (int lane = 0; lane < 32; lane++) {
+        int g = lane >> 2, q = lane & 3;
+        for (int h = 0; h < 2; h++) {
+            A[g][2 * q + h] = bf16_half(frag[lane][0], h), A[g + 8][2 * q + h] = bf16_half(frag[lane][1], h);
+            A[g][2 * q + 8 + h] = bf16_half(frag[lane][2], h), A[g + 8][2 * q + 8 + h] = bf16_half(frag[lane][3], h);
+            B[2 * q + h][g] = bf16_half(frag[lane][4], h), B[2 * q + 8 + h][g] = bf16_half(frag[lane][5], h);
+        }
+    }
+    for (int r = 0; r < 16; r++) {
+        float s[8] = {0, 0, 0, 0, 0, 0, 0, 0}; /* each column's sum in k order */
+        for (int k = 0; k < 16; k++)
+            for (int c = 0; c < 8; c++) s[c] += A[r][k] * B[k][c];
+        for (int c = 0; c < 8; c++) g_block->tile[w][set][r][c] = s[c];
+    }
+}
+} // namespace
+
 /* Lane 4g + q holds A[g][2q..] (a0), A[g+8][2q..] (a1), A[g][2q+8..] (a2),
  * A[g+8][2q+8..] (a3), B[2q..][g] (b0), B[2q+8..][g] (b1); it gets
  * D[g][2q..2q+1] (d0, d1) and D[g+8][2q..2q+1] (d2, d3). */
@@ -267,19 +296,10 @@ void emu_mma_bf16_16x8x16(float d[4], const uint32_t a[4], const uint32_t b[2]) 
     uint32_t *mine = g_block->frag[w][set][f.lane];
     for (int i = 0; i < 4; i++) mine[i] = a[i];
     mine[4] = b[0], mine[5] = b[1];
-    warp_barrier();
-    const uint32_t(*all)[6] = g_block->frag[w][set];
+    warp_barrier(mma_tile, set);
+    const float(*t)[8] = g_block->tile[w][set];
     int g = f.lane >> 2, q = f.lane & 3;
-    for (int i = 0; i < 4; i++) {
-        int row = g + (i >= 2 ? 8 : 0), col = 2 * q + (i & 1);
-        float s = 0.0f;
-        for (int k = 0; k < 16; k++) {
-            float av = bf16_half(all[4 * (row % 8) + (k % 8) / 2][(row >= 8 ? 1 : 0) + (k >= 8 ? 2 : 0)], k & 1);
-            float bv = bf16_half(all[4 * col + (k % 8) / 2][4 + (k >= 8 ? 1 : 0)], k & 1);
-            s += av * bv;
-        }
-        d[i] += s;
-    }
+    d[0] += t[g][2 * q], d[1] += t[g][2 * q + 1], d[2] += t[g + 8][2 * q], d[3] += t[g + 8][2 * q + 1];
 }
 
 /* ---- streams and graphs ---- */
