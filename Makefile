@@ -128,6 +128,8 @@ $(B)/test_gpu: tests/test_gpu.c tests/test_gpu_sampling.c tests/test_gpu.h $(HIP
 	$(CC) $(CFLAGS) -c tests/test_gpu.c -o $(B)/test_gpu.o
 	$(CC) $(CFLAGS) -c tests/test_gpu_sampling.c -o $(B)/test_gpu_sampling.o
 	$(NVCC) $(B)/test_gpu.o $(B)/test_gpu_sampling.o $(HIP_OBJ) $(B)/libgetp.a -o $@ $(PCRE2_LIBS) -lm -lgomp
+$(B)/hip_unit_tests: hip/unit_tests.hip $(HIP_HDRS) | $(B)
+	$(NVCC) $(NVCC_FLAGS) -x cu $< -o $@
 $(B)/bench_gpu: bench/bench_gpu.c $(HIP_OBJ) $(B)/bench_support.o $(B)/libgetp.a $(HDRS)
 	$(CC) $(CFLAGS) -c bench/bench_gpu.c -o $(B)/bench_gpu.o
 	$(NVCC) $(B)/bench_gpu.o $(HIP_OBJ) $(B)/bench_support.o $(B)/libgetp.a -o $@ $(PCRE2_LIBS) -lm -lgomp
@@ -149,17 +151,19 @@ $(B)/emu/test_gpu: tests/test_gpu.c tests/test_gpu_sampling.c tests/test_gpu.h $
 	$(CC) $(CFLAGS) -c tests/test_gpu.c -o $(B)/emu/test_gpu.o
 	$(CC) $(CFLAGS) -c tests/test_gpu_sampling.c -o $(B)/emu/test_gpu_sampling.o
 	$(EMU_CXX) $(B)/emu/test_gpu.o $(B)/emu/test_gpu_sampling.o $(EMU_OBJ) $(B)/libgetp.a -o $@ $(PCRE2_LIBS) -lm -lgomp
+$(B)/emu/hip_unit_tests: hip/unit_tests.hip $(HIP_HDRS) hip/emu/emu_runtime.h $(B)/emu/emu_runtime.o
+	$(EMU_CXX) $(EMU_FLAGS) -x c++ $< -x none $(B)/emu/emu_runtime.o -o $@ -lm
 $(B)/emu/getp_gpu: $(B)/getp_main.o $(EMU_OBJ) $(B)/libgetp.a
 	$(EMU_CXX) $(B)/getp_main.o $(EMU_OBJ) $(B)/libgetp.a -o $@ $(PCRE2_LIBS) -lm -lgomp
-emu: $(B)/emu/test_gpu $(B)/emu/getp_gpu
+emu: $(B)/emu/test_gpu $(B)/emu/getp_gpu $(B)/emu/hip_unit_tests
 test-emu: all tokenizer emu
 	GPU_BIN=$(B)/emu GPU_TESTS=emu GPU_JOBS=2 bash tests/run_gpu_tests.sh
 .PHONY: emu test-emu
 
 # what test-gpu runs, built (the CPU suite checks that they link)
-gpu-programs: $(B)/test_gpu hip
+gpu-programs: $(B)/test_gpu $(B)/hip_unit_tests hip
 
-test-gpu: all $(B)/test_gpu $(B)/getp_gpu $(B)/getp_mpi_gpu
+test-gpu: all $(B)/test_gpu $(B)/hip_unit_tests $(B)/getp_gpu $(B)/getp_mpi_gpu
 	bash tests/run_gpu_tests.sh
 .PHONY: hip hip-amd test-gpu gpu-programs
 

@@ -109,7 +109,7 @@ template <int NT> struct RowTiles {
  * length is its math (the weight pipeline, the x staging and the three
  * epilogues share its registers and lambdas); it stays whole so that the
  * code the compiler makes of it (measured at length: ledger) is not moved. */
-template <int DT, int MODE, int NT, bool TILED = false>
+template <int DT, int MODE, int NT, bool TILED = false, bool FOLD = false>
 __global__ void __launch_bounds__(MM_WARPS * WARP, NT == 1 ? 3 : 0) matmul_kernel(const MatmulJobs jobs) {
     BLOCK_TRACE(TK_MATMUL + MODE);
     /* NT token tiles per warp: 1 for decode-sized batches, with twice the
@@ -202,11 +202,11 @@ __global__ void __launch_bounds__(MM_WARPS * WARP, NT == 1 ? 3 : 0) matmul_kerne
             for (int m = 0; m < MT; m++) {
                 if (TILED) {
                     const long tile = (long)e * tiles + wtile + m;
-                    load_raw_tiled<DT>(J.w, tile, 0, lane, cb + u, kin && ok0[m], w0[m][u]);
-                    load_raw_tiled<DT>(J.w, tile, 1, lane, cb + u, kin && ok1[m], w1[m][u]);
+                    load_raw_tiled<DT, FOLD>(J.w, tile, 0, lane, cb + u, kin && ok0[m], w0[m][u]);
+                    load_raw_tiled<DT, FOLD>(J.w, tile, 1, lane, cb + u, kin && ok1[m], w1[m][u]);
                 } else {
-                    load_raw<DT>(J.w, r0[m], k, kin && ok0[m], w0[m][u]);
-                    load_raw<DT>(J.w, r1[m], k, kin && ok1[m], w1[m][u]);
+                    load_raw<DT, FOLD>(J.w, r0[m], k, kin && ok0[m], w0[m][u]);
+                    load_raw<DT, FOLD>(J.w, r1[m], k, kin && ok1[m], w1[m][u]);
                 }
             }
         }
@@ -223,8 +223,8 @@ __global__ void __launch_bounds__(MM_WARPS * WARP, NT == 1 ? 3 : 0) matmul_kerne
 #pragma unroll
                 for (int m = 0; m < MT; m++) {
                     uint32_t h0[2], l0[2], h1[2], l1[2];
-                    unpack_step<DT>(w0[m][u], st, h0, l0);
-                    unpack_step<DT>(w1[m][u], st, h1, l1);
+                    unpack_step<DT, FOLD>(w0[m][u], st, h0, l0);
+                    unpack_step<DT, FOLD>(w1[m][u], st, h1, l1);
                     ah[m][0] = h0[0], ah[m][1] = h1[0], ah[m][2] = h0[1], ah[m][3] = h1[1];
                     al[m][0] = l0[0], al[m][1] = l1[0], al[m][2] = l0[1], al[m][3] = l1[1];
                 }
@@ -373,11 +373,17 @@ static MatmulJob dense_job(WeightView w, const uint4 *x, int cols, int n, int sp
  * same sum. grid.y covers the tokens in groups of 8 NT. */
 static int token_tiles(int max_tokens) { return max_tokens <= DECODE_ROWS ? 1 : MM_TOKEN_TILES; }
 
-template <int DT, int MODE, bool TILED>
+template <int DT, int MODE, bool TILED, bool FOLD>
 static void launch_variant(const HipState *s, const MatmulJobs &all, dim3 grid, int nt) {
     dim3 block(MM_WARPS * WARP);
-    if (nt == 1) (void)launch_chained(matmul_kernel<DT, MODE, 1, TILED>, grid, block, 0, s->stream, all);
-    else (void)launch_chained(matmul_kernel<DT, MODE, MM_TOKEN_TILES, TILED>, grid, block, 0, s->stream, all);
+    if (nt == 1) (void)launch_chained(matmul_kernel<DT, MODE, 1, TILED, FOLD>, grid, block, 0, s->stream, all);
+    else (void)launch_chained(matmul_kernel<DT, MODE, MM_TOKEN_TILES, TILED, FOLD>, grid, block, 0, s->stream, all);
+}
+template <int DT, int MODE, bool TILED>
+static void launch_variant(const HipState *s, const MatmulJobs &all, dim3 grid, int nt) {
+    if constexpr (DT == DT_MXFP4)
+        if (all.job[0].w.small_scales) return launch_variant<DT, MODE, TILED, true>(s, all, grid, nt);
+    launch_variant<DT, MODE, TILED, false>(s, all, grid, nt);
 }
 template <int DT, int MODE>
 static void launch_variant(const HipState *s, const MatmulJobs &all, dim3 grid, int nt) {

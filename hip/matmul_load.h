@@ -1,7 +1,8 @@
 /* matmul_load.h - what one matmul lane loads per chunk (raw 16-byte words
  * of its two weight rows, row-major or tiled) and how it unpacks them into
  * the bf16 pairs of the mma's A operand (F32 split hi + lo; MXFP4 decoded
- * by moving bits, two values per instruction). */
+ * by moving bits, two values per instruction, from the device's pair order:
+ * weight_layout.h). */
 #ifndef GETP_HIP_MATMUL_LOAD_H
 #define GETP_HIP_MATMUL_LOAD_H
 
@@ -19,8 +20,15 @@ __device__ inline uint32_t e8m0_bf16x2(uint32_t s) {
     uint32_t f = gptoss_e8m0_bits(s);
     return f >> 16 | (f & 0xffff0000u);
 }
-/* The lane's V values of row r from column k; zeros when !ok. */
-template <int DT> __device__ inline void load_raw(const WeightView &w, long r, int k, bool ok, RawWeights<DT> &raw) {
+/* The same scale times 2^126 (see unpack_step), as a bf16 pair: 2^(s-1),
+ * exact for s <= 128 (scales up to 2), which a FOLD kernel is only given. */
+__device__ inline uint32_t e8m0_folded_bf16x2(uint32_t s) { return (s + 126u) << 7 | (s + 126u) << 23; }
+/* The scale pair a lane keeps for its chunk: folded (one multiply a value
+ * pair) or plain (two). */
+template <bool FOLD> __device__ inline uint32_t mxfp4_scale_pair(uint32_t s) { return FOLD ? e8m0_folded_bf16x2(s) : e8m0_bf16x2(s); }
+/* The lane's V values of row r from column k; zeros when !ok. FOLD: see
+ * mxfp4_scale_pair. */
+template <int DT, bool FOLD = false> __device__ inline void load_raw(const WeightView &w, long r, int k, bool ok, RawWeights<DT> &raw) {
     for (int i = 0; i < Lane<DT>::WORDS; i++) raw.v[i] = make_uint4(0, 0, 0, 0);
     raw.scale2 = 0;
     if (!ok) return;
@@ -34,12 +42,12 @@ template <int DT> __device__ inline void load_raw(const WeightView &w, long r, i
         raw.v[(Lane<DT>::WORDS - 1)] = p[1];
     } else {
         raw.v[0] = *(const uint4 *)(w.data + (size_t)r * (w.cols / 2) + k / 2);
-        raw.scale2 = e8m0_bf16x2(w.scales[(size_t)r * (w.cols / 32) + k / 32]);
+        raw.scale2 = mxfp4_scale_pair<FOLD>(w.scales[(size_t)r * (w.cols / 32) + k / 32]);
     }
 }
 
 /* load_raw for tiled expert weights: slot g + 8h of global tile `tile`, chunk c. */
-template <int DT>
+template <int DT, bool FOLD = false>
 __device__ inline void load_raw_tiled(const WeightView &w, long tile, int h, int lane, int c, bool ok, RawWeights<DT> &raw) {
     constexpr int W = Lane<DT>::WORDS;
     for (int i = 0; i < W; i++) raw.v[i] = make_uint4(0, 0, 0, 0);
@@ -49,14 +57,14 @@ __device__ inline void load_raw_tiled(const WeightView &w, long tile, int h, int
     const uint4 *p = (const uint4 *)w.data + start + tiled_index(8 * h, c, lane, 0, W); /* lane = 4g + q */
 #pragma unroll
     for (int i = 0; i < W; i++) raw.v[i] = p[32 * i];
-    if (DT == DT_MXFP4) raw.scale2 = e8m0_bf16x2(w.scales[start + tiled_index(8 * h, c, lane, 0, 1)]);
+    if (DT == DT_MXFP4) raw.scale2 = mxfp4_scale_pair<FOLD>(w.scales[start + tiled_index(8 * h, c, lane, 0, 1)]);
 }
 
 __device__ inline uint32_t word_of(const uint4 &v, int i) { return i == 0 ? v.x : i == 1 ? v.y : i == 2 ? v.z : v.w; }
 
 /* Values 4s..4s+3 of the lane's row as two bf16 pairs (hi), and for F32
  * what bf16 left out (lo). */
-template <int DT> __device__ inline void unpack_step(const RawWeights<DT> &raw, int s, uint32_t hi[2], uint32_t lo[2]) {
+template <int DT, bool FOLD = false> __device__ inline void unpack_step(const RawWeights<DT> &raw, int s, uint32_t hi[2], uint32_t lo[2]) {
     if (DT == DT_BF16) {
         hi[0] = word_of(raw.v[s / 2], 2 * s % 4), hi[1] = word_of(raw.v[s / 2], 2 * s % 4 + 1);
         lo[0] = lo[1] = 0;
@@ -68,14 +76,13 @@ template <int DT> __device__ inline void unpack_step(const RawWeights<DT> &raw, 
         /* fp4 (sign, 2 exponent bits, 1 mantissa bit) to bf16 by moving the
          * bits: s e e m placed at bf16 bits 15 and 8..6 reads as the value
          * times 2^-126 (e = 0, m = 1 as the subnormal 2^-127), so two exact
-         * products give value x scale, two values per instruction */
+         * products give value x scale, two values per instruction (FOLD:
+         * one product by 2^126 x scale, exact where that is a bf16) */
         const uint32_t two_126 = 0x7E807E80u;
-        for (int h = 0; h < 2; h++) { /* byte 2s+h holds values 4s+2h (low nibble) and 4s+2h+1 */
-            int byte_index = 2 * s + h;
-            uint32_t byte = (word_of(raw.v[0], byte_index / 4) >> (8 * (byte_index % 4))) & 0xFFu;
-            uint32_t t = byte | byte << 12; /* the nibbles at bits 0..3 and 16..19 */
+        for (int h = 0; h < 2; h++) { /* values 4s+2h, 4s+2h+1: pair 2(s%2)+h of word s/2 (mxfp4_pair_order) */
+            uint32_t t = word_of(raw.v[0], s / 2) >> (4 * (2 * (s % 2) + h)); /* the pair at bits 0..3 and 16..19 */
             uint32_t bits = (t & 0x00070007u) << 6 | (t & 0x00080008u) << 12;
-            hi[h] = bf16x2_mul(bf16x2_mul(bits, two_126), raw.scale2);
+            hi[h] = FOLD ? bf16x2_mul(bits, raw.scale2) : bf16x2_mul(bf16x2_mul(bits, two_126), raw.scale2);
         }
         lo[0] = lo[1] = 0;
     }

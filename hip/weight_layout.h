@@ -13,6 +13,7 @@ struct WeightView {
     const uint8_t *scales; /* MXFP4: one e8m0 byte per 32 values */
     int dtype, rows, cols;
     int tiled;             /* experts: stored in the tiled order (see tiled_index) */
+    int small_scales;      /* MXFP4: no scale above 2 (e8m0 byte <= 128), decoded with one product a pair (matmul_load.h) */
 };
 
 /* Bytes of a weight's values (MXFP4: without its scales). */
@@ -58,6 +59,21 @@ __host__ __device__ inline long tiled_index(int slot, int c, int q, int w, int W
 /* Row of a tile (0..15) -> its slot. SwiGLU: slot g holds channel g's gate
  * (row 2g), slot g+8 its up (row 2g+1), which meet in one lane. */
 __host__ __device__ inline int tile_slot_of_row(int row, bool swiglu) { return swiglu ? (row % 2) * 8 + row / 2 : row; }
+
+/* MXFP4 values on the device lie in pair order within each 32-bit word:
+ * the file's byte p (values 2p, 2p + 1 as its low and high nibble) becomes
+ * nibbles p and p + 4, so the pair (2p, 2p + 1) is the word shifted right
+ * by 4p, its values at bits 0..3 and 16..19: the two halves of a bf16
+ * pair, with no byte to extract (weights.hip reorders every expert stack
+ * once after the upload; only expert matrices may be MXFP4). */
+__host__ __device__ inline uint32_t mxfp4_pair_order(uint32_t w) {
+    uint32_t even = 0, odd = 0;
+    for (int p = 0; p < 4; p++) {
+        even |= (w >> (8 * p) & 0xFu) << (4 * p);
+        odd |= (w >> (8 * p + 4) & 0xFu) << (4 * p);
+    }
+    return even | odd << 16;
+}
 
 /* Lane<DT>::WORDS for a runtime dtype. */
 __host__ __device__ inline int lane_words(int dtype) {

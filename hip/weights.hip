@@ -16,7 +16,7 @@ static WeightView view(const HipState *s, const Tensor *t) {
     uint64_t all_rows = tensor_n_elems(t) / w.cols;
     w.rows = t->ndim == 3 ? (int)t->shape[1] : (int)all_rows; /* experts: rows of one matrix */
     w.scales = t->dtype == DTYPE_MXFP4 ? w.data + all_rows * (w.cols / 2) : nullptr;
-    w.tiled = 0;
+    w.tiled = 0, w.small_scales = 0;
     return w;
 }
 
@@ -77,6 +77,48 @@ static int tile_units(HipState *s, uint8_t *data, size_t units, int unit, int RW
     launch_plain(tile_experts_kernel, dim3(4096), dim3(256), s->stream, data, (const uint8_t *)scratch, units, unit, RW, W, swiglu);
     CHECK_LAUNCH(err);
     return 0;
+}
+
+/* Every 32-bit word of MXFP4 values from the file order into the pair
+ * order the matmuls decode (weight_layout.h, mxfp4_pair_order). */
+__global__ void mxfp4_pair_order_kernel(uint32_t *words, size_t n) {
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) words[i] = mxfp4_pair_order(words[i]);
+}
+
+/* Sets *found when a scale byte is above 128 (a scale above 2). */
+__global__ void mxfp4_large_scale_kernel(const uint8_t *scales, size_t n, int *found) {
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
+        if (scales[i] > 128) *found = 1;
+}
+
+/* Puts every MXFP4 expert stack's values into pair order, unless the bytes
+ * came from a peer's replica (reordered before they were shared), and marks
+ * the stacks small_scales when no scale of the model is above 2 (real
+ * checkpoints: a block's largest weight would be above 12 otherwise). */
+static int prepare_mxfp4(HipState *s, const Model *m, bool from_peer, Error *err) {
+    int *found = nullptr, large = 0;
+    if (device_alloc(&found, sizeof(int), err)) return -1;
+    int rc = 0;
+    if (hipMemsetAsync(found, 0, sizeof(int), s->stream) != hipSuccess) rc = error_set(err, "hip: clearing a flag failed");
+    for (uint32_t l = 0; l < m->config.n_layers && rc == 0; l++) {
+        const WeightView *stacks[2] = {&s->layers[l].gate_up, &s->layers[l].down};
+        for (const WeightView *w : stacks) {
+            if (w->dtype != DT_MXFP4) continue;
+            size_t bytes = (size_t)m->config.n_experts * weight_bytes(*w);
+            if (!from_peer) launch_plain(mxfp4_pair_order_kernel, dim3(4096), dim3(256), s->stream, (uint32_t *)w->data, bytes / 4);
+            launch_plain(mxfp4_large_scale_kernel, dim3(1024), dim3(256), s->stream, (const uint8_t *)w->scales, bytes / 16, found);
+            if (hipGetLastError() != hipSuccess) rc = error_set(err, "hip: launching the MXFP4 preparation failed");
+        }
+    }
+    if (rc == 0 && (hipStreamSynchronize(s->stream) != hipSuccess || hipMemcpy(&large, found, sizeof(int), hipMemcpyDeviceToHost) != hipSuccess))
+        rc = error_set(err, "hip: preparing the MXFP4 weights failed");
+    (void)hipFree(found);
+    if (getenv("GETP_MXFP4_PLAIN")) large = 1; /* the two-product decoding everywhere: tests and A/B runs */
+    for (uint32_t l = 0; l < m->config.n_layers; l++) {
+        s->layers[l].gate_up.small_scales = s->layers[l].gate_up.dtype == DT_MXFP4 && !large;
+        s->layers[l].down.small_scales = s->layers[l].down.dtype == DT_MXFP4 && !large;
+    }
+    return rc;
 }
 
 /* Marks every layer's gate_up and down whose rows hold whole chunks as
@@ -317,5 +359,6 @@ int weights_upload(HipState *s, const Model *m, GpuLoad *load, Error *err) {
     }
 #undef VEC
     free(where);
+    if (prepare_mxfp4(s, m, from_peer, err)) return -1;
     return tile_expert_weights(s, m, from_peer, err);
 }

@@ -40,6 +40,11 @@ else
     $B/gen_model $OUT/h96_bf16e.bin --preset tiny --hidden 96 --experts bf16
     MODELS="tiny_gpu tiny_gpu_f32 hf_f32 hf_mxfp4 g20_2l mid_bf16e mid_mxfp4e h96_bf16e"
 fi
+# the building blocks (hip/unit_tests.hip): MXFP4 decoding, the mma layout, warp collectives
+if ! $BIN/hip_unit_tests >$OUT/hip_unit_tests.log 2>&1 && ! grep -q '^FAIL' $OUT/hip_unit_tests.log; then
+    echo "FAIL hip_unit_tests ended without a verdict" >>$OUT/hip_unit_tests.log
+fi
+count $OUT/hip_unit_tests.log
 for f in f32 mxfp4; do $B/convert_hf tests/fixtures/hf_$f $OUT/hf_$f.bin 2>/dev/null; done
 # GPU_JOBS models at a time (the emulator uses one core each)
 for m in $MODELS; do
@@ -48,6 +53,11 @@ for m in $MODELS; do
 done
 wait
 for m in $MODELS; do count $OUT/gpu_$m.log; done
+# MXFP4 scales decoded with two products (what a model with a scale above 2 gets)
+m=${MODELS%% *}
+GETP_MXFP4_PLAIN=1 $BIN/test_gpu $OUT/$m.bin 1e-4 >$OUT/gpu_${m}_plain.log 2>&1
+sed 's/^\(PASS\|FAIL\) /\1 [GETP_MXFP4_PLAIN] /' $OUT/gpu_${m}_plain.log >$OUT/gpu_${m}_plain.tagged
+count $OUT/gpu_${m}_plain.tagged
 # a shape the row kernels cannot hold (hidden above 4096) is refused with the reason
 $B/gen_model $OUT/hidden4128.bin --preset tiny --hidden 4128 --vocab 512
 if ! $BIN/test_gpu $OUT/hidden4128.bin 1e-4 >$OUT/gpu_hidden4128.log 2>&1 && grep -q "hidden size 4128 is above 4096" $OUT/gpu_hidden4128.log; then

@@ -77,6 +77,10 @@ struct Block {
 Block *g_block;
 char *g_stacks;
 bool g_poison;
+/* GETP_EMU_ORDER=reverse: the last thread of a block runs first, and each
+ * waits for the one below it: a missing barrier shows in one order or the
+ * other (a thread reads what another writes before they meet) */
+bool g_reverse;
 hipError_t g_last_error = hipSuccess;
 size_t g_total_mem, g_used_mem;
 std::unordered_map<void *, size_t> g_allocs;
@@ -171,11 +175,13 @@ void run_block(Block &b) {
         Fiber &f = b.f[i];
         f.sp = initial_sp(i);
         f.tid = dim3(i % b.dim.x, i / b.dim.x % b.dim.y, i / (b.dim.x * b.dim.y));
-        f.warp = i / 32, f.lane = i % 32, f.next = (i + 1) % n, f.prev = (i + n - 1) % n, f.collective = 0, f.done = false;
+        int up = (i + 1) % n, down = (i + n - 1) % n;
+        f.warp = i / 32, f.lane = i % 32, f.collective = 0, f.done = false;
+        f.next = g_reverse ? down : up, f.prev = g_reverse ? up : down;
     }
     if (!b.dyn_shared.empty()) memset(b.dyn_shared.data(), g_poison ? 0xFF : 0, b.dyn_shared.size());
-    b.cur = 0;
-    emu_switch(&b.main_sp, b.f[0].sp);
+    b.cur = g_reverse ? n - 1 : 0;
+    emu_switch(&b.main_sp, b.f[b.cur].sp);
 }
 
 void run_kernel(const void *kernel, dim3 grid, dim3 block, size_t shared, const std::function<void()> &body) {
@@ -202,6 +208,7 @@ void init_once() {
     if (done) return;
     done = true;
     g_poison = getenv("GETP_EMU_POISON") && strcmp(getenv("GETP_EMU_POISON"), "0") != 0;
+    g_reverse = getenv("GETP_EMU_ORDER") && strcmp(getenv("GETP_EMU_ORDER"), "reverse") == 0;
     const char *gb = getenv("GETP_EMU_MEM_GB");
     g_total_mem = (size_t)(gb ? atof(gb) : 8.0) * ((size_t)1 << 30);
     /* stacks with a guard page below each, so an overflow faults */

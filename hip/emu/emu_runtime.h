@@ -18,7 +18,9 @@
  * the kernel was allowed (hipErrorInvalidValue from hipGetLastError).
  * GETP_EMU_POISON=1 fills new device memory and each block's dynamic
  * shared memory with 0xFF bytes (NaN floats) instead of zeros, so a read
- * of memory nothing wrote shows. Not thread-safe: one host thread drives it. */
+ * of memory nothing wrote shows; GETP_EMU_ORDER=reverse runs a block's
+ * threads last to first (a missing barrier shows in one order or the
+ * other). Not thread-safe: one host thread drives it. */
 #ifndef GETP_HIP_EMU_RUNTIME_H
 #define GETP_HIP_EMU_RUNTIME_H
 

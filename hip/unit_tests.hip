@@ -1,0 +1,204 @@
+// unit_tests.hip - hip/'s building blocks against host references, on the
+// GPU (make test-gpu) and on the CPU emulator (make test-emu): the MXFP4
+// decode (pair order, folded and plain scales) for every scale and value,
+// the mma's register layout, the warp collectives and the async copies.
+// The same checks on both sides are what tie the emulator to the GPU: a
+// layout the emulator got wrong fails here on the GPU. Prints PASS/FAIL
+// lines; exits non-zero on a failure.
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "async_copy.h"
+#include "early_start.h"
+#include "matmul_load.h"
+#include "reduce.h"
+
+static int failures = 0;
+static void report(bool ok, const char *what) {
+    printf("%s %s\n", ok ? "PASS" : "FAIL", what);
+    failures += !ok;
+}
+#define OK(call)                                                                                         \
+    do {                                                                                                 \
+        hipError_t e_ = (call);                                                                          \
+        if (e_ != hipSuccess) {                                                                          \
+            printf("FAIL %s: %s\n", #call, hipGetErrorString(e_));                                       \
+            exit(1);                                                                                     \
+        }                                                                                                \
+    } while (0)
+
+static uint32_t host_bf16_bits(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u >> 16; /* the references here are exact in bf16 */
+}
+static float host_float(uint32_t bits) {
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+/* ---- MXFP4: thread s decodes the 32 values of one chunk at scale byte s ---- */
+template <bool FOLD> __global__ void mxfp4_decode_kernel(const uint4 *chunk, uint32_t *out) {
+    int s = (int)threadIdx.x;
+    RawWeights<DT_MXFP4> raw;
+    raw.v[0] = *chunk;
+    raw.scale2 = mxfp4_scale_pair<FOLD>((uint32_t)s);
+    for (int st = 0; st < 8; st++) {
+        uint32_t hi[2], lo[2];
+        unpack_step<DT_MXFP4, FOLD>(raw, st, hi, lo);
+        out[s * 16 + 2 * st] = hi[0], out[s * 16 + 2 * st + 1] = hi[1];
+    }
+}
+
+/* Values 4s..4s+3 of a chunk (value j: nibble j of the file's bytes, low
+ * nibble first) come out of unpack_step as pairs (4s, 4s+1), (4s+2, 4s+3). */
+static void test_mxfp4_decode() {
+    uint8_t file[16]; /* 32 values: every nibble twice, in two orders */
+    for (int j = 0; j < 32; j++) {
+        int v = j < 16 ? j : 31 - j;
+        file[j / 2] = (uint8_t)(j % 2 ? (file[j / 2] & 0x0F) | v << 4 : v);
+    }
+    uint32_t words[4];
+    for (int i = 0; i < 4; i++) words[i] = mxfp4_pair_order((uint32_t)file[4 * i] | (uint32_t)file[4 * i + 1] << 8 | (uint32_t)file[4 * i + 2] << 16 | (uint32_t)file[4 * i + 3] << 24);
+    uint4 *d_chunk;
+    uint32_t *d_out, *out = (uint32_t *)malloc(256 * 16 * 4);
+    OK(hipMalloc(&d_chunk, 16));
+    OK(hipMalloc(&d_out, 256 * 16 * 4));
+    OK(hipMemcpy(d_chunk, words, 16, hipMemcpyHostToDevice));
+    for (int fold = 0; fold < 2; fold++) {
+        if (fold) OK(launch_chained(mxfp4_decode_kernel<true>, dim3(1), dim3(256), 0, (hipStream_t)0, (const uint4 *)d_chunk, d_out));
+        else OK(launch_chained(mxfp4_decode_kernel<false>, dim3(1), dim3(256), 0, (hipStream_t)0, (const uint4 *)d_chunk, d_out));
+        OK(hipGetLastError());
+        OK(hipMemcpy(out, d_out, 256 * 16 * 4, hipMemcpyDeviceToHost));
+        int bad = 0, checked = 0;
+        for (int s = 0; s < (fold ? 129 : 256); s++) /* a folded scale holds up to 2 (byte 128) */
+            for (int j = 0; j < 32; j++) {
+                int v = j < 16 ? j : 31 - j;
+                float want = gptoss_fp4_value((uint32_t)v) * gptoss_e8m0_value((uint32_t)s);
+                uint32_t got = (out[s * 16 + j / 2] >> (16 * (j % 2))) & 0xFFFFu;
+                float g = host_float(got << 16);
+                bool same = isnan(want) ? isnan(g) : got == host_bf16_bits(want);
+                bad += !same, checked++;
+                if (!same && bad <= 3) printf("  scale byte %d, value %d (nibble %d): got %g (0x%04x), want %g\n", s, j, v, g, got, want);
+            }
+        char what[160];
+        snprintf(what, sizeof what, "MXFP4 decode in pair order (%s scales): %d of %d values exact (every nibble, scale bytes 0..%d)",
+                 fold ? "folded" : "plain", checked - bad, checked, fold ? 128 : 255);
+        report(bad == 0, what);
+    }
+    OK(hipFree(d_chunk));
+    OK(hipFree(d_out));
+    free(out);
+}
+
+/* ---- the mma: one warp, D = A B + C against the host ---- */
+__global__ void mma_kernel(const uint32_t *a, const uint32_t *b, float *d) {
+    int lane = (int)threadIdx.x;
+    uint32_t af[4] = {a[lane * 4], a[lane * 4 + 1], a[lane * 4 + 2], a[lane * 4 + 3]}, bf[2] = {b[lane * 2], b[lane * 2 + 1]};
+    float acc[4] = {d[lane * 4], d[lane * 4 + 1], d[lane * 4 + 2], d[lane * 4 + 3]};
+    mma_bf16_16x8x16(acc, af, bf);
+    for (int i = 0; i < 4; i++) d[lane * 4 + i] = acc[i];
+}
+
+static void test_mma() {
+    /* small integers times powers of two: every product and sum exact */
+    float A[16][16], B[16][8], C[16][8];
+    unsigned seed = 7;
+    auto next = [&]() { return seed = seed * 1103515245u + 12345u, (int)(seed >> 16) % 15 - 7; };
+    for (int r = 0; r < 16; r++)
+        for (int k = 0; k < 16; k++) A[r][k] = (float)next() * 0.25f;
+    for (int k = 0; k < 16; k++)
+        for (int c = 0; c < 8; c++) B[k][c] = (float)next() * 0.5f;
+    for (int r = 0; r < 16; r++)
+        for (int c = 0; c < 8; c++) C[r][c] = (float)next();
+    uint32_t a[32 * 4], b[32 * 2];
+    float d[32 * 4];
+    auto pair = [](float lo, float hi) { return host_bf16_bits(lo) | host_bf16_bits(hi) << 16; };
+    for (int lane = 0; lane < 32; lane++) { /* bf16_math.h's layout */
+        int g = lane >> 2, q = lane & 3;
+        a[lane * 4] = pair(A[g][2 * q], A[g][2 * q + 1]), a[lane * 4 + 1] = pair(A[g + 8][2 * q], A[g + 8][2 * q + 1]);
+        a[lane * 4 + 2] = pair(A[g][2 * q + 8], A[g][2 * q + 9]), a[lane * 4 + 3] = pair(A[g + 8][2 * q + 8], A[g + 8][2 * q + 9]);
+        b[lane * 2] = pair(B[2 * q][g], B[2 * q + 1][g]), b[lane * 2 + 1] = pair(B[2 * q + 8][g], B[2 * q + 9][g]);
+        d[lane * 4] = C[g][2 * q], d[lane * 4 + 1] = C[g][2 * q + 1], d[lane * 4 + 2] = C[g + 8][2 * q], d[lane * 4 + 3] = C[g + 8][2 * q + 1];
+    }
+    uint32_t *da, *db;
+    float *dd;
+    OK(hipMalloc(&da, sizeof a));
+    OK(hipMalloc(&db, sizeof b));
+    OK(hipMalloc(&dd, sizeof d));
+    OK(hipMemcpy(da, a, sizeof a, hipMemcpyHostToDevice));
+    OK(hipMemcpy(db, b, sizeof b, hipMemcpyHostToDevice));
+    OK(hipMemcpy(dd, d, sizeof d, hipMemcpyHostToDevice));
+    OK(launch_chained(mma_kernel, dim3(1), dim3(32), 0, (hipStream_t)0, (const uint32_t *)da, (const uint32_t *)db, dd));
+    OK(hipGetLastError());
+    OK(hipMemcpy(d, dd, sizeof d, hipMemcpyDeviceToHost));
+    int bad = 0;
+    for (int lane = 0; lane < 32; lane++)
+        for (int i = 0; i < 4; i++) {
+            int g = lane >> 2, q = lane & 3, r = g + (i >= 2 ? 8 : 0), c = 2 * q + (i & 1);
+            float want = C[r][c];
+            for (int k = 0; k < 16; k++) want += A[r][k] * B[k][c];
+            bad += d[lane * 4 + i] != want;
+        }
+    char what[128];
+    snprintf(what, sizeof what, "mma m16n8k16 (bf16_math.h's register layout): %d of 128 outputs exact", 128 - bad);
+    report(bad == 0, what);
+    OK(hipFree(da));
+    OK(hipFree(db));
+    OK(hipFree(dd));
+}
+
+/* ---- warp collectives and async copies: two warps, some lanes ended ---- */
+__global__ void collectives_kernel(int *out, const uint4 *src) {
+    int lane = (int)threadIdx.x % WARP, w = (int)threadIdx.x / WARP;
+    float v = (float)(lane + 100 * w);
+    out[threadIdx.x * 4] = (int)lane_shfl(v, (lane + 5) % WARP);
+    out[threadIdx.x * 4 + 1] = (int)warp_sum(v);
+    __shared__ uint4 staged[64];
+    async_copy16(&staged[threadIdx.x], src + threadIdx.x, threadIdx.x % 3 != 0);
+    async_copy_commit();
+    async_copy_wait<0>();
+    __syncthreads();
+    out[threadIdx.x * 4 + 2] = (int)staged[(threadIdx.x + 1) % 64].y;
+    if (lane >= 20 && w == 1) return; /* lanes that ended vote false */
+    out[threadIdx.x * 4 + 3] = (int)warp_ballot(lane % 3 == 0);
+}
+
+static void test_collectives() {
+    int *d_out, out[64 * 4];
+    uint4 *d_src, src[64];
+    for (int i = 0; i < 64; i++) src[i] = make_uint4(0, 1000u + (unsigned)i, 0, 0);
+    OK(hipMalloc(&d_out, sizeof out));
+    OK(hipMalloc(&d_src, sizeof src));
+    OK(hipMemcpy(d_src, src, sizeof src, hipMemcpyHostToDevice));
+    OK(hipMemset(d_out, 0, sizeof out));
+    OK(launch_chained(collectives_kernel, dim3(1), dim3(64), 0, (hipStream_t)0, d_out, (const uint4 *)d_src));
+    OK(hipGetLastError());
+    OK(hipMemcpy(out, d_out, sizeof out, hipMemcpyDeviceToHost));
+    int bad = 0;
+    for (int t = 0; t < 64; t++) {
+        int lane = t % 32, w = t / 32, nb = (t + 1) % 64;
+        unsigned ballot = 0;
+        for (int l = 0; l < 32; l++)
+            if (l % 3 == 0 && (w == 0 || l < 20)) ballot |= 1u << l;
+        bad += out[t * 4] != (lane + 5) % 32 + 100 * w;
+        bad += out[t * 4 + 1] != 496 + 3200 * w;
+        bad += out[t * 4 + 2] != (nb % 3 != 0 ? 1000 + nb : 0);
+        if (!(w == 1 && lane >= 20)) bad += out[t * 4 + 3] != (int)ballot;
+    }
+    char what[160];
+    snprintf(what, sizeof what, "warp collectives and async copies (shuffle, sum, ballot with ended lanes, zero-filled copies): %d wrong", bad);
+    report(bad == 0, what);
+    OK(hipFree(d_out));
+    OK(hipFree(d_src));
+}
+
+int main() {
+    test_mxfp4_decode();
+    test_mma();
+    test_collectives();
+    return failures != 0;
+}
