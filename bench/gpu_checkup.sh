@@ -6,6 +6,8 @@
 #             20b and 20b:mxfp4 at batch 1, 64 and 256; the GPU sampler's extra
 #             work (--top-k 50, --logprobs 5) at batch 1 and 256; GETP_PROFILE's
 #             per-kernel roofline columns at batch 256
+#   fold      the MXFP4 scale fold alone (one binary: GETP_MXFP4_PLAIN=1, two
+#             products a pair, as the A), 20b:mxfp4 at batch 1 and 256, two rounds
 #   workload  the ShareGPT-like run (bench/workload.py, 1000 requests) through
 #             getp_gpu on 20b:mxfp4 at --batch 1024 (issue 23's; WORKLOAD_BATCH
 #             sets it), this tree against BASE:
@@ -15,7 +17,7 @@
 # usage: bench/gpu_checkup.sh PART [BASE]   (PCRE2_CFLAGS / PCRE2_LIBS as for make)
 set -uo pipefail
 cd "$(dirname "$0")/.."
-PART=${1:?usage: bench/gpu_checkup.sh test|ab|workload [BASE]}
+PART=${1:?usage: bench/gpu_checkup.sh test|ab|fold|workload [BASE]}
 BASE=${2:-.carry/base}
 OUT=${OUT:-/tmp}
 MK=(make -s -j"$(nproc)" PCRE2_CFLAGS="${PCRE2_CFLAGS:-}" PCRE2_LIBS="${PCRE2_LIBS:--lpcre2-8}")
@@ -44,6 +46,17 @@ ab)
     GETP_PROFILE=1 build/bench_gpu --dummy 20b:mxfp4 --batch 256 --prompt 64 --new 32 >"$OUT/profile.log" 2>&1
     grep -iE "TFLOP|gate_up|down|attention|matmul|unembed|sample" "$OUT/profile.log" | head -n 24
     ;;
+fold)
+    for round in 1 2; do
+        for b in 1 256; do
+            r=$((b == 1 ? 2 : b))
+            for v in plain fold; do
+                line=$(env $([ $v = plain ] && echo GETP_MXFP4_PLAIN=1) build/bench_gpu --dummy 20b:mxfp4 --batch $b --requests $r --prompt 64 --new 128 2>&1 | tail -n 1)
+                echo "round $round batch=$b $v: $(grep -oE '(decode|overall)_tok_s=[0-9.]+' <<<"$line" | tr '\n' ' ')"
+            done
+        done
+    done
+    ;;
 workload)
     python3 bench/workload.py >"$OUT/sharegpt_like.jsonl"
     "${MK[@]}" build/getp_gpu >/dev/null 2>&1 & a=$!
@@ -56,5 +69,5 @@ workload)
         echo "$side: $(grep -E 'achieved throughput|time to first token|time per output token|generated tokens|forward calls' "$OUT/sharegpt_$side.log" | tr '\n' ';')"
     done
     ;;
-*) echo "gpu_checkup: unknown part $PART (test, ab, workload)"; exit 2 ;;
+*) echo "gpu_checkup: unknown part $PART (test, ab, fold, workload)"; exit 2 ;;
 esac
