@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The first GPU session after work done without a GPU: everything that work
 # left unmeasured, in parts that each fit one device call (10 minutes).
-#   test      make test-gpu, and bench_gpu for the parts below
+#   test      make test-gpu, and bench_gpu for the parts below; the wgmma
+#             probe (its layout; its sums against mma.sync's, bit for bit)
 #   ab        bench_gpu of this tree against BASE, alternately (bench/ab_gpu.sh),
 #             20b and 20b:mxfp4 at batch 1, 64 and 256; the GPU sampler's extra
 #             work (--top-k 50, --logprobs 5) at batch 1 and 256; GETP_PROFILE's
@@ -27,10 +28,11 @@ echo "base: $(cat "$BASE/.commit" 2>/dev/null || echo "$BASE")"
 
 case $PART in
 test)
-    "${MK[@]}" test-gpu build/bench_gpu >"$OUT/test_gpu.log" 2>&1
+    "${MK[@]}" test-gpu build/bench_gpu build/wgmma_probe >"$OUT/test_gpu.log" 2>&1
     rc=$?
     grep -E "^FAIL" "$OUT/test_gpu.log" | head -n 20
     grep -E "passed|failed" "$OUT/test_gpu.log" | tail -n 3
+    build/wgmma_probe 2>&1 | cut -c1-200
     exit $rc
     ;;
 ab)
