@@ -150,15 +150,20 @@ $(B)/emu/emu_runtime.o: hip/emu/emu_runtime.cc hip/emu/emu_runtime.h
 $(B)/emu/test_gpu: tests/test_gpu.c tests/test_gpu_sampling.c tests/test_gpu.h $(EMU_OBJ) $(B)/libgetp.a $(HDRS)
 	$(CC) $(CFLAGS) -c tests/test_gpu.c -o $(B)/emu/test_gpu.o
 	$(CC) $(CFLAGS) -c tests/test_gpu_sampling.c -o $(B)/emu/test_gpu_sampling.o
-	$(EMU_CXX) $(B)/emu/test_gpu.o $(B)/emu/test_gpu_sampling.o $(EMU_OBJ) $(B)/libgetp.a -o $@ $(PCRE2_LIBS) -lm -lgomp
+	$(EMU_CXX) $(EMU_FLAGS) $(B)/emu/test_gpu.o $(B)/emu/test_gpu_sampling.o $(EMU_OBJ) $(B)/libgetp.a -o $@ $(PCRE2_LIBS) -lm -lgomp
 $(B)/emu/hip_unit_tests: hip/unit_tests.hip $(HIP_HDRS) hip/emu/emu_runtime.h $(B)/emu/emu_runtime.o
 	$(EMU_CXX) $(EMU_FLAGS) -x c++ $< -x none $(B)/emu/emu_runtime.o -o $@ -lm
 $(B)/emu/getp_gpu: $(B)/getp_main.o $(EMU_OBJ) $(B)/libgetp.a
-	$(EMU_CXX) $(B)/getp_main.o $(EMU_OBJ) $(B)/libgetp.a -o $@ $(PCRE2_LIBS) -lm -lgomp
+	$(EMU_CXX) $(EMU_FLAGS) $(B)/getp_main.o $(EMU_OBJ) $(B)/libgetp.a -o $@ $(PCRE2_LIBS) -lm -lgomp
 emu: $(B)/emu/test_gpu $(B)/emu/getp_gpu $(B)/emu/hip_unit_tests
+# the emulator with AddressSanitizer and UBSan (in build/san, beside `make
+# sanitize`): a kernel's out-of-bounds access to device or shared memory is
+# reported where it happens
+emu-san:
+	CFLAGS='$(SAN_FLAGS)' $(MAKE) B=$(SAN_B) EMU_FLAGS='$(EMU_FLAGS) $(SAN_FLAGS)' $(SAN_B)/emu/test_gpu $(SAN_B)/emu/hip_unit_tests
 test-emu: all tokenizer emu
 	GPU_BIN=$(B)/emu GPU_TESTS=emu GPU_JOBS=2 bash tests/run_gpu_tests.sh
-.PHONY: emu test-emu
+.PHONY: emu emu-san test-emu
 
 # what test-gpu runs, built (the CPU suite checks that they link)
 gpu-programs: $(B)/test_gpu $(B)/hip_unit_tests hip

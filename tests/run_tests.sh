@@ -151,6 +151,25 @@ if make -s -j"$(nproc)" emu >"$OUT/emu_build.log" 2>&1; then
         esac
     done < <(GPU_TESTS=emu GPU_BIN="$B/emu" GPU_JOBS="$(nproc)" timeout 1800 bash tests/run_gpu_tests.sh 2>&1 | tee "$OUT/emu_tests.log")
     check "the emulator's GPU tests ran to their end" grep -q "^[0-9]* passed, [0-9]* failed$" "$OUT/emu_tests.log"
+    # the same kernels with AddressSanitizer and UBSan (make emu-san, in
+    # build/san): an out-of-bounds access to device or shared memory fails
+    # where it happens (compute-sanitizer's memcheck, on the CPU)
+    if make -s emu-san >"$OUT/emu_san_build.log" 2>&1; then
+        for t in "hip_unit_tests" "test_gpu tests/out/emu/tiny4k.bin 1e-4"; do
+            log="$OUT/emu_san_${t%% *}.log"
+            ASAN_OPTIONS=detect_leaks=0 timeout 1200 $B/san/emu/$t >"$log" 2>&1
+            rc=$?
+            while IFS= read -r line; do
+                case "$line" in
+                PASS\ *) pass "emu+asan: ${line#PASS }" ;;
+                FAIL\ *) fail "emu+asan: ${line#FAIL }" ;;
+                esac
+            done <"$log"
+            [ $rc -eq 0 ] || fail "emu+asan: $t" "exited with $rc: $(grep -m1 -A3 'ERROR\|runtime error' "$log")"
+        done
+    else
+        fail "the emulator builds with the sanitizers" "$(tail -n 5 "$OUT/emu_san_build.log")"
+    fi
 else
     fail "the GPU backend builds for the CPU emulator" "$(tail -n 5 "$OUT/emu_build.log")"
 fi

@@ -4,10 +4,20 @@
 // the calling thread, except what a capturing stream records).
 #include "emu_runtime.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <time.h>
+
+/* Under AddressSanitizer (make emu-san) every switch is announced,
+ * so that it tracks which stack is live, and a fiber's stack is cleared of
+ * old frames' poison before it is reused. */
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#define EMU_ASAN 1
+#endif
 
 #include <unordered_map>
 #include <vector>
@@ -88,11 +98,47 @@ std::unordered_map<const void *, int> g_shared_limit; /* hipFuncSetAttribute */
 
 Fiber &cur() { return g_block->f[g_block->cur]; }
 
+/* The usable stack of fiber i (above its guard page); i = -1: the main one. */
+void stack_bounds(int i, const void **bottom, size_t *size) {
+    if (i >= 0) {
+        *bottom = g_stacks + (size_t)i * STACK_BYTES + PAGE, *size = STACK_BYTES - PAGE;
+        return;
+    }
+    static const void *main_bottom;
+    static size_t main_size;
+    if (!main_bottom) {
+        pthread_attr_t attr;
+        void *addr = nullptr;
+        pthread_getattr_np(pthread_self(), &attr);
+        pthread_attr_getstack(&attr, &addr, &main_size);
+        pthread_attr_destroy(&attr);
+        main_bottom = addr;
+    }
+    *bottom = main_bottom, *size = main_size;
+}
+
+/* Saves the running context in *save_sp and resumes load_sp, the stack of
+ * fiber `to` (-1: main); dying: the running fiber never resumes. */
+void switch_stack(void **save_sp, void *load_sp, int to, bool dying) {
+#ifdef EMU_ASAN
+    const void *bottom;
+    size_t size;
+    stack_bounds(to, &bottom, &size);
+    void *fake = nullptr;
+    __sanitizer_start_switch_fiber(dying ? nullptr : &fake, bottom, size);
+    emu_switch(save_sp, load_sp);
+    __sanitizer_finish_switch_fiber(fake, nullptr, nullptr);
+#else
+    (void)to, (void)dying;
+    emu_switch(save_sp, load_sp);
+#endif
+}
+
 void switch_to(int next) {
     Block &b = *g_block;
     int from = b.cur;
     b.cur = next;
-    emu_switch(&b.f[from].sp, b.f[next].sp);
+    switch_stack(&b.f[from].sp, b.f[next].sp, next, false);
 }
 
 [[noreturn]] void deadlock() {
@@ -142,14 +188,17 @@ void warp_barrier(void (*on_full)(int, int) = nullptr, int set = 0) {
     progress();
     release_barriers(f.warp);
     void *dead_sp;
-    if (b.live == 0) emu_switch(&dead_sp, b.main_sp);
+    if (b.live == 0) switch_stack(&dead_sp, b.main_sp, -1, true);
     int next = f.next;
     b.cur = next;
-    emu_switch(&dead_sp, b.f[next].sp);
+    switch_stack(&dead_sp, b.f[next].sp, next, true);
     abort(); /* never resumed */
 }
 
 void fiber_entry() {
+#ifdef EMU_ASAN
+    __sanitizer_finish_switch_fiber(nullptr, nullptr, nullptr);
+#endif
     (*g_block->body)();
     fiber_exit();
 }
@@ -159,6 +208,9 @@ void *initial_sp(int i) {
     /* tops staggered by 17 cache lines a fiber: stacks a power of two apart
      * would put every fiber's hot frames in the same cache sets */
     char *top = g_stacks + (size_t)(i + 1) * STACK_BYTES - (size_t)(i * 17 % 1024) * 64;
+#ifdef EMU_ASAN
+    ASAN_UNPOISON_MEMORY_REGION(g_stacks + (size_t)i * STACK_BYTES + PAGE, STACK_BYTES - PAGE);
+#endif
     void **sp = (void **)top;
     *--sp = nullptr;               /* fiber_entry's return address: it never returns */
     *--sp = (void *)&fiber_entry;  /* where emu_switch's ret goes */
@@ -181,7 +233,7 @@ void run_block(Block &b) {
     }
     if (!b.dyn_shared.empty()) memset(b.dyn_shared.data(), g_poison ? 0xFF : 0, b.dyn_shared.size());
     b.cur = g_reverse ? n - 1 : 0;
-    emu_switch(&b.main_sp, b.f[b.cur].sp);
+    switch_stack(&b.main_sp, b.f[b.cur].sp, b.cur, false);
 }
 
 void run_kernel(const void *kernel, dim3 grid, dim3 block, size_t shared, const std::function<void()> &body) {
