@@ -134,7 +134,7 @@ $(B)/bench_gpu: bench/bench_gpu.c $(HIP_OBJ) $(B)/bench_support.o $(B)/libgetp.a
 	$(CC) $(CFLAGS) -c bench/bench_gpu.c -o $(B)/bench_gpu.o
 	$(NVCC) $(B)/bench_gpu.o $(HIP_OBJ) $(B)/bench_support.o $(B)/libgetp.a -o $@ $(PCRE2_LIBS) -lm -lgomp
 hip: $(B)/getp_gpu $(B)/bench_gpu
-hip-amd: $(HIP_AMD_OBJ) $(B)/bench_support_amd.o
+hip-amd: $(HIP_AMD_OBJ) $(B)/bench_support_amd.o $(B)/hip_amd/unit_tests.o
 # The GPU backend on the CPU (hip/emu/emu_runtime.h): hip/ compiled by g++
 # with -DGETP_EMU into build/emu/, each block's threads run as fibers.
 # `make test-emu` runs test-gpu's checks on the small models with it (CI).
@@ -151,11 +151,19 @@ $(B)/emu/test_gpu: tests/test_gpu.c tests/test_gpu_sampling.c tests/test_gpu.h $
 	$(CC) $(CFLAGS) -c tests/test_gpu.c -o $(B)/emu/test_gpu.o
 	$(CC) $(CFLAGS) -c tests/test_gpu_sampling.c -o $(B)/emu/test_gpu_sampling.o
 	$(EMU_CXX) $(EMU_FLAGS) $(B)/emu/test_gpu.o $(B)/emu/test_gpu_sampling.o $(EMU_OBJ) $(B)/libgetp.a -o $@ $(PCRE2_LIBS) -lm -lgomp
+# the same with AMD's mma stand-in (bf16_math.h: shuffles) in place of the
+# emulator's warp-level mma: the AMD build's arithmetic path, run
+EMU_AMD_MMA_OBJ = $(HIP_SRC:hip/%.hip=$(B)/emu_amd_mma/%.o) $(B)/emu/emu_runtime.o
+$(B)/emu_amd_mma/%.o: hip/%.hip $(HIP_HDRS) hip/emu/emu_runtime.h $(HDRS)
+	@mkdir -p $(@D)
+	$(EMU_CXX) $(EMU_FLAGS) -DGETP_EMU_SHUFFLE_MMA -x c++ -c $< -o $@
+$(B)/emu_amd_mma/test_gpu: $(B)/emu/test_gpu $(EMU_AMD_MMA_OBJ)
+	$(EMU_CXX) $(EMU_FLAGS) $(B)/emu/test_gpu.o $(B)/emu/test_gpu_sampling.o $(EMU_AMD_MMA_OBJ) $(B)/libgetp.a -o $@ $(PCRE2_LIBS) -lm -lgomp
 $(B)/emu/hip_unit_tests: hip/unit_tests.hip $(HIP_HDRS) hip/emu/emu_runtime.h $(B)/emu/emu_runtime.o
 	$(EMU_CXX) $(EMU_FLAGS) -x c++ $< -x none $(B)/emu/emu_runtime.o -o $@ -lm
 $(B)/emu/getp_gpu: $(B)/getp_main.o $(EMU_OBJ) $(B)/libgetp.a
 	$(EMU_CXX) $(EMU_FLAGS) $(B)/getp_main.o $(EMU_OBJ) $(B)/libgetp.a -o $@ $(PCRE2_LIBS) -lm -lgomp
-emu: $(B)/emu/test_gpu $(B)/emu/getp_gpu $(B)/emu/hip_unit_tests
+emu: $(B)/emu/test_gpu $(B)/emu/getp_gpu $(B)/emu/hip_unit_tests $(B)/emu_amd_mma/test_gpu
 # the emulator with AddressSanitizer and UBSan (in build/san, beside `make
 # sanitize`): a kernel's out-of-bounds access to device or shared memory is
 # reported where it happens

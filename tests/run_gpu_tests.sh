@@ -46,13 +46,22 @@ if ! $BIN/hip_unit_tests >$OUT/hip_unit_tests.log 2>&1 && ! grep -q '^FAIL' $OUT
 fi
 count $OUT/hip_unit_tests.log
 for f in f32 mxfp4; do $B/convert_hf tests/fixtures/hf_$f $OUT/hf_$f.bin 2>/dev/null; done
-# GPU_JOBS models at a time (the emulator uses one core each)
-for m in $MODELS; do
+# GPU_JOBS models at a time (the emulator uses one core each); in the
+# emulator also the HF F32 fixture with AMD's mma stand-in (shuffles)
+RUNS=$MODELS
+[ $EMU = 1 ] && [ -x $B/emu_amd_mma/test_gpu ] && RUNS="$RUNS hf_f32:amd_mma"
+for run in $RUNS; do
     while [ "$(jobs -rp | wc -l)" -ge "${GPU_JOBS:-1}" ]; do wait -n; done
-    $BIN/test_gpu $OUT/$m.bin 1e-4 >$OUT/gpu_$m.log 2>&1 &
+    m=${run%%:*} prog=$BIN/test_gpu
+    [ "$run" != "$m" ] && prog=$B/emu_amd_mma/test_gpu
+    $prog $OUT/$m.bin 1e-4 >$OUT/gpu_${run/:/_}.log 2>&1 &
 done
 wait
-for m in $MODELS; do count $OUT/gpu_$m.log; done
+for run in $MODELS; do count $OUT/gpu_$run.log; done
+if [ $EMU = 1 ] && [ -f $OUT/gpu_hf_f32_amd_mma.log ]; then
+    sed "s/^\(PASS\|FAIL\) /\1 [AMD's mma stand-in] /" $OUT/gpu_hf_f32_amd_mma.log >$OUT/gpu_hf_f32_amd_mma.tagged
+    count $OUT/gpu_hf_f32_amd_mma.tagged
+fi
 # MXFP4 scales decoded with two products (what a model with a scale above 2
 # gets); in the emulator also with NaN-filled new memory and each block's
 # threads run last to first (a missing barrier shows in one order or the other)

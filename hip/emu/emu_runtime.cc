@@ -98,6 +98,7 @@ std::unordered_map<const void *, int> g_shared_limit; /* hipFuncSetAttribute */
 
 Fiber &cur() { return g_block->f[g_block->cur]; }
 
+#ifdef EMU_ASAN
 /* The usable stack of fiber i (above its guard page); i = -1: the main one. */
 void stack_bounds(int i, const void **bottom, size_t *size) {
     if (i >= 0) {
@@ -116,6 +117,7 @@ void stack_bounds(int i, const void **bottom, size_t *size) {
     }
     *bottom = main_bottom, *size = main_size;
 }
+#endif
 
 /* Saves the running context in *save_sp and resumes load_sp, the stack of
  * fiber `to` (-1: main); dying: the running fiber never resumes. */
