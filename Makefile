@@ -102,7 +102,7 @@ mpi: $(B)/getp_mpi
 # AMD: hipcc --offload-arch=gfx90a (MI250). `make test-gpu` runs on a GPU machine.
 NVCC ?= nvcc
 HIPCC ?= hipcc
-NVCC_FLAGS ?= -O3 -std=c++17 -gencode arch=compute_90,code=sm_90 -Xcompiler -Wall,-Wextra,-Werror
+NVCC_FLAGS ?= -O3 -std=c++17 -gencode arch=compute_90a,code=sm_90a -Xcompiler -Wall,-Wextra,-Werror
 # -Wno-pass-failed: an unroll pragma the AMD optimizer declines is a hint, not an error
 HIP_AMD_FLAGS ?= -O3 -std=c++17 --offload-arch=gfx90a -Wall -Wextra -Werror -Wno-pass-failed
 HIP_HDRS = $(wildcard hip/*.h)

@@ -18,6 +18,15 @@ __device__ inline void async_copy16(uint4 *dst, const uint4 *src, bool ok) {
     *dst = ok ? *src : make_uint4(0, 0, 0, 0);
 #endif
 }
+/* The same for 4 bytes (src and dst 4-byte aligned). */
+__device__ inline void async_copy4(uint32_t *dst, const uint32_t *src, bool ok) {
+#ifndef GETP_AMD
+    unsigned d = (unsigned)__cvta_generic_to_shared(dst);
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(d), "l"(src), "r"(ok ? 4 : 0) : "memory");
+#else
+    *dst = ok ? *src : 0u;
+#endif
+}
 __device__ inline void async_copy_commit() {
 #ifndef GETP_AMD
     asm volatile("cp.async.commit_group;\n" ::: "memory");

@@ -22,6 +22,7 @@
 #include "hip_state.h"
 #include "matmul_load.h"
 #include "step_types.h"
+#include "warpgroup_mma.h"
 
 #define MM_WARPS 4            /* warps per block */
 #define MM_TOKEN_TILES 4      /* most tiles of 8 tokens per warp (8 measured slower on an H100: less in flight) */
@@ -109,7 +110,7 @@ template <int NT> struct RowTiles {
  * length is its math (the weight pipeline, the x staging and the three
  * epilogues share its registers and lambdas); it stays whole so that the
  * code the compiler makes of it (measured at length: ledger) is not moved. */
-template <int DT, int MODE, int NT, bool TILED = false, bool FOLD = false>
+template <int DT, int MODE, int NT, bool TILED = false, bool FOLD = false, bool WG = false>
 __global__ void __launch_bounds__(MM_WARPS * WARP, NT == 1 ? 3 : 0) matmul_kernel(const MatmulJobs jobs) {
     BLOCK_TRACE(TK_MATMUL + MODE);
     /* NT token tiles per warp: 1 for decode-sized batches, with twice the
@@ -123,6 +124,11 @@ __global__ void __launch_bounds__(MM_WARPS * WARP, NT == 1 ? 3 : 0) matmul_kerne
     constexpr int XBUF = NT > 1 ? 2 : 1;
     __shared__ uint4 staged_all[XBUF][U][S][NT][WARP];
     uint4(*staged)[S][NT][WARP] = staged_all[0];
+    /* WG (several token tiles, experts): the same bytes as core matrices for
+     * warpgroup_mma, the bf16 hi and lo halves of x apart: [buf][u][st][hi, lo] */
+    static_assert(!WG || (NT > 1 && MM_WARPS == 4 && sizeof(WarpgroupB<8 * NT>) * 2 == sizeof(uint4) * NT * WARP), "warpgroup B layout");
+    auto wg_b = reinterpret_cast<WarpgroupB<8 * NT>(*)[U][S][2]>(&staged_all[0][0][0][0][0]);
+    int wg_buf = 0;
     /* MM_BIAS, MM_SWIGLU: the experts' jobs; MM_PARTIAL: dense. Read from the
      * jobs, not the template: the compile-time form gave the dense kernels
      * at batch 64-256 30 fewer registers and 3-7% more time (H100, CUPTI) */
@@ -213,7 +219,7 @@ __global__ void __launch_bounds__(MM_WARPS * WARP, NT == 1 ? 3 : 0) matmul_kerne
     };
     /* the mmas of the U chunks from cb, x from `staged` */
     auto mma_group = [&](const RawWeights<DT>(&w0)[MT][U], const RawWeights<DT>(&w1)[MT][U], int cb) {
-        if (!active) return;
+        if (!active && !WG) return; /* WG: every warp of the block takes part (inactive ones with zero weights) */
 #pragma unroll
         for (int u = 0; u < U; u++) {
             if (cb + u >= c1) break;
@@ -228,16 +234,27 @@ __global__ void __launch_bounds__(MM_WARPS * WARP, NT == 1 ? 3 : 0) matmul_kerne
                     ah[m][0] = h0[0], ah[m][1] = h1[0], ah[m][2] = h0[1], ah[m][3] = h1[1];
                     al[m][0] = l0[0], al[m][1] = l1[0], al[m][2] = l0[1], al[m][3] = l1[1];
                 }
-#pragma unroll
-                for (int nt = 0; nt < NT; nt++) {
-                    if (nt >= n_tiles) break;
-                    uint4 b = staged[u][st][nt][lane]; /* one read, MT tiles of mmas */
-                    uint32_t bh[2] = {b.x, b.y}, bl[2] = {b.z, b.w};
+                if constexpr (WG) { /* each output: hi, lo (then F32's lo weights) as below */
+                    warpgroup_fence();
 #pragma unroll
                     for (int m = 0; m < MT; m++) {
-                        mma_bf16_16x8x16(acc[m][nt], ah[m], bh);
-                        mma_bf16_16x8x16(acc[m][nt], ah[m], bl);
-                        if (DT == DT_F32) mma_bf16_16x8x16(acc[m][nt], al[m], bh);
+                        warpgroup_mma<8 * NT>(acc[m], ah[m], wg_b[wg_buf][u][st][0]);
+                        warpgroup_mma<8 * NT>(acc[m], ah[m], wg_b[wg_buf][u][st][1]);
+                        if (DT == DT_F32) warpgroup_mma<8 * NT>(acc[m], al[m], wg_b[wg_buf][u][st][0]);
+                    }
+                    warpgroup_wait();
+                } else {
+#pragma unroll
+                    for (int nt = 0; nt < NT; nt++) {
+                        if (nt >= n_tiles) break;
+                        uint4 b = staged[u][st][nt][lane]; /* one read, MT tiles of mmas */
+                        uint32_t bh[2] = {b.x, b.y}, bl[2] = {b.z, b.w};
+#pragma unroll
+                        for (int m = 0; m < MT; m++) {
+                            mma_bf16_16x8x16(acc[m][nt], ah[m], bh);
+                            mma_bf16_16x8x16(acc[m][nt], ah[m], bl);
+                            if (DT == DT_F32) mma_bf16_16x8x16(acc[m][nt], al[m], bh);
+                        }
                     }
                 }
             }
@@ -263,7 +280,13 @@ __global__ void __launch_bounds__(MM_WARPS * WARP, NT == 1 ? 3 : 0) matmul_kerne
             for (int col = my_col0; col < U * S * 4; col += n_cols) {
                 int u = col / (S * 4), st = col / 4 % S, qq = col % 4, k = (cb + u) * CH + qq * V + 4 * st;
                 bool in = cb + u < c1 && k < K;
-                async_copy16(&staged_all[buf][u][st][my_tl / 8][(my_tl % 8) * 4 + qq], in ? my_row + k / 4 : my_row, in);
+                if constexpr (WG) { /* words hi(k, k+1), hi(k+2, k+3), lo(..), lo(..) to their core matrices */
+                    const uint32_t *src = (const uint32_t *)(in ? my_row + k / 4 : my_row);
+                    for (int part = 0; part < 4; part++)
+                        async_copy4(&wg_b[buf][u][st][part / 2].w[my_tl / 8][part % 2][my_tl % 8][qq], src + part, in);
+                } else {
+                    async_copy16(&staged_all[buf][u][st][my_tl / 8][(my_tl % 8) * 4 + qq], in ? my_row + k / 4 : my_row, in);
+                }
             }
         async_copy_commit();
     };
@@ -295,7 +318,7 @@ __global__ void __launch_bounds__(MM_WARPS * WARP, NT == 1 ? 3 : 0) matmul_kerne
             if (cb != c0) load_group(w0, w1, cb);
             async_copy_wait<1>();
             __syncthreads();
-            staged = staged_all[buf];
+            staged = staged_all[buf], wg_buf = buf;
             mma_group(w0, w1, cb);
             __syncthreads(); /* buf is read no more: the next chunk but one may land in it */
         }
@@ -373,10 +396,14 @@ static MatmulJob dense_job(WeightView w, const uint4 *x, int cols, int n, int sp
  * same sum. grid.y covers the tokens in groups of 8 NT. */
 static int token_tiles(int max_tokens) { return max_tokens <= DECODE_ROWS ? 1 : MM_TOKEN_TILES; }
 
+/* GETP_MM_WGMMA=1: the experts' several-token-tile launches multiply by
+ * warpgroup_mma (wgmma on sm_90a); an experiment until measured (ledger). */
 template <int DT, int MODE, bool TILED, bool FOLD>
 static void launch_variant(const HipState *s, const MatmulJobs &all, dim3 grid, int nt) {
     dim3 block(MM_WARPS * WARP);
     if (nt == 1) (void)launch_chained(matmul_kernel<DT, MODE, 1, TILED, FOLD>, grid, block, 0, s->stream, all);
+    else if (MODE != MM_PARTIAL && s->mm_wgmma)
+        (void)launch_chained(matmul_kernel<DT, MODE, MM_TOKEN_TILES, TILED, FOLD, MODE != MM_PARTIAL>, grid, block, 0, s->stream, all);
     else (void)launch_chained(matmul_kernel<DT, MODE, MM_TOKEN_TILES, TILED, FOLD>, grid, block, 0, s->stream, all);
 }
 template <int DT, int MODE, bool TILED>

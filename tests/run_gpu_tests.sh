@@ -70,6 +70,12 @@ m=${MODELS%% *} tag=GETP_MXFP4_PLAIN
 GETP_MXFP4_PLAIN=1 GETP_EMU_POISON=$EMU GETP_EMU_ORDER=$([ $EMU = 1 ] && echo reverse) $BIN/test_gpu $OUT/$m.bin 1e-4 >$OUT/gpu_${m}_plain.log 2>&1
 sed "s/^\(PASS\|FAIL\) /\1 [$tag] /" $OUT/gpu_${m}_plain.log >$OUT/gpu_${m}_plain.tagged
 count $OUT/gpu_${m}_plain.tagged
+# the experts' large-step matmuls by warpgroup_mma (GETP_MM_WGMMA=1; on the
+# GPU wgmma, in the emulator its per-warp stand-in): the CPU's logits, and
+# batch invariance against the decode-sized steps' mma.sync
+GETP_MM_WGMMA=1 $BIN/test_gpu $OUT/$m.bin 1e-4 >$OUT/gpu_${m}_wgmma.log 2>&1
+sed "s/^\(PASS\|FAIL\) /\1 [GETP_MM_WGMMA] /" $OUT/gpu_${m}_wgmma.log >$OUT/gpu_${m}_wgmma.tagged
+count $OUT/gpu_${m}_wgmma.tagged
 # a shape the row kernels cannot hold (hidden above 4096) is refused with the reason
 $B/gen_model $OUT/hidden4128.bin --preset tiny --hidden 4128 --vocab 512
 if ! $BIN/test_gpu $OUT/hidden4128.bin 1e-4 >$OUT/gpu_hidden4128.log 2>&1 && grep -q "hidden size 4128 is above 4096" $OUT/gpu_hidden4128.log; then
