@@ -1,7 +1,8 @@
 // unit_tests.hip - hip/'s building blocks against host references, on the
 // GPU (make test-gpu) and on the CPU emulator (make test-emu): the MXFP4
 // decode (pair order, folded and plain scales) for every scale and value,
-// the mma's register layout, the warp collectives and the async copies.
+// the mma's register layout, warpgroup_mma (wgmma on sm_90a), the warp
+// collectives and the async copies.
 // The same checks on both sides are what tie the emulator to the GPU: a
 // layout the emulator got wrong fails here on the GPU. Prints PASS/FAIL
 // lines; exits non-zero on a failure.
@@ -14,6 +15,7 @@
 #include "early_start.h"
 #include "matmul_load.h"
 #include "reduce.h"
+#include "warpgroup_mma.h"
 
 static int failures = 0;
 static void report(bool ok, const char *what) {
@@ -151,6 +153,82 @@ static void test_mma() {
     OK(hipFree(dd));
 }
 
+/* ---- warpgroup_mma: 4 warps, D (64 x 32) = A B + C against the host ---- */
+__global__ void warpgroup_mma_kernel(const uint32_t *a, const uint32_t *b, float *d) {
+    __shared__ WarpgroupB<32> bs;
+    const int t = (int)threadIdx.x, w = t / WARP, lane = t % WARP;
+    for (int i = t; i < (int)(sizeof bs / 4); i += blockDim.x) (&bs.w[0][0][0][0])[i] = b[i];
+    __syncthreads();
+    uint32_t af[4] = {a[(w * 32 + lane) * 4], a[(w * 32 + lane) * 4 + 1], a[(w * 32 + lane) * 4 + 2], a[(w * 32 + lane) * 4 + 3]};
+    float acc[4][4];
+    for (int n = 0; n < 4; n++)
+        for (int i = 0; i < 4; i++) acc[n][i] = d[(t * 4 + n) * 4 + i];
+    warpgroup_fence();
+    warpgroup_mma<32>(acc, af, bs);
+    warpgroup_wait();
+    for (int n = 0; n < 4; n++)
+        for (int i = 0; i < 4; i++) d[(t * 4 + n) * 4 + i] = acc[n][i];
+}
+
+static void test_warpgroup_mma() {
+    static float A[64][16], B[16][32], C[64][32];
+    unsigned seed = 11;
+    auto next = [&]() { return seed = seed * 1103515245u + 12345u, (int)(seed >> 16) % 15 - 7; };
+    for (int r = 0; r < 64; r++)
+        for (int k = 0; k < 16; k++) A[r][k] = (float)next() * 0.25f;
+    for (int k = 0; k < 16; k++)
+        for (int c = 0; c < 32; c++) B[k][c] = (float)next() * 0.5f;
+    for (int r = 0; r < 64; r++)
+        for (int c = 0; c < 32; c++) C[r][c] = (float)next();
+    static uint32_t a[128 * 4], b[sizeof(WarpgroupB<32>) / 4];
+    static float d[128 * 16];
+    auto pair = [](float lo, float hi) { return host_bf16_bits(lo) | host_bf16_bits(hi) << 16; };
+    for (int t = 0; t < 128; t++) { /* warp w: rows 16w.. in mma's A layout; D per n tile in mma's D layout */
+        int w = t / 32, g = t % 32 >> 2, q = t % 4, r0 = 16 * w + g, r1 = r0 + 8;
+        a[t * 4] = pair(A[r0][2 * q], A[r0][2 * q + 1]), a[t * 4 + 1] = pair(A[r1][2 * q], A[r1][2 * q + 1]);
+        a[t * 4 + 2] = pair(A[r0][2 * q + 8], A[r0][2 * q + 9]), a[t * 4 + 3] = pair(A[r1][2 * q + 8], A[r1][2 * q + 9]);
+        for (int n = 0; n < 4; n++) {
+            int c = 8 * n + 2 * q;
+            d[(t * 4 + n) * 4] = C[r0][c], d[(t * 4 + n) * 4 + 1] = C[r0][c + 1], d[(t * 4 + n) * 4 + 2] = C[r1][c], d[(t * 4 + n) * 4 + 3] = C[r1][c + 1];
+        }
+    }
+    for (int n = 0; n < 4; n++) /* WarpgroupB's layout: [n tile][k half][column][q] */
+        for (int h = 0; h < 2; h++)
+            for (int c = 0; c < 8; c++)
+                for (int q = 0; q < 4; q++) b[((n * 2 + h) * 8 + c) * 4 + q] = pair(B[8 * h + 2 * q][8 * n + c], B[8 * h + 2 * q + 1][8 * n + c]);
+    uint32_t *da, *db;
+    float *dd;
+    OK(hipMalloc(&da, sizeof a));
+    OK(hipMalloc(&db, sizeof b));
+    OK(hipMalloc(&dd, sizeof d));
+    OK(hipMemcpy(da, a, sizeof a, hipMemcpyHostToDevice));
+    OK(hipMemcpy(db, b, sizeof b, hipMemcpyHostToDevice));
+    OK(hipMemcpy(dd, d, sizeof d, hipMemcpyHostToDevice));
+    OK(launch_chained(warpgroup_mma_kernel, dim3(1), dim3(128), 0, (hipStream_t)0, (const uint32_t *)da, (const uint32_t *)db, dd));
+    OK(hipGetLastError());
+    OK(hipMemcpy(d, dd, sizeof d, hipMemcpyDeviceToHost));
+    int bad = 0;
+    for (int t = 0; t < 128; t++)
+        for (int n = 0; n < 4; n++)
+            for (int i = 0; i < 4; i++) {
+                int w = t / 32, g = t % 32 >> 2, q = t % 4, r = 16 * w + g + (i >= 2 ? 8 : 0), c = 8 * n + 2 * q + (i & 1);
+                float want = C[r][c];
+                for (int k = 0; k < 16; k++) want += A[r][k] * B[k][c];
+                bad += d[(t * 4 + n) * 4 + i] != want;
+            }
+    char what[160];
+#ifdef GETP_WGMMA
+    const char *how = "wgmma";
+#else
+    const char *how = "per-warp mma";
+#endif
+    snprintf(what, sizeof what, "warpgroup_mma 64x32x16 (%s; A in mma's layout, B as core matrices): %d of 2048 outputs exact", how, 2048 - bad);
+    report(bad == 0, what);
+    OK(hipFree(da));
+    OK(hipFree(db));
+    OK(hipFree(dd));
+}
+
 /* ---- warp collectives and async copies: two warps, some lanes ended ---- */
 __global__ void collectives_kernel(int *out, const uint4 *src) {
     int lane = (int)threadIdx.x % WARP, w = (int)threadIdx.x / WARP;
@@ -199,6 +277,7 @@ static void test_collectives() {
 int main() {
     test_mxfp4_decode();
     test_mma();
+    test_warpgroup_mma();
     test_collectives();
     return failures != 0;
 }
