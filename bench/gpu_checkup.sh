@@ -9,8 +9,9 @@
 #             per-kernel roofline columns at batch 256
 #   fold      the MXFP4 scale fold alone (one binary: GETP_MXFP4_PLAIN=1, two
 #             products a pair, as the A), 20b:mxfp4 at batch 1 and 256, two rounds
-#   wgmma     the experts' large-step matmuls by wgmma (GETP_MM_WGMMA=1) against
-#             mma.sync, one binary, 20b and 20b:mxfp4 at batch 64, 256 and 512
+#   wgmma     the experts' large-step matmuls by wgmma (GETP_MM_WGMMA=1: each
+#             step waited for, 2: pipelined) against mma.sync (0), one binary,
+#             20b and 20b:mxfp4 at batch 64, 256 and 512
 #   workload  the ShareGPT-like run (bench/workload.py, 1000 requests) through
 #             getp_gpu on 20b:mxfp4 at --batch 1024 (issue 23's; WORKLOAD_BATCH
 #             sets it), this tree against BASE:
@@ -65,14 +66,14 @@ wgmma)
     for round in 1 2; do
         for m in 20b 20b:mxfp4; do
             for b in 64 256 512; do
-                for v in mma wgmma; do
-                    line=$(env $([ $v = wgmma ] && echo GETP_MM_WGMMA=1) build/bench_gpu --dummy $m --batch $b --requests $b --prompt 64 --new 128 2>&1 | tail -n 1)
-                    echo "round $round $m batch=$b $v: $(grep -oE '(decode|overall)_tok_s=[0-9.]+' <<<"$line" | tr '\n' ' ')"
+                for v in 0 1 2; do
+                    line=$(GETP_MM_WGMMA=$v build/bench_gpu --dummy $m --batch $b --requests $b --prompt 64 --new 128 2>&1 | tail -n 1)
+                    echo "round $round $m batch=$b wgmma=$v: $(grep -oE '(decode|overall)_tok_s=[0-9.]+' <<<"$line" | tr '\n' ' ')"
                 done
             done
         done
     done
-    GETP_MM_WGMMA=1 GETP_PROFILE=1 build/bench_gpu --dummy 20b:mxfp4 --batch 256 --prompt 64 --new 32 >"$OUT/profile_wgmma.log" 2>&1
+    GETP_MM_WGMMA=2 GETP_PROFILE=1 build/bench_gpu --dummy 20b:mxfp4 --batch 256 --prompt 64 --new 32 >"$OUT/profile_wgmma.log" 2>&1
     grep -iE "gate_up|down" "$OUT/profile_wgmma.log" | head -n 6
     ;;
 workload)

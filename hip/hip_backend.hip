@@ -93,7 +93,7 @@ extern "C" Backend *hip_backend_create_if_available(const Model *m, int max_slot
     profile_init(s);
     s->no_graphs = s->prof.on || getenv("GETP_NO_GRAPHS");
     s->attention_per_head = getenv("GETP_ATTENTION_PER_HEAD") != nullptr;
-    s->mm_wgmma = getenv("GETP_MM_WGMMA") != nullptr;
+    s->mm_wgmma = getenv("GETP_MM_WGMMA") ? atoi(getenv("GETP_MM_WGMMA")) : 0;
     s->serial = s->prof.on; /* the profile's events are read after each call */
     Backend *b = (Backend *)xcalloc(1, sizeof *b);
     b->ops = &HIP_OPS;

@@ -125,7 +125,7 @@ struct HipState {
     double weights_seconds; /* the weights' trip to the device */
     int no_graphs;          /* GETP_NO_GRAPHS=1 or profiling: launch every step directly */
     int attention_per_head; /* GETP_ATTENTION_PER_HEAD=1: attention_kernel at every step size (A/B) */
-    int mm_wgmma;           /* GETP_MM_WGMMA=1: the experts' large-step matmuls by warpgroup_mma (A/B) */
+    int mm_wgmma;           /* GETP_MM_WGMMA=1 or 2: the experts' large-step matmuls by warpgroup_mma (A/B) */
 };
 
 static inline unsigned cdiv(size_t n, size_t d) { return (unsigned)((n + d - 1) / d); }

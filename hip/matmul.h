@@ -110,7 +110,7 @@ template <int NT> struct RowTiles {
  * length is its math (the weight pipeline, the x staging and the three
  * epilogues share its registers and lambdas); it stays whole so that the
  * code the compiler makes of it (measured at length: ledger) is not moved. */
-template <int DT, int MODE, int NT, bool TILED = false, bool FOLD = false, bool WG = false>
+template <int DT, int MODE, int NT, bool TILED = false, bool FOLD = false, int WG = 0>
 __global__ void __launch_bounds__(MM_WARPS * WARP, NT == 1 ? 3 : 0) matmul_kernel(const MatmulJobs jobs) {
     BLOCK_TRACE(TK_MATMUL + MODE);
     /* NT token tiles per warp: 1 for decode-sized batches, with twice the
@@ -125,7 +125,10 @@ __global__ void __launch_bounds__(MM_WARPS * WARP, NT == 1 ? 3 : 0) matmul_kerne
     __shared__ uint4 staged_all[XBUF][U][S][NT][WARP];
     uint4(*staged)[S][NT][WARP] = staged_all[0];
     /* WG (several token tiles, experts): the same bytes as core matrices for
-     * warpgroup_mma, the bf16 hi and lo halves of x apart: [buf][u][st][hi, lo] */
+     * warpgroup_mma, the bf16 hi and lo halves of x apart: [buf][u][st][hi, lo].
+     * WG 1: each step's wgmmas waited for before the next step decodes;
+     * WG 2: a step's wgmmas run while the next step decodes into the other
+     * of two A buffers (waited for before that buffer is written again) */
     static_assert(!WG || (NT > 1 && MM_WARPS == 4 && sizeof(WarpgroupB<8 * NT>) * 2 == sizeof(uint4) * NT * WARP), "warpgroup B layout");
     auto wg_b = reinterpret_cast<WarpgroupB<8 * NT>(*)[U][S][2]>(&staged_all[0][0][0][0][0]);
     int wg_buf = 0;
@@ -218,6 +221,7 @@ __global__ void __launch_bounds__(MM_WARPS * WARP, NT == 1 ? 3 : 0) matmul_kerne
         }
     };
     /* the mmas of the U chunks from cb, x from `staged` */
+    uint32_t wg_a[WG == 2 ? 2 : 1][MT][4]; /* the A fragments of a step (WG 2: two steps) */
     auto mma_group = [&](const RawWeights<DT>(&w0)[MT][U], const RawWeights<DT>(&w1)[MT][U], int cb) {
         if (!active && !WG) return; /* WG: every warp of the block takes part (inactive ones with zero weights) */
 #pragma unroll
@@ -225,7 +229,10 @@ __global__ void __launch_bounds__(MM_WARPS * WARP, NT == 1 ? 3 : 0) matmul_kerne
             if (cb + u >= c1) break;
 #pragma unroll
             for (int st = 0; st < S; st++) {
-                uint32_t ah[MT][4], al[MT][4];
+                const int step = u * S + st; /* compile-time: the A buffer of WG 2 */
+                uint32_t ah_step[MT][4], al[MT][4];
+                uint32_t(&ah)[MT][4] = WG == 2 ? wg_a[step % 2] : ah_step;
+                if constexpr (WG == 2) warpgroup_wait<1>(); /* the wgmmas that read this buffer two steps ago are done */
 #pragma unroll
                 for (int m = 0; m < MT; m++) {
                     uint32_t h0[2], l0[2], h1[2], l1[2];
@@ -242,7 +249,8 @@ __global__ void __launch_bounds__(MM_WARPS * WARP, NT == 1 ? 3 : 0) matmul_kerne
                         warpgroup_mma<8 * NT>(acc[m], ah[m], wg_b[wg_buf][u][st][1]);
                         if (DT == DT_F32) warpgroup_mma<8 * NT>(acc[m], al[m], wg_b[wg_buf][u][st][0]);
                     }
-                    warpgroup_wait();
+                    warpgroup_commit();
+                    if constexpr (WG == 1) warpgroup_wait<0>();
                 } else {
 #pragma unroll
                     for (int nt = 0; nt < NT; nt++) {
@@ -259,6 +267,7 @@ __global__ void __launch_bounds__(MM_WARPS * WARP, NT == 1 ? 3 : 0) matmul_kerne
                 }
             }
         }
+        if constexpr (WG == 2) warpgroup_wait<0>(); /* x's buffer and the accumulators, before the group ends */
     };
     /* One token tile: x of the U chunks from cb into shared memory, then the mmas. */
     auto multiply_group = [&](const RawWeights<DT>(&w0)[MT][U], const RawWeights<DT>(&w1)[MT][U], int cb) {
@@ -396,14 +405,18 @@ static MatmulJob dense_job(WeightView w, const uint4 *x, int cols, int n, int sp
  * same sum. grid.y covers the tokens in groups of 8 NT. */
 static int token_tiles(int max_tokens) { return max_tokens <= DECODE_ROWS ? 1 : MM_TOKEN_TILES; }
 
-/* GETP_MM_WGMMA=1: the experts' several-token-tile launches multiply by
- * warpgroup_mma (wgmma on sm_90a); an experiment until measured (ledger). */
+/* GETP_MM_WGMMA=1 or 2: the experts' several-token-tile launches multiply
+ * by warpgroup_mma (wgmma on sm_90a; 2 pipelined); an experiment until
+ * measured (ledger). */
 template <int DT, int MODE, bool TILED, bool FOLD>
 static void launch_variant(const HipState *s, const MatmulJobs &all, dim3 grid, int nt) {
     dim3 block(MM_WARPS * WARP);
+    constexpr int WG1 = MODE != MM_PARTIAL ? 1 : 0, WG2 = MODE != MM_PARTIAL ? 2 : 0;
     if (nt == 1) (void)launch_chained(matmul_kernel<DT, MODE, 1, TILED, FOLD>, grid, block, 0, s->stream, all);
-    else if (MODE != MM_PARTIAL && s->mm_wgmma)
-        (void)launch_chained(matmul_kernel<DT, MODE, MM_TOKEN_TILES, TILED, FOLD, MODE != MM_PARTIAL>, grid, block, 0, s->stream, all);
+    else if (MODE != MM_PARTIAL && s->mm_wgmma == 2)
+        (void)launch_chained(matmul_kernel<DT, MODE, MM_TOKEN_TILES, TILED, FOLD, WG2>, grid, block, 0, s->stream, all);
+    else if (MODE != MM_PARTIAL && s->mm_wgmma == 1)
+        (void)launch_chained(matmul_kernel<DT, MODE, MM_TOKEN_TILES, TILED, FOLD, WG1>, grid, block, 0, s->stream, all);
     else (void)launch_chained(matmul_kernel<DT, MODE, MM_TOKEN_TILES, TILED, FOLD>, grid, block, 0, s->stream, all);
 }
 template <int DT, int MODE, bool TILED>

@@ -165,7 +165,8 @@ __global__ void warpgroup_mma_kernel(const uint32_t *a, const uint32_t *b, float
         for (int i = 0; i < 4; i++) acc[n][i] = d[(t * 4 + n) * 4 + i];
     warpgroup_fence();
     warpgroup_mma<32>(acc, af, bs);
-    warpgroup_wait();
+    warpgroup_commit();
+    warpgroup_wait<0>();
     for (int n = 0; n < 4; n++)
         for (int i = 0; i < 4; i++) d[(t * 4 + n) * 4 + i] = acc[n][i];
 }

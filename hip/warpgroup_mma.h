@@ -32,11 +32,17 @@ __device__ inline void warpgroup_fence() {
     asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
 #endif
 }
-/* Waits until every wgmma issued since the last wait has written D. */
-__device__ inline void warpgroup_wait() {
+/* Closes a group of the wgmmas issued since the last one. */
+__device__ inline void warpgroup_commit() {
 #ifdef GETP_WGMMA
     asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
-    asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+#endif
+}
+/* Waits until at most `pending` committed groups are still running (their
+ * D and A registers are not to be touched until then). */
+template <int pending> __device__ inline void warpgroup_wait() {
+#ifdef GETP_WGMMA
+    asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(pending) : "memory");
 #endif
 }
 
