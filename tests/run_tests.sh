@@ -131,7 +131,7 @@ check "the AMD build (hipcc --offload-arch=gfx90a, -Werror) compiles the HIP bac
     bash -c "[ \$(ls '$B'/hip_amd/*.o | wc -l) -eq \$(ls hip/*.hip | grep -vc bench_support) ] && for f in forward weights; do strings '$B'/hip_amd/\$f.o | grep -q 'amdgcn-amd-amdhsa--gfx90a' || exit 1; done"
 if command -v nvcc >/dev/null; then
     make -s -j"$(nproc)" hip-objects >"$OUT/hip_nvidia.log" 2>&1
-    check "the NVIDIA build (nvcc sm_90 through hip/hip_compat.h, -Werror) compiles the HIP backend" test -s "$B/hip/forward.o"
+    check "the NVIDIA build (nvcc sm_90a through hip/hip_compat.h, -Werror) compiles the HIP backend" test -s "$B/hip/forward.o"
     # the programs make test-gpu runs, linked: their C (test_gpu's checks, the GPU CLI) is compiled against today's headers
     make -s -j"$(nproc)" gpu-programs >"$OUT/hip_programs.log" 2>&1
     check "make test-gpu's programs build (test_gpu, getp_gpu, bench_gpu, getp_mpi_gpu)" \
