@@ -122,7 +122,7 @@ __global__ void __launch_bounds__(MM_WARPS * WARP, NT == 1 ? 3 : 0) matmul_kerne
     /* several token tiles: x staged by async copies one group ahead, in two
      * buffers (ledger L133: +4-6% at batch 256-512) */
     constexpr int XBUF = NT > 1 ? 2 : 1;
-    __shared__ uint4 staged_all[XBUF][U][S][NT][WARP];
+    alignas(128) __shared__ uint4 staged_all[XBUF][U][S][NT][WARP]; /* 128: WG's core matrices, whole lines */
     uint4(*staged)[S][NT][WARP] = staged_all[0];
     /* WG (several token tiles, experts): the same bytes as core matrices for
      * warpgroup_mma, the bf16 hi and lo halves of x apart: [buf][u][st][hi, lo].
