@@ -8,23 +8,18 @@
 
 #include "hip_compat.h"
 
-/* Copies 16 bytes from src to dst, or writes 16 zero bytes when !ok (src is
- * then not read). */
-__device__ inline void async_copy16(uint4 *dst, const uint4 *src, bool ok) {
+/* Copies one T (uint4: 16 bytes, through L2 only; uint32_t: 4 bytes) from
+ * src to dst, or writes zeros when !ok (src is then not read). */
+template <typename T> __device__ inline void async_copy(T *dst, const T *src, bool ok) {
+    static_assert(sizeof(T) == 16 || sizeof(T) == 4, "cp.async copies 16 or 4 bytes here");
 #ifndef GETP_AMD
     unsigned d = (unsigned)__cvta_generic_to_shared(dst);
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d), "l"(src), "r"(ok ? 16 : 0) : "memory");
+    if constexpr (sizeof(T) == 16)
+        asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d), "l"(src), "r"(ok ? 16 : 0) : "memory");
+    else
+        asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(d), "l"(src), "r"(ok ? 4 : 0) : "memory");
 #else
-    *dst = ok ? *src : make_uint4(0, 0, 0, 0);
-#endif
-}
-/* The same for 4 bytes (src and dst 4-byte aligned). */
-__device__ inline void async_copy4(uint32_t *dst, const uint32_t *src, bool ok) {
-#ifndef GETP_AMD
-    unsigned d = (unsigned)__cvta_generic_to_shared(dst);
-    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(d), "l"(src), "r"(ok ? 4 : 0) : "memory");
-#else
-    *dst = ok ? *src : 0u;
+    *dst = ok ? *src : T{};
 #endif
 }
 __device__ inline void async_copy_commit() {

@@ -292,9 +292,9 @@ __global__ void __launch_bounds__(MM_WARPS * WARP, NT == 1 ? 3 : 0) matmul_kerne
                 if constexpr (WG) { /* words hi(k, k+1), hi(k+2, k+3), lo(..), lo(..) to their core matrices */
                     const uint32_t *src = (const uint32_t *)(in ? my_row + k / 4 : my_row);
                     for (int part = 0; part < 4; part++)
-                        async_copy4(&wg_b[buf][u][st][part / 2].w[my_tl / 8][part % 2][my_tl % 8][qq], src + part, in);
+                        async_copy(&wg_b[buf][u][st][part / 2].w[my_tl / 8][part % 2][my_tl % 8][qq], src + part, in);
                 } else {
-                    async_copy16(&staged_all[buf][u][st][my_tl / 8][(my_tl % 8) * 4 + qq], in ? my_row + k / 4 : my_row, in);
+                    async_copy(&staged_all[buf][u][st][my_tl / 8][(my_tl % 8) * 4 + qq], in ? my_row + k / 4 : my_row, in);
                 }
             }
         async_copy_commit();

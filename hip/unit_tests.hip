@@ -237,7 +237,7 @@ __global__ void collectives_kernel(int *out, const uint4 *src) {
     out[threadIdx.x * 4] = (int)lane_shfl(v, (lane + 5) % WARP);
     out[threadIdx.x * 4 + 1] = (int)warp_sum(v);
     __shared__ uint4 staged[64];
-    async_copy16(&staged[threadIdx.x], src + threadIdx.x, threadIdx.x % 3 != 0);
+    async_copy(&staged[threadIdx.x], src + threadIdx.x, threadIdx.x % 3 != 0);
     async_copy_commit();
     async_copy_wait<0>();
     __syncthreads();
