@@ -16,6 +16,8 @@ if [ "${GPU_TESTS:-}" = emu ]; then EMU=1 OUT=tests/out/emu; fi
 mkdir -p $OUT
 PASSED=0 FAILED=0
 count() { p=$(grep -c '^PASS' "$1"); f=$(grep -c '^FAIL' "$1"); PASSED=$((PASSED + p)); FAILED=$((FAILED + f)); cat "$1"; }
+# count_tagged LOG TAG: the same, each check named with [TAG] (a run of the checks under a variant)
+count_tagged() { sed "s/^\(PASS\|FAIL\) /\1 [$2] /" "$1" >"$1.tagged"; count "$1.tagged"; }
 $B/gen_model $OUT/tiny_gpu.bin --preset tiny
 if [ $EMU = 1 ]; then
     V="--vocab 4096"
@@ -59,8 +61,7 @@ done
 wait
 for run in $MODELS; do count $OUT/gpu_$run.log; done
 if [ $EMU = 1 ] && [ -f $OUT/gpu_hf_f32_amd_mma.log ]; then
-    sed "s/^\(PASS\|FAIL\) /\1 [AMD's mma stand-in] /" $OUT/gpu_hf_f32_amd_mma.log >$OUT/gpu_hf_f32_amd_mma.tagged
-    count $OUT/gpu_hf_f32_amd_mma.tagged
+    count_tagged $OUT/gpu_hf_f32_amd_mma.log "AMD's mma stand-in"
 fi
 # MXFP4 scales decoded with two products (what a model with a scale above 2
 # gets); in the emulator also with NaN-filled new memory and each block's
@@ -68,16 +69,14 @@ fi
 m=${MODELS%% *} tag=GETP_MXFP4_PLAIN
 [ $EMU = 1 ] && tag="GETP_MXFP4_PLAIN GETP_EMU_POISON GETP_EMU_ORDER=reverse"
 GETP_MXFP4_PLAIN=1 GETP_EMU_POISON=$EMU GETP_EMU_ORDER=$([ $EMU = 1 ] && echo reverse) $BIN/test_gpu $OUT/$m.bin 1e-4 >$OUT/gpu_${m}_plain.log 2>&1
-sed "s/^\(PASS\|FAIL\) /\1 [$tag] /" $OUT/gpu_${m}_plain.log >$OUT/gpu_${m}_plain.tagged
-count $OUT/gpu_${m}_plain.tagged
+count_tagged $OUT/gpu_${m}_plain.log "$tag"
 # the experts' large-step matmuls by warpgroup_mma (GETP_MM_WGMMA=1; on the
 # GPU wgmma, in the emulator its per-warp stand-in): the CPU's logits, and
 # batch invariance against the decode-sized steps' mma.sync
 # (1: each step waited for; 2: pipelined, which the emulator runs alike)
 for wg in $([ $EMU = 1 ] && echo 2 || echo 1 2); do
     GETP_MM_WGMMA=$wg $BIN/test_gpu $OUT/$m.bin 1e-4 >$OUT/gpu_${m}_wgmma$wg.log 2>&1
-    sed "s/^\(PASS\|FAIL\) /\1 [GETP_MM_WGMMA=$wg] /" $OUT/gpu_${m}_wgmma$wg.log >$OUT/gpu_${m}_wgmma$wg.tagged
-    count $OUT/gpu_${m}_wgmma$wg.tagged
+    count_tagged $OUT/gpu_${m}_wgmma$wg.log "GETP_MM_WGMMA=$wg"
 done
 # a shape the row kernels cannot hold (hidden above 4096) is refused with the reason
 $B/gen_model $OUT/hidden4128.bin --preset tiny --hidden 4128 --vocab 512
