@@ -32,7 +32,7 @@ __global__ void __launch_bounds__(ATTN_WARPS *WARP) attention_kernel(uint4 *out,
      * decode-sized steps, asked by the first head of each kv group only:
      * the others read the same rows) */
     for (int p = p0 + (int)threadIdx.x; decode_sized_step() && h % (nh / nkv) == 0 && p < pos; p += blockDim.x) {
-        size_t at = ((size_t)rows.slot[t] * cache.ring + (size_t)(p % cache.ring)) * KVD + (size_t)kvh * HD;
+        size_t at = kv_entry(cache, rows.slot[t], p) * KVD + (size_t)kvh * HD;
         for (int b = 0; b < HD * 4; b += 128) prefetch_l2_line((const char *)(cache.k + at) + b), prefetch_l2_line((const char *)(cache.v + at) + b);
     }
     const float scale = rsqrtf((float)HD), sink = sinks[h];
@@ -47,12 +47,12 @@ __global__ void __launch_bounds__(ATTN_WARPS *WARP) attention_kernel(uint4 *out,
     }
 #pragma unroll
     for (int i = 0; i < HD; i++) acc[i] = 0.0f;
-    const size_t base = (size_t)rows.slot[t] * cache.ring * KVD + (size_t)kvh * HD;
+    const int slot = rows.slot[t];
     float m = -INFINITY, l = 0.0f;
     for (int p = p0 + w * WARP; p <= pos; p += ATTN_WARPS * WARP) {
         int j = p + lane;
         bool valid = j <= pos;
-        size_t at = base + (size_t)(j % cache.ring) * KVD;
+        size_t at = valid ? kv_entry(cache, slot, j) * KVD + (size_t)kvh * HD : 0;
         float s = -INFINITY;
         if (valid) {
             float d = 0.0f;
@@ -130,7 +130,7 @@ __global__ void __launch_bounds__(G *WARP) attention_group_kernel(uint4 *out, co
     wait_prior_kernel();
     let_next_kernel_start();
     for (int i = lane; i < HD; i += WARP) q_sh[w][i] = q[((size_t)t * nh + h) * HD + i];
-    const size_t base = (size_t)rows.slot[t] * cache.ring * KVD + (size_t)kvh * HD;
+    const int slot = rows.slot[t];
     for (int vw = 0; vw < ATTN_WARPS; vw++) {
         float acc[HD], m = -INFINITY, l = 0.0f;
 #pragma unroll
@@ -140,7 +140,7 @@ __global__ void __launch_bounds__(G *WARP) attention_group_kernel(uint4 *out, co
             for (int e = threadIdx.x; e < WARP * HD / 4; e += blockDim.x) {
                 int r = e / (HD / 4), c = e % (HD / 4), j = p + r;
                 if (j > pos) continue;
-                size_t at = base + (size_t)(j % cache.ring) * KVD;
+                size_t at = kv_entry(cache, slot, j) * KVD + (size_t)kvh * HD;
                 k_tile[r * RS / 4 + c] = ((const float4 *)(cache.k + at))[c];
                 v_tile[r * RS / 4 + c] = ((const float4 *)(cache.v + at))[c];
             }

@@ -48,6 +48,9 @@ static int run_step(Backend *b, const BatchRow *rows, int T, const SampleSpec *s
         if (r->slot < 0 || r->slot >= b->max_slots || r->pos < 0 || r->pos >= b->max_context || r->token < -s->fed_back_n || r->token >= V)
             return error_set(err, "hip backend: row %d (slot %d, position %d, token %d) out of range%s", t, r->slot, r->pos, r->token,
                              r->token < 0 ? " (a fed-back token names a row the previous call did not sample)" : "");
+        if (!kv_cache_holds(s, r->slot, r->pos))
+            return error_set(err, "hip backend: slot %d holds %d positions of the KV cache, not position %d (reserve it first)", r->slot,
+                             kv_pages_positions(&s->pages, r->slot), r->pos);
         in[t] = r->slot;
         in[T + t] = r->pos;
         in[2 * T + t] = r->token;

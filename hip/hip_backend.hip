@@ -14,6 +14,7 @@ static void hip_destroy(Backend *b) {
     /* teardown: nothing useful can be done about a failure here */
     calls_free(s);
     forward_free(s);
+    kv_cache_free(s);
     void *bufs[] = {s->weights, s->vectors, s->kv, s->inv_freq};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
         if (bufs[i]) (void)hipFree(bufs[i]);
@@ -24,8 +25,7 @@ static void hip_destroy(Backend *b) {
     free(b);
 }
 
-/* reserve: NULL, the KV cache is not paged (every slot holds its context) */
-static const BackendOps HIP_OPS = {"hip", calls_submit, calls_collect, calls_forward, kv_cache_copy_prefix, nullptr, hip_destroy};
+static const BackendOps HIP_OPS = {"hip", calls_submit, calls_collect, calls_forward, kv_cache_copy_prefix, kv_cache_reserve, hip_destroy};
 
 static int hip_init(HipState *s, Backend *b, const Model *m, size_t kv_budget, GpuLoad *load, Error *err) {
     const ModelConfig *c = &m->config;
@@ -49,8 +49,8 @@ static int hip_init(HipState *s, Backend *b, const Model *m, size_t kv_budget, G
     }
     free(inv);
     if (rc || forward_init(s, err) || calls_init(s, err) || kv_cache_alloc(s, b, kv_budget, err) || block_trace_init(s, err)) return -1;
-    snprintf(b->info, sizeof b->info, "%.40s, KV cache %.2f GiB for %d sequences of %d positions; weights %.1f s", prop.name,
-             s->kv_bytes / 1073741824.0, b->max_slots, b->max_context, s->weights_seconds);
+    snprintf(b->info, sizeof b->info, "%.40s, KV cache %.2f GiB: %ld positions in pages of %d for %d sequences of up to %d; weights %.1f s",
+             prop.name, s->kv_bytes / 1073741824.0, b->kv_positions, KV_PAGE, b->max_slots, b->max_context, s->weights_seconds);
     return 0;
 }
 

@@ -7,7 +7,7 @@
  *   forward.hip          the launch sequence of one step, layer by layer
  *   weights.hip          the weights on the device: host or peer load,
  *                        dummy weights, norms and biases, expert tiling
- *   kv_cache.hip         the KV cache's layout and allocation
+ *   kv_cache.hip         the KV cache: its layout, allocation and paging
  *   instrumentation.hip  GETP_PROFILE and the block tracer (block_trace.h)
  *
  * Each kernel family is one header, its kernels then its launcher, included
@@ -30,6 +30,7 @@
 
 extern "C" {
 #include "../src/backend.h"
+#include "../src/kv_pages.h"
 #include "../src/step_work.h"
 }
 
@@ -94,6 +95,10 @@ struct HipState {
     LayerDev *layers;
     float *kv;
     size_t kv_bytes;
+    KvPages pages;              /* which pages of the full layers' pool each slot holds (kv_cache.hip) */
+    int *d_pages;               /* the same table on the device, [slot][pages_per_slot] */
+    LayerCache *d_full_caches;  /* the full layers' caches, for copy_prefix's kernel */
+    int n_full_layers;
     float *inv_freq, concentration;
     int splits_q, splits_k, splits_v, splits_o;
     /* per step */
@@ -165,6 +170,9 @@ int weights_upload(HipState *s, const Model *m, GpuLoad *load, Error *err);
 /* kv_cache.hip */
 int kv_cache_alloc(HipState *s, Backend *b, size_t budget, Error *err);
 int kv_cache_copy_prefix(Backend *b, int dst_slot, int src_slot, int n_positions, Error *err); /* backend.h's copy_prefix */
+int kv_cache_reserve(Backend *b, int slot, int n_positions, Error *err);                      /* backend.h's reserve */
+int kv_cache_holds(const HipState *s, int slot, int pos); /* 1: the slot holds position pos */
+void kv_cache_free(HipState *s);
 
 /* instrumentation.hip */
 void profile_init(HipState *s);

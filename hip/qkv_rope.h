@@ -37,7 +37,7 @@ __global__ void qkv_finish_kernel(float *q_out, const float *part_q, const float
             float angle = (float)pos * inv_freq[i];
             cs = cosf(angle) * concentration, sn = sinf(angle) * concentration;
         }
-        size_t at = ((size_t)rows.slot[t] * cache.ring + pos % cache.ring) * KVD;
+        size_t at = kv_entry(cache, rows.slot[t], pos) * KVD;
         dst = h < nh ? q_out + (size_t)t * QD : h < nh + nkv ? cache.k + at : cache.v + at;
     }
     wait_prior_kernel();

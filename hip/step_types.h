@@ -32,12 +32,24 @@ struct StepRows {
     const int *fed_back;           /* the tokens the previous call sampled */
 };
 
-/* The KV cache of one layer: [slot][ring][kv_dim] for keys and values.
- * Position p lives at p % ring: full layers have ring = context, sliding
- * layers only the window plus the most positions one call may add. */
+#define KV_PAGE 16 /* positions in a page of a full layer's KV cache */
+
+/* The KV cache of one layer: keys and values, [entry][kv_dim] each. Full
+ * layers are paged: position p of a slot is entry pages[slot][p / KV_PAGE]
+ * x KV_PAGE + p % KV_PAGE of a pool all slots share (the host keeps the
+ * books in src/kv_pages.h and sends a slot's row of the table when it
+ * reserves). Sliding layers keep a ring per slot of the window plus the most
+ * positions one call may add: position p at entry slot x ring + p % ring. */
 struct LayerCache {
     float *k, *v;
-    int ring, window; /* window 0: full attention */
+    int ring, window;   /* sliding layers; window 0: full attention */
+    const int *pages;   /* full layers: [slot][pages_per_slot] page ids */
+    int pages_per_slot;
 };
+
+__device__ inline size_t kv_entry(const LayerCache &c, int slot, int pos) {
+    if (c.pages) return (size_t)c.pages[(size_t)slot * c.pages_per_slot + pos / KV_PAGE] * KV_PAGE + (size_t)(pos % KV_PAGE);
+    return (size_t)slot * c.ring + (size_t)(pos % c.ring);
+}
 
 #endif

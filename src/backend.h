@@ -131,6 +131,10 @@ typedef struct {
  * many did. load may be NULL (host path). */
 Backend *hip_backend_create_if_available(const Model *m, int max_slots, int max_context, int device, size_t kv_bytes, GpuLoad *load,
                                          Error *err);
+/* The kv_bytes for which the GPU backend's KV cache holds `positions` (in
+ * all, shared out by reserve) for max_slots slots of max_context; 0 in
+ * builds without HIP. */
+size_t hip_kv_cache_bytes(const ModelConfig *c, int max_slots, int max_context, long positions);
 /* The IPC handle of the backend's device weights, for peers on this node. */
 int hip_backend_export_weights(Backend *b, unsigned char handle[WEIGHTS_HANDLE_BYTES], Error *err);
 /* Number of GPUs this build can use (0 without HIP), and the PCI bus id

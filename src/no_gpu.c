@@ -20,6 +20,14 @@ int hip_backend_export_weights(Backend *b, unsigned char handle[WEIGHTS_HANDLE_B
     return error_set(err, "this build has no GPU backend");
 }
 
+size_t hip_kv_cache_bytes(const ModelConfig *c, int max_slots, int max_context, long positions) {
+    (void)c;
+    (void)max_slots;
+    (void)max_context;
+    (void)positions;
+    return 0;
+}
+
 int hip_device_count(void) { return 0; }
 
 int hip_device_pci_bus_id(int device, char *buf, int len) {

@@ -314,9 +314,10 @@ int main(int argc, char **argv) {
     /* 4. pipelined calls */
     failures += test_pipelined(gpu, V);
 
-    /* 5, 6. copy_prefix; choices in the decode loop */
+    /* 5, 6, 7. copy_prefix; choices in the decode loop; the paged KV cache */
     failures += test_copy_prefix(gpu, V);
     failures += test_generate_choices(gpu, V);
+    failures += test_paged_cache(gpu, V);
 
     free(scratch);
     free(alone), free(in7), free(in64), free(in256), free(lc), free(lg);

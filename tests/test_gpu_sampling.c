@@ -1,6 +1,7 @@
 /* test_gpu_sampling - part of test_gpu (see its list): the GPU sampler's
  * top_k, min_p and logprobs against src/sampler.c on the GPU's own logits,
- * copy_prefix, and the decode loop's choices sharing a prompt on the GPU. */
+ * copy_prefix, the decode loop's choices sharing a prompt on the GPU, and
+ * the paged KV cache. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -234,22 +235,30 @@ static int same_generation(const RequestResult *a, const RequestResult *b, int n
  * finish reasons and logprobs must be the same, with positions shared in
  * the first run and none in the second. */
 enum { GEN_PROMPTS = 6, GEN_REQ = 11, GEN_MAX_PROMPT = 300 };
-int test_generate_choices(Backend *gpu, int V) {
-    /* the first 8 completions (prompts 0-3) are admitted together */
+/* The requests of tests 6 and 7: the first 8 completions (prompts 0-3) are
+ * admitted together. ids: room for GEN_PROMPTS x GEN_MAX_PROMPT tokens.
+ * Returns their number. */
+static int gen_requests(int V, int *ids, GenRequest reqs[GEN_REQ]) {
     static const int plen[GEN_PROMPTS] = {GEN_MAX_PROMPT, 5, 1, 20, 9, 14}, choices[GEN_PROMPTS] = {2, 2, 1, 3, 1, 2};
     static const int max_new[GEN_PROMPTS] = {8, 12, 6, 10, 8, 12};
     static const SampleParams params[GEN_PROMPTS] = {
         {1.0f, 0.95f, 0.0f, 0, 2},  {0.9f, 0.95f, 0.0f, 0, -1}, {0.9f, 1.0f, 0.0f, 40, 3},
         {1.0f, 0.9f, 0.05f, 0, 5},  {0.0f, 1.0f, 0.0f, 0, 0},   {0.8f, 1.0f, 0.0f, 40, -1}};
-    int *ids = malloc((size_t)GEN_PROMPTS * GEN_MAX_PROMPT * sizeof(int)), n = 0;
-    GenRequest reqs[GEN_REQ];
     unsigned seed = 2024;
+    int n = 0;
     for (int i = 0; i < GEN_PROMPTS; i++) {
         int *p = ids + (size_t)i * GEN_MAX_PROMPT;
         for (int t = 0; t < plen[i]; t++) p[t] = (int)(lcg(&seed) % (unsigned)V);
         for (int c = 0; c < choices[i]; c++, n++)
             reqs[n] = (GenRequest){p, plen[i], {max_new[i], params[i], 7, i % 2, NULL, 0, NULL}, (uint64_t)i, c, n};
     }
+    return n;
+}
+
+int test_generate_choices(Backend *gpu, int V) {
+    int *ids = malloc((size_t)GEN_PROMPTS * GEN_MAX_PROMPT * sizeof(int));
+    GenRequest reqs[GEN_REQ];
+    int n = gen_requests(V, ids, reqs);
     BackendOps no_copy_ops = *gpu->ops;
     no_copy_ops.copy_prefix = NULL;
     Backend no_copy = *gpu; /* the same device state, without copy_prefix */
@@ -269,4 +278,90 @@ int test_generate_choices(Backend *gpu, int V) {
     for (int i = 0; i < n; i++) result_free(&with[i]), result_free(&without[i]);
     free(ids);
     return !ok;
+}
+
+/* Test 7's count of a backend's reserves: those refused for room, the
+ * positions held at once (at most), and now. */
+static struct {
+    const BackendOps *ops;
+    int reserved[64];
+    long held, most_held, refused;
+} counted;
+static int counted_reserve(Backend *b, int slot, int n, Error *err) {
+    int rc = counted.ops->reserve(b, slot, n, err);
+    counted.held -= counted.reserved[slot];
+    counted.reserved[slot] = rc == 0 ? n : 0;
+    counted.held += counted.reserved[slot];
+    counted.refused += rc == 1;
+    if (counted.held > counted.most_held) counted.most_held = counted.held;
+    return rc;
+}
+
+/* 7. the paged KV cache. (a) generate_run on a second GPU backend whose
+ * pool holds 400 positions for 8 slots of 320 (the first 8 completions
+ * need 476 at once):
+ * requests wait for pages that others give back, never more than the pool
+ * is held, none at the end, and the tokens, finish reasons and logprobs
+ * equal those of the first backend, whose pool holds every slot's context.
+ * (b) A backend whose pool is one context of 48 positions (3 pages): rows
+ * and copies beyond what a slot holds are refused, a full pool answers 1,
+ * more than the context is an error; and a prompt in slot 1, in pages slot
+ * 0 held before, gives logits bit-identical to the first backend's. */
+int test_paged_cache(Backend *gpu, int V) {
+    const Model *m = gpu->model;
+    int *ids = malloc((size_t)GEN_PROMPTS * GEN_MAX_PROMPT * sizeof(int)), failures = 0;
+    GenRequest reqs[GEN_REQ];
+    int n = gen_requests(V, ids, reqs);
+    Error err;
+    Backend *small = hip_backend_create_if_available(m, 8, 320, 0, hip_kv_cache_bytes(&m->config, 8, 320, 400), NULL, &err);
+    RequestResult big_r[GEN_REQ], small_r[GEN_REQ];
+    memset(big_r, 0, sizeof big_r), memset(small_r, 0, sizeof small_r);
+    GenStats stats;
+    int rc = small ? generate_run(gpu, reqs, n, (GenLimits){8, 0, 0}, big_r, &stats, NULL, NULL, &err) : -1;
+    if (rc == 0) {
+        BackendOps ops = *small->ops;
+        Backend watched = *small;
+        counted.ops = small->ops, ops.reserve = counted_reserve, watched.ops = &ops;
+        rc = generate_run(&watched, reqs, n, (GenLimits){8, 0, 0}, small_r, &stats, NULL, NULL, &err);
+    }
+    int ok = rc == 0 && small->max_slots == 8 && small->kv_positions == 400 && same_generation(big_r, small_r, n) &&
+             counted.refused > 0 && counted.most_held <= small->kv_positions && counted.held == 0;
+    printf("%s paged KV cache: %d completions over a pool of %ld positions equal those over one of %ld (%ld reserves waited for room, at "
+           "most %ld positions held at once, none at the end)%s%s\n",
+           ok ? "PASS" : "FAIL", n, small ? small->kv_positions : 0L, gpu->kv_positions, counted.refused, counted.most_held, rc ? ": " : "",
+           rc ? err.msg : "");
+    failures += !ok;
+    for (int i = 0; i < n; i++) result_free(&big_r[i]), result_free(&small_r[i]);
+    backend_destroy(small);
+    free(ids);
+
+    enum { CTX = 48, PLEN = 24 };
+    Backend *one = hip_backend_create_if_available(m, 2, CTX, 0, hip_kv_cache_bytes(&m->config, 2, CTX, CTX), NULL, &err);
+    if (!one) {
+        printf("FAIL paged KV cache: a backend of one context: %s\n", err.msg);
+        return failures + 1;
+    }
+    float *la = malloc((size_t)PLEN * V * sizeof(float)), *lb = malloc((size_t)PLEN * V * sizeof(float));
+    BatchRow rows[PLEN], r1 = {1, 0, 1, 1}, r16 = {0, 16, 1, 1};
+    unsigned seed = 77;
+    for (int t = 0; t < PLEN; t++) rows[t] = (BatchRow){1, t, (int)(lcg(&seed) % (unsigned)V), 1};
+    Error e1, e2, e3, e4, e5, e6;
+    int unheld = backend_forward(one, &r1, 1, la, &e1) != 0 && strstr(e1.msg, "slot 1 holds 0 positions of the KV cache, not position 0");
+    int shrunk = one->ops->reserve(one, 0, 16, &e2) == 0;
+    int past = backend_forward(one, &r16, 1, la, &e3) != 0 && strstr(e3.msg, "slot 0 holds 16 positions of the KV cache, not position 16");
+    int full = one->ops->reserve(one, 1, 40, &e4) == 1;
+    int too_long = one->ops->reserve(one, 0, CTX + 1, &e4) == -1 && strstr(e4.msg, "cannot reserve 49 positions for slot 0");
+    int copy = one->ops->copy_prefix(one, 1, 0, 5, &e5) != 0 && strstr(e5.msg, "to slot 1 (holding 0)");
+    int moved = one->ops->reserve(one, 1, 32, &e6) == 0 && backend_forward(one, rows, PLEN, la, &e6) == 0;
+    for (int t = 0; t < PLEN; t++) rows[t].slot = 0;
+    moved = moved && gpu->ops->reserve(gpu, 0, PLEN, &e6) == 0 && backend_forward(gpu, rows, PLEN, lb, &e6) == 0 &&
+            memcmp(la, lb, (size_t)PLEN * V * sizeof(float)) == 0;
+    ok = unheld && shrunk && past && full && too_long && copy && moved;
+    printf("%s paged KV cache: rows and copies a slot does not hold are refused, a full pool says so (1), more than the context is an "
+           "error, a prompt in pages another slot gave back has the same logits (%d %d %d %d %d %d %d)\n",
+           ok ? "PASS" : "FAIL", unheld, shrunk, past, full, too_long, copy, moved);
+    failures += !ok;
+    free(la), free(lb);
+    backend_destroy(one);
+    return failures;
 }
