@@ -28,6 +28,10 @@
  *      flight follows it on the stream (the decode loop copies so).
  *   6. the decode loop with several choices per request: the same tokens
  *      and logprobs with the GPU's copy_prefix as without it.
+ *   7. the paged KV cache: the decode loop over a pool smaller than its
+ *      requests need at once (they wait for room) gives the tokens of a
+ *      pool that holds every slot's context; positions a slot does not
+ *      hold are refused; pages another slot gave back give the same logits.
  * usage: test_gpu MODEL.bin TOLERANCE */
 #include <math.h>
 #include <stdio.h>
