@@ -189,7 +189,10 @@ $(B)/libkernel_trace.so: bench/kernel_trace.c | $(B)
 # wgmma (sm_90a only): its layout, and whether its sums equal mma.sync's bit for bit
 $(B)/wgmma_probe: bench/wgmma_probe.cu | $(B)
 	$(NVCC) -O3 -std=c++17 -gencode arch=compute_90a,code=sm_90a -Xcompiler -Wall,-Wextra,-Werror $< -o $@
-gpu-probes: $(B)/gpu_probes $(B)/libkernel_trace.so $(B)/wgmma_probe
+# cuBLAS / cuBLASLt at getp's shapes: speed, grouped experts, batch invariance of a pinned algorithm
+$(B)/cublas_probe: bench/cublas_probe.cu | $(B)
+	$(NVCC) -O3 -std=c++17 -gencode arch=compute_90a,code=sm_90a -Xcompiler -Wall,-Wextra,-Werror $< -o $@ -lcublasLt -lcublas
+gpu-probes: $(B)/gpu_probes $(B)/libkernel_trace.so $(B)/wgmma_probe $(B)/cublas_probe
 # bench_gpu with the per-block recorder of hip/block_trace.h compiled in
 block-trace:
 	$(MAKE) B=$(B)/trace NVCC_FLAGS="$(NVCC_FLAGS) -DGETP_BLOCK_TRACE" $(B)/trace/bench_gpu

@@ -2,7 +2,9 @@
 # The first GPU session after work done without a GPU: everything that work
 # left unmeasured, in parts that each fit one device call (10 minutes).
 #   test      make test-gpu, and bench_gpu for the parts below; the wgmma
-#             probe (its layout; its sums against mma.sync's, bit for bit)
+#             probe (its layout; its sums against mma.sync's, bit for bit);
+#             the cuBLAS probe (vendor GEMMs at 20b's shapes, grouped experts,
+#             a pinned algorithm's batch invariance; its table in $OUT)
 #   ab        bench_gpu of this tree against BASE, alternately (bench/ab_gpu.sh),
 #             20b and 20b:mxfp4 at batch 1, 64 and 256; the GPU sampler's extra
 #             work (--top-k 50, --logprobs 5) at batch 1 and 256; GETP_PROFILE's
@@ -31,11 +33,13 @@ echo "base: $(cat "$BASE/.commit" 2>/dev/null || echo "$BASE")"
 
 case $PART in
 test)
-    "${MK[@]}" test-gpu build/bench_gpu build/wgmma_probe >"$OUT/test_gpu.log" 2>&1
+    "${MK[@]}" test-gpu build/bench_gpu build/wgmma_probe build/cublas_probe >"$OUT/test_gpu.log" 2>&1
     rc=$?
     grep -E "^FAIL" "$OUT/test_gpu.log" | head -n 20
     grep -E "passed|failed" "$OUT/test_gpu.log" | tail -n 3
     build/wgmma_probe 2>&1 | cut -c1-200
+    build/cublas_probe >"$OUT/cublas_probe.txt" 2>&1
+    grep -E "device|PASS|FAIL|pinned|note|failed|M = |grouped" "$OUT/cublas_probe.txt" | cut -c1-200 | tail -n 16
     exit $rc
     ;;
 ab)
