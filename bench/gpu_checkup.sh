@@ -14,6 +14,9 @@
 #   wgmma     the experts' large-step matmuls by wgmma (GETP_MM_WGMMA=1: each
 #             step waited for, 2: pipelined) against mma.sync (0), one binary,
 #             20b and 20b:mxfp4 at batch 64, 256 and 512
+#   quick     when device time is short, one round of each in one call: ab at
+#             batch 1 and 256 (20b:mxfp4) and 1 (20b), GETP_MM_WGMMA 0 vs 2 at
+#             256 and 512, and the fold at batch 1
 #   workload  the ShareGPT-like run (bench/workload.py, 1000 requests) through
 #             getp_gpu on 20b:mxfp4 at --batch 1024 (issue 23's; WORKLOAD_BATCH
 #             sets it), this tree against BASE:
@@ -23,7 +26,7 @@
 # usage: bench/gpu_checkup.sh PART [BASE]   (PCRE2_CFLAGS / PCRE2_LIBS as for make)
 set -uo pipefail
 cd "$(dirname "$0")/.."
-PART=${1:?usage: bench/gpu_checkup.sh test|ab|fold|wgmma|workload [BASE]}
+PART=${1:?usage: bench/gpu_checkup.sh test|ab|fold|wgmma|quick|workload [BASE]}
 BASE=${2:-.carry/base}
 OUT=${OUT:-/tmp}
 MK=(make -s -j"$(nproc)" PCRE2_CFLAGS="${PCRE2_CFLAGS:-}" PCRE2_LIBS="${PCRE2_LIBS:--lpcre2-8}")
@@ -80,6 +83,19 @@ wgmma)
     GETP_MM_WGMMA=2 GETP_PROFILE=1 build/bench_gpu --dummy 20b:mxfp4 --batch 256 --prompt 64 --new 32 >"$OUT/profile_wgmma.log" 2>&1
     grep -iE "gate_up|down" "$OUT/profile_wgmma.log" | head -n 6
     ;;
+quick)
+    AB_LOG=$OUT/ab.log bash bench/ab_gpu.sh "$BASE" 1 "20b:mxfp4 1 2 64 128" "20b 1 2 64 128" "20b:mxfp4 256 256 64 128" | tail -n 5
+    for b in 256 512; do
+        for v in 0 2; do
+            line=$(GETP_MM_WGMMA=$v build/bench_gpu --dummy 20b:mxfp4 --batch $b --requests $b --prompt 64 --new 128 2>&1 | tail -n 1)
+            echo "20b:mxfp4 batch=$b wgmma=$v: $(grep -oE '(decode|overall)_tok_s=[0-9.]+' <<<"$line" | tr '\n' ' ')"
+        done
+    done
+    for v in plain fold; do
+        line=$(env $([ $v = plain ] && echo GETP_MXFP4_PLAIN=1) build/bench_gpu --dummy 20b:mxfp4 --batch 1 --requests 2 --prompt 64 --new 128 2>&1 | tail -n 1)
+        echo "20b:mxfp4 batch=1 $v: $(grep -oE '(decode|overall)_tok_s=[0-9.]+' <<<"$line" | tr '\n' ' ')"
+    done
+    ;;
 workload)
     python3 bench/workload.py >"$OUT/sharegpt_like.jsonl"
     "${MK[@]}" build/getp_gpu >/dev/null 2>&1 & a=$!
@@ -92,5 +108,5 @@ workload)
         echo "$side: $(grep -E 'achieved throughput|time to first token|time per output token|generated tokens|forward calls' "$OUT/sharegpt_$side.log" | tr '\n' ';')"
     done
     ;;
-*) echo "gpu_checkup: unknown part $PART (test, ab, fold, wgmma, workload)"; exit 2 ;;
+*) echo "gpu_checkup: unknown part $PART (test, ab, fold, wgmma, quick, workload)"; exit 2 ;;
 esac
