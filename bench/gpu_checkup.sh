@@ -16,7 +16,8 @@
 #             20b and 20b:mxfp4 at batch 64, 256 and 512
 #   quick     when device time is short, one round of each in one call: ab at
 #             batch 1 and 256 (20b:mxfp4) and 1 (20b), GETP_MM_WGMMA 0 vs 2 at
-#             256 and 512, and the fold at batch 1
+#             256 and 512 (at 512 also in calls of 512 rows: GETP_MAX_ROWS),
+#             and the fold at batch 1
 #   workload  the ShareGPT-like run (bench/workload.py, 1000 requests) through
 #             getp_gpu on 20b:mxfp4 at --batch 1024 (issue 23's; WORKLOAD_BATCH
 #             sets it), this tree against BASE:
@@ -85,10 +86,11 @@ wgmma)
     ;;
 quick)
     AB_LOG=$OUT/ab.log bash bench/ab_gpu.sh "$BASE" 1 "20b:mxfp4 1 2 64 128" "20b 1 2 64 128" "20b:mxfp4 256 256 64 128" | tail -n 5
-    for b in 256 512; do
+    for cfg in "256 256" "512 256" "512 512"; do
+        read -r b rows <<<"$cfg"
         for v in 0 2; do
-            line=$(GETP_MM_WGMMA=$v build/bench_gpu --dummy 20b:mxfp4 --batch $b --requests $b --prompt 64 --new 128 2>&1 | tail -n 1)
-            echo "20b:mxfp4 batch=$b wgmma=$v: $(grep -oE '(decode|overall)_tok_s=[0-9.]+' <<<"$line" | tr '\n' ' ')"
+            line=$(GETP_MAX_ROWS=$rows GETP_MM_WGMMA=$v build/bench_gpu --dummy 20b:mxfp4 --batch $b --requests $b --prompt 64 --new 128 2>&1 | tail -n 1)
+            echo "20b:mxfp4 batch=$b rows a call=$rows wgmma=$v: $(grep -oE '(decode|overall)_tok_s=[0-9.]+' <<<"$line" | tr '\n' ' ')"
         done
     done
     for v in plain fold; do

@@ -126,16 +126,16 @@ int calls_collect(Backend *b, int *tokens, TokenLogprobs *logprobs, Error *err) 
 }
 
 int calls_init(HipState *s, Error *err) {
-    const size_t input_bytes = step_input_bytes(MAX_ROWS, MAX_ROWS); /* the largest call's */
-    const size_t logprobs_bytes = MAX_ROWS * sizeof(TokenLogprobs);
-    if (device_alloc(&s->d_input, input_bytes, err) || device_alloc(&s->d_tokens, MAX_ROWS * sizeof(int), err) ||
+    const size_t input_bytes = step_input_bytes(s->max_rows, s->max_rows); /* the largest call's */
+    const size_t logprobs_bytes = s->max_rows * sizeof(TokenLogprobs);
+    if (device_alloc(&s->d_input, input_bytes, err) || device_alloc(&s->d_tokens, s->max_rows * sizeof(int), err) ||
         device_alloc(&s->d_logprobs, logprobs_bytes, err))
         return -1;
     CHECK(hipMemset(s->d_input, 0, input_bytes), err);
     CHECK(hipMemset(s->d_logprobs, 0, logprobs_bytes), err); /* the rows that did not ask are copied back too */
     for (int i = 0; i < 2; i++) {
         CHECK(hipHostMalloc((void **)&s->h_input[i], input_bytes, hipHostMallocDefault), err);
-        CHECK(hipHostMalloc((void **)&s->h_tokens[i], MAX_ROWS * sizeof(int), hipHostMallocDefault), err);
+        CHECK(hipHostMalloc((void **)&s->h_tokens[i], s->max_rows * sizeof(int), hipHostMallocDefault), err);
         CHECK(hipHostMalloc((void **)&s->h_logprobs[i], logprobs_bytes, hipHostMallocDefault), err);
         CHECK(hipEventCreateWithFlags(&s->call_done[i], hipEventDisableTiming), err);
     }

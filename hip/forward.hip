@@ -48,7 +48,7 @@ int forward_enqueue_step(HipState *s, int T, int n_out, int sample, Error *err) 
 
 int forward_init(HipState *s, Error *err) {
     const ModelConfig *c = &s->c;
-    size_t R = MAX_ROWS, H = c->hidden, QD = (size_t)c->n_heads * c->head_dim, KVD = (size_t)c->n_kv_heads * c->head_dim;
+    size_t R = s->max_rows, H = c->hidden, QD = (size_t)c->n_heads * c->head_dim, KVD = (size_t)c->n_kv_heads * c->head_dim;
     size_t I = c->intermediate, K = c->experts_per_token, V = c->vocab_size, E = c->n_experts;
     /* q, k and v run as one launch: split them like one matrix */
     if (resident_matmul_blocks(s, s->layers[0].wq.dtype, err)) return -1;

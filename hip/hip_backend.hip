@@ -100,8 +100,13 @@ extern "C" Backend *hip_backend_create_if_available(const Model *m, int max_slot
     b->model = m;
     b->max_slots = max_slots < 1 ? 1 : max_slots;
     b->max_context = max_context;
-    b->max_rows = MAX_ROWS;
+    b->max_rows = s->max_rows = max_rows_setting();
     b->impl = s;
+    if (s->max_rows == 0) {
+        error_set(err, "hip backend: GETP_MAX_ROWS must be a number of rows from 1 to 4096, not '%s'", getenv("GETP_MAX_ROWS"));
+        hip_destroy(b);
+        return NULL;
+    }
     if (hip_init(s, b, m, kv_bytes, load, err) != 0) {
         hip_destroy(b);
         return NULL;

@@ -44,7 +44,7 @@ extern "C" {
     } while (0)
 #define CHECK_LAUNCH(err) CHECK(hipGetLastError(), err)
 
-#define MAX_ROWS 256   /* rows one forward call accepts */
+#define MAX_ROWS 256   /* rows one forward call accepts; GETP_MAX_ROWS=N (1-4096) sets it for a run (A/B) */
 #define MAX_GRAPHS 300 /* decode graphs kept, one per batch size and STEP_* kind */
 
 /* One layer's weights on the device (views into HipState's weight areas). */
@@ -104,7 +104,7 @@ struct HipState {
     /* per step */
     int *d_input; /* a call's T rows and specs, packed: see step_rows */
     int *d_tokens; /* the last sampling call's tokens (fed back: TOKEN_OF_PREVIOUS) */
-    TokenLogprobs *d_logprobs; /* [MAX_ROWS]: the last STEP_LOGPROBS call's, for the rows that asked */
+    TokenLogprobs *d_logprobs; /* [max_rows]: the last STEP_LOGPROBS call's, for the rows that asked */
     /* Host side of a call, twice: a call may be built while the one before
      * it is in flight (submit_sample), whose copies read its own buffers.
      * h_input[buf] keeps the call's specs until it is collected. */
@@ -131,9 +131,19 @@ struct HipState {
     int no_graphs;          /* GETP_NO_GRAPHS=1 or profiling: launch every step directly */
     int attention_per_head; /* GETP_ATTENTION_PER_HEAD=1: attention_kernel at every step size (A/B) */
     int mm_wgmma;           /* GETP_MM_WGMMA=1 or 2: the experts' large-step matmuls by warpgroup_mma (A/B) */
+    int max_rows;           /* rows one call accepts: MAX_ROWS, or GETP_MAX_ROWS (A/B); the buffers and sliding rings are sized by it */
 };
 
 static inline unsigned cdiv(size_t n, size_t d) { return (unsigned)((n + d - 1) / d); }
+
+/* The rows one call accepts: GETP_MAX_ROWS when set (1-4096), else MAX_ROWS; 0 when it is set to anything else. */
+static inline int max_rows_setting() {
+    const char *e = getenv("GETP_MAX_ROWS");
+    if (!e) return MAX_ROWS;
+    char *end;
+    long n = strtol(e, &end, 10);
+    return *e && !*end && n >= 1 && n <= 4096 ? (int)n : 0;
+}
 
 static inline int device_alloc(void *p, size_t bytes, Error *err) {
     CHECK(hipMalloc((void **)p, bytes ? bytes : 1), err);

@@ -78,6 +78,15 @@ for wg in $([ $EMU = 1 ] && echo 2 || echo 1 2); do
     GETP_MM_WGMMA=$wg $BIN/test_gpu $OUT/$m.bin 1e-4 >$OUT/gpu_${m}_wgmma$wg.log 2>&1
     count_tagged $OUT/gpu_${m}_wgmma$wg.log "GETP_MM_WGMMA=$wg"
 done
+# calls of 512 rows (GETP_MAX_ROWS=512): the batch-invariance check's largest
+# batch is then 512 rows in one call (on the GPU also with wgmma)
+for wg in 0 $([ $EMU = 1 ] || echo 2); do
+    GETP_MAX_ROWS=512 GETP_MM_WGMMA=$wg $BIN/test_gpu $OUT/$m.bin 1e-4 >$OUT/gpu_${m}_rows512_$wg.log 2>&1
+    count_tagged $OUT/gpu_${m}_rows512_$wg.log "GETP_MAX_ROWS=512$([ $wg = 0 ] || echo " GETP_MM_WGMMA=$wg")"
+done
+if ! GETP_MAX_ROWS=5000 $BIN/test_gpu $OUT/$m.bin 1e-4 >$OUT/gpu_rows5000.log 2>&1 && grep -q "GETP_MAX_ROWS must be a number of rows from 1 to 4096, not '5000'" $OUT/gpu_rows5000.log; then
+    echo "PASS GETP_MAX_ROWS=5000 is refused and says why"; PASSED=$((PASSED + 1))
+else echo "FAIL GETP_MAX_ROWS=5000 was not refused with its reason"; cat $OUT/gpu_rows5000.log; FAILED=$((FAILED + 1)); fi
 # a shape the row kernels cannot hold (hidden above 4096) is refused with the reason
 $B/gen_model $OUT/hidden4128.bin --preset tiny --hidden 4128 --vocab 512
 if ! $BIN/test_gpu $OUT/hidden4128.bin 1e-4 >$OUT/gpu_hidden4128.log 2>&1 && grep -q "hidden size 4128 is above 4096" $OUT/gpu_hidden4128.log; then
