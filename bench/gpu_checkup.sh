@@ -97,6 +97,10 @@ quick)
         line=$(env $([ $v = plain ] && echo GETP_MXFP4_PLAIN=1) build/bench_gpu --dummy 20b:mxfp4 --batch 1 --requests 2 --prompt 64 --new 128 2>&1 | tail -n 1)
         echo "20b:mxfp4 batch=1 $v: $(grep -oE '(decode|overall)_tok_s=[0-9.]+' <<<"$line" | tr '\n' ' ')"
     done
+    for rows in 256 1024; do # prefill: 64 prompts of 512 tokens, in calls of 256 or 1024 rows
+        line=$(GETP_MAX_ROWS=$rows build/bench_gpu --dummy 20b:mxfp4 --batch 64 --requests 64 --prompt 512 --new 2 2>&1 | tail -n 1)
+        echo "20b:mxfp4 prefill 64 x 512, rows a call=$rows: $(grep -oE 'prefill_tok_s=[0-9.]+' <<<"$line")"
+    done
     ;;
 workload)
     python3 bench/workload.py >"$OUT/sharegpt_like.jsonl"
