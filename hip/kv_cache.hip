@@ -73,8 +73,8 @@ int kv_cache_alloc(HipState *s, Backend *b, size_t budget, Error *err) {
     }
     const size_t one_sequence = slot_bytes + position_bytes * pages_per_slot * KV_PAGE;
     if (budget < one_sequence)
-        return error_set(err, "hip backend: one sequence of %d positions needs %.2f GiB of KV cache, only %.2f GiB available (lower --ctx, or set --kv-mem)",
-                         ctx, one_sequence / 1073741824.0, budget / 1073741824.0);
+        return error_set(err, "hip backend: one sequence of %d positions needs %.1f MiB of KV cache, only %.1f MiB available (lower --ctx, or set --kv-mem)",
+                         ctx, one_sequence / 1048576.0, budget / 1048576.0);
     /* every slot its rings; the rest to the pool, which needs no more than every slot's whole context */
     if (slot_bytes && (size_t)b->max_slots > (budget - position_bytes * pages_per_slot * KV_PAGE) / slot_bytes)
         b->max_slots = (int)((budget - position_bytes * pages_per_slot * KV_PAGE) / slot_bytes);

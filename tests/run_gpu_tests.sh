@@ -92,6 +92,12 @@ $B/gen_model $OUT/hidden4128.bin --preset tiny --hidden 4128 --vocab 512
 if ! $BIN/test_gpu $OUT/hidden4128.bin 1e-4 >$OUT/gpu_hidden4128.log 2>&1 && grep -q "hidden size 4128 is above 4096" $OUT/gpu_hidden4128.log; then
     echo "PASS the GPU backend refuses hidden 4128 and says why"; PASSED=$((PASSED + 1))
 else echo "FAIL hidden 4128 was not refused with its reason"; cat $OUT/gpu_hidden4128.log; FAILED=$((FAILED + 1)); fi
+# a KV-cache budget below one sequence: refused with the reason, no output file
+rm -f $OUT/kvmem_gpu.txt
+if ! $BIN/getp_gpu $OUT/tiny_gpu.bin -m getp -i examples/requests.txt -o $OUT/kvmem_gpu.txt -n 24 --ctx 4096 --kv-mem 0.001 --backend hip --no-progress >$OUT/kvmem_gpu.log 2>&1 &&
+    grep -q "one sequence of 4096 positions needs [0-9.]* MiB of KV cache, only 1.0 MiB available" $OUT/kvmem_gpu.log && [ ! -e $OUT/kvmem_gpu.txt ]; then
+    echo "PASS getp_gpu --kv-mem below one sequence is refused with the reason, no output file"; PASSED=$((PASSED + 1))
+else echo "FAIL getp_gpu --kv-mem 0.001 --ctx 4096 was not refused with its reason"; cat $OUT/kvmem_gpu.log; FAILED=$((FAILED + 1)); fi
 # the whole CLI: getp on the GPU writes the same file as on the CPU (greedy)
 build/getp $OUT/tiny_gpu.bin -m getp -i examples/requests.txt -o $OUT/out_cpu.txt -n 24 --backend cpu --no-progress >/dev/null 2>&1
 $BIN/getp_gpu $OUT/tiny_gpu.bin -m getp -i examples/requests.txt -o $OUT/out_gpu.txt -n 24 --backend hip --no-progress >$OUT/getp_gpu.log 2>&1
