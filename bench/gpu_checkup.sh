@@ -37,7 +37,7 @@ echo "base: $(cat "$BASE/.commit" 2>/dev/null || echo "$BASE")"
 
 case $PART in
 test)
-    "${MK[@]}" test-gpu build/bench_gpu build/wgmma_probe build/cublas_probe >"$OUT/test_gpu.log" 2>&1
+    GPU_JOBS=${GPU_JOBS:-4} "${MK[@]}" test-gpu build/bench_gpu build/wgmma_probe build/cublas_probe >"$OUT/test_gpu.log" 2>&1
     rc=$?
     grep -E "^FAIL" "$OUT/test_gpu.log" | head -n 20
     grep -E "passed|failed" "$OUT/test_gpu.log" | tail -n 3
