@@ -58,16 +58,24 @@ __device__ inline void prefetch_l2(const void *p, size_t bytes) {
     for (a += (uintptr_t)threadIdx.x * 128; a < end; a += (uintptr_t)blockDim.x * 128) prefetch_l2_line((const void *)a);
 }
 
+/* launch(argv) with argv the addresses of the kernel's arguments, each
+ * converted to its parameter's type (the runtime's launch calls take them so). */
+template <typename... Params, typename Launch, typename... Args>
+static inline hipError_t with_kernel_args(void (*)(Params...), Launch launch, Args... args) {
+    std::tuple<std::remove_cv_t<Params>...> values(static_cast<Params>(args)...);
+    void *argv[sizeof...(Params) > 0 ? sizeof...(Params) : 1];
+    std::apply([&](auto &...v) { int i = 0; ((argv[i++] = (void *)&v), ...); }, values);
+    return launch(argv);
+}
+
 template <typename... Params, typename... Args>
 static inline hipError_t launch_chained(void (*kernel)(Params...), dim3 grid, dim3 block, size_t shared, hipStream_t stream,
                                         Args... args) {
 #if defined(GETP_EMU)
     return emu_launch(kernel, grid, block, shared, stream, args...);
 #elif defined(GETP_AMD)
-    std::tuple<std::remove_cv_t<Params>...> values(static_cast<Params>(args)...);
-    void *argv[sizeof...(Params) > 0 ? sizeof...(Params) : 1];
-    std::apply([&](auto &...v) { int i = 0; ((argv[i++] = (void *)&v), ...); }, values);
-    return hipLaunchKernel((const void *)kernel, grid, block, argv, shared, stream);
+    return with_kernel_args(
+        kernel, [&](void **argv) { return hipLaunchKernel((const void *)kernel, grid, block, argv, shared, stream); }, args...);
 #else
     cudaLaunchConfig_t config = {};
     config.gridDim = grid, config.blockDim = block, config.dynamicSmemBytes = shared, config.stream = stream;
@@ -76,6 +84,20 @@ static inline hipError_t launch_chained(void (*kernel)(Params...), dim3 grid, di
     attr[0].val.programmaticStreamSerializationAllowed = 1;
     config.attrs = attr, config.numAttrs = 1;
     return cudaLaunchKernelEx(&config, kernel, (Params)args...);
+#endif
+}
+
+/* A launch whose blocks are all resident at once, so that they may wait on
+ * each other (block_counters.h); fails when the grid is larger than fits. */
+template <typename... Params, typename... Args>
+static inline hipError_t launch_cooperative(void (*kernel)(Params...), dim3 grid, dim3 block, size_t shared, hipStream_t stream,
+                                            Args... args) {
+#if defined(GETP_EMU)
+    return emu_launch_cooperative(kernel, grid, block, shared, stream, args...);
+#else
+    return with_kernel_args(
+        kernel, [&](void **argv) { return hipLaunchCooperativeKernel((const void *)kernel, grid, block, argv, (unsigned)shared, stream); },
+        args...);
 #endif
 }
 

@@ -13,7 +13,9 @@
  * Each kernel family is one header, its kernels then its launcher, included
  * only by forward.hip: embed.h, qkv_rope.h, attention.h, matmul.h (with
  * matmul_load.h), moe_route.h, moe_combine.h, sample.h; rows.h holds the
- * row helpers they share. The math they all follow is src/cpu_backend.c's.
+ * row helpers they share; block_counters.h the counters between the blocks
+ * of a cooperative launch (a persistent kernel's, issue 25; not used by the
+ * forward pass yet). The math they all follow is src/cpu_backend.c's.
  * unit_tests.hip checks the building blocks (GPU and emulator); emu/ is
  * the CPU emulator that runs all of hip/ without a GPU (make test-emu). */
 #ifndef GETP_HIP_STATE_H

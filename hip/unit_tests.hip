@@ -2,7 +2,8 @@
 // GPU (make test-gpu) and on the CPU emulator (make test-emu): the MXFP4
 // decode (pair order, folded and plain scales) for every scale and value,
 // the mma's register layout, warpgroup_mma (wgmma on sm_90a), the warp
-// collectives and the async copies.
+// collectives and the async copies, and counters between the blocks of a
+// cooperative launch.
 // The same checks on both sides are what tie the emulator to the GPU: a
 // layout the emulator got wrong fails here on the GPU. Prints PASS/FAIL
 // lines; exits non-zero on a failure.
@@ -12,6 +13,7 @@
 #include <string.h>
 
 #include "async_copy.h"
+#include "block_counters.h"
 #include "early_start.h"
 #include "matmul_load.h"
 #include "reduce.h"
@@ -275,10 +277,47 @@ static void test_collectives() {
     OK(hipFree(d_src));
 }
 
+/* ---- counters between blocks: a chain from the last block to the first ----
+ * Block b waits until the blocks above it have signalled, reads what block
+ * b + 1 wrote, writes its own part and signals. Run one block after another
+ * it could never finish (block 0 waits first): it needs the blocks side by
+ * side, as a cooperative launch has them. */
+__global__ void counter_chain_kernel(int *counter, int *order, int *data, int *seen) {
+    const int b = (int)blockIdx.x, n = (int)gridDim.x, t = (int)threadIdx.x, T = (int)blockDim.x;
+    counter_wait(counter, n - 1 - b);
+    if (b + 1 < n) seen[b * T + t] = data[(b + 1) * T + t];
+    data[b * T + t] = b * 1000 + t;
+    if (t == 0) order[n - 1 - b] = b;
+    counter_signal(counter);
+}
+
+static void test_block_counters() {
+    enum { N = 8, T = 64 };
+    int *d, order[N], seen[N * T];
+    OK(hipMalloc(&d, (1 + N + 2 * N * T) * sizeof(int)));
+    OK(hipMemset(d, 0, (1 + N + 2 * N * T) * sizeof(int)));
+    OK(launch_cooperative(counter_chain_kernel, dim3(N), dim3(T), 0, (hipStream_t)0, d, d + 1, d + 1 + N, d + 1 + N + N * T));
+    OK(hipMemcpy(order, d + 1, sizeof order, hipMemcpyDeviceToHost));
+    OK(hipMemcpy(seen, d + 1 + N + N * T, sizeof seen, hipMemcpyDeviceToHost));
+    int bad = 0;
+    for (int i = 0; i < N; i++) bad += order[i] != N - 1 - i;
+    for (int b = 0; b + 1 < N; b++)
+        for (int t = 0; t < T; t++) bad += seen[b * T + t] != (b + 1) * 1000 + t;
+    /* more blocks than can ever be resident: refused, not run */
+    hipError_t too_large = launch_cooperative(counter_chain_kernel, dim3(100000), dim3(T), 0, (hipStream_t)0, d, d + 1, d + 1 + N, d + 1 + N + N * T);
+    (void)hipGetLastError();
+    char what[200];
+    snprintf(what, sizeof what, "counters between the blocks of a cooperative launch: %d blocks chained last to first, %d wrong; 100000 blocks refused (%s)",
+             N, bad, too_large != hipSuccess ? hipGetErrorString(too_large) : "launched");
+    report(bad == 0 && too_large != hipSuccess, what);
+    OK(hipFree(d));
+}
+
 int main() {
     test_mxfp4_decode();
     test_mma();
     test_warpgroup_mma();
     test_collectives();
+    test_block_counters();
     return failures != 0;
 }

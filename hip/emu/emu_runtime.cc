@@ -81,11 +81,14 @@ struct Block {
     std::vector<unsigned char> dyn_shared;
     const std::function<void()> *body = nullptr;
     const void *kernel = nullptr;
-    void *main_sp = nullptr;
+    void *main_sp = nullptr; /* the launch's context: where the block returns when it ends (or yields, cooperative) */
+    char *stacks = nullptr;  /* its fibers' stacks, STACK_BYTES each, a guard page below each */
+    int n_stacks = 0;
+    bool cooperative = false; /* its grid's blocks run side by side (emu_launch_cooperative) */
 };
 
 Block *g_block;
-char *g_stacks;
+long g_spins; /* spin-waits since anything went on (cooperative launches) */
 bool g_poison;
 /* GETP_EMU_ORDER=reverse: the last thread of a block runs first, and each
  * waits for the one below it: a missing barrier shows in one order or the
@@ -102,7 +105,7 @@ Fiber &cur() { return g_block->f[g_block->cur]; }
 /* The usable stack of fiber i (above its guard page); i = -1: the main one. */
 void stack_bounds(int i, const void **bottom, size_t *size) {
     if (i >= 0) {
-        *bottom = g_stacks + (size_t)i * STACK_BYTES + PAGE, *size = STACK_BYTES - PAGE;
+        *bottom = g_block->stacks + (size_t)i * STACK_BYTES + PAGE, *size = STACK_BYTES - PAGE;
         return;
     }
     static const void *main_bottom;
@@ -159,7 +162,7 @@ void yield_waiting() {
     switch_to(b.f[b.cur].next);
 }
 
-void progress() { g_block->stall = 0; }
+void progress() { g_block->stall = 0, g_spins = 0; }
 
 /* Opens the block's barrier when every live thread has reached it, and
  * each warp's when all its live lanes have. */
@@ -209,9 +212,9 @@ void fiber_entry() {
 void *initial_sp(int i) {
     /* tops staggered by 17 cache lines a fiber: stacks a power of two apart
      * would put every fiber's hot frames in the same cache sets */
-    char *top = g_stacks + (size_t)(i + 1) * STACK_BYTES - (size_t)(i * 17 % 1024) * 64;
+    char *top = g_block->stacks + (size_t)(i + 1) * STACK_BYTES - (size_t)(i * 17 % 1024) * 64;
 #ifdef EMU_ASAN
-    ASAN_UNPOISON_MEMORY_REGION(g_stacks + (size_t)i * STACK_BYTES + PAGE, STACK_BYTES - PAGE);
+    ASAN_UNPOISON_MEMORY_REGION(g_block->stacks + (size_t)i * STACK_BYTES + PAGE, STACK_BYTES - PAGE);
 #endif
     void **sp = (void **)top;
     *--sp = nullptr;               /* fiber_entry's return address: it never returns */
@@ -220,7 +223,19 @@ void *initial_sp(int i) {
     return sp;
 }
 
-void run_block(Block &b) {
+/* Stacks for n fibers, with a guard page below each so that an overflow faults. */
+char *map_stacks(int n) {
+    char *p = (char *)mmap(nullptr, STACK_BYTES * n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) {
+        fprintf(stderr, "getp GPU emulator: cannot map fiber stacks\n");
+        abort();
+    }
+    for (int i = 0; i < n; i++) mprotect(p + (size_t)i * STACK_BYTES, PAGE, PROT_NONE);
+    return p;
+}
+
+/* Block b (g_block) ready to run its first thread. */
+void start_block(Block &b) {
     int n = (int)(b.dim.x * b.dim.y * b.dim.z);
     b.n = b.live = n, b.arrived = 0, b.stall = 0;
     int warps = (n + 31) / 32;
@@ -235,26 +250,69 @@ void run_block(Block &b) {
     }
     if (!b.dyn_shared.empty()) memset(b.dyn_shared.data(), g_poison ? 0xFF : 0, b.dyn_shared.size());
     b.cur = g_reverse ? n - 1 : 0;
+}
+
+/* Runs b's current thread until the block ends (or, cooperative, one of
+ * its threads spin-waits: emu_spin_yield). */
+void resume_block(Block &b) {
+    g_block = &b;
     switch_stack(&b.main_sp, b.f[b.cur].sp, b.cur, false);
+    g_block = nullptr;
 }
 
 void run_kernel(const void *kernel, dim3 grid, dim3 block, size_t shared, const std::function<void()> &body) {
     static Block *blk = new Block();
-    Block *saved = g_block;
-    if (saved) {
+    if (!blk->stacks) blk->stacks = map_stacks(MAX_THREADS), blk->n_stacks = MAX_THREADS;
+    if (g_block) {
         fprintf(stderr, "getp GPU emulator: a kernel launched from inside a kernel\n");
         abort();
     }
-    g_block = blk;
-    blk->kernel = kernel, blk->body = &body, blk->dim = block, blk->grid = grid;
+    blk->kernel = kernel, blk->body = &body, blk->dim = block, blk->grid = grid, blk->cooperative = false;
     blk->dyn_shared.assign(shared, 0);
     for (unsigned z = 0; z < grid.z; z++)
         for (unsigned y = 0; y < grid.y; y++)
             for (unsigned x = 0; x < grid.x; x++) {
                 blk->idx = dim3(x, y, z);
-                run_block(*blk);
+                g_block = blk;
+                start_block(*blk);
+                resume_block(*blk);
             }
-    g_block = nullptr;
+}
+
+/* Every block of the grid at once, as a cooperative launch promises: each
+ * block runs until it ends or one of its threads spin-waits on memory
+ * another block writes (emu_spin_yield), then the next block runs. Their
+ * static __shared__ arrays would be one for all: such kernels keep theirs
+ * in dynamic shared memory, which is each block's own. */
+void run_kernel_cooperative(const void *kernel, dim3 grid, dim3 block, size_t shared, const std::function<void()> &body) {
+    static std::vector<Block *> &blocks = *new std::vector<Block *>(); /* kept to the end, as run_kernel's block */
+    int n_blocks = (int)(grid.x * grid.y * grid.z), threads = (int)(block.x * block.y * block.z);
+    if (g_block) {
+        fprintf(stderr, "getp GPU emulator: a kernel launched from inside a kernel\n");
+        abort();
+    }
+    while ((int)blocks.size() < n_blocks) blocks.push_back(new Block());
+    for (int i = 0; i < n_blocks; i++) {
+        Block &b = *blocks[i];
+        if (b.n_stacks < threads) {
+            if (b.stacks) munmap(b.stacks, STACK_BYTES * b.n_stacks);
+            b.stacks = map_stacks(threads), b.n_stacks = threads;
+        }
+        b.kernel = kernel, b.body = &body, b.dim = block, b.grid = grid, b.cooperative = true;
+        b.idx = dim3(i % grid.x, i / grid.x % grid.y, i / (grid.x * grid.y));
+        b.dyn_shared.assign(shared, 0);
+        g_block = &b;
+        start_block(b);
+        g_block = nullptr;
+    }
+    g_spins = 0;
+    for (int live = n_blocks; live > 0;)
+        for (int i = 0; i < n_blocks; i++) {
+            int k = g_reverse ? n_blocks - 1 - i : i;
+            if (blocks[k]->live == 0) continue;
+            resume_block(*blocks[k]);
+            live -= blocks[k]->live == 0;
+        }
 }
 
 void init_once() {
@@ -265,13 +323,6 @@ void init_once() {
     g_reverse = getenv("GETP_EMU_ORDER") && strcmp(getenv("GETP_EMU_ORDER"), "reverse") == 0;
     const char *gb = getenv("GETP_EMU_MEM_GB");
     g_total_mem = (size_t)(gb ? atof(gb) : 8.0) * ((size_t)1 << 30);
-    /* stacks with a guard page below each, so an overflow faults */
-    g_stacks = (char *)mmap(nullptr, STACK_BYTES * MAX_THREADS, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (g_stacks == MAP_FAILED) {
-        fprintf(stderr, "getp GPU emulator: cannot map fiber stacks\n");
-        abort();
-    }
-    for (int i = 0; i < MAX_THREADS; i++) mprotect(g_stacks + (size_t)i * STACK_BYTES, PAGE, PROT_NONE);
 }
 
 float bf16_half(uint32_t pair, int half) { return __uint_as_float(half ? pair & 0xffff0000u : pair << 16); }
@@ -300,6 +351,20 @@ void emu_syncthreads() {
 }
 
 void emu_warp_sync() { warp_barrier(); }
+
+void emu_spin_yield() {
+    Block &b = *g_block;
+    if (++g_spins > 100000000L) {
+        fprintf(stderr, "getp GPU emulator: kernel %p: blocks spin-wait on memory and none can go on (a counter nobody reaches?)\n", b.kernel);
+        abort();
+    }
+    if (!b.cooperative) { /* only the block's own threads can change what it waits for */
+        yield_waiting();
+        return;
+    }
+    b.stall = 0;
+    switch_stack(&b.f[b.cur].sp, b.main_sp, -1, false); /* to the launch, which runs the next block */
+}
 
 /* Two slot sets, used in turn: a lane reaches collective n + 1 only after
  * the warp's barrier of n, which every lane passed after reading n - 1. */
@@ -396,6 +461,22 @@ hipError_t emu_enqueue_kernel(const void *kernel, dim3 grid, dim3 block, size_t 
         return hipErrorInvalidValue;
     }
     return enqueue(s, [=]() { run_kernel(kernel, grid, block, shared, body); });
+}
+
+hipError_t emu_enqueue_cooperative(const void *kernel, dim3 grid, dim3 block, size_t shared, hipStream_t s, std::function<void()> body) {
+    init_once();
+    size_t threads = (size_t)block.x * block.y * block.z, blocks = (size_t)grid.x * grid.y * grid.z;
+    auto lim = g_shared_limit.find(kernel);
+    size_t shared_limit = lim != g_shared_limit.end() ? (size_t)lim->second : 48 * 1024;
+    if (threads == 0 || threads > MAX_THREADS || blocks == 0 || shared > shared_limit) {
+        g_last_error = hipErrorInvalidValue;
+        return hipErrorInvalidValue;
+    }
+    if (blocks > EMU_COOPERATIVE_BLOCKS) { /* more than can be resident at once */
+        g_last_error = hipErrorCooperativeLaunchTooLarge;
+        return hipErrorCooperativeLaunchTooLarge;
+    }
+    return enqueue(s, [=]() { run_kernel_cooperative(kernel, grid, block, shared, body); });
 }
 
 hipError_t hipStreamCreateWithFlags(hipStream_t *s, unsigned) {
@@ -507,6 +588,7 @@ const char *hipGetErrorString(hipError_t e) {
     case hipSuccess: return "no error";
     case hipErrorInvalidValue: return "invalid argument (emulator: launch of more than 1024 threads or too much shared memory?)";
     case hipErrorMemoryAllocation: return "out of memory (emulator: GETP_EMU_MEM_GB)";
+    case hipErrorCooperativeLaunchTooLarge: return "too many blocks in cooperative launch (emulator: at most 64)";
     case hipErrorNotSupported: return "operation not supported by the emulator";
     case hipErrorStreamCaptureUnsupported: return "operation not permitted when stream is capturing";
     default: return "unknown error";

@@ -119,6 +119,7 @@ enum {
     hipErrorInvalidValue = 1,
     hipErrorMemoryAllocation = 2,
     hipErrorInvalidDevice = 101,
+    hipErrorCooperativeLaunchTooLarge = 720,
     hipErrorNotSupported = 801,
     hipErrorStreamCaptureUnsupported = 900
 };
@@ -191,6 +192,21 @@ hipError_t hipEventElapsedTime(float *ms, hipEvent_t a, hipEvent_t b);
 hipError_t hipEventDestroy(hipEvent_t e);
 hipError_t hipFuncSetAttribute(const void *kernel, hipFuncAttribute attr, int value);
 hipError_t hipOccupancyMaxActiveBlocksPerMultiprocessor(int *n, const void *kernel, int block_threads, size_t shared);
+
+/* A thread spin-waiting on memory that another block (or thread) writes
+ * lets the others run: the next block of a cooperative launch, the next
+ * thread of its block otherwise. */
+void emu_spin_yield();
+
+/* A cooperative launch (hipLaunchCooperativeKernel): its blocks run side by
+ * side, so that they may wait on each other; at most this many. */
+#define EMU_COOPERATIVE_BLOCKS 64
+hipError_t emu_enqueue_cooperative(const void *kernel, dim3 grid, dim3 block, size_t shared, hipStream_t s, std::function<void()> body);
+template <typename... Params, typename... Args>
+inline hipError_t emu_launch_cooperative(void (*kernel)(Params...), dim3 grid, dim3 block, size_t shared, hipStream_t stream, Args... args) {
+    std::tuple<std::remove_cv_t<Params>...> values(static_cast<Params>(args)...);
+    return emu_enqueue_cooperative((const void *)kernel, grid, block, shared, stream, [kernel, values]() { std::apply(kernel, values); });
+}
 
 /* A launch: run now, or recorded into the graph its stream is capturing. */
 hipError_t emu_enqueue_kernel(const void *kernel, dim3 grid, dim3 block, size_t shared, hipStream_t s, std::function<void()> body);
