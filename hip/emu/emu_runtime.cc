@@ -150,7 +150,7 @@ void switch_to(int next) {
     Block &b = *g_block;
     fprintf(stderr,
             "getp GPU emulator: kernel %p, block (%u,%u,%u): %d threads wait and none can go on (threads of the block or of a warp "
-            "wait at different barriers)\n",
+            "wait at different barriers, or spin on what another block writes: that needs a cooperative launch)\n",
             b.kernel, b.idx.x, b.idx.y, b.idx.z, b.live);
     abort();
 }
