@@ -5,7 +5,9 @@
  * may wait on each other only when all of them are resident at once: launch
  * such a kernel with launch_cooperative (early_start.h), never with more
  * blocks than fit. The emulator runs a cooperative grid's blocks side by
- * side and switches to another block while one spins. */
+ * side and switches to another block while one spins; there each block
+ * has shared memory of its own only in its dynamic area (DYNAMIC_SHARED),
+ * so a kernel launched so keeps its shared arrays there. */
 #ifndef GETP_HIP_BLOCK_COUNTERS_H
 #define GETP_HIP_BLOCK_COUNTERS_H
 

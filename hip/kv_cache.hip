@@ -29,9 +29,13 @@ static void kv_sizes(const ModelConfig *c, int ctx, int max_rows, size_t *slot_b
 }
 
 extern "C" size_t hip_kv_cache_bytes(const ModelConfig *c, int max_slots, int max_context, long positions) {
+    if ((uint32_t)max_context > c->max_context) max_context = (int)c->max_context; /* as the backend's creation */
     size_t slot_bytes, position_bytes;
     kv_sizes(c, max_context, max_rows_setting() ? max_rows_setting() : MAX_ROWS, &slot_bytes, &position_bytes);
-    long pages = (positions + KV_PAGE - 1) / KV_PAGE;
+    /* kv_cache_alloc's pool: at least one whole context, at most every slot's */
+    long per_slot = (max_context + KV_PAGE - 1) / KV_PAGE, pages = (positions + KV_PAGE - 1) / KV_PAGE;
+    if (pages < per_slot) pages = per_slot;
+    if (pages > per_slot * max_slots) pages = per_slot * max_slots;
     return slot_bytes * (size_t)max_slots + position_bytes * (size_t)pages * KV_PAGE;
 }
 

@@ -132,7 +132,8 @@ typedef struct {
 Backend *hip_backend_create_if_available(const Model *m, int max_slots, int max_context, int device, size_t kv_bytes, GpuLoad *load,
                                          Error *err);
 /* The kv_bytes for which the GPU backend's KV cache holds `positions` (in
- * all, shared out by reserve) for max_slots slots of max_context; 0 in
+ * all, shared out by reserve; rounded up to pages, at least one whole
+ * context, at most every slot's) for max_slots slots of max_context; 0 in
  * builds without HIP. */
 size_t hip_kv_cache_bytes(const ModelConfig *c, int max_slots, int max_context, long positions);
 /* The IPC handle of the backend's device weights, for peers on this node. */

@@ -305,8 +305,10 @@ static int counted_reserve(Backend *b, int slot, int n, Error *err) {
  * equal those of the first backend, whose pool holds every slot's context.
  * (b) A backend whose pool is one context of 48 positions (3 pages): rows
  * and copies beyond what a slot holds are refused, a full pool answers 1,
- * more than the context is an error; and a prompt in slot 1, in pages slot
- * 0 held before, gives logits bit-identical to the first backend's. */
+ * more than the context is an error; a prompt in slot 1, in pages slot 0
+ * wrote and gave back, gives logits bit-identical to the first backend's;
+ * and its first 15 positions copied into slot 0's page (copy_prefix by
+ * the page table) give position 15 the same logits there. */
 int test_paged_cache(Backend *gpu, int V) {
     const Model *m = gpu->model;
     int *ids = malloc((size_t)GEN_PROMPTS * GEN_MAX_PROMPT * sizeof(int)), failures = 0;
@@ -345,7 +347,10 @@ int test_paged_cache(Backend *gpu, int V) {
     BatchRow rows[PLEN], r1 = {1, 0, 1, 1}, r16 = {0, 16, 1, 1};
     unsigned seed = 77;
     for (int t = 0; t < PLEN; t++) rows[t] = (BatchRow){1, t, (int)(lcg(&seed) % (unsigned)V), 1};
-    Error e1, e2, e3, e4, e5, e6;
+    BatchRow fill[CTX];
+    for (int t = 0; t < CTX; t++) fill[t] = (BatchRow){0, t, (int)(lcg(&seed) % (unsigned)V), t == CTX - 1};
+    Error e0, e1, e2, e3, e4, e5, e6, e7;
+    int filled = backend_forward(one, fill, CTX, la, &e0) == 0; /* slot 0 writes all 3 pages: slot 1 gets written pages below */
     int unheld = backend_forward(one, &r1, 1, la, &e1) != 0 && strstr(e1.msg, "slot 1 holds 0 positions of the KV cache, not position 0");
     int shrunk = one->ops->reserve(one, 0, 16, &e2) == 0;
     int past = backend_forward(one, &r16, 1, la, &e3) != 0 && strstr(e3.msg, "slot 0 holds 16 positions of the KV cache, not position 16");
@@ -353,13 +358,19 @@ int test_paged_cache(Backend *gpu, int V) {
     int too_long = one->ops->reserve(one, 0, CTX + 1, &e4) == -1 && strstr(e4.msg, "cannot reserve 49 positions for slot 0");
     int copy = one->ops->copy_prefix(one, 1, 0, 5, &e5) != 0 && strstr(e5.msg, "to slot 1 (holding 0)");
     int moved = one->ops->reserve(one, 1, 32, &e6) == 0 && backend_forward(one, rows, PLEN, la, &e6) == 0;
+    /* copy_prefix by the page table: slot 1's first 15 positions into slot 0's one page, then position 15 in slot 0 */
+    BatchRow r15 = rows[15];
+    r15.slot = 0;
+    int copied = moved && one->ops->copy_prefix(one, 0, 1, 15, &e7) == 0 && backend_forward(one, &r15, 1, lb, &e7) == 0 &&
+                 memcmp(lb, la + (size_t)15 * V, (size_t)V * sizeof(float)) == 0;
     for (int t = 0; t < PLEN; t++) rows[t].slot = 0;
     moved = moved && gpu->ops->reserve(gpu, 0, PLEN, &e6) == 0 && backend_forward(gpu, rows, PLEN, lb, &e6) == 0 &&
             memcmp(la, lb, (size_t)PLEN * V * sizeof(float)) == 0;
-    ok = unheld && shrunk && past && full && too_long && copy && moved;
+    ok = filled && unheld && shrunk && past && full && too_long && copy && moved && copied;
     printf("%s paged KV cache: rows and copies a slot does not hold are refused, a full pool says so (1), more than the context is an "
-           "error, a prompt in pages another slot gave back has the same logits (%d %d %d %d %d %d %d)\n",
-           ok ? "PASS" : "FAIL", unheld, shrunk, past, full, too_long, copy, moved);
+           "error, a prompt in pages another slot wrote and gave back has the same logits, a copy by pages gives the next position's "
+           "(%d %d %d %d %d %d %d %d %d)\n",
+           ok ? "PASS" : "FAIL", filled, unheld, shrunk, past, full, too_long, copy, moved, copied);
     failures += !ok;
     free(la), free(lb);
     backend_destroy(one);

@@ -88,7 +88,7 @@ struct Block {
 };
 
 Block *g_block;
-long g_spins; /* spin-waits since anything went on (cooperative launches) */
+long g_spins; /* yields of waiting blocks since anything went on (cooperative launches) */
 bool g_poison;
 /* GETP_EMU_ORDER=reverse: the last thread of a block runs first, and each
  * waits for the one below it: a missing barrier shows in one order or the
@@ -142,6 +142,7 @@ void switch_stack(void **save_sp, void *load_sp, int to, bool dying) {
 void switch_to(int next) {
     Block &b = *g_block;
     int from = b.cur;
+    if (next == from) return; /* the block's only live thread goes on */
     b.cur = next;
     switch_stack(&b.f[from].sp, b.f[next].sp, next, false);
 }
@@ -155,10 +156,28 @@ void switch_to(int next) {
     abort();
 }
 
-/* The running fiber waits: the next live one in turn runs. */
+/* Yields of blocks that waited while nothing went on, past which a
+ * cooperative launch is taken as stuck. */
+constexpr long SPIN_LIMIT = 1000000;
+
+/* The running fiber waits: the next live one in turn runs. When every
+ * thread of the block has waited without anything going on, a block alone
+ * is deadlocked; one of a cooperative launch lets the other blocks run
+ * (what they write may be what it waits for), and the launch is stuck only
+ * when all of them keep waiting. */
 void yield_waiting() {
     Block &b = *g_block;
-    if (++b.stall > 4L * b.live + 64) deadlock();
+    if (++b.stall > 4L * b.live + 64) {
+        if (!b.cooperative) deadlock();
+        if (++g_spins > SPIN_LIMIT) {
+            fprintf(stderr, "getp GPU emulator: kernel %p: every block of the cooperative launch waits and none can go on (a counter "
+                            "nobody reaches, or threads at different barriers)\n", b.kernel);
+            abort();
+        }
+        b.stall = 0;
+        switch_stack(&b.f[b.cur].sp, b.main_sp, -1, false); /* to the launch, which runs the next block */
+        return;
+    }
     switch_to(b.f[b.cur].next);
 }
 
@@ -230,7 +249,11 @@ char *map_stacks(int n) {
         fprintf(stderr, "getp GPU emulator: cannot map fiber stacks\n");
         abort();
     }
-    for (int i = 0; i < n; i++) mprotect(p + (size_t)i * STACK_BYTES, PAGE, PROT_NONE);
+    for (int i = 0; i < n; i++)
+        if (mprotect(p + (size_t)i * STACK_BYTES, PAGE, PROT_NONE) != 0) {
+            fprintf(stderr, "getp GPU emulator: cannot protect the guard page of fiber stack %d of %d (vm.max_map_count?)\n", i, n);
+            abort();
+        }
     return p;
 }
 
@@ -292,12 +315,16 @@ void run_kernel_cooperative(const void *kernel, dim3 grid, dim3 block, size_t sh
         abort();
     }
     while ((int)blocks.size() < n_blocks) blocks.push_back(new Block());
+    /* each fiber's stack is two mappings (a guard page below it): only this launch's stay mapped */
+    for (size_t i = 0; i < blocks.size(); i++) {
+        Block &b = *blocks[i];
+        int want = (int)i < n_blocks ? threads : 0;
+        if (b.n_stacks == want) continue;
+        if (b.stacks) munmap(b.stacks, STACK_BYTES * b.n_stacks);
+        b.stacks = want ? map_stacks(want) : nullptr, b.n_stacks = want;
+    }
     for (int i = 0; i < n_blocks; i++) {
         Block &b = *blocks[i];
-        if (b.n_stacks < threads) {
-            if (b.stacks) munmap(b.stacks, STACK_BYTES * b.n_stacks);
-            b.stacks = map_stacks(threads), b.n_stacks = threads;
-        }
         b.kernel = kernel, b.body = &body, b.dim = block, b.grid = grid, b.cooperative = true;
         b.idx = dim3(i % grid.x, i / grid.x % grid.y, i / (grid.x * grid.y));
         b.dyn_shared.assign(shared, 0);
@@ -352,19 +379,7 @@ void emu_syncthreads() {
 
 void emu_warp_sync() { warp_barrier(); }
 
-void emu_spin_yield() {
-    Block &b = *g_block;
-    if (++g_spins > 100000000L) {
-        fprintf(stderr, "getp GPU emulator: kernel %p: blocks spin-wait on memory and none can go on (a counter nobody reaches?)\n", b.kernel);
-        abort();
-    }
-    if (!b.cooperative) { /* only the block's own threads can change what it waits for */
-        yield_waiting();
-        return;
-    }
-    b.stall = 0;
-    switch_stack(&b.f[b.cur].sp, b.main_sp, -1, false); /* to the launch, which runs the next block */
-}
+void emu_spin_yield() { yield_waiting(); }
 
 /* Two slot sets, used in turn: a lane reaches collective n + 1 only after
  * the warp's barrier of n, which every lane passed after reading n - 1. */
@@ -472,7 +487,7 @@ hipError_t emu_enqueue_cooperative(const void *kernel, dim3 grid, dim3 block, si
         g_last_error = hipErrorInvalidValue;
         return hipErrorInvalidValue;
     }
-    if (blocks > EMU_COOPERATIVE_BLOCKS) { /* more than can be resident at once */
+    if (blocks > EMU_COOPERATIVE_BLOCKS || blocks * threads > EMU_COOPERATIVE_THREADS) { /* more than can be resident at once */
         g_last_error = hipErrorCooperativeLaunchTooLarge;
         return hipErrorCooperativeLaunchTooLarge;
     }
@@ -588,7 +603,7 @@ const char *hipGetErrorString(hipError_t e) {
     case hipSuccess: return "no error";
     case hipErrorInvalidValue: return "invalid argument (emulator: launch of more than 1024 threads or too much shared memory?)";
     case hipErrorMemoryAllocation: return "out of memory (emulator: GETP_EMU_MEM_GB)";
-    case hipErrorCooperativeLaunchTooLarge: return "too many blocks in cooperative launch (emulator: at most 64)";
+    case hipErrorCooperativeLaunchTooLarge: return "too many blocks in cooperative launch (emulator: at most 64, 16384 threads in all)";
     case hipErrorNotSupported: return "operation not supported by the emulator";
     case hipErrorStreamCaptureUnsupported: return "operation not permitted when stream is capturing";
     default: return "unknown error";

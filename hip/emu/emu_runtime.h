@@ -193,14 +193,15 @@ hipError_t hipEventDestroy(hipEvent_t e);
 hipError_t hipFuncSetAttribute(const void *kernel, hipFuncAttribute attr, int value);
 hipError_t hipOccupancyMaxActiveBlocksPerMultiprocessor(int *n, const void *kernel, int block_threads, size_t shared);
 
-/* A thread spin-waiting on memory that another block (or thread) writes
- * lets the others run: the next block of a cooperative launch, the next
- * thread of its block otherwise. */
+/* A thread spin-waiting on memory that another thread or block writes lets
+ * the others run: the next thread of its block, and once the whole block
+ * waits, in a cooperative launch the next block. */
 void emu_spin_yield();
 
 /* A cooperative launch (hipLaunchCooperativeKernel): its blocks run side by
  * side, so that they may wait on each other; at most this many. */
 #define EMU_COOPERATIVE_BLOCKS 64
+#define EMU_COOPERATIVE_THREADS 16384 /* in all: each a fiber with a stack of its own */
 hipError_t emu_enqueue_cooperative(const void *kernel, dim3 grid, dim3 block, size_t shared, hipStream_t s, std::function<void()> body);
 template <typename... Params, typename... Args>
 inline hipError_t emu_launch_cooperative(void (*kernel)(Params...), dim3 grid, dim3 block, size_t shared, hipStream_t stream, Args... args) {
