@@ -39,9 +39,10 @@ extern "C" size_t hip_kv_cache_bytes(const ModelConfig *c, int max_slots, int ma
     return slot_bytes * (size_t)max_slots + position_bytes * (size_t)pages * KV_PAGE;
 }
 
-/* Writes ids into the device page table from entry `first` on, in launches
- * that carry the ids as their argument: each is ordered on the stream after
- * the calls submitted before it, and the host's buffer is free at once. */
+/* A slot's page ids (the books' row) into the device page table, in
+ * launches that carry the ids as their argument: each is ordered on the
+ * stream after the calls submitted before it, and the host's buffer is
+ * free at once. */
 #define PAGE_IDS_PER_LAUNCH 256
 struct PageIds {
     int n, id[PAGE_IDS_PER_LAUNCH];
