@@ -466,31 +466,32 @@ hipError_t enqueue(hipStream_t s, std::function<void()> op) {
 }
 } // namespace
 
-hipError_t emu_enqueue_kernel(const void *kernel, dim3 grid, dim3 block, size_t shared, hipStream_t s, std::function<void()> body) {
-    init_once();
-    size_t threads = (size_t)block.x * block.y * block.z;
-    auto lim = g_shared_limit.find(kernel);
-    size_t shared_limit = lim != g_shared_limit.end() ? (size_t)lim->second : 48 * 1024;
-    if (threads == 0 || threads > MAX_THREADS || grid.x == 0 || grid.y == 0 || grid.z == 0 || shared > shared_limit) {
-        g_last_error = hipErrorInvalidValue;
-        return hipErrorInvalidValue;
-    }
-    return enqueue(s, [=]() { run_kernel(kernel, grid, block, shared, body); });
-}
-
-hipError_t emu_enqueue_cooperative(const void *kernel, dim3 grid, dim3 block, size_t shared, hipStream_t s, std::function<void()> body) {
+namespace {
+/* hipSuccess, or the error a GPU gives a launch of that shape (also left
+ * for hipGetLastError): more than 1024 threads a block, an empty grid, more
+ * shared memory than the kernel is allowed; cooperative, more blocks or
+ * threads than the emulator runs side by side. */
+hipError_t check_launch(const void *kernel, dim3 grid, dim3 block, size_t shared, bool cooperative) {
     init_once();
     size_t threads = (size_t)block.x * block.y * block.z, blocks = (size_t)grid.x * grid.y * grid.z;
     auto lim = g_shared_limit.find(kernel);
     size_t shared_limit = lim != g_shared_limit.end() ? (size_t)lim->second : 48 * 1024;
-    if (threads == 0 || threads > MAX_THREADS || blocks == 0 || shared > shared_limit) {
-        g_last_error = hipErrorInvalidValue;
-        return hipErrorInvalidValue;
-    }
-    if (blocks > EMU_COOPERATIVE_BLOCKS || blocks * threads > EMU_COOPERATIVE_THREADS) { /* more than can be resident at once */
-        g_last_error = hipErrorCooperativeLaunchTooLarge;
-        return hipErrorCooperativeLaunchTooLarge;
-    }
+    hipError_t e = hipSuccess;
+    if (threads == 0 || threads > MAX_THREADS || blocks == 0 || shared > shared_limit) e = hipErrorInvalidValue;
+    else if (cooperative && (blocks > EMU_COOPERATIVE_BLOCKS || blocks * threads > EMU_COOPERATIVE_THREADS)) e = hipErrorCooperativeLaunchTooLarge;
+    if (e != hipSuccess) g_last_error = e;
+    return e;
+}
+} // namespace
+
+hipError_t emu_enqueue_kernel(const void *kernel, dim3 grid, dim3 block, size_t shared, hipStream_t s, std::function<void()> body) {
+    hipError_t e = check_launch(kernel, grid, block, shared, false);
+    return e != hipSuccess ? e : enqueue(s, [=]() { run_kernel(kernel, grid, block, shared, body); });
+}
+
+hipError_t emu_enqueue_cooperative(const void *kernel, dim3 grid, dim3 block, size_t shared, hipStream_t s, std::function<void()> body) {
+    hipError_t e = check_launch(kernel, grid, block, shared, true);
+    if (e != hipSuccess) return e;
     return enqueue(s, [=]() { run_kernel_cooperative(kernel, grid, block, shared, body); });
 }
 
