@@ -14,6 +14,10 @@
 #   wgmma     the experts' large-step matmuls by wgmma (GETP_MM_WGMMA=1: each
 #             step waited for, 2: pipelined) against mma.sync (0), one binary,
 #             20b and 20b:mxfp4 at batch 64, 256 and 512
+#   mini      when device time is very short (about 5 minutes): the building
+#             blocks (hip_unit_tests), test_gpu on the tiny model (also at 512
+#             rows a call, with and without wgmma) and the HF MXFP4 fixture,
+#             and the two probes
 #   quick     when device time is short, one round of each in one call: ab at
 #             batch 1 and 256 (20b:mxfp4) and 1 (20b), GETP_MM_WGMMA 0 vs 2 at
 #             256 and 512 (at 512 also in calls of 512 rows: GETP_MAX_ROWS),
@@ -27,7 +31,7 @@
 # usage: bench/gpu_checkup.sh PART [BASE]   (PCRE2_CFLAGS / PCRE2_LIBS as for make)
 set -uo pipefail
 cd "$(dirname "$0")/.."
-PART=${1:?usage: bench/gpu_checkup.sh test|ab|fold|wgmma|quick|workload [BASE]}
+PART=${1:?usage: bench/gpu_checkup.sh test|mini|ab|fold|wgmma|quick|workload [BASE]}
 BASE=${2:-.carry/base}
 OUT=${OUT:-/tmp}
 MK=(make -s -j"$(nproc)" PCRE2_CFLAGS="${PCRE2_CFLAGS:-}" PCRE2_LIBS="${PCRE2_LIBS:--lpcre2-8}")
@@ -84,6 +88,25 @@ wgmma)
     GETP_MM_WGMMA=2 GETP_PROFILE=1 build/bench_gpu --dummy 20b:mxfp4 --batch 256 --prompt 64 --new 32 >"$OUT/profile_wgmma.log" 2>&1
     grep -iE "gate_up|down" "$OUT/profile_wgmma.log" | head -n 6
     ;;
+mini)
+    "${MK[@]}" build/hip_unit_tests build/test_gpu build/gen_model build/convert_hf build/wgmma_probe build/cublas_probe >"$OUT/build.log" 2>&1 ||
+        { tail -n 20 "$OUT/build.log"; exit 1; }
+    build/hip_unit_tests | cut -c1-160
+    build/gen_model "$OUT/tiny.bin" --preset tiny >/dev/null
+    build/convert_hf tests/fixtures/hf_mxfp4 "$OUT/hf_mxfp4.bin" >/dev/null 2>&1
+    build/test_gpu "$OUT/tiny.bin" 1e-4 >"$OUT/t_tiny.log" 2>&1 &
+    build/test_gpu "$OUT/hf_mxfp4.bin" 1e-4 >"$OUT/t_hf.log" 2>&1 &
+    GETP_MAX_ROWS=512 build/test_gpu "$OUT/tiny.bin" 1e-4 >"$OUT/t_tiny512.log" 2>&1 &
+    GETP_MAX_ROWS=512 GETP_MM_WGMMA=2 build/test_gpu "$OUT/tiny.bin" 1e-4 >"$OUT/t_tiny512w.log" 2>&1 &
+    wait
+    for f in t_tiny t_hf t_tiny512 t_tiny512w; do
+        echo "$f: $(grep -c ^PASS "$OUT/$f.log") passed, $(grep -c ^FAIL "$OUT/$f.log") failed"
+        grep ^FAIL "$OUT/$f.log" | cut -c1-200
+    done
+    build/wgmma_probe 2>&1 | cut -c1-160
+    timeout 120 build/cublas_probe >"$OUT/cublas_probe.txt" 2>&1
+    tail -n 40 "$OUT/cublas_probe.txt" | cut -c1-160
+    ;;
 quick)
     AB_LOG=$OUT/ab.log bash bench/ab_gpu.sh "$BASE" 1 "20b:mxfp4 1 2 64 128" "20b 1 2 64 128" "20b:mxfp4 256 256 64 128" | tail -n 5
     for cfg in "256 256" "512 256" "512 512"; do
@@ -114,5 +137,5 @@ workload)
         echo "$side: $(grep -E 'achieved throughput|time to first token|time per output token|generated tokens|forward calls' "$OUT/sharegpt_$side.log" | tr '\n' ';')"
     done
     ;;
-*) echo "gpu_checkup: unknown part $PART (test, ab, fold, wgmma, quick, workload)"; exit 2 ;;
+*) echo "gpu_checkup: unknown part $PART (test, mini, ab, fold, wgmma, quick, workload)"; exit 2 ;;
 esac
