@@ -31,7 +31,8 @@ static void kv_sizes(const ModelConfig *c, int ctx, int max_rows, size_t *slot_b
 extern "C" size_t hip_kv_cache_bytes(const ModelConfig *c, int max_slots, int max_context, long positions) {
     if ((uint32_t)max_context > c->max_context) max_context = (int)c->max_context; /* as the backend's creation */
     size_t slot_bytes, position_bytes;
-    kv_sizes(c, max_context, max_rows_setting() ? max_rows_setting() : MAX_ROWS, &slot_bytes, &position_bytes);
+    const int rows = max_rows_setting();
+    kv_sizes(c, max_context, rows ? rows : MAX_ROWS, &slot_bytes, &position_bytes);
     /* kv_cache_alloc's pool: at least one whole context, at most every slot's */
     long per_slot = (max_context + KV_PAGE - 1) / KV_PAGE, pages = (positions + KV_PAGE - 1) / KV_PAGE;
     if (pages < per_slot) pages = per_slot;
@@ -120,9 +121,12 @@ int kv_cache_alloc(HipState *s, Backend *b, size_t budget, Error *err) {
     free(full);
     if (rc) return -1;
     if (e != hipSuccess) return error_set(err, "hip: copying the KV cache's layout failed: %s", hipGetErrorString(e));
-    /* as the CPU backend: each slot holds its whole context while the pool lasts */
-    for (int slot = 0; slot < b->max_slots && kv_pages_reserve(&s->pages, slot, ctx) == 0; slot++)
-        if (upload_slot_pages(s, slot, err)) return -1;
+    /* as the CPU backend: each slot holds its whole context while the pool
+     * lasts; the table goes to the device in one copy (rows past a slot's
+     * pages are never read) */
+    int slot = 0;
+    while (slot < b->max_slots && kv_pages_reserve(&s->pages, slot, ctx) == 0) slot++;
+    CHECK(hipMemcpy(s->d_pages, s->pages.table, (size_t)b->max_slots * pages_per_slot * sizeof(int), hipMemcpyHostToDevice), err);
     return 0;
 }
 
