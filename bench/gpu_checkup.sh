@@ -38,6 +38,8 @@ MK=(make -s -j"$(nproc)" PCRE2_CFLAGS="${PCRE2_CFLAGS:-}" PCRE2_LIBS="${PCRE2_LI
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | sed 's/^/gpu: /'
 # (the device's copy of the tree may carry an older .git: the commit is the caller's to state)
 echo "base: $(cat "$BASE/.commit" 2>/dev/null || echo "$BASE")"
+# the decode and overall tok/s of a bench_gpu line
+rates() { grep -oE '(decode|overall)_tok_s=[0-9.]+' <<<"$1" | tr '\n' ' '; }
 
 case $PART in
 test)
@@ -69,7 +71,7 @@ fold)
             r=$((b == 1 ? 2 : b))
             for v in plain fold; do
                 line=$(env $([ $v = plain ] && echo GETP_MXFP4_PLAIN=1) build/bench_gpu --dummy 20b:mxfp4 --batch $b --requests $r --prompt 64 --new 128 2>&1 | tail -n 1)
-                echo "round $round batch=$b $v: $(grep -oE '(decode|overall)_tok_s=[0-9.]+' <<<"$line" | tr '\n' ' ')"
+                echo "round $round batch=$b $v: $(rates "$line")"
             done
         done
     done
@@ -80,7 +82,7 @@ wgmma)
             for b in 64 256 512; do
                 for v in 0 1 2; do
                     line=$(GETP_MM_WGMMA=$v build/bench_gpu --dummy $m --batch $b --requests $b --prompt 64 --new 128 2>&1 | tail -n 1)
-                    echo "round $round $m batch=$b wgmma=$v: $(grep -oE '(decode|overall)_tok_s=[0-9.]+' <<<"$line" | tr '\n' ' ')"
+                    echo "round $round $m batch=$b wgmma=$v: $(rates "$line")"
                 done
             done
         done
@@ -113,12 +115,12 @@ quick)
         read -r b rows <<<"$cfg"
         for v in 0 2; do
             line=$(GETP_MAX_ROWS=$rows GETP_MM_WGMMA=$v build/bench_gpu --dummy 20b:mxfp4 --batch $b --requests $b --prompt 64 --new 128 2>&1 | tail -n 1)
-            echo "20b:mxfp4 batch=$b rows a call=$rows wgmma=$v: $(grep -oE '(decode|overall)_tok_s=[0-9.]+' <<<"$line" | tr '\n' ' ')"
+            echo "20b:mxfp4 batch=$b rows a call=$rows wgmma=$v: $(rates "$line")"
         done
     done
     for v in plain fold; do
         line=$(env $([ $v = plain ] && echo GETP_MXFP4_PLAIN=1) build/bench_gpu --dummy 20b:mxfp4 --batch 1 --requests 2 --prompt 64 --new 128 2>&1 | tail -n 1)
-        echo "20b:mxfp4 batch=1 $v: $(grep -oE '(decode|overall)_tok_s=[0-9.]+' <<<"$line" | tr '\n' ' ')"
+        echo "20b:mxfp4 batch=1 $v: $(rates "$line")"
     done
     for rows in 256 1024; do # prefill: 64 prompts of 512 tokens, in calls of 256 or 1024 rows
         line=$(GETP_MAX_ROWS=$rows build/bench_gpu --dummy 20b:mxfp4 --batch 64 --requests 64 --prompt 512 --new 2 2>&1 | tail -n 1)
