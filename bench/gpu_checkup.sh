@@ -22,6 +22,10 @@
 #             batch 1 and 256 (20b:mxfp4) and 1 (20b), GETP_MM_WGMMA 0 vs 2 at
 #             256 and 512 (at 512 also in calls of 512 rows: GETP_MAX_ROWS),
 #             and the fold at batch 1
+#   persistent  the experts of decode-sized steps as one persistent kernel
+#             (GETP_PERSISTENT_MOE=1, issue 25) against the three kernels, one
+#             binary, 20b:mxfp4 at batch 1, 2, 4 and 8, two rounds; then
+#             GETP_PROFILE of both at batch 1 (their per-layer times)
 #   workload  the ShareGPT-like run (bench/workload.py, 1000 requests) through
 #             getp_gpu on 20b:mxfp4 at --batch 1024 (issue 23's; WORKLOAD_BATCH
 #             sets it), this tree against BASE:
@@ -31,7 +35,7 @@
 # usage: bench/gpu_checkup.sh PART [BASE]   (PCRE2_CFLAGS / PCRE2_LIBS as for make)
 set -uo pipefail
 cd "$(dirname "$0")/.."
-PART=${1:?usage: bench/gpu_checkup.sh test|mini|ab|fold|wgmma|quick|workload [BASE]}
+PART=${1:?usage: bench/gpu_checkup.sh test|mini|ab|fold|wgmma|quick|persistent|workload [BASE]}
 BASE=${2:-.carry/base}
 OUT=${OUT:-/tmp}
 MK=(make -s -j"$(nproc)" PCRE2_CFLAGS="${PCRE2_CFLAGS:-}" PCRE2_LIBS="${PCRE2_LIBS:--lpcre2-8}")
@@ -127,6 +131,21 @@ quick)
         echo "20b:mxfp4 prefill 64 x 512, rows a call=$rows: $(grep -oE 'prefill_tok_s=[0-9.]+' <<<"$line")"
     done
     ;;
+persistent)
+    "${MK[@]}" build/bench_gpu >"$OUT/build.log" 2>&1 || { tail -n 20 "$OUT/build.log"; exit 1; }
+    for round in 1 2; do
+        for b in 1 2 4 8; do
+            for v in 0 1; do
+                line=$(GETP_PERSISTENT_MOE=$v build/bench_gpu --dummy 20b:mxfp4 --batch $b --requests $((b < 2 ? 2 : b)) --prompt 64 --new 128 2>&1 | tail -n 1)
+                echo "round $round 20b:mxfp4 batch=$b persistent=$v: $(rates "$line")"
+            done
+        done
+    done
+    for v in 0 1; do
+        GETP_PERSISTENT_MOE=$v GETP_PROFILE=1 build/bench_gpu --dummy 20b:mxfp4 --batch 1 --requests 2 --prompt 64 --new 64 >"$OUT/profile_persistent$v.log" 2>&1
+        echo "profile persistent=$v:"; grep -E "gate_up|down|combine|moe persistent|post-attention" "$OUT/profile_persistent$v.log" | head -n 5
+    done
+    ;;
 workload)
     python3 bench/workload.py >"$OUT/sharegpt_like.jsonl"
     "${MK[@]}" build/getp_gpu >/dev/null 2>&1 & a=$!
@@ -139,5 +158,5 @@ workload)
         echo "$side: $(grep -E 'achieved throughput|time to first token|time per output token|generated tokens|forward calls' "$OUT/sharegpt_$side.log" | tr '\n' ';')"
     done
     ;;
-*) echo "gpu_checkup: unknown part $PART (test, mini, ab, fold, wgmma, quick, workload)"; exit 2 ;;
+*) echo "gpu_checkup: unknown part $PART (test, mini, ab, fold, wgmma, quick, persistent, workload)"; exit 2 ;;
 esac

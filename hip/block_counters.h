@@ -44,4 +44,32 @@ __device__ inline void counter_wait(const int *counter, int value) {
     __syncthreads();
 }
 
+/* A persistent kernel's work item's gate (see ChainGate, early_start.h):
+ * it waits until *counter reaches value (no counter: nothing to wait for,
+ * the kernel waited once at its start); nothing runs after the kernel
+ * before it ends, so let_next does nothing. */
+struct CounterGate {
+    const int *counter;
+    int value;
+    __device__ void wait() const {
+        if (counter) counter_wait(counter, value);
+    }
+    __device__ void let_next() const {}
+};
+
+/* The end of a work item of a persistent kernel whose launch has n_items:
+ * its writes are signalled (signal, when not null), the item counted in
+ * items_done; the launch's last item resets every counter (n_counters from
+ * `counters`, items_done among them) for the next launch: all the others
+ * have signalled and are past their waits by then. */
+__device__ inline void item_done(int *signal, int *items_done, int n_items, int *counters, int n_counters) {
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        __threadfence();
+        if (signal) atomicAdd(signal, 1);
+        if (atomicAdd(items_done, 1) == n_items - 1)
+            for (int c = 0; c < n_counters; c++) counters[c] = 0;
+    }
+}
+
 #endif

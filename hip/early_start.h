@@ -33,6 +33,14 @@ __device__ inline void let_next_kernel_start() {
 #endif
 }
 
+/* The two points above as an argument of a block's work written once for
+ * a kernel of its own (this gate) and for a persistent kernel's work items
+ * (CounterGate, block_counters.h): wait() and let_next(). */
+struct ChainGate {
+    __device__ void wait() const { wait_prior_kernel(); }
+    __device__ void let_next() const { let_next_kernel_start(); }
+};
+
 /* Lets the warp sleep about ns nanoseconds (a no-op on AMD, where nothing
  * runs ahead of its wait, see above). */
 __device__ inline void sleep_ns(unsigned ns) {

@@ -69,7 +69,7 @@ struct GraphEntry {
 
 /* GETP_PROFILE=1: time each kind of launch with events (graphs off) and
  * print the totals when the backend is destroyed (instrumentation.hip). */
-enum { P_EMBED, P_QKV_MM, P_QKV_FINISH, P_ATTENTION, P_O_MM, P_POST_ATTN, P_GATE_UP, P_DOWN, P_COMBINE, P_UNEMBED, P_SAMPLE, P_KINDS };
+enum { P_EMBED, P_QKV_MM, P_QKV_FINISH, P_ATTENTION, P_O_MM, P_POST_ATTN, P_GATE_UP, P_DOWN, P_COMBINE, P_MOE_TAIL, P_UNEMBED, P_SAMPLE, P_KINDS };
 #define PROFILE_EVENTS 1024
 struct Profile {
     int on, n;
@@ -121,6 +121,8 @@ struct HipState {
     int2 *argmax_part; /* [row][ARGMAX_SLICES] (value bits, id) */
     uint4 *xn, *attn, *act; /* matmul inputs, packed (pack_split4) */
     int *topk_idx, *pairs, *routing, *counter;
+    int *moe_counters;   /* the persistent experts kernel's (moe_persistent.h): n_experts + 2, zero between launches */
+    int moe_tail_blocks; /* GETP_PERSISTENT_MOE=1: its blocks (all resident); 0: off */
     hipStream_t stream;
     GraphEntry graphs[MAX_GRAPHS];
     int n_graphs;

@@ -6,10 +6,10 @@
 #include "hip_state.h"
 
 static const char *const PROFILE_NAMES[P_KINDS] = {"embed", "qkv matmul", "qkv finish", "attention", "o matmul", "post-attention",
-                                                   "gate_up matmul", "down matmul", "combine", "unembedding", "sample"};
+                                                   "gate_up matmul", "down matmul", "combine", "moe persistent", "unembedding", "sample"};
 
 /* The step_work operation each kind of launch does (-1: none counted). */
-static const int WORK_OF[P_KINDS] = {-1, WORK_QKV, -1, WORK_ATTENTION, WORK_O, WORK_ROUTER, WORK_GATE_UP, WORK_DOWN, -1, WORK_UNEMBEDDING, -1};
+static const int WORK_OF[P_KINDS] = {-1, WORK_QKV, -1, WORK_ATTENTION, WORK_O, WORK_ROUTER, WORK_GATE_UP, WORK_DOWN, -1, -1, WORK_UNEMBEDDING, -1};
 
 /* Dense BF16 tensor peaks and memory bandwidths (vendors' figures), for
  * the profile's "% of peak" columns; a device not listed gets none. */

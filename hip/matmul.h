@@ -101,35 +101,56 @@ template <int NT> struct RowTiles {
     enum { MT = NT == 1 ? 1 : 2 };
 };
 
-/* grid: x = (group of MM_WARPS * MT tiles) x split (dense: of each job in turn), y = groups of 8 NT tokens, z = the z-th expert
- * that has tokens (dense: 1). The block's warps share the split and the
+/* The shape of one matmul variant's work: values a lane loads per chunk (V),
+ * chunks per register group (U), mma k steps per chunk (S), x buffers (XBUF),
+ * and the shared memory staging x for a block. */
+template <int DT, int MODE, int NT> struct MatmulShape {
+    enum {
+        MT = RowTiles<NT>::MT,
+        V = Lane<DT>::V,
+        CH = 4 * V,
+        /* chunks per group: NT = 1 keeps two groups in flight */
+        U = NT == 1 ? decode_group_chunks<DT, MODE>() : (Lane<DT>::U / MT > 0 ? Lane<DT>::U / MT : 1),
+        S = V / 4,
+        /* several token tiles: x staged by async copies one group ahead, in
+         * two buffers (ledger L133: +4-6% at batch 256-512) */
+        XBUF = NT > 1 ? 2 : 1
+    };
+    typedef uint4 Staging[XBUF][U][S][NT][WARP];
+};
+
+/* Where a block's work sits in its launch's grid: a kernel's blockIdx and
+ * gridDim, or a work item of a persistent kernel (moe_persistent.h). */
+struct BlockPlace {
+    unsigned x, y, z, grid_x, grid_y;
+};
+
+/* grid: x = (group of MW * MT tiles) x split (dense: of each job in turn), y = groups of 8 NT tokens, z = the z-th expert
+ * that has tokens (dense: 1). The block's MW warps share the split and the
  * tokens, so x is staged once per block in shared memory, already split into
  * bf16 hi/lo in the mma's B layout, while the weights stream into registers.
  * TILED: the experts' weights are tiled (see tiled_index).
- * One function of about 210 lines, an exception to the 120-line rule: its
- * length is its math (the weight pipeline, the x staging and the three
- * epilogues share its registers and lambdas); it stays whole so that the
- * code the compiler makes of it (measured at length: ledger) is not moved. */
-template <int DT, int MODE, int NT, bool TILED = false, bool FOLD = false, int WG = 0>
-__global__ void __launch_bounds__(MM_WARPS * WARP, NT == 1 ? 3 : 0) matmul_kernel(const MatmulJobs jobs) {
-    BLOCK_TRACE(TK_MATMUL + MODE);
+ * One block's work, as a function of its place, its gate (where it waits
+ * for the work before it and lets the next start) and its shared staging:
+ * the matmul kernel's whole body, and a persistent kernel's work item.
+ * About 210 lines, an exception to the 120-line rule: its length is its
+ * math (the weight pipeline, the x staging and the three epilogues share
+ * its registers and lambdas); it stays whole so that the code the compiler
+ * makes of it (measured at length: ledger) is not moved. */
+template <int DT, int MODE, int NT, bool TILED, bool FOLD, int WG, int MW, typename Gate>
+__device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at, const Gate gate, typename MatmulShape<DT, MODE, NT>::Staging &staged_all) {
     /* NT token tiles per warp: 1 for decode-sized batches, with twice the
      * weight chunks in flight (and room for 3 blocks per multiprocessor);
      * each output's sum is the same either way */
-    constexpr int MT = RowTiles<NT>::MT;
-    /* chunks per group: NT = 1 keeps two groups in flight */
-    constexpr int V = Lane<DT>::V, CH = 4 * V, U = NT == 1 ? decode_group_chunks<DT, MODE>() : (Lane<DT>::U / MT > 0 ? Lane<DT>::U / MT : 1), S = V / 4;
-    /* several token tiles: x staged by async copies one group ahead, in two
-     * buffers (ledger L133: +4-6% at batch 256-512) */
-    constexpr int XBUF = NT > 1 ? 2 : 1;
-    alignas(128) __shared__ uint4 staged_all[XBUF][U][S][NT][WARP]; /* 128: WG's core matrices, whole lines */
+    typedef MatmulShape<DT, MODE, NT> Shape;
+    constexpr int MT = Shape::MT, V = Shape::V, CH = Shape::CH, U = Shape::U, S = Shape::S, XBUF = Shape::XBUF;
     uint4(*staged)[S][NT][WARP] = staged_all[0];
     /* WG (several token tiles, experts): the same bytes as core matrices for
      * warpgroup_mma, the bf16 hi and lo halves of x apart: [buf][u][st][hi, lo].
      * WG 1: each step's wgmmas waited for before the next step decodes;
      * WG 2: a step's wgmmas run while the next step decodes into the other
      * of two A buffers (waited for before that buffer is written again) */
-    static_assert(!WG || (NT > 1 && MM_WARPS == 4 && sizeof(WarpgroupB<8 * NT>) * 2 == sizeof(uint4) * NT * WARP), "warpgroup B layout");
+    static_assert(!WG || (NT > 1 && MW == 4 && sizeof(WarpgroupB<8 * NT>) * 2 == sizeof(uint4) * NT * WARP), "warpgroup B layout");
     auto wg_b = reinterpret_cast<WarpgroupB<8 * NT>(*)[U][S][2]>(&staged_all[0][0][0][0][0]);
     int wg_buf = 0;
     /* MM_BIAS, MM_SWIGLU: the experts' jobs; MM_PARTIAL: dense. Read from the
@@ -139,12 +160,12 @@ __global__ void __launch_bounds__(MM_WARPS * WARP, NT == 1 ? 3 : 0) matmul_kerne
     static_assert(MODE != MM_PARTIAL || !TILED, "only expert weights are tiled");
     /* the token groups of one tile group are neighbours in launch order, so
      * the weights they share come from DRAM about once (then from L2) */
-    const int lin = blockIdx.y * gridDim.x + blockIdx.x, by = lin % gridDim.y;
-    int bx = lin / gridDim.y, j = 0;
+    const int lin = at.y * at.grid_x + at.x, by = lin % at.grid_y;
+    int bx = lin / at.grid_y, j = 0;
     while (j + 1 < jobs.n_jobs && bx >= jobs.blocks[j]) bx -= jobs.blocks[j++];
     const MatmulJob &J = jobs.job[j];
     if (jobs.prefetch) {
-        size_t n = gridDim.x * gridDim.y, share = (jobs.prefetch_bytes + n - 1) / n, at = (size_t)lin * share;
+        size_t n = at.grid_x * at.grid_y, share = (jobs.prefetch_bytes + n - 1) / n, at = (size_t)lin * share;
         if (at < jobs.prefetch_bytes) prefetch_l2((const char *)jobs.prefetch + at, min(share, jobs.prefetch_bytes - at));
     }
     /* The early-start contract of each matmul launch is stated with the
@@ -152,19 +173,19 @@ __global__ void __launch_bounds__(MM_WARPS * WARP, NT == 1 ? 3 : 0) matmul_kerne
      * are how the kernel keeps it. */
     const bool routing_ready = experts && NT == 1 && MODE == MM_BIAS, next_reads_routing = experts && NT == 1 && MODE == MM_SWIGLU;
     const bool weights_first = !experts || routing_ready;
-    if (next_reads_routing) wait_prior_kernel();
-    let_next_kernel_start();
-    if (!weights_first && !next_reads_routing) wait_prior_kernel();
+    if (next_reads_routing) gate.wait();
+    gate.let_next();
+    if (!weights_first && !next_reads_routing) gate.wait();
     const int lane = threadIdx.x % WARP, g = lane >> 2, q = lane & 3;
     const int O = J.w.rows, K = J.w.cols, tiles = MODE == MM_SWIGLU ? (O / 2 + 7) / 8 : (O + 15) / 16;
-    const int split = bx % J.splits, tile0 = bx / J.splits * MM_WARPS * MT;
+    const int split = bx % J.splits, tile0 = bx / J.splits * MW * MT;
     if (tile0 >= tiles) return; /* the whole block: this job has fewer tiles */
     const int wtile = tile0 + threadIdx.x / WARP * MT; /* the warp's first tile */
     const bool active = wtile < tiles;                  /* inactive warps still stage x */
     int e = 0, first = 0, count = J.n_tokens;
     if (experts) {
         const volatile int *routing = J.routing; /* from L2: possibly read before the wait */
-        const int z = blockIdx.z, n_active = routing[0], ez = routing[1 + 3 * z], fz = routing[2 + 3 * z], nz = routing[3 + 3 * z];
+        const int z = at.z, n_active = routing[0], ez = routing[1 + 3 * z], fz = routing[2 + 3 * z], nz = routing[3 + 3 * z];
         if (z >= n_active) return; /* fewer experts have tokens than the grid allows */
         e = ez, first = fz, count = nz;
     }
@@ -196,7 +217,7 @@ __global__ void __launch_bounds__(MM_WARPS * WARP, NT == 1 ? 3 : 0) matmul_kerne
             for (int i = 0; i < 4; i++) acc[m][nt][i] = 0.0f;
 
     /* NT > 1 staging: thread -> its token my_tl and every n_cols-th column */
-    const int my_tl = threadIdx.x % (8 * NT), my_col0 = threadIdx.x / (8 * NT), n_cols = MM_WARPS * WARP / (8 * NT);
+    const int my_tl = threadIdx.x % (8 * NT), my_col0 = threadIdx.x / (8 * NT), n_cols = MW * WARP / (8 * NT);
     const uint4 *my_row = NT > 1 && my_tl < n_valid ? xrow_of(J, experts, first, t0 + my_tl) : nullptr;
 
     const int chunks = (K + CH - 1) / CH, c0 = split * chunks / J.splits, c1 = (split + 1) * chunks / J.splits;
@@ -307,7 +328,7 @@ __global__ void __launch_bounds__(MM_WARPS * WARP, NT == 1 ? 3 : 0) matmul_kerne
         load_group(wa0, wa1, c0, jobs.pace_ns);
         if (jobs.pace_ns) sleep_ns((unsigned)jobs.pace_ns);
         load_group(wb0, wb1, c0 + U, jobs.pace_ns);
-        if (weights_first) wait_prior_kernel(); /* x and the outputs' previous readers */
+        if (weights_first) gate.wait(); /* x and the outputs' previous readers */
         for (int cb = c0; cb < c1; cb += 2 * U) {
             multiply_group(wa0, wa1, cb);
             if (cb + 2 * U < c1) load_group(wa0, wa1, cb + 2 * U);
@@ -318,7 +339,7 @@ __global__ void __launch_bounds__(MM_WARPS * WARP, NT == 1 ? 3 : 0) matmul_kerne
     } else {
         RawWeights<DT> w0[MT][U], w1[MT][U];
         load_group(w0, w1, c0);
-        if (weights_first) wait_prior_kernel();
+        if (weights_first) gate.wait();
         __syncthreads(); /* the zeros are written before any copy lands */
         stage_async(0, c0);
         for (int cb = c0, buf = 0; cb < c1; cb += U, buf ^= 1) {
@@ -367,6 +388,15 @@ __global__ void __launch_bounds__(MM_WARPS * WARP, NT == 1 ? 3 : 0) matmul_kerne
                 }
         }
     }
+}
+
+/* The matmul kernel: one matmul_block per block of its grid. */
+template <int DT, int MODE, int NT, bool TILED = false, bool FOLD = false, int WG = 0>
+__global__ void __launch_bounds__(MM_WARPS * WARP, NT == 1 ? 3 : 0) matmul_kernel(const MatmulJobs jobs) {
+    BLOCK_TRACE(TK_MATMUL + MODE);
+    alignas(128) __shared__ typename MatmulShape<DT, MODE, NT>::Staging staged_all; /* 128: WG's core matrices, whole lines */
+    const BlockPlace at = {blockIdx.x, blockIdx.y, blockIdx.z, gridDim.x, gridDim.y};
+    matmul_block<DT, MODE, NT, TILED, FOLD, WG, MM_WARPS>(jobs, at, ChainGate(), staged_all);
 }
 
 /* ---- launchers ---- */
@@ -470,19 +500,38 @@ static int dense_matmul(const HipState *s, const MatmulJob *jobs, int n_jobs, in
     return launch_matmul<MM_PARTIAL>(s, jobs, n_jobs, tiles, 1, n, err, prefetch);
 }
 
+/* The job of an expert matmul (its routing from s->pairs, s->routing). */
 template <int MODE>
-static int expert_matmul(const HipState *s, WeightView w, const float *bias, const uint4 *x, int cols, int pair_div, void *out, int ldo,
-                         int n_rows, Error *err) {
+static MatmulJob expert_job(const HipState *s, WeightView w, const float *bias, const uint4 *x, int cols, int pair_div, void *out, int ldo, int n_rows) {
     MatmulJob j;
     memset(&j, 0, sizeof j);
     j.w = w, j.bias = bias, j.x = x, j.ldx = cols / 4, j.pairs = s->pairs, j.routing = s->routing, j.pair_div = pair_div;
     j.n_experts = (int)s->c.n_experts, j.splits = MODE == MM_BIAS ? DOWN_SPLITS : 1, j.out = out, j.ldo = ldo, j.limit = s->c.swiglu_limit;
     j.n_tokens = n_rows * (int)s->c.experts_per_token; /* pairs: MM_BIAS's split stride */
-    unsigned tiles = MODE == MM_SWIGLU ? cdiv(w.rows / 2, 8) : cdiv(w.rows, 16);
-    /* n_rows tokens make n_rows * k (token, expert) pairs, so at most that
-     * many experts have work: at batch 1, 4 of 32 */
-    int pairs = n_rows * (int)s->c.experts_per_token, z = pairs < j.n_experts ? pairs : j.n_experts;
-    return launch_matmul<MODE>(s, &j, 1, &tiles, (unsigned)z, n_rows, err);
+    return j;
+}
+/* An expert matmul's row tiles: 16 rows (SwiGLU: 8 channels). */
+template <int MODE> static unsigned expert_row_tiles(const WeightView &w) { return MODE == MM_SWIGLU ? cdiv(w.rows / 2, 8) : cdiv(w.rows, 16); }
+/* n_rows tokens make n_rows * k (token, expert) pairs, so at most that many
+ * experts have work (at batch 1, 4 of 32): the grid's z. */
+static int expert_grid_z(const HipState *s, int n_rows) {
+    int pairs = n_rows * (int)s->c.experts_per_token;
+    return pairs < (int)s->c.n_experts ? pairs : (int)s->c.n_experts;
+}
+
+/* The experts' matmuls of a step: gate_up (+ SwiGLU) and down (+ bias). */
+static MatmulJob gate_up_job(const HipState *s, const LayerDev *L, int T) {
+    const ModelConfig *c = &s->c;
+    return expert_job<MM_SWIGLU>(s, L->gate_up, L->gate_up_b, s->xn, c->hidden, c->experts_per_token, s->act, c->intermediate, T);
+}
+static MatmulJob down_job(const HipState *s, const LayerDev *L, int T) {
+    const ModelConfig *c = &s->c;
+    return expert_job<MM_BIAS>(s, L->down, L->down_b, s->act, c->intermediate, 1, s->expert_out, c->hidden, T);
+}
+
+template <int MODE> static int expert_matmul(const HipState *s, const MatmulJob &j, int n_rows, Error *err) {
+    unsigned tiles = expert_row_tiles<MODE>(j.w);
+    return launch_matmul<MODE>(s, &j, 1, &tiles, (unsigned)expert_grid_z(s, n_rows), n_rows, err);
 }
 
 /* ---- the matrix products of a step ----
@@ -514,15 +563,9 @@ static int launch_o_matmul(const HipState *s, const LayerDev *L, int T, Error *e
     return dense_matmul(s, &o, 1, T, err, T <= DECODE_ROWS ? &L->router : nullptr);
 }
 
-static int launch_gate_up(const HipState *s, const LayerDev *L, int T, Error *err) {
-    const ModelConfig *c = &s->c;
-    return expert_matmul<MM_SWIGLU>(s, L->gate_up, L->gate_up_b, s->xn, c->hidden, c->experts_per_token, s->act, c->intermediate, T, err);
-}
+static int launch_gate_up(const HipState *s, const LayerDev *L, int T, Error *err) { return expert_matmul<MM_SWIGLU>(s, gate_up_job(s, L, T), T, err); }
 
-static int launch_down(const HipState *s, const LayerDev *L, int T, Error *err) {
-    const ModelConfig *c = &s->c;
-    return expert_matmul<MM_BIAS>(s, L->down, L->down_b, s->act, c->intermediate, 1, s->expert_out, c->hidden, T, err);
-}
+static int launch_down(const HipState *s, const LayerDev *L, int T, Error *err) { return expert_matmul<MM_BIAS>(s, down_job(s, L, T), T, err); }
 
 /* The logits of the n_out rows that want them (their final norms, packed by
  * the last combine at their logits rows). */

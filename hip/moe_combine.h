@@ -11,22 +11,22 @@
 /* x += sum_k weight_k * expert_out[(t, k)], k in order, each expert's output
  * the sum of the down matmul's SPLITS k ranges, in order; then xn = rmsnorm(x)
  * with the next norm (the next layer's, or the final one, written to the
- * row's logits row and skipped for rows without one). */
-template <int SPLITS>
-__global__ void __launch_bounds__(ROW_THREADS) combine_kernel(float *x, uint4 *xn, const float *__restrict__ expert_out, const float *__restrict__ topk_w,
-                                                              int K, int H, const float *__restrict__ norm, float eps, const int *out_row) {
-    BLOCK_TRACE(TK_COMBINE);
-    __shared__ float shared[32];
+ * row's logits row and skipped for rows without one). Row t of T, by a
+ * block of ROW_THREADS; gate: as in matmul_block; decode_sized: a step of
+ * at most DECODE_ROWS rows; shared: 32 floats. EA: experts whose outputs
+ * are loaded at once (the sums are the same for any EA). */
+template <int SPLITS, int EA = (4 / SPLITS > 0 ? 4 / SPLITS : 1), typename Gate>
+__device__ inline void combine_row(float *x, uint4 *xn, const float *expert_out, const float *topk_w, int K, int H, const float *norm, float eps,
+                                   const int *out_row, int t, int T, bool decode_sized, const Gate gate, float *shared) {
     float4 wn[ROW_GROUPS];
     load_groups(wn, norm, H); /* weights: before the wait */
     /* At decode-sized steps the next q/k/v matmul may launch now: its
      * weights then stream while down still runs, not behind this kernel's
      * own reads (H100, batch 1: combine 11.0 -> 4.4 us, down 30.6 -> 33.9,
      * 293 -> 297 tok/s) */
-    if (decode_sized_step()) let_next_kernel_start();
-    wait_prior_kernel();
-    if (!decode_sized_step()) let_next_kernel_start();
-    const int t = blockIdx.x;
+    if (decode_sized) gate.let_next();
+    gate.wait();
+    if (!decode_sized) gate.let_next();
     float4 *xr = (float4 *)(x + (size_t)t * H), v[ROW_GROUPS], sum[ROW_GROUPS];
     int g;
 #pragma unroll
@@ -34,9 +34,8 @@ __global__ void __launch_bounds__(ROW_THREADS) combine_kernel(float *x, uint4 *x
         sum[j] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
         if (row_group(j, H, g)) v[j] = xr[g];
     }
-    /* the loads of 4 / SPLITS experts' splits at once, then their sums */
-    constexpr int EA = 4 / SPLITS > 0 ? 4 / SPLITS : 1;
-    const size_t split_stride = (size_t)gridDim.x * K * H / 4; /* float4s between the splits */
+    /* the loads of EA experts' splits at once, then their sums */
+    const size_t split_stride = (size_t)T * K * H / 4; /* float4s between the splits */
     for (int k0 = 0; k0 < K; k0 += EA) {
         float4 e[ROW_GROUPS][EA][SPLITS];
         float wk[EA];
@@ -73,6 +72,14 @@ __global__ void __launch_bounds__(ROW_THREADS) combine_kernel(float *x, uint4 *x
     int dst = out_row ? out_row[t] : t; /* the same for the whole block */
     BLOCK_TRACE_MARK(1);
     rmsnorm_groups(v, H, wn, eps, shared, dst < 0 ? nullptr : xn + (size_t)dst * H / 4, nullptr);
+}
+
+template <int SPLITS>
+__global__ void __launch_bounds__(ROW_THREADS) combine_kernel(float *x, uint4 *xn, const float *__restrict__ expert_out, const float *__restrict__ topk_w,
+                                                              int K, int H, const float *__restrict__ norm, float eps, const int *out_row) {
+    BLOCK_TRACE(TK_COMBINE);
+    __shared__ float shared[32];
+    combine_row<SPLITS>(x, xn, expert_out, topk_w, K, H, norm, eps, out_row, (int)blockIdx.x, (int)gridDim.x, decode_sized_step(), ChainGate(), shared);
 }
 
 /* Early start: loads the next norm weight before its wait. At

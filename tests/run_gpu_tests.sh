@@ -84,6 +84,22 @@ for wg in 0 $([ $EMU = 1 ] || echo 2); do
     GETP_MAX_ROWS=512 GETP_MM_WGMMA=$wg $BIN/test_gpu $OUT/$m.bin 1e-4 >$OUT/gpu_${m}_rows512_$wg.log 2>&1
     count_tagged $OUT/gpu_${m}_rows512_$wg.log "GETP_MAX_ROWS=512$([ $wg = 0 ] || echo " GETP_MM_WGMMA=$wg")"
 done
+# the experts of decode-sized steps as one persistent kernel (GETP_PERSISTENT_MOE=1,
+# issue 25) on the models with MXFP4 experts: the CPU's logits, and bit for
+# bit the multi-kernel path (the batch-invariance checks: batches of 64 and
+# more take the kernels); the last model's run under GETP_PROFILE counts
+# its launches (graphs off there, on in the others)
+PM_MODELS=$([ $EMU = 1 ] && echo "tiny4k hf_mxfp4" || echo "g20_2l mid_mxfp4e hf_mxfp4 tiny_gpu")
+for pm in $PM_MODELS; do
+    while [ "$(jobs -rp | wc -l)" -ge "${GPU_JOBS:-1}" ]; do wait -n; done
+    prof=$([ "$pm" = "${PM_MODELS##* }" ] && echo 1 || echo 0)
+    GETP_PERSISTENT_MOE=1 GETP_PROFILE=$prof $BIN/test_gpu $OUT/$pm.bin 1e-4 >$OUT/gpu_${pm}_persistent.log 2>&1 &
+done
+wait
+for pm in $PM_MODELS; do count_tagged $OUT/gpu_${pm}_persistent.log "GETP_PERSISTENT_MOE=1"; done
+launches=$(sed -nE 's/^GETP_PROFILE: moe persistent +[0-9.]+ +([0-9]+) .*/\1/p' $OUT/gpu_${PM_MODELS##* }_persistent.log | awk '{n += $1} END {print n + 0}')
+if [ "${launches:-0}" -gt 0 ]; then echo "PASS GETP_PERSISTENT_MOE=1 runs the persistent kernel (${PM_MODELS##* }: $launches launches)"; PASSED=$((PASSED + 1))
+else echo "FAIL GETP_PERSISTENT_MOE=1 never launched the persistent kernel"; grep GETP_PROFILE $OUT/gpu_${PM_MODELS##* }_persistent.log; FAILED=$((FAILED + 1)); fi
 if ! GETP_MAX_ROWS=5000 $BIN/test_gpu $OUT/$m.bin 1e-4 >$OUT/gpu_rows5000.log 2>&1 && grep -q "GETP_MAX_ROWS must be a number of rows from 1 to 4096, not '5000'" $OUT/gpu_rows5000.log; then
     echo "PASS GETP_MAX_ROWS=5000 is refused and says why"; PASSED=$((PASSED + 1))
 else echo "FAIL GETP_MAX_ROWS=5000 was not refused with its reason"; cat $OUT/gpu_rows5000.log; FAILED=$((FAILED + 1)); fi
