@@ -102,10 +102,18 @@ static inline hipError_t launch_cooperative(void (*kernel)(Params...), dim3 grid
                                             Args... args) {
 #if defined(GETP_EMU)
     return emu_launch_cooperative(kernel, grid, block, shared, stream, args...);
-#else
+#elif defined(GETP_AMD)
     return with_kernel_args(
         kernel, [&](void **argv) { return hipLaunchCooperativeKernel((const void *)kernel, grid, block, argv, (unsigned)shared, stream); },
         args...);
+#else /* the launch-attribute form: what graphs capture as a cooperative kernel node */
+    cudaLaunchConfig_t config = {};
+    config.gridDim = grid, config.blockDim = block, config.dynamicSmemBytes = shared, config.stream = stream;
+    cudaLaunchAttribute attr[1];
+    attr[0].id = cudaLaunchAttributeCooperative;
+    attr[0].val.cooperative = 1;
+    config.attrs = attr, config.numAttrs = 1;
+    return cudaLaunchKernelEx(&config, kernel, (Params)args...);
 #endif
 }
 

@@ -82,7 +82,6 @@ typedef cudaEvent_t hipEvent_t;
 #define hipGraphDestroy cudaGraphDestroy
 #define hipGraphExecDestroy cudaGraphExecDestroy
 #define hipFuncSetAttribute cudaFuncSetAttribute
-#define hipLaunchCooperativeKernel(f, grid, block, argv, shared, stream) cudaLaunchCooperativeKernel(f, grid, block, argv, (size_t)(shared), stream)
 #define hipOccupancyMaxActiveBlocksPerMultiprocessor cudaOccupancyMaxActiveBlocksPerMultiprocessor
 #define hipFuncAttributeMaxDynamicSharedMemorySize cudaFuncAttributeMaxDynamicSharedMemorySize
 #endif
