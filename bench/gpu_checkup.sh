@@ -16,8 +16,8 @@
 #             20b and 20b:mxfp4 at batch 64, 256 and 512
 #   mini      when device time is very short (about 5 minutes): the building
 #             blocks (hip_unit_tests), test_gpu on the tiny model (also at 512
-#             rows a call, with and without wgmma) and the HF MXFP4 fixture,
-#             and the two probes
+#             rows a call, with and without wgmma) and the HF MXFP4 fixture
+#             (both also with GETP_PERSISTENT_MOE=1), and the two probes
 #   quick     when device time is short, one round of each in one call: ab at
 #             batch 1 and 256 (20b:mxfp4) and 1 (20b), GETP_MM_WGMMA 0 vs 2 at
 #             256 and 512 (at 512 also in calls of 512 rows: GETP_MAX_ROWS),
@@ -104,8 +104,10 @@ mini)
     build/test_gpu "$OUT/hf_mxfp4.bin" 1e-4 >"$OUT/t_hf.log" 2>&1 &
     GETP_MAX_ROWS=512 build/test_gpu "$OUT/tiny.bin" 1e-4 >"$OUT/t_tiny512.log" 2>&1 &
     GETP_MAX_ROWS=512 GETP_MM_WGMMA=2 build/test_gpu "$OUT/tiny.bin" 1e-4 >"$OUT/t_tiny512w.log" 2>&1 &
+    GETP_PERSISTENT_MOE=1 build/test_gpu "$OUT/tiny.bin" 1e-4 >"$OUT/t_tiny_pm.log" 2>&1 &
+    GETP_PERSISTENT_MOE=1 build/test_gpu "$OUT/hf_mxfp4.bin" 1e-4 >"$OUT/t_hf_pm.log" 2>&1 &
     wait
-    for f in t_tiny t_hf t_tiny512 t_tiny512w; do
+    for f in t_tiny t_hf t_tiny512 t_tiny512w t_tiny_pm t_hf_pm; do
         echo "$f: $(grep -c ^PASS "$OUT/$f.log") passed, $(grep -c ^FAIL "$OUT/$f.log") failed"
         grep ^FAIL "$OUT/$f.log" | cut -c1-200
     done

@@ -3,8 +3,8 @@
  * resident at once and takes work items in one global order, waiting on
  * counters where the multi-kernel path waits for a kernel to end.
  *
- * Items, in order: gate_up's blocks of each expert with work (z), down's
- * blocks of each z, the combine of each row. Item i goes to block
+ * Items, in order: gate_up's blocks of each expert with work (the z-th of
+ * routing's records), down's blocks of each z, the combine of each row. Item i goes to block
  * i mod gridDim.x, which takes its items in increasing order; an item waits
  * only on items before it (down of z on gate_up of z, a row's combine on
  * every down item), so the earliest unfinished item can always go on.
@@ -56,7 +56,10 @@ __global__ void __launch_bounds__(ROW_THREADS, 2) moe_tail_kernel(const MoeTail 
     /* the next layer's q/k/v blocks may take the multiprocessors that our
      * blocks leave when they run out of items, and load their weights */
     let_next_kernel_start();
-    const int n_gate_up = (int)m.gate_up_x * m.n_z, n_down = (int)m.down_x * m.n_z, n_items = n_gate_up + n_down + m.rows;
+    /* items only for the experts that have pairs (routing[0] of n_z): the
+     * same count in every block, read after the wait */
+    const int n_active = *(const volatile int *)m.gate_up.job[0].routing;
+    const int n_gate_up = (int)m.gate_up_x * n_active, n_down = (int)m.down_x * n_active, n_items = n_gate_up + n_down + m.rows;
     int *down_done = m.counters + m.n_z, *items_done = down_done + 1;
     for (int i = blockIdx.x; i < n_items; i += gridDim.x) {
         int *signal = nullptr;
