@@ -62,6 +62,8 @@ __global__ void __launch_bounds__(ROW_THREADS, 2) moe_tail_kernel(const MoeTail 
     const int n_gate_up = (int)m.gate_up_x * n_active, n_down = (int)m.down_x * n_active, n_items = n_gate_up + n_down + m.rows;
     int *down_done = m.counters + m.n_z, *items_done = down_done + 1;
     for (int i = blockIdx.x; i < n_items; i += gridDim.x) {
+        /* the block tracer records each item as a block of its kernel's kind */
+        BLOCK_TRACE(i < n_gate_up ? TK_MATMUL + MM_SWIGLU : i < n_gate_up + n_down ? TK_MATMUL + MM_BIAS : TK_COMBINE);
         int *signal = nullptr;
         if (i < n_gate_up) {
             const unsigned z = i / m.gate_up_x;
