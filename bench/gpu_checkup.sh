@@ -23,7 +23,8 @@
 #             256 and 512 (at 512 also in calls of 512 rows: GETP_MAX_ROWS),
 #             and the fold at batch 1
 #   persistent  the experts of decode-sized steps as one persistent kernel
-#             (GETP_PERSISTENT_MOE=1, issue 25) against the three kernels, one
+#             (GETP_PERSISTENT_MOE=1; 2: its launch chained too; issue 25)
+#             against the three kernels, one
 #             binary, 20b:mxfp4 at batch 1, 2, 4 and 8, two rounds; then
 #             GETP_PROFILE of both at batch 1 (their per-layer times)
 #   workload  the ShareGPT-like run (bench/workload.py, 1000 requests) through
@@ -137,7 +138,7 @@ persistent)
     "${MK[@]}" build/bench_gpu >"$OUT/build.log" 2>&1 || { tail -n 20 "$OUT/build.log"; exit 1; }
     for round in 1 2; do
         for b in 1 2 4 8; do
-            for v in 0 1; do
+            for v in 0 1 2; do
                 line=$(GETP_PERSISTENT_MOE=$v build/bench_gpu --dummy 20b:mxfp4 --batch $b --requests $((b < 2 ? 2 : b)) --prompt 64 --new 128 2>&1 | tail -n 1)
                 echo "round $round 20b:mxfp4 batch=$b persistent=$v: $(rates "$line")"
             done

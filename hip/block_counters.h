@@ -46,8 +46,8 @@ __device__ inline void counter_wait(const int *counter, int value) {
 
 /* A persistent kernel's work item's gate (see ChainGate, early_start.h):
  * it waits until *counter reaches value (no counter: nothing to wait for,
- * the kernel waited once at its start); nothing runs after the kernel
- * before it ends, so let_next does nothing. */
+ * the kernel waited once at its start); let_next does nothing, the kernel
+ * having let the next one start once, at its start. */
 struct CounterGate {
     const int *counter;
     int value;

@@ -1,8 +1,9 @@
 /* early_start.h - how a kernel may start before the one ahead of it ends
  * (programmatic dependent launch on NVIDIA sm_90; plain launches on AMD).
  *
- * Every kernel of a step is launched with launch_chained. Inside, two calls
- * at fixed points state its contract:
+ * Every kernel of a step is launched with launch_chained (but the persistent
+ * experts kernel: launch_cooperative, which waits for the kernel before it
+ * to end). Inside, two calls at fixed points state its contract:
  *   wait_prior_kernel()      nothing the kernels before it wrote is read
  *                            before this call (weights and other constants
  *                            may be loaded before it);
@@ -96,23 +97,29 @@ static inline hipError_t launch_chained(void (*kernel)(Params...), dim3 grid, di
 }
 
 /* A launch whose blocks are all resident at once, so that they may wait on
- * each other (block_counters.h); fails when the grid is larger than fits. */
+ * each other (block_counters.h); fails when the grid is larger than fits.
+ * chained: also as launch_chained's (NVIDIA: its blocks may start while the
+ * kernel before ends; they wait for it with wait_prior_kernel). */
 template <typename... Params, typename... Args>
-static inline hipError_t launch_cooperative(void (*kernel)(Params...), dim3 grid, dim3 block, size_t shared, hipStream_t stream,
+static inline hipError_t launch_cooperative(void (*kernel)(Params...), dim3 grid, dim3 block, size_t shared, hipStream_t stream, bool chained,
                                             Args... args) {
 #if defined(GETP_EMU)
+    (void)chained;
     return emu_launch_cooperative(kernel, grid, block, shared, stream, args...);
 #elif defined(GETP_AMD)
+    (void)chained;
     return with_kernel_args(
         kernel, [&](void **argv) { return hipLaunchCooperativeKernel((const void *)kernel, grid, block, argv, (unsigned)shared, stream); },
         args...);
 #else /* the launch-attribute form: what graphs capture as a cooperative kernel node */
     cudaLaunchConfig_t config = {};
     config.gridDim = grid, config.blockDim = block, config.dynamicSmemBytes = shared, config.stream = stream;
-    cudaLaunchAttribute attr[1];
+    cudaLaunchAttribute attr[2];
     attr[0].id = cudaLaunchAttributeCooperative;
     attr[0].val.cooperative = 1;
-    config.attrs = attr, config.numAttrs = 1;
+    attr[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[1].val.programmaticStreamSerializationAllowed = 1;
+    config.attrs = attr, config.numAttrs = chained ? 2 : 1;
     return cudaLaunchKernelEx(&config, kernel, (Params)args...);
 #endif
 }

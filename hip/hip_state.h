@@ -122,7 +122,8 @@ struct HipState {
     uint4 *xn, *attn, *act; /* matmul inputs, packed (pack_split4) */
     int *topk_idx, *pairs, *routing, *counter;
     int *moe_counters;   /* the persistent experts kernel's (moe_persistent.h): n_experts + 2, zero between launches */
-    int moe_tail_blocks; /* GETP_PERSISTENT_MOE=1: its blocks (all resident); 0: off */
+    int moe_tail_blocks; /* GETP_PERSISTENT_MOE=1 or 2: its blocks (all resident); 0: off */
+    int moe_tail_chained; /* GETP_PERSISTENT_MOE=2: its launch chained (A/B) */
     hipStream_t stream;
     GraphEntry graphs[MAX_GRAPHS];
     int n_graphs;

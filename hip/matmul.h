@@ -165,8 +165,8 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
     while (j + 1 < jobs.n_jobs && bx >= jobs.blocks[j]) bx -= jobs.blocks[j++];
     const MatmulJob &J = jobs.job[j];
     if (jobs.prefetch) {
-        size_t n = at.grid_x * at.grid_y, share = (jobs.prefetch_bytes + n - 1) / n, at = (size_t)lin * share;
-        if (at < jobs.prefetch_bytes) prefetch_l2((const char *)jobs.prefetch + at, min(share, jobs.prefetch_bytes - at));
+        size_t n = at.grid_x * at.grid_y, share = (jobs.prefetch_bytes + n - 1) / n, from = (size_t)lin * share;
+        if (from < jobs.prefetch_bytes) prefetch_l2((const char *)jobs.prefetch + from, min(share, jobs.prefetch_bytes - from));
     }
     /* The early-start contract of each matmul launch is stated with the
      * launchers ("the matrix products of a step", below); these three flags

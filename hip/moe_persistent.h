@@ -52,7 +52,9 @@ template <int DT, bool TILED, bool FOLD>
 __global__ void __launch_bounds__(ROW_THREADS, 2) moe_tail_kernel(const MoeTail m) {
     typedef MoeTailShared<DT, TILED, FOLD> Shared;
     DYNAMIC_SHARED(uint4, shared); /* the items' staging, one after another */
-    wait_prior_kernel();           /* the routing and xn (post-attention's) */
+    /* the routing and xn are post-attention's (which has ended, unless the
+     * launch is chained: GETP_PERSISTENT_MOE=2) */
+    wait_prior_kernel();
     /* the next layer's q/k/v blocks may take the multiprocessors that our
      * blocks leave when they run out of items, and load their weights */
     let_next_kernel_start();
@@ -88,7 +90,9 @@ __global__ void __launch_bounds__(ROW_THREADS, 2) moe_tail_kernel(const MoeTail 
 /* ---- launcher ---- */
 
 /* Whether layer L's experts at a step of T rows take the persistent kernel:
- * GETP_PERSISTENT_MOE=1, a decode-sized step, MXFP4 experts (both tiled or
+ * GETP_PERSISTENT_MOE=1 (or 2: its launch chained to post-attention's as
+ * the kernels' are, so that it hides its launch; on NVIDIA both launch
+ * attributes at once, an experiment), a decode-sized step, MXFP4 experts (both tiled or
  * both not, as the kernel's variant assumes). */
 static bool moe_tail_applies(const HipState *s, const LayerDev *L, int T) {
     return s->moe_tail_blocks > 0 && T <= DECODE_ROWS && L->gate_up.dtype == DT_MXFP4 && L->down.dtype == DT_MXFP4 &&
@@ -114,9 +118,15 @@ static int moe_tail_init(HipState *s, Error *err) {
     return 0;
 }
 
+template <bool TILED, bool FOLD> static hipError_t launch_moe_tail_variant(const HipState *s, int blocks, const MoeTail &m) {
+    return launch_cooperative(moe_tail_kernel<DT_MXFP4, TILED, FOLD>, dim3(blocks), dim3(ROW_THREADS), (size_t)MoeTailShared<DT_MXFP4, TILED, FOLD>::BYTES,
+                              s->stream, s->moe_tail_chained != 0, m);
+}
+
 /* gate_up, down and the combine of layer l (see launch_gate_up, launch_down,
  * launch_moe_combine: the same jobs). Launched cooperatively, so that all
- * its blocks are resident; it waits for post-attention to end. */
+ * its blocks are resident; it waits for post-attention to end (chained:
+ * with wait_prior_kernel). */
 static int launch_moe_tail(const HipState *s, int l, StepRows rows, int T, Error *err) {
     const ModelConfig *c = &s->c;
     const LayerDev *L = &s->layers[l];
@@ -134,14 +144,10 @@ static int launch_moe_tail(const HipState *s, int l, StepRows rows, int T, Error
     m.norm = last ? s->final_norm : s->layers[l + 1].attn_norm, m.eps = c->rms_eps, m.out_row = last ? rows.out_row : nullptr;
     m.counters = s->moe_counters;
     const int n_items = (int)(m.gate_up_x + m.down_x) * m.n_z + T, blocks = n_items < s->moe_tail_blocks ? n_items : s->moe_tail_blocks;
-    const size_t shared = MoeTailShared<DT_MXFP4, false, false>::BYTES;
-    if (L->gate_up.tiled) {
-        if (L->gate_up.small_scales) CHECK(launch_cooperative(moe_tail_kernel<DT_MXFP4, true, true>, dim3(blocks), dim3(ROW_THREADS), shared, s->stream, m), err);
-        else CHECK(launch_cooperative(moe_tail_kernel<DT_MXFP4, true, false>, dim3(blocks), dim3(ROW_THREADS), shared, s->stream, m), err);
-    } else {
-        if (L->gate_up.small_scales) CHECK(launch_cooperative(moe_tail_kernel<DT_MXFP4, false, true>, dim3(blocks), dim3(ROW_THREADS), shared, s->stream, m), err);
-        else CHECK(launch_cooperative(moe_tail_kernel<DT_MXFP4, false, false>, dim3(blocks), dim3(ROW_THREADS), shared, s->stream, m), err);
-    }
+    const bool tiled = L->gate_up.tiled, fold = L->gate_up.small_scales;
+    CHECK(tiled ? (fold ? launch_moe_tail_variant<true, true>(s, blocks, m) : launch_moe_tail_variant<true, false>(s, blocks, m))
+                : (fold ? launch_moe_tail_variant<false, true>(s, blocks, m) : launch_moe_tail_variant<false, false>(s, blocks, m)),
+          err);
     return 0;
 }
 

@@ -296,7 +296,7 @@ static void test_block_counters() {
     int *d, order[N], seen[N * T];
     OK(hipMalloc(&d, (1 + N + 2 * N * T) * sizeof(int)));
     OK(hipMemset(d, 0, (1 + N + 2 * N * T) * sizeof(int)));
-    OK(launch_cooperative(counter_chain_kernel, dim3(N), dim3(T), 0, (hipStream_t)0, d, d + 1, d + 1 + N, d + 1 + N + N * T));
+    OK(launch_cooperative(counter_chain_kernel, dim3(N), dim3(T), 0, (hipStream_t)0, false, d, d + 1, d + 1 + N, d + 1 + N + N * T));
     OK(hipMemcpy(order, d + 1, sizeof order, hipMemcpyDeviceToHost));
     OK(hipMemcpy(seen, d + 1 + N + N * T, sizeof seen, hipMemcpyDeviceToHost));
     int bad = 0;
@@ -304,7 +304,7 @@ static void test_block_counters() {
     for (int b = 0; b + 1 < N; b++)
         for (int t = 0; t < T; t++) bad += seen[b * T + t] != (b + 1) * 1000 + t;
     /* more blocks than can ever be resident: refused, not run */
-    hipError_t too_large = launch_cooperative(counter_chain_kernel, dim3(100000), dim3(T), 0, (hipStream_t)0, d, d + 1, d + 1 + N, d + 1 + N + N * T);
+    hipError_t too_large = launch_cooperative(counter_chain_kernel, dim3(100000), dim3(T), 0, (hipStream_t)0, false, d, d + 1, d + 1 + N, d + 1 + N + N * T);
     (void)hipGetLastError();
     char what[200];
     snprintf(what, sizeof what, "counters between the blocks of a cooperative launch: %d blocks chained last to first, %d wrong; 100000 blocks refused (%s)",

@@ -87,19 +87,27 @@ done
 # the experts of decode-sized steps as one persistent kernel (GETP_PERSISTENT_MOE=1,
 # issue 25) on the models with MXFP4 experts: the CPU's logits, and bit for
 # bit the multi-kernel path (the batch-invariance checks: batches of 64 and
-# more take the kernels); the last model's run under GETP_PROFILE counts
-# its launches (graphs off there, on in the others)
-PM_MODELS=$([ $EMU = 1 ] && echo "tiny4k hf_mxfp4" || echo "g20_2l mid_mxfp4e hf_mxfp4 tiny_gpu")
-for pm in $PM_MODELS; do
+# more take the kernels); on the GPU one model also with its launch chained
+# (=2: the same in the emulator); the last run, under GETP_PROFILE, counts
+# its launches (graphs off there, on in the others). Runs: MODEL:SETTING
+PM_RUNS=$([ $EMU = 1 ] && echo "tiny4k:1 hf_mxfp4:1" || echo "g20_2l:1 g20_2l:2 mid_mxfp4e:1 hf_mxfp4:1 tiny_gpu:1")
+PM_LAST=${PM_RUNS##* }
+for run in $PM_RUNS; do
     while [ "$(jobs -rp | wc -l)" -ge "${GPU_JOBS:-1}" ]; do wait -n; done
-    prof=$([ "$pm" = "${PM_MODELS##* }" ] && echo 1 || echo 0)
-    GETP_PERSISTENT_MOE=1 GETP_PROFILE=$prof $BIN/test_gpu $OUT/$pm.bin 1e-4 >$OUT/gpu_${pm}_persistent.log 2>&1 &
+    prof=$([ "$run" = "$PM_LAST" ] && echo 1 || echo 0)
+    # a timeout: blocks that wait on each other could hang where a kernel would not
+    { GETP_PERSISTENT_MOE=${run#*:} GETP_PROFILE=$prof timeout $([ $EMU = 1 ] && echo 1800 || echo 300) $BIN/test_gpu $OUT/${run%%:*}.bin 1e-4
+      echo "exit $?"; } >$OUT/gpu_${run/:/_persistent}.log 2>&1 &
 done
 wait
-for pm in $PM_MODELS; do count_tagged $OUT/gpu_${pm}_persistent.log "GETP_PERSISTENT_MOE=1"; done
-launches=$(sed -nE 's/^GETP_PROFILE: moe persistent +[0-9.]+ +([0-9]+) .*/\1/p' $OUT/gpu_${PM_MODELS##* }_persistent.log | awk '{n += $1} END {print n + 0}')
-if [ "${launches:-0}" -gt 0 ]; then echo "PASS GETP_PERSISTENT_MOE=1 runs the persistent kernel (${PM_MODELS##* }: $launches launches)"; PASSED=$((PASSED + 1))
-else echo "FAIL GETP_PERSISTENT_MOE=1 never launched the persistent kernel"; grep GETP_PROFILE $OUT/gpu_${PM_MODELS##* }_persistent.log; FAILED=$((FAILED + 1)); fi
+for run in $PM_RUNS; do
+    log=$OUT/gpu_${run/:/_persistent}.log rc=$(sed -n 's/^exit //p' $OUT/gpu_${run/:/_persistent}.log)
+    [ "$rc" = 0 ] || grep -q '^FAIL' $log || echo "FAIL test_gpu ${run%%:*} ended with status $rc and no verdict (124: the timeout)" >>$log
+    count_tagged $log "GETP_PERSISTENT_MOE=${run#*:}"
+done
+launches=$(sed -nE 's/^GETP_PROFILE: moe persistent +[0-9.]+ +([0-9]+) .*/\1/p' $OUT/gpu_${PM_LAST/:/_persistent}.log | awk '{n += $1} END {print n + 0}')
+if [ "${launches:-0}" -gt 0 ]; then echo "PASS GETP_PERSISTENT_MOE=1 runs the persistent kernel (${PM_LAST%%:*}: $launches launches)"; PASSED=$((PASSED + 1))
+else echo "FAIL GETP_PERSISTENT_MOE=1 never launched the persistent kernel"; grep GETP_PROFILE $OUT/gpu_${PM_LAST/:/_persistent}.log; FAILED=$((FAILED + 1)); fi
 if ! GETP_MAX_ROWS=5000 $BIN/test_gpu $OUT/$m.bin 1e-4 >$OUT/gpu_rows5000.log 2>&1 && grep -q "GETP_MAX_ROWS must be a number of rows from 1 to 4096, not '5000'" $OUT/gpu_rows5000.log; then
     echo "PASS GETP_MAX_ROWS=5000 is refused and says why"; PASSED=$((PASSED + 1))
 else echo "FAIL GETP_MAX_ROWS=5000 was not refused with its reason"; cat $OUT/gpu_rows5000.log; FAILED=$((FAILED + 1)); fi
