@@ -8,8 +8,11 @@
 static const char *const PROFILE_NAMES[P_KINDS] = {"embed", "qkv matmul", "qkv finish", "attention", "o matmul", "post-attention",
                                                    "gate_up matmul", "down matmul", "combine", "moe persistent", "unembedding", "sample"};
 
-/* The step_work operation each kind of launch does (-1: none counted). */
-static const int WORK_OF[P_KINDS] = {-1, WORK_QKV, -1, WORK_ATTENTION, WORK_O, WORK_ROUTER, WORK_GATE_UP, WORK_DOWN, -1, -1, WORK_UNEMBEDDING, -1};
+/* The step_work operations each kind of launch does (-1: none counted; the
+ * persistent experts kernel does two). */
+static const int WORK_OF[P_KINDS][2] = {{-1, -1},           {WORK_QKV, -1},     {-1, -1},         {WORK_ATTENTION, -1},
+                                        {WORK_O, -1},       {WORK_ROUTER, -1},  {WORK_GATE_UP, -1}, {WORK_DOWN, -1},
+                                        {-1, -1},           {WORK_GATE_UP, WORK_DOWN}, {WORK_UNEMBEDDING, -1}, {-1, -1}};
 
 /* Dense BF16 tensor peaks and memory bandwidths (vendors' figures), for
  * the profile's "% of peak" columns; a device not listed gets none. */
@@ -46,9 +49,10 @@ void profile_mark(HipState *s, int kind) {
         return;
     }
     p->kind[p->n++] = kind;
-    if (kind < 0 || WORK_OF[kind] < 0) return;
-    Work w = step_work(s->model, p->layer, (WorkKind)WORK_OF[kind], p->rows, p->keys[s->c.layer_sliding[p->layer] ? 1 : 0], p->n_out);
-    p->flops[kind] += w.flops, p->bytes[kind] += w.bytes;
+    for (int i = 0; kind >= 0 && i < 2 && WORK_OF[kind][i] >= 0; i++) {
+        Work w = step_work(s->model, p->layer, (WorkKind)WORK_OF[kind][i], p->rows, p->keys[s->c.layer_sliding[p->layer] ? 1 : 0], p->n_out);
+        p->flops[kind] += w.flops, p->bytes[kind] += w.bytes;
+    }
 }
 
 void profile_collect(HipState *s) {
@@ -82,7 +86,7 @@ void profile_report(HipState *s) {
         double s_k = p->ms[k] * 1e-3, tflops = s_k > 0 ? p->flops[k] / s_k * 1e-12 : 0, gbytes = s_k > 0 ? p->bytes[k] / s_k * 1e-9 : 0;
         fprintf(stderr, "GETP_PROFILE: %-15s %10.2f %8ld %10.1f %5.1f%%", PROFILE_NAMES[k], p->ms[k], p->calls[k],
                 p->calls[k] ? 1e3 * p->ms[k] / p->calls[k] : 0.0, total > 0 ? 100 * p->ms[k] / total : 0.0);
-        if (WORK_OF[k] < 0) fprintf(stderr, " %9s %8s %8s %8s\n", "-", "-", "-", "-");
+        if (WORK_OF[k][0] < 0) fprintf(stderr, " %9s %8s %8s %8s\n", "-", "-", "-", "-");
         else if (!peak_tflops) fprintf(stderr, " %9.1f %8.0f %8s %8s\n", tflops, gbytes, "-", "-");
         else fprintf(stderr, " %9.1f %8.0f %7.1f%% %7.1f%%\n", tflops, gbytes, 100 * tflops / peak_tflops, 100 * gbytes / (1e3 * peak_tbytes));
     }
