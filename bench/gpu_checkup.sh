@@ -21,7 +21,7 @@
 #   quick     when device time is short, one round of each in one call: ab at
 #             batch 1 and 256 (20b:mxfp4) and 1 (20b), GETP_MM_WGMMA 0 vs 2 at
 #             256 and 512 (at 512 also in calls of 512 rows: GETP_MAX_ROWS),
-#             and the fold at batch 1
+#             the fold at batch 1, GETP_EXPERT_TILES 0 vs 1 at 256 and 512
 #   persistent  the experts of decode-sized steps as one persistent kernel
 #             (GETP_PERSISTENT_MOE=1; 2: its launch chained too; issue 25)
 #             against the three kernels, one
@@ -128,6 +128,12 @@ quick)
     for v in plain fold; do
         line=$(env $([ $v = plain ] && echo GETP_MXFP4_PLAIN=1) build/bench_gpu --dummy 20b:mxfp4 --batch 1 --requests 2 --prompt 64 --new 128 2>&1 | tail -n 1)
         echo "20b:mxfp4 batch=1 $v: $(rates "$line")"
+    done
+    for b in 256 512; do # the expert matmuls' grid: every (token group, expert slot), or the step's list of tiles
+        for v in 0 1; do
+            line=$(GETP_EXPERT_TILES=$v build/bench_gpu --dummy 20b:mxfp4 --batch $b --requests $b --prompt 64 --new 128 2>&1 | tail -n 1)
+            echo "20b:mxfp4 batch=$b expert tile list=$v: $(rates "$line")"
+        done
     done
     for rows in 256 1024; do # prefill: 64 prompts of 512 tokens, in calls of 256 or 1024 rows
         line=$(GETP_MAX_ROWS=$rows build/bench_gpu --dummy 20b:mxfp4 --batch 64 --requests 64 --prompt 512 --new 2 2>&1 | tail -n 1)

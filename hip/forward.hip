@@ -66,7 +66,7 @@ int forward_init(HipState *s, Error *err) {
                 {&s->part_q, s->splits_q * R * QD * 4}, {&s->part_k, s->splits_k * R * KVD * 4}, {&s->part_v, s->splits_v * R * KVD * 4},
                 {&s->part_o, s->splits_o * R * H * 4}, {&s->act, R * K * I * 4}, {&s->expert_out, DOWN_SPLITS * R * K * H * 4},
                 {&s->logits, R * V * 4}, {&s->prob, R * V * 4}, {&s->argmax_part, R * ARGMAX_SLICES * 8}, {&s->topk_w, R * K * 4}, {&s->topk_idx, R * K * 4},
-                {&s->pairs, R * K * 4}, {&s->routing, (1 + 3 * E) * 4}, {&s->counter, 4}, {&s->moe_counters, (E + 2) * 4}};
+                {&s->pairs, R * K * 4}, {&s->routing, (1 + 3 * E + 1 + expert_list_length(s, (int)R)) * 4}, {&s->counter, 4}, {&s->moe_counters, (E + 2) * 4}};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
         if (device_alloc(bufs[i].p, bufs[i].bytes, err)) return -1;
     CHECK(hipMemset(s->counter, 0, 4), err);

@@ -94,6 +94,7 @@ extern "C" Backend *hip_backend_create_if_available(const Model *m, int max_slot
     s->no_graphs = s->prof.on || getenv("GETP_NO_GRAPHS");
     s->attention_per_head = getenv("GETP_ATTENTION_PER_HEAD") != nullptr;
     s->mm_wgmma = getenv("GETP_MM_WGMMA") ? atoi(getenv("GETP_MM_WGMMA")) : 0;
+    s->expert_tile_list = getenv("GETP_EXPERT_TILES") && atoi(getenv("GETP_EXPERT_TILES")) == 1;
     s->serial = s->prof.on; /* the profile's events are read after each call */
     Backend *b = (Backend *)xcalloc(1, sizeof *b);
     b->ops = &HIP_OPS;

@@ -124,6 +124,7 @@ struct HipState {
     int *moe_counters;   /* the persistent experts kernel's (moe_persistent.h): n_experts + 2, zero between launches */
     int moe_tail_blocks; /* GETP_PERSISTENT_MOE=1 or 2: its blocks (all resident); 0: off */
     int moe_tail_chained; /* GETP_PERSISTENT_MOE=2: its launch chained (A/B) */
+    int expert_tile_list; /* GETP_EXPERT_TILES=1: the expert matmuls at several token tiles walk a list of their tiles (A/B) */
     hipStream_t stream;
     GraphEntry graphs[MAX_GRAPHS];
     int n_graphs;

@@ -49,6 +49,11 @@ struct MatmulJob {
     int n_tokens;
     const int *pairs, *routing;
     int pair_div, n_experts;
+    /* Experts at several token tiles: grid.y walks the step's list of
+     * (expert, group of 8 NT tokens) that moe_route writes after the
+     * routing records (expert_tile_list), grid.z is 1; else grid.y is every
+     * token group and grid.z every expert slot, most of them empty */
+    int tile_list;
     int splits;  /* MM_PARTIAL, MM_BIAS: k ranges summed later, in order */
     void *out;   /* MM_PARTIAL: f32 [split][n_tokens][rows]; MM_BIAS: f32 [split][pair][ldo], n_tokens = pairs;
                     MM_SWIGLU: packed [pair][ldo / 4] (the down matmul's input) */
@@ -182,14 +187,20 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
     if (tile0 >= tiles) return; /* the whole block: this job has fewer tiles */
     const int wtile = tile0 + threadIdx.x / WARP * MT; /* the warp's first tile */
     const bool active = wtile < tiles;                  /* inactive warps still stage x */
-    int e = 0, first = 0, count = J.n_tokens;
+    int e = 0, first = 0, count = J.n_tokens, t0 = by * 8 * NT;
     if (experts) {
         const volatile int *routing = J.routing; /* from L2: possibly read before the wait */
-        const int z = at.z, n_active = routing[0], ez = routing[1 + 3 * z], fz = routing[2 + 3 * z], nz = routing[3 + 3 * z];
+        int z = at.z;
+        if (NT > 1 && J.tile_list) {
+            const volatile int *list = routing + 1 + 3 * J.n_experts; /* [0]: its length */
+            if (by >= list[0]) return;
+            const int item = list[1 + by];
+            z = item >> 16, t0 = (item & 0xffff) * 8 * NT;
+        }
+        const int n_active = routing[0], ez = routing[1 + 3 * z], fz = routing[2 + 3 * z], nz = routing[3 + 3 * z];
         if (z >= n_active) return; /* fewer experts have tokens than the grid allows */
         e = ez, first = fz, count = nz;
     }
-    const int t0 = by * 8 * NT;
     if (t0 >= count) return;
     const int n_tiles = min(NT, (count - t0 + 7) / 8), n_valid = min(8 * NT, count - t0);
     for (int i = threadIdx.x; i < XBUF * U * S * NT * WARP; i += blockDim.x) (&staged_all[0][0][0][0][0])[i] = make_uint4(0, 0, 0, 0);
@@ -434,6 +445,13 @@ static MatmulJob dense_job(WeightView w, const uint4 *x, int cols, int n, int sp
  * weight prefetch), else 4. Every variant computes each output with the
  * same sum. grid.y covers the tokens in groups of 8 NT. */
 static int token_tiles(int max_tokens) { return max_tokens <= DECODE_ROWS ? 1 : MM_TOKEN_TILES; }
+/* The most entries of the experts' tile list (MatmulJob::tile_list) at a
+ * step of n_rows: n_rows * k pairs in groups of 8 MM_TOKEN_TILES, one
+ * partial group per expert. */
+static unsigned expert_list_length(const HipState *s, int n_rows) {
+    size_t pairs = (size_t)n_rows * s->c.experts_per_token;
+    return cdiv(pairs, 8 * MM_TOKEN_TILES) + (unsigned)(pairs < s->c.n_experts ? pairs : s->c.n_experts);
+}
 
 /* GETP_MM_WGMMA=1 or 2: the experts' several-token-tile launches multiply
  * by warpgroup_mma (wgmma on sm_90a; 2 pipelined); an experiment until
@@ -466,6 +484,7 @@ static void launch_variant(const HipState *s, const MatmulJobs &all, dim3 grid, 
 template <int MODE>
 static int launch_matmul(const HipState *s, const MatmulJob *jobs, int n_jobs, const unsigned *tiles, unsigned grid_z, int max_tokens,
                          Error *err, const WeightView *prefetch = nullptr) {
+    const bool listed = jobs[0].tile_list && token_tiles(max_tokens) > 1;
     MatmulJobs all;
     memset(&all, 0, sizeof all);
     if (prefetch) all.prefetch = prefetch->data, all.prefetch_bytes = weight_bytes(*prefetch);
@@ -477,7 +496,9 @@ static int launch_matmul(const HipState *s, const MatmulJob *jobs, int n_jobs, c
         all.blocks[i] = (int)(cdiv(tiles[i], (size_t)MM_WARPS * mt) * (unsigned)jobs[i].splits);
         grid_x += (unsigned)all.blocks[i];
     }
-    dim3 grid(grid_x, cdiv(max_tokens, 8 * nt), grid_z);
+    /* listed: each (expert, token group) at most once; every group but each
+     * expert's last is full */
+    dim3 grid(grid_x, listed ? expert_list_length(s, max_tokens) : cdiv(max_tokens, 8 * nt), listed ? 1 : grid_z);
     /* only a launch that is one wave preloads all its weights during the kernel before */
     if (nt == 1 && MODE == MM_PARTIAL && (size_t)grid.x * grid.y * grid.z <= (size_t)s->resident_blocks) all.pace_ns = PRELOAD_PACE_NS;
     switch (jobs[0].w.dtype) {
@@ -508,6 +529,7 @@ static MatmulJob expert_job(const HipState *s, WeightView w, const float *bias, 
     j.w = w, j.bias = bias, j.x = x, j.ldx = cols / 4, j.pairs = s->pairs, j.routing = s->routing, j.pair_div = pair_div;
     j.n_experts = (int)s->c.n_experts, j.splits = MODE == MM_BIAS ? DOWN_SPLITS : 1, j.out = out, j.ldo = ldo, j.limit = s->c.swiglu_limit;
     j.n_tokens = n_rows * (int)s->c.experts_per_token; /* pairs: MM_BIAS's split stride */
+    j.tile_list = s->expert_tile_list;
     return j;
 }
 /* An expert matmul's row tiles: 16 rows (SwiGLU: 8 channels). */

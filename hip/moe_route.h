@@ -16,7 +16,8 @@
  * and the softmax over them. Then the pairs (row, k) are grouped by expert,
  * in pair order, for the expert matmuls (pairs, and routing: see
  * MatmulJob): by the row's first warp at a single-row step, else by the
- * last row to finish. At batch 1 this kernel is a chain of round trips and
+ * last row to finish, which also lists the (expert, token group) tiles of
+ * the expert matmuls when tile_tokens is not 0 (MatmulJob::tile_list). At batch 1 this kernel is a chain of round trips and
  * barriers with the DRAM idle (its phases: bench/RESULTS.md ledger L122). */
 #define POST_THREADS ROW_THREADS
 #define ROUTER_EXPERTS 4 /* router rows a warp computes at once, sharing its x in registers */
@@ -137,7 +138,8 @@ __device__ inline void group_one_row(const int *chosen, int K, int E, int *pairs
 __global__ void __launch_bounds__(POST_THREADS) post_attention_kernel(float *x, uint4 *xn, const float *__restrict__ part_o, int splits, int T,
                                                                       const float *__restrict__ bo, const float *__restrict__ norm, WeightView router,
                                                                       const float *__restrict__ router_b, int H, int E, int K, float eps,
-                                                                      int *topk_idx, float *topk_w, int *pairs, int *routing, int *done_counter) {
+                                                                      int *topk_idx, float *topk_w, int *pairs, int *routing, int *done_counter,
+                                                                      int tile_tokens) {
     BLOCK_TRACE(TK_POST_ATTENTION);
     DYNAMIC_SHARED(float, sh); /* see post_attention_shared */
     __shared__ float shared[32], chosen_w[8];
@@ -208,14 +210,16 @@ __global__ void __launch_bounds__(POST_THREADS) post_attention_kernel(float *x, 
     if (threadIdx.x == 0) {
         /* the experts with pairs, in order; the expert matmuls' grid covers
          * only these. count[e] becomes expert e's first pair. */
-        int run = 0, n_active = 0;
+        int run = 0, n_active = 0, n_listed = 0, *list = routing + 1 + 3 * E; /* list[0]: its length */
         for (int e = 0; e < E; e++) {
             int c = count[e];
+            for (int g = 0; tile_tokens && g * tile_tokens < c; g++) list[1 + n_listed++] = n_active << 16 | g;
             if (c) set_route(routing, n_active++, e, run, c);
             count[e] = run;
             run += c;
         }
         routing[0] = n_active;
+        if (tile_tokens) list[0] = n_listed;
         *done_counter = 0; /* ready for the next layer */
     }
     __syncthreads();
@@ -233,9 +237,10 @@ static int launch_moe_route(const HipState *s, const LayerDev *L, int T, Error *
     const ModelConfig *c = &s->c;
     int H = c->hidden, E = c->n_experts, K = c->experts_per_token;
     size_t shared = post_attention_shared(H, E, (size_t)T * K);
+    const int tile_tokens = s->expert_tile_list && token_tiles(T) > 1 ? 8 * MM_TOKEN_TILES : 0; /* the expert matmuls' token groups */
     (void)launch_chained(post_attention_kernel, dim3(T), dim3(POST_THREADS), shared, s->stream, s->x, s->xn, s->part_o, s->splits_o, T,
                          L->bo, L->mlp_norm, L->router, L->router_b, H, E, K, c->rms_eps, s->topk_idx, s->topk_w, s->pairs, s->routing,
-                         s->counter);
+                         s->counter, tile_tokens);
     CHECK_LAUNCH(err);
     return 0;
 }

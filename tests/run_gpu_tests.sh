@@ -89,25 +89,31 @@ done
 # bit the multi-kernel path (the batch-invariance checks: batches of 64 and
 # more take the kernels); on the GPU one model also with its launch chained
 # (=2: the same in the emulator); the last run, under GETP_PROFILE, counts
-# its launches (graphs off there, on in the others). Runs: MODEL:SETTING
-PM_RUNS=$([ $EMU = 1 ] && echo "tiny4k:1 hf_mxfp4:1" || echo "g20_2l:1 g20_2l:2 mid_mxfp4e:1 hf_mxfp4:1 tiny_gpu:1")
+# its launches (graphs off there, on in the others). Also the expert
+# matmuls at several token tiles walking their list of tiles
+# (GETP_EXPERT_TILES=1: batches of 64 and more, chunks of 16 rows).
+# Runs: MODEL:VARIABLE=VALUE
+PM_RUNS=$([ $EMU = 1 ] && echo "${MODELS%% *}:GETP_EXPERT_TILES=1 tiny4k:GETP_PERSISTENT_MOE=1 hf_mxfp4:GETP_PERSISTENT_MOE=1" ||
+    echo "${MODELS%% *}:GETP_EXPERT_TILES=1 g20_2l:GETP_EXPERT_TILES=1 g20_2l:GETP_PERSISTENT_MOE=1 g20_2l:GETP_PERSISTENT_MOE=2 mid_mxfp4e:GETP_PERSISTENT_MOE=1 hf_mxfp4:GETP_PERSISTENT_MOE=1 tiny_gpu:GETP_PERSISTENT_MOE=1")
 PM_LAST=${PM_RUNS##* }
+pm_log() { echo "$OUT/gpu_${1%%:*}_$(tr -dc 'A-Z0-9' <<<"${1#*:}").log"; }
 for run in $PM_RUNS; do
     while [ "$(jobs -rp | wc -l)" -ge "${GPU_JOBS:-1}" ]; do wait -n; done
     prof=$([ "$run" = "$PM_LAST" ] && echo 1 || echo 0)
     # a timeout: blocks that wait on each other could hang where a kernel would not
-    { GETP_PERSISTENT_MOE=${run#*:} GETP_PROFILE=$prof timeout $([ $EMU = 1 ] && echo 1800 || echo 300) $BIN/test_gpu $OUT/${run%%:*}.bin 1e-4
-      echo "exit $?"; } >$OUT/gpu_${run/:/_persistent}.log 2>&1 &
+    { env "${run#*:}" GETP_PROFILE=$prof timeout $([ $EMU = 1 ] && echo 1800 || echo 300) $BIN/test_gpu $OUT/${run%%:*}.bin 1e-4
+      echo "exit $?"; } >"$(pm_log "$run")" 2>&1 &
 done
 wait
 for run in $PM_RUNS; do
-    log=$OUT/gpu_${run/:/_persistent}.log rc=$(sed -n 's/^exit //p' $OUT/gpu_${run/:/_persistent}.log)
-    [ "$rc" = 0 ] || grep -q '^FAIL' $log || echo "FAIL test_gpu ${run%%:*} ended with status $rc and no verdict (124: the timeout)" >>$log
-    count_tagged $log "GETP_PERSISTENT_MOE=${run#*:}"
+    log=$(pm_log "$run")
+    rc=$(sed -n 's/^exit //p' "$log")
+    [ "$rc" = 0 ] || grep -q '^FAIL' "$log" || echo "FAIL test_gpu ${run%%:*} ended with status $rc and no verdict (124: the timeout)" >>"$log"
+    count_tagged "$log" "${run#*:}"
 done
-launches=$(sed -nE 's/^GETP_PROFILE: moe persistent +[0-9.]+ +([0-9]+) .*/\1/p' $OUT/gpu_${PM_LAST/:/_persistent}.log | awk '{n += $1} END {print n + 0}')
+launches=$(sed -nE 's/^GETP_PROFILE: moe persistent +[0-9.]+ +([0-9]+) .*/\1/p' "$(pm_log "$PM_LAST")" | awk '{n += $1} END {print n + 0}')
 if [ "${launches:-0}" -gt 0 ]; then echo "PASS GETP_PERSISTENT_MOE=1 runs the persistent kernel (${PM_LAST%%:*}: $launches launches)"; PASSED=$((PASSED + 1))
-else echo "FAIL GETP_PERSISTENT_MOE=1 never launched the persistent kernel"; grep GETP_PROFILE $OUT/gpu_${PM_LAST/:/_persistent}.log; FAILED=$((FAILED + 1)); fi
+else echo "FAIL GETP_PERSISTENT_MOE=1 never launched the persistent kernel"; grep GETP_PROFILE "$(pm_log "$PM_LAST")"; FAILED=$((FAILED + 1)); fi
 if ! GETP_MAX_ROWS=5000 $BIN/test_gpu $OUT/$m.bin 1e-4 >$OUT/gpu_rows5000.log 2>&1 && grep -q "GETP_MAX_ROWS must be a number of rows from 1 to 4096, not '5000'" $OUT/gpu_rows5000.log; then
     echo "PASS GETP_MAX_ROWS=5000 is refused and says why"; PASSED=$((PASSED + 1))
 else echo "FAIL GETP_MAX_ROWS=5000 was not refused with its reason"; cat $OUT/gpu_rows5000.log; FAILED=$((FAILED + 1)); fi
