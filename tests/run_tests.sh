@@ -154,18 +154,30 @@ if make -s -j"$(nproc)" emu >"$OUT/emu_build.log" 2>&1; then
     # the same kernels with AddressSanitizer and UBSan (make emu-san, in
     # build/san): an out-of-bounds access to device or shared memory fails
     # where it happens (compute-sanitizer's memcheck, on the CPU)
+    # (also the persistent experts kernel and the experts' tile list: their
+    # own indexing; the three runs side by side)
     if make -s emu-san >"$OUT/emu_san_build.log" 2>&1; then
-        for t in "hip_unit_tests" "test_gpu tests/out/emu/tiny4k.bin 1e-4"; do
-            log="$OUT/emu_san_${t%% *}.log"
-            ASAN_OPTIONS=detect_leaks=0 timeout 1200 $B/san/emu/$t >"$log" 2>&1
-            rc=$?
+        SAN_RUNS=("hip_unit_tests" "test_gpu tests/out/emu/tiny4k.bin 1e-4" "GETP_PERSISTENT_MOE=1 GETP_EXPERT_TILES=1 test_gpu tests/out/emu/tiny4k.bin 1e-4")
+        for i in "${!SAN_RUNS[@]}"; do
+            (
+                read -r -a words <<<"${SAN_RUNS[$i]}"
+                vars=() && while [[ "${words[0]}" == *=* ]]; do vars+=("${words[0]}") && words=("${words[@]:1}"); done
+                env ASAN_OPTIONS=detect_leaks=0 "${vars[@]}" timeout 1200 "$B/san/emu/${words[0]}" "${words[@]:1}" >"$OUT/emu_san_$i.log" 2>&1
+                echo "exit $?" >>"$OUT/emu_san_$i.log"
+            ) &
+        done
+        wait
+        for i in "${!SAN_RUNS[@]}"; do
+            t=${SAN_RUNS[$i]} log="$OUT/emu_san_$i.log"
+            tag=$([[ "$t" == GETP_* ]] && echo " [${t% test_gpu*}]")
             while IFS= read -r line; do
                 case "$line" in
-                PASS\ *) pass "emu+asan: ${line#PASS }" ;;
-                FAIL\ *) fail "emu+asan: ${line#FAIL }" ;;
+                PASS\ *) pass "emu+asan$tag: ${line#PASS }" ;;
+                FAIL\ *) fail "emu+asan$tag: ${line#FAIL }" ;;
                 esac
             done <"$log"
-            [ $rc -eq 0 ] || fail "emu+asan: $t" "exited with $rc: $(grep -m1 -A3 'ERROR\|runtime error' "$log")"
+            rc=$(sed -n 's/^exit //p' "$log")
+            [ "$rc" = 0 ] || fail "emu+asan: $t" "exited with $rc: $(grep -m1 -A3 'ERROR\|runtime error' "$log")"
         done
     else
         fail "the emulator builds with the sanitizers" "$(tail -n 5 "$OUT/emu_san_build.log")"
