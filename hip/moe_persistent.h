@@ -4,8 +4,9 @@
  * counters where the multi-kernel path waits for a kernel to end.
  *
  * Items, in order: gate_up's blocks of each expert with work (the z-th of
- * routing's records), down's blocks of each z, the combine of each row. Item i goes to block
- * i mod gridDim.x, which takes its items in increasing order; an item waits
+ * routing's records), down's blocks of each z, the combine of each row.
+ * Item i goes to block i mod gridDim.x, which takes its items in
+ * increasing order; an item waits
  * only on items before it (down of z on gate_up of z, a row's combine on
  * every down item), so the earliest unfinished item can always go on.
  * Down's items load their weights before they wait, as down's blocks do
@@ -92,8 +93,8 @@ __global__ void __launch_bounds__(ROW_THREADS, 2) moe_tail_kernel(const MoeTail 
 /* Whether layer L's experts at a step of T rows take the persistent kernel:
  * GETP_PERSISTENT_MOE=1 (or 2: its launch chained to post-attention's as
  * the kernels' are, so that it hides its launch; on NVIDIA both launch
- * attributes at once, an experiment), a decode-sized step, MXFP4 experts (both tiled or
- * both not, as the kernel's variant assumes). */
+ * attributes at once, an experiment), a decode-sized step, MXFP4 experts
+ * (both tiled or both not, as the kernel's variant assumes). */
 static bool moe_tail_applies(const HipState *s, const LayerDev *L, int T) {
     return s->moe_tail_blocks > 0 && T <= DECODE_ROWS && L->gate_up.dtype == DT_MXFP4 && L->down.dtype == DT_MXFP4 &&
            L->gate_up.tiled == L->down.tiled && L->gate_up.small_scales == L->down.small_scales;
