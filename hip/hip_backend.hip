@@ -93,8 +93,6 @@ extern "C" Backend *hip_backend_create_if_available(const Model *m, int max_slot
     profile_init(s);
     s->no_graphs = s->prof.on || getenv("GETP_NO_GRAPHS");
     s->attention_per_head = getenv("GETP_ATTENTION_PER_HEAD") != nullptr;
-    s->mm_wgmma = getenv("GETP_MM_WGMMA") ? atoi(getenv("GETP_MM_WGMMA")) : 0;
-    s->expert_tile_list = getenv("GETP_EXPERT_TILES") && atoi(getenv("GETP_EXPERT_TILES")) == 1;
     s->serial = s->prof.on; /* the profile's events are read after each call */
     Backend *b = (Backend *)xcalloc(1, sizeof *b);
     b->ops = &HIP_OPS;
@@ -108,6 +106,17 @@ extern "C" Backend *hip_backend_create_if_available(const Model *m, int max_slot
         hip_destroy(b);
         return NULL;
     }
+    /* the experiments' switches (A/B; hip_state.h): a value out of range is an error, not "off" */
+    struct {
+        const char *name;
+        int max, *value;
+    } switches[] = {{"GETP_MM_WGMMA", 2, &s->mm_wgmma}, {"GETP_PERSISTENT_MOE", 2, &s->persistent_moe}, {"GETP_EXPERT_TILES", 1, &s->expert_tile_list}};
+    for (size_t i = 0; i < sizeof switches / sizeof *switches; i++)
+        if ((*switches[i].value = env_switch(switches[i].name, switches[i].max)) < 0) {
+            error_set(err, "hip backend: %s must be a number from 0 to %d, not '%s'", switches[i].name, switches[i].max, getenv(switches[i].name));
+            hip_destroy(b);
+            return NULL;
+        }
     if (hip_init(s, b, m, kv_bytes, load, err) != 0) {
         hip_destroy(b);
         return NULL;

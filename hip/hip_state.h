@@ -123,6 +123,7 @@ struct HipState {
     int *topk_idx, *pairs, *routing, *counter;
     int *moe_counters;   /* the persistent experts kernel's (moe_persistent.h): n_experts + 2, zero between launches */
     int moe_tail_blocks; /* GETP_PERSISTENT_MOE=1 or 2: its blocks (all resident); 0: off */
+    int persistent_moe;   /* GETP_PERSISTENT_MOE=1 or 2 (moe_persistent.h, A/B) */
     int moe_tail_chained; /* GETP_PERSISTENT_MOE=2: its launch chained (A/B) */
     int expert_tile_list; /* GETP_EXPERT_TILES=1: the expert matmuls at several token tiles walk a list of their tiles (A/B) */
     hipStream_t stream;
@@ -149,6 +150,16 @@ static inline int max_rows_setting() {
     char *end;
     long n = strtol(e, &end, 10);
     return *e && !*end && n >= 1 && n <= 4096 ? (int)n : 0;
+}
+
+/* An experiment's switch (GETP_MM_WGMMA, ...): the variable's value from 0
+ * to max, 0 when unset; -1 when it is set to anything else. */
+static inline int env_switch(const char *name, int max) {
+    const char *e = getenv(name);
+    if (!e) return 0;
+    char *end;
+    long n = strtol(e, &end, 10);
+    return *e && !*end && n >= 0 && n <= max ? (int)n : -1;
 }
 
 static inline int device_alloc(void *p, size_t bytes, Error *err) {

@@ -114,6 +114,9 @@ done
 launches=$(sed -nE 's/^GETP_PROFILE: moe persistent +[0-9.]+ +([0-9]+) .*/\1/p' "$(pm_log "$PM_LAST")" | awk '{n += $1} END {print n + 0}')
 if [ "${launches:-0}" -gt 0 ]; then echo "PASS GETP_PERSISTENT_MOE=1 runs the persistent kernel (${PM_LAST%%:*}: $launches launches)"; PASSED=$((PASSED + 1))
 else echo "FAIL GETP_PERSISTENT_MOE=1 never launched the persistent kernel"; grep GETP_PROFILE "$(pm_log "$PM_LAST")"; FAILED=$((FAILED + 1)); fi
+if ! GETP_PERSISTENT_MOE=yes $BIN/test_gpu $OUT/$m.bin 1e-4 >$OUT/gpu_switch.log 2>&1 && grep -q "GETP_PERSISTENT_MOE must be a number from 0 to 2, not 'yes'" $OUT/gpu_switch.log; then
+    echo "PASS GETP_PERSISTENT_MOE=yes is refused and says why"; PASSED=$((PASSED + 1))
+else echo "FAIL GETP_PERSISTENT_MOE=yes was not refused with its reason"; cat $OUT/gpu_switch.log; FAILED=$((FAILED + 1)); fi
 if ! GETP_MAX_ROWS=5000 $BIN/test_gpu $OUT/$m.bin 1e-4 >$OUT/gpu_rows5000.log 2>&1 && grep -q "GETP_MAX_ROWS must be a number of rows from 1 to 4096, not '5000'" $OUT/gpu_rows5000.log; then
     echo "PASS GETP_MAX_ROWS=5000 is refused and says why"; PASSED=$((PASSED + 1))
 else echo "FAIL GETP_MAX_ROWS=5000 was not refused with its reason"; cat $OUT/gpu_rows5000.log; FAILED=$((FAILED + 1)); fi
