@@ -35,6 +35,27 @@ static int enqueue_graph_or_step(HipState *s, int T, int n_out, int sample, Erro
     return 0;
 }
 
+/* A slot's rows in one call may span at most max_slot_rows positions: a
+ * sliding layer's ring holds the window and that many more. slot_span
+ * stays all -1 between calls. */
+static int check_slot_spans(HipState *s, const BatchRow *rows, int T, Error *err) {
+    int bad = -1, lo = 0, hi = 0;
+    for (int t = 0; t < T; t++) {
+        int *span = s->slot_span + 2 * rows[t].slot, p = rows[t].pos;
+        if (span[1] < 0) span[0] = span[1] = p;
+        span[0] = p < span[0] ? p : span[0], span[1] = p > span[1] ? p : span[1];
+    }
+    for (int t = 0; t < T; t++) {
+        int *span = s->slot_span + 2 * rows[t].slot;
+        if (bad < 0 && span[1] >= 0 && span[1] - span[0] >= s->max_slot_rows) bad = rows[t].slot, lo = span[0], hi = span[1];
+        span[0] = span[1] = -1;
+    }
+    if (bad >= 0)
+        return error_set(err, "hip backend: slot %d has positions %d to %d in one call; one call adds at most %d positions to a slot", bad, lo, hi,
+                         s->max_slot_rows);
+    return 0;
+}
+
 /* Checks the rows, copies them in from host buffer `buf`, enqueues the
  * step (a graph for decode steps) and, when sampling, the copy of its
  * tokens back, and of their logprobs when a row asks; records
@@ -56,6 +77,7 @@ static int run_step(Backend *b, const BatchRow *rows, int T, const SampleSpec *s
         in[2 * T + t] = r->token;
         in[3 * T + t] = r->want_logits ? n_out++ : -1;
     }
+    if (s->max_slot_rows < T && check_slot_spans(s, rows, T, err)) return -1;
     profile_step(s, rows, T, n_out);
     int sample = spec != nullptr ? STEP_TOKENS : STEP_LOGITS;
     if (sample) memcpy(step_specs(in, T), spec, (size_t)n_out * sizeof *spec);
@@ -125,7 +147,7 @@ int calls_collect(Backend *b, int *tokens, TokenLogprobs *logprobs, Error *err) 
     return s->serial ? 0 : call_finished(s, err);
 }
 
-int calls_init(HipState *s, Error *err) {
+int calls_init(HipState *s, int max_slots, Error *err) {
     const size_t input_bytes = step_input_bytes(s->max_rows, s->max_rows); /* the largest call's */
     const size_t logprobs_bytes = s->max_rows * sizeof(TokenLogprobs);
     if (device_alloc(&s->d_input, input_bytes, err) || device_alloc(&s->d_tokens, s->max_rows * sizeof(int), err) ||
@@ -133,6 +155,8 @@ int calls_init(HipState *s, Error *err) {
         return -1;
     CHECK(hipMemset(s->d_input, 0, input_bytes), err);
     CHECK(hipMemset(s->d_logprobs, 0, logprobs_bytes), err); /* the rows that did not ask are copied back too */
+    s->slot_span = (int *)xmalloc((size_t)max_slots * 2 * sizeof(int));
+    memset(s->slot_span, 0xff, (size_t)max_slots * 2 * sizeof(int)); /* all -1 */
     for (int i = 0; i < 2; i++) {
         CHECK(hipHostMalloc((void **)&s->h_input[i], input_bytes, hipHostMallocDefault), err);
         CHECK(hipHostMalloc((void **)&s->h_tokens[i], s->max_rows * sizeof(int), hipHostMallocDefault), err);
@@ -148,6 +172,7 @@ void calls_free(HipState *s) {
     if (s->d_input) (void)hipFree(s->d_input);
     if (s->d_tokens) (void)hipFree(s->d_tokens);
     if (s->d_logprobs) (void)hipFree(s->d_logprobs);
+    free(s->slot_span);
     for (int i = 0; i < 2; i++) {
         if (s->h_input[i]) (void)hipHostFree(s->h_input[i]);
         if (s->h_tokens[i]) (void)hipHostFree(s->h_tokens[i]);

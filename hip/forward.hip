@@ -71,7 +71,6 @@ int forward_init(HipState *s, Error *err) {
         if (device_alloc(bufs[i].p, bufs[i].bytes, err)) return -1;
     CHECK(hipMemset(s->counter, 0, 4), err);
     CHECK(hipMemset(s->moe_counters, 0, (E + 2) * 4), err);
-    s->moe_tail_chained = s->persistent_moe == 2;
     if (s->persistent_moe && moe_tail_init(s, err)) return -1;
     size_t shared = post_attention_shared(H, E, R * K);
     if (shared > 48 * 1024) CHECK(hipFuncSetAttribute((const void *)post_attention_kernel, hipFuncAttributeMaxDynamicSharedMemorySize, (int)shared), err);

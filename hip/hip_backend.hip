@@ -48,7 +48,7 @@ static int hip_init(HipState *s, Backend *b, const Model *m, size_t kv_budget, G
         if (e != hipSuccess) rc = error_set(err, "hip: copying RoPE tables failed: %s", hipGetErrorString(e));
     }
     free(inv);
-    if (rc || forward_init(s, err) || calls_init(s, err) || kv_cache_alloc(s, b, kv_budget, err) || block_trace_init(s, err)) return -1;
+    if (rc || forward_init(s, err) || calls_init(s, b->max_slots, err) || kv_cache_alloc(s, b, kv_budget, err) || block_trace_init(s, err)) return -1;
     snprintf(b->info, sizeof b->info, "%.40s, KV cache %.2f GiB: %ld positions in pages of %d for %d sequences of up to %d; weights %.1f s",
              prop.name, s->kv_bytes / 1073741824.0, b->kv_positions, KV_PAGE, b->max_slots, b->max_context, s->weights_seconds);
     return 0;
@@ -99,24 +99,24 @@ extern "C" Backend *hip_backend_create_if_available(const Model *m, int max_slot
     b->model = m;
     b->max_slots = max_slots < 1 ? 1 : max_slots;
     b->max_context = max_context;
-    b->max_rows = s->max_rows = max_rows_setting();
     b->impl = s;
-    if (s->max_rows == 0) {
-        error_set(err, "hip backend: GETP_MAX_ROWS must be a number of rows from 1 to 4096, not '%s'", getenv("GETP_MAX_ROWS"));
-        hip_destroy(b);
-        return NULL;
-    }
-    /* the experiments' switches (A/B; hip_state.h): a value out of range is an error, not "off" */
+    /* the run's settings (hip_state.h): a value out of range is an error, not the default */
     struct {
         const char *name;
-        int max, *value;
-    } switches[] = {{"GETP_MM_WGMMA", 2, &s->mm_wgmma}, {"GETP_PERSISTENT_MOE", 2, &s->persistent_moe}, {"GETP_EXPERT_TILES", 1, &s->expert_tile_list}};
-    for (size_t i = 0; i < sizeof switches / sizeof *switches; i++)
-        if ((*switches[i].value = env_switch(switches[i].name, switches[i].max)) < 0) {
-            error_set(err, "hip backend: %s must be a number from 0 to %d, not '%s'", switches[i].name, switches[i].max, getenv(switches[i].name));
+        int dflt, lo, hi, *value;
+    } settings[] = {{"GETP_MAX_ROWS", MAX_ROWS, 1, 4096, &s->max_rows},
+                    {"GETP_MM_WGMMA", 0, 0, 2, &s->mm_wgmma},
+                    {"GETP_PERSISTENT_MOE", 0, 0, 2, &s->persistent_moe},
+                    {"GETP_EXPERT_TILES", 1, 0, 1, &s->expert_tile_list}};
+    for (size_t i = 0; i < sizeof settings / sizeof *settings; i++)
+        if ((*settings[i].value = env_setting(settings[i].name, settings[i].dflt, settings[i].lo, settings[i].hi)) < 0) {
+            error_set(err, "hip backend: %s must be a number from %d to %d, not '%s'", settings[i].name, settings[i].lo, settings[i].hi,
+                      getenv(settings[i].name));
             hip_destroy(b);
             return NULL;
         }
+    b->max_rows = s->max_rows;
+    b->max_slot_rows = s->max_slot_rows = slot_rows_for(s->max_rows);
     if (hip_init(s, b, m, kv_bytes, load, err) != 0) {
         hip_destroy(b);
         return NULL;

@@ -46,7 +46,8 @@ extern "C" {
     } while (0)
 #define CHECK_LAUNCH(err) CHECK(hipGetLastError(), err)
 
-#define MAX_ROWS 256   /* rows one forward call accepts; GETP_MAX_ROWS=N (1-4096) sets it for a run (A/B) */
+#define MAX_ROWS 1024    /* rows one forward call accepts; GETP_MAX_ROWS=N (1-4096) sets it for a run (A/B) */
+#define MAX_SLOT_ROWS 256 /* rows of one slot in one call (a prompt's chunk): a sliding layer keeps its window and this many positions more */
 #define MAX_GRAPHS 300 /* decode graphs kept, one per batch size and STEP_* kind */
 
 /* One layer's weights on the device (views into HipState's weight areas). */
@@ -124,8 +125,7 @@ struct HipState {
     int *moe_counters;   /* the persistent experts kernel's (moe_persistent.h): n_experts + 2, zero between launches */
     int moe_tail_blocks; /* GETP_PERSISTENT_MOE=1 or 2: its blocks (all resident); 0: off */
     int persistent_moe;   /* GETP_PERSISTENT_MOE=1 or 2 (moe_persistent.h, A/B) */
-    int moe_tail_chained; /* GETP_PERSISTENT_MOE=2: its launch chained (A/B) */
-    int expert_tile_list; /* GETP_EXPERT_TILES=1: the expert matmuls at several token tiles walk a list of their tiles (A/B) */
+    int expert_tile_list; /* GETP_EXPERT_TILES=1 (the default; 0: off, A/B): the expert matmuls at several token tiles walk a list of their tiles */
     hipStream_t stream;
     GraphEntry graphs[MAX_GRAPHS];
     int n_graphs;
@@ -138,29 +138,26 @@ struct HipState {
     int no_graphs;          /* GETP_NO_GRAPHS=1 or profiling: launch every step directly */
     int attention_per_head; /* GETP_ATTENTION_PER_HEAD=1: attention_kernel at every step size (A/B) */
     int mm_wgmma;           /* GETP_MM_WGMMA=1 or 2: the experts' large-step matmuls by warpgroup_mma (A/B) */
-    int max_rows;           /* rows one call accepts: MAX_ROWS, or GETP_MAX_ROWS (A/B); the buffers and sliding rings are sized by it */
+    int max_rows;           /* rows one call accepts: MAX_ROWS, or GETP_MAX_ROWS (A/B); the buffers are sized by it */
+    int max_slot_rows;      /* rows of one slot in one call: the least of max_rows and MAX_SLOT_ROWS; the sliding rings are sized by it */
+    int *slot_span;         /* [2 * slots]: run_step's first and last position of each slot in the call (host scratch) */
 };
 
 static inline unsigned cdiv(size_t n, size_t d) { return (unsigned)((n + d - 1) / d); }
 
-/* The rows one call accepts: GETP_MAX_ROWS when set (1-4096), else MAX_ROWS; 0 when it is set to anything else. */
-static inline int max_rows_setting() {
-    const char *e = getenv("GETP_MAX_ROWS");
-    if (!e) return MAX_ROWS;
-    char *end;
-    long n = strtol(e, &end, 10);
-    return *e && !*end && n >= 1 && n <= 4096 ? (int)n : 0;
-}
-
-/* An experiment's switch (GETP_MM_WGMMA, ...): the variable's value from 0
- * to max, 0 when unset; -1 when it is set to anything else. */
-static inline int env_switch(const char *name, int max) {
+/* A number a variable sets for a run (GETP_MAX_ROWS, an experiment's
+ * switch such as GETP_EXPERT_TILES): its value from lo to hi, dflt when
+ * unset; -1 when it is set to anything else (lo >= 0). */
+static inline int env_setting(const char *name, int dflt, int lo, int hi) {
     const char *e = getenv(name);
-    if (!e) return 0;
+    if (!e) return dflt;
     char *end;
     long n = strtol(e, &end, 10);
-    return *e && !*end && n >= 0 && n <= max ? (int)n : -1;
+    return *e && !*end && n >= lo && n <= hi ? (int)n : -1;
 }
+#define MAX_ROWS_SETTING() env_setting("GETP_MAX_ROWS", MAX_ROWS, 1, 4096)
+/* rows of one slot in one call for a call of max_rows rows */
+static inline int slot_rows_for(int max_rows) { return max_rows < MAX_SLOT_ROWS ? max_rows : MAX_SLOT_ROWS; }
 
 static inline int device_alloc(void *p, size_t bytes, Error *err) {
     CHECK(hipMalloc((void **)p, bytes ? bytes : 1), err);
@@ -184,7 +181,7 @@ int forward_set_block_trace(const BlockTraceBuffer *trace, Error *err);
 #endif
 
 /* calls.hip */
-int calls_init(HipState *s, Error *err);
+int calls_init(HipState *s, int max_slots, Error *err);
 int no_call_in_flight(const HipState *s, Error *err); /* -1 with err when a submitted call is not collected */
 int calls_submit(Backend *b, const BatchRow *rows, int T, const SampleSpec *spec, Error *err);
 int calls_collect(Backend *b, int *tokens, TokenLogprobs *logprobs, Error *err);

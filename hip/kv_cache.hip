@@ -10,20 +10,20 @@
 #include "hip_state.h"
 
 /* Positions a sliding layer keeps per slot: the window plus the most one
- * call can add (so a call never overwrites a position one of its own rows
- * still needs), or the context if that is less. */
-static int sliding_ring(const ModelConfig *c, int ctx, int max_rows) {
-    long ring = (long)c->sliding_window + max_rows;
+ * call can add to a slot (so a call never overwrites a position one of its
+ * own rows still needs), or the context if that is less. */
+static int sliding_ring(const ModelConfig *c, int ctx, int slot_rows) {
+    long ring = (long)c->sliding_window + slot_rows;
     return ring < ctx ? (int)ring : ctx;
 }
 
 /* Bytes of keys and values: per slot (the sliding layers' rings) and per
  * pooled position (one in every full layer). */
-static void kv_sizes(const ModelConfig *c, int ctx, int max_rows, size_t *slot_bytes, size_t *position_bytes) {
+static void kv_sizes(const ModelConfig *c, int ctx, int slot_rows, size_t *slot_bytes, size_t *position_bytes) {
     size_t row = (size_t)c->n_kv_heads * c->head_dim * 2 * sizeof(float);
     *slot_bytes = *position_bytes = 0;
     for (uint32_t l = 0; l < c->n_layers; l++) {
-        if (c->layer_sliding[l]) *slot_bytes += (size_t)sliding_ring(c, ctx, max_rows) * row;
+        if (c->layer_sliding[l]) *slot_bytes += (size_t)sliding_ring(c, ctx, slot_rows) * row;
         else *position_bytes += row;
     }
 }
@@ -31,8 +31,8 @@ static void kv_sizes(const ModelConfig *c, int ctx, int max_rows, size_t *slot_b
 extern "C" size_t hip_kv_cache_bytes(const ModelConfig *c, int max_slots, int max_context, long positions) {
     if ((uint32_t)max_context > c->max_context) max_context = (int)c->max_context; /* as the backend's creation */
     size_t slot_bytes, position_bytes;
-    const int rows = max_rows_setting();
-    kv_sizes(c, max_context, rows ? rows : MAX_ROWS, &slot_bytes, &position_bytes);
+    const int rows = MAX_ROWS_SETTING();
+    kv_sizes(c, max_context, slot_rows_for(rows > 0 ? rows : MAX_ROWS), &slot_bytes, &position_bytes);
     /* kv_cache_alloc's pool: at least one whole context, at most every slot's */
     long per_slot = (max_context + KV_PAGE - 1) / KV_PAGE, pages = (positions + KV_PAGE - 1) / KV_PAGE;
     if (pages < per_slot) pages = per_slot;
@@ -69,7 +69,7 @@ int kv_cache_alloc(HipState *s, Backend *b, size_t budget, Error *err) {
     const ModelConfig *c = &s->c;
     const int ctx = b->max_context, pages_per_slot = (ctx + KV_PAGE - 1) / KV_PAGE;
     size_t slot_bytes, position_bytes;
-    kv_sizes(c, ctx, s->max_rows, &slot_bytes, &position_bytes);
+    kv_sizes(c, ctx, s->max_slot_rows, &slot_bytes, &position_bytes);
     if (budget == 0) {
         size_t free_b = 0, total_b = 0;
         CHECK(hipMemGetInfo(&free_b, &total_b), err);
@@ -102,7 +102,7 @@ int kv_cache_alloc(HipState *s, Backend *b, size_t budget, Error *err) {
         size_t entries = (size_t)n_pages * KV_PAGE;
         *lc = LayerCache{};
         if (c->layer_sliding[l]) {
-            lc->ring = sliding_ring(c, ctx, s->max_rows);
+            lc->ring = sliding_ring(c, ctx, s->max_slot_rows);
             lc->window = (int)c->sliding_window;
             entries = (size_t)b->max_slots * lc->ring;
         } else {
@@ -168,9 +168,9 @@ __global__ void copy_pages_kernel(const LayerCache *full_caches, int dst, int sr
  * last `ring` positions before n. Were src already past n, its later
  * positions come along in the entries of positions one ring earlier; dst
  * rewrites those entries before it reads them as long as src is at most
- * max_rows positions past n (ring = window + max_rows: what was lost lies
- * outside every later window). The decode loop copies n = prompt length - 1
- * from a slot at most max_rows past it. */
+ * max_slot_rows positions past n (ring = window + max_slot_rows: what was
+ * lost lies outside every later window). The decode loop copies n = prompt
+ * length - 1 from a slot at most max_slot_rows past it. */
 int kv_cache_copy_prefix(Backend *b, int dst, int src, int n, Error *err) {
     HipState *s = (HipState *)b->impl;
     if (dst < 0 || src < 0 || dst >= b->max_slots || src >= b->max_slots || n < 0 || n > b->max_context)

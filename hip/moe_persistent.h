@@ -121,7 +121,7 @@ static int moe_tail_init(HipState *s, Error *err) {
 
 template <bool TILED, bool FOLD> static hipError_t launch_moe_tail_variant(const HipState *s, int blocks, const MoeTail &m) {
     return launch_cooperative(moe_tail_kernel<DT_MXFP4, TILED, FOLD>, dim3(blocks), dim3(ROW_THREADS), (size_t)MoeTailShared<DT_MXFP4, TILED, FOLD>::BYTES,
-                              s->stream, s->moe_tail_chained != 0, m);
+                              s->stream, s->persistent_moe == 2, m);
 }
 
 /* gate_up, down and the combine of layer l (see launch_gate_up, launch_down,

@@ -49,8 +49,9 @@ typedef struct {
      * positions [0, n_positions) of slot dst's cache those of slot src, as
      * if dst had computed them; ordered after every call submitted before
      * it (which may still be in flight) and before every call after it.
-     * Needs src at most max_rows positions past n_positions (a sliding
-     * layer may keep only its window and max_rows positions more). */
+     * Needs src at most max_slot_rows positions past n_positions (a
+     * sliding layer may keep only its window and max_slot_rows positions
+     * more). */
     int (*copy_prefix)(Backend *b, int dst_slot, int src_slot, int n_positions, Error *err);
     /* Optional (NULL: every slot always holds max_context positions): a
      * paged KV cache, whose slots hold positions only once reserved. Gives
@@ -72,7 +73,9 @@ struct Backend {
     const Model *model;
     int max_slots;
     int max_context;
-    int max_rows; /* most rows one forward call accepts */
+    int max_rows;      /* most rows one forward call accepts */
+    int max_slot_rows; /* most positions of one slot in one call (a prompt's chunk), at most max_rows: the first and last of
+                          a slot's rows in a call are less than max_slot_rows apart */
     long kv_positions; /* positions the KV cache holds in all (paged: what reserve shares out) */
     char info[160]; /* the device and its sizing, for reports */
     void *impl;

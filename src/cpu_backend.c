@@ -406,7 +406,7 @@ Backend *backend_cpu_create(const Model *m, int max_slots, int max_context, int 
     b->model = m;
     b->max_slots = max_slots;
     b->max_context = max_context;
-    b->max_rows = R;
+    b->max_rows = b->max_slot_rows = R;
     b->kv_positions = n_pages * CPU_KV_PAGE;
     b->impl = s;
     snprintf(b->info, sizeof b->info, "cpu, %d threads, KV cache %.2f GiB: %ld positions in pages of %d", s->n_threads,

@@ -241,13 +241,13 @@ static int shared_prefix_len(const GenRequest *reqs, int n) {
 
 /* How much of r's prompt the shared prefix gives it: all the prefix
  * r starts with, but not its last row (which samples); 0 when too short to
- * be worth a copy, or when the prefix runs more than max_rows past it
+ * be worth a copy, or when the prefix runs more than max_slot_rows past it
  * (backend.h's copy_prefix). */
 static int shared_prefix_of(const Loop *L, const GenRequest *r) {
     int m = 0;
     if (L->prefix.slot < 0) return 0;
     while (m < L->prefix.len && m < r->prompt_len - 1 && r->prompt[m] == L->prefix.tokens[m]) m++;
-    return m >= SHARED_PREFIX_MIN && L->prefix.len - m <= L->b->max_rows ? m : 0;
+    return m >= SHARED_PREFIX_MIN && L->prefix.len - m <= L->b->max_slot_rows ? m : 0;
 }
 
 /* The positions a request may fill: its prompt and the tokens fed back
@@ -289,11 +289,11 @@ static int admit(Loop *L, int si, Error *err) {
     stop_match_reset(&s->stop);
     s->phase = SLOT_PREFILL;
     /* a later choice of a request that another slot runs shares its
-     * prompt, while that slot is at most max_rows positions past it
+     * prompt, while that slot is at most max_slot_rows positions past it
      * (backend.h's copy_prefix); the copy waits for the prompt's rows */
     const Slot *src = L->share_slot >= 0 && L->share_slot != si ? &L->slots[L->share_slot] : NULL;
     if (r->choice > 0 && src && src->request >= 0 && L->reqs[src->request].index == r->index &&
-        src->fed - (r->prompt_len - 1) <= L->b->max_rows && r->prompt_len > 1 && L->b->ops->copy_prefix) {
+        src->fed - (r->prompt_len - 1) <= L->b->max_slot_rows && r->prompt_len > 1 && L->b->ops->copy_prefix) {
         s->phase = SLOT_WAIT_PREFIX;
         s->prefix_slot = L->share_slot, s->prefix_request = src->request, s->prefix_len = r->prompt_len - 1;
     } else {
@@ -305,12 +305,13 @@ static int admit(Loop *L, int si, Error *err) {
     return s->prefix_slot == L->prefix.slot && s->phase == SLOT_WAIT_PREFIX ? copy_prefix_if_ready(L, si, err) : 0;
 }
 
-/* Adds slot si's next prompt rows, as many as the call has room for; the
- * prompt's last row samples the first token. */
+/* Adds slot si's next prompt rows, as many as the call has room for (at
+ * most max_slot_rows); the prompt's last row samples the first token. */
 static void add_prompt_rows(Loop *L, Call *c, int si) {
     Slot *s = &L->slots[si];
     const GenRequest *r = &L->reqs[s->request];
-    while (s->fed < r->prompt_len && c->n_rows < L->step_rows) add_row(L, c, si, r->prompt[s->fed], s->fed == r->prompt_len - 1, 1);
+    for (int k = 0; k < L->b->max_slot_rows && s->fed < r->prompt_len && c->n_rows < L->step_rows; k++)
+        add_row(L, c, si, r->prompt[s->fed], s->fed == r->prompt_len - 1, 1);
     if (s->fed == r->prompt_len) s->phase = SLOT_DECODE;
 }
 
@@ -348,6 +349,9 @@ static int claim_place_compare(const void *a, const void *b) {
     return (x->place > y->place) - (x->place < y->place);
 }
 
+/* The rows of a prompt with `left` rows to go that one call can take. */
+static int chunk_rows(const Loop *L, int left) { return left < L->b->max_slot_rows ? left : L->b->max_slot_rows; }
+
 /* The prompt rows that could run in the next call (the shared prefix's,
  * admitted prompts', the next requests' that free slots would take unless
  * the KV cache has just refused one), about step_rows in all, into
@@ -356,7 +360,7 @@ static int prompt_claims(Loop *L, int *rows) {
     int n = 0, free_slots = 0;
     *rows = 0;
     if (L->prefix.fed < L->prefix.len) { /* requests wait for it: before everything */
-        L->prompt_claims[n] = (Claim){-1, n, INT_MAX, L->prefix.len - L->prefix.fed};
+        L->prompt_claims[n] = (Claim){-1, n, INT_MAX, chunk_rows(L, L->prefix.len - L->prefix.fed)};
         *rows += L->prompt_claims[n++].rows;
     }
     for (int si = 0; si < L->max_batch; si++) {
@@ -364,13 +368,13 @@ static int prompt_claims(Loop *L, int *rows) {
         free_slots += s->request < 0;
         if (s->phase == SLOT_PREFILL && *rows < L->step_rows) {
             const GenRequest *r = &L->reqs[s->request];
-            L->prompt_claims[n] = (Claim){si, n, r->params.max_new_tokens, r->prompt_len - s->fed};
+            L->prompt_claims[n] = (Claim){si, n, r->params.max_new_tokens, chunk_rows(L, r->prompt_len - s->fed)};
             *rows += L->prompt_claims[n++].rows;
         }
     }
     for (int i = L->next; !L->admit_refused && i < L->n && i < L->next + free_slots && *rows < L->step_rows; i++) {
         const GenRequest *r = &L->reqs[L->order[i]];
-        L->prompt_claims[n] = (Claim){-1, n, r->params.max_new_tokens, r->prompt_len};
+        L->prompt_claims[n] = (Claim){-1, n, r->params.max_new_tokens, chunk_rows(L, r->prompt_len)};
         *rows += L->prompt_claims[n++].rows;
     }
     return n;
@@ -425,7 +429,8 @@ static int build_call(Loop *L, Call *c, Error *err) {
     for (int q = 0; q < L->n_queue; q++)
         if (L->slots[L->queue[q]].phase == SLOT_WAIT_PREFIX && copy_prefix_if_ready(L, L->queue[q], err) != 0) return -1;
     add_decode_rows(L, c);
-    for (; L->prefix.fed < L->prefix.len && c->n_rows < L->step_rows; L->prefix.fed++, c->prefill_rows++) { /* before the prompts that wait for it */
+    for (int k = 0; k < L->b->max_slot_rows && L->prefix.fed < L->prefix.len && c->n_rows < L->step_rows;
+         k++, L->prefix.fed++, c->prefill_rows++) { /* before the prompts that wait for it */
         c->rows[c->n_rows++] = (BatchRow){L->prefix.slot, L->prefix.fed, L->prefix.tokens[L->prefix.fed], 0};
         L->prefix.last_call = c->seq;
     }

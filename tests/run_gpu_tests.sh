@@ -78,11 +78,12 @@ for wg in $([ $EMU = 1 ] && echo 2 || echo 1 2); do
     GETP_MM_WGMMA=$wg $BIN/test_gpu $OUT/$m.bin 1e-4 >$OUT/gpu_${m}_wgmma$wg.log 2>&1
     count_tagged $OUT/gpu_${m}_wgmma$wg.log "GETP_MM_WGMMA=$wg"
 done
-# calls of 512 rows (GETP_MAX_ROWS=512): the batch-invariance check's largest
-# batch is then 512 rows in one call (on the GPU also with wgmma)
+# calls of 256 rows (GETP_MAX_ROWS=256; the default is 1024): a call then
+# holds no more rows than one slot may add (MAX_SLOT_ROWS), and the
+# batch-invariance check's largest batch is 256 rows (on the GPU also with wgmma)
 for wg in 0 $([ $EMU = 1 ] || echo 2); do
-    GETP_MAX_ROWS=512 GETP_MM_WGMMA=$wg $BIN/test_gpu $OUT/$m.bin 1e-4 >$OUT/gpu_${m}_rows512_$wg.log 2>&1
-    count_tagged $OUT/gpu_${m}_rows512_$wg.log "GETP_MAX_ROWS=512$([ $wg = 0 ] || echo " GETP_MM_WGMMA=$wg")"
+    GETP_MAX_ROWS=256 GETP_MM_WGMMA=$wg $BIN/test_gpu $OUT/$m.bin 1e-4 >$OUT/gpu_${m}_rows256_$wg.log 2>&1
+    count_tagged $OUT/gpu_${m}_rows256_$wg.log "GETP_MAX_ROWS=256$([ $wg = 0 ] || echo " GETP_MM_WGMMA=$wg")"
 done
 # the experts of decode-sized steps as one persistent kernel (GETP_PERSISTENT_MOE=1,
 # issue 25) on the models with MXFP4 experts: the CPU's logits, and bit for
@@ -90,11 +91,11 @@ done
 # more take the kernels); on the GPU one model also with its launch chained
 # (=2: the same in the emulator); the last run, under GETP_PROFILE, counts
 # its launches (graphs off there, on in the others). Also the expert
-# matmuls at several token tiles walking their list of tiles
-# (GETP_EXPERT_TILES=1: batches of 64 and more, chunks of 16 rows).
+# matmuls at several token tiles without their list of tiles
+# (GETP_EXPERT_TILES=0: a grid of every expert's tiles, as before the list).
 # Runs: MODEL:VARIABLE=VALUE
-PM_RUNS=$([ $EMU = 1 ] && echo "${MODELS%% *}:GETP_EXPERT_TILES=1 tiny4k:GETP_PERSISTENT_MOE=1 hf_mxfp4:GETP_PERSISTENT_MOE=1" ||
-    echo "${MODELS%% *}:GETP_EXPERT_TILES=1 g20_2l:GETP_EXPERT_TILES=1 g20_2l:GETP_PERSISTENT_MOE=1 g20_2l:GETP_PERSISTENT_MOE=2 mid_mxfp4e:GETP_PERSISTENT_MOE=1 hf_mxfp4:GETP_PERSISTENT_MOE=1 tiny_gpu:GETP_PERSISTENT_MOE=1")
+PM_RUNS=$([ $EMU = 1 ] && echo "${MODELS%% *}:GETP_EXPERT_TILES=0 tiny4k:GETP_PERSISTENT_MOE=1 hf_mxfp4:GETP_PERSISTENT_MOE=1" ||
+    echo "${MODELS%% *}:GETP_EXPERT_TILES=0 g20_2l:GETP_EXPERT_TILES=0 g20_2l:GETP_PERSISTENT_MOE=1 g20_2l:GETP_PERSISTENT_MOE=2 mid_mxfp4e:GETP_PERSISTENT_MOE=1 hf_mxfp4:GETP_PERSISTENT_MOE=1 tiny_gpu:GETP_PERSISTENT_MOE=1")
 PM_LAST=${PM_RUNS##* }
 pm_log() { echo "$OUT/gpu_${1%%:*}_$(tr -dc 'A-Z0-9' <<<"${1#*:}").log"; }
 for run in $PM_RUNS; do
@@ -117,7 +118,7 @@ else echo "FAIL GETP_PERSISTENT_MOE=1 never launched the persistent kernel"; gre
 if ! GETP_PERSISTENT_MOE=yes $BIN/test_gpu $OUT/$m.bin 1e-4 >$OUT/gpu_switch.log 2>&1 && grep -q "GETP_PERSISTENT_MOE must be a number from 0 to 2, not 'yes'" $OUT/gpu_switch.log; then
     echo "PASS GETP_PERSISTENT_MOE=yes is refused and says why"; PASSED=$((PASSED + 1))
 else echo "FAIL GETP_PERSISTENT_MOE=yes was not refused with its reason"; cat $OUT/gpu_switch.log; FAILED=$((FAILED + 1)); fi
-if ! GETP_MAX_ROWS=5000 $BIN/test_gpu $OUT/$m.bin 1e-4 >$OUT/gpu_rows5000.log 2>&1 && grep -q "GETP_MAX_ROWS must be a number of rows from 1 to 4096, not '5000'" $OUT/gpu_rows5000.log; then
+if ! GETP_MAX_ROWS=5000 $BIN/test_gpu $OUT/$m.bin 1e-4 >$OUT/gpu_rows5000.log 2>&1 && grep -q "GETP_MAX_ROWS must be a number from 1 to 4096, not '5000'" $OUT/gpu_rows5000.log; then
     echo "PASS GETP_MAX_ROWS=5000 is refused and says why"; PASSED=$((PASSED + 1))
 else echo "FAIL GETP_MAX_ROWS=5000 was not refused with its reason"; cat $OUT/gpu_rows5000.log; FAILED=$((FAILED + 1)); fi
 # a shape the row kernels cannot hold (hidden above 4096) is refused with the reason

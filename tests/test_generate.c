@@ -18,6 +18,7 @@
  * several choices, which share their prompt's cache (copy_prefix) when
  * admitted together: each choice must still equal its naive run.
  * usage: test_generate MODEL.bin [quick]   (quick: two of the batch shapes, for the sanitizer build) */
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +46,7 @@ typedef struct {
     TokenLogprobs queued_lp[2][256];
     long copied;             /* prompt positions copied between slots */
     int widest;              /* the most rows of one submitted call */
+    int widest_span;         /* the most positions one slot's rows of one call span */
     int reserved[256];       /* positions each slot holds of a paged cache */
     long held, most_held;    /* their sum, now and at most */
     long refused;            /* reserves the cache had no room for */
@@ -101,6 +103,13 @@ static int wrap_submit(Backend *b, const BatchRow *rows, int n, const SampleSpec
     w->submitted++;
     w->submitted_rows += n;
     if (n > w->widest) w->widest = n;
+    int lo[256], hi[256];
+    for (int t = 0; t < n; t++) lo[rows[t].slot] = INT_MAX, hi[rows[t].slot] = -1;
+    for (int t = 0; t < n; t++) {
+        int sl = rows[t].slot, p = rows[t].pos;
+        lo[sl] = p < lo[sl] ? p : lo[sl], hi[sl] = p > hi[sl] ? p : hi[sl];
+        if (hi[sl] - lo[sl] + 1 > w->widest_span) w->widest_span = hi[sl] - lo[sl] + 1;
+    }
     for (int t = 0; t < n; t++) {
         int sl = rows[t].slot;
         if (!rows[t].want_logits) { /* a prompt row: the next sampled row starts a chain */
@@ -260,15 +269,19 @@ int main(int argc, char **argv) {
         for (int i = 0; i < (quick ? 1 : N_REQ); i++) naive_generate(&w, &reqs[i], &naive_no_stops[i]);
         free(w.logits), free(w.scratch);
     }
-    /* batch, and rows per call (0: the backend's 256, whole prompts in one
-     * call); the small ones chunk prompts and mix them with decode rows, the
-     * smallest take turns among more sequences than a call holds */
-    static const int shapes[][2] = {{1, 0}, {3, 0}, {8, 0}, {1, 3}, {3, 4}, {8, 8}, {8, 11}, {8, 3}, {8, 5}, {8, 1}};
+    /* batch, rows per call (0: the backend's 256, whole prompts in one
+     * call) and rows of one slot per call (0: as many; a GPU's sliding
+     * rings allow fewer than a call holds); the small ones chunk prompts and
+     * mix them with decode rows, the smallest take turns among more
+     * sequences than a call holds */
+    static const int shapes[][3] = {{1, 0, 0}, {3, 0, 0}, {8, 0, 0}, {1, 3, 0}, {3, 4, 0}, {8, 8, 0}, {8, 11, 0},
+                                    {8, 3, 0}, {8, 5, 0}, {8, 1, 0}, {8, 0, 4}, {3, 11, 7}};
     for (int k = 0; k < (int)(sizeof shapes / sizeof *shapes); k++) {
-        int batch = shapes[k][0], step = shapes[k][1];
-        if (quick && !(batch == 3 && step == 4) && !(batch == 8 && step == 3)) continue; /* mixing, and turns */
+        int batch = shapes[k][0], step = shapes[k][1], slot_rows = shapes[k][2] ? shapes[k][2] : cpu->max_slot_rows;
+        if (quick && !(batch == 3 && step == 4) && !(batch == 8 && step == 3) && shapes[k][2] == 0) continue; /* mixing, turns, chunks */
         Wrap wp;
         Backend pipelined = wrap(cpu, &wp, &PIPELINED_OPS);
+        pipelined.max_slot_rows = slot_rows;
         RequestResult rp[N_REQ];
         memset(rp, 0, sizeof rp);
         GenStats sp;
@@ -296,12 +309,13 @@ int main(int argc, char **argv) {
         int ok = same_results(naive, rp) && stops > 0 && lengths > 0 && contexts > 0 && wp.fed_back > 0 && dropped > 0 &&
                  wp.submitted == wp.collected && sp.decode_tokens == naive_decode && (together ? wp.copied > 0 : wp.copied == 0) &&
                  wp.copied == sp.shared_prefix_tokens && sp.prefill_tokens + wp.copied == prompt_rows && wp.widest <= limit &&
-                 sp.steps == wp.submitted && (!together || sp.mixed_steps > 0) && wp.widest_gap <= round + 1;
-        printf("%s decode loop, batch %d, %d rows a call: tokens and logprobs equal the naive loop's for %d completions (%d stopped, "
-               "%d at length, %d at the context; %ld tokens fed back, %ld rows dropped after a stop, %ld prompt positions shared by "
-               "choices; %ld calls of at most %d rows, %ld with prompt and decode rows; a sequence waited at most %ld calls for its next row)\n",
-               ok ? "PASS" : "FAIL", batch, limit, N_REQ, stops, lengths, contexts, wp.fed_back, dropped, wp.copied, sp.steps, wp.widest,
-               sp.mixed_steps, wp.widest_gap);
+                 wp.widest_span <= slot_rows && sp.steps == wp.submitted && (!together || sp.mixed_steps > 0) && wp.widest_gap <= round + 1;
+        printf("%s decode loop, batch %d, %d rows a call, %d of a slot: tokens and logprobs equal the naive loop's for %d completions "
+               "(%d stopped, %d at length, %d at the context; %ld tokens fed back, %ld rows dropped after a stop, %ld prompt positions "
+               "shared by choices; %ld calls of at most %d rows, at most %d positions of a slot, %ld with prompt and decode rows; a "
+               "sequence waited at most %ld calls for its next row)\n",
+               ok ? "PASS" : "FAIL", batch, limit, slot_rows, N_REQ, stops, lengths, contexts, wp.fed_back, dropped, wp.copied, sp.steps,
+               wp.widest, wp.widest_span, sp.mixed_steps, wp.widest_gap);
         failed += !ok;
         free_results(rp);
         free(wp.logits), free(wp.scratch);

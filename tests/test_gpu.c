@@ -290,6 +290,23 @@ int main(int argc, char **argv) {
         free(one), free(chunked);
     }
 
+    /* 2c. a call may add at most max_slot_rows positions to one slot (the
+     * sliding layers' rings hold the window and that many more): one more
+     * is refused with the reason, before anything runs */
+    if (gpu->max_slot_rows < gpu->max_rows && gpu->max_slot_rows + 1 <= gpu->max_context) {
+        const int n = gpu->max_slot_rows + 1;
+        BatchRow *wide = malloc((size_t)n * sizeof *wide);
+        for (int t = 0; t < n; t++) wide[t] = (BatchRow){5, t, prompt[t % PROMPT], 0};
+        Error werr = {{0}};
+        int wrc = backend_forward(gpu, wide, n, NULL, &werr);
+        char want[96];
+        snprintf(want, sizeof want, "slot 5 has positions 0 to %d in one call; one call adds at most %d", n - 1, gpu->max_slot_rows);
+        int ok = wrc != 0 && strstr(werr.msg, want) != NULL && backend_forward(gpu, wide, n - 1, NULL, &err) == 0;
+        printf("%s a call of %d rows of one slot is refused ('%s'); one of %d runs\n", ok ? "PASS" : "FAIL", n, werr.msg, n - 1);
+        failures += !ok;
+        free(wide);
+    }
+
     /* 3. sampling on the GPU against the CPU sampler on the same logits */
     const SampleSpec settings[] = {spec_of(0.0f, 1.0f, 0.0f, 0, -1, 0.0f), spec_of(1.0f, 1.0f, 0.0f, 0, -1, 0.0f), spec_of(0.7f, 0.9f, 0.0f, 0, -1, 0.0f),
                                    spec_of(1.3f, 0.5f, 0.0f, 0, -1, 0.0f), spec_of(2.0f, 0.98f, 0.0f, 0, -1, 0.0f)};

@@ -134,14 +134,14 @@ int test_logprobs(Backend *gpu, int V, float *lg, float *scratch) {
     return !ok;
 }
 
-/* tokens[0..n) in `slot` at positions 0.., in calls of at most max_rows rows,
+/* tokens[0..n) in `slot` at positions 0.., in calls of at most max_slot_rows rows,
  * no logits. */
 static int run_prompt(Backend *gpu, int slot, const int *tokens, int n, Error *err) {
     BatchRow *rows = malloc((size_t)n * sizeof *rows);
     int rc = 0;
     for (int t = 0; t < n; t++) rows[t] = (BatchRow){slot, t, tokens[t], 0};
-    for (int at = 0; at < n && rc == 0; at += gpu->max_rows)
-        rc = backend_forward(gpu, rows + at, n - at < gpu->max_rows ? n - at : gpu->max_rows, NULL, err);
+    for (int at = 0; at < n && rc == 0; at += gpu->max_slot_rows)
+        rc = backend_forward(gpu, rows + at, n - at < gpu->max_slot_rows ? n - at : gpu->max_slot_rows, NULL, err);
     free(rows);
     return rc;
 }
