@@ -20,7 +20,8 @@
 #             (both also with GETP_PERSISTENT_MOE=1), and the two probes
 #   quick     when device time is short, one round of each in one call: ab at
 #             batch 1 and 256 (20b:mxfp4) and 1 (20b), GETP_MM_WGMMA 0 vs 2 at
-#             256 and 512 (at 512 also in calls of 512 rows: GETP_MAX_ROWS),
+#             256 and 512 (at 512 also in calls of 512 rows: GETP_MAX_ROWS;
+#             the default is 1024 since session 20),
 #             the fold at batch 1, GETP_EXPERT_TILES 0 vs 1 at 256 and 512
 #   persistent  the experts of decode-sized steps as one persistent kernel
 #             (GETP_PERSISTENT_MOE=1; 2: its launch chained too; issue 25)

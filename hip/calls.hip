@@ -36,7 +36,9 @@ static int enqueue_graph_or_step(HipState *s, int T, int n_out, int sample, Erro
 }
 
 /* A slot's rows in one call may span at most max_slot_rows positions: a
- * sliding layer's ring holds the window and that many more. slot_span
+ * sliding layer's ring holds the window and that many more. Checked for
+ * calls of more rows than that (a call of fewer could span more only with
+ * positions left out between its rows, which no caller makes). slot_span
  * stays all -1 between calls. */
 static int check_slot_spans(HipState *s, const BatchRow *rows, int T, Error *err) {
     int bad = -1, lo = 0, hi = 0;

@@ -316,7 +316,7 @@ static void add_prompt_rows(Loop *L, Call *c, int si) {
 }
 
 /* How a call is shared between decode and prompt rows. A request is a
- * chain of steps: its prompt (any number of rows in one call), then a row a
+ * chain of steps: its prompt (up to max_slot_rows rows a call), then a row a
  * call for each token, and the chains still running once the last request
  * is admitted set how many calls the run takes. So the split follows the
  * longest chains (Hu's rule for chains of unit steps): a decoding sequence

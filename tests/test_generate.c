@@ -47,6 +47,7 @@ typedef struct {
     long copied;             /* prompt positions copied between slots */
     int widest;              /* the most rows of one submitted call */
     int widest_span;         /* the most positions one slot's rows of one call span */
+    int fed_pos[256];        /* per slot: the position of its last row submitted */
     int reserved[256];       /* positions each slot holds of a paged cache */
     long held, most_held;    /* their sum, now and at most */
     long refused;            /* reserves the cache had no room for */
@@ -109,6 +110,7 @@ static int wrap_submit(Backend *b, const BatchRow *rows, int n, const SampleSpec
         int sl = rows[t].slot, p = rows[t].pos;
         lo[sl] = p < lo[sl] ? p : lo[sl], hi[sl] = p > hi[sl] ? p : hi[sl];
         if (hi[sl] - lo[sl] + 1 > w->widest_span) w->widest_span = hi[sl] - lo[sl] + 1;
+        w->fed_pos[sl] = p;
     }
     for (int t = 0; t < n; t++) {
         int sl = rows[t].slot;
@@ -133,8 +135,13 @@ static int wrap_collect(Backend *b, int *tokens, TokenLogprobs *lp, Error *err) 
     return 0;
 }
 
+/* backend.h's bound, which the CPU backend (whole contexts) does not need:
+ * src at most max_slot_rows positions past n */
 static int wrap_copy_prefix(Backend *b, int dst, int src, int n, Error *err) {
     Wrap *w = b->impl;
+    if (w->fed_pos[src] + 1 - n > b->max_slot_rows)
+        return error_set(err, "test backend: copy of %d positions from slot %d, which holds %d (more than %d past them)", n, src,
+                         w->fed_pos[src] + 1, b->max_slot_rows);
     w->copied += n;
     return w->cpu->ops->copy_prefix(w->cpu, dst, src, n, err);
 }
@@ -160,7 +167,7 @@ static Backend wrap(Backend *cpu, Wrap *w, const BackendOps *ops) {
     memset(w, 0, sizeof *w);
     w->cpu = cpu;
     w->stop_every = STOP_EVERY;
-    for (int i = 0; i < 256; i++) w->last_pos[i] = -2;
+    for (int i = 0; i < 256; i++) w->last_pos[i] = -2, w->fed_pos[i] = -1;
     int V = (int)cpu->model->config.vocab_size;
     w->logits = xmalloc((size_t)cpu->max_rows * V * sizeof(float));
     w->scratch = xmalloc((size_t)V * sizeof(float));
@@ -269,8 +276,8 @@ int main(int argc, char **argv) {
         for (int i = 0; i < (quick ? 1 : N_REQ); i++) naive_generate(&w, &reqs[i], &naive_no_stops[i]);
         free(w.logits), free(w.scratch);
     }
-    /* batch, rows per call (0: the backend's 256, whole prompts in one
-     * call) and rows of one slot per call (0: as many; a GPU's sliding
+    /* batch, rows per call (0: the backend's 256) and rows of one slot per
+     * call (0: as many, so whole prompts fit one call; a GPU's sliding
      * rings allow fewer than a call holds); the small ones chunk prompts and
      * mix them with decode rows, the smallest take turns among more
      * sequences than a call holds */
@@ -444,37 +451,53 @@ int main(int argc, char **argv) {
      * loop's */
     {
         enum { NP = 10, PREFIX = 20 };
-        static const int lens[NP] = {21, 25, 20, 30, 10, 22, 8, 20, 40, 23}; /* 4: 10 of the prefix; 6: unrelated */
+        /* 4: 10 of the prefix; 6: unrelated; 2: 16 of it, which a copy gives only where the prefix's slot
+         * may be 4 positions past them (max_slot_rows 4 and more) */
+        static const int lens[NP] = {21, 25, 17, 30, 10, 22, 8, 20, 40, 23};
         int ids2[NP * 40];
         GenRequest pre[NP];
         unsigned seed = 777;
-        long expect = 0;
         for (int i = 0; i < NP; i++) {
             for (int t = 0; t < lens[i]; t++)
                 ids2[i * 40 + t] = (i == 6 || t >= PREFIX) ? (int)((seed = seed * 1103515245u + 12345u) >> 8) % V : ids[t] % V;
             SampleParams sp = {i % 2 ? 0.8f : 0.0f, 0.95f, 0.0f, 0, -1};
             pre[i] = (GenRequest){ids2 + i * 40, lens[i], {9, sp, 5, 0, NULL, 0, NULL}, (uint64_t)i, 0, i};
-            int m = i == 6 ? 0 : lens[i] - 1 < PREFIX ? lens[i] - 1 : PREFIX;
-            expect += m >= 16 ? m : 0;
         }
         Backend *cpu9 = backend_cpu_create(&m, 9, CONTEXT, 0, 0, &err);
-        Wrap wp;
-        Backend pipelined = wrap(cpu9, &wp, &PIPELINED_OPS);
-        RequestResult rn[NP], rp[NP];
-        for (int i = 0; i < NP; i++) naive_generate(&wp, &pre[i], &rn[i]);
-        memset(rp, 0, sizeof rp);
-        GenStats sp;
-        int rc = generate_run(&pipelined, pre, NP, (GenLimits){8, 6, 0}, rp, &sp, NULL, NULL, &err);
-        int ok = rc == 0 && wp.copied == expect && sp.shared_prefix_tokens == expect && wp.held == 0;
-        for (int i = 0; i < NP && ok; i++)
-            ok = rp[i].n_tokens == rn[i].n_tokens && rp[i].finish == rn[i].finish &&
-                 !memcmp(rp[i].tokens, rn[i].tokens, (size_t)rn[i].n_tokens * sizeof(int));
-        printf("%s decode loop: a 20-token prefix that most prompts share, computed once in a spare slot, gives %ld positions to 8 of 10 "
-               "requests (expected %ld), in calls of 6 rows; tokens equal the naive loop's%s%s\n",
-               ok ? "PASS" : "FAIL", wp.copied, expect, rc ? ": " : "", rc ? err.msg : "");
-        failed += !ok;
-        for (int i = 0; i < NP; i++) result_free(&rn[i]), result_free(&rp[i]);
-        free(wp.logits), free(wp.scratch);
+        RequestResult rn[NP];
+        {
+            Wrap wn;
+            wrap(cpu9, &wn, &PIPELINED_OPS);
+            for (int i = 0; i < NP; i++) naive_generate(&wn, &pre[i], &rn[i]);
+            free(wn.logits), free(wn.scratch);
+        }
+        for (int variant = 0; variant < 2; variant++) { /* the backend's rows of one slot a call, then 3 */
+            const int slot_rows = variant ? 3 : cpu9->max_slot_rows;
+            long expect = 0;
+            int given = 0;
+            for (int i = 0; i < NP; i++) {
+                int mm = i == 6 ? 0 : lens[i] - 1 < PREFIX ? lens[i] - 1 : PREFIX;
+                if (mm >= 16 && PREFIX - mm <= slot_rows) expect += mm, given++;
+            }
+            Wrap wp;
+            Backend pipelined = wrap(cpu9, &wp, &PIPELINED_OPS);
+            pipelined.max_slot_rows = slot_rows;
+            RequestResult rp[NP];
+            memset(rp, 0, sizeof rp);
+            GenStats sp;
+            int rc = generate_run(&pipelined, pre, NP, (GenLimits){8, 6, 0}, rp, &sp, NULL, NULL, &err);
+            int ok = rc == 0 && wp.copied == expect && sp.shared_prefix_tokens == expect && wp.held == 0 && wp.widest_span <= slot_rows;
+            for (int i = 0; i < NP && ok; i++)
+                ok = rp[i].n_tokens == rn[i].n_tokens && rp[i].finish == rn[i].finish &&
+                     !memcmp(rp[i].tokens, rn[i].tokens, (size_t)rn[i].n_tokens * sizeof(int));
+            printf("%s decode loop: a 20-token prefix that most prompts share, computed once in a spare slot, gives %ld positions (expected "
+                   "%ld, to %d of 10 requests), in calls of 6 rows, at most %d of a slot (widest %d); tokens equal the naive loop's%s%s\n",
+                   ok ? "PASS" : "FAIL", wp.copied, expect, given, slot_rows, wp.widest_span, rc ? ": " : "", rc ? err.msg : "");
+            failed += !ok;
+            for (int i = 0; i < NP; i++) result_free(&rp[i]);
+            free(wp.logits), free(wp.scratch);
+        }
+        for (int i = 0; i < NP; i++) result_free(&rn[i]);
         backend_destroy(cpu9);
     }
     /* requests that ask for no tokens, the last ones of the run included, end at once with none */

@@ -5,12 +5,15 @@
  *      the same tokens.
  *   2. batch invariance: one request (prefill, then greedy decode) alone in
  *      slot 0, then in slot 5 of a batch of 7, slot 37 of a batch of 64 and
- *      slot 200 of a batch of the backend's most rows a call (256; 512 with
- *      GETP_MAX_ROWS=512), whose
+ *      slot 200 of a batch of the backend's most rows a call, up to 512
+ *      (256 with GETP_MAX_ROWS=256), whose
  *      other sequences have other lengths: its logits must be
  *      bit-identical at every step.
  *      Chunked prefill: a prompt's logits in one call equal those of the
- *      same prompt in calls of 7, 1 and 16 rows, bit for bit.
+ *      same prompt in calls of 7, 1 and 16 rows, bit for bit. A call may
+ *      add at most max_slot_rows positions to a slot: one more is refused;
+ *      a call of the backend's most rows (prompts of max_slot_rows) gives
+ *      the prompts' logits of calls of one prompt each.
  *   3. sampling on the GPU: token ids from a call (submit, collect) equal the CPU
  *      sampler (src/sampler.c) applied to the GPU's own logits of the same
  *      step, for greedy and several temperature/top-p settings; then
@@ -266,8 +269,8 @@ int main(int argc, char **argv) {
            same7 ? "PASS" : "FAIL", DSTEPS);
     printf("%s batch invariance: ... and in a batch of 64 (slot %d)\n", same64 ? "PASS" : "FAIL", (37 * 37) % 64);
     int same256 = gpu->max_slots >= big && memcmp(alone, in_big, probe_bytes) == 0;
-    printf("%s batch invariance: ... and in a batch of %d, decode steps of the backend's most rows (slot %d)\n", same256 ? "PASS" : "FAIL",
-           big, (probe * step) % big);
+    printf("%s batch invariance: ... and in a batch of %d, decode steps of %d rows (the backend's most, up to %d; slot %d)\n",
+           same256 ? "PASS" : "FAIL", big, big, MAX_SLOTS, (probe * step) % big);
     failures += !same7 + !same64 + !same256;
 
     /* 2b. chunked prefill: the prompt in one call, then in calls of 7, 1 and
@@ -292,7 +295,8 @@ int main(int argc, char **argv) {
 
     /* 2c. a call may add at most max_slot_rows positions to one slot (the
      * sliding layers' rings hold the window and that many more): one more
-     * is refused with the reason, before anything runs */
+     * is refused with the reason, before anything runs; as many and a row
+     * of another slot run */
     if (gpu->max_slot_rows < gpu->max_rows && gpu->max_slot_rows + 1 <= gpu->max_context) {
         const int n = gpu->max_slot_rows + 1;
         BatchRow *wide = malloc((size_t)n * sizeof *wide);
@@ -301,10 +305,33 @@ int main(int argc, char **argv) {
         int wrc = backend_forward(gpu, wide, n, NULL, &werr);
         char want[96];
         snprintf(want, sizeof want, "slot 5 has positions 0 to %d in one call; one call adds at most %d", n - 1, gpu->max_slot_rows);
-        int ok = wrc != 0 && strstr(werr.msg, want) != NULL && backend_forward(gpu, wide, n - 1, NULL, &err) == 0;
-        printf("%s a call of %d rows of one slot is refused ('%s'); one of %d runs\n", ok ? "PASS" : "FAIL", n, werr.msg, n - 1);
+        wide[n - 1] = (BatchRow){6, 0, prompt[0], 0};
+        int ok = wrc != 0 && strstr(werr.msg, want) != NULL && backend_forward(gpu, wide, n, NULL, &err) == 0;
+        printf("%s a call of %d rows of one slot is refused ('%s'); %d of it and one of another slot run\n", ok ? "PASS" : "FAIL", n,
+               werr.msg, n - 1);
         failures += !ok;
         free(wide);
+    }
+    /* 2d. a call of the backend's most rows (up to 4 prompts of
+     * max_slot_rows, in slots 8..11): each prompt's last logits bit-identical
+     * to the same prompt's in a call of its own (slots 12..15) */
+    if (gpu->max_slot_rows <= gpu->max_context) {
+        const int S = gpu->max_slot_rows, n_seq = gpu->max_rows / S < 4 ? gpu->max_rows / S : 4, n = n_seq * S;
+        BatchRow *all = malloc((size_t)n * sizeof *all);
+        float *together = malloc((size_t)n_seq * V * sizeof(float)), *apart = malloc((size_t)n_seq * V * sizeof(float));
+        unsigned tseed = 4242;
+        for (int i = 0; i < n_seq; i++)
+            for (int t = 0; t < S; t++) all[i * S + t] = (BatchRow){8 + i, t, (int)(lcg(&tseed) % (unsigned)V), t == S - 1};
+        int crc = backend_forward(gpu, all, n, together, &err);
+        for (int i = 0; i < n_seq && crc == 0; i++) {
+            for (int t = 0; t < S; t++) all[i * S + t].slot = 12 + i;
+            crc = backend_forward(gpu, all + i * S, S, apart + (size_t)i * V, &err);
+        }
+        int same = crc == 0 && memcmp(together, apart, (size_t)n_seq * V * sizeof(float)) == 0;
+        printf("%s a call of %d rows (%d prompts of %d): each prompt's last logits bit-identical to a call of its own%s%s\n",
+               same ? "PASS" : "FAIL", n, n_seq, S, crc ? ": " : "", crc ? err.msg : "");
+        failures += !same;
+        free(all), free(together), free(apart);
     }
 
     /* 3. sampling on the GPU against the CPU sampler on the same logits */
