@@ -28,11 +28,12 @@
 #             against the three kernels, one
 #             binary, 20b:mxfp4 at batch 1, 2, 4 and 8, two rounds; then
 #             GETP_PROFILE of both at batch 1 (their per-layer times)
-#   staging   ledger L162, queued (docs/perf-log/s20.md): the expert matmuls'
-#             x staging with neighbouring threads copying one token's run of
-#             words (whole sectors), built in a copy of this tree and compared
-#             with it (bench/ab_gpu.sh, 20b:mxfp4 at 512 and 1024, prefill,
-#             20b BF16 at 512); apply the same two lines here if it wins
+#   queued    the experiments queued in docs/perf-log/s20.md, each an edit
+#             of hip/matmul.h built in a copy of this tree and compared with
+#             it (bench/ab_gpu.sh, 20b:mxfp4 at 512 and 1024, prefill, 20b
+#             BF16 at 512): L162, the x staging's reads in whole sectors;
+#             L163, five blocks a multiprocessor at several token tiles.
+#             Apply the edit here (and run make test-gpu) if one wins
 #   workload  the ShareGPT-like run (bench/workload.py, 1000 requests) through
 #             getp_gpu on 20b:mxfp4 at --batch 1024 (issue 23's; WORKLOAD_BATCH
 #             sets it), this tree against BASE:
@@ -42,7 +43,7 @@
 # usage: bench/gpu_checkup.sh PART [BASE]   (PCRE2_CFLAGS / PCRE2_LIBS as for make)
 set -uo pipefail
 cd "$(dirname "$0")/.."
-PART=${1:?usage: bench/gpu_checkup.sh test|mini|ab|fold|wgmma|quick|persistent|staging|workload [BASE]}
+PART=${1:?usage: bench/gpu_checkup.sh test|mini|ab|fold|wgmma|quick|persistent|queued|workload [BASE]}
 BASE=${2:-.carry/base}
 OUT=${OUT:-/tmp}
 MK=(make -s -j"$(nproc)" PCRE2_CFLAGS="${PCRE2_CFLAGS:-}" PCRE2_LIBS="${PCRE2_LIBS:--lpcre2-8}")
@@ -173,24 +174,35 @@ workload)
         echo "$side: $(grep -E 'achieved throughput|time to first token|time per output token|generated tokens|forward calls' "$OUT/sharegpt_$side.log" | tr '\n' ';')"
     done
     ;;
-staging)
-    V=/tmp/getp_l162
-    rm -rf "$V" && mkdir -p "$V"
-    tar --exclude=./build --exclude=./.carry --exclude=./tests/out --exclude=./.git -cf - . | tar -xf - -C "$V"
-    python3 - "$V/hip/matmul.h" <<'PY' || exit 1
+queued)
+    # each variant: this tree with hip/matmul.h edited, built in a copy and compared with the tree
+    for variant in L162 L163; do
+        V=/tmp/getp_$variant
+        rm -rf "$V" && mkdir -p "$V"
+        tar --exclude=./build --exclude=./.carry --exclude=./tests/out --exclude=./.git -cf - . | tar -xf - -C "$V"
+        python3 - "$V/hip/matmul.h" "$variant" <<'PY' || exit 1
 import sys
-p = sys.argv[1]; s = open(p).read()
-for a, b in [("const int my_tl = threadIdx.x % (8 * NT), my_col0 = threadIdx.x / (8 * NT), n_cols = MW * WARP / (8 * NT);",
+p, variant = sys.argv[1], sys.argv[2]
+edits = {
+    # the x staging: neighbouring threads copy one token's run of words (docs/perf-log/s20.md)
+    "L162": [("const int my_tl = threadIdx.x % (8 * NT), my_col0 = threadIdx.x / (8 * NT), n_cols = MW * WARP / (8 * NT);",
               "const int n_cols = MW * WARP / (8 * NT), my_tl = threadIdx.x / n_cols, my_col0 = threadIdx.x % n_cols;"),
              ("int u = col / (S * 4), st = col / 4 % S, qq = col % 4, k = (cb + u) * CH + qq * V + 4 * st;",
-              "int u = col / (S * 4), qq = col % (S * 4) / S, st = col % S, k = (cb + u) * CH + qq * V + 4 * st;")]:
-    if s.count(a) != 1: sys.exit("gpu_checkup: the staging lines of hip/matmul.h changed; L162's patch no longer applies")
+              "int u = col / (S * 4), qq = col % (S * 4) / S, st = col % S, k = (cb + u) * CH + qq * V + 4 * st;")],
+    # five blocks a multiprocessor at several token tiles, not four (106 registers: ncu, L160)
+    "L163": [("__launch_bounds__(MM_WARPS * WARP, NT == 1 ? 3 : 0)", "__launch_bounds__(MM_WARPS * WARP, NT == 1 ? 3 : 5)")],
+}[variant]
+s = open(p).read()
+for a, b in edits:
+    if s.count(a) != 1: sys.exit(f"gpu_checkup: hip/matmul.h changed; {variant}'s edit no longer applies")
     s = s.replace(a, b)
 open(p, "w").write(s)
 PY
-    (cd "$V" && AB_LOG=$OUT/ab_l162.log bash bench/ab_gpu.sh "$OLDPWD" 2 "20b:mxfp4 512 512 64 128" "20b:mxfp4 1024 1024 64 128" \
-        "20b:mxfp4 64 64 512 2" "20b 512 512 64 128") | tail -n 6
-    grep "batch=64 " "$OUT/ab_l162.log" | grep -oE "side=[a-z]+|prefill_tok_s=[0-9.]+" | paste - - # the prefill row's prefill
+        echo "== $variant"
+        (cd "$V" && AB_LOG=$OUT/ab_$variant.log bash bench/ab_gpu.sh "$OLDPWD" 2 "20b:mxfp4 512 512 64 128" "20b:mxfp4 1024 1024 64 128" \
+            "20b:mxfp4 64 64 512 2" "20b 512 512 64 128") | tail -n 6
+        grep "batch=64 " "$OUT/ab_$variant.log" | grep -oE "side=[a-z]+|prefill_tok_s=[0-9.]+" | paste - - # the prefill row's prefill
+    done
     ;;
-*) echo "gpu_checkup: unknown part $PART (test, mini, ab, fold, wgmma, quick, persistent, staging, workload)"; exit 2 ;;
+*) echo "gpu_checkup: unknown part $PART (test, mini, ab, fold, wgmma, quick, persistent, queued, workload)"; exit 2 ;;
 esac
