@@ -130,6 +130,47 @@ struct BlockPlace {
     unsigned x, y, z, grid_x, grid_y;
 };
 
+/* Where a warp's sums of one row tile go (lane holds rows g, g+8 of the
+ * tile x tokens 2q, 2q+1 of each of its NT token tiles, the first at token
+ * t0 of the block's list, n_tiles of them with tokens): MM_PARTIAL and
+ * MM_BIAS store them (the bias joins split 0); MM_SWIGLU applies the SwiGLU
+ * to each channel's gate and up, and lanes g..g+3, which hold 4 consecutive
+ * channels, pack them into the first one's word. r0, r1: the rows in the
+ * expert stack; ok: the row exists. Every lane of the warp calls it. */
+template <int MODE, int NT>
+__device__ inline void store_tile(const MatmulJob &J, const float (&acc)[NT][4], int e, int first, int count, int split, int tile, int t0,
+                                  int n_tiles, long r0, long r1, bool ok0, bool ok1) {
+    const int lane = threadIdx.x % WARP, g = lane >> 2, q = lane & 3, O = J.w.rows;
+    if constexpr (MODE != MM_SWIGLU) {
+        for (int nt = 0; nt < n_tiles; nt++)
+            for (int c = 0; c < 2; c++) {
+                int i = t0 + nt * 8 + 2 * q + c;
+                if (i >= count) continue;
+                if (MODE == MM_PARTIAL) {
+                    float *o = (float *)J.out + ((size_t)split * J.n_tokens + i) * O;
+                    if (ok0) o[r0] = acc[nt][c];
+                    if (ok1) o[r1] = acc[nt][2 + c];
+                } else {
+                    int p = J.pairs[first + i];
+                    float *o = (float *)J.out + ((size_t)split * J.n_tokens + p) * J.ldo - (long)e * O;
+                    if (ok0) o[r0] = acc[nt][c] + (split == 0 ? J.bias[r0] : 0.0f);
+                    if (ok1) o[r1] = acc[nt][2 + c] + (split == 0 ? J.bias[r1] : 0.0f);
+                }
+            }
+    } else {
+        for (int nt = 0; nt < NT; nt++)
+            for (int c = 0; c < 2; c++) {
+                int i = t0 + nt * 8 + 2 * q + c, ch = tile * 8 + g;
+                float v = ok0 && ok1 ? gptoss_swiglu(acc[nt][c] + J.bias[r0], acc[nt][2 + c] + J.bias[r1], J.limit) : 0.0f;
+                float v1 = lane_shfl(v, (lane + 4) % WARP), v2 = lane_shfl(v, (lane + 8) % WARP), v3 = lane_shfl(v, (lane + 12) % WARP);
+                if (nt < n_tiles && i < count && g % 4 == 0 && ok0) {
+                    int p = J.pairs[first + i];
+                    ((uint4 *)J.out)[(size_t)p * (J.ldo / 4) + ch / 4] = pack_split4(v, v1, v2, v3);
+                }
+            }
+    }
+}
+
 /* grid: x = (group of MW * MT tiles) x split (dense: of each job in turn), y = groups of 8 NT tokens, z = the z-th expert
  * that has tokens (dense: 1). The block's MW warps share the split and the
  * tokens, so x is staged once per block in shared memory, already split into
@@ -284,18 +325,22 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
                     warpgroup_commit();
                     if constexpr (WG == 1) warpgroup_wait<0>();
                 } else {
+                    uint4 b[NT] = {}; /* one read a token tile, MT tiles of mmas */
 #pragma unroll
-                    for (int nt = 0; nt < NT; nt++) {
-                        if (nt >= n_tiles) break;
-                        uint4 b = staged[u][st][nt][lane]; /* one read, MT tiles of mmas */
-                        uint32_t bh[2] = {b.x, b.y}, bl[2] = {b.z, b.w};
+                    for (int nt = 0; nt < NT; nt++)
+                        if (nt < n_tiles) b[nt] = staged[u][st][nt][lane];
+                    /* each sum: hi(w) hi(x), hi(w) lo(x), then F32's lo(w) hi(x);
+                     * every sum's first product before any second one, so that
+                     * an mma does not wait on the one just issued */
 #pragma unroll
-                        for (int m = 0; m < MT; m++) {
-                            mma_bf16_16x8x16(acc[m][nt], ah[m], bh);
-                            mma_bf16_16x8x16(acc[m][nt], ah[m], bl);
-                            if (DT == DT_F32) mma_bf16_16x8x16(acc[m][nt], al[m], bh);
+                    for (int part = 0; part < (DT == DT_F32 ? 3 : 2); part++)
+#pragma unroll
+                        for (int nt = 0; nt < NT; nt++) {
+                            if (nt >= n_tiles) break;
+                            const uint32_t bx[2] = {part == 1 ? b[nt].z : b[nt].x, part == 1 ? b[nt].w : b[nt].y};
+#pragma unroll
+                            for (int m = 0; m < MT; m++) mma_bf16_16x8x16(acc[m][nt], part == 2 ? al[m] : ah[m], bx);
                         }
-                    }
                 }
             }
         }
@@ -368,37 +413,7 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
     if (!active) return;
 
 #pragma unroll
-    for (int m = 0; m < MT; m++) {
-        const int tile = wtile + m;
-        /* lane holds rows (g, g+8) x tokens (2q, 2q+1) of each token tile */
-        for (int nt = 0; nt < n_tiles; nt++)
-            for (int c = 0; c < 2; c++) {
-                int i = t0 + nt * 8 + 2 * q + c;
-                if (i >= count) continue;
-                if (MODE == MM_PARTIAL) {
-                    float *o = (float *)J.out + ((size_t)split * J.n_tokens + i) * O;
-                    if (ok0[m]) o[r0[m]] = acc[m][nt][c];
-                    if (ok1[m]) o[r1[m]] = acc[m][nt][2 + c];
-                } else if (MODE == MM_BIAS) { /* the bias joins split 0 */
-                    int p = J.pairs[first + i];
-                    float *o = (float *)J.out + ((size_t)split * J.n_tokens + p) * J.ldo - (long)e * O;
-                    if (ok0[m]) o[r0[m]] = acc[m][nt][c] + (split == 0 ? J.bias[r0[m]] : 0.0f);
-                    if (ok1[m]) o[r1[m]] = acc[m][nt][2 + c] + (split == 0 ? J.bias[r1[m]] : 0.0f);
-                }
-            }
-        if (MODE == MM_SWIGLU) { /* lanes g..g+3 hold 4 consecutive channels: the first packs them */
-            for (int nt = 0; nt < NT; nt++)
-                for (int c = 0; c < 2; c++) {
-                    int i = t0 + nt * 8 + 2 * q + c, ch = tile * 8 + g;
-                    float v = ok0[m] && ok1[m] ? gptoss_swiglu(acc[m][nt][c] + J.bias[r0[m]], acc[m][nt][2 + c] + J.bias[r1[m]], J.limit) : 0.0f;
-                    float v1 = lane_shfl(v, (lane + 4) % WARP), v2 = lane_shfl(v, (lane + 8) % WARP), v3 = lane_shfl(v, (lane + 12) % WARP);
-                    if (nt < n_tiles && i < count && g % 4 == 0 && ok0[m]) {
-                        int p = J.pairs[first + i];
-                        ((uint4 *)J.out)[(size_t)p * (J.ldo / 4) + ch / 4] = pack_split4(v, v1, v2, v3);
-                    }
-                }
-        }
-    }
+    for (int m = 0; m < MT; m++) store_tile<MODE, NT>(J, acc[m], e, first, count, split, wtile + m, t0, n_tiles, r0[m], r1[m], ok0[m], ok1[m]);
 }
 
 /* The matmul kernel: one matmul_block per block of its grid. */
@@ -409,6 +424,8 @@ __global__ void __launch_bounds__(MM_WARPS * WARP, NT == 1 ? 3 : 0) matmul_kerne
     const BlockPlace at = {blockIdx.x, blockIdx.y, blockIdx.z, gridDim.x, gridDim.y};
     matmul_block<DT, MODE, NT, TILED, FOLD, WG, MM_WARPS>(jobs, at, ChainGate(), staged_all);
 }
+
+#include "expert_gemm.h"
 
 /* ---- launchers ---- */
 
@@ -446,11 +463,11 @@ static MatmulJob dense_job(WeightView w, const uint4 *x, int cols, int n, int sp
  * same sum. grid.y covers the tokens in groups of 8 NT. */
 static int token_tiles(int max_tokens) { return max_tokens <= DECODE_ROWS ? 1 : MM_TOKEN_TILES; }
 /* The most entries of the experts' tile list (MatmulJob::tile_list) at a
- * step of n_rows: n_rows * k pairs in groups of 8 MM_TOKEN_TILES, one
- * partial group per expert. */
-static unsigned expert_list_length(const HipState *s, int n_rows) {
+ * step of n_rows: n_rows * k pairs in groups of `group` tokens (the
+ * smallest groups: 8 MM_TOKEN_TILES), one partial group per expert. */
+static unsigned expert_list_length(const HipState *s, int n_rows, int group = 8 * MM_TOKEN_TILES) {
     size_t pairs = (size_t)n_rows * s->c.experts_per_token;
-    return cdiv(pairs, 8 * MM_TOKEN_TILES) + (unsigned)(pairs < s->c.n_experts ? pairs : s->c.n_experts);
+    return cdiv(pairs, (size_t)group) + (unsigned)(pairs < s->c.n_experts ? pairs : s->c.n_experts);
 }
 
 /* GETP_MM_WGMMA=1 or 2: the experts' several-token-tile launches multiply
@@ -551,8 +568,28 @@ static MatmulJob down_job(const HipState *s, const LayerDev *L, int T) {
     return expert_job<MM_BIAS>(s, L->down, L->down_b, s->act, c->intermediate, 1, s->expert_out, c->hidden, T);
 }
 
+/* The token tiles of expert_gemm.h's blocks at a step of n_rows, 0 where
+ * the experts of this dtype run matmul_kernel: 8 (64 tokens) once an expert
+ * gets 64 tokens on average, else 4 (GETP_EXPERT_GEMM 2 and 3 force 4, 8). */
+static int expert_gemm_tiles(const HipState *s, int n_rows, int dtype) {
+    if (!s->expert_gemm || !s->expert_tile_list || token_tiles(n_rows) == 1 || (dtype != DT_BF16 && dtype != DT_MXFP4)) return 0;
+    if (s->expert_gemm > 1) return s->expert_gemm == 2 ? 4 : 8;
+    return (long)n_rows * s->c.experts_per_token >= 64L * s->c.n_experts ? 8 : 4;
+}
+/* The tokens of an entry of the expert tile list at a step of n_rows (0: no list). */
+static int expert_group_tokens(const HipState *s, int n_rows, int dtype) {
+    if (!s->expert_tile_list || token_tiles(n_rows) == 1) return 0;
+    const int gemm = expert_gemm_tiles(s, n_rows, dtype);
+    return 8 * (gemm ? gemm : MM_TOKEN_TILES);
+}
+
 template <int MODE> static int expert_matmul(const HipState *s, const MatmulJob &j, int n_rows, Error *err) {
     unsigned tiles = expert_row_tiles<MODE>(j.w);
+    if (const int nt = expert_gemm_tiles(s, n_rows, j.w.dtype)) {
+        unsigned list = expert_list_length(s, n_rows, 8 * nt);
+        return j.w.dtype == DT_BF16 ? launch_expert_gemm<DT_BF16, MODE>(s, j, nt, tiles, list, err)
+                                    : launch_expert_gemm<DT_MXFP4, MODE>(s, j, nt, tiles, list, err);
+    }
     return launch_matmul<MODE>(s, &j, 1, &tiles, (unsigned)expert_grid_z(s, n_rows), n_rows, err);
 }
 

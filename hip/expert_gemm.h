@@ -1,0 +1,233 @@
+/* expert_gemm.h - the experts' matmuls at large steps as a tiled GEMM
+ * (GETP_EXPERT_GEMM=1; issue 23 item 1).
+ *
+ * A block multiplies EG_MTILES tiles of 16 rows of one expert's W (gate_up:
+ * 8 channels a tile) by up to 64 (or 32) of that expert's tokens. Both go
+ * through shared memory in stages of EG_STEPS mma k steps, two buffers:
+ * while the block multiplies one stage, the next stage's x lands by async
+ * copies and its weights load into registers, to be decoded into the other
+ * buffer after the mmas. So each weight is loaded and decoded once for
+ * 64 tokens (matmul.h's several-token-tile kernel: once for 32, by
+ * the warp that multiplies it, in its own registers), and each staged x
+ * word feeds 128 rows (there: 128 rows too, but for 32 tokens a block).
+ *
+ * The sums are matmul_kernel's, bit for bit: every output gets the same mma
+ * instructions with the same operands in the same order (the chunks of its
+ * split in order, a chunk's k steps in order, x's hi then lo), the A
+ * fragments made by the same load_raw / unpack_step, the B fragments from the
+ * same packed words of x. The tokens a block takes and where they sit in it
+ * change nothing in a sum, so batch invariance holds across both kernels
+ * (test_gpu compares batch 1, which runs matmul_kernel, with large batches).
+ *
+ * Included by matmul.h after its kernel (it uses MatmulJob and the lane's
+ * weight loads), before the launchers that choose between the two. */
+#ifndef GETP_HIP_EXPERT_GEMM_H
+#define GETP_HIP_EXPERT_GEMM_H
+
+#define EG_WARPS 4  /* a warp multiplies 128 / EG_WARPS... see ExpertGemmShape */
+#define EG_MTILES 8 /* tiles of 16 weight rows a block: 128 rows */
+#define EG_STEPS 4  /* mma k steps a stage (MXFP4: half a chunk, BF16: a chunk) */
+
+/* NTILES tiles of 8 tokens a block (the expert tile list's groups: 8
+ * NTILES tokens), each warp 4 of them: 8 as 2 x 2 warps of 4 row tiles
+ * each, 4 as 4 x 1 warps of 2 row tiles. */
+template <int NTILES> struct ExpertGemmShape {
+    static_assert(NTILES == 4 || NTILES == 8, "32 or 64 tokens a block");
+    enum { WN = NTILES / 4, WM = EG_WARPS / WN, MI = EG_MTILES / WM, TOKENS = 8 * NTILES };
+};
+
+/* One stage in shared memory: the A fragments of its k steps for every row
+ * tile (rows g and g+8 of the tile as the lane's mma registers), and x's
+ * packed words for every token tile in matmul_kernel's B layout. 24 or 32 KB. */
+template <int NTILES> struct ExpertGemmStage {
+    uint4 a[EG_MTILES][EG_STEPS][WARP];
+    uint4 b[EG_STEPS][NTILES][WARP];
+};
+
+/* Rows of W that lane g of row tile `tile` holds (matmul_block's mapping):
+ * SwiGLU: channel tile * 8 + g's gate and up rows; else rows g and g + 8. */
+template <int MODE> __device__ inline void tile_rows(int tile, int g, long &r0, long &r1) {
+    if (MODE == MM_SWIGLU) r0 = 2L * (tile * 8 + g), r1 = r0 + 1;
+    else r0 = tile * 16L + g, r1 = r0 + 8;
+}
+
+template <int DT, int MODE, bool TILED, bool FOLD, int NTILES>
+__global__ void __launch_bounds__(EG_WARPS * WARP) expert_gemm_kernel(const MatmulJob J) {
+    typedef ExpertGemmShape<NTILES> Shape;
+    constexpr int WN = Shape::WN, MI = Shape::MI, TOKENS = Shape::TOKENS;
+    static_assert(DT == DT_BF16 || DT == DT_MXFP4, "the GEMM takes BF16 or MXFP4 experts");
+    static_assert(MODE == MM_SWIGLU || MODE == MM_BIAS, "the GEMM is the experts'");
+    constexpr int V = Lane<DT>::V, CH = 4 * V, S = V / 4, SPC = S / EG_STEPS; /* stages a chunk */
+    static_assert(SPC >= 1 && S % EG_STEPS == 0, "a stage is whole k steps of one chunk");
+    BLOCK_TRACE(TK_MATMUL + MODE);
+    DYNAMIC_SHARED(uint4, shared); /* one type for every instance */
+    ExpertGemmStage<NTILES> *stage = reinterpret_cast<ExpertGemmStage<NTILES> *>(shared); /* [2] */
+    const ChainGate gate;
+    gate.let_next();
+    gate.wait(); /* the routing and x: written by the kernels before */
+
+    const int lane = threadIdx.x % WARP, warp = threadIdx.x / WARP, g = lane >> 2, q = lane & 3;
+    const int O = J.w.rows, K = J.w.cols, tiles = MODE == MM_SWIGLU ? (O / 2 + 7) / 8 : (O + 15) / 16;
+    const int split = blockIdx.x % J.splits, tile0 = blockIdx.x / J.splits * EG_MTILES;
+    if (tile0 >= tiles) return;
+    /* this block's expert and tokens: entry blockIdx.y of the step's tile list */
+    const volatile int *routing = J.routing, *list = routing + 1 + 3 * J.n_experts;
+    if ((int)blockIdx.y >= list[0]) return;
+    const int item = list[1 + blockIdx.y], z = item >> 16, t0 = (item & 0xffff) * TOKENS;
+    if (z >= routing[0]) return;
+    const int e = routing[1 + 3 * z], first = routing[2 + 3 * z], count = routing[3 + 3 * z];
+    if (t0 >= count) return;
+    const int n_valid = min((int)TOKENS, count - t0), n_tiles = (n_valid + 7) / 8;
+
+    /* the producer's side: this warp loads and decodes row tiles 2 warp, 2 warp + 1 */
+    long pr0[2], pr1[2];
+    bool pok0[2], pok1[2];
+    for (int m = 0; m < 2; m++) {
+        const int tile = tile0 + 2 * warp + m;
+        tile_rows<MODE>(tile, g, pr0[m], pr1[m]);
+        pok0[m] = tile < tiles && pr0[m] < O, pok1[m] = tile < tiles && pr1[m] < O;
+        pr0[m] += (long)e * O, pr1[m] += (long)e * O;
+    }
+    /* x: thread copies words (si, qq) of tokens tl0 + 8 j (16 words a token and stage) */
+    const int si_mine = threadIdx.x % EG_STEPS, qq_mine = threadIdx.x / EG_STEPS % 4, tl0 = threadIdx.x / (4 * EG_STEPS);
+    constexpr int TOKENS_A_PASS = EG_WARPS * WARP / (4 * EG_STEPS), PASSES = TOKENS / TOKENS_A_PASS;
+    int xrow[PASSES]; /* word offset of the token's x row, -1: none */
+#pragma unroll
+    for (int j = 0; j < PASSES; j++) {
+        const int tl = tl0 + j * TOKENS_A_PASS;
+        xrow[j] = tl < n_valid ? J.pairs[first + t0 + tl] / J.pair_div * J.ldx : -1;
+    }
+
+    const int chunks = (K + CH - 1) / CH, c0 = split * chunks / J.splits, c1 = (split + 1) * chunks / J.splits;
+    const int n_stages = (c1 - c0) * SPC;
+    RawWeights<DT> raw[2][2];
+    auto load_chunk = [&](int c) {
+        const int k = c * CH + q * V;
+        const bool kin = k < K;
+#pragma unroll
+        for (int m = 0; m < 2; m++) {
+            if (TILED) {
+                const long tile = (long)e * tiles + tile0 + 2 * warp + m;
+                load_raw_tiled<DT, FOLD>(J.w, tile, 0, lane, c, kin && pok0[m], raw[m][0]);
+                load_raw_tiled<DT, FOLD>(J.w, tile, 1, lane, c, kin && pok1[m], raw[m][1]);
+            } else {
+                load_raw<DT, FOLD>(J.w, pr0[m], k, kin && pok0[m], raw[m][0]);
+                load_raw<DT, FOLD>(J.w, pr1[m], k, kin && pok1[m], raw[m][1]);
+            }
+        }
+    };
+    /* stage s's A fragments (its chunk's raw weights are loaded) into buffer buf */
+    auto decode_stage = [&](int s, int buf) {
+#pragma unroll
+        for (int h = 0; h < SPC; h++) {
+            if (h != s % SPC) continue;
+#pragma unroll
+            for (int i = 0; i < EG_STEPS; i++)
+#pragma unroll
+                for (int m = 0; m < 2; m++) {
+                    uint32_t h0[2], l0[2], h1[2], l1[2];
+                    unpack_step<DT, FOLD>(raw[m][0], h * EG_STEPS + i, h0, l0);
+                    unpack_step<DT, FOLD>(raw[m][1], h * EG_STEPS + i, h1, l1);
+                    stage[buf].a[2 * warp + m][i][lane] = make_uint4(h0[0], h1[0], h0[1], h1[1]);
+                }
+        }
+    };
+    /* stage s's x words into buffer buf, in the background (zeros past the tokens or K) */
+    auto stage_x = [&](int s, int buf) {
+        const int c = c0 + s / SPC, st = s % SPC * EG_STEPS + si_mine, k = c * CH + qq_mine * V + 4 * st;
+#pragma unroll
+        for (int j = 0; j < PASSES; j++) {
+            const int tl = tl0 + j * TOKENS_A_PASS;
+            const bool in = xrow[j] >= 0 && k < K;
+            async_copy(&stage[buf].b[si_mine][tl / 8][(tl % 8) * 4 + qq_mine], in ? J.x + xrow[j] + k / 4 : J.x, in);
+        }
+        async_copy_commit();
+    };
+
+    /* the consumer's side: row tiles MI wm.., token tiles 4 wn.. */
+    const int wm = warp / WN, wn = warp % WN;
+    float acc[MI][4][4];
+#pragma unroll
+    for (int mi = 0; mi < MI; mi++)
+#pragma unroll
+        for (int ni = 0; ni < 4; ni++)
+#pragma unroll
+            for (int i = 0; i < 4; i++) acc[mi][ni][i] = 0.0f;
+    const int my_tiles = min(4, n_tiles - 4 * wn); /* token tiles of this warp with tokens */
+
+    if (n_stages > 0) {
+        load_chunk(c0);
+        stage_x(0, 0);
+        decode_stage(0, 0);
+    }
+    for (int s = 0; s < n_stages; s++) {
+        const int buf = s & 1;
+        async_copy_wait<0>();
+        __syncthreads(); /* stage s is in buf; every warp is done with buf ^ 1 */
+        if (s + 1 < n_stages) {
+            stage_x(s + 1, buf ^ 1);
+            if ((s + 1) % SPC == 0) load_chunk(c0 + (s + 1) / SPC);
+        }
+        const ExpertGemmStage<NTILES> &in = stage[buf];
+#pragma unroll
+        for (int i = 0; i < EG_STEPS; i++) {
+            uint4 a[MI];
+#pragma unroll
+            for (int mi = 0; mi < MI; mi++) a[mi] = in.a[MI * wm + mi][i][lane];
+            uint4 b[4] = {};
+#pragma unroll
+            for (int ni = 0; ni < 4; ni++)
+                if (ni < my_tiles) b[ni] = in.b[i][4 * wn + ni][lane];
+            /* every sum's hi, then every sum's lo: each sum gets hi then lo
+             * as in matmul_kernel, with 4 MI - 1 mmas between them rather than
+             * waiting on each other */
+#pragma unroll
+            for (int part = 0; part < 2; part++)
+#pragma unroll
+                for (int ni = 0; ni < 4; ni++) {
+                    if (ni >= my_tiles) break;
+                    const uint32_t bx[2] = {part ? b[ni].z : b[ni].x, part ? b[ni].w : b[ni].y};
+#pragma unroll
+                    for (int mi = 0; mi < MI; mi++) {
+                        const uint32_t am[4] = {a[mi].x, a[mi].y, a[mi].z, a[mi].w};
+                        mma_bf16_16x8x16(acc[mi][ni], am, bx);
+                    }
+                }
+        }
+        if (s + 1 < n_stages) decode_stage(s + 1, buf ^ 1);
+    }
+    BLOCK_TRACE_MARK(1);
+
+#pragma unroll
+    for (int mi = 0; mi < MI; mi++) {
+        const int tile = tile0 + MI * wm + mi;
+        long r0, r1;
+        tile_rows<MODE>(tile, g, r0, r1);
+        const bool ok0 = tile < tiles && r0 < O, ok1 = tile < tiles && r1 < O;
+        r0 += (long)e * O, r1 += (long)e * O;
+        store_tile<MODE, 4>(J, acc[mi], e, first, count, split, tile, t0 + 32 * wn, my_tiles, r0, r1, ok0, ok1);
+    }
+}
+
+/* Launches the GEMM for an expert job whose routing lists tiles of
+ * 8 NTILES tokens (grid.y: list_length entries at most). */
+template <int DT, int MODE, bool TILED, bool FOLD>
+static int launch_expert_gemm(const HipState *s, const MatmulJob &j, int ntiles, unsigned row_tiles, unsigned list_length, Error *err) {
+    auto kernel = ntiles == 8 ? expert_gemm_kernel<DT, MODE, TILED, FOLD, 8> : expert_gemm_kernel<DT, MODE, TILED, FOLD, 4>;
+    const size_t shared = 2 * (ntiles == 8 ? sizeof(ExpertGemmStage<8>) : sizeof(ExpertGemmStage<4>));
+    CHECK(hipFuncSetAttribute((const void *)kernel, hipFuncAttributeMaxDynamicSharedMemorySize, (int)shared), err);
+    dim3 grid((unsigned)cdiv(row_tiles, EG_MTILES) * (unsigned)j.splits, list_length, 1);
+    (void)launch_chained(kernel, grid, dim3(EG_WARPS * WARP), shared, s->stream, j);
+    CHECK_LAUNCH(err);
+    return 0;
+}
+template <int DT, int MODE>
+static int launch_expert_gemm(const HipState *s, const MatmulJob &j, int ntiles, unsigned row_tiles, unsigned list_length, Error *err) {
+    const bool tiled = j.w.tiled, fold = DT == DT_MXFP4 && j.w.small_scales;
+    if (tiled && fold) return launch_expert_gemm<DT, MODE, true, true>(s, j, ntiles, row_tiles, list_length, err);
+    if (tiled) return launch_expert_gemm<DT, MODE, true, false>(s, j, ntiles, row_tiles, list_length, err);
+    if (fold) return launch_expert_gemm<DT, MODE, false, true>(s, j, ntiles, row_tiles, list_length, err);
+    return launch_expert_gemm<DT, MODE, false, false>(s, j, ntiles, row_tiles, list_length, err);
+}
+
+#endif
