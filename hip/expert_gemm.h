@@ -1,15 +1,18 @@
 /* expert_gemm.h - the experts' matmuls at large steps as a tiled GEMM
- * (GETP_EXPERT_GEMM=1; issue 23 item 1).
+ * (the default; GETP_EXPERT_GEMM=0: matmul_kernel; issue 23 item 1).
  *
- * A block multiplies EG_MTILES tiles of 16 rows of one expert's W (gate_up:
- * 8 channels a tile) by up to 64 (or 32) of that expert's tokens. Both go
- * through shared memory in stages of EG_STEPS mma k steps, two buffers:
- * while the block multiplies one stage, the next stage's x lands by async
- * copies and its weights load into registers, to be decoded into the other
- * buffer after the mmas. So each weight is loaded and decoded once for
- * 64 tokens (matmul.h's several-token-tile kernel: once for 32, by
- * the warp that multiplies it, in its own registers), and each staged x
- * word feeds 128 rows (there: 128 rows too, but for 32 tokens a block).
+ * A block multiplies EG_MTILES tiles of 16 rows of one expert's W (256
+ * rows; gate_up: 128 channels) by up to 64 (or 32) of that expert's tokens.
+ * Both go through shared memory in stages of EG_STEPS mma k steps, two
+ * buffers: while the block multiplies one stage, the next stage's x lands by
+ * async copies and its weights load into registers, to be decoded into the
+ * other buffer after the mmas. So each weight is loaded and decoded once for
+ * 64 tokens (matmul.h's several-token-tile kernel: once for 32, by the warp
+ * that multiplies it, in its own registers), and each staged x word feeds
+ * 256 rows (there: 128). What bounds these matmuls is L2's traffic, most of
+ * it x (bf16 hi + lo: 4 bytes a value, read again by every row group): ncu
+ * of the 128-row form, L2 77% busy, tensor pipes 30% (ledger L166); 256 rows
+ * halve x's share (L167).
  *
  * The sums are matmul_kernel's, bit for bit: every output gets the same mma
  * instructions with the same operands in the same order (the chunks of its
@@ -24,13 +27,13 @@
 #ifndef GETP_HIP_EXPERT_GEMM_H
 #define GETP_HIP_EXPERT_GEMM_H
 
-#define EG_WARPS 4  /* a warp multiplies 128 / EG_WARPS... see ExpertGemmShape */
-#define EG_MTILES 8 /* tiles of 16 weight rows a block: 128 rows */
-#define EG_STEPS 4  /* mma k steps a stage (MXFP4: half a chunk, BF16: a chunk) */
+#define EG_WARPS 8   /* 256 threads; with 128 registers each, 2 blocks a multiprocessor */
+#define EG_MTILES 16 /* tiles of 16 weight rows a block: 256 rows */
+#define EG_STEPS 4   /* mma k steps a stage (MXFP4: half a chunk, BF16: a chunk) */
 
 /* NTILES tiles of 8 tokens a block (the expert tile list's groups: 8
- * NTILES tokens), each warp 4 of them: 8 as 2 x 2 warps of 4 row tiles
- * each, 4 as 4 x 1 warps of 2 row tiles. */
+ * NTILES tokens), each warp 4 of them: 8 as 4 x 2 warps of 4 row tiles
+ * each, 4 as 8 x 1 warps of 2 row tiles. A warp decodes 2 row tiles. */
 template <int NTILES> struct ExpertGemmShape {
     static_assert(NTILES == 4 || NTILES == 8, "32 or 64 tokens a block");
     enum { WN = NTILES / 4, WM = EG_WARPS / WN, MI = EG_MTILES / WM, TOKENS = 8 * NTILES };
@@ -38,7 +41,7 @@ template <int NTILES> struct ExpertGemmShape {
 
 /* One stage in shared memory: the A fragments of its k steps for every row
  * tile (rows g and g+8 of the tile as the lane's mma registers), and x's
- * packed words for every token tile in matmul_kernel's B layout. 24 or 32 KB. */
+ * packed words for every token tile in matmul_kernel's B layout. 40 or 48 KB. */
 template <int NTILES> struct ExpertGemmStage {
     uint4 a[EG_MTILES][EG_STEPS][WARP];
     uint4 b[EG_STEPS][NTILES][WARP];
@@ -52,7 +55,7 @@ template <int MODE> __device__ inline void tile_rows(int tile, int g, long &r0, 
 }
 
 template <int DT, int MODE, bool TILED, bool FOLD, int NTILES>
-__global__ void __launch_bounds__(EG_WARPS * WARP) expert_gemm_kernel(const MatmulJob J) {
+__global__ void __launch_bounds__(EG_WARPS * WARP, 2) expert_gemm_kernel(const MatmulJob J) {
     typedef ExpertGemmShape<NTILES> Shape;
     constexpr int WN = Shape::WN, MI = Shape::MI, TOKENS = Shape::TOKENS;
     static_assert(DT == DT_BF16 || DT == DT_MXFP4, "the GEMM takes BF16 or MXFP4 experts");
@@ -80,6 +83,7 @@ __global__ void __launch_bounds__(EG_WARPS * WARP) expert_gemm_kernel(const Matm
     const int n_valid = min((int)TOKENS, count - t0), n_tiles = (n_valid + 7) / 8;
 
     /* the producer's side: this warp loads and decodes row tiles 2 warp, 2 warp + 1 */
+    static_assert(EG_MTILES == 2 * EG_WARPS, "each warp decodes two row tiles");
     long pr0[2], pr1[2];
     bool pok0[2], pok1[2];
     for (int m = 0; m < 2; m++) {
@@ -88,7 +92,7 @@ __global__ void __launch_bounds__(EG_WARPS * WARP) expert_gemm_kernel(const Matm
         pok0[m] = tile < tiles && pr0[m] < O, pok1[m] = tile < tiles && pr1[m] < O;
         pr0[m] += (long)e * O, pr1[m] += (long)e * O;
     }
-    /* x: thread copies words (si, qq) of tokens tl0 + 8 j (16 words a token and stage) */
+    /* x: thread copies words (si, qq) of tokens tl0 + TOKENS_A_PASS j (16 words a token and stage) */
     const int si_mine = threadIdx.x % EG_STEPS, qq_mine = threadIdx.x / EG_STEPS % 4, tl0 = threadIdx.x / (4 * EG_STEPS);
     constexpr int TOKENS_A_PASS = EG_WARPS * WARP / (4 * EG_STEPS), PASSES = TOKENS / TOKENS_A_PASS;
     int xrow[PASSES]; /* word offset of the token's x row, -1: none */
@@ -174,25 +178,18 @@ __global__ void __launch_bounds__(EG_WARPS * WARP) expert_gemm_kernel(const Matm
             uint4 a[MI];
 #pragma unroll
             for (int mi = 0; mi < MI; mi++) a[mi] = in.a[MI * wm + mi][i][lane];
-            uint4 b[4] = {};
 #pragma unroll
-            for (int ni = 0; ni < 4; ni++)
-                if (ni < my_tiles) b[ni] = in.b[i][4 * wn + ni][lane];
-            /* every sum's hi, then every sum's lo: each sum gets hi then lo
-             * as in matmul_kernel, with 4 MI - 1 mmas between them rather than
-             * waiting on each other */
+            for (int ni = 0; ni < 4; ni++) {
+                if (ni >= my_tiles) break;
+                const uint4 b = in.b[i][4 * wn + ni][lane];
+                const uint32_t bh[2] = {b.x, b.y}, bl[2] = {b.z, b.w};
 #pragma unroll
-            for (int part = 0; part < 2; part++)
-#pragma unroll
-                for (int ni = 0; ni < 4; ni++) {
-                    if (ni >= my_tiles) break;
-                    const uint32_t bx[2] = {part ? b[ni].z : b[ni].x, part ? b[ni].w : b[ni].y};
-#pragma unroll
-                    for (int mi = 0; mi < MI; mi++) {
-                        const uint32_t am[4] = {a[mi].x, a[mi].y, a[mi].z, a[mi].w};
-                        mma_bf16_16x8x16(acc[mi][ni], am, bx);
-                    }
+                for (int mi = 0; mi < MI; mi++) {
+                    const uint32_t am[4] = {a[mi].x, a[mi].y, a[mi].z, a[mi].w};
+                    mma_bf16_16x8x16(acc[mi][ni], am, bh);
+                    mma_bf16_16x8x16(acc[mi][ni], am, bl);
                 }
+            }
         }
         if (s + 1 < n_stages) decode_stage(s + 1, buf ^ 1);
     }

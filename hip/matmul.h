@@ -325,22 +325,17 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
                     warpgroup_commit();
                     if constexpr (WG == 1) warpgroup_wait<0>();
                 } else {
-                    uint4 b[NT] = {}; /* one read a token tile, MT tiles of mmas */
+                    for (int nt = 0; nt < NT; nt++) {
+                        if (nt >= n_tiles) break;
+                        uint4 b = staged[u][st][nt][lane]; /* one read, MT tiles of mmas */
+                        uint32_t bh[2] = {b.x, b.y}, bl[2] = {b.z, b.w};
 #pragma unroll
-                    for (int nt = 0; nt < NT; nt++)
-                        if (nt < n_tiles) b[nt] = staged[u][st][nt][lane];
-                    /* each sum: hi(w) hi(x), hi(w) lo(x), then F32's lo(w) hi(x);
-                     * every sum's first product before any second one, so that
-                     * an mma does not wait on the one just issued */
-#pragma unroll
-                    for (int part = 0; part < (DT == DT_F32 ? 3 : 2); part++)
-#pragma unroll
-                        for (int nt = 0; nt < NT; nt++) {
-                            if (nt >= n_tiles) break;
-                            const uint32_t bx[2] = {part == 1 ? b[nt].z : b[nt].x, part == 1 ? b[nt].w : b[nt].y};
-#pragma unroll
-                            for (int m = 0; m < MT; m++) mma_bf16_16x8x16(acc[m][nt], part == 2 ? al[m] : ah[m], bx);
+                        for (int m = 0; m < MT; m++) {
+                            mma_bf16_16x8x16(acc[m][nt], ah[m], bh);
+                            mma_bf16_16x8x16(acc[m][nt], ah[m], bl);
+                            if (DT == DT_F32) mma_bf16_16x8x16(acc[m][nt], al[m], bh);
                         }
+                    }
                 }
             }
         }

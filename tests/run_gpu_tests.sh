@@ -92,10 +92,13 @@ done
 # (=2: the same in the emulator); the last run, under GETP_PROFILE, counts
 # its launches (graphs off there, on in the others). Also the expert
 # matmuls at several token tiles without their list of tiles
-# (GETP_EXPERT_TILES=0: a grid of every expert's tiles, as before the list).
+# (GETP_EXPERT_TILES=0: a grid of every expert's tiles, as before the list),
+# and with the list but without expert_gemm.h's GEMM (GETP_EXPERT_GEMM=0:
+# matmul_kernel's several token tiles) or with its 64-token blocks at every
+# large step (=3; the default picks 32 or 64 by the tokens an expert gets).
 # Runs: MODEL:VARIABLE=VALUE
-PM_RUNS=$([ $EMU = 1 ] && echo "${MODELS%% *}:GETP_EXPERT_TILES=0 tiny4k:GETP_PERSISTENT_MOE=1 hf_mxfp4:GETP_PERSISTENT_MOE=1" ||
-    echo "${MODELS%% *}:GETP_EXPERT_TILES=0 g20_2l:GETP_EXPERT_TILES=0 g20_2l:GETP_PERSISTENT_MOE=1 g20_2l:GETP_PERSISTENT_MOE=2 mid_mxfp4e:GETP_PERSISTENT_MOE=1 hf_mxfp4:GETP_PERSISTENT_MOE=1 tiny_gpu:GETP_PERSISTENT_MOE=1")
+PM_RUNS=$([ $EMU = 1 ] && echo "${MODELS%% *}:GETP_EXPERT_TILES=0 h128_mxfp4e:GETP_EXPERT_GEMM=0 tiny4k:GETP_PERSISTENT_MOE=1 hf_mxfp4:GETP_PERSISTENT_MOE=1" ||
+    echo "${MODELS%% *}:GETP_EXPERT_TILES=0 g20_2l:GETP_EXPERT_TILES=0 g20_2l:GETP_EXPERT_GEMM=0 mid_bf16e:GETP_EXPERT_GEMM=3 g20_2l:GETP_PERSISTENT_MOE=1 g20_2l:GETP_PERSISTENT_MOE=2 mid_mxfp4e:GETP_PERSISTENT_MOE=1 hf_mxfp4:GETP_PERSISTENT_MOE=1 tiny_gpu:GETP_PERSISTENT_MOE=1")
 PM_LAST=${PM_RUNS##* }
 pm_log() { echo "$OUT/gpu_${1%%:*}_$(tr -dc 'A-Z0-9' <<<"${1#*:}").log"; }
 for run in $PM_RUNS; do
