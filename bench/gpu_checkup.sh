@@ -28,12 +28,11 @@
 #             against the three kernels, one
 #             binary, 20b:mxfp4 at batch 1, 2, 4 and 8, two rounds; then
 #             GETP_PROFILE of both at batch 1 (their per-layer times)
-#   queued    the experiments queued in docs/perf-log/s20.md, each an edit
-#             of hip/matmul.h built in a copy of this tree and compared with
-#             it (bench/ab_gpu.sh, 20b:mxfp4 at 512 and 1024, prefill, 20b
-#             BF16 at 512): L162, the x staging's reads in whole sectors;
-#             L163, five blocks a multiprocessor at several token tiles.
-#             Apply the edit here (and run make test-gpu) if one wins
+#   queued    what session 21 left unmeasured (docs/perf-log/s21.md): this
+#             tree with GETP_DENSE_GEMM 0 and 1 against BASE (0b61c16: the
+#             expert GEMM as measured), 20b:mxfp4 at 1, 256, 512, 1024,
+#             prefill, 20b BF16 at 512; then GETP_PROFILE at 1024 with each.
+#             If the dense GEMM wins: make it the default, run make test-gpu
 #   workload  the ShareGPT-like run (bench/workload.py, 1000 requests) through
 #             getp_gpu on 20b:mxfp4 at --batch 1024 (issue 23's; WORKLOAD_BATCH
 #             sets it), this tree against BASE:
@@ -175,33 +174,26 @@ workload)
     done
     ;;
 queued)
-    # each variant: this tree with hip/matmul.h edited, built in a copy and compared with the tree
-    for variant in L162 L163; do
-        V=/tmp/getp_$variant
-        rm -rf "$V" && mkdir -p "$V"
-        tar --exclude=./build --exclude=./.carry --exclude=./tests/out --exclude=./.git -cf - . | tar -xf - -C "$V"
-        python3 - "$V/hip/matmul.h" "$variant" <<'PY' || exit 1
-import sys
-p, variant = sys.argv[1], sys.argv[2]
-edits = {
-    # the x staging: neighbouring threads copy one token's run of words (docs/perf-log/s20.md)
-    "L162": [("const int my_tl = threadIdx.x % (8 * NT), my_col0 = threadIdx.x / (8 * NT), n_cols = MW * WARP / (8 * NT);",
-              "const int n_cols = MW * WARP / (8 * NT), my_tl = threadIdx.x / n_cols, my_col0 = threadIdx.x % n_cols;"),
-             ("int u = col / (S * 4), st = col / 4 % S, qq = col % 4, k = (cb + u) * CH + qq * V + 4 * st;",
-              "int u = col / (S * 4), qq = col % (S * 4) / S, st = col % S, k = (cb + u) * CH + qq * V + 4 * st;")],
-    # five blocks a multiprocessor at several token tiles, not four (106 registers: ncu, L160)
-    "L163": [("__launch_bounds__(MM_WARPS * WARP, NT == 1 ? 3 : 0)", "__launch_bounds__(MM_WARPS * WARP, NT == 1 ? 3 : 5)")],
-}[variant]
-s = open(p).read()
-for a, b in edits:
-    if s.count(a) != 1: sys.exit(f"gpu_checkup: hip/matmul.h changed; {variant}'s edit no longer applies")
-    s = s.replace(a, b)
-open(p, "w").write(s)
-PY
-        echo "== $variant"
-        (cd "$V" && AB_LOG=$OUT/ab_$variant.log bash bench/ab_gpu.sh "$OLDPWD" 2 "20b:mxfp4 512 512 64 128" "20b:mxfp4 1024 1024 64 128" \
-            "20b:mxfp4 64 64 512 2" "20b 512 512 64 128") | tail -n 6
-        grep "batch=64 " "$OUT/ab_$variant.log" | grep -oE "side=[a-z]+|prefill_tok_s=[0-9.]+" | paste - - # the prefill row's prefill
+    # session 21's unmeasured work: the dense matmuls of large steps by the
+    # tiled GEMM, their splits summed in the block (GETP_DENSE_GEMM=1), and
+    # the expert GEMM's code as generalized for it (BASE: 0b61c16, where the
+    # expert GEMM was measured), then where a step of 1024 rows goes now
+    "${MK[@]}" build/bench_gpu >"$OUT/build.log" 2>&1 & a=$!
+    (cd "$BASE" && "${MK[@]}" build/bench_gpu) >"$OUT/build_base.log" 2>&1 & b=$!
+    wait $a || { tail -n 20 "$OUT/build.log"; exit 1; }
+    wait $b || { tail -n 20 "$OUT/build_base.log"; exit 1; }
+    for cfg in "20b:mxfp4 1024 64 128" "20b:mxfp4 64 512 2" "20b:mxfp4 512 64 128" "20b 512 64 128" "20b:mxfp4 256 64 128" "20b:mxfp4 1 64 128"; do
+        read -r p b pr n <<<"$cfg"
+        r=$((b == 1 ? 2 : b))
+        for side in base dense0 dense1; do
+            bin=build/bench_gpu v=${side#dense}; [ $side = base ] && bin=$BASE/build/bench_gpu v=0
+            line=$(GETP_DENSE_GEMM=$v $bin --dummy "$p" --batch "$b" --requests $r --prompt "$pr" --new "$n" 2>&1 | tail -n 1)
+            echo "$p batch=$b prompt=$pr $side: $(grep -oE '(prefill|decode)_tok_s=[0-9.]+' <<<"$line" | tr '\n' ' ')"
+        done
+    done
+    for v in 0 1; do
+        GETP_DENSE_GEMM=$v GETP_PROFILE=1 build/bench_gpu --dummy 20b:mxfp4 --batch 1024 --requests 1024 --prompt 64 --new 32 >"$OUT/profile_dense$v.log" 2>&1
+        echo "GETP_DENSE_GEMM=$v:"; grep -E "GETP_PROFILE: +(kernel|qkv|attention|o matmul|post|gate_up|down|combine|unembed)" "$OUT/profile_dense$v.log"
     done
     ;;
 *) echo "gpu_checkup: unknown part $PART (test, mini, ab, fold, wgmma, quick, persistent, queued, workload)"; exit 2 ;;

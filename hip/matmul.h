@@ -420,7 +420,7 @@ __global__ void __launch_bounds__(MM_WARPS * WARP, NT == 1 ? 3 : 0) matmul_kerne
     matmul_block<DT, MODE, NT, TILED, FOLD, WG, MM_WARPS>(jobs, at, ChainGate(), staged_all);
 }
 
-#include "expert_gemm.h"
+#include "tiled_gemm.h"
 
 /* ---- launchers ---- */
 
@@ -522,6 +522,20 @@ static int launch_matmul(const HipState *s, const MatmulJob *jobs, int n_jobs, c
     return 0;
 }
 
+/* Whether a step of n rows multiplies dense weights of this dtype by
+ * tiled_gemm.h's GEMM (GETP_DENSE_GEMM=1; BF16, NVIDIA: see expert_gemm_tiles). */
+static bool dense_gemm_runs(const HipState *s, int n, int dtype) {
+#if defined(GETP_AMD) && !defined(GETP_EMU)
+    (void)s, (void)n, (void)dtype;
+    return false;
+#else
+    return s->dense_gemm && token_tiles(n) > 1 && dtype == DT_BF16;
+#endif
+}
+/* The partials of a dense matmul of `splits` at a step of n rows that its
+ * reader adds: one where the GEMM summed them itself. */
+static int dense_parts(const HipState *s, int n, int splits, int dtype) { return dense_gemm_runs(s, n, dtype) ? 1 : splits; }
+
 /* Dense matmuls of the same x: up to 3 matrices (q, k, v) in one launch;
  * prefetch: a weight the next kernel reads (see MatmulJobs). */
 static int dense_matmul(const HipState *s, const MatmulJob *jobs, int n_jobs, int n, Error *err, const WeightView *prefetch = nullptr) {
@@ -530,6 +544,7 @@ static int dense_matmul(const HipState *s, const MatmulJob *jobs, int n_jobs, in
         tiles[i] = cdiv(jobs[i].w.rows, 16);
         if (jobs[i].w.dtype != jobs[0].w.dtype) return error_set(err, "hip backend: q, k and v must share a dtype");
     }
+    if (dense_gemm_runs(s, n, jobs[0].w.dtype)) return launch_dense_gemm(s, jobs, n_jobs, n, err);
     return launch_matmul<MM_PARTIAL>(s, jobs, n_jobs, tiles, 1, n, err, prefetch);
 }
 
@@ -563,13 +578,19 @@ static MatmulJob down_job(const HipState *s, const LayerDev *L, int T) {
     return expert_job<MM_BIAS>(s, L->down, L->down_b, s->act, c->intermediate, 1, s->expert_out, c->hidden, T);
 }
 
-/* The token tiles of expert_gemm.h's blocks at a step of n_rows, 0 where
+/* The token tiles of tiled_gemm.h's blocks at a step of n_rows, 0 where
  * the experts of this dtype run matmul_kernel: 8 (64 tokens) once an expert
  * gets 64 tokens on average, else 4 (GETP_EXPERT_GEMM 2 and 3 force 4, 8). */
 static int expert_gemm_tiles(const HipState *s, int n_rows, int dtype) {
+#if defined(GETP_AMD) && !defined(GETP_EMU) /* (the emulator takes AMD's code paths, and runs the GEMM) */
+    /* an MI250 workgroup holds 64 KB of LDS, not the GEMM's 96 KB */
+    (void)s, (void)n_rows, (void)dtype;
+    return 0;
+#else
     if (!s->expert_gemm || !s->expert_tile_list || token_tiles(n_rows) == 1 || (dtype != DT_BF16 && dtype != DT_MXFP4)) return 0;
     if (s->expert_gemm > 1) return s->expert_gemm == 2 ? 4 : 8;
     return (long)n_rows * s->c.experts_per_token >= 64L * s->c.n_experts ? 8 : 4;
+#endif
 }
 /* The tokens of an entry of the expert tile list at a step of n_rows (0: no list). */
 static int expert_group_tokens(const HipState *s, int n_rows, int dtype) {

@@ -5,6 +5,7 @@
 
 #include "early_start.h"
 #include "hip_state.h"
+#include "matmul.h"
 
 /* Sums the q/k/v split partials and adds the biases, applies RoPE (YaRN
  * tables) to q and k, and stores k and v in the cache. One thread per
@@ -59,7 +60,7 @@ static int launch_qkv_rope(const HipState *s, const LayerDev *L, StepRows rows, 
     const ModelConfig *c = &s->c;
     int nh = c->n_heads, nkv = c->n_kv_heads, hd = c->head_dim;
     (void)launch_chained(qkv_finish_kernel, dim3(T, cdiv(nh + 2 * nkv, QKV_HEADS)), dim3(QKV_HEADS * hd / 2), 0, s->stream,
-        s->q, s->part_q, s->part_k, s->part_v, s->splits_q, T, L->bq, L->bk, L->bv, rows, s->inv_freq, s->concentration, nh, nkv, hd,
+        s->q, s->part_q, s->part_k, s->part_v, dense_parts(s, T, s->splits_q, L->wq.dtype), T, L->bq, L->bk, L->bv, rows, s->inv_freq, s->concentration, nh, nkv, hd,
         L->cache);
     CHECK_LAUNCH(err);
     return 0;

@@ -1,8 +1,10 @@
-/* expert_gemm.h - the experts' matmuls at large steps as a tiled GEMM
- * (the default; GETP_EXPERT_GEMM=0: matmul_kernel; issue 23 item 1).
+/* tiled_gemm.h - the matmuls of large steps as a tiled GEMM: the experts'
+ * (the default; GETP_EXPERT_GEMM=0: matmul_kernel; issue 23 item 1) and the
+ * dense ones (GETP_DENSE_GEMM=1, an experiment until measured).
  *
  * A block multiplies EG_MTILES tiles of 16 rows of one expert's W (256
- * rows; gate_up: 128 channels) by up to 64 (or 32) of that expert's tokens.
+ * rows; gate_up: 128 channels) by up to 64 (or 32) of that expert's tokens,
+ * or of a dense W by 32 of the step's tokens.
  * Both go through shared memory in stages of EG_STEPS mma k steps, two
  * buffers: while the block multiplies one stage, the next stage's x lands by
  * async copies and its weights load into registers, to be decoded into the
@@ -22,10 +24,20 @@
  * change nothing in a sum, so batch invariance holds across both kernels
  * (test_gpu compares batch 1, which runs matmul_kernel, with large batches).
  *
+ * Dense matrices are split along k by the shape alone (choose_splits: enough
+ * blocks for batch 1), each split's partial sum written to memory and the
+ * partials added in order by the kernel that reads them (qkv_finish, the
+ * post-attention). At a large step those partials are most of the traffic,
+ * so a dense block runs every split of its rows itself, adding each split's
+ * sum in the same order into a running total (0 + p0 + p1 + ...: the reader's
+ * own float additions), and writes the total as the one partial: the reader
+ * is then told there is one (dense_parts), and adds it to 0, which leaves it
+ * unchanged. The same bits again.
+ *
  * Included by matmul.h after its kernel (it uses MatmulJob and the lane's
  * weight loads), before the launchers that choose between the two. */
-#ifndef GETP_HIP_EXPERT_GEMM_H
-#define GETP_HIP_EXPERT_GEMM_H
+#ifndef GETP_HIP_TILED_GEMM_H
+#define GETP_HIP_TILED_GEMM_H
 
 #define EG_WARPS 8   /* 256 threads; with 128 registers each, 2 blocks a multiprocessor */
 #define EG_MTILES 16 /* tiles of 16 weight rows a block: 256 rows */
@@ -55,30 +67,41 @@ template <int MODE> __device__ inline void tile_rows(int tile, int g, long &r0, 
 }
 
 template <int DT, int MODE, bool TILED, bool FOLD, int NTILES>
-__global__ void __launch_bounds__(EG_WARPS * WARP, 2) expert_gemm_kernel(const MatmulJob J) {
+__global__ void __launch_bounds__(EG_WARPS * WARP, 2) tiled_gemm_kernel(const MatmulJobs jobs) {
     typedef ExpertGemmShape<NTILES> Shape;
     constexpr int WN = Shape::WN, MI = Shape::MI, TOKENS = Shape::TOKENS;
-    static_assert(DT == DT_BF16 || DT == DT_MXFP4, "the GEMM takes BF16 or MXFP4 experts");
-    static_assert(MODE == MM_SWIGLU || MODE == MM_BIAS, "the GEMM is the experts'");
+    constexpr bool DENSE = MODE == MM_PARTIAL;
+    static_assert(DT == DT_BF16 || (DT == DT_MXFP4 && !DENSE), "the GEMM takes BF16 weights, or MXFP4 experts");
+    static_assert(!DENSE || (NTILES == 4 && !TILED), "dense: row-major, 32 tokens a block (the splits' total doubles the sums)");
     constexpr int V = Lane<DT>::V, CH = 4 * V, S = V / 4, SPC = S / EG_STEPS; /* stages a chunk */
     static_assert(SPC >= 1 && S % EG_STEPS == 0, "a stage is whole k steps of one chunk");
     BLOCK_TRACE(TK_MATMUL + MODE);
     DYNAMIC_SHARED(uint4, shared); /* one type for every instance */
     ExpertGemmStage<NTILES> *stage = reinterpret_cast<ExpertGemmStage<NTILES> *>(shared); /* [2] */
+    /* early start (see the launchers in matmul.h): the experts wait first
+     * (they read the routing); a dense block loads its first weights first */
     const ChainGate gate;
     gate.let_next();
-    gate.wait(); /* the routing and x: written by the kernels before */
+    if (!DENSE) gate.wait();
 
+    /* the block's job (dense: up to 3 along grid.x, jobs.blocks[j] each) */
+    int bx = blockIdx.x, j = 0;
+    if (DENSE)
+        while (j + 1 < jobs.n_jobs && bx >= jobs.blocks[j]) bx -= jobs.blocks[j++];
+    const MatmulJob &J = jobs.job[j];
     const int lane = threadIdx.x % WARP, warp = threadIdx.x / WARP, g = lane >> 2, q = lane & 3;
     const int O = J.w.rows, K = J.w.cols, tiles = MODE == MM_SWIGLU ? (O / 2 + 7) / 8 : (O + 15) / 16;
-    const int split = blockIdx.x % J.splits, tile0 = blockIdx.x / J.splits * EG_MTILES;
+    const int split = DENSE ? 0 : bx % J.splits, tile0 = (DENSE ? bx : bx / J.splits) * EG_MTILES;
     if (tile0 >= tiles) return;
-    /* this block's expert and tokens: entry blockIdx.y of the step's tile list */
-    const volatile int *routing = J.routing, *list = routing + 1 + 3 * J.n_experts;
-    if ((int)blockIdx.y >= list[0]) return;
-    const int item = list[1 + blockIdx.y], z = item >> 16, t0 = (item & 0xffff) * TOKENS;
-    if (z >= routing[0]) return;
-    const int e = routing[1 + 3 * z], first = routing[2 + 3 * z], count = routing[3 + 3 * z];
+    int e = 0, first = 0, count = J.n_tokens, t0 = blockIdx.y * TOKENS;
+    if (!DENSE) { /* the expert and its tokens: entry blockIdx.y of the step's tile list */
+        const volatile int *routing = J.routing, *list = routing + 1 + 3 * J.n_experts;
+        if ((int)blockIdx.y >= list[0]) return;
+        const int item = list[1 + blockIdx.y], z = item >> 16;
+        t0 = (item & 0xffff) * TOKENS;
+        if (z >= routing[0]) return;
+        e = routing[1 + 3 * z], first = routing[2 + 3 * z], count = routing[3 + 3 * z];
+    }
     if (t0 >= count) return;
     const int n_valid = min((int)TOKENS, count - t0), n_tiles = (n_valid + 7) / 8;
 
@@ -99,10 +122,12 @@ __global__ void __launch_bounds__(EG_WARPS * WARP, 2) expert_gemm_kernel(const M
 #pragma unroll
     for (int j = 0; j < PASSES; j++) {
         const int tl = tl0 + j * TOKENS_A_PASS;
-        xrow[j] = tl < n_valid ? J.pairs[first + t0 + tl] / J.pair_div * J.ldx : -1;
+        xrow[j] = tl < n_valid ? (DENSE ? t0 + tl : J.pairs[first + t0 + tl] / J.pair_div) * J.ldx : -1;
     }
 
-    const int chunks = (K + CH - 1) / CH, c0 = split * chunks / J.splits, c1 = (split + 1) * chunks / J.splits;
+    /* experts: the chunks of the block's split; dense: all, the splits' bounds
+     * where the running total takes the sum so far */
+    const int chunks = (K + CH - 1) / CH, c0 = DENSE ? 0 : split * chunks / J.splits, c1 = DENSE ? chunks : (split + 1) * chunks / J.splits;
     const int n_stages = (c1 - c0) * SPC;
     RawWeights<DT> raw[2][2];
     auto load_chunk = [&](int c) {
@@ -158,14 +183,34 @@ __global__ void __launch_bounds__(EG_WARPS * WARP, 2) expert_gemm_kernel(const M
 #pragma unroll
             for (int i = 0; i < 4; i++) acc[mi][ni][i] = 0.0f;
     const int my_tiles = min(4, n_tiles - 4 * wn); /* token tiles of this warp with tokens */
+    float total[DENSE ? MI : 1][4][4]; /* dense: the splits' sum so far */
+    int next_split = 1;                /* dense: the split whose first chunk comes next */
+    auto add_to_total = [&]() {
+#pragma unroll
+        for (int mi = 0; mi < MI; mi++)
+#pragma unroll
+            for (int ni = 0; ni < 4; ni++)
+#pragma unroll
+                for (int i = 0; i < 4; i++) total[DENSE ? mi : 0][ni][i] += acc[mi][ni][i], acc[mi][ni][i] = 0.0f;
+    };
+    if (DENSE)
+#pragma unroll
+        for (int mi = 0; mi < MI; mi++)
+#pragma unroll
+            for (int ni = 0; ni < 4; ni++)
+#pragma unroll
+                for (int i = 0; i < 4; i++) total[DENSE ? mi : 0][ni][i] = 0.0f;
 
+    if (n_stages > 0) load_chunk(c0);
+    if (DENSE) gate.wait(); /* x and the partials' previous readers */
     if (n_stages > 0) {
-        load_chunk(c0);
         stage_x(0, 0);
         decode_stage(0, 0);
     }
     for (int s = 0; s < n_stages; s++) {
         const int buf = s & 1;
+        if (DENSE && s % SPC == 0) /* the split(s) that end before this chunk: into the total */
+            for (const int c = c0 + s / SPC; next_split < J.splits && c == next_split * chunks / J.splits; next_split++) add_to_total();
         async_copy_wait<0>();
         __syncthreads(); /* stage s is in buf; every warp is done with buf ^ 1 */
         if (s + 1 < n_stages) {
@@ -194,6 +239,8 @@ __global__ void __launch_bounds__(EG_WARPS * WARP, 2) expert_gemm_kernel(const M
         if (s + 1 < n_stages) decode_stage(s + 1, buf ^ 1);
     }
     BLOCK_TRACE_MARK(1);
+    if (DENSE) /* the last split, and any empty ones after it */
+        for (; next_split <= J.splits; next_split++) add_to_total();
 
 #pragma unroll
     for (int mi = 0; mi < MI; mi++) {
@@ -202,29 +249,49 @@ __global__ void __launch_bounds__(EG_WARPS * WARP, 2) expert_gemm_kernel(const M
         tile_rows<MODE>(tile, g, r0, r1);
         const bool ok0 = tile < tiles && r0 < O, ok1 = tile < tiles && r1 < O;
         r0 += (long)e * O, r1 += (long)e * O;
-        store_tile<MODE, 4>(J, acc[mi], e, first, count, split, tile, t0 + 32 * wn, my_tiles, r0, r1, ok0, ok1);
+        store_tile<MODE, 4>(J, DENSE ? total[DENSE ? mi : 0] : acc[mi], e, first, count, split, tile, t0 + 32 * wn, my_tiles, r0, r1, ok0, ok1);
     }
 }
 
-/* Launches the GEMM for an expert job whose routing lists tiles of
- * 8 NTILES tokens (grid.y: list_length entries at most). */
+/* One launch of the GEMM with NTILES token tiles a block; grid.y: token
+ * groups (experts: entries of the step's tile list, at most). */
 template <int DT, int MODE, bool TILED, bool FOLD>
-static int launch_expert_gemm(const HipState *s, const MatmulJob &j, int ntiles, unsigned row_tiles, unsigned list_length, Error *err) {
-    auto kernel = ntiles == 8 ? expert_gemm_kernel<DT, MODE, TILED, FOLD, 8> : expert_gemm_kernel<DT, MODE, TILED, FOLD, 4>;
+static int launch_tiled_gemm(const HipState *s, const MatmulJobs &jobs, int ntiles, dim3 grid, Error *err) {
+    auto kernel = tiled_gemm_kernel<DT, MODE, TILED, FOLD, 4>;
+    if constexpr (MODE != MM_PARTIAL) /* dense blocks take 32 tokens */
+        if (ntiles == 8) kernel = tiled_gemm_kernel<DT, MODE, TILED, FOLD, 8>;
     const size_t shared = 2 * (ntiles == 8 ? sizeof(ExpertGemmStage<8>) : sizeof(ExpertGemmStage<4>));
     CHECK(hipFuncSetAttribute((const void *)kernel, hipFuncAttributeMaxDynamicSharedMemorySize, (int)shared), err);
-    dim3 grid((unsigned)cdiv(row_tiles, EG_MTILES) * (unsigned)j.splits, list_length, 1);
-    (void)launch_chained(kernel, grid, dim3(EG_WARPS * WARP), shared, s->stream, j);
+    (void)launch_chained(kernel, grid, dim3(EG_WARPS * WARP), shared, s->stream, jobs);
     CHECK_LAUNCH(err);
     return 0;
 }
+/* An expert job whose routing lists tiles of 8 ntiles tokens. */
 template <int DT, int MODE>
 static int launch_expert_gemm(const HipState *s, const MatmulJob &j, int ntiles, unsigned row_tiles, unsigned list_length, Error *err) {
+    MatmulJobs jobs;
+    memset(&jobs, 0, sizeof jobs);
+    jobs.job[0] = j, jobs.n_jobs = 1;
+    const dim3 grid((unsigned)cdiv(row_tiles, EG_MTILES) * (unsigned)j.splits, list_length, 1);
     const bool tiled = j.w.tiled, fold = DT == DT_MXFP4 && j.w.small_scales;
-    if (tiled && fold) return launch_expert_gemm<DT, MODE, true, true>(s, j, ntiles, row_tiles, list_length, err);
-    if (tiled) return launch_expert_gemm<DT, MODE, true, false>(s, j, ntiles, row_tiles, list_length, err);
-    if (fold) return launch_expert_gemm<DT, MODE, false, true>(s, j, ntiles, row_tiles, list_length, err);
-    return launch_expert_gemm<DT, MODE, false, false>(s, j, ntiles, row_tiles, list_length, err);
+    if (tiled && fold) return launch_tiled_gemm<DT, MODE, true, true>(s, jobs, ntiles, grid, err);
+    if (tiled) return launch_tiled_gemm<DT, MODE, true, false>(s, jobs, ntiles, grid, err);
+    if (fold) return launch_tiled_gemm<DT, MODE, false, true>(s, jobs, ntiles, grid, err);
+    return launch_tiled_gemm<DT, MODE, false, false>(s, jobs, ntiles, grid, err);
+}
+/* Up to 3 dense BF16 jobs over the same n tokens (each its splits summed in
+ * the block: its reader then sums one partial, dense_parts). */
+static int launch_dense_gemm(const HipState *s, const MatmulJob *job, int n_jobs, int n, Error *err) {
+    MatmulJobs jobs;
+    memset(&jobs, 0, sizeof jobs);
+    jobs.n_jobs = n_jobs;
+    unsigned grid_x = 0;
+    for (int i = 0; i < n_jobs; i++) {
+        jobs.job[i] = job[i];
+        jobs.blocks[i] = (int)cdiv(cdiv(job[i].w.rows, 16), EG_MTILES);
+        grid_x += (unsigned)jobs.blocks[i];
+    }
+    return launch_tiled_gemm<DT_BF16, MM_PARTIAL, false, false>(s, jobs, 4, dim3(grid_x, (unsigned)cdiv(n, 32), 1), err);
 }
 
 #endif
