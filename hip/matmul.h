@@ -325,6 +325,7 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
                     warpgroup_commit();
                     if constexpr (WG == 1) warpgroup_wait<0>();
                 } else {
+#pragma unroll
                     for (int nt = 0; nt < NT; nt++) {
                         if (nt >= n_tiles) break;
                         uint4 b = staged[u][st][nt][lane]; /* one read, MT tiles of mmas */
@@ -578,30 +579,34 @@ static MatmulJob down_job(const HipState *s, const LayerDev *L, int T) {
     return expert_job<MM_BIAS>(s, L->down, L->down_b, s->act, c->intermediate, 1, s->expert_out, c->hidden, T);
 }
 
-/* The token tiles of tiled_gemm.h's blocks at a step of n_rows, 0 where
- * the experts of this dtype run matmul_kernel: 8 (64 tokens) once an expert
- * gets 64 tokens on average, else 4 (GETP_EXPERT_GEMM 2 and 3 force 4, 8). */
-static int expert_gemm_tiles(const HipState *s, int n_rows, int dtype) {
+/* The token tiles of tiled_gemm.h's blocks at a step of n_rows of layer L's
+ * experts, 0 where they run matmul_kernel (off, a decode-sized step, or an
+ * F32 matrix): 8 (64 tokens) once an expert gets 64 tokens on average, else
+ * 4 (GETP_EXPERT_GEMM 2 and 3 force 4, 8). */
+static int expert_gemm_tiles(const HipState *s, int n_rows, const LayerDev *L) {
 #if defined(GETP_AMD) && !defined(GETP_EMU) /* (the emulator takes AMD's code paths, and runs the GEMM) */
     /* an MI250 workgroup holds 64 KB of LDS, not the GEMM's 96 KB */
-    (void)s, (void)n_rows, (void)dtype;
+    (void)s, (void)n_rows, (void)L;
     return 0;
 #else
-    if (!s->expert_gemm || !s->expert_tile_list || token_tiles(n_rows) == 1 || (dtype != DT_BF16 && dtype != DT_MXFP4)) return 0;
+    /* both matrices or neither: gate_up and down read one tile list */
+    const int gate_up = L->gate_up.dtype, down = L->down.dtype;
+    if ((gate_up != DT_BF16 && gate_up != DT_MXFP4) || (down != DT_BF16 && down != DT_MXFP4)) return 0;
+    if (!s->expert_gemm || !s->expert_tile_list || token_tiles(n_rows) == 1) return 0;
     if (s->expert_gemm > 1) return s->expert_gemm == 2 ? 4 : 8;
     return (long)n_rows * s->c.experts_per_token >= 64L * s->c.n_experts ? 8 : 4;
 #endif
 }
 /* The tokens of an entry of the expert tile list at a step of n_rows (0: no list). */
-static int expert_group_tokens(const HipState *s, int n_rows, int dtype) {
+static int expert_group_tokens(const HipState *s, int n_rows, const LayerDev *L) {
     if (!s->expert_tile_list || token_tiles(n_rows) == 1) return 0;
-    const int gemm = expert_gemm_tiles(s, n_rows, dtype);
+    const int gemm = expert_gemm_tiles(s, n_rows, L);
     return 8 * (gemm ? gemm : MM_TOKEN_TILES);
 }
 
-template <int MODE> static int expert_matmul(const HipState *s, const MatmulJob &j, int n_rows, Error *err) {
+template <int MODE> static int expert_matmul(const HipState *s, const LayerDev *L, const MatmulJob &j, int n_rows, Error *err) {
     unsigned tiles = expert_row_tiles<MODE>(j.w);
-    if (const int nt = expert_gemm_tiles(s, n_rows, j.w.dtype)) {
+    if (const int nt = expert_gemm_tiles(s, n_rows, L)) {
         unsigned list = expert_list_length(s, n_rows, 8 * nt);
         return j.w.dtype == DT_BF16 ? launch_expert_gemm<DT_BF16, MODE>(s, j, nt, tiles, list, err)
                                     : launch_expert_gemm<DT_MXFP4, MODE>(s, j, nt, tiles, list, err);
@@ -638,9 +643,9 @@ static int launch_o_matmul(const HipState *s, const LayerDev *L, int T, Error *e
     return dense_matmul(s, &o, 1, T, err, T <= DECODE_ROWS ? &L->router : nullptr);
 }
 
-static int launch_gate_up(const HipState *s, const LayerDev *L, int T, Error *err) { return expert_matmul<MM_SWIGLU>(s, gate_up_job(s, L, T), T, err); }
+static int launch_gate_up(const HipState *s, const LayerDev *L, int T, Error *err) { return expert_matmul<MM_SWIGLU>(s, L, gate_up_job(s, L, T), T, err); }
 
-static int launch_down(const HipState *s, const LayerDev *L, int T, Error *err) { return expert_matmul<MM_BIAS>(s, down_job(s, L, T), T, err); }
+static int launch_down(const HipState *s, const LayerDev *L, int T, Error *err) { return expert_matmul<MM_BIAS>(s, L, down_job(s, L, T), T, err); }
 
 /* The logits of the n_out rows that want them (their final norms, packed by
  * the last combine at their logits rows). */

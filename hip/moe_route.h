@@ -237,7 +237,7 @@ static int launch_moe_route(const HipState *s, const LayerDev *L, int T, Error *
     const ModelConfig *c = &s->c;
     int H = c->hidden, E = c->n_experts, K = c->experts_per_token;
     size_t shared = post_attention_shared(H, E, (size_t)T * K);
-    const int tile_tokens = expert_group_tokens(s, T, L->gate_up.dtype); /* the expert matmuls' token groups */
+    const int tile_tokens = expert_group_tokens(s, T, L); /* the expert matmuls' token groups */
     (void)launch_chained(post_attention_kernel, dim3(T), dim3(POST_THREADS), shared, s->stream, s->x, s->xn, s->part_o, dense_parts(s, T, s->splits_o, L->wo.dtype), T,
                          L->bo, L->mlp_norm, L->router, L->router_b, H, E, K, c->rms_eps, s->topk_idx, s->topk_w, s->pairs, s->routing,
                          s->counter, tile_tokens);
