@@ -2,8 +2,8 @@
 // GPU (make test-gpu) and on the CPU emulator (make test-emu): the MXFP4
 // decode (pair order, folded and plain scales) for every scale and value,
 // the mma's register layout, warpgroup_mma (wgmma on sm_90a), the warp
-// collectives and the async copies, and counters between the blocks of a
-// cooperative launch.
+// collectives and the async copies, counters between the blocks of a
+// cooperative launch, and tiled_gemm.h's GEMM against matmul.h's kernel.
 // The same checks on both sides are what tie the emulator to the GPU: a
 // layout the emulator got wrong fails here on the GPU. Prints PASS/FAIL
 // lines; exits non-zero on a failure.
@@ -18,6 +18,10 @@
 #include "matmul_load.h"
 #include "reduce.h"
 #include "warpgroup_mma.h"
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function" /* the backend's launchers: not used here */
+#include "matmul.h"
+#pragma GCC diagnostic pop
 
 static int failures = 0;
 static void report(bool ok, const char *what) {
@@ -313,11 +317,192 @@ static void test_block_counters() {
     OK(hipFree(d));
 }
 
+/* ---- tiled_gemm.h against matmul_kernel, bit for bit ----
+ * Experts (down's MM_BIAS, two splits): three experts of 70, 5 and 40
+ * tokens, 320 rows (two row groups of the GEMM, the second short) and 320
+ * columns (MXFP4: a short last chunk), by matmul_kernel at one and at four
+ * token tiles and by the GEMM at 32 and 64 tokens a block. Dense (q/k/v's
+ * MM_PARTIAL, three splits): the GEMM's one partial against matmul_kernel's
+ * three added in order on the host, as their reader adds them. */
+template <typename Kernel> static void launch_gemm(Kernel kernel, dim3 grid, dim3 block, size_t shared, const MatmulJobs &jobs) {
+    if (shared > 48 * 1024) OK(hipFuncSetAttribute((const void *)kernel, hipFuncAttributeMaxDynamicSharedMemorySize, (int)shared));
+    OK(launch_chained(kernel, grid, block, shared, (hipStream_t)0, jobs));
+    OK(hipGetLastError()); /* the copy back waits for it */
+}
+
+template <int DT, bool FOLD> static void test_tiled_gemm() {
+    enum { E = 3, O = 320, K = 320, NX = 64, SPLITS = 2 };
+    const int counts[E] = {70, 5, 40}, P = 115;
+    unsigned seed = 11u + DT;
+    auto next = [&]() { return seed = seed * 1103515245u + 12345u, seed >> 8; };
+    /* weights: BF16 values of moderate size, or MXFP4 bytes and scales near 1 */
+    const size_t wbytes = DT == DT_BF16 ? (size_t)E * O * K * 2 : (size_t)E * O * K / 2, sbytes = DT == DT_BF16 ? 0 : (size_t)E * O * K / 32;
+    uint8_t *w = (uint8_t *)malloc(wbytes), *sc = (uint8_t *)malloc(sbytes + 1);
+    for (size_t i = 0; i < wbytes; i++) w[i] = (uint8_t)next();
+    if constexpr (DT == DT_BF16)
+        for (size_t i = 0; i < wbytes / 2; i++) ((uint16_t *)w)[i] = (uint16_t)(0x3c00 + next() % 0x0600) ^ (next() & 1 ? 0x8000 : 0);
+    else
+        for (size_t i = 0; i < sbytes; i++) sc[i] = (uint8_t)(122 + next() % 7);
+    /* x: NX rows of K values as packed bf16 hi + lo words */
+    uint32_t *x = (uint32_t *)malloc((size_t)NX * K * 4);
+    for (int i = 0; i < NX * K / 4; i++) {
+        float v[4];
+        for (int j = 0; j < 4; j++) v[j] = ((float)(next() % 20001) - 10000.0f) / 3333.0f;
+        uint32_t hi[4], lo[4];
+        for (int j = 0; j < 4; j++) hi[j] = host_bf16_bits(v[j]), lo[j] = host_bf16_bits(v[j] - host_float(hi[j] << 16));
+        x[4 * i] = hi[0] | hi[1] << 16, x[4 * i + 1] = hi[2] | hi[3] << 16, x[4 * i + 2] = lo[0] | lo[1] << 16, x[4 * i + 3] = lo[2] | lo[3] << 16;
+    }
+    int pairs[P], routing[1 + 3 * E + 1 + 64];
+    for (int p = 0; p < P; p++) pairs[p] = p; /* the pairs by expert: a shuffle of 0..P-1, each reading x row p / 2 */
+    for (int p = P - 1; p > 0; p--) {
+        int q = (int)(next() % (unsigned)(p + 1)), t = pairs[p];
+        pairs[p] = pairs[q], pairs[q] = t;
+    }
+    float bias[E * O];
+    for (int i = 0; i < E * O; i++) bias[i] = (float)(next() % 100) / 16.0f;
+    uint8_t *dw, *ds;
+    uint32_t *dx;
+    int *dpairs, *droute;
+    float *dbias, *dout;
+    const size_t out_floats = (size_t)SPLITS * P * O;
+    OK(hipMalloc(&dw, wbytes));
+    OK(hipMalloc(&ds, sbytes + 1));
+    OK(hipMalloc(&dx, (size_t)NX * K * 4));
+    OK(hipMalloc(&dpairs, sizeof pairs));
+    OK(hipMalloc(&droute, sizeof routing));
+    OK(hipMalloc(&dbias, sizeof bias));
+    OK(hipMalloc(&dout, out_floats * 4));
+    OK(hipMemcpy(dw, w, wbytes, hipMemcpyHostToDevice));
+    OK(hipMemcpy(ds, sc, sbytes + 1, hipMemcpyHostToDevice));
+    OK(hipMemcpy(dx, x, (size_t)NX * K * 4, hipMemcpyHostToDevice));
+    OK(hipMemcpy(dpairs, pairs, sizeof pairs, hipMemcpyHostToDevice));
+    OK(hipMemcpy(dbias, bias, sizeof bias, hipMemcpyHostToDevice));
+
+    MatmulJobs jobs;
+    memset(&jobs, 0, sizeof jobs);
+    MatmulJob &j = jobs.job[0];
+    j.w.data = dw, j.w.scales = ds, j.w.dtype = DT, j.w.rows = O, j.w.cols = K;
+    j.bias = dbias, j.x = (const uint4 *)dx, j.ldx = K / 4, j.n_tokens = P, j.pairs = dpairs, j.routing = droute, j.pair_div = 2;
+    j.n_experts = E, j.splits = SPLITS, j.out = dout, j.ldo = O;
+    jobs.n_jobs = 1;
+    /* the routing records, then the tile list in groups of `group` tokens */
+    auto route = [&](int group) {
+        int first = 0, n = 0;
+        routing[0] = E;
+        for (int z = 0; z < E; z++) {
+            routing[1 + 3 * z] = z, routing[2 + 3 * z] = first, routing[3 + 3 * z] = counts[z];
+            for (int g = 0; g * group < counts[z]; g++) routing[1 + 3 * E + 1 + n++] = z << 16 | g;
+            first += counts[z];
+        }
+        routing[1 + 3 * E] = n;
+        OK(hipMemcpy(droute, routing, sizeof routing, hipMemcpyHostToDevice));
+        return n;
+    };
+    float *results[4];
+    const int tiles = O / 16;
+    for (int v = 0; v < 4; v++) {
+        OK(hipMemset(dout, 0xff, out_floats * 4));
+        if (v == 0) { /* one token tile a warp, every expert slot */
+            j.tile_list = 0, route(32);
+            launch_gemm(matmul_kernel<DT, MM_BIAS, 1, false, FOLD>, dim3(cdiv(tiles, MM_WARPS) * SPLITS, cdiv(70, 8), E), dim3(MM_WARPS * WARP), 0, jobs);
+        } else if (v == 1) { /* four token tiles, the tile list */
+            j.tile_list = 1;
+            const int n = route(32);
+            launch_gemm(matmul_kernel<DT, MM_BIAS, MM_TOKEN_TILES, false, FOLD>, dim3(cdiv(tiles, MM_WARPS * 2) * SPLITS, n, 1), dim3(MM_WARPS * WARP), 0, jobs);
+        } else {
+            const int nt = v == 2 ? 4 : 8, n = route(8 * nt);
+            launch_gemm(nt == 4 ? tiled_gemm_kernel<DT, MM_BIAS, false, FOLD, 4> : tiled_gemm_kernel<DT, MM_BIAS, false, FOLD, 8>,
+                        dim3(cdiv(tiles, EG_MTILES) * SPLITS, n, 1), dim3(EG_WARPS * WARP),
+                        2 * (nt == 4 ? sizeof(ExpertGemmStage<4>) : sizeof(ExpertGemmStage<8>)), jobs);
+        }
+        results[v] = (float *)malloc(out_floats * 4);
+        OK(hipMemcpy(results[v], dout, out_floats * 4, hipMemcpyDeviceToHost));
+    }
+    int differ[4] = {0, 0, 0, 0}, unset = 0;
+    for (size_t i = 0; i < out_floats; i++) {
+        uint32_t a;
+        memcpy(&a, &results[0][i], 4);
+        unset += a == 0xffffffffu;
+        for (int v = 1; v < 4; v++) differ[v] += memcmp(&results[0][i], &results[v][i], 4) != 0;
+    }
+    char what[240];
+    snprintf(what, sizeof what,
+             "tiled_gemm (%s%s experts, 3 experts of 70, 5, 40 tokens, 2 splits): outputs differing from matmul_kernel at one token tile: "
+             "%d at four, %d for the GEMM at 32 tokens, %d at 64 (of %zu; %d never written)",
+             DT == DT_BF16 ? "BF16" : "MXFP4", FOLD ? ", scales folded" : "", differ[1], differ[2], differ[3], out_floats, unset);
+    report(differ[1] == 0 && differ[2] == 0 && differ[3] == 0 && unset == 0, what);
+
+    if constexpr (DT == DT_BF16) { /* dense: rows 0..O of expert 0 as one matrix, the tokens x rows 0..40, 3 splits */
+        const int n = 40, splits = 3;
+        MatmulJob &d = jobs.job[0];
+        d.bias = nullptr, d.pairs = nullptr, d.routing = nullptr, d.n_tokens = n, d.splits = splits, d.tile_list = 0;
+        jobs.blocks[0] = (int)cdiv(tiles, MM_WARPS * 2) * splits;
+        launch_gemm(matmul_kernel<DT, MM_PARTIAL, MM_TOKEN_TILES>, dim3(jobs.blocks[0], cdiv(n, 32), 1), dim3(MM_WARPS * WARP), 0, jobs);
+        float *parts = (float *)malloc((size_t)splits * n * O * 4), *total = (float *)malloc((size_t)n * O * 4);
+        OK(hipMemcpy(parts, dout, (size_t)splits * n * O * 4, hipMemcpyDeviceToHost));
+        jobs.blocks[0] = (int)cdiv(tiles, EG_MTILES);
+        launch_gemm(tiled_gemm_kernel<DT, MM_PARTIAL, false, false, 4>, dim3(jobs.blocks[0], cdiv(n, 32), 1), dim3(EG_WARPS * WARP),
+                    2 * sizeof(ExpertGemmStage<4>), jobs);
+        OK(hipMemcpy(total, dout, (size_t)n * O * 4, hipMemcpyDeviceToHost));
+        int bad = 0;
+        for (int i = 0; i < n * O; i++) {
+            float sum = 0.0f; /* as sum_splits and the post-attention add them */
+            for (int sp = 0; sp < splits; sp++) sum += parts[(size_t)sp * n * O + i];
+            bad += memcmp(&sum, &total[i], 4) != 0;
+        }
+        snprintf(what, sizeof what, "tiled_gemm (dense BF16, 3 splits summed in the block): %d of %d outputs differ from matmul_kernel's partials added in order", bad, n * O);
+        report(bad == 0, what);
+        free(parts);
+        free(total);
+    }
+    for (int v = 0; v < 4; v++) free(results[v]);
+    free(w), free(sc), free(x);
+    OK(hipFree(dw));
+    OK(hipFree(ds));
+    OK(hipFree(dx));
+    OK(hipFree(dpairs));
+    OK(hipFree(droute));
+    OK(hipFree(dbias));
+    OK(hipFree(dout));
+}
+
+/* Which kernel a step's expert matmuls take (expert_gemm_tiles): the GEMM
+ * above 8 rows with 64 tokens a block once an expert gets 64 on average;
+ * matmul_kernel for decode-sized steps, F32 experts, GETP_EXPERT_GEMM=0 or
+ * no tile list, and on AMD (its LDS) but not in the emulator. */
+static void test_gemm_choice() {
+    HipState &s = *(HipState *)calloc(1, sizeof(HipState)); /* zeros, then the fields the choice reads */
+    LayerDev &L = *(LayerDev *)calloc(1, sizeof(LayerDev));
+    s.c.n_experts = 32, s.c.experts_per_token = 4, s.expert_gemm = 1, s.expert_tile_list = 1;
+    L.gate_up.dtype = L.down.dtype = DT_MXFP4;
+    const int at8 = expert_gemm_tiles(&s, 8, &L), at64 = expert_gemm_tiles(&s, 64, &L), at512 = expert_gemm_tiles(&s, 512, &L);
+    L.down.dtype = DT_F32;
+    const int f32 = expert_gemm_tiles(&s, 512, &L), f32_group = expert_group_tokens(&s, 512, &L);
+    L.down.dtype = DT_BF16;
+    const int mixed = expert_gemm_tiles(&s, 512, &L);
+    s.expert_gemm = 0;
+    const int off = expert_gemm_tiles(&s, 512, &L);
+#if defined(GETP_AMD) && !defined(GETP_EMU)
+    const bool want = at8 == 0 && at64 == 0 && at512 == 0 && mixed == 0; /* AMD: matmul_kernel always */
+#else
+    const bool want = at8 == 0 && at64 == 4 && at512 == 8 && mixed == 8;
+#endif
+    char what[200];
+    snprintf(what, sizeof what, "the experts' kernel: token tiles of the GEMM at 8 / 64 / 512 rows %d / %d / %d, with an F32 down %d (list groups %d), BF16 down %d, off %d",
+             at8, at64, at512, f32, f32_group, mixed, off);
+    report(want && f32 == 0 && f32_group == 32 && off == 0, what);
+    free(&s), free(&L);
+}
+
 int main() {
     test_mxfp4_decode();
     test_mma();
     test_warpgroup_mma();
     test_collectives();
     test_block_counters();
+    test_gemm_choice();
+    test_tiled_gemm<DT_BF16, false>();
+    test_tiled_gemm<DT_MXFP4, false>();
+    test_tiled_gemm<DT_MXFP4, true>();
     return failures != 0;
 }
