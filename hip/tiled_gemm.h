@@ -46,7 +46,7 @@
 /* NTILES tiles of 8 tokens a block (the expert tile list's groups: 8
  * NTILES tokens), each warp 4 of them: 8 as 4 x 2 warps of 4 row tiles
  * each, 4 as 8 x 1 warps of 2 row tiles. A warp decodes 2 row tiles. */
-template <int NTILES> struct ExpertGemmShape {
+template <int NTILES> struct TiledGemmShape {
     static_assert(NTILES == 4 || NTILES == 8, "32 or 64 tokens a block");
     enum { WN = NTILES / 4, WM = EG_WARPS / WN, MI = EG_MTILES / WM, TOKENS = 8 * NTILES };
 };
@@ -54,7 +54,7 @@ template <int NTILES> struct ExpertGemmShape {
 /* One stage in shared memory: the A fragments of its k steps for every row
  * tile (rows g and g+8 of the tile as the lane's mma registers), and x's
  * packed words for every token tile in matmul_kernel's B layout. 40 or 48 KB. */
-template <int NTILES> struct ExpertGemmStage {
+template <int NTILES> struct TiledGemmStage {
     uint4 a[EG_MTILES][EG_STEPS][WARP];
     uint4 b[EG_STEPS][NTILES][WARP];
 };
@@ -68,7 +68,7 @@ template <int MODE> __device__ inline void tile_rows(int tile, int g, long &r0, 
 
 template <int DT, int MODE, bool TILED, bool FOLD, int NTILES>
 __global__ void __launch_bounds__(EG_WARPS * WARP, 2) tiled_gemm_kernel(const MatmulJobs jobs) {
-    typedef ExpertGemmShape<NTILES> Shape;
+    typedef TiledGemmShape<NTILES> Shape;
     constexpr int WN = Shape::WN, MI = Shape::MI, TOKENS = Shape::TOKENS;
     constexpr bool DENSE = MODE == MM_PARTIAL;
     static_assert(DT == DT_BF16 || (DT == DT_MXFP4 && !DENSE), "the GEMM takes BF16 weights, or MXFP4 experts");
@@ -77,7 +77,7 @@ __global__ void __launch_bounds__(EG_WARPS * WARP, 2) tiled_gemm_kernel(const Ma
     static_assert(SPC >= 1 && S % EG_STEPS == 0, "a stage is whole k steps of one chunk");
     BLOCK_TRACE(TK_MATMUL + MODE);
     DYNAMIC_SHARED(uint4, shared); /* one type for every instance */
-    ExpertGemmStage<NTILES> *stage = reinterpret_cast<ExpertGemmStage<NTILES> *>(shared); /* [2] */
+    TiledGemmStage<NTILES> *stage = reinterpret_cast<TiledGemmStage<NTILES> *>(shared); /* [2] */
     /* early start (see the launchers in matmul.h): the experts wait first
      * (they read the routing); a dense block loads its first weights first */
     const ChainGate gate;
@@ -217,7 +217,7 @@ __global__ void __launch_bounds__(EG_WARPS * WARP, 2) tiled_gemm_kernel(const Ma
             stage_x(s + 1, buf ^ 1);
             if ((s + 1) % SPC == 0) load_chunk(c0 + (s + 1) / SPC);
         }
-        const ExpertGemmStage<NTILES> &in = stage[buf];
+        const TiledGemmStage<NTILES> &in = stage[buf];
 #pragma unroll
         for (int i = 0; i < EG_STEPS; i++) {
             uint4 a[MI];
@@ -260,7 +260,7 @@ static int launch_tiled_gemm(const HipState *s, const MatmulJobs &jobs, int ntil
     auto kernel = tiled_gemm_kernel<DT, MODE, TILED, FOLD, 4>;
     if constexpr (MODE != MM_PARTIAL) /* dense blocks take 32 tokens */
         if (ntiles == 8) kernel = tiled_gemm_kernel<DT, MODE, TILED, FOLD, 8>;
-    const size_t shared = 2 * (ntiles == 8 ? sizeof(ExpertGemmStage<8>) : sizeof(ExpertGemmStage<4>));
+    const size_t shared = 2 * (ntiles == 8 ? sizeof(TiledGemmStage<8>) : sizeof(TiledGemmStage<4>));
     CHECK(hipFuncSetAttribute((const void *)kernel, hipFuncAttributeMaxDynamicSharedMemorySize, (int)shared), err);
     (void)launch_chained(kernel, grid, dim3(EG_WARPS * WARP), shared, s->stream, jobs);
     CHECK_LAUNCH(err);

@@ -413,7 +413,7 @@ template <int DT, bool FOLD> static void test_tiled_gemm() {
             const int nt = v == 2 ? 4 : 8, n = route(8 * nt);
             launch_gemm(nt == 4 ? tiled_gemm_kernel<DT, MM_BIAS, false, FOLD, 4> : tiled_gemm_kernel<DT, MM_BIAS, false, FOLD, 8>,
                         dim3(cdiv(tiles, EG_MTILES) * SPLITS, n, 1), dim3(EG_WARPS * WARP),
-                        2 * (nt == 4 ? sizeof(ExpertGemmStage<4>) : sizeof(ExpertGemmStage<8>)), jobs);
+                        2 * (nt == 4 ? sizeof(TiledGemmStage<4>) : sizeof(TiledGemmStage<8>)), jobs);
         }
         results[v] = (float *)malloc(out_floats * 4);
         OK(hipMemcpy(results[v], dout, out_floats * 4, hipMemcpyDeviceToHost));
@@ -442,7 +442,7 @@ template <int DT, bool FOLD> static void test_tiled_gemm() {
         OK(hipMemcpy(parts, dout, (size_t)splits * n * O * 4, hipMemcpyDeviceToHost));
         jobs.blocks[0] = (int)cdiv(tiles, EG_MTILES);
         launch_gemm(tiled_gemm_kernel<DT, MM_PARTIAL, false, false, 4>, dim3(jobs.blocks[0], cdiv(n, 32), 1), dim3(EG_WARPS * WARP),
-                    2 * sizeof(ExpertGemmStage<4>), jobs);
+                    2 * sizeof(TiledGemmStage<4>), jobs);
         OK(hipMemcpy(total, dout, (size_t)n * O * 4, hipMemcpyDeviceToHost));
         int bad = 0;
         for (int i = 0; i < n * O; i++) {
