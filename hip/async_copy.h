@@ -11,11 +11,13 @@
 /* Copies one T (uint4: 16 bytes, through L2 only; uint32_t: 4 bytes) from
  * src to dst, or writes zeros when !ok (src is then not read). */
 template <typename T> __device__ inline void async_copy(T *dst, const T *src, bool ok) {
-    static_assert(sizeof(T) == 16 || sizeof(T) == 4, "cp.async copies 16 or 4 bytes here");
+    static_assert(sizeof(T) == 16 || sizeof(T) == 8 || sizeof(T) == 4, "cp.async copies 16, 8 or 4 bytes here");
 #ifndef GETP_AMD
     unsigned d = (unsigned)__cvta_generic_to_shared(dst);
     if constexpr (sizeof(T) == 16)
         asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d), "l"(src), "r"(ok ? 16 : 0) : "memory");
+    else if constexpr (sizeof(T) == 8)
+        asm volatile("cp.async.ca.shared.global [%0], [%1], 8, %2;\n" ::"r"(d), "l"(src), "r"(ok ? 8 : 0) : "memory");
     else
         asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(d), "l"(src), "r"(ok ? 4 : 0) : "memory");
 #else

@@ -31,6 +31,10 @@ __device__ inline uint4 pack_split4(float a, float b, float c, float d) {
     return r;
 }
 
+/* The same four as their bf16 hi pairs alone (x_hi_only: the compact rows
+ * that tiled_gemm.h stages with half the bytes). */
+__device__ inline uint2 pack_hi4(float a, float b, float c, float d) { return make_uint2(bf16_bits(a) | bf16_bits(b) << 16, bf16_bits(c) | bf16_bits(d) << 16); }
+
 /* D += A B for one 16x8 tile, k = 16, bf16 inputs, f32 accumulation, in the
  * register layout of NVIDIA's mma.m16n8k16 (lane = 4 g + q):
  *   a[0] = A[g][2q..+1]  a[1] = A[g+8][2q..+1]  a[2] = A[g][2q+8..+9]  a[3] = A[g+8][2q+8..+9]

@@ -59,6 +59,8 @@ struct MatmulJob {
                     MM_SWIGLU: packed [pair][ldo / 4] (the down matmul's input) */
     int ldo;
     float limit; /* MM_SWIGLU clamp */
+    int x_hi_only; /* 1: x's bf16 hi alone enters the mmas (GETP_X_HI_ONLY; issue 23 item 6), not hi + lo */
+    int x_compact, out_compact; /* x's rows, SwiGLU's output rows: hi pairs alone (uint2 a 4 values; tiled_gemm.h only) */
 };
 
 /* Writes the z-th record of a MatmulJob's routing. */
@@ -165,7 +167,8 @@ __device__ inline void store_tile(const MatmulJob &J, const float (&acc)[NT][4],
                 float v1 = lane_shfl(v, (lane + 4) % WARP), v2 = lane_shfl(v, (lane + 8) % WARP), v3 = lane_shfl(v, (lane + 12) % WARP);
                 if (nt < n_tiles && i < count && g % 4 == 0 && ok0) {
                     int p = J.pairs[first + i];
-                    ((uint4 *)J.out)[(size_t)p * (J.ldo / 4) + ch / 4] = pack_split4(v, v1, v2, v3);
+                    if (J.out_compact) ((uint2 *)J.out)[(size_t)p * (J.ldo / 4) + ch / 4] = pack_hi4(v, v1, v2, v3);
+                    else ((uint4 *)J.out)[(size_t)p * (J.ldo / 4) + ch / 4] = pack_split4(v, v1, v2, v3);
                 }
             }
     }
@@ -319,7 +322,7 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
 #pragma unroll
                     for (int m = 0; m < MT; m++) {
                         warpgroup_mma<8 * NT>(acc[m], ah[m], wg_b[wg_buf][u][st][0]);
-                        warpgroup_mma<8 * NT>(acc[m], ah[m], wg_b[wg_buf][u][st][1]);
+                        if (!J.x_hi_only) warpgroup_mma<8 * NT>(acc[m], ah[m], wg_b[wg_buf][u][st][1]);
                         if (DT == DT_F32) warpgroup_mma<8 * NT>(acc[m], al[m], wg_b[wg_buf][u][st][0]);
                     }
                     warpgroup_commit();
@@ -333,7 +336,7 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
 #pragma unroll
                         for (int m = 0; m < MT; m++) {
                             mma_bf16_16x8x16(acc[m][nt], ah[m], bh);
-                            mma_bf16_16x8x16(acc[m][nt], ah[m], bl);
+                            if (!J.x_hi_only) mma_bf16_16x8x16(acc[m][nt], ah[m], bl);
                             if (DT == DT_F32) mma_bf16_16x8x16(acc[m][nt], al[m], bh);
                         }
                     }
@@ -447,10 +450,10 @@ static int choose_splits(const HipState *s, int rows, int cols) {
 }
 
 /* x: packed rows of `cols` values */
-static MatmulJob dense_job(WeightView w, const uint4 *x, int cols, int n, int splits, float *out) {
+static MatmulJob dense_job(const HipState *s, WeightView w, const uint4 *x, int cols, int n, int splits, float *out) {
     MatmulJob j;
     memset(&j, 0, sizeof j);
-    j.w = w, j.x = x, j.ldx = cols / 4, j.n_tokens = n, j.splits = splits, j.out = out, j.pair_div = 1;
+    j.w = w, j.x = x, j.ldx = cols / 4, j.n_tokens = n, j.splits = splits, j.out = out, j.pair_div = 1, j.x_hi_only = s->x_hi_only == 1;
     return j;
 }
 
@@ -557,7 +560,7 @@ static MatmulJob expert_job(const HipState *s, WeightView w, const float *bias, 
     j.w = w, j.bias = bias, j.x = x, j.ldx = cols / 4, j.pairs = s->pairs, j.routing = s->routing, j.pair_div = pair_div;
     j.n_experts = (int)s->c.n_experts, j.splits = MODE == MM_BIAS ? DOWN_SPLITS : 1, j.out = out, j.ldo = ldo, j.limit = s->c.swiglu_limit;
     j.n_tokens = n_rows * (int)s->c.experts_per_token; /* pairs: MM_BIAS's split stride */
-    j.tile_list = s->expert_tile_list;
+    j.tile_list = s->expert_tile_list, j.x_hi_only = s->x_hi_only != 0;
     return j;
 }
 /* An expert matmul's row tiles: 16 rows (SwiGLU: 8 channels). */
@@ -604,8 +607,14 @@ static int expert_group_tokens(const HipState *s, int n_rows, const LayerDev *L)
     return 8 * (gemm ? gemm : MM_TOKEN_TILES);
 }
 
-template <int MODE> static int expert_matmul(const HipState *s, const LayerDev *L, const MatmulJob &j, int n_rows, Error *err) {
-    unsigned tiles = expert_row_tiles<MODE>(j.w);
+/* Whether the experts' x at a step of n_rows is in compact rows (hi pairs
+ * alone: GETP_X_HI_ONLY=3 where the GEMM runs). */
+static bool x_compact(const HipState *s, int n_rows, const LayerDev *L) { return s->x_hi_only == 3 && expert_gemm_tiles(s, n_rows, L) > 0; }
+
+template <int MODE> static int expert_matmul(const HipState *s, const LayerDev *L, const MatmulJob &j0, int n_rows, Error *err) {
+    unsigned tiles = expert_row_tiles<MODE>(j0.w);
+    MatmulJob j = j0;
+    j.x_compact = x_compact(s, n_rows, L), j.out_compact = MODE == MM_SWIGLU && j.x_compact;
     if (const int nt = expert_gemm_tiles(s, n_rows, L)) {
         unsigned list = expert_list_length(s, n_rows, 8 * nt);
         return j.w.dtype == DT_BF16 ? launch_expert_gemm<DT_BF16, MODE>(s, j, nt, tiles, list, err)
@@ -632,14 +641,14 @@ template <int MODE> static int expert_matmul(const HipState *s, const LayerDev *
  * its jobs: routing_ready, next_reads_routing, weights_first.) */
 static int launch_qkv_matmul(const HipState *s, const LayerDev *L, int T, Error *err) {
     int H = s->c.hidden;
-    MatmulJob qkv[3] = {dense_job(L->wq, s->xn, H, T, s->splits_q, s->part_q), dense_job(L->wk, s->xn, H, T, s->splits_k, s->part_k),
-                        dense_job(L->wv, s->xn, H, T, s->splits_v, s->part_v)};
+    MatmulJob qkv[3] = {dense_job(s, L->wq, s->xn, H, T, s->splits_q, s->part_q), dense_job(s, L->wk, s->xn, H, T, s->splits_k, s->part_k),
+                        dense_job(s, L->wv, s->xn, H, T, s->splits_v, s->part_v)};
     return dense_matmul(s, qkv, 3, T, err);
 }
 
 static int launch_o_matmul(const HipState *s, const LayerDev *L, int T, Error *err) {
     int QD = s->c.n_heads * s->c.head_dim;
-    MatmulJob o = dense_job(L->wo, s->attn, QD, T, s->splits_o, s->part_o);
+    MatmulJob o = dense_job(s, L->wo, s->attn, QD, T, s->splits_o, s->part_o);
     return dense_matmul(s, &o, 1, T, err, T <= DECODE_ROWS ? &L->router : nullptr);
 }
 
@@ -650,7 +659,7 @@ static int launch_down(const HipState *s, const LayerDev *L, int T, Error *err) 
 /* The logits of the n_out rows that want them (their final norms, packed by
  * the last combine at their logits rows). */
 static int launch_unembedding(const HipState *s, int n_out, Error *err) {
-    MatmulJob u = dense_job(s->unemb, s->xn, s->c.hidden, n_out, 1, s->logits);
+    MatmulJob u = dense_job(s, s->unemb, s->xn, s->c.hidden, n_out, 1, s->logits);
     return dense_matmul(s, &u, 1, n_out, err);
 }
 

@@ -139,7 +139,7 @@ __global__ void __launch_bounds__(POST_THREADS) post_attention_kernel(float *x, 
                                                                       const float *__restrict__ bo, const float *__restrict__ norm, WeightView router,
                                                                       const float *__restrict__ router_b, int H, int E, int K, float eps,
                                                                       int *topk_idx, float *topk_w, int *pairs, int *routing, int *done_counter,
-                                                                      int tile_tokens) {
+                                                                      int tile_tokens, int compact) {
     BLOCK_TRACE(TK_POST_ATTENTION);
     DYNAMIC_SHARED(float, sh); /* see post_attention_shared */
     __shared__ float shared[32], chosen_w[8];
@@ -176,7 +176,7 @@ __global__ void __launch_bounds__(POST_THREADS) post_attention_kernel(float *x, 
             v[j].x += sum[j].x + bias[j].x, v[j].y += sum[j].y + bias[j].y, v[j].z += sum[j].z + bias[j].z, v[j].w += sum[j].w + bias[j].w;
             xr[g] = v[j];
         }
-    rmsnorm_groups(v, H, wn, eps, shared, xn + (size_t)t * H / 4, xs);
+    rmsnorm_groups(v, H, wn, eps, shared, compact ? xn + (size_t)t * H / 8 : xn + (size_t)t * H / 4, xs, compact);
     __syncthreads();
     BLOCK_TRACE_MARK(1);
     router_logits(router, H, E, xs, router_b, logit, first_pass);
@@ -240,7 +240,7 @@ static int launch_moe_route(const HipState *s, const LayerDev *L, int T, Error *
     const int tile_tokens = expert_group_tokens(s, T, L); /* the expert matmuls' token groups */
     (void)launch_chained(post_attention_kernel, dim3(T), dim3(POST_THREADS), shared, s->stream, s->x, s->xn, s->part_o, dense_parts(s, T, s->splits_o, L->wo.dtype), T,
                          L->bo, L->mlp_norm, L->router, L->router_b, H, E, K, c->rms_eps, s->topk_idx, s->topk_w, s->pairs, s->routing,
-                         s->counter, tile_tokens);
+                         s->counter, tile_tokens, (int)x_compact(s, T, L));
     CHECK_LAUNCH(err);
     return 0;
 }

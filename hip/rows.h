@@ -44,7 +44,8 @@ template <int RG> __device__ inline void load_groups(float4 (&out)[RG], const fl
  * matmul (out: the row's H / 4 entries; skipped when null), and as floats
  * in xs when it is not null. Every thread of the block must call it. */
 template <int RG>
-__device__ inline void rmsnorm_groups(const float4 (&v)[RG], int H, const float4 (&weight)[RG], float eps, float *shared, uint4 *out, float *xs) {
+__device__ inline void rmsnorm_groups(const float4 (&v)[RG], int H, const float4 (&weight)[RG], float eps, float *shared, uint4 *out, float *xs,
+                                      bool compact = false) {
     float inv = 1.0f / sqrtf(block_sum(sum_squares(v, H), shared) / (float)H + eps);
     int g;
 #pragma unroll
@@ -53,7 +54,8 @@ __device__ inline void rmsnorm_groups(const float4 (&v)[RG], int H, const float4
             const float4 &wv = weight[j];
             float4 n = make_float4(wv.x * (v[j].x * inv), wv.y * (v[j].y * inv), wv.z * (v[j].z * inv), wv.w * (v[j].w * inv));
             if (xs) ((float4 *)xs)[g] = n;
-            if (out) out[g] = pack_split4(n.x, n.y, n.z, n.w);
+            if (out && compact) ((uint2 *)out)[g] = pack_hi4(n.x, n.y, n.z, n.w); /* out: the row's H / 8 entries */
+            else if (out) out[g] = pack_split4(n.x, n.y, n.z, n.w);
         }
 }
 

@@ -39,6 +39,8 @@
 #ifndef GETP_HIP_TILED_GEMM_H
 #define GETP_HIP_TILED_GEMM_H
 
+#include <type_traits>
+
 #define EG_WARPS 8   /* 256 threads; with 128 registers each, 2 blocks a multiprocessor */
 #define EG_MTILES 16 /* tiles of 16 weight rows a block: 256 rows */
 #define EG_STEPS 4   /* mma k steps a stage (MXFP4: half a chunk, BF16: a chunk) */
@@ -54,9 +56,10 @@ template <int NTILES> struct TiledGemmShape {
 /* One stage in shared memory: the A fragments of its k steps for every row
  * tile (rows g and g+8 of the tile as the lane's mma registers), and x's
  * packed words for every token tile in matmul_kernel's B layout. 40 or 48 KB. */
-template <int NTILES> struct TiledGemmStage {
+template <int NTILES, bool COMPACT = false> struct TiledGemmStage {
+    typedef typename std::conditional<COMPACT, uint2, uint4>::type XWord; /* compact: x's hi pairs alone */
     uint4 a[EG_MTILES][EG_STEPS][WARP];
-    uint4 b[EG_STEPS][NTILES][WARP];
+    XWord b[EG_STEPS][NTILES][WARP];
 };
 
 /* Rows of W that lane g of row tile `tile` holds (matmul_block's mapping):
@@ -66,7 +69,7 @@ template <int MODE> __device__ inline void tile_rows(int tile, int g, long &r0, 
     else r0 = tile * 16L + g, r1 = r0 + 8;
 }
 
-template <int DT, int MODE, bool TILED, bool FOLD, int NTILES>
+template <int DT, int MODE, bool TILED, bool FOLD, int NTILES, bool COMPACT = false>
 __global__ void __launch_bounds__(EG_WARPS * WARP, 2) tiled_gemm_kernel(const MatmulJobs jobs) {
     typedef TiledGemmShape<NTILES> Shape;
     constexpr int WN = Shape::WN, MI = Shape::MI, TOKENS = Shape::TOKENS;
@@ -77,7 +80,9 @@ __global__ void __launch_bounds__(EG_WARPS * WARP, 2) tiled_gemm_kernel(const Ma
     static_assert(SPC >= 1 && S % EG_STEPS == 0, "a stage is whole k steps of one chunk");
     BLOCK_TRACE(TK_MATMUL + MODE);
     DYNAMIC_SHARED(uint4, shared); /* one type for every instance */
-    TiledGemmStage<NTILES> *stage = reinterpret_cast<TiledGemmStage<NTILES> *>(shared); /* [2] */
+    typedef TiledGemmStage<NTILES, COMPACT> Stage;
+    typedef typename Stage::XWord XWord;
+    Stage *stage = reinterpret_cast<Stage *>(shared); /* [2] */
     /* early start (see the launchers in matmul.h): the experts wait first
      * (they read the routing); a dense block loads its first weights first */
     const ChainGate gate;
@@ -168,7 +173,8 @@ __global__ void __launch_bounds__(EG_WARPS * WARP, 2) tiled_gemm_kernel(const Ma
         for (int j = 0; j < PASSES; j++) {
             const int tl = tl0 + j * TOKENS_A_PASS;
             const bool in = xrow[j] >= 0 && k < K;
-            async_copy(&stage[buf].b[si_mine][tl / 8][(tl % 8) * 4 + qq_mine], in ? J.x + xrow[j] + k / 4 : J.x, in);
+            const XWord *x = reinterpret_cast<const XWord *>(J.x); /* compact rows: the same word indices */
+            async_copy(&stage[buf].b[si_mine][tl / 8][(tl % 8) * 4 + qq_mine], in ? x + xrow[j] + k / 4 : x, in);
         }
         async_copy_commit();
     };
@@ -217,7 +223,7 @@ __global__ void __launch_bounds__(EG_WARPS * WARP, 2) tiled_gemm_kernel(const Ma
             stage_x(s + 1, buf ^ 1);
             if ((s + 1) % SPC == 0) load_chunk(c0 + (s + 1) / SPC);
         }
-        const TiledGemmStage<NTILES> &in = stage[buf];
+        const Stage &in = stage[buf];
 #pragma unroll
         for (int i = 0; i < EG_STEPS; i++) {
             uint4 a[MI];
@@ -226,13 +232,14 @@ __global__ void __launch_bounds__(EG_WARPS * WARP, 2) tiled_gemm_kernel(const Ma
 #pragma unroll
             for (int ni = 0; ni < 4; ni++) {
                 if (ni >= my_tiles) break;
-                const uint4 b = in.b[i][4 * wn + ni][lane];
-                const uint32_t bh[2] = {b.x, b.y}, bl[2] = {b.z, b.w};
+                const XWord b = in.b[i][4 * wn + ni][lane];
+                uint32_t bh[2] = {b.x, b.y}, bl[2] = {0, 0};
+                if constexpr (!COMPACT) bl[0] = b.z, bl[1] = b.w;
 #pragma unroll
                 for (int mi = 0; mi < MI; mi++) {
                     const uint32_t am[4] = {a[mi].x, a[mi].y, a[mi].z, a[mi].w};
                     mma_bf16_16x8x16(acc[mi][ni], am, bh);
-                    mma_bf16_16x8x16(acc[mi][ni], am, bl);
+                    if (!COMPACT && !J.x_hi_only) mma_bf16_16x8x16(acc[mi][ni], am, bl);
                 }
             }
         }
@@ -258,9 +265,14 @@ __global__ void __launch_bounds__(EG_WARPS * WARP, 2) tiled_gemm_kernel(const Ma
 template <int DT, int MODE, bool TILED, bool FOLD>
 static int launch_tiled_gemm(const HipState *s, const MatmulJobs &jobs, int ntiles, dim3 grid, Error *err) {
     auto kernel = tiled_gemm_kernel<DT, MODE, TILED, FOLD, 4>;
-    if constexpr (MODE != MM_PARTIAL) /* dense blocks take 32 tokens */
-        if (ntiles == 8) kernel = tiled_gemm_kernel<DT, MODE, TILED, FOLD, 8>;
-    const size_t shared = 2 * (ntiles == 8 ? sizeof(TiledGemmStage<8>) : sizeof(TiledGemmStage<4>));
+    size_t shared = 2 * sizeof(TiledGemmStage<4>);
+    if constexpr (MODE != MM_PARTIAL) { /* dense blocks take 32 tokens */
+        const bool compact = jobs.job[0].x_compact;
+        if (ntiles == 8) kernel = compact ? tiled_gemm_kernel<DT, MODE, TILED, FOLD, 8, true> : tiled_gemm_kernel<DT, MODE, TILED, FOLD, 8>;
+        else if (compact) kernel = tiled_gemm_kernel<DT, MODE, TILED, FOLD, 4, true>;
+        shared = 2 * (ntiles == 8 ? (compact ? sizeof(TiledGemmStage<8, true>) : sizeof(TiledGemmStage<8>))
+                                  : (compact ? sizeof(TiledGemmStage<4, true>) : sizeof(TiledGemmStage<4>)));
+    }
     CHECK(hipFuncSetAttribute((const void *)kernel, hipFuncAttributeMaxDynamicSharedMemorySize, (int)shared), err);
     (void)launch_chained(kernel, grid, dim3(EG_WARPS * WARP), shared, s->stream, jobs);
     CHECK_LAUNCH(err);

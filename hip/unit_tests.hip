@@ -343,14 +343,15 @@ template <int DT, bool FOLD> static void test_tiled_gemm() {
         for (size_t i = 0; i < wbytes / 2; i++) ((uint16_t *)w)[i] = (uint16_t)(0x3c00 + next() % 0x0600) ^ (next() & 1 ? 0x8000 : 0);
     else
         for (size_t i = 0; i < sbytes; i++) sc[i] = (uint8_t)(122 + next() % 7);
-    /* x: NX rows of K values as packed bf16 hi + lo words */
-    uint32_t *x = (uint32_t *)malloc((size_t)NX * K * 4);
+    /* x: NX rows of K values as packed bf16 hi + lo words, and the hi words alone (compact rows) */
+    uint32_t *x = (uint32_t *)malloc((size_t)NX * K * 4), *xc = (uint32_t *)malloc((size_t)NX * K * 2);
     for (int i = 0; i < NX * K / 4; i++) {
         float v[4];
         for (int j = 0; j < 4; j++) v[j] = ((float)(next() % 20001) - 10000.0f) / 3333.0f;
         uint32_t hi[4], lo[4];
         for (int j = 0; j < 4; j++) hi[j] = host_bf16_bits(v[j]), lo[j] = host_bf16_bits(v[j] - host_float(hi[j] << 16));
         x[4 * i] = hi[0] | hi[1] << 16, x[4 * i + 1] = hi[2] | hi[3] << 16, x[4 * i + 2] = lo[0] | lo[1] << 16, x[4 * i + 3] = lo[2] | lo[3] << 16;
+        xc[2 * i] = x[4 * i], xc[2 * i + 1] = x[4 * i + 1];
     }
     int pairs[P], routing[1 + 3 * E + 1 + 64];
     for (int p = 0; p < P; p++) pairs[p] = p; /* the pairs by expert: a shuffle of 0..P-1, each reading x row p / 2 */
@@ -361,13 +362,14 @@ template <int DT, bool FOLD> static void test_tiled_gemm() {
     float bias[E * O];
     for (int i = 0; i < E * O; i++) bias[i] = (float)(next() % 100) / 16.0f;
     uint8_t *dw, *ds;
-    uint32_t *dx;
+    uint32_t *dx, *dxc;
     int *dpairs, *droute;
     float *dbias, *dout;
     const size_t out_floats = (size_t)SPLITS * P * O;
     OK(hipMalloc(&dw, wbytes));
     OK(hipMalloc(&ds, sbytes + 1));
     OK(hipMalloc(&dx, (size_t)NX * K * 4));
+    OK(hipMalloc(&dxc, (size_t)NX * K * 2));
     OK(hipMalloc(&dpairs, sizeof pairs));
     OK(hipMalloc(&droute, sizeof routing));
     OK(hipMalloc(&dbias, sizeof bias));
@@ -375,6 +377,7 @@ template <int DT, bool FOLD> static void test_tiled_gemm() {
     OK(hipMemcpy(dw, w, wbytes, hipMemcpyHostToDevice));
     OK(hipMemcpy(ds, sc, sbytes + 1, hipMemcpyHostToDevice));
     OK(hipMemcpy(dx, x, (size_t)NX * K * 4, hipMemcpyHostToDevice));
+    OK(hipMemcpy(dxc, xc, (size_t)NX * K * 2, hipMemcpyHostToDevice));
     OK(hipMemcpy(dpairs, pairs, sizeof pairs, hipMemcpyHostToDevice));
     OK(hipMemcpy(dbias, bias, sizeof bias, hipMemcpyHostToDevice));
 
@@ -398,9 +401,10 @@ template <int DT, bool FOLD> static void test_tiled_gemm() {
         OK(hipMemcpy(droute, routing, sizeof routing, hipMemcpyHostToDevice));
         return n;
     };
-    float *results[4];
+    /* 0-3: hi + lo; 4: matmul_kernel with x's hi alone (x_hi_only), 5: the GEMM on compact rows */
+    float *results[6];
     const int tiles = O / 16;
-    for (int v = 0; v < 4; v++) {
+    for (int v = 0; v < 6; v++) {
         OK(hipMemset(dout, 0xff, out_floats * 4));
         if (v == 0) { /* one token tile a warp, every expert slot */
             j.tile_list = 0, route(32);
@@ -409,6 +413,15 @@ template <int DT, bool FOLD> static void test_tiled_gemm() {
             j.tile_list = 1;
             const int n = route(32);
             launch_gemm(matmul_kernel<DT, MM_BIAS, MM_TOKEN_TILES, false, FOLD>, dim3(cdiv(tiles, MM_WARPS * 2) * SPLITS, n, 1), dim3(MM_WARPS * WARP), 0, jobs);
+        } else if (v == 4) {
+            j.tile_list = 0, j.x_hi_only = 1, route(32);
+            launch_gemm(matmul_kernel<DT, MM_BIAS, 1, false, FOLD>, dim3(cdiv(tiles, MM_WARPS) * SPLITS, cdiv(70, 8), E), dim3(MM_WARPS * WARP), 0, jobs);
+        } else if (v == 5) {
+            j.tile_list = 1, j.x_compact = 1, j.x = (const uint4 *)dxc;
+            const int n = route(64);
+            launch_gemm(tiled_gemm_kernel<DT, MM_BIAS, false, FOLD, 8, true>, dim3(cdiv(tiles, EG_MTILES) * SPLITS, n, 1), dim3(EG_WARPS * WARP),
+                        2 * sizeof(TiledGemmStage<8, true>), jobs);
+            j.x_hi_only = 0, j.x_compact = 0, j.x = (const uint4 *)dx;
         } else {
             const int nt = v == 2 ? 4 : 8, n = route(8 * nt);
             launch_gemm(nt == 4 ? tiled_gemm_kernel<DT, MM_BIAS, false, FOLD, 4> : tiled_gemm_kernel<DT, MM_BIAS, false, FOLD, 8>,
@@ -418,12 +431,13 @@ template <int DT, bool FOLD> static void test_tiled_gemm() {
         results[v] = (float *)malloc(out_floats * 4);
         OK(hipMemcpy(results[v], dout, out_floats * 4, hipMemcpyDeviceToHost));
     }
-    int differ[4] = {0, 0, 0, 0}, unset = 0;
+    int differ[6] = {0, 0, 0, 0, 0, 0}, unset = 0;
     for (size_t i = 0; i < out_floats; i++) {
         uint32_t a;
         memcpy(&a, &results[0][i], 4);
         unset += a == 0xffffffffu;
-        for (int v = 1; v < 4; v++) differ[v] += memcmp(&results[0][i], &results[v][i], 4) != 0;
+        for (int v = 1; v < 5; v++) differ[v] += memcmp(&results[0][i], &results[v][i], 4) != 0;
+        differ[5] += memcmp(&results[4][i], &results[5][i], 4) != 0;
     }
     char what[240];
     snprintf(what, sizeof what,
@@ -431,6 +445,11 @@ template <int DT, bool FOLD> static void test_tiled_gemm() {
              "%d at four, %d for the GEMM at 32 tokens, %d at 64 (of %zu; %d never written)",
              DT == DT_BF16 ? "BF16" : "MXFP4", FOLD ? ", scales folded" : "", differ[1], differ[2], differ[3], out_floats, unset);
     report(differ[1] == 0 && differ[2] == 0 && differ[3] == 0 && unset == 0, what);
+    snprintf(what, sizeof what,
+             "tiled_gemm on compact x (%s%s experts, hi alone): %d of %zu outputs differ from matmul_kernel's with x_hi_only (which differ from hi + lo's "
+             "in %d)",
+             DT == DT_BF16 ? "BF16" : "MXFP4", FOLD ? ", scales folded" : "", differ[5], out_floats, differ[4]);
+    report(differ[5] == 0 && (size_t)differ[4] > out_floats / 2, what);
 
     if constexpr (DT == DT_BF16) { /* dense: rows 0..O of expert 0 as one matrix, the tokens x rows 0..40, 3 splits */
         const int n = 40, splits = 3;
@@ -455,11 +474,12 @@ template <int DT, bool FOLD> static void test_tiled_gemm() {
         free(parts);
         free(total);
     }
-    for (int v = 0; v < 4; v++) free(results[v]);
-    free(w), free(sc), free(x);
+    for (int v = 0; v < 6; v++) free(results[v]);
+    free(w), free(sc), free(x), free(xc);
     OK(hipFree(dw));
     OK(hipFree(ds));
     OK(hipFree(dx));
+    OK(hipFree(dxc));
     OK(hipFree(dpairs));
     OK(hipFree(droute));
     OK(hipFree(dbias));
