@@ -36,7 +36,10 @@
  *      requests need at once (they wait for room) gives the tokens of a
  *      pool that holds every slot's context; positions a slot does not
  *      hold are refused; pages another slot gave back give the same logits.
- * usage: test_gpu MODEL.bin TOLERANCE */
+ * usage: test_gpu MODEL.bin TOLERANCE
+ * TOLERANCE "report": 1's error and greedy tokens are printed as NOTE lines,
+ * not checked (GETP_X_HI_ONLY: bf16 activations move the logits past any
+ * tolerance a random model's near-tied routing allows); the rest is checked. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -181,7 +184,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: test_gpu MODEL.bin TOLERANCE\n");
         return 2;
     }
-    double tol = atof(argv[2]);
+    const int report_only = !strcmp(argv[2], "report");
+    double tol = report_only ? INFINITY : atof(argv[2]);
     Error err;
     Model m;
     if (model_open(&m, argv[1], &err) != 0) {
@@ -217,8 +221,8 @@ int main(int argc, char **argv) {
         }
         worst = fmax(worst, rel_err(lg, lc, V));
     }
-    printf("%s gpu logits vs cpu: %d prefill + %d decode rows, worst relative error %.3g (tolerance %.1g)\n", worst <= tol ? "PASS" : "FAIL",
-           PROMPT, STEPS, worst, tol);
+    printf("%s gpu logits vs cpu: %d prefill + %d decode rows, worst relative error %.3g (tolerance %.1g)\n",
+           report_only ? "NOTE" : worst <= tol ? "PASS" : "FAIL", PROMPT, STEPS, worst, tol);
     failures += !(worst <= tol);
 
     /* 1b. 32 greedy tokens, each backend feeding its own argmax back */
@@ -240,9 +244,9 @@ int main(int argc, char **argv) {
         int same = grc == 0 && memcmp(tok_c, tok_g, sizeof tok_c) == 0, first_diff = -1;
         for (int i = 0; i < GREEDY && first_diff < 0; i++)
             if (tok_c[i] != tok_g[i]) first_diff = i;
-        printf("%s greedy: %d tokens on the gpu equal the cpu's (first difference at %d)%s%s\n", same ? "PASS" : "FAIL", GREEDY, first_diff,
-               grc ? ": " : "", grc ? err.msg : "");
-        failures += !same;
+        printf("%s greedy: %d tokens on the gpu equal the cpu's (first difference at %d)%s%s\n", report_only && grc == 0 ? "NOTE" : same ? "PASS" : "FAIL",
+               GREEDY, first_diff, grc ? ": " : "", grc ? err.msg : "");
+        failures += !same && !(report_only && grc == 0);
     }
 
     /* 2. batch invariance */
