@@ -109,7 +109,7 @@ extern "C" Backend *hip_backend_create_if_available(const Model *m, int max_slot
                     {"GETP_PERSISTENT_MOE", 0, 0, 2, &s->persistent_moe},
                     {"GETP_EXPERT_TILES", 1, 0, 1, &s->expert_tile_list},
                     {"GETP_EXPERT_GEMM", 1, 0, 3, &s->expert_gemm},
-                    {"GETP_DENSE_GEMM", 0, 0, 1, &s->dense_gemm},
+                    {"GETP_DENSE_GEMM", 1, 0, 2, &s->dense_gemm},
                     {"GETP_X_HI_ONLY", 0, 0, 3, &s->x_hi_only}};
     for (size_t i = 0; i < sizeof settings / sizeof *settings; i++)
         if ((*settings[i].value = env_setting(settings[i].name, settings[i].dflt, settings[i].lo, settings[i].hi)) < 0) {

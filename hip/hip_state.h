@@ -128,7 +128,7 @@ struct HipState {
     int expert_tile_list; /* GETP_EXPERT_TILES=1 (the default; 0: off, A/B): the expert matmuls at several token tiles walk a list of their tiles */
     int expert_gemm;      /* GETP_EXPERT_GEMM=1 (the default; 0: off, 2, 3: 32, 64 tokens a block, A/B): with the tile list, the expert matmuls at several token tiles as tiled_gemm.h's GEMM */
     int x_hi_only;        /* GETP_X_HI_ONLY=1: activations enter the mmas as bf16 (their hi) alone (issue 23 item 6; an experiment) */
-    int dense_gemm;       /* GETP_DENSE_GEMM=1: the dense matmuls of steps of more than DECODE_ROWS rows (BF16) by tiled_gemm.h, their splits summed in the block (an experiment) */
+    int dense_gemm;       /* GETP_DENSE_GEMM=1 (the default; 0: matmul_kernel; 2: from DECODE_ROWS, not DENSE_GEMM_MIN_ROWS): the dense matmuls of large steps (BF16) by tiled_gemm.h, their splits summed in the block (ledger L169) */
     hipStream_t stream;
     GraphEntry graphs[MAX_GRAPHS];
     int n_graphs;

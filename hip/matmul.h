@@ -526,14 +526,20 @@ static int launch_matmul(const HipState *s, const MatmulJob *jobs, int n_jobs, c
     return 0;
 }
 
+/* Steps from which the dense matmuls take the GEMM by default: its blocks
+ * (256 rows x 32 tokens) fill an H100/H200 from 512 rows; at 256 rows q/k/v
+ * are 160 blocks for 264 places, and the step lost 5.6% (H200, ledger L169). */
+#define DENSE_GEMM_MIN_ROWS 512
 /* Whether a step of n rows multiplies dense weights of this dtype by
- * tiled_gemm.h's GEMM (GETP_DENSE_GEMM=1; BF16, NVIDIA: see expert_gemm_tiles). */
+ * tiled_gemm.h's GEMM (GETP_DENSE_GEMM=1, the default: from
+ * DENSE_GEMM_MIN_ROWS; 2: every step above DECODE_ROWS; BF16, NVIDIA: see
+ * expert_gemm_tiles). Either kernel gives the same bits. */
 static bool dense_gemm_runs(const HipState *s, int n, int dtype) {
 #if defined(GETP_AMD) && !defined(GETP_EMU)
     (void)s, (void)n, (void)dtype;
     return false;
 #else
-    return s->dense_gemm && token_tiles(n) > 1 && dtype == DT_BF16;
+    return s->dense_gemm && token_tiles(n) > 1 && dtype == DT_BF16 && (s->dense_gemm == 2 || n >= DENSE_GEMM_MIN_ROWS);
 #endif
 }
 /* The partials of a dense matmul of `splits` at a step of n rows that its

@@ -1,6 +1,6 @@
 /* tiled_gemm.h - the matmuls of large steps as a tiled GEMM: the experts'
  * (the default; GETP_EXPERT_GEMM=0: matmul_kernel; issue 23 item 1) and the
- * dense ones (GETP_DENSE_GEMM=1, an experiment until measured).
+ * dense ones (GETP_DENSE_GEMM=1, the default since ledger L169: +2.5% at 1024 rows).
  *
  * A block multiplies EG_MTILES tiles of 16 rows of one expert's W (256
  * rows; gate_up: 128 channels) by up to 64 (or 32) of that expert's tokens,

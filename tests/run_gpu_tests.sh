@@ -96,17 +96,17 @@ done
 # and with the list but without tiled_gemm.h's GEMM (GETP_EXPERT_GEMM=0:
 # matmul_kernel's several token tiles) or with its 64-token blocks at every
 # large step (=3; the default picks 32 or 64 by the tokens an expert gets);
-# and the dense matmuls of large steps by the same GEMM, their splits summed
-# in the block (GETP_DENSE_GEMM=1, an experiment; in the emulator on hidden
-# 128, the smallest model whose q/k/v have two splits there).
+# and the dense matmuls by the same GEMM, their splits summed in the block, at
+# every step above 8 rows (GETP_DENSE_GEMM=2; by default from 512 rows; in the
+# emulator on hidden 128, the smallest model whose q/k/v have two splits there).
 # Activations as plain bf16 in the experts' matmuls (GETP_X_HI_ONLY=3, an
 # experiment: their logits are not the CPU's within 1e-4, so test_gpu only
 # reports their error and greedy tokens, and checks the rest: bit-identical
 # logits at batch 1 (matmul_kernel) and in large batches (the GEMM on rows
 # of hi pairs alone), chunked prefill, copies, pages).
 # Runs: MODEL:VARIABLE=VALUE
-PM_RUNS=$([ $EMU = 1 ] && echo "${MODELS%% *}:GETP_EXPERT_TILES=0 h128_mxfp4e:GETP_EXPERT_GEMM=0 h128_mxfp4e:GETP_DENSE_GEMM=1 h128_mxfp4e:GETP_X_HI_ONLY=3 tiny4k:GETP_PERSISTENT_MOE=1 hf_mxfp4:GETP_PERSISTENT_MOE=1" ||
-    echo "${MODELS%% *}:GETP_EXPERT_TILES=0 g20_2l:GETP_EXPERT_TILES=0 g20_2l:GETP_EXPERT_GEMM=0 mid_bf16e:GETP_EXPERT_GEMM=3 g20_2l:GETP_DENSE_GEMM=1 tiny_gpu:GETP_DENSE_GEMM=1 g20_2l:GETP_X_HI_ONLY=3 mid_bf16e:GETP_X_HI_ONLY=3 hf_mxfp4:GETP_X_HI_ONLY=3 g20_2l:GETP_PERSISTENT_MOE=1 g20_2l:GETP_PERSISTENT_MOE=2 mid_mxfp4e:GETP_PERSISTENT_MOE=1 hf_mxfp4:GETP_PERSISTENT_MOE=1 tiny_gpu:GETP_PERSISTENT_MOE=1")
+PM_RUNS=$([ $EMU = 1 ] && echo "${MODELS%% *}:GETP_EXPERT_TILES=0 h128_mxfp4e:GETP_EXPERT_GEMM=0 h128_mxfp4e:GETP_DENSE_GEMM=2 h128_mxfp4e:GETP_X_HI_ONLY=3 tiny4k:GETP_PERSISTENT_MOE=1 hf_mxfp4:GETP_PERSISTENT_MOE=1" ||
+    echo "${MODELS%% *}:GETP_EXPERT_TILES=0 g20_2l:GETP_EXPERT_TILES=0 g20_2l:GETP_EXPERT_GEMM=0 mid_bf16e:GETP_EXPERT_GEMM=3 g20_2l:GETP_DENSE_GEMM=2 g20_2l:GETP_X_HI_ONLY=3 mid_bf16e:GETP_X_HI_ONLY=3 hf_mxfp4:GETP_X_HI_ONLY=3 g20_2l:GETP_PERSISTENT_MOE=1 g20_2l:GETP_PERSISTENT_MOE=2 mid_mxfp4e:GETP_PERSISTENT_MOE=1 hf_mxfp4:GETP_PERSISTENT_MOE=1 tiny_gpu:GETP_PERSISTENT_MOE=1")
 PM_LAST=${PM_RUNS##* }
 pm_log() { echo "$OUT/gpu_${1%%:*}_$(tr -dc 'A-Z0-9' <<<"${1#*:}").log"; }
 for run in $PM_RUNS; do
