@@ -28,11 +28,13 @@
 #             against the three kernels, one
 #             binary, 20b:mxfp4 at batch 1, 2, 4 and 8, two rounds; then
 #             GETP_PROFILE of both at batch 1 (their per-layer times)
-#   queued    what session 21 left unmeasured (docs/perf-log/s21.md): this
-#             tree with GETP_DENSE_GEMM 0 and 1 against BASE (0b61c16: the
-#             expert GEMM as measured), 20b:mxfp4 at 1, 256, 512, 1024,
-#             prefill, 20b BF16 at 512; then GETP_PROFILE at 1024 with each.
-#             If the dense GEMM wins: make it the default, run make test-gpu
+#   queued    what session 22 left unmeasured (docs/perf-log/s22.md): the
+#             dense GEMM's threshold (GETP_DENSE_GEMM 0, 1: from 512 rows,
+#             2: every large step) at 20b:mxfp4 256, 512 and 1024 rows, and
+#             GETP_X_HI_ONLY 0 / 2 / 3 (2: without compact rows) at 512; then
+#             GETP_PROFILE at 1024 rows exact and with GETP_X_HI_ONLY=3
+#             (session 21's queue, the dense GEMM against 0b61c16, ran in
+#             session 22: ledger L169)
 #   workload  the ShareGPT-like run (bench/workload.py, 1000 requests) through
 #             getp_gpu on 20b:mxfp4 at --batch 1024 (issue 23's; WORKLOAD_BATCH
 #             sets it), this tree against BASE:
@@ -174,26 +176,25 @@ workload)
     done
     ;;
 queued)
-    # session 21's unmeasured work: the dense matmuls of large steps by the
-    # tiled GEMM, their splits summed in the block (GETP_DENSE_GEMM=1), and
-    # the expert GEMM's code as generalized for it (BASE: 0b61c16, where the
-    # expert GEMM was measured), then where a step of 1024 rows goes now
-    "${MK[@]}" build/bench_gpu >"$OUT/build.log" 2>&1 & a=$!
-    (cd "$BASE" && "${MK[@]}" build/bench_gpu) >"$OUT/build_base.log" 2>&1 & b=$!
-    wait $a || { tail -n 20 "$OUT/build.log"; exit 1; }
-    wait $b || { tail -n 20 "$OUT/build_base.log"; exit 1; }
-    for cfg in "20b:mxfp4 1024 64 128" "20b:mxfp4 64 512 2" "20b:mxfp4 512 64 128" "20b 512 64 128" "20b:mxfp4 256 64 128" "20b:mxfp4 1 64 128"; do
-        read -r p b pr n <<<"$cfg"
-        r=$((b == 1 ? 2 : b))
-        for side in base dense0 dense1; do
-            bin=build/bench_gpu v=${side#dense}; [ $side = base ] && bin=$BASE/build/bench_gpu v=0
-            line=$(GETP_DENSE_GEMM=$v $bin --dummy "$p" --batch "$b" --requests $r --prompt "$pr" --new "$n" 2>&1 | tail -n 1)
-            echo "$p batch=$b prompt=$pr $side: $(grep -oE '(prefill|decode)_tok_s=[0-9.]+' <<<"$line" | tr '\n' ' ')"
+    # session 22's unmeasured forms (one binary, each setting in turn)
+    "${MK[@]}" build/bench_gpu >"$OUT/build.log" 2>&1 || { tail -n 20 "$OUT/build.log"; exit 1; }
+    for b in 256 512 1024; do
+        row="20b:mxfp4 batch=$b:"
+        for d in 0 1 2; do
+            line=$(GETP_DENSE_GEMM=$d build/bench_gpu --dummy 20b:mxfp4 --batch $b --requests $b --prompt 64 --new 64 2>&1 | tail -n 1)
+            row="$row dense$d $(grep -oE 'decode_tok_s=[0-9.]+' <<<"$line")"
         done
+        echo "$row"
     done
-    for v in 0 1; do
-        GETP_DENSE_GEMM=$v GETP_PROFILE=1 build/bench_gpu --dummy 20b:mxfp4 --batch 1024 --requests 1024 --prompt 64 --new 32 >"$OUT/profile_dense$v.log" 2>&1
-        echo "GETP_DENSE_GEMM=$v:"; grep -E "GETP_PROFILE: +(kernel|qkv|attention|o matmul|post|gate_up|down|combine|unembed)" "$OUT/profile_dense$v.log"
+    row="20b:mxfp4 batch=512:"
+    for h in 0 2 3; do
+        line=$(GETP_X_HI_ONLY=$h build/bench_gpu --dummy 20b:mxfp4 --batch 512 --requests 512 --prompt 64 --new 64 2>&1 | tail -n 1)
+        row="$row hi_only$h $(grep -oE 'decode_tok_s=[0-9.]+' <<<"$line")"
+    done
+    echo "$row"
+    for h in 0 3; do
+        GETP_X_HI_ONLY=$h GETP_PROFILE=1 build/bench_gpu --dummy 20b:mxfp4 --batch 1024 --requests 1024 --prompt 64 --new 16 >"$OUT/profile_hi$h.log" 2>&1
+        echo "GETP_X_HI_ONLY=$h:"; grep -E "GETP_PROFILE: +(kernel|qkv|attention|o matmul|post|gate_up|down|combine|unembed)" "$OUT/profile_hi$h.log"
     done
     ;;
 *) echo "gpu_checkup: unknown part $PART (test, mini, ab, fold, wgmma, quick, persistent, queued, workload)"; exit 2 ;;

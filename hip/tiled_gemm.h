@@ -34,6 +34,12 @@
  * is then told there is one (dense_parts), and adds it to 0, which leaves it
  * unchanged. The same bits again.
  *
+ * With GETP_X_HI_ONLY=3 the experts' x arrives as compact rows, the bf16 hi
+ * pairs alone (8 bytes per 4 values, the same word indices), written so by
+ * post-attention and by gate_up's SwiGLU: the stages hold half the x bytes
+ * and each product is one mma, hi alone, as matmul_kernel computes it at
+ * batch 1 with that setting (ledger L170: +15-18% at 256-1024 rows).
+ *
  * Included by matmul.h after its kernel (it uses MatmulJob and the lane's
  * weight loads), before the launchers that choose between the two. */
 #ifndef GETP_HIP_TILED_GEMM_H
