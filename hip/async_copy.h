@@ -8,7 +8,7 @@
 
 #include "hip_compat.h"
 
-/* Copies one T (uint4: 16 bytes, through L2 only; uint32_t: 4 bytes) from
+/* Copies one T (uint4: 16 bytes, through L2 only; uint2: 8 bytes; uint32_t: 4 bytes) from
  * src to dst, or writes zeros when !ok (src is then not read). */
 template <typename T> __device__ inline void async_copy(T *dst, const T *src, bool ok) {
     static_assert(sizeof(T) == 16 || sizeof(T) == 8 || sizeof(T) == 4, "cp.async copies 16, 8 or 4 bytes here");

@@ -41,8 +41,8 @@ template <int RG> __device__ inline void load_groups(float4 (&out)[RG], const fl
 }
 
 /* xn = rmsnorm(v) * weight for the row the block holds, packed for a
- * matmul (out: the row's H / 4 entries; skipped when null), and as floats
- * in xs when it is not null. Every thread of the block must call it. */
+ * matmul (out: the row's H / 4 entries, or with compact its bf16 hi pairs
+ * alone in H / 8; skipped when null), and as floats in xs when it is not null. Every thread of the block must call it. */
 template <int RG>
 __device__ inline void rmsnorm_groups(const float4 (&v)[RG], int H, const float4 (&weight)[RG], float eps, float *shared, uint4 *out, float *xs,
                                       bool compact = false) {

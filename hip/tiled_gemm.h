@@ -61,7 +61,8 @@ template <int NTILES> struct TiledGemmShape {
 
 /* One stage in shared memory: the A fragments of its k steps for every row
  * tile (rows g and g+8 of the tile as the lane's mma registers), and x's
- * packed words for every token tile in matmul_kernel's B layout. 40 or 48 KB. */
+ * packed words for every token tile in matmul_kernel's B layout. 40 or 48 KB
+ * (compact rows: 36 or 40). */
 template <int NTILES, bool COMPACT = false> struct TiledGemmStage {
     typedef typename std::conditional<COMPACT, uint2, uint4>::type XWord; /* compact: x's hi pairs alone */
     uint4 a[EG_MTILES][EG_STEPS][WARP];

@@ -39,7 +39,8 @@
  * usage: test_gpu MODEL.bin TOLERANCE
  * TOLERANCE "report": 1's error and greedy tokens are printed as NOTE lines,
  * not checked (GETP_X_HI_ONLY: bf16 activations move the logits past any
- * tolerance a random model's near-tied routing allows); the rest is checked. */
+ * tolerance a random model's near-tied routing allows) unless the error is
+ * gross (above REPORT_GROSS: wrong, not rounded); the rest is checked. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,7 +51,8 @@
 #define STEPS 6
 #define PROMPT 24
 #define SLOTS 64
-#define MAX_SLOTS 512 /* the batch-invariance check's largest batch: a call of the backend's most rows, up to this */
+#define MAX_SLOTS 512
+#define REPORT_GROSS 1.0 /* "report": an error above this fails (a routing flip measured 0.43) */ /* the batch-invariance check's largest batch: a call of the backend's most rows, up to this */
 
 static double rel_err(const float *a, const float *b, int n) {
     double e = 0, m = 0;
@@ -185,7 +187,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     const int report_only = !strcmp(argv[2], "report");
-    double tol = report_only ? INFINITY : atof(argv[2]);
+    double tol = report_only ? REPORT_GROSS : atof(argv[2]);
     Error err;
     Model m;
     if (model_open(&m, argv[1], &err) != 0) {
@@ -222,7 +224,7 @@ int main(int argc, char **argv) {
         worst = fmax(worst, rel_err(lg, lc, V));
     }
     printf("%s gpu logits vs cpu: %d prefill + %d decode rows, worst relative error %.3g (tolerance %.1g)\n",
-           report_only ? "NOTE" : worst <= tol ? "PASS" : "FAIL", PROMPT, STEPS, worst, tol);
+           !(worst <= tol) ? "FAIL" : report_only ? "NOTE" : "PASS", PROMPT, STEPS, worst, tol);
     failures += !(worst <= tol);
 
     /* 1b. 32 greedy tokens, each backend feeding its own argmax back */
