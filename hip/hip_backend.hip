@@ -25,7 +25,18 @@ static void hip_destroy(Backend *b) {
     free(b);
 }
 
-static const BackendOps HIP_OPS = {"hip", calls_submit, calls_collect, calls_forward, kv_cache_copy_prefix, kv_cache_reserve, hip_destroy};
+/* --precision: BF16_EXPERTS is GETP_X_HI_ONLY=3 (the experts' activations as
+ * bf16 hi alone, compact rows where the GEMM runs), EXACT is 0; a
+ * GETP_X_HI_ONLY in the environment (a diagnostic, forms 1-3) stays. */
+static int hip_set_precision(Backend *b, Precision p, Error *err) {
+    (void)err;
+    HipState *s = (HipState *)b->impl;
+    if (!getenv("GETP_X_HI_ONLY")) s->x_hi_only = p == PRECISION_BF16_EXPERTS ? 3 : 0;
+    return 0;
+}
+
+static const BackendOps HIP_OPS = {"hip", calls_submit, calls_collect, calls_forward, kv_cache_copy_prefix, kv_cache_reserve, hip_destroy,
+                                   hip_set_precision};
 
 static int hip_init(HipState *s, Backend *b, const Model *m, size_t kv_budget, GpuLoad *load, Error *err) {
     const ModelConfig *c = &m->config;

@@ -167,7 +167,8 @@ int app_open_model(const Options *o, Model *m, Error *err) {
     return model_create_virtual(m, &c, DTYPE_BF16, suffix && !strcmp(suffix, ":mxfp4") ? DTYPE_MXFP4 : DTYPE_BF16, err);
 }
 
-Backend *app_create_backend(const Options *o, const Model *m, int slots, int context, GpuLoad *load, Error *err) {
+/* The backend --backend names (auto: the GPU where there is one). */
+static Backend *create_backend(const Options *o, const Model *m, int slots, int context, GpuLoad *load, Error *err) {
     size_t kv_bytes = (size_t)((double)o->kv_mem_gib * (1u << 30));
     if (strcmp(o->backend, "cpu") != 0) {
         Backend *b = hip_backend_create_if_available(m, slots, context, o->device, kv_bytes, load, err);
@@ -177,6 +178,18 @@ Backend *app_create_backend(const Options *o, const Model *m, int slots, int con
     const ModelConfig *c = &m->config;
     size_t position_bytes = (size_t)2 * c->n_layers * c->n_kv_heads * c->head_dim * sizeof(float);
     return backend_cpu_create(m, slots, context, o->threads, kv_bytes ? (long)(kv_bytes / position_bytes) : 0, err);
+}
+
+Backend *app_create_backend(const Options *o, const Model *m, int slots, int context, GpuLoad *load, Error *err) {
+    Backend *b = create_backend(o, m, slots, context, load, err);
+    if (!b || o->precision == PRECISION_EXACT) return b;
+    if (backend_set_precision(b, o->precision, err) != 0) {
+        backend_destroy(b);
+        return NULL;
+    }
+    size_t used = strlen(b->info);
+    snprintf(b->info + used, sizeof b->info - used, "; experts' activations bf16");
+    return b;
 }
 
 /* The files a run reads, which its outputs must never be. Returns the

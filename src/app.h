@@ -53,7 +53,7 @@ void app_decode_text(const Tokenizer *tok, int chat, const Request *r, RequestRe
 int app_open_model(const Options *o, Model *m, Error *err);
 
 /* The backend named by --backend ("auto": the GPU if this build has one and a
- * device is present, else the CPU). */
+ * device is present, else the CPU), computing at --precision. */
 Backend *app_create_backend(const Options *o, const Model *m, int slots, int context, GpuLoad *load, Error *err);
 
 /* Checks, before any work, that path can take this run's output and is none

@@ -27,6 +27,16 @@ typedef struct {
 
 typedef struct Backend Backend;
 
+/* The arithmetic of the experts' matmuls (--precision). EXACT: their
+ * activations enter with about 16 mantissa bits (the GPU multiplies a bf16
+ * hi and lo part), so every backend stays within 1e-4 of the CPU's F32.
+ * BF16_EXPERTS: the experts' activations (post-attention's normed rows,
+ * gate_up's SwiGLU output) are rounded to bf16 first, as production
+ * engines feed their tensor cores; the weights and every other matmul are
+ * as in EXACT. Each backend rounds the same values the same way, so the CPU
+ * stays the oracle of the GPU in either. */
+typedef enum { PRECISION_EXACT = 0, PRECISION_BF16_EXPERTS } Precision;
+
 typedef struct {
     const char *name;
     /* The call path of the decode loop. submit_sample enqueues a forward call
@@ -66,6 +76,9 @@ typedef struct {
      * at submit). */
     int (*reserve)(Backend *b, int slot, int n_positions, Error *err);
     void (*destroy)(Backend *b);
+    /* Sets the arithmetic of the calls to come (EXACT until set); before the
+     * first call. */
+    int (*set_precision)(Backend *b, Precision p, Error *err);
 } BackendOps;
 
 struct Backend {
@@ -77,7 +90,7 @@ struct Backend {
     int max_slot_rows; /* most positions of one slot in one call (a prompt's chunk), at most max_rows: the first and last of
                           a slot's rows in a call are less than max_slot_rows apart */
     long kv_positions; /* positions the KV cache holds in all (paged: what reserve shares out) */
-    char info[160]; /* the device and its sizing, for reports */
+    char info[200]; /* the device, its sizing and precision, for reports */
     void *impl;
 };
 
@@ -99,6 +112,7 @@ static inline int backend_sample_logprobs(Backend *b, const BatchRow *rows, int 
                                           TokenLogprobs *logprobs, Error *err) {
     return backend_submit(b, rows, n_rows, spec, err) != 0 ? -1 : backend_collect_logprobs(b, tokens, logprobs, err);
 }
+static inline int backend_set_precision(Backend *b, Precision p, Error *err) { return b->ops->set_precision(b, p, err); }
 static inline void backend_destroy(Backend *b) {
     if (b) b->ops->destroy(b);
 }

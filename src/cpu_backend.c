@@ -43,6 +43,7 @@ typedef struct {
     float *layer_bias, *expert_bias, *norm_weight, *sinks;
     size_t row_buf_len;
     SyncCalls calls; /* submit/collect: computed at submit, in this thread */
+    Precision precision;
 } CpuState;
 
 static float *thread_row_buf(CpuState *s) {
@@ -181,6 +182,12 @@ static void route(CpuState *s, int T) {
     }
 }
 
+/* PRECISION_BF16_EXPERTS: an expert matmul's input rounded to bf16 (to
+ * nearest even, as the GPU's producers round it). */
+static void round_to_bf16(float *v, size_t n) {
+    for (size_t i = 0; i < n; i++) v[i] = bf16_to_f32(f32_to_bf16(v[i]));
+}
+
 /* Mixture of experts: each expert runs once over the rows routed to it,
  * gate_up, SwiGLU (src/gptoss_math.h), down. */
 static void moe(CpuState *s, const LayerWeights *L, int T, float *x) {
@@ -198,12 +205,14 @@ static void moe(CpuState *s, const LayerWeights *L, int T, float *x) {
                     n++;
                 }
         if (n == 0) continue;
+        if (s->precision == PRECISION_BF16_EXPERTS) round_to_bf16(s->moe_in, (size_t)n * H);
         matmul(s, s->moe_hidden, s->moe_in, n, L->gate_up_w, (uint64_t)e * 2 * I, 2 * I, NULL, L->gate_up_b, (uint64_t)e);
         for (int r = 0; r < n; r++) {
             const float *h = s->moe_hidden + (size_t)r * 2 * I;
             float *a = s->moe_act + (size_t)r * I;
             for (int j = 0; j < I; j++) a[j] = gptoss_swiglu(h[2 * j], h[2 * j + 1], limit);
         }
+        if (s->precision == PRECISION_BF16_EXPERTS) round_to_bf16(s->moe_act, (size_t)n * I);
         matmul(s, s->moe_out, s->moe_act, n, L->down_w, (uint64_t)e * H, H, NULL, L->down_b, (uint64_t)e);
         for (int r = 0; r < n; r++) {
             float *xr = x + (size_t)s->expert_rows[r] * H;
@@ -324,8 +333,15 @@ static int cpu_reserve(Backend *b, int slot, int n_positions, Error *err) {
     return rc;
 }
 
+static int cpu_set_precision(Backend *b, Precision p, Error *err) {
+    (void)err;
+    ((CpuState *)b->impl)->precision = p;
+    return 0;
+}
+
 static const BackendOps CPU_OPS = {.name = "cpu", .submit_sample = cpu_submit, .collect_sample = cpu_collect, .forward = cpu_forward,
-                                   .copy_prefix = cpu_copy_prefix, .reserve = cpu_reserve, .destroy = cpu_destroy};
+                                   .copy_prefix = cpu_copy_prefix, .reserve = cpu_reserve, .destroy = cpu_destroy,
+                                   .set_precision = cpu_set_precision};
 
 Backend *backend_cpu_create(const Model *m, int max_slots, int max_context, int n_threads, long kv_positions, Error *err) {
     if (m->virtual_weights) {

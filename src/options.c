@@ -70,6 +70,10 @@ void options_usage(FILE *f, const char *prog, const ExtraOptions *extra) {
             "                   their longest prompt plus max_tokens, at most min(model, 4096))\n"
             "  --threads N      CPU threads (default: all)\n"
             "  --backend B      auto (default), cpu or hip\n"
+            "  --precision exact|bf16   the experts' activations: exact (default; every\n"
+            "                   backend within 1e-4 of F32) or rounded to bf16 as production\n"
+            "                   engines do (GPU: about 15%% more tok/s at large batch; logits\n"
+            "                   move by about 1e-3; the CPU backend rounds the same way)\n"
             "  --kv-mem GIB     memory for the KV cache, paged: requests hold their prompt\n"
             "                   and max_tokens and wait for room (GPU default: most of\n"
             "                   what is free; CPU: every sequence's whole context)\n"
@@ -134,7 +138,8 @@ static const struct {
                    {"developer", required_argument}, {"output-channels", required_argument},
                    {"report", required_argument}, {"input-format", required_argument},
                    {"on-error", required_argument}, {"top-k", required_argument}, {"min-p", required_argument},
-                   {"logprobs", required_argument}, {"choices", required_argument}, {"timings", no_argument}};
+                   {"logprobs", required_argument}, {"choices", required_argument}, {"timings", no_argument},
+                   {"precision", required_argument}};
 enum { N_COMMON_LONG = sizeof COMMON_LONG / sizeof *COMMON_LONG };
 
 /* Fills opts (NULL-terminated) and the "--name" spelling of each. */
@@ -290,6 +295,13 @@ static int set_valued(Options *o, const char *a, const char *v, const char *prog
         o->backend = v;
         if (strcmp(v, "auto") && strcmp(v, "cpu") && strcmp(v, "hip")) {
             say(errs, "%s: unknown backend '%s' (auto, cpu, hip)\n", prog, v);
+            return -1;
+        }
+    } else if (!strcmp(a, "--precision")) {
+        if (!strcmp(v, "exact")) o->precision = PRECISION_EXACT;
+        else if (!strcmp(v, "bf16")) o->precision = PRECISION_BF16_EXPERTS;
+        else {
+            say(errs, "%s: --precision expects exact or bf16, got '%s'\n", prog, v);
             return -1;
         }
     } else if (!strcmp(a, "--kv-mem")) {

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "backend.h"
 #include "harmony.h"
 #include "requests.h"
 
@@ -44,6 +45,7 @@ typedef struct {
     const char *dummy_weights; /* "PRESET[:bf16|mxfp4]": random weights on the GPU, no model file */
     InputFormat input_format;  /* --input-format: auto (from the content), getp or batch */
     OnError on_error;          /* --on-error: what a bad request line does */
+    Precision precision;       /* --precision: the experts' activations exact (default) or rounded to bf16 */
 } Options;
 
 /* Options a program adds to the common ones (getp_mpi's: mpi/mpi_options.h).

@@ -32,6 +32,20 @@ for f in f32 mxfp4; do
 done
 "$B/convert_hf" tests/fixtures/hf_mxfp4 "$OUT/hf_mxfp4_wide.bin" --widen 2>/dev/null
 run_c forward_mxfp4_widened "$B/test_forward" "$OUT/hf_mxfp4_wide.bin" tests/fixtures/hf_mxfp4 1e-4
+# --precision bf16 against HF with the experts' activations rounded alike
+# (tests/hf/make_fixtures.py --bf16-experts); the exact path must fail there
+for f in f32 mxfp4; do
+    run_c "forward_${f}_bf16" "$B/test_forward" "$OUT/hf_$f.bin" tests/fixtures/hf_$f 1e-4 bf16
+done
+mkdir -p "$OUT/hf_mxfp4_as_bf16"
+cp tests/fixtures/hf_mxfp4/prompt.txt "$OUT/hf_mxfp4_as_bf16/"
+cp tests/fixtures/hf_mxfp4/logits_bf16_experts.f32 "$OUT/hf_mxfp4_as_bf16/logits.f32"
+cp tests/fixtures/hf_mxfp4/greedy_bf16_experts.txt "$OUT/hf_mxfp4_as_bf16/greedy.txt"
+if "$B/test_forward" "$OUT/hf_mxfp4.bin" "$OUT/hf_mxfp4_as_bf16" 1e-4 >"$OUT/sensitivity_bf16.log" 2>&1; then
+    fail "the bf16 oracle detects the exact path" "it passed"
+else
+    pass "the bf16 oracle detects the exact path ($(grep -o 'worst relative error [^ ]*' "$OUT/sensitivity_bf16.log"))"
+fi
 # the oracle must be able to fail: bf16 weights are off by far more than 1e-4
 "$B/convert_hf" tests/fixtures/hf_f32 "$OUT/hf_f32_bf16.bin" --dtype bf16 2>/dev/null
 if "$B/test_forward" "$OUT/hf_f32_bf16.bin" tests/fixtures/hf_f32 1e-4 >"$OUT/sensitivity.log" 2>&1; then
@@ -94,6 +108,12 @@ for (const k of ["backend", "requests", "batch", "context", "load_s", "prefill_t
 const gen = out.reduce((a, o) => a + o.tokens.length, 0), prompt = out.reduce((a, o) => a + o.prompt_tokens, 0);
 if (rep.generated_tokens !== gen || rep.prompt_tokens !== prompt || rep.requests !== out.length) process.exit(1);
 ' "$OUT/getp_report.json" "$OUT/out_rep.jsonl"
+# --precision bf16: the report says so, and the experts' rounding moves the
+# logprobs (its arithmetic is checked against HF's in forward_*_bf16 above)
+"${GETP[@]}" -m getp -i "$OUT/req.jsonl" -o "$OUT/out_exact.jsonl" -n 10 --logprobs 2 >/dev/null 2>&1
+"${GETP[@]}" -m getp -i "$OUT/req.jsonl" -o "$OUT/out_bf16.jsonl" -n 10 --logprobs 2 --precision bf16 >"$OUT/bf16.log" 2>&1
+check "getp --precision bf16 runs and its report names it" grep -q "device: cpu.*; experts' activations bf16" "$OUT/bf16.log"
+check "getp --precision bf16 moves the logprobs (exact and bf16 outputs differ)" bash -c "! cmp -s '$OUT/out_exact.jsonl' '$OUT/out_bf16.jsonl'"
 tok_of() { sed -n "${2}p" "$1" | grep -o '"tokens":\[[^]]*\]'; }
 sed 's/"seed": 2,/"seed": 3,/' "$OUT/req.jsonl" >"$OUT/req_seed.jsonl"
 "${GETP[@]}" -m getp -i "$OUT/req_seed.jsonl" -o "$OUT/out_seed.jsonl" -n 10 >/dev/null 2>&1

@@ -2,10 +2,14 @@
  * (tests/hf/make_fixtures.py): every prompt position's logits within 1e-4
  * relative (max abs error over max abs logit), and the 32-token greedy
  * continuation identical.
- * usage: test_forward MODEL.bin FIXTURE_DIR [TOLERANCE] */
+ * usage: test_forward MODEL.bin FIXTURE_DIR [TOLERANCE [exact|bf16]]
+ * bf16: the backend at --precision bf16 against HF with the experts'
+ * activations rounded alike (logits_bf16_experts.f32, greedy_bf16_experts.txt:
+ * make_fixtures.py --bf16-experts). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "../src/backend.h"
 #include "../src/generate.h"
@@ -20,11 +24,13 @@ static int read_ids(const char *path, int *ids, int cap) {
 }
 
 int main(int argc, char **argv) {
-    if (argc < 3) {
-        fprintf(stderr, "usage: test_forward MODEL.bin FIXTURE_DIR [TOLERANCE]\n");
+    if (argc < 3 || (argc > 4 && strcmp(argv[4], "exact") && strcmp(argv[4], "bf16"))) {
+        fprintf(stderr, "usage: test_forward MODEL.bin FIXTURE_DIR [TOLERANCE [exact|bf16]]\n");
         return 2;
     }
     double tol = argc > 3 ? atof(argv[3]) : 1e-4;
+    const Precision precision = argc > 4 && !strcmp(argv[4], "bf16") ? PRECISION_BF16_EXPERTS : PRECISION_EXACT;
+    const char *suffix = precision == PRECISION_EXACT ? "" : "_bf16_experts";
     Error err;
     Model m;
     if (model_open(&m, argv[1], &err) != 0) {
@@ -35,9 +41,9 @@ int main(int argc, char **argv) {
     int prompt[256], expect[256];
     snprintf(path, sizeof path, "%s/prompt.txt", argv[2]);
     int T = read_ids(path, prompt, 256);
-    snprintf(path, sizeof path, "%s/greedy.txt", argv[2]);
+    snprintf(path, sizeof path, "%s/greedy%s.txt", argv[2], suffix);
     int G = read_ids(path, expect, 256);
-    snprintf(path, sizeof path, "%s/logits.f32", argv[2]);
+    snprintf(path, sizeof path, "%s/logits%s.f32", argv[2], suffix);
     size_t len;
     char *ref = read_file(path, &len, &err);
     int V = (int)m.config.vocab_size;
@@ -50,7 +56,7 @@ int main(int argc, char **argv) {
     BatchRow rows[256];
     for (int t = 0; t < T; t++) rows[t] = (BatchRow){0, t, prompt[t], 1};
     float *logits = xmalloc((size_t)T * V * sizeof(float));
-    if (!b || backend_forward(b, rows, T, logits, &err) != 0) {
+    if (!b || backend_set_precision(b, precision, &err) != 0 || backend_forward(b, rows, T, logits, &err) != 0) {
         fprintf(stderr, "FAIL: %s\n", err.msg);
         return 1;
     }

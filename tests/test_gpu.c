@@ -36,11 +36,15 @@
  *      requests need at once (they wait for room) gives the tokens of a
  *      pool that holds every slot's context; positions a slot does not
  *      hold are refused; pages another slot gave back give the same logits.
- * usage: test_gpu MODEL.bin TOLERANCE
+ * usage: test_gpu MODEL.bin TOLERANCE [exact|bf16]
+ * The third argument is the precision of both backends (src/backend.h;
+ * default exact): with bf16 the CPU rounds the experts' activations as the
+ * GPU does, so 1 checks the GPU's fast path against its own reference.
  * TOLERANCE "report": 1's error and greedy tokens are printed as NOTE lines,
- * not checked (GETP_X_HI_ONLY: bf16 activations move the logits past any
- * tolerance a random model's near-tied routing allows) unless the error is
- * gross (above REPORT_GROSS: wrong, not rounded); the rest is checked. */
+ * not checked (GETP_X_HI_ONLY without bf16 on the CPU: the rounding moves the
+ * logits past any tolerance a random model's near-tied routing allows)
+ * unless the error is gross (above REPORT_GROSS: wrong, not rounded); the
+ * rest is checked. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,8 +55,8 @@
 #define STEPS 6
 #define PROMPT 24
 #define SLOTS 64
-#define MAX_SLOTS 512
-#define REPORT_GROSS 1.0 /* "report": an error above this fails (a routing flip measured 0.43) */ /* the batch-invariance check's largest batch: a call of the backend's most rows, up to this */
+#define MAX_SLOTS 512 /* the batch-invariance check's largest batch: a call of the backend's most rows, up to this */
+#define REPORT_GROSS 1.0 /* "report": an error above this fails (a routing flip measured 0.43) */
 
 static double rel_err(const float *a, const float *b, int n) {
     double e = 0, m = 0;
@@ -182,10 +186,11 @@ static int test_pipelined(Backend *gpu, int V) {
 }
 
 int main(int argc, char **argv) {
-    if (argc < 3) {
-        fprintf(stderr, "usage: test_gpu MODEL.bin TOLERANCE\n");
+    if (argc < 3 || (argc > 3 && strcmp(argv[3], "exact") && strcmp(argv[3], "bf16"))) {
+        fprintf(stderr, "usage: test_gpu MODEL.bin TOLERANCE [exact|bf16]\n");
         return 2;
     }
+    const Precision precision = argc > 3 && !strcmp(argv[3], "bf16") ? PRECISION_BF16_EXPERTS : PRECISION_EXACT;
     const int report_only = !strcmp(argv[2], "report");
     double tol = report_only ? REPORT_GROSS : atof(argv[2]);
     Error err;
@@ -197,11 +202,11 @@ int main(int argc, char **argv) {
     int V = (int)m.config.vocab_size, failures = 0;
     Backend *cpu = backend_cpu_create(&m, 8, 512, 0, 0, &err);
     Backend *gpu = cpu ? hip_backend_create_if_available(&m, MAX_SLOTS, 512, 0, 0, NULL, &err) : NULL;
-    if (!cpu || !gpu) {
+    if (!cpu || !gpu || backend_set_precision(cpu, precision, &err) || backend_set_precision(gpu, precision, &err)) {
         printf("FAIL backend: %s\n", err.msg);
         return 1;
     }
-    printf("# %s: %s\n", argv[1], gpu->info);
+    printf("# %s: %s; precision %s\n", argv[1], gpu->info, precision == PRECISION_EXACT ? "exact" : "bf16");
 
     /* 1. logits against the CPU */
     float *lc = malloc((size_t)SLOTS * V * sizeof(float)), *lg = malloc((size_t)SLOTS * V * sizeof(float));
@@ -374,7 +379,7 @@ int main(int argc, char **argv) {
     /* 5, 6, 7. copy_prefix; choices in the decode loop; the paged KV cache */
     failures += test_copy_prefix(gpu, V);
     failures += test_generate_choices(gpu, V);
-    failures += test_paged_cache(gpu, V);
+    failures += test_paged_cache(gpu, V, precision);
 
     free(scratch);
     free(alone), free(in7), free(in64), free(in_big), free(lc), free(lg);

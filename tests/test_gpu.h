@@ -20,6 +20,6 @@ int test_truncation(Backend *gpu, int V, float *lg, float *scratch);
 int test_logprobs(Backend *gpu, int V, float *lg, float *scratch);
 int test_copy_prefix(Backend *gpu, int V);
 int test_generate_choices(Backend *gpu, int V);
-int test_paged_cache(Backend *gpu, int V); /* makes backends of its own beside gpu */
+int test_paged_cache(Backend *gpu, int V, Precision precision); /* makes backends of its own beside gpu, at gpu's precision */
 
 #endif

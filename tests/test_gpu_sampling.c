@@ -309,13 +309,23 @@ static int counted_reserve(Backend *b, int slot, int n, Error *err) {
  * wrote and gave back, gives logits bit-identical to the first backend's;
  * and its first 15 positions copied into slot 0's page (copy_prefix by
  * the page table) give position 15 the same logits there. */
-int test_paged_cache(Backend *gpu, int V) {
+/* A GPU backend of its own beside the test's, at the same precision. */
+static Backend *another_gpu(const Model *m, int slots, int context, long positions, Precision precision, Error *err) {
+    Backend *b = hip_backend_create_if_available(m, slots, context, 0, hip_kv_cache_bytes(&m->config, slots, context, positions), NULL, err);
+    if (b && backend_set_precision(b, precision, err) != 0) {
+        backend_destroy(b);
+        return NULL;
+    }
+    return b;
+}
+
+int test_paged_cache(Backend *gpu, int V, Precision precision) {
     const Model *m = gpu->model;
     int *ids = malloc((size_t)GEN_PROMPTS * GEN_MAX_PROMPT * sizeof(int)), failures = 0;
     GenRequest reqs[GEN_REQ];
     int n = gen_requests(V, ids, reqs);
     Error err;
-    Backend *small = hip_backend_create_if_available(m, 8, 320, 0, hip_kv_cache_bytes(&m->config, 8, 320, 400), NULL, &err);
+    Backend *small = another_gpu(m, 8, 320, 400, precision, &err);
     RequestResult big_r[GEN_REQ], small_r[GEN_REQ];
     memset(big_r, 0, sizeof big_r), memset(small_r, 0, sizeof small_r);
     GenStats stats;
@@ -338,7 +348,7 @@ int test_paged_cache(Backend *gpu, int V) {
     free(ids);
 
     enum { CTX = 48, PLEN = 24 };
-    Backend *one = hip_backend_create_if_available(m, 2, CTX, 0, hip_kv_cache_bytes(&m->config, 2, CTX, CTX), NULL, &err);
+    Backend *one = another_gpu(m, 2, CTX, CTX, precision, &err);
     if (!one) {
         printf("FAIL paged KV cache: a backend of one context: %s\n", err.msg);
         return failures + 1;

@@ -9,6 +9,12 @@ gate_up_proj [E, H, 2I] / down_proj [E, I, H], or MXFP4 *_blocks/*_scales),
 loads it back with GptOssForCausalLM.from_pretrained (so HF decides how the
 checkpoint is read), and saves HF's logits for every prompt position and its
 greedy continuation. tests/test_forward.c compares getp against these.
+
+    python3 tests/hf/make_fixtures.py tests/fixtures --bf16-experts
+adds, for each fixture already there (its checkpoint and prompt as they are),
+HF's logits and greedy continuation with the experts' activations rounded to
+bf16 (their input and the SwiGLU output that down multiplies: getp's
+--precision bf16) as logits_bf16_experts.f32 and greedy_bf16_experts.txt.
 """
 import json
 import math
@@ -113,8 +119,65 @@ def load_hf(path, c):
     return model
 
 
+def round_experts_to_bf16(model):
+    """Rounds every experts module's input and its gate's output (down's input)
+    to bf16 and back, the rest of HF's forward as it is. Returns the count of
+    rounded gate outputs (the caller checks the forward went through them)."""
+    to_bf16 = lambda t: t.to(torch.bfloat16).to(t.dtype)
+    calls = [0]
+
+    def counted(t):
+        calls[0] += 1
+        return to_bf16(t)
+    for layer in model.model.layers:
+        experts = layer.mlp.experts
+        if not hasattr(experts, "_apply_gate"):
+            import inspect
+            raise SystemExit("this transformers has no GptOssExperts._apply_gate to round down's input at:\n"
+                             + inspect.getsource(type(experts).forward))
+        experts.register_forward_pre_hook(lambda mod, args, kwargs: ((to_bf16(args[0]),) + args[1:], kwargs)
+                                          if args else (args, dict(kwargs, hidden_states=to_bf16(kwargs["hidden_states"]))),
+                                          with_kwargs=True)
+        gate = experts._apply_gate
+        experts._apply_gate = lambda gate_up, gate=gate: counted(gate(gate_up))
+    return calls
+
+
+def add_bf16_experts(out_root, dev):
+    """The --bf16-experts outputs beside each existing fixture."""
+    for name, c in CONFIGS.items():
+        d = os.path.join(out_root, f"hf_{name}")
+        model = load_hf(d, c).to(dev)
+        with open(os.path.join(d, "prompt.txt")) as f:
+            prompt = torch.tensor([[int(t) for t in f.read().split()]])
+        with torch.no_grad():
+            exact = model(prompt.to(dev)).logits[0].float().cpu()
+            gate_calls = round_experts_to_bf16(model)
+            logits = model(prompt.to(dev)).logits[0].float().cpu()
+            if gate_calls[0] == 0:
+                import inspect
+                raise SystemExit("GptOssExperts.forward does not call _apply_gate:\n"
+                                 + inspect.getsource(type(model.model.layers[0].mlp.experts).forward))
+            gen = model.generate(prompt.to(dev), max_new_tokens=NEW_TOKENS, do_sample=False, eos_token_id=None,
+                                 pad_token_id=0, min_new_tokens=NEW_TOKENS)[0, PROMPT_LEN:].cpu()
+            full = model(torch.cat([prompt[0], gen]).unsqueeze(0).to(dev)).logits[0].float().cpu()
+        top2 = torch.topk(full[PROMPT_LEN - 1:-1], 2, dim=-1).values
+        margin = float((top2[:, 0] - top2[:, 1]).min())
+        assert torch.equal(full[PROMPT_LEN - 1:-1].argmax(-1), gen), "generate() disagrees with argmax of the full pass"
+        moved = float((logits - exact).abs().max() / exact.abs().max())
+        assert moved > 0, "rounding the experts' activations changed nothing: the hooks did not run"
+        np.asarray(logits.numpy(), dtype="<f4").tofile(os.path.join(d, "logits_bf16_experts.f32"))
+        with open(os.path.join(d, "greedy_bf16_experts.txt"), "w") as f:
+            f.write(" ".join(map(str, gen.tolist())) + "\n")
+        print(f"fixture {name:6s} bf16 experts: logits moved {moved:.3g} (relative), min greedy margin {margin:.4f}")
+
+
 def main():
     out_root = sys.argv[1]
+    if sys.argv[2:] == ["--bf16-experts"]:
+        torch.backends.cuda.matmul.allow_tf32 = False
+        add_bf16_experts(out_root, "cuda" if torch.cuda.is_available() else "cpu")
+        return
     dev = "cuda" if torch.cuda.is_available() else "cpu"
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False

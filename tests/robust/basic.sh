@@ -52,3 +52,4 @@ check "--help prints usage and exits 0" bash -c "'$B/getp' --help | grep -q 'usa
 expect_error "--dummy-weights on a build without a GPU fails and says why" 1 "no GPU backend" "$O" -- "$B/getp" --dummy-weights 20b -m generate -i hi
 expect_error "--dummy-weights rejects an unknown preset by name" 2 "one of: tiny mid 20b 120b; got '30b'" "$O" -- "$B/getp" --dummy-weights 30b -m generate -i hi
 expect_error "--kv-mem rejects a non-number" 2 "--kv-mem expects a number" "$O" -- "$B/getp" "$M" --kv-mem lots -m generate -i hi
+expect_error "--precision takes exact or bf16" 2 "--precision expects exact or bf16, got 'fp8'" "$O" -- "${GETP[@]}" -i "$BAD/req.txt" -o "$O" --precision fp8
