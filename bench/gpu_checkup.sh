@@ -37,7 +37,8 @@
 #             session 22: ledger L169)
 #   workload  the ShareGPT-like run (bench/workload.py, 1000 requests) through
 #             getp_gpu on 20b:mxfp4 at --batch 1024 (issue 23's; WORKLOAD_BATCH
-#             sets it), this tree against BASE:
+#             sets it; WORKLOAD_ARGS adds options to both, e.g.
+#             "--precision bf16"), this tree against BASE:
 #             output tok/s, time to first token and per output token
 # BASE is a source tree of the last commit measured on a GPU (git archive C |
 # tar -x -C BASE), carried with the working tree (.carry/base).
@@ -170,7 +171,7 @@ workload)
     wait $a && wait $b || { echo "gpu_checkup: a build failed"; exit 1; }
     for side in base new; do
         bin=build/getp_gpu; [ $side = base ] && bin=$BASE/build/getp_gpu
-        "$bin" --dummy-weights 20b:mxfp4 --batch "${WORKLOAD_BATCH:-1024}" --ignore-eos --no-progress -i "$OUT/sharegpt_like.jsonl" \
+        "$bin" --dummy-weights 20b:mxfp4 --batch "${WORKLOAD_BATCH:-1024}" ${WORKLOAD_ARGS:-} --ignore-eos --no-progress -i "$OUT/sharegpt_like.jsonl" \
             -o "$OUT/sharegpt_$side.jsonl" >"$OUT/sharegpt_$side.log" 2>&1
         echo "$side: $(grep -E 'achieved throughput|time to first token|time per output token|generated tokens|forward calls' "$OUT/sharegpt_$side.log" | tr '\n' ';')"
     done

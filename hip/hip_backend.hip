@@ -26,12 +26,17 @@ static void hip_destroy(Backend *b) {
 }
 
 /* --precision: BF16_EXPERTS is GETP_X_HI_ONLY=3 (the experts' activations as
- * bf16 hi alone, compact rows where the GEMM runs), EXACT is 0; a
- * GETP_X_HI_ONLY in the environment (a diagnostic, forms 1-3) stays. */
+ * bf16 hi alone, compact rows where the GEMM runs), EXACT is 0. A
+ * GETP_X_HI_ONLY in the environment (a diagnostic, forms 1-3) stays where
+ * EXACT is asked (the default) and must be 3 where BF16_EXPERTS is. The
+ * decode graphs hold the form they were captured with: set it before. */
 static int hip_set_precision(Backend *b, Precision p, Error *err) {
-    (void)err;
     HipState *s = (HipState *)b->impl;
-    if (!getenv("GETP_X_HI_ONLY")) s->x_hi_only = p == PRECISION_BF16_EXPERTS ? 3 : 0;
+    if (s->submitted > 0 || s->n_graphs > 0) return error_set(err, "hip backend: the precision is set before the first call");
+    const char *env = getenv("GETP_X_HI_ONLY");
+    if (env && p == PRECISION_BF16_EXPERTS && s->x_hi_only != 3)
+        return error_set(err, "hip backend: --precision bf16 is GETP_X_HI_ONLY=3, but the environment sets GETP_X_HI_ONLY=%s", env);
+    if (!env) s->x_hi_only = p == PRECISION_BF16_EXPERTS ? 3 : 0;
     return 0;
 }
 

@@ -41,7 +41,8 @@ static int load_here(Replica *r, GpuLoad *gl, const GenRequest *reqs, int n_requ
     if (!r->be) return -1;
     ReplicaInfo *info = &r->info;
     if (!strcmp(r->be->ops->name, "cpu")) snprintf(info->device, sizeof info->device, "cpu (%d threads)", o->threads);
-    else snprintf(info->device, sizeof info->device, "%s gpu %d", r->be->ops->name, o->device);
+    else snprintf(info->device, sizeof info->device, "%s gpu %d%s", r->be->ops->name, o->device,
+                  o->precision == PRECISION_BF16_EXPERTS ? " (bf16 experts)" : "");
     if (gl->used[0]) {
         snprintf(info->load_method, sizeof info->load_method, "%s", gl->used);
         info->weights_bytes = (double)gl->bytes, info->weights_s = gl->seconds;

@@ -76,8 +76,8 @@ typedef struct {
      * at submit). */
     int (*reserve)(Backend *b, int slot, int n_positions, Error *err);
     void (*destroy)(Backend *b);
-    /* Sets the arithmetic of the calls to come (EXACT until set); before the
-     * first call. */
+    /* Optional (NULL: EXACT only): sets the arithmetic of the calls to come
+     * (EXACT until set); before the first call. */
     int (*set_precision)(Backend *b, Precision p, Error *err);
 } BackendOps;
 
@@ -112,7 +112,10 @@ static inline int backend_sample_logprobs(Backend *b, const BatchRow *rows, int 
                                           TokenLogprobs *logprobs, Error *err) {
     return backend_submit(b, rows, n_rows, spec, err) != 0 ? -1 : backend_collect_logprobs(b, tokens, logprobs, err);
 }
-static inline int backend_set_precision(Backend *b, Precision p, Error *err) { return b->ops->set_precision(b, p, err); }
+static inline int backend_set_precision(Backend *b, Precision p, Error *err) {
+    if (b->ops->set_precision) return b->ops->set_precision(b, p, err);
+    return p == PRECISION_EXACT ? 0 : error_set(err, "backend %s computes exactly only (no --precision bf16)", b->ops->name);
+}
 static inline void backend_destroy(Backend *b) {
     if (b) b->ops->destroy(b);
 }

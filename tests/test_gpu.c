@@ -39,7 +39,9 @@
  * usage: test_gpu MODEL.bin TOLERANCE [exact|bf16]
  * The third argument is the precision of both backends (src/backend.h;
  * default exact): with bf16 the CPU rounds the experts' activations as the
- * GPU does, so 1 checks the GPU's fast path against its own reference.
+ * GPU does, so 1 checks the GPU's fast path against its own reference (a
+ * loose one: f32 differences of 1e-7 tip single roundings by 2^-8), and 1c
+ * that the GPU's logits are not its exact path's.
  * TOLERANCE "report": 1's error and greedy tokens are printed as NOTE lines,
  * not checked (GETP_X_HI_ONLY without bf16 on the CPU: the rounding moves the
  * logits past any tolerance a random model's near-tied routing allows)
@@ -254,6 +256,21 @@ int main(int argc, char **argv) {
         printf("%s greedy: %d tokens on the gpu equal the cpu's (first difference at %d)%s%s\n", report_only && grc == 0 ? "NOTE" : same ? "PASS" : "FAIL",
                GREEDY, first_diff, grc ? ": " : "", grc ? err.msg : "");
         failures += !same && !(report_only && grc == 0);
+    }
+
+    /* 1c. bf16: the precision took effect on the GPU (its logits are not
+     * those of an exact GPU backend; both against the CPU pass 1's bound
+     * on models whose routing never tips) */
+    if (precision != PRECISION_EXACT) {
+        Backend *exact = hip_backend_create_if_available(&m, 2, 512, 0, hip_kv_cache_bytes(&m.config, 2, 512, 512), NULL, &err);
+        for (int t = 0; t < PROMPT; t++) rows[t].slot = 1;
+        long differ = -1;
+        if (exact && backend_forward(exact, rows, PROMPT, lc, &err) == 0 && backend_forward(gpu, rows, PROMPT, lg, &err) == 0)
+            for (size_t i = differ = 0; i < (size_t)PROMPT * V; i++) differ += lc[i] != lg[i];
+        printf("%s precision bf16 on the gpu: %ld of %d logits differ from an exact gpu backend's%s%s\n", differ > 0 ? "PASS" : "FAIL", differ,
+               PROMPT * V, differ < 0 ? ": " : "", differ < 0 ? err.msg : "");
+        failures += !(differ > 0);
+        backend_destroy(exact);
     }
 
     /* 2. batch invariance */
