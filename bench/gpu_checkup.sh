@@ -40,12 +40,20 @@
 #             sets it; WORKLOAD_ARGS adds options to both, e.g.
 #             "--precision bf16"), this tree against BASE:
 #             output tok/s, time to first token and per output token
+#   sweep     issue 23's benchmark set on 20b, one call: bench_gpu at 1, 64,
+#             256, 512 and 1024 sequences (prompt 64, new 64; batch 1: 2
+#             requests, new 128) for 20b BF16 and 20b MXFP4, the MXFP4 ones
+#             also at --precision bf16 (GETP_X_HI_ONLY=3), prefill 64 x 512,
+#             and GETP_PROFILE at 1024 rows both ways (each kernel's time,
+#             TFLOP/s, GB/s and % of the device's peaks; $OUT/sweep_*.log)
+#   sweep120  the same for 120b MXFP4 (1, 64, 256, 512; prefill), then the
+#             ShareGPT-like run on it, exact and bf16
 # BASE is a source tree of the last commit measured on a GPU (git archive C |
 # tar -x -C BASE), carried with the working tree (.carry/base).
 # usage: bench/gpu_checkup.sh PART [BASE]   (PCRE2_CFLAGS / PCRE2_LIBS as for make)
 set -uo pipefail
 cd "$(dirname "$0")/.."
-PART=${1:?usage: bench/gpu_checkup.sh test|mini|ab|fold|wgmma|quick|persistent|queued|workload [BASE]}
+PART=${1:?usage: bench/gpu_checkup.sh test|mini|ab|fold|wgmma|quick|persistent|queued|workload|sweep|sweep120 [BASE]}
 BASE=${2:-.carry/base}
 OUT=${OUT:-/tmp}
 MK=(make -s -j"$(nproc)" PCRE2_CFLAGS="${PCRE2_CFLAGS:-}" PCRE2_LIBS="${PCRE2_LIBS:--lpcre2-8}")
@@ -198,5 +206,38 @@ queued)
         echo "GETP_X_HI_ONLY=$h:"; grep -E "GETP_PROFILE: +(kernel|qkv|attention|o matmul|post|gate_up|down|combine|unembed)" "$OUT/profile_hi$h.log"
     done
     ;;
-*) echo "gpu_checkup: unknown part $PART (test, mini, ab, fold, wgmma, quick, persistent, queued, workload)"; exit 2 ;;
+sweep | sweep120)
+    "${MK[@]}" build/bench_gpu build/getp_gpu >"$OUT/build.log" 2>&1 || { tail -n 20 "$OUT/build.log"; exit 1; }
+    # one bench_gpu line's decode (prefill for prefill runs) tok/s
+    bench() { # bench LABEL ENV... -- ARGS...
+        local label=$1 env=() line; shift
+        while [ "$1" != -- ]; do env+=("$1"); shift; done; shift
+        line=$(env "${env[@]}" timeout 120 build/bench_gpu "$@" 2>&1 | tail -n 1)
+        echo "$label $(grep -oE '(decode|prefill|overall)_tok_s=[0-9.]+' <<<"$line" | tr '\n' ' ')"
+    }
+    if [ "$PART" = sweep ]; then models="20b 20b:mxfp4"; batches="1 64 256 512 1024"; else models="120b:mxfp4"; batches="1 64 256 512"; fi
+    for m in $models; do
+        for b in $batches; do
+            r=$b n=64; [ "$b" = 1 ] && r=2 n=128
+            bench "$m b$b exact" X=0 -- --dummy "$m" --batch "$b" --requests "$r" --prompt 64 --new $n
+            [[ $m == *mxfp4 ]] && bench "$m b$b bf16" GETP_X_HI_ONLY=3 -- --dummy "$m" --batch "$b" --requests "$r" --prompt 64 --new $n
+        done
+        bench "$m prefill64x512 exact" X=0 -- --dummy "$m" --batch 64 --requests 64 --prompt 512 --new 2
+        [[ $m == *mxfp4 ]] && bench "$m prefill64x512 bf16" GETP_X_HI_ONLY=3 -- --dummy "$m" --batch 64 --requests 64 --prompt 512 --new 2
+    done
+    if [ "$PART" = sweep ]; then
+        for h in 0 3; do
+            GETP_X_HI_ONLY=$h GETP_PROFILE=1 timeout 120 build/bench_gpu --dummy 20b:mxfp4 --batch 1024 --requests 1024 --prompt 64 --new 16 >"$OUT/sweep_profile_hi$h.log" 2>&1
+            echo "GETP_PROFILE 20b:mxfp4 1024 rows, GETP_X_HI_ONLY=$h:"; grep -E "^GETP_PROFILE:" "$OUT/sweep_profile_hi$h.log" | head -n 24
+        done
+    else
+        python3 bench/workload.py >"$OUT/sharegpt_like.jsonl"
+        for p in exact bf16; do
+            timeout 300 build/getp_gpu --dummy-weights 120b:mxfp4 --batch 1024 --ignore-eos --no-progress --precision $p -i "$OUT/sharegpt_like.jsonl" \
+                -o "$OUT/sharegpt120_$p.jsonl" >"$OUT/sharegpt120_$p.log" 2>&1
+            echo "120b sharegpt $p: $(grep -E 'achieved throughput|time to first token|time per output token|generated tokens' "$OUT/sharegpt120_$p.log" | tr '\n' ';')"
+        done
+    fi
+    ;;
+*) echo "gpu_checkup: unknown part $PART (test, mini, ab, fold, wgmma, quick, persistent, queued, workload, sweep, sweep120)"; exit 2 ;;
 esac
