@@ -16,6 +16,7 @@ HF's logits and greedy continuation with the experts' activations rounded to
 bf16 (their input and the SwiGLU output that down multiplies: getp's
 --precision bf16) as logits_bf16_experts.f32 and greedy_bf16_experts.txt.
 """
+import inspect
 import json
 import math
 import os
@@ -132,7 +133,6 @@ def round_experts_to_bf16(model):
     for layer in model.model.layers:
         experts = layer.mlp.experts
         if not hasattr(experts, "_apply_gate"):
-            import inspect
             raise SystemExit("this transformers has no GptOssExperts._apply_gate to round down's input at:\n"
                              + inspect.getsource(type(experts).forward))
         experts.register_forward_pre_hook(lambda mod, args, kwargs: ((to_bf16(args[0]),) + args[1:], kwargs)
@@ -141,6 +141,18 @@ def round_experts_to_bf16(model):
         gate = experts._apply_gate
         experts._apply_gate = lambda gate_up, gate=gate: counted(gate(gate_up))
     return calls
+
+
+def greedy_continuation(model, prompt, dev):
+    """HF's NEW_TOKENS greedy tokens after prompt, and their smallest top-1/top-2
+    logit gap (greedy must be unambiguous for the test to be fair)."""
+    with torch.no_grad():
+        gen = model.generate(prompt.to(dev), max_new_tokens=NEW_TOKENS, do_sample=False, eos_token_id=None,
+                             pad_token_id=0, min_new_tokens=NEW_TOKENS)[0, PROMPT_LEN:].cpu()
+        full = model(torch.cat([prompt[0], gen]).unsqueeze(0).to(dev)).logits[0].float().cpu()
+    top2 = torch.topk(full[PROMPT_LEN - 1:-1], 2, dim=-1).values
+    assert torch.equal(full[PROMPT_LEN - 1:-1].argmax(-1), gen), "generate() disagrees with argmax of the full pass"
+    return gen, float((top2[:, 0] - top2[:, 1]).min())
 
 
 def add_bf16_experts(out_root, dev):
@@ -160,15 +172,9 @@ def add_bf16_experts(out_root, dev):
             gate_calls = round_experts_to_bf16(model)
             logits = model(prompt.to(dev)).logits[0].float().cpu()
             if gate_calls[0] == 0:
-                import inspect
                 raise SystemExit("GptOssExperts.forward does not call _apply_gate:\n"
                                  + inspect.getsource(type(model.model.layers[0].mlp.experts).forward))
-            gen = model.generate(prompt.to(dev), max_new_tokens=NEW_TOKENS, do_sample=False, eos_token_id=None,
-                                 pad_token_id=0, min_new_tokens=NEW_TOKENS)[0, PROMPT_LEN:].cpu()
-            full = model(torch.cat([prompt[0], gen]).unsqueeze(0).to(dev)).logits[0].float().cpu()
-        top2 = torch.topk(full[PROMPT_LEN - 1:-1], 2, dim=-1).values
-        margin = float((top2[:, 0] - top2[:, 1]).min())
-        assert torch.equal(full[PROMPT_LEN - 1:-1].argmax(-1), gen), "generate() disagrees with argmax of the full pass"
+        gen, margin = greedy_continuation(model, prompt, dev)
         moved = float((logits - exact).abs().max() / exact.abs().max())
         assert moved > 0, "rounding the experts' activations changed nothing: the hooks did not run"
         np.asarray(logits.numpy(), dtype="<f4").tofile(os.path.join(d, "logits_bf16_experts.f32"))
@@ -188,14 +194,12 @@ def main():
     if len(sys.argv) not in (2, 3) or sys.argv[2:] not in ([], ["--bf16-experts"]):
         raise SystemExit("usage: make_fixtures.py OUT_DIR [--bf16-experts]")
     out_root = sys.argv[1]
-    if sys.argv[2:] == ["--bf16-experts"]:
-        torch.backends.cuda.matmul.allow_tf32 = False
-        torch.backends.cudnn.allow_tf32 = False
-        add_bf16_experts(out_root, "cuda" if torch.cuda.is_available() else "cpu")
-        return
     dev = "cuda" if torch.cuda.is_available() else "cpu"
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
+    if sys.argv[2:] == ["--bf16-experts"]:
+        add_bf16_experts(out_root, dev)
+        return
     summary = []
     for name, c in CONFIGS.items():
         d = os.path.join(out_root, f"hf_{name}")
@@ -208,13 +212,7 @@ def main():
         prompt = torch.randint(0, c["vocab"], (1, PROMPT_LEN), generator=g)
         with torch.no_grad():
             logits = model(prompt.to(dev)).logits[0].float().cpu()
-            gen = model.generate(prompt.to(dev), max_new_tokens=NEW_TOKENS, do_sample=False, eos_token_id=None,
-                                 pad_token_id=0, min_new_tokens=NEW_TOKENS)[0, PROMPT_LEN:].cpu()
-            full = model(torch.cat([prompt[0], gen]).unsqueeze(0).to(dev)).logits[0].float().cpu()
-        # greedy must be unambiguous for the test to be fair: smallest top-1/top-2 gap
-        top2 = torch.topk(full[PROMPT_LEN - 1:-1], 2, dim=-1).values
-        margin = float((top2[:, 0] - top2[:, 1]).min())
-        assert torch.equal(full[PROMPT_LEN - 1:-1].argmax(-1), gen), "generate() disagrees with argmax of the full pass"
+        gen, margin = greedy_continuation(model, prompt, dev)
         np.asarray(logits.numpy(), dtype="<f4").tofile(os.path.join(d, "logits.f32"))
         with open(os.path.join(d, "prompt.txt"), "w") as f:
             f.write(" ".join(map(str, prompt[0].tolist())) + "\n")
