@@ -48,12 +48,22 @@
 #             TFLOP/s, GB/s and % of the device's peaks; $OUT/sweep_*.log)
 #   sweep120  the same for 120b MXFP4 (1, 64, 256, 512; prefill), then the
 #             ShareGPT-like run on it, exact and bf16
+#   onetile   the decode-sized path's compile-time knobs (hip/matmul.h; issue
+#             25): this tree as is, X_AHEAD_ONE_TILE=1 (x staged ahead in the
+#             dense matmuls), MXFP4_DECODE_CHUNKS=4 (more weight bytes in
+#             flight a warp; ONETILE_VARIANTS="cur xd u4 u6" adds 6), each
+#             in its own build folder, against BASE,
+#             in turn, two rounds: 20b:mxfp4 at batch 1, 4 and 8, 20b at
+#             batch 1; test_gpu of every variant on the 20b-layer model and
+#             the HF MXFP4 fixture (bit for bit as ever: the knobs move no
+#             sum); then the b1 gate_up's stall reasons (ncu) of BASE and
+#             MXFP4_DECODE_CHUNKS=4
 # BASE is a source tree of the last commit measured on a GPU (git archive C |
 # tar -x -C BASE), carried with the working tree (.carry/base).
 # usage: bench/gpu_checkup.sh PART [BASE]   (PCRE2_CFLAGS / PCRE2_LIBS as for make)
 set -uo pipefail
 cd "$(dirname "$0")/.."
-PART=${1:?usage: bench/gpu_checkup.sh test|mini|ab|fold|wgmma|quick|persistent|queued|workload|sweep|sweep120 [BASE]}
+PART=${1:?usage: bench/gpu_checkup.sh test|mini|ab|fold|wgmma|quick|persistent|queued|workload|sweep|sweep120|onetile [BASE]}
 BASE=${2:-.carry/base}
 OUT=${OUT:-/tmp}
 MK=(make -s -j"$(nproc)" PCRE2_CFLAGS="${PCRE2_CFLAGS:-}" PCRE2_LIBS="${PCRE2_LIBS:--lpcre2-8}")
@@ -239,5 +249,45 @@ sweep | sweep120)
         done
     fi
     ;;
-*) echo "gpu_checkup: unknown part $PART (test, mini, ab, fold, wgmma, quick, persistent, queued, workload, sweep, sweep120)"; exit 2 ;;
+onetile)
+    NF="-O3 -std=c++17 -gencode arch=compute_90a,code=sm_90a -Xcompiler -Wall,-Wextra,-Werror"
+    declare -A KNOB=([cur]="" [xd]="-DX_AHEAD_ONE_TILE=1" [u4]="-DMXFP4_DECODE_CHUNKS=4" [u6]="-DMXFP4_DECODE_CHUNKS=6")
+    VARIANTS=${ONETILE_VARIANTS:-cur xd u4} # u6 too where the call has time
+    pids=()
+    for v in $VARIANTS; do
+        "${MK[@]}" B=build_$v NVCC_FLAGS="$NF ${KNOB[$v]}" build_$v/bench_gpu build_$v/test_gpu build_$v/gen_model build_$v/convert_hf >"$OUT/build_$v.log" 2>&1 &
+        pids+=($!)
+    done
+    (cd "$BASE" && "${MK[@]}" build/bench_gpu) >"$OUT/build_base.log" 2>&1 & pids+=($!)
+    for p in "${pids[@]}"; do wait "$p" || { echo "gpu_checkup: a build failed"; tail -n 5 "$OUT"/build_*.log; exit 1; }; done
+    build_cur/gen_model /tmp/g20_2l.bin --preset 20b --layers 2 --vocab 4096 >/dev/null
+    build_cur/convert_hf tests/fixtures/hf_mxfp4 /tmp/hf_mxfp4.bin 2>/dev/null
+    tests() { for v in $VARIANTS; do for m in g20_2l hf_mxfp4; do
+        build_$v/test_gpu /tmp/$m.bin 1e-4 >"/tmp/onetile_${v}_$m.log" 2>&1
+        echo "test_gpu $v $m: $(grep -c '^PASS' "/tmp/onetile_${v}_$m.log") passed, $(grep -c '^FAIL' "/tmp/onetile_${v}_$m.log") failed"
+    done; done; }
+    declare -A R
+    for round in 1 2; do
+        for cfg in "20b:mxfp4 1 2" "20b:mxfp4 4 4" "20b:mxfp4 8 8" "20b 1 2"; do
+            read -r m b r <<<"$cfg"
+            for v in base $VARIANTS; do
+                bin=build_$v/bench_gpu; [ $v = base ] && bin=$BASE/build/bench_gpu
+                [ "$m" = 20b ] && [ "${v:0:1}" = u ] && continue # the MXFP4 knob: the same binary as cur for BF16
+                d=$(timeout 60 "$bin" --dummy "$m" --batch "$b" --requests "$r" --prompt 64 --new 128 2>&1 | tail -n 1 | grep -oE 'decode_tok_s=[0-9.]+' | cut -d= -f2)
+                R["$m b$b $v"]="${R["$m b$b $v"]:-} ${d:-ERR}"
+            done
+        done
+    done
+    for k in "${!R[@]}"; do echo "$k:${R[$k]}"; done | sort -V
+    tests # after the timings: nothing else runs on the GPU beside them
+    for v in base u4; do
+        bin=build_$v/bench_gpu; [ $v = base ] && bin=$BASE/build/bench_gpu
+        timeout 100 ncu --kernel-name-base demangled --kernel-name "regex:matmul_kernel<2, 2, 1" --launch-skip 100 --launch-count 1 \
+            --section SpeedOfLight --metrics 'regex:smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio' \
+            "$bin" --dummy 20b:mxfp4 --batch 1 --requests 1 --prompt 16 --new 8 >"$OUT/ncu_onetile_$v.txt" 2>&1
+        echo "ncu gate_up b1, $v: $(grep -E 'Duration|DRAM Throughput' "$OUT/ncu_onetile_$v.txt" | awk '{print $1, $2, $NF}' | tr '\n' ' ')"
+        grep -E 'stalled' "$OUT/ncu_onetile_$v.txt" | awk '{print "  ", $1, $NF}' | sort -k2 -gr | head -n 6
+    done
+    ;;
+*) echo "gpu_checkup: unknown part $PART (test, mini, ab, fold, wgmma, quick, persistent, queued, workload, sweep, sweep120, onetile)"; exit 2 ;;
 esac

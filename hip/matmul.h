@@ -33,6 +33,16 @@
  * they still arrive before they are needed (H100, batch 1, the o and q/k/v
  * matmuls: 284 -> 287.5 tok/s at 300-400 ns, 600 ns too slow). */
 #define PRELOAD_PACE_NS 350
+/* Experiments' knobs for the decode-sized path (one token tile), built with
+ * -D: the defaults are what is measured best. X_AHEAD_ONE_TILE: x staged one
+ * group ahead by async copies, as at several tiles (0: off; 1: the dense
+ * matmuls only; 2: every matmul, ledger L174: batch 1 -2.5% / -4.2%, batch
+ * 8 +3.3% on an H200); MXFP4_DECODE_CHUNKS (below): weight bytes in flight
+ * a warp at batch 1 (4: 146 registers, no spills). bench/gpu_checkup.sh
+ * `onetile` compares them. */
+#ifndef X_AHEAD_ONE_TILE
+#define X_AHEAD_ONE_TILE 0
+#endif
 
 enum { MM_PARTIAL, MM_BIAS, MM_SWIGLU }; /* dense partial sums; the experts' down (+ bias) and gate_up (+ SwiGLU) */
 
@@ -74,7 +84,11 @@ __device__ inline void set_route(int *routing, int z, int expert, int first, int
  * gate_up with 3 (the 20b shape's 45 chunks in 15 whole groups), down with 2
  * (H100, batch 1: 314 -> 324 tok/s against 4 / 4; 3 / 3, 2 / 2, 4 / 3 and
  * 3 / 1 measured lower: ledger L94-L96). */
+#ifndef MXFP4_DECODE_CHUNKS
+#define MXFP4_DECODE_CHUNKS 2 /* MXFP4's chunks a group (Lane::U); an experiment's knob, see X_AHEAD_ONE_TILE */
+#endif
 template <int DT, int MODE> __device__ constexpr int decode_group_chunks() {
+    if (DT == DT_MXFP4) return MXFP4_DECODE_CHUNKS;
     if (DT == DT_BF16 && MODE == MM_SWIGLU) return 3;
     if (DT == DT_BF16 && MODE == MM_BIAS) return 2;
     return Lane<DT>::U;
@@ -121,7 +135,7 @@ template <int DT, int MODE, int NT> struct MatmulShape {
         S = V / 4,
         /* several token tiles: x staged by async copies one group ahead, in
          * two buffers (ledger L133: +4-6% at batch 256-512) */
-        XBUF = NT > 1 ? 2 : 1
+        XBUF = NT > 1 || X_AHEAD_ONE_TILE ? 2 : 1
     };
     typedef uint4 Staging[XBUF][U][S][NT][WARP];
 };
@@ -273,7 +287,7 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
 
     /* NT > 1 staging: thread -> its token my_tl and every n_cols-th column */
     const int my_tl = threadIdx.x % (8 * NT), my_col0 = threadIdx.x / (8 * NT), n_cols = MW * WARP / (8 * NT);
-    const uint4 *my_row = NT > 1 && my_tl < n_valid ? xrow_of(J, experts, first, t0 + my_tl) : nullptr;
+    const uint4 *my_row = (NT > 1 || X_AHEAD_ONE_TILE) && my_tl < n_valid ? xrow_of(J, experts, first, t0 + my_tl) : nullptr;
 
     const int chunks = (K + CH - 1) / CH, c0 = split * chunks / J.splits, c1 = (split + 1) * chunks / J.splits;
     /* The lane's weights of the U chunks from cb (zeros past c1 or K). */
@@ -384,11 +398,28 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
         if (jobs.pace_ns) sleep_ns((unsigned)jobs.pace_ns);
         load_group(wb0, wb1, c0 + U, jobs.pace_ns);
         if (weights_first) gate.wait(); /* x and the outputs' previous readers */
+        /* X_AHEAD_ONE_TILE: x staged one group ahead as at several tiles */
+        const bool x_ahead = X_AHEAD_ONE_TILE == 2 || (X_AHEAD_ONE_TILE == 1 && !experts);
+        auto multiply_ahead = [&](const RawWeights<DT>(&w0)[MT][U], const RawWeights<DT>(&w1)[MT][U], int cb, int buf) {
+            if (cb + U < c1) stage_async(buf ^ 1, cb + U);
+            else async_copy_commit();
+            async_copy_wait<1>();
+            __syncthreads();
+            staged = staged_all[buf];
+            mma_group(w0, w1, cb);
+            __syncthreads();
+        };
+        if (x_ahead) {
+            __syncthreads(); /* the zeros are written before any copy lands */
+            stage_async(0, c0);
+        }
         for (int cb = c0; cb < c1; cb += 2 * U) {
-            multiply_group(wa0, wa1, cb);
+            if (x_ahead) multiply_ahead(wa0, wa1, cb, 0);
+            else multiply_group(wa0, wa1, cb);
             if (cb + 2 * U < c1) load_group(wa0, wa1, cb + 2 * U);
             if (cb + U >= c1) break;
-            multiply_group(wb0, wb1, cb + U);
+            if (x_ahead) multiply_ahead(wb0, wb1, cb + U, 1);
+            else multiply_group(wb0, wb1, cb + U);
             if (cb + 3 * U < c1) load_group(wb0, wb1, cb + 3 * U);
         }
     } else {
