@@ -53,11 +53,12 @@
 #             dense matmuls), MXFP4_DECODE_CHUNKS=4 (more weight bytes in
 #             flight a warp; ONETILE_VARIANTS="cur xd u4 u6" adds 6), each
 #             in its own build folder, against BASE,
-#             in turn, two rounds: 20b:mxfp4 at batch 1, 4 and 8, 20b at
-#             batch 1; test_gpu of every variant on the 20b-layer model and
-#             the HF MXFP4 fixture (bit for bit as ever: the knobs move no
-#             sum); then the b1 gate_up's stall reasons (ncu) of BASE and
-#             MXFP4_DECODE_CHUNKS=4
+#             in turn (the second round in the reverse order), two rounds:
+#             20b:mxfp4 at batch 1, 4 and 8, 20b at batch 1; test_gpu of
+#             every variant on the 20b-layer model and the HF MXFP4 fixture,
+#             also with GETP_PERSISTENT_MOE=1 (bit for bit as ever: the knobs
+#             move no sum); then the b1 gate_up's stall reasons (ncu) of BASE
+#             and the first MXFP4_DECODE_CHUNKS variant
 # BASE is a source tree of the last commit measured on a GPU (git archive C |
 # tar -x -C BASE), carried with the working tree (.carry/base).
 # usage: bench/gpu_checkup.sh PART [BASE]   (PCRE2_CFLAGS / PCRE2_LIBS as for make)
@@ -250,27 +251,43 @@ sweep | sweep120)
     fi
     ;;
 onetile)
-    NF="-O3 -std=c++17 -gencode arch=compute_90a,code=sm_90a -Xcompiler -Wall,-Wextra,-Werror"
+    # the Makefile's NVCC_FLAGS, plus each variant's knob
+    NF=$(make -s -f Makefile -f - print-nvcc-flags <<<'print-nvcc-flags: ; @echo $(NVCC_FLAGS)')
     declare -A KNOB=([cur]="" [xd]="-DX_AHEAD_ONE_TILE=1" [u4]="-DMXFP4_DECODE_CHUNKS=4" [u6]="-DMXFP4_DECODE_CHUNKS=6")
     VARIANTS=${ONETILE_VARIANTS:-cur xd u4} # u6 too where the call has time
+    for v in $VARIANTS; do [ -n "${KNOB[$v]+set}" ] || { echo "gpu_checkup: unknown variant $v (cur, xd, u4, u6)"; exit 2; }; done
     pids=()
     for v in $VARIANTS; do
         "${MK[@]}" B=build_$v NVCC_FLAGS="$NF ${KNOB[$v]}" build_$v/bench_gpu build_$v/test_gpu build_$v/gen_model build_$v/convert_hf >"$OUT/build_$v.log" 2>&1 &
         pids+=($!)
     done
     (cd "$BASE" && "${MK[@]}" build/bench_gpu) >"$OUT/build_base.log" 2>&1 & pids+=($!)
-    for p in "${pids[@]}"; do wait "$p" || { echo "gpu_checkup: a build failed"; tail -n 5 "$OUT"/build_*.log; exit 1; }; done
-    build_cur/gen_model /tmp/g20_2l.bin --preset 20b --layers 2 --vocab 4096 >/dev/null
-    build_cur/convert_hf tests/fixtures/hf_mxfp4 /tmp/hf_mxfp4.bin 2>/dev/null
-    tests() { for v in $VARIANTS; do for m in g20_2l hf_mxfp4; do
-        build_$v/test_gpu /tmp/$m.bin 1e-4 >"/tmp/onetile_${v}_$m.log" 2>&1
-        echo "test_gpu $v $m: $(grep -c '^PASS' "/tmp/onetile_${v}_$m.log") passed, $(grep -c '^FAIL' "/tmp/onetile_${v}_$m.log") failed"
-    done; done; }
+    for p in "${pids[@]}"; do
+        wait "$p" || { echo "gpu_checkup: a build failed"; tail -n 5 "$OUT"/build_*.log; kill "${pids[@]}" 2>/dev/null; exit 1; }
+    done
+    first=${VARIANTS%% *}
+    build_$first/gen_model /tmp/g20_2l.bin --preset 20b --layers 2 --vocab 4096 >/dev/null
+    build_$first/convert_hf tests/fixtures/hf_mxfp4 /tmp/hf_mxfp4.bin 2>/dev/null
+    # each variant on two models, and its batch-1 experts in the persistent kernel
+    tests() {
+        local v run m env log
+        for v in $VARIANTS; do
+            for run in g20_2l hf_mxfp4 hf_mxfp4:GETP_PERSISTENT_MOE=1; do
+                m=${run%%:*} env=X=0; [ "$run" != "$m" ] && env=${run#*:}
+                log=/tmp/onetile_${v}_${run//[:=]/_}.log
+                env "$env" build_$v/test_gpu /tmp/$m.bin 1e-4 >"$log" 2>&1
+                local rc=$? p f; p=$(grep -c '^PASS' "$log") f=$(grep -c '^FAIL' "$log")
+                echo "test_gpu $v $run: $p passed, $f failed$([ $rc != 0 ] && [ "$f" = 0 ] && echo ", exit $rc without a FAIL line: $(tail -n 1 "$log")")"
+                grep '^FAIL' "$log" | head -n 3
+            done
+        done
+    }
     declare -A R
     for round in 1 2; do
+        order="base $VARIANTS"; [ $round = 2 ] && order=$(tr ' ' '\n' <<<"$order" | tac | tr '\n' ' ') # the other way round
         for cfg in "20b:mxfp4 1 2" "20b:mxfp4 4 4" "20b:mxfp4 8 8" "20b 1 2"; do
             read -r m b r <<<"$cfg"
-            for v in base $VARIANTS; do
+            for v in $order; do
                 bin=build_$v/bench_gpu; [ $v = base ] && bin=$BASE/build/bench_gpu
                 [ "$m" = 20b ] && [ "${v:0:1}" = u ] && continue # the MXFP4 knob: the same binary as cur for BF16
                 d=$(timeout 60 "$bin" --dummy "$m" --batch "$b" --requests "$r" --prompt 64 --new 128 2>&1 | tail -n 1 | grep -oE 'decode_tok_s=[0-9.]+' | cut -d= -f2)
@@ -280,7 +297,7 @@ onetile)
     done
     for k in "${!R[@]}"; do echo "$k:${R[$k]}"; done | sort -V
     tests # after the timings: nothing else runs on the GPU beside them
-    for v in base u4; do
+    for v in base $(grep -oE 'u[46]' <<<"$VARIANTS" | head -n 1); do
         bin=build_$v/bench_gpu; [ $v = base ] && bin=$BASE/build/bench_gpu
         timeout 100 ncu --kernel-name-base demangled --kernel-name "regex:matmul_kernel<2, 2, 1" --launch-skip 100 --launch-count 1 \
             --section SpeedOfLight --metrics 'regex:smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio' \

@@ -38,8 +38,10 @@
  * group ahead by async copies, as at several tiles (0: off; 1: the dense
  * matmuls only; 2: every matmul, ledger L174: batch 1 -2.5% / -4.2%, batch
  * 8 +3.3% on an H200); MXFP4_DECODE_CHUNKS (below): weight bytes in flight
- * a warp at batch 1 (4: 146 registers, no spills). bench/gpu_checkup.sh
- * `onetile` compares them. */
+ * a warp at batch 1 (matmul_kernel: 4: 128-131 registers, 6: 158-160, no
+ * spills; the persistent moe_tail_kernel, capped at 128, spills 236-260
+ * bytes at 4). X_AHEAD_ONE_TILE=1 costs the dense BF16 kernel a 20-byte
+ * spill at its 168 cap. bench/gpu_checkup.sh `onetile` compares them. */
 #ifndef X_AHEAD_ONE_TILE
 #define X_AHEAD_ONE_TILE 0
 #endif
@@ -135,7 +137,10 @@ template <int DT, int MODE, int NT> struct MatmulShape {
         S = V / 4,
         /* several token tiles: x staged by async copies one group ahead, in
          * two buffers (ledger L133: +4-6% at batch 256-512) */
-        XBUF = NT > 1 || X_AHEAD_ONE_TILE ? 2 : 1
+        /* one token tile: x staged ahead too (X_AHEAD_ONE_TILE; 1: the
+         * dense matmuls, MM_PARTIAL, only) */
+        X_AHEAD = NT == 1 && (X_AHEAD_ONE_TILE == 2 || (X_AHEAD_ONE_TILE == 1 && MODE == MM_PARTIAL)),
+        XBUF = NT > 1 || X_AHEAD ? 2 : 1
     };
     typedef uint4 Staging[XBUF][U][S][NT][WARP];
 };
@@ -287,7 +292,7 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
 
     /* NT > 1 staging: thread -> its token my_tl and every n_cols-th column */
     const int my_tl = threadIdx.x % (8 * NT), my_col0 = threadIdx.x / (8 * NT), n_cols = MW * WARP / (8 * NT);
-    const uint4 *my_row = (NT > 1 || X_AHEAD_ONE_TILE) && my_tl < n_valid ? xrow_of(J, experts, first, t0 + my_tl) : nullptr;
+    const uint4 *my_row = (NT > 1 || Shape::X_AHEAD) && my_tl < n_valid ? xrow_of(J, experts, first, t0 + my_tl) : nullptr;
 
     const int chunks = (K + CH - 1) / CH, c0 = split * chunks / J.splits, c1 = (split + 1) * chunks / J.splits;
     /* The lane's weights of the U chunks from cb (zeros past c1 or K). */
@@ -399,7 +404,7 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
         load_group(wb0, wb1, c0 + U, jobs.pace_ns);
         if (weights_first) gate.wait(); /* x and the outputs' previous readers */
         /* X_AHEAD_ONE_TILE: x staged one group ahead as at several tiles */
-        const bool x_ahead = X_AHEAD_ONE_TILE == 2 || (X_AHEAD_ONE_TILE == 1 && !experts);
+        constexpr bool x_ahead = Shape::X_AHEAD;
         auto multiply_ahead = [&](const RawWeights<DT>(&w0)[MT][U], const RawWeights<DT>(&w1)[MT][U], int cb, int buf) {
             if (cb + U < c1) stage_async(buf ^ 1, cb + U);
             else async_copy_commit();
