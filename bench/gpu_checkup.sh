@@ -49,15 +49,17 @@
 #   sweep120  the same for 120b MXFP4 (1, 64, 256, 512; prefill), then the
 #             ShareGPT-like run on it, exact and bf16
 #   onetile   the decode-sized path's compile-time knobs (hip/matmul.h; issue
-#             25): this tree as is, X_AHEAD_ONE_TILE=1 (x staged ahead in the
-#             dense matmuls), MXFP4_DECODE_CHUNKS=4 (more weight bytes in
-#             flight a warp; ONETILE_VARIANTS="cur xd u4 u6" adds 6), each
+#             25): this tree as is (X_AHEAD_ONE_TILE=1 since session 25),
+#             x0 (X_AHEAD_ONE_TILE=0), u4 (MXFP4_DECODE_CHUNKS=4: more weight
+#             bytes in flight a warp; ONETILE_VARIANTS="cur x0 x2 u4 u6" adds
+#             x staged ahead in every matmul and 6 chunks), each
 #             in its own build folder, against BASE,
 #             in turn (the second round in the reverse order), two rounds:
 #             20b:mxfp4 at batch 1, 4 and 8, 20b at batch 1; test_gpu of
 #             every variant on the 20b-layer model and the HF MXFP4 fixture,
 #             also with GETP_PERSISTENT_MOE=1 (bit for bit as ever: the knobs
-#             move no sum); then the b1 gate_up's stall reasons (ncu) of BASE
+#             move no sum); then each one's kernels at batch 1 (GETP_PROFILE)
+#             and the b1 gate_up's stall reasons (ncu) of BASE
 #             and the first MXFP4_DECODE_CHUNKS variant
 # BASE is a source tree of the last commit measured on a GPU (git archive C |
 # tar -x -C BASE), carried with the working tree (.carry/base).
@@ -253,9 +255,9 @@ sweep | sweep120)
 onetile)
     # the Makefile's NVCC_FLAGS, plus each variant's knob
     NF=$(make -s -f Makefile -f - print-nvcc-flags <<<'print-nvcc-flags: ; @echo $(NVCC_FLAGS)')
-    declare -A KNOB=([cur]="" [xd]="-DX_AHEAD_ONE_TILE=1" [u4]="-DMXFP4_DECODE_CHUNKS=4" [u6]="-DMXFP4_DECODE_CHUNKS=6")
-    VARIANTS=${ONETILE_VARIANTS:-cur xd u4} # u6 too where the call has time
-    for v in $VARIANTS; do [ -n "${KNOB[$v]+set}" ] || { echo "gpu_checkup: unknown variant $v (cur, xd, u4, u6)"; exit 2; }; done
+    declare -A KNOB=([cur]="" [x0]="-DX_AHEAD_ONE_TILE=0" [x2]="-DX_AHEAD_ONE_TILE=2" [u4]="-DMXFP4_DECODE_CHUNKS=4" [u6]="-DMXFP4_DECODE_CHUNKS=6")
+    VARIANTS=${ONETILE_VARIANTS:-cur x0 u4} # u6, x2 too where the call has time
+    for v in $VARIANTS; do [ -n "${KNOB[$v]+set}" ] || { echo "gpu_checkup: unknown variant $v (${!KNOB[*]})"; exit 2; }; done
     pids=()
     for v in $VARIANTS; do
         "${MK[@]}" B=build_$v NVCC_FLAGS="$NF ${KNOB[$v]}" build_$v/bench_gpu build_$v/test_gpu build_$v/gen_model build_$v/convert_hf >"$OUT/build_$v.log" 2>&1 &
@@ -297,9 +299,15 @@ onetile)
     done
     for k in "${!R[@]}"; do echo "$k:${R[$k]}"; done | sort -V
     tests # after the timings: nothing else runs on the GPU beside them
+    # per kernel at batch 1 (GETP_PROFILE: graphs off), BASE and each variant
+    for v in base $VARIANTS; do
+        bin=build_$v/bench_gpu; [ $v = base ] && bin=$BASE/build/bench_gpu
+        GETP_PROFILE=1 timeout 60 "$bin" --dummy 20b:mxfp4 --batch 1 --requests 1 --prompt 16 --new 64 2>&1 |
+            grep -E "GETP_PROFILE: +(qkv|attention|o matmul|post|gate_up|down|combine)" | awk -v v=$v '{printf "%s %s=%s ", (NR == 1 ? "profile b1 " v ":" : ""), $2, $(NF-5)} END {print ""}'
+    done
     for v in base $(grep -oE 'u[46]' <<<"$VARIANTS" | head -n 1); do
         bin=build_$v/bench_gpu; [ $v = base ] && bin=$BASE/build/bench_gpu
-        timeout 100 ncu --kernel-name-base demangled --kernel-name "regex:matmul_kernel<2, 2, 1" --launch-skip 100 --launch-count 1 \
+        timeout 100 ncu --kernel-name-base demangled --kernel-name "regex:matmul_kernel<.int.2, .int.2, .int.1," --launch-skip 100 --launch-count 1 \
             --section SpeedOfLight --metrics 'regex:smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio' \
             "$bin" --dummy 20b:mxfp4 --batch 1 --requests 1 --prompt 16 --new 8 >"$OUT/ncu_onetile_$v.txt" 2>&1
         echo "ncu gate_up b1, $v: $(grep -E 'Duration|DRAM Throughput' "$OUT/ncu_onetile_$v.txt" | awk '{print $1, $2, $NF}' | tr '\n' ' ')"

@@ -33,17 +33,17 @@
  * they still arrive before they are needed (H100, batch 1, the o and q/k/v
  * matmuls: 284 -> 287.5 tok/s at 300-400 ns, 600 ns too slow). */
 #define PRELOAD_PACE_NS 350
-/* Experiments' knobs for the decode-sized path (one token tile), built with
- * -D: the defaults are what is measured best. X_AHEAD_ONE_TILE: x staged one
- * group ahead by async copies, as at several tiles (0: off; 1: the dense
- * matmuls only; 2: every matmul, ledger L174: batch 1 -2.5% / -4.2%, batch
- * 8 +3.3% on an H200); MXFP4_DECODE_CHUNKS (below): weight bytes in flight
- * a warp at batch 1 (matmul_kernel: 4: 128-131 registers, 6: 158-160, no
- * spills; the persistent moe_tail_kernel, capped at 128, spills 236-260
- * bytes at 4). X_AHEAD_ONE_TILE=1 costs the dense BF16 kernel a 20-byte
- * spill at its 168 cap. bench/gpu_checkup.sh `onetile` compares them. */
+/* Knobs of the decode-sized path (one token tile), built with -D: the
+ * defaults are what is measured best. X_AHEAD_ONE_TILE: x staged one group
+ * ahead by async copies, as at several tiles (0: off; 1: the dense
+ * matmuls only, the default: batch 4 +1.2%, batch 8 +3.8%, batch 1 level,
+ * H100, ledger L177; 2: every matmul, L174: batch 1 -2.5% / -4.2%);
+ * MXFP4_DECODE_CHUNKS (below): weight bytes in flight a warp at batch 1
+ * (4: 128-131 registers, no spills; batch 1 -1.8%, batch 8 -13%: L176).
+ * X_AHEAD_ONE_TILE=1 costs the dense BF16 kernel a 20-byte spill at its
+ * 168 cap. bench/gpu_checkup.sh `onetile` compares them. */
 #ifndef X_AHEAD_ONE_TILE
-#define X_AHEAD_ONE_TILE 0
+#define X_AHEAD_ONE_TILE 1
 #endif
 
 enum { MM_PARTIAL, MM_BIAS, MM_SWIGLU }; /* dense partial sums; the experts' down (+ bias) and gate_up (+ SwiGLU) */
