@@ -26,24 +26,37 @@ __device__ inline uint32_t e8m0_folded_bf16x2(uint32_t s) { return (s + 126u) <<
 /* The scale pair a lane keeps for its chunk: folded (one multiply a value
  * pair) or plain (two). */
 template <bool FOLD> __device__ inline uint32_t mxfp4_scale_pair(uint32_t s) { return FOLD ? e8m0_folded_bf16x2(s) : e8m0_bf16x2(s); }
-/* The lane's V values of row r from column k; zeros when !ok. FOLD: see
+/* Where row r of a row-major weight starts: its values and (MXFP4) its
+ * scale bytes. Worked out once a lane, so that each chunk's load is an add. */
+struct WeightRow {
+    const uint8_t *values, *scales;
+};
+template <int DT> __device__ inline WeightRow weight_row(const WeightView &w, long r) {
+    if (DT == DT_MXFP4) return {w.data + (size_t)r * (w.cols / 2), w.scales + (size_t)r * (w.cols / 32)};
+    return {w.data + (size_t)r * w.cols * (DT == DT_BF16 ? 2 : 4), nullptr};
+}
+/* The lane's V values of a row from column k; zeros when !ok. FOLD: see
  * mxfp4_scale_pair. */
-template <int DT, bool FOLD = false> __device__ inline void load_raw(const WeightView &w, long r, int k, bool ok, RawWeights<DT> &raw) {
+template <int DT, bool FOLD = false> __device__ inline void load_raw_row(const WeightRow &row, int k, bool ok, RawWeights<DT> &raw) {
     for (int i = 0; i < Lane<DT>::WORDS; i++) raw.v[i] = make_uint4(0, 0, 0, 0);
     raw.scale2 = 0;
     if (!ok) return;
     if (DT == DT_BF16) {
-        const uint4 *p = (const uint4 *)(w.data + ((size_t)r * w.cols + k) * 2);
+        const uint4 *p = (const uint4 *)(row.values + (size_t)k * 2);
 #pragma unroll
         for (int i = 0; i < Lane<DT>::WORDS; i++) raw.v[i] = p[i];
     } else if (DT == DT_F32) {
-        const uint4 *p = (const uint4 *)(w.data + ((size_t)r * w.cols + k) * 4);
+        const uint4 *p = (const uint4 *)(row.values + (size_t)k * 4);
         raw.v[0] = p[0];
         raw.v[(Lane<DT>::WORDS - 1)] = p[1];
     } else {
-        raw.v[0] = *(const uint4 *)(w.data + (size_t)r * (w.cols / 2) + k / 2);
-        raw.scale2 = mxfp4_scale_pair<FOLD>(w.scales[(size_t)r * (w.cols / 32) + k / 32]);
+        raw.v[0] = *(const uint4 *)(row.values + k / 2);
+        raw.scale2 = mxfp4_scale_pair<FOLD>(row.scales[k / 32]);
     }
+}
+/* load_raw_row of row r. */
+template <int DT, bool FOLD = false> __device__ inline void load_raw(const WeightView &w, long r, int k, bool ok, RawWeights<DT> &raw) {
+    load_raw_row<DT, FOLD>(weight_row<DT>(w, r), k, ok, raw);
 }
 
 /* load_raw for tiled expert weights: slot g + 8h of global tile `tile`, chunk c. */
@@ -80,8 +93,19 @@ template <int DT, bool FOLD = false> __device__ inline void unpack_step(const Ra
          * one product by 2^126 x scale, exact where that is a bf16) */
         const uint32_t two_126 = 0x7E807E80u;
         for (int h = 0; h < 2; h++) { /* values 4s+2h, 4s+2h+1: pair 2(s%2)+h of word s/2 (mxfp4_pair_order) */
-            uint32_t t = word_of(raw.v[0], s / 2) >> (4 * (2 * (s % 2) + h)); /* the pair at bits 0..3 and 16..19 */
-            uint32_t bits = (t & 0x00070007u) << 6 | (t & 0x00080008u) << 12;
+            const uint32_t w = word_of(raw.v[0], s / 2);
+            const int p = 2 * (s % 2) + h;
+            uint32_t bits;
+            if (MXFP4_WORD_LAYOUT) { /* see mxfp4_bit_place */
+                const uint32_t M = 0x81C081C0u;
+                bits = p == 0   ? w & M
+                       : p == 2 ? w << 3 & M
+                       : p == 3 ? w << 6 & M
+                                : (w >> 4 & 0x00C000C0u) | (w >> 5 & 0x01000100u) | (w << 1 & 0x80008000u);
+            } else {
+                uint32_t t = w >> (4 * p); /* the pair at bits 0..3 and 16..19 */
+                bits = (t & 0x00070007u) << 6 | (t & 0x00080008u) << 12;
+            }
             hi[h] = FOLD ? bf16x2_mul(bits, raw.scale2) : bf16x2_mul(bf16x2_mul(bits, two_126), raw.scale2);
         }
         lo[0] = lo[1] = 0;

@@ -60,13 +60,42 @@ __host__ __device__ inline long tiled_index(int slot, int c, int q, int w, int W
  * (row 2g), slot g+8 its up (row 2g+1), which meet in one lane. */
 __host__ __device__ inline int tile_slot_of_row(int row, bool swiglu) { return swiglu ? (row % 2) * 8 + row / 2 : row; }
 
-/* MXFP4 values on the device lie in pair order within each 32-bit word:
- * the file's byte p (values 2p, 2p + 1 as its low and high nibble) becomes
- * nibbles p and p + 4, so the pair (2p, 2p + 1) is the word shifted right
- * by 4p, its values at bits 0..3 and 16..19: the two halves of a bf16
- * pair, with no byte to extract (weights.hip reorders every expert stack
- * once after the upload; only expert matrices may be MXFP4). */
+/* MXFP4 values on the device lie in pair order within each 32-bit word
+ * (weights.hip reorders every expert stack once after the upload; only
+ * expert matrices may be MXFP4): the file's byte p holds values 2p, 2p + 1
+ * (low and high nibble), the pair that becomes one bf16 pair, 2p in its
+ * low half. MXFP4_WORD_LAYOUT 0: byte p becomes nibbles p and p + 4, so
+ * the pair is the word shifted right by 4p, its values at bits 0..3 and
+ * 16..19. 1: see mxfp4_bit_place. */
+/* MXFP4_WORD_LAYOUT 1 (the default; 0: the plain pair order below, -D):
+ * each pair's bits lie where one shift (or none) and one AND make its bf16
+ * pair, a value's sign 9 bits above its magnitude's lowest bit: pair 0 at
+ * bits 6-8 and 15 (the bf16 places), pair 2 three bits lower, pair 3 six;
+ * pair 1 fills the rest (magnitude's low two bits at 10-11, its top bit at
+ * 13, the sign at 14; three shifts). About 11 instructions a word instead
+ * of 16 (matmul_load.h, unpack_step); the high value of each pair 16 bits
+ * up, as before. No four shifts of one 16-bit pattern tile a word (checked
+ * exhaustively), hence pair 1. H100, ledger L180: batch 1 +1.6%, batch 8
+ * +1.8% on top of ONE_TILE_LEAN. */
+#ifndef MXFP4_WORD_LAYOUT
+#define MXFP4_WORD_LAYOUT 1
+#endif
+/* Where MXFP4_WORD_LAYOUT 1 puts the bits (m, e0, e1, s) of pair p's low value. */
+__host__ __device__ inline int mxfp4_bit_place(int p, int bit) {
+    const int lowest[4] = {6, 10, 3, 0}; /* m's place; e0, e1 follow (pair 1: e1 at 13), s at m + 9 (pair 1: 14) */
+    if (p == 1) return bit == 0 ? 10 : bit == 1 ? 11 : bit == 2 ? 13 : 14;
+    return bit < 3 ? lowest[p] + bit : lowest[p] + 9;
+}
 __host__ __device__ inline uint32_t mxfp4_pair_order(uint32_t w) {
+    if (MXFP4_WORD_LAYOUT) {
+        uint32_t out = 0;
+        for (int p = 0; p < 4; p++)
+            for (int bit = 0; bit < 4; bit++) {
+                out |= (w >> (8 * p + bit) & 1u) << mxfp4_bit_place(p, bit);
+                out |= (w >> (8 * p + 4 + bit) & 1u) << (mxfp4_bit_place(p, bit) + 16);
+            }
+        return out;
+    }
     uint32_t even = 0, odd = 0;
     for (int p = 0; p < 4; p++) {
         even |= (w >> (8 * p) & 0xFu) << (4 * p);
