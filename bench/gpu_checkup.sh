@@ -293,7 +293,7 @@ onetile)
             read -r m b r <<<"$cfg"
             for v in $order; do
                 bin=build_$v/bench_gpu; [ $v = base ] && bin=$BASE/build/bench_gpu
-                [ "$m" = 20b ] && [ "${v:0:1}" = u ] && continue # the MXFP4 knob: the same binary as cur for BF16
+                [ "$m" = 20b ] && { [ "${v:0:1}" = u ] || [ "$v" = lay0 ]; } && continue # MXFP4 knobs: the same as cur for BF16
                 d=$(timeout 60 "$bin" --dummy "$m" --batch "$b" --requests "$r" --prompt 64 --new 128 2>&1 | tail -n 1 | grep -oE 'decode_tok_s=[0-9.]+' | cut -d= -f2)
                 R["$m b$b $v"]="${R["$m b$b $v"]:-} ${d:-ERR}"
             done

@@ -53,8 +53,9 @@
  * schedule across (the SASS of batch 1's gate_up had about 33
  * instructions a step, 26 a load, an ISETP + BRA around each step).
  * H100, ledger L179: 20b:mxfp4 batch 1 +18%, batch 8 +11%, 20b batch 1
- * +2.7%. 0: as before (the opt-in persistent kernel spills 12-28 bytes
- * there, 28-108 with it). */
+ * +2.7%. 0: as before. With it the opt-in persistent kernel
+ * (GETP_PERSISTENT_MOE) spills 28-108 bytes (12-28 without; its speed
+ * with it not measured). */
 #ifndef ONE_TILE_LEAN
 #define ONE_TILE_LEAN 1
 #endif

@@ -27,7 +27,8 @@ __device__ inline uint32_t e8m0_folded_bf16x2(uint32_t s) { return (s + 126u) <<
  * pair) or plain (two). */
 template <bool FOLD> __device__ inline uint32_t mxfp4_scale_pair(uint32_t s) { return FOLD ? e8m0_folded_bf16x2(s) : e8m0_bf16x2(s); }
 /* Where row r of a row-major weight starts: its values and (MXFP4) its
- * scale bytes. Worked out once a lane, so that each chunk's load is an add. */
+ * scale bytes. The one-token-tile path (ONE_TILE_LEAN) works it out once a
+ * lane, so that each chunk's load is an add; load_raw, once a load. */
 struct WeightRow {
     const uint8_t *values, *scales;
 };

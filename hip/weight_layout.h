@@ -64,19 +64,19 @@ __host__ __device__ inline int tile_slot_of_row(int row, bool swiglu) { return s
  * (weights.hip reorders every expert stack once after the upload; only
  * expert matrices may be MXFP4): the file's byte p holds values 2p, 2p + 1
  * (low and high nibble), the pair that becomes one bf16 pair, 2p in its
- * low half. MXFP4_WORD_LAYOUT 0: byte p becomes nibbles p and p + 4, so
- * the pair is the word shifted right by 4p, its values at bits 0..3 and
- * 16..19. 1: see mxfp4_bit_place. */
-/* MXFP4_WORD_LAYOUT 1 (the default; 0: the plain pair order below, -D):
- * each pair's bits lie where one shift (or none) and one AND make its bf16
- * pair, a value's sign 9 bits above its magnitude's lowest bit: pair 0 at
- * bits 6-8 and 15 (the bf16 places), pair 2 three bits lower, pair 3 six;
- * pair 1 fills the rest (magnitude's low two bits at 10-11, its top bit at
- * 13, the sign at 14; three shifts). About 11 instructions a word instead
- * of 16 (matmul_load.h, unpack_step); the high value of each pair 16 bits
- * up, as before. No four shifts of one 16-bit pattern tile a word (checked
- * exhaustively), hence pair 1. H100, ledger L180: batch 1 +1.6%, batch 8
- * +1.8% on top of ONE_TILE_LEAN. */
+ * low half, 2p + 1 the same bits 16 places up.
+ * MXFP4_WORD_LAYOUT 0 (-D): byte p becomes nibbles p and p + 4, so the
+ * pair is the word shifted right by 4p, its values at bits 0..3 and
+ * 16..19 (two shifts, two ANDs a pair).
+ * MXFP4_WORD_LAYOUT 1, the default (mxfp4_bit_place): pairs 0, 2 and 3
+ * lie where at most one shift and one AND make their bf16 pair, a value's
+ * sign 9 bits above its magnitude's lowest bit (pair 0 at bits 6-8 and 15,
+ * the bf16 places; pair 2 three bits lower, pair 3 six); pair 1 fills the
+ * rest (magnitude's low two bits at 10-11, its top bit at 13, the sign at
+ * 14: three shifts). About 11 instructions a word instead of 16
+ * (matmul_load.h, unpack_step). No four shifts of one pattern tile a word
+ * (checked exhaustively), hence pair 1. H100, ledger L180: batch 1 +1.6%,
+ * batch 8 +1.8% on top of ONE_TILE_LEAN. */
 #ifndef MXFP4_WORD_LAYOUT
 #define MXFP4_WORD_LAYOUT 1
 #endif
