@@ -53,11 +53,12 @@
  * schedule across (the SASS of batch 1's gate_up had about 33
  * instructions a step, 26 a load, an ISETP + BRA around each step).
  * H100, ledger L179: 20b:mxfp4 batch 1 +18%, batch 8 +11%, 20b batch 1
- * +2.7%. 0: as before. With it the opt-in persistent kernel
- * (GETP_PERSISTENT_MOE) spills 28-108 bytes (12-28 without; its speed
- * with it not measured). */
+ * +2.7%. Off (0) until `make test-gpu` has passed with it on a GPU (test_gpu
+ * on two models and hip_unit_tests have). With it the opt-in persistent
+ * kernel (GETP_PERSISTENT_MOE) spills 28-108 bytes (12-28 without; its
+ * speed with it not measured). */
 #ifndef ONE_TILE_LEAN
-#define ONE_TILE_LEAN 1
+#define ONE_TILE_LEAN 0
 #endif
 
 enum { MM_PARTIAL, MM_BIAS, MM_SWIGLU }; /* dense partial sums; the experts' down (+ bias) and gate_up (+ SwiGLU) */
@@ -314,7 +315,7 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
     if constexpr (lean && !TILED)
 #pragma unroll
         for (int m = 0; m < MT; m++) row0[m] = weight_row<DT>(J.w, r0[m]), row1[m] = weight_row<DT>(J.w, r1[m]);
-    const bool x_hi_only = J.x_hi_only;
+    const bool x_hi_only = lean && J.x_hi_only; /* lean: read once */
     /* The lane's weights of the U chunks from cb (zeros past c1 or K). */
     auto load_group = [&](RawWeights<DT>(&w0)[MT][U], RawWeights<DT>(&w1)[MT][U], int cb, int pace_ns = 0) {
 #pragma unroll
