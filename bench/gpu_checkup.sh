@@ -52,8 +52,9 @@
 #             25): this tree as is (X_AHEAD_ONE_TILE=1 since session 25),
 #             x0 (X_AHEAD_ONE_TILE=0), u4 (MXFP4_DECODE_CHUNKS=4: more weight
 #             bytes in flight a warp; ONETILE_VARIANTS="cur x0 x2 u4 u6" adds
-#             x staged ahead in every matmul and 6 chunks; lean:
-#             ONE_TILE_LEAN=1, lay: that and MXFP4_WORD_LAYOUT=1), each
+#             x staged ahead in every matmul and 6 chunks; ONE_TILE_LEAN and
+#             MXFP4_WORD_LAYOUT are on since session 26: lay0 turns the
+#             layout off, old both), each
 #             in its own build folder, against BASE,
 #             in turn (the second round in the reverse order), two rounds:
 #             20b:mxfp4 at batch 1, 4 and 8, 20b at batch 1; test_gpu of
@@ -257,7 +258,7 @@ onetile)
     # the Makefile's NVCC_FLAGS, plus each variant's knob
     NF=$(make -s -f Makefile -f - print-nvcc-flags <<<'print-nvcc-flags: ; @echo $(NVCC_FLAGS)')
     declare -A KNOB=([cur]="" [x0]="-DX_AHEAD_ONE_TILE=0" [x2]="-DX_AHEAD_ONE_TILE=2" [u4]="-DMXFP4_DECODE_CHUNKS=4" [u6]="-DMXFP4_DECODE_CHUNKS=6"
-        [lean]="-DONE_TILE_LEAN=1" [lay]="-DONE_TILE_LEAN=1 -DMXFP4_WORD_LAYOUT=1")
+        [lay0]="-DMXFP4_WORD_LAYOUT=0" [old]="-DONE_TILE_LEAN=0 -DMXFP4_WORD_LAYOUT=0")
     VARIANTS=${ONETILE_VARIANTS:-cur x0 u4} # u6, x2 too where the call has time
     for v in $VARIANTS; do [ -n "${KNOB[$v]+set}" ] || { echo "gpu_checkup: unknown variant $v (${!KNOB[*]})"; exit 2; }; done
     pids=()

@@ -53,12 +53,11 @@
  * schedule across (the SASS of batch 1's gate_up had about 33
  * instructions a step, 26 a load, an ISETP + BRA around each step).
  * H100, ledger L179: 20b:mxfp4 batch 1 +18%, batch 8 +11%, 20b batch 1
- * +2.7%. Off (0) until `make test-gpu` has passed with it on a GPU (test_gpu
- * on two models and hip_unit_tests have). With it the opt-in persistent
- * kernel (GETP_PERSISTENT_MOE) spills 28-108 bytes (12-28 without; its
- * speed with it not measured). */
+ * +2.7%. The default since `make test-gpu` passed with it (H100, session
+ * 26). With it the opt-in persistent kernel (GETP_PERSISTENT_MOE) spills
+ * 28-108 bytes (12-28 without; its speed with it not measured). */
 #ifndef ONE_TILE_LEAN
-#define ONE_TILE_LEAN 0
+#define ONE_TILE_LEAN 1
 #endif
 
 enum { MM_PARTIAL, MM_BIAS, MM_SWIGLU }; /* dense partial sums; the experts' down (+ bias) and gate_up (+ SwiGLU) */

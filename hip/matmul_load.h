@@ -55,26 +55,9 @@ template <int DT, bool FOLD = false> __device__ inline void load_raw_row(const W
         raw.scale2 = mxfp4_scale_pair<FOLD>(row.scales[k / 32]);
     }
 }
-/* load_raw_row of row r. Its own arithmetic, not load_raw_row's: written
- * through load_raw_row it compiles to other device code (the fatbin
- * differs), and the default build must stay the one `make test-gpu` passed
- * until ONE_TILE_LEAN is the default; then this becomes load_raw_row(weight_row(w, r), ...). */
+/* load_raw_row of row r. */
 template <int DT, bool FOLD = false> __device__ inline void load_raw(const WeightView &w, long r, int k, bool ok, RawWeights<DT> &raw) {
-    for (int i = 0; i < Lane<DT>::WORDS; i++) raw.v[i] = make_uint4(0, 0, 0, 0);
-    raw.scale2 = 0;
-    if (!ok) return;
-    if (DT == DT_BF16) {
-        const uint4 *p = (const uint4 *)(w.data + ((size_t)r * w.cols + k) * 2);
-#pragma unroll
-        for (int i = 0; i < Lane<DT>::WORDS; i++) raw.v[i] = p[i];
-    } else if (DT == DT_F32) {
-        const uint4 *p = (const uint4 *)(w.data + ((size_t)r * w.cols + k) * 4);
-        raw.v[0] = p[0];
-        raw.v[(Lane<DT>::WORDS - 1)] = p[1];
-    } else {
-        raw.v[0] = *(const uint4 *)(w.data + (size_t)r * (w.cols / 2) + k / 2);
-        raw.scale2 = mxfp4_scale_pair<FOLD>(w.scales[(size_t)r * (w.cols / 32) + k / 32]);
-    }
+    load_raw_row<DT, FOLD>(weight_row<DT>(w, r), k, ok, raw);
 }
 
 /* load_raw for tiled expert weights: slot g + 8h of global tile `tile`, chunk c. */

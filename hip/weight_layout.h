@@ -65,11 +65,11 @@ __host__ __device__ inline int tile_slot_of_row(int row, bool swiglu) { return s
  * expert matrices may be MXFP4): the file's byte p holds values 2p, 2p + 1
  * (low and high nibble), the pair that becomes one bf16 pair, 2p in its
  * low half, 2p + 1 the same bits 16 places up.
- * MXFP4_WORD_LAYOUT 0, the default: byte p becomes nibbles p and p + 4,
+ * MXFP4_WORD_LAYOUT 0: byte p becomes nibbles p and p + 4,
  * so the pair is the word shifted right by 4p, its values at bits 0..3 and
  * 16..19 (two shifts, two ANDs a pair).
- * MXFP4_WORD_LAYOUT 1 (-D; the default once `make test-gpu` has passed
- * with it on a GPU; mxfp4_bit_place): pairs 0, 2 and 3
+ * MXFP4_WORD_LAYOUT 1, the default (since `make test-gpu` passed with it,
+ * session 26; mxfp4_bit_place): pairs 0, 2 and 3
  * lie where at most one shift and one AND make their bf16 pair, a value's
  * sign 9 bits above its magnitude's lowest bit (pair 0 at bits 6-8 and 15,
  * the bf16 places; pair 2 three bits lower, pair 3 six); pair 1 fills the
@@ -79,7 +79,7 @@ __host__ __device__ inline int tile_slot_of_row(int row, bool swiglu) { return s
  * (checked exhaustively), hence pair 1. H100, ledger L180: batch 1 +1.6%,
  * batch 8 +1.8% on top of ONE_TILE_LEAN. */
 #ifndef MXFP4_WORD_LAYOUT
-#define MXFP4_WORD_LAYOUT 0
+#define MXFP4_WORD_LAYOUT 1
 #endif
 /* Where MXFP4_WORD_LAYOUT 1 puts the bits (m, e0, e1, s) of pair p's low value. */
 __host__ __device__ inline int mxfp4_bit_place(int p, int bit) {
