@@ -59,34 +59,8 @@
 #ifndef ONE_TILE_LEAN
 #define ONE_TILE_LEAN 1
 #endif
-/* ONE_TILE_SWAP_AB: at one token tile the experts' matmuls (BF16, MXFP4)
- * give each 16-row tile two warps, one a row set (rows g, or g + 8; for
- * gate_up the gates, or the ups), and take x as the mma's A operand (the
- * tokens as its rows, 8 of 16 used) and the warp's rows as B: the same
- * products summed in the same order (an mma's element sums over k alike
- * whichever operand a value enters: hip_unit_tests checks it bit for bit,
- * values of wide exponent spread), with half the loads and decode a warp and twice the
- * warps. Batch 1 had 1440 warps in gate_up, 2.7 a scheduler, each issuing
- * one instruction every 7.45 cycles (ledger L176): too few warps to hide
- * their dependent latencies. Off on AMD hardware, whose mma stand-in
- * would run twice as many. */
-#ifndef ONE_TILE_SWAP_AB
-#define ONE_TILE_SWAP_AB 1
-#endif
 
 enum { MM_PARTIAL, MM_BIAS, MM_SWIGLU }; /* dense partial sums; the experts' down (+ bias) and gate_up (+ SwiGLU) */
-/* Whether a matmul_kernel<DT, MODE, NT> takes the swapped form. */
-__host__ __device__ constexpr bool swaps_operands(int dt, int mode, int nt) {
-#if defined(GETP_AMD) && !defined(GETP_EMU)
-    return (void)dt, (void)mode, (void)nt, false;
-#else
-    return ONE_TILE_SWAP_AB && nt == 1 && mode != MM_PARTIAL && dt != DT_F32;
-#endif
-}
-/* Its blocks' resident count a multiprocessor at one token tile: swapped,
- * twice the blocks (about half the registers each). */
-#define MM_ONE_TILE_BLOCKS 3
-#define MM_SWAPPED_BLOCKS 6
 
 struct MatmulJob {
     WeightView w;
@@ -233,50 +207,6 @@ __device__ inline void store_tile(const MatmulJob &J, const float (&acc)[NT][4],
     }
 }
 
-/* The swapped form's sums (ONE_TILE_SWAP_AB): lane (g, q) holds token g's
- * sums of its warp's rows 2q, 2q + 1 of the set (rows 8 half + 2q.. of the
- * tile; SwiGLU: channels tile * 8 + 2q.. of the gates or the ups). SwiGLU
- * meets each gate with its up through shared memory (`spare`: at least
- * MW / 2 x 64 floats the block no longer reads). Every thread of the block
- * calls it (its barriers). */
-template <int MODE, int MW>
-__device__ inline void store_swapped(const MatmulJob &J, const float (&acc)[4], int e, int first, int count, int split, int tile, int t0, int half,
-                                     void *spare) {
-    const int lane = threadIdx.x % WARP, g = lane >> 2, q = lane & 3, O = J.w.rows, i = t0 + g;
-    const int tiles = MODE == MM_SWIGLU ? (O / 2 + 7) / 8 : (O + 15) / 16;
-    if constexpr (MODE == MM_BIAS) {
-        if (tile >= tiles || i >= count) return;
-        const int p = J.pairs[first + i];
-        float *o = (float *)J.out + ((size_t)split * J.n_tokens + p) * J.ldo - (long)e * O;
-        for (int c = 0; c < 2; c++) {
-            long r = tile * 16L + 8 * half + 2 * q + c;
-            if (r >= O) continue;
-            r += (long)e * O;
-            o[r] = acc[c] + (split == 0 ? J.bias[r] : 0.0f);
-        }
-    } else {
-        float(*ups)[8][8] = reinterpret_cast<float(*)[8][8]>(spare); /* [tile of the block][token][channel] */
-        const int slot = threadIdx.x / WARP / 2;
-        __syncthreads(); /* the x staging is read no more */
-        if (half) ups[slot][g][2 * q] = acc[0], ups[slot][g][2 * q + 1] = acc[1];
-        __syncthreads();
-        if (half) return;
-        float v[2];
-        for (int c = 0; c < 2; c++) {
-            const int ch = tile * 8 + 2 * q + c;
-            const long r = 2L * ch + (long)e * O; /* its gate's row; the up's is r + 1 */
-            v[c] = tile < tiles && 2 * ch + 1 < O ? gptoss_swiglu(acc[c] + J.bias[r], ups[slot][g][2 * q + c] + J.bias[r + 1], J.limit) : 0.0f;
-        }
-        /* lanes q, q + 1 (q even): 4 consecutive channels, the first one's word */
-        const float v2 = lane_shfl(v[0], (lane + 1) % WARP), v3 = lane_shfl(v[1], (lane + 1) % WARP);
-        const int ch = tile * 8 + 2 * q;
-        if (q % 2 || tile >= tiles || i >= count || 2 * ch >= O) return;
-        const int p = J.pairs[first + i];
-        if (J.out_compact) ((uint2 *)J.out)[(size_t)p * (J.ldo / 4) + ch / 4] = pack_hi4(v[0], v[1], v2, v3);
-        else ((uint4 *)J.out)[(size_t)p * (J.ldo / 4) + ch / 4] = pack_split4(v[0], v[1], v2, v3);
-    }
-}
-
 /* grid: x = (group of MW * MT tiles) x split (dense: of each job in turn), y = groups of 8 NT tokens, z = the z-th expert
  * that has tokens (dense: 1). The block's MW warps share the split and the
  * tokens, so x is staged once per block in shared memory, already split into
@@ -289,7 +219,7 @@ __device__ inline void store_swapped(const MatmulJob &J, const float (&acc)[4], 
  * math (the weight pipeline, the x staging and the three epilogues share
  * its registers and lambdas); it stays whole so that the code the compiler
  * makes of it (measured at length: ledger) is not moved. */
-template <int DT, int MODE, int NT, bool TILED, bool FOLD, int WG, int MW, bool SWAP = false, typename Gate>
+template <int DT, int MODE, int NT, bool TILED, bool FOLD, int WG, int MW, typename Gate>
 __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at, const Gate gate, typename MatmulShape<DT, MODE, NT>::Staging &staged_all) {
     /* NT token tiles per warp: 1 for decode-sized batches, with twice the
      * weight chunks in flight (and room for 3 blocks per multiprocessor);
@@ -310,9 +240,6 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
      * at batch 64-256 30 fewer registers and 3-7% more time (H100, CUPTI) */
     const bool experts = jobs.job[0].pairs != nullptr;
     static_assert(MODE != MM_PARTIAL || !TILED, "only expert weights are tiled");
-    /* SWAP (ONE_TILE_SWAP_AB): the warp's row set, its sums x W^T */
-    static_assert(!SWAP || (NT == 1 && MT == 1 && !WG && MODE != MM_PARTIAL && DT != DT_F32 && MW % 2 == 0), "the swapped form");
-    constexpr int WPT = SWAP ? 2 : 1; /* warps a row tile */
     /* the token groups of one tile group are neighbours in launch order, so
      * the weights they share come from DRAM about once (then from L2) */
     const int lin = at.y * at.grid_x + at.x, by = lin % at.grid_y;
@@ -333,10 +260,9 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
     if (!weights_first && !next_reads_routing) gate.wait();
     const int lane = threadIdx.x % WARP, g = lane >> 2, q = lane & 3;
     const int O = J.w.rows, K = J.w.cols, tiles = MODE == MM_SWIGLU ? (O / 2 + 7) / 8 : (O + 15) / 16;
-    const int split = bx % J.splits, tile0 = bx / J.splits * (MW / WPT) * MT;
+    const int split = bx % J.splits, tile0 = bx / J.splits * MW * MT;
     if (tile0 >= tiles) return; /* the whole block: this job has fewer tiles */
-    const int warp = threadIdx.x / WARP, wtile = tile0 + warp / WPT * MT; /* the warp's first tile */
-    const int half = SWAP ? warp % 2 : 0;                                 /* SWAP: its rows g (0) or g + 8 (1) */
+    const int wtile = tile0 + threadIdx.x / WARP * MT; /* the warp's first tile */
     const bool active = wtile < tiles;                  /* inactive warps still stage x */
     int e = 0, first = 0, count = J.n_tokens, t0 = by * 8 * NT;
     if (experts) {
@@ -398,12 +324,7 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
             bool kin = cb + u < c1 && k < K;
 #pragma unroll
             for (int m = 0; m < MT; m++) {
-                if constexpr (SWAP) { /* the row set alone, into w0 */
-                    const bool ok = kin && (half ? ok1[m] : ok0[m]);
-                    if constexpr (TILED) load_raw_tiled<DT, FOLD>(J.w, (long)e * tiles + wtile + m, half, lane, cb + u, ok, w0[m][u]);
-                    else if constexpr (lean) load_raw_row<DT, FOLD>(half ? row1[m] : row0[m], k, ok, w0[m][u]);
-                    else load_raw<DT, FOLD>(J.w, half ? r1[m] : r0[m], k, ok, w0[m][u]);
-                } else if constexpr (lean && !TILED) {
+                if constexpr (lean && !TILED) {
                     load_raw_row<DT, FOLD>(row0[m], k, kin && ok0[m], w0[m][u]);
                     load_raw_row<DT, FOLD>(row1[m], k, kin && ok1[m], w1[m][u]);
                 } else if (TILED) {
@@ -427,15 +348,6 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
 #pragma unroll
             for (int st = 0; st < S; st++) {
                 const int step = u * S + st; /* compile-time: the A buffer of WG 2 */
-                if constexpr (SWAP) { /* x (A: token g's pairs, tokens 8-15 zero) times the row set (B) */
-                    uint32_t wh[2], wl[2];
-                    unpack_step<DT, FOLD>(w0[0][u], st, wh, wl);
-                    const uint4 b = staged[u][st][0][lane];
-                    const uint32_t xh[4] = {b.x, 0u, b.y, 0u}, xl[4] = {b.z, 0u, b.w, 0u};
-                    mma_bf16_16x8x16(acc[0][0], xh, wh);
-                    if (!(lean ? x_hi_only : J.x_hi_only)) mma_bf16_16x8x16(acc[0][0], xl, wh);
-                    continue;
-                }
                 uint32_t ah_step[MT][4], al[MT][4];
                 uint32_t(&ah)[MT][4] = WG == 2 ? wg_a[step % 2] : ah_step;
                 if constexpr (WG == 2) warpgroup_wait<1>(); /* the wgmmas that read this buffer two steps ago are done */
@@ -556,10 +468,6 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
         }
     }
     BLOCK_TRACE_MARK(1);
-    if constexpr (SWAP) {
-        store_swapped<MODE, MW>(J, acc[0][0], e, first, count, split, wtile, t0, half, &staged_all[0][0][0][0][0]);
-        return;
-    }
     if (!active) return;
 
 #pragma unroll
@@ -568,16 +476,11 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
 
 /* The matmul kernel: one matmul_block per block of its grid. */
 template <int DT, int MODE, int NT, bool TILED = false, bool FOLD = false, int WG = 0>
-__global__ void __launch_bounds__(MM_WARPS *WARP, NT == 1 ? (swaps_operands(DT, MODE, NT) ? MM_SWAPPED_BLOCKS : MM_ONE_TILE_BLOCKS) : 0)
-    matmul_kernel(const MatmulJobs jobs) {
+__global__ void __launch_bounds__(MM_WARPS * WARP, NT == 1 ? 3 : 0) matmul_kernel(const MatmulJobs jobs) {
     BLOCK_TRACE(TK_MATMUL + MODE);
     alignas(128) __shared__ typename MatmulShape<DT, MODE, NT>::Staging staged_all; /* 128: WG's core matrices, whole lines */
     const BlockPlace at = {blockIdx.x, blockIdx.y, blockIdx.z, gridDim.x, gridDim.y};
-    matmul_block<DT, MODE, NT, TILED, FOLD, WG, MM_WARPS, swaps_operands(DT, MODE, NT) && !WG>(jobs, at, ChainGate(), staged_all);
-}
-/* Row tiles a matmul_kernel block takes (its grid.x: that many a block, times the splits). */
-static inline unsigned block_row_tiles(int dt, int mode, int nt) {
-    return nt == 1 ? (swaps_operands(dt, mode, 1) ? MM_WARPS / 2 : MM_WARPS) : MM_WARPS * RowTiles<MM_TOKEN_TILES>::MT;
+    matmul_block<DT, MODE, NT, TILED, FOLD, WG, MM_WARPS>(jobs, at, ChainGate(), staged_all);
 }
 
 #include "tiled_gemm.h"
@@ -661,11 +564,11 @@ static int launch_matmul(const HipState *s, const MatmulJob *jobs, int n_jobs, c
     memset(&all, 0, sizeof all);
     if (prefetch) all.prefetch = prefetch->data, all.prefetch_bytes = weight_bytes(*prefetch);
     unsigned grid_x = 0;
-    int nt = token_tiles(max_tokens);
+    int nt = token_tiles(max_tokens), mt = nt == 1 ? (int)RowTiles<1>::MT : (int)RowTiles<MM_TOKEN_TILES>::MT;
     all.n_jobs = n_jobs;
     for (int i = 0; i < n_jobs; i++) {
         all.job[i] = jobs[i];
-        all.blocks[i] = (int)(cdiv(tiles[i], block_row_tiles(jobs[i].w.dtype, MODE, nt)) * (unsigned)jobs[i].splits);
+        all.blocks[i] = (int)(cdiv(tiles[i], (size_t)MM_WARPS * mt) * (unsigned)jobs[i].splits);
         grid_x += (unsigned)all.blocks[i];
     }
     /* listed: each (expert, token group) at most once; every group but each
