@@ -59,6 +59,22 @@
 #ifndef ONE_TILE_LEAN
 #define ONE_TILE_LEAN 1
 #endif
+/* X_WHOLE_ONE_TILE (an experiment's knob, 0 until measured): at one token
+ * tile a block of up to 2 tokens copies its tokens' whole x into shared
+ * memory once (dynamic, X_WHOLE_BYTES: 11.5 KB a token at k 2880), so that
+ * the loop reads x by LDS with no copies and no barriers. Why: each group's
+ * x otherwise comes from L2 between two barriers, issued after the weight
+ * loads of the next two groups, and an SM's loads return in order, so
+ * every group's x waits behind them (docs/perf-log/s26.md: twice the
+ * warps, L182, and more weights in flight, L176, left the time where it
+ * was or made it worse). The same sums: the same x values enter the same
+ * mmas. Not the persistent kernel's items (their shared memory is their
+ * kernel's). */
+#ifndef X_WHOLE_ONE_TILE
+#define X_WHOLE_ONE_TILE 0
+#endif
+#define X_WHOLE_BYTES (2 * 3072 * 4) /* its dynamic shared memory: 2 tokens of k <= 3072 (hi and lo pairs) */
+#define ONE_TILE_SHARED_BYTES (X_WHOLE_ONE_TILE ? X_WHOLE_BYTES : 0) /* a one-tile launch's dynamic shared memory */
 
 enum { MM_PARTIAL, MM_BIAS, MM_SWIGLU }; /* dense partial sums; the experts' down (+ bias) and gate_up (+ SwiGLU) */
 
@@ -315,6 +331,14 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
 #pragma unroll
         for (int m = 0; m < MT; m++) row0[m] = weight_row<DT>(J.w, r0[m]), row1[m] = weight_row<DT>(J.w, r1[m]);
     const bool x_hi_only = lean && J.x_hi_only; /* lean: read once */
+    /* X_WHOLE_ONE_TILE: the tokens' whole x in shared memory, [token][k / 4] */
+    constexpr bool whole_able = NT == 1 && X_WHOLE_ONE_TILE && !WG && std::is_same<Gate, ChainGate>::value;
+    const bool whole = whole_able && n_valid * K * 4 <= X_WHOLE_BYTES && K % 4 == 0;
+    uint4 *x_whole = nullptr;
+    if constexpr (whole_able) {
+        DYNAMIC_SHARED(uint4, area);
+        x_whole = area;
+    }
     /* The lane's weights of the U chunks from cb (zeros past c1 or K). */
     auto load_group = [&](RawWeights<DT>(&w0)[MT][U], RawWeights<DT>(&w1)[MT][U], int cb, int pace_ns = 0) {
 #pragma unroll
@@ -374,6 +398,10 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
                     for (int nt = 0; nt < NT; nt++) {
                         if (!lean && nt >= n_tiles) break;
                         uint4 b = staged[u][st][nt][lane]; /* one read, MT tiles of mmas */
+                        if (whole) { /* lane (g, q) at step st of chunk c: token g's values c CH + q V + 4 st .. + 3 */
+                            const int k = (cb + u) * CH + q * V + 4 * st;
+                            b = g < n_valid && k < K ? x_whole[g * (K / 4) + k / 4] : make_uint4(0, 0, 0, 0);
+                        }
                         uint32_t bh[2] = {b.x, b.y}, bl[2] = {b.z, b.w};
 #pragma unroll
                         for (int m = 0; m < MT; m++) {
@@ -422,10 +450,21 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
          * other's are multiplied (measured level with one buffer of twice
          * the chunks, which leaves no loads in flight during its mmas) */
         RawWeights<DT> wa0[MT][U], wa1[MT][U], wb0[MT][U], wb1[MT][U];
+        auto stage_whole = [&]() {
+            for (int i = threadIdx.x; i < n_valid * (K / 4); i += blockDim.x)
+                async_copy(&x_whole[i], xrow_of(J, experts, first, t0 + i / (K / 4)) + i % (K / 4), true);
+            async_copy_commit();
+        };
+        if (whole && !weights_first) stage_whole(); /* (waited already) before the weights */
         load_group(wa0, wa1, c0, jobs.pace_ns);
         if (jobs.pace_ns) sleep_ns((unsigned)jobs.pace_ns);
         load_group(wb0, wb1, c0 + U, jobs.pace_ns);
         if (weights_first) gate.wait(); /* x and the outputs' previous readers */
+        if (whole) {
+            if (weights_first) stage_whole();
+            async_copy_wait<0>();
+            __syncthreads();
+        }
         /* X_AHEAD_ONE_TILE: x staged one group ahead as at several tiles */
         constexpr bool x_ahead = Shape::X_AHEAD;
         auto multiply_ahead = [&](const RawWeights<DT>(&w0)[MT][U], const RawWeights<DT>(&w1)[MT][U], int cb, int buf) {
@@ -437,16 +476,18 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
             mma_group(w0, w1, cb);
             __syncthreads();
         };
-        if (x_ahead) {
+        if (x_ahead && !whole) {
             __syncthreads(); /* the zeros are written before any copy lands */
             stage_async(0, c0);
         }
         for (int cb = c0; cb < c1; cb += 2 * U) {
-            if (x_ahead) multiply_ahead(wa0, wa1, cb, 0);
+            if (whole) mma_group(wa0, wa1, cb);
+            else if (x_ahead) multiply_ahead(wa0, wa1, cb, 0);
             else multiply_group(wa0, wa1, cb);
             if (cb + 2 * U < c1) load_group(wa0, wa1, cb + 2 * U);
             if (cb + U >= c1) break;
-            if (x_ahead) multiply_ahead(wb0, wb1, cb + U, 1);
+            if (whole) mma_group(wb0, wb1, cb + U);
+            else if (x_ahead) multiply_ahead(wb0, wb1, cb + U, 1);
             else multiply_group(wb0, wb1, cb + U);
             if (cb + 3 * U < c1) load_group(wb0, wb1, cb + 3 * U);
         }
@@ -535,7 +576,7 @@ template <int DT, int MODE, bool TILED, bool FOLD>
 static void launch_variant(const HipState *s, const MatmulJobs &all, dim3 grid, int nt) {
     dim3 block(MM_WARPS * WARP);
     constexpr int WG1 = MODE != MM_PARTIAL ? 1 : 0, WG2 = MODE != MM_PARTIAL ? 2 : 0;
-    if (nt == 1) (void)launch_chained(matmul_kernel<DT, MODE, 1, TILED, FOLD>, grid, block, 0, s->stream, all);
+    if (nt == 1) (void)launch_chained(matmul_kernel<DT, MODE, 1, TILED, FOLD>, grid, block, ONE_TILE_SHARED_BYTES, s->stream, all);
     else if (MODE != MM_PARTIAL && s->mm_wgmma == 2)
         (void)launch_chained(matmul_kernel<DT, MODE, MM_TOKEN_TILES, TILED, FOLD, WG2>, grid, block, 0, s->stream, all);
     else if (MODE != MM_PARTIAL && s->mm_wgmma == 1)
