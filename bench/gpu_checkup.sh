@@ -63,7 +63,7 @@
 #             also with GETP_PERSISTENT_MOE=1 (bit for bit as ever: the knobs
 #             move no sum); then each one's kernels at batch 1 (GETP_PROFILE)
 #             and the b1 gate_up's stall reasons (ncu) of BASE
-#             and the first MXFP4_DECODE_CHUNKS variant
+#             and the first MXFP4_DECODE_CHUNKS or X_WHOLE_ONE_TILE variant
 # BASE is a source tree of the last commit measured on a GPU (git archive C |
 # tar -x -C BASE), carried with the working tree (.carry/base).
 # usage: bench/gpu_checkup.sh PART [BASE]   (PCRE2_CFLAGS / PCRE2_LIBS as for make)
@@ -295,7 +295,7 @@ onetile)
             read -r m b r <<<"$cfg"
             for v in $order; do
                 bin=build_$v/bench_gpu; [ $v = base ] && bin=$BASE/build/bench_gpu
-                [ "$m" = 20b ] && [ "${v:0:1}" = u ] && continue # the MXFP4 knob: the same binary as cur for BF16
+                [ "$m" = 20b ] && { [ "${v:0:1}" = u ] || [ "$v" = lay0 ]; } && continue # MXFP4 knobs: the same binary as cur for BF16
                 d=$(timeout 60 "$bin" --dummy "$m" --batch "$b" --requests "$r" --prompt 64 --new 128 2>&1 | tail -n 1 | grep -oE 'decode_tok_s=[0-9.]+' | cut -d= -f2)
                 R["$m b$b $v"]="${R["$m b$b $v"]:-} ${d:-ERR}"
             done
@@ -309,7 +309,7 @@ onetile)
         GETP_PROFILE=1 timeout 60 "$bin" --dummy 20b:mxfp4 --batch 1 --requests 1 --prompt 16 --new 64 2>&1 |
             grep -E "GETP_PROFILE: +(qkv|attention|o matmul|post|gate_up|down|combine)" | awk -v v=$v '{printf "%s %s=%s ", (NR == 1 ? "profile b1 " v ":" : ""), $2, $(NF-5)} END {print ""}'
     done
-    for v in base $(grep -oE 'u[46]' <<<"$VARIANTS" | head -n 1); do
+    for v in base $(grep -oE 'u[46]|xw4?' <<<"$VARIANTS" | head -n 1); do
         bin=build_$v/bench_gpu; [ $v = base ] && bin=$BASE/build/bench_gpu
         timeout 100 ncu --kernel-name-base demangled --kernel-name "regex:matmul_kernel<.int.2, .int.2, .int.1," --launch-skip 100 --launch-count 1 \
             --section SpeedOfLight --metrics 'regex:smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio' \

@@ -60,9 +60,11 @@
 #define ONE_TILE_LEAN 1
 #endif
 /* X_WHOLE_ONE_TILE (an experiment's knob, 0 until measured): at one token
- * tile a block of up to 2 tokens copies its tokens' whole x into shared
- * memory once (dynamic, X_WHOLE_BYTES: 11.5 KB a token at k 2880), so that
- * the loop reads x by LDS with no copies and no barriers. Why: each group's
+ * tile an expert block copies its tokens' x of all its chunks into shared
+ * memory once, where that fits X_WHOLE_BYTES (dynamic; 11.5 KB a token at
+ * k 2880: 2 tokens there), so that the loop reads x by LDS with no copies
+ * and no barriers. (The dense matmuls stage x ahead already, and their
+ * one-tile kernel would spill with it.) Why: each group's
  * x otherwise comes from L2 between two barriers, issued after the weight
  * loads of the next two groups, and an SM's loads return in order, so
  * every group's x waits behind them (docs/perf-log/s26.md: twice the
@@ -74,7 +76,7 @@
 #define X_WHOLE_ONE_TILE 0
 #endif
 #define X_WHOLE_BYTES (2 * 3072 * 4) /* its dynamic shared memory: 2 tokens of k <= 3072 (hi and lo pairs) */
-#define ONE_TILE_SHARED_BYTES (X_WHOLE_ONE_TILE ? X_WHOLE_BYTES : 0) /* a one-tile launch's dynamic shared memory */
+#define ONE_TILE_SHARED_BYTES (X_WHOLE_ONE_TILE ? X_WHOLE_BYTES : 0) /* a one-tile expert launch's dynamic shared memory */
 
 enum { MM_PARTIAL, MM_BIAS, MM_SWIGLU }; /* dense partial sums; the experts' down (+ bias) and gate_up (+ SwiGLU) */
 
@@ -331,9 +333,10 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
 #pragma unroll
         for (int m = 0; m < MT; m++) row0[m] = weight_row<DT>(J.w, r0[m]), row1[m] = weight_row<DT>(J.w, r1[m]);
     const bool x_hi_only = lean && J.x_hi_only; /* lean: read once */
-    /* X_WHOLE_ONE_TILE: the tokens' whole x in shared memory, [token][k / 4] */
-    constexpr bool whole_able = NT == 1 && X_WHOLE_ONE_TILE && !WG && std::is_same<Gate, ChainGate>::value;
-    const bool whole = whole_able && n_valid * K * 4 <= X_WHOLE_BYTES && K % 4 == 0;
+    /* X_WHOLE_ONE_TILE: the tokens' x of chunks c0..c1 in shared memory, [token][span / 4] */
+    constexpr bool whole_able = NT == 1 && X_WHOLE_ONE_TILE && MODE != MM_PARTIAL && !WG && std::is_same<Gate, ChainGate>::value;
+    const int k_first = c0 * CH, span = min(c1 * CH, K) - k_first; /* the values k_first .. k_first + span */
+    const bool whole = whole_able && n_valid * span * 4 <= X_WHOLE_BYTES && K % 4 == 0;
     uint4 *x_whole = nullptr;
     if constexpr (whole_able) {
         DYNAMIC_SHARED(uint4, area);
@@ -362,7 +365,7 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
             }
         }
     };
-    /* the mmas of the U chunks from cb, x from `staged` */
+    /* the mmas of the U chunks from cb, x from `staged` (whole: x_whole) */
     uint32_t wg_a[WG == 2 ? 2 : 1][MT][4]; /* the A fragments of a step (WG 2: two steps) */
     auto mma_group = [&](const RawWeights<DT>(&w0)[MT][U], const RawWeights<DT>(&w1)[MT][U], int cb) {
         if (!active && !WG) return; /* WG: every warp of the block takes part (inactive ones with zero weights) */
@@ -397,11 +400,11 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
 #pragma unroll
                     for (int nt = 0; nt < NT; nt++) {
                         if (!lean && nt >= n_tiles) break;
-                        uint4 b = staged[u][st][nt][lane]; /* one read, MT tiles of mmas */
-                        if (whole) { /* lane (g, q) at step st of chunk c: token g's values c CH + q V + 4 st .. + 3 */
-                            const int k = (cb + u) * CH + q * V + 4 * st;
-                            b = g < n_valid && k < K ? x_whole[g * (K / 4) + k / 4] : make_uint4(0, 0, 0, 0);
-                        }
+                        /* one read, MT tiles of mmas; whole: lane (g, q) at step st of chunk c reads token g's values c CH + q V + 4 st .. + 3 */
+                        const int k = (cb + u) * CH + q * V + 4 * st;
+                        const uint4 b = !whole                   ? staged[u][st][nt][lane]
+                                        : g < n_valid && k < K ? x_whole[g * (span / 4) + (k - k_first) / 4]
+                                                               : make_uint4(0, 0, 0, 0);
                         uint32_t bh[2] = {b.x, b.y}, bl[2] = {b.z, b.w};
 #pragma unroll
                         for (int m = 0; m < MT; m++) {
@@ -451,8 +454,8 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
          * the chunks, which leaves no loads in flight during its mmas) */
         RawWeights<DT> wa0[MT][U], wa1[MT][U], wb0[MT][U], wb1[MT][U];
         auto stage_whole = [&]() {
-            for (int i = threadIdx.x; i < n_valid * (K / 4); i += blockDim.x)
-                async_copy(&x_whole[i], xrow_of(J, experts, first, t0 + i / (K / 4)) + i % (K / 4), true);
+            for (int i = threadIdx.x; i < n_valid * (span / 4); i += blockDim.x)
+                async_copy(&x_whole[i], xrow_of(J, experts, first, t0 + i / (span / 4)) + k_first / 4 + i % (span / 4), true);
             async_copy_commit();
         };
         if (whole && !weights_first) stage_whole(); /* (waited already) before the weights */
@@ -576,7 +579,7 @@ template <int DT, int MODE, bool TILED, bool FOLD>
 static void launch_variant(const HipState *s, const MatmulJobs &all, dim3 grid, int nt) {
     dim3 block(MM_WARPS * WARP);
     constexpr int WG1 = MODE != MM_PARTIAL ? 1 : 0, WG2 = MODE != MM_PARTIAL ? 2 : 0;
-    if (nt == 1) (void)launch_chained(matmul_kernel<DT, MODE, 1, TILED, FOLD>, grid, block, ONE_TILE_SHARED_BYTES, s->stream, all);
+    if (nt == 1) (void)launch_chained(matmul_kernel<DT, MODE, 1, TILED, FOLD>, grid, block, MODE != MM_PARTIAL ? ONE_TILE_SHARED_BYTES : 0, s->stream, all);
     else if (MODE != MM_PARTIAL && s->mm_wgmma == 2)
         (void)launch_chained(matmul_kernel<DT, MODE, MM_TOKEN_TILES, TILED, FOLD, WG2>, grid, block, 0, s->stream, all);
     else if (MODE != MM_PARTIAL && s->mm_wgmma == 1)
