@@ -79,6 +79,8 @@
 #define ONE_TILE_SHARED_BYTES (X_WHOLE_ONE_TILE ? X_WHOLE_BYTES : 0) /* a one-tile expert launch's dynamic shared memory */
 
 enum { MM_PARTIAL, MM_BIAS, MM_SWIGLU }; /* dense partial sums; the experts' down (+ bias) and gate_up (+ SwiGLU) */
+/* The dynamic shared memory of a one-token-tile launch of MODE (X_WHOLE_ONE_TILE: the experts'). */
+__host__ __device__ constexpr int one_tile_shared_bytes(int mode) { return mode != MM_PARTIAL ? ONE_TILE_SHARED_BYTES : 0; }
 
 struct MatmulJob {
     WeightView w;
@@ -332,11 +334,11 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
     if constexpr (lean && !TILED)
 #pragma unroll
         for (int m = 0; m < MT; m++) row0[m] = weight_row<DT>(J.w, r0[m]), row1[m] = weight_row<DT>(J.w, r1[m]);
-    const bool x_hi_only = lean && J.x_hi_only; /* lean: read once */
+    const bool x_hi_only = J.x_hi_only; /* lean: read once */
     /* X_WHOLE_ONE_TILE: the tokens' x of chunks c0..c1 in shared memory, [token][span / 4] */
-    constexpr bool whole_able = NT == 1 && X_WHOLE_ONE_TILE && MODE != MM_PARTIAL && !WG && std::is_same<Gate, ChainGate>::value;
+    constexpr bool whole_able = NT == 1 && one_tile_shared_bytes(MODE) > 0 && !WG && std::is_same<Gate, ChainGate>::value;
     const int k_first = c0 * CH, span = min(c1 * CH, K) - k_first; /* the values k_first .. k_first + span */
-    const bool whole = whole_able && n_valid * span * 4 <= X_WHOLE_BYTES && K % 4 == 0;
+    const bool whole = whole_able && n_valid * span * 4 <= X_WHOLE_BYTES;
     uint4 *x_whole = nullptr;
     if constexpr (whole_able) {
         DYNAMIC_SHARED(uint4, area);
@@ -579,7 +581,7 @@ template <int DT, int MODE, bool TILED, bool FOLD>
 static void launch_variant(const HipState *s, const MatmulJobs &all, dim3 grid, int nt) {
     dim3 block(MM_WARPS * WARP);
     constexpr int WG1 = MODE != MM_PARTIAL ? 1 : 0, WG2 = MODE != MM_PARTIAL ? 2 : 0;
-    if (nt == 1) (void)launch_chained(matmul_kernel<DT, MODE, 1, TILED, FOLD>, grid, block, MODE != MM_PARTIAL ? ONE_TILE_SHARED_BYTES : 0, s->stream, all);
+    if (nt == 1) (void)launch_chained(matmul_kernel<DT, MODE, 1, TILED, FOLD>, grid, block, one_tile_shared_bytes(MODE), s->stream, all);
     else if (MODE != MM_PARTIAL && s->mm_wgmma == 2)
         (void)launch_chained(matmul_kernel<DT, MODE, MM_TOKEN_TILES, TILED, FOLD, WG2>, grid, block, 0, s->stream, all);
     else if (MODE != MM_PARTIAL && s->mm_wgmma == 1)

@@ -408,16 +408,16 @@ template <int DT, bool FOLD> static void test_tiled_gemm() {
         OK(hipMemset(dout, 0xff, out_floats * 4));
         if (v == 0) { /* one token tile a warp, every expert slot */
             j.tile_list = 0, route(32);
-            launch_gemm(matmul_kernel<DT, MM_BIAS, 1, false, FOLD>, dim3(cdiv(tiles, MM_WARPS) * SPLITS, cdiv(70, 8), E), dim3(MM_WARPS * WARP), ONE_TILE_SHARED_BYTES,
-                        jobs);
+            launch_gemm(matmul_kernel<DT, MM_BIAS, 1, false, FOLD>, dim3(cdiv(tiles, MM_WARPS) * SPLITS, cdiv(70, 8), E), dim3(MM_WARPS * WARP),
+                        one_tile_shared_bytes(MM_BIAS), jobs);
         } else if (v == 1) { /* four token tiles, the tile list */
             j.tile_list = 1;
             const int n = route(32);
             launch_gemm(matmul_kernel<DT, MM_BIAS, MM_TOKEN_TILES, false, FOLD>, dim3(cdiv(tiles, MM_WARPS * 2) * SPLITS, n, 1), dim3(MM_WARPS * WARP), 0, jobs);
         } else if (v == 4) {
             j.tile_list = 0, j.x_hi_only = 1, route(32);
-            launch_gemm(matmul_kernel<DT, MM_BIAS, 1, false, FOLD>, dim3(cdiv(tiles, MM_WARPS) * SPLITS, cdiv(70, 8), E), dim3(MM_WARPS * WARP), ONE_TILE_SHARED_BYTES,
-                        jobs);
+            launch_gemm(matmul_kernel<DT, MM_BIAS, 1, false, FOLD>, dim3(cdiv(tiles, MM_WARPS) * SPLITS, cdiv(70, 8), E), dim3(MM_WARPS * WARP),
+                        one_tile_shared_bytes(MM_BIAS), jobs);
         } else if (v == 5) {
             j.tile_list = 1, j.x_compact = 1, j.x = (const uint4 *)dxc;
             const int n = route(64);
