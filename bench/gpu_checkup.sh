@@ -56,7 +56,8 @@
 #             MXFP4_WORD_LAYOUT are on since session 26: lay0 turns the
 #             layout off, old both; xw: X_WHOLE_ONE_TILE=1, x staged whole
 #             once; xw4: that with 4 chunks a group; na, cs: MXFP4 weight
-             loads without an L1 line, or streaming: WEIGHT_LOAD_HINT), each
+#             loads without an L1 line, or streaming; p256: no L1 line and L2
+#             fetching 256 bytes: WEIGHT_LOAD_HINT), each
 #             in its own build folder, against BASE,
 #             in turn (the second round in the reverse order), two rounds:
 #             20b:mxfp4 at batch 1, 4 and 8, 20b at batch 1; test_gpu of
@@ -65,6 +66,7 @@
 #             move no sum); then each one's kernels at batch 1 (GETP_PROFILE)
 #             and the b1 gate_up's stall reasons (ncu) of BASE
 #             and the first MXFP4_DECODE_CHUNKS or X_WHOLE_ONE_TILE variant
+#             (ONETILE_TESTED: the variants test_gpu runs, if not all)
 # BASE is a source tree of the last commit measured on a GPU (git archive C |
 # tar -x -C BASE), carried with the working tree (.carry/base).
 # usage: bench/gpu_checkup.sh PART [BASE]   (PCRE2_CFLAGS / PCRE2_LIBS as for make)
@@ -261,7 +263,7 @@ onetile)
     NF=$(make -s -f Makefile -f - print-nvcc-flags <<<'print-nvcc-flags: ; @echo $(NVCC_FLAGS)')
     declare -A KNOB=([cur]="" [x0]="-DX_AHEAD_ONE_TILE=0" [x2]="-DX_AHEAD_ONE_TILE=2" [u4]="-DMXFP4_DECODE_CHUNKS=4" [u6]="-DMXFP4_DECODE_CHUNKS=6"
         [lay0]="-DMXFP4_WORD_LAYOUT=0" [old]="-DONE_TILE_LEAN=0 -DMXFP4_WORD_LAYOUT=0" [xw]="-DX_WHOLE_ONE_TILE=1" [xw4]="-DX_WHOLE_ONE_TILE=1 -DMXFP4_DECODE_CHUNKS=4"
-        [na]="-DWEIGHT_LOAD_HINT=1" [cs]="-DWEIGHT_LOAD_HINT=2")
+        [na]="-DWEIGHT_LOAD_HINT=1" [cs]="-DWEIGHT_LOAD_HINT=2" [p256]="-DWEIGHT_LOAD_HINT=3")
     VARIANTS=${ONETILE_VARIANTS:-cur x0 u4} # u6, x2 too where the call has time
     for v in $VARIANTS; do [ -n "${KNOB[$v]+set}" ] || { echo "gpu_checkup: unknown variant $v (${!KNOB[*]})"; exit 2; }; done
     pids=()
@@ -279,7 +281,7 @@ onetile)
     # each variant on two models, and its batch-1 experts in the persistent kernel
     tests() {
         local v run m env log
-        for v in $VARIANTS; do
+        for v in ${ONETILE_TESTED:-$VARIANTS}; do
             for run in g20_2l hf_mxfp4 hf_mxfp4:GETP_PERSISTENT_MOE=1; do
                 m=${run%%:*} env=X=0; [ "$run" != "$m" ] && env=${run#*:}
                 log=/tmp/onetile_${v}_${run//[:=]/_}.log
@@ -297,7 +299,7 @@ onetile)
             read -r m b r <<<"$cfg"
             for v in $order; do
                 bin=build_$v/bench_gpu; [ $v = base ] && bin=$BASE/build/bench_gpu
-                [ "$m" = 20b ] && { [ "${v:0:1}" = u ] || [[ "$v" =~ ^(lay0|na|cs)$ ]]; } && continue # MXFP4 knobs: the same device code as cur for BF16
+                [ "$m" = 20b ] && { [ "${v:0:1}" = u ] || [[ "$v" =~ ^(lay0|na|cs|p256)$ ]]; } && continue # MXFP4 knobs: the same device code as cur for BF16
                 d=$(timeout 60 "$bin" --dummy "$m" --batch "$b" --requests "$r" --prompt 64 --new 128 2>&1 | tail -n 1 | grep -oE 'decode_tok_s=[0-9.]+' | cut -d= -f2)
                 R["$m b$b $v"]="${R["$m b$b $v"]:-} ${d:-ERR}"
             done

@@ -39,7 +39,8 @@ template <int DT> __device__ inline WeightRow weight_row(const WeightView &w, lo
 /* WEIGHT_LOAD_HINT (an experiment's knob, 0 until measured): how the
  * one-token-tile path loads MXFP4 weight words, each read once a step:
  * 0 a plain load; 1 through the non-coherent path without an L1 line
- * (ld.global.nc.L1::no_allocate); 2 streaming (ld.global.cs: evict first).
+ * (ld.global.nc.L1::no_allocate); 2 streaming (ld.global.cs: evict first);
+ * 3 as 1, with L2 fetching the 256 bytes around each (a row's next chunks).
  * The same bytes either way. */
 #ifndef WEIGHT_LOAD_HINT
 #define WEIGHT_LOAD_HINT 0
@@ -48,6 +49,10 @@ __device__ inline uint4 load_weight_word(const uint4 *p) {
 #if !defined(GETP_AMD) && WEIGHT_LOAD_HINT == 1
     uint4 v;
     asm("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(p));
+    return v;
+#elif !defined(GETP_AMD) && WEIGHT_LOAD_HINT == 3
+    uint4 v;
+    asm("ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%0,%1,%2,%3}, [%4];" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(p));
     return v;
 #elif !defined(GETP_AMD) && WEIGHT_LOAD_HINT == 2
     return __ldcs(p);
