@@ -335,14 +335,20 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
 #pragma unroll
         for (int m = 0; m < MT; m++) row0[m] = weight_row<DT>(J.w, r0[m]), row1[m] = weight_row<DT>(J.w, r1[m]);
     const bool x_hi_only = J.x_hi_only; /* lean: read once */
-    /* X_WHOLE_ONE_TILE: the tokens' x of chunks c0..c1 in shared memory, [token][span / 4] */
+    /* X_WHOLE_ONE_TILE: the tokens' x of chunks c0..c1 in shared memory,
+     * [token][chunk][st][q] (zeros past K): lane (g, q) reads its step st
+     * of chunk c at a fixed offset from its own base, the 4 q of a step in
+     * consecutive words (no bank conflict); lanes past the tokens read the
+     * last token (their columns are discarded) */
     constexpr bool whole_able = NT == 1 && one_tile_shared_bytes(MODE) > 0 && !WG && std::is_same<Gate, ChainGate>::value;
-    const int k_first = c0 * CH, span = min(c1 * CH, K) - k_first; /* the values k_first .. k_first + span */
-    const bool whole = whole_able && n_valid * span * 4 <= X_WHOLE_BYTES;
+    const int whole_words = (c1 - c0) * (CH / 4); /* a token's words: its chunks c0..c1 whole */
+    const bool whole = whole_able && n_valid * whole_words * 16 <= X_WHOLE_BYTES;
     uint4 *x_whole = nullptr;
+    const uint4 *x_whole_lane = nullptr;
     if constexpr (whole_able) {
         DYNAMIC_SHARED(uint4, area);
         x_whole = area;
+        x_whole_lane = area + min(g, n_valid - 1) * whole_words + q;
     }
     /* The lane's weights of the U chunks from cb (zeros past c1 or K). */
     auto load_group = [&](RawWeights<DT>(&w0)[MT][U], RawWeights<DT>(&w1)[MT][U], int cb, int pace_ns = 0) {
@@ -367,10 +373,11 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
             }
         }
     };
-    /* the mmas of the U chunks from cb, x from `staged` (whole: x_whole) */
+    /* the mmas of the U chunks from cb, x from `staged`, or (xs) from
+     * xs[u us + st ss + nt ns]: x_whole, where the call passes constant
+     * strides, so that each read is one load at a fixed offset */
     uint32_t wg_a[WG == 2 ? 2 : 1][MT][4]; /* the A fragments of a step (WG 2: two steps) */
-    auto mma_group = [&](const RawWeights<DT>(&w0)[MT][U], const RawWeights<DT>(&w1)[MT][U], int cb) {
-        if (!active && !WG) return; /* WG: every warp of the block takes part (inactive ones with zero weights) */
+    auto mma_group_from = [&](const RawWeights<DT>(&w0)[MT][U], const RawWeights<DT>(&w1)[MT][U], int cb, const uint4 *xs, int us, int ss, int ns) {
 #pragma unroll
         for (int u = 0; u < U; u++) {
             if (cb + u >= c1) break;
@@ -402,11 +409,7 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
 #pragma unroll
                     for (int nt = 0; nt < NT; nt++) {
                         if (!lean && nt >= n_tiles) break;
-                        /* one read, MT tiles of mmas; whole: lane (g, q) at step st of chunk c reads token g's values c CH + q V + 4 st .. + 3 */
-                        const int k = (cb + u) * CH + q * V + 4 * st;
-                        const uint4 b = !whole                   ? staged[u][st][nt][lane]
-                                        : g < n_valid && k < K ? x_whole[g * (span / 4) + (k - k_first) / 4]
-                                                               : make_uint4(0, 0, 0, 0);
+                        const uint4 b = xs ? xs[u * us + st * ss + nt * ns] : staged[u][st][nt][lane]; /* one read, MT tiles of mmas */
                         uint32_t bh[2] = {b.x, b.y}, bl[2] = {b.z, b.w};
 #pragma unroll
                         for (int m = 0; m < MT; m++) {
@@ -419,6 +422,12 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
             }
         }
         if constexpr (WG == 2) warpgroup_wait<0>(); /* x's buffer and the accumulators, before the group ends */
+    };
+    auto mma_group = [&](const RawWeights<DT>(&w0)[MT][U], const RawWeights<DT>(&w1)[MT][U], int cb) {
+        if (!active && !WG) return; /* WG: every warp of the block takes part (inactive ones with zero weights) */
+        if constexpr (whole_able)
+            if (whole) return mma_group_from(w0, w1, cb, x_whole_lane + (cb - c0) * (CH / 4), CH / 4, 4, 0);
+        mma_group_from(w0, w1, cb, nullptr, 0, 0, 0);
     };
     /* One token tile: x of the U chunks from cb into shared memory, then the mmas. */
     auto multiply_group = [&](const RawWeights<DT>(&w0)[MT][U], const RawWeights<DT>(&w1)[MT][U], int cb) {
@@ -455,9 +464,12 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
          * other's are multiplied (measured level with one buffer of twice
          * the chunks, which leaves no loads in flight during its mmas) */
         RawWeights<DT> wa0[MT][U], wa1[MT][U], wb0[MT][U], wb1[MT][U];
-        auto stage_whole = [&]() {
-            for (int i = threadIdx.x; i < n_valid * (span / 4); i += blockDim.x)
-                async_copy(&x_whole[i], xrow_of(J, experts, first, t0 + i / (span / 4)) + k_first / 4 + i % (span / 4), true);
+        auto stage_whole = [&]() { /* word j of a token's chunk c (j = q S + st) to place c CH / 4 + 4 st + q */
+            for (int i = threadIdx.x; i < n_valid * whole_words; i += blockDim.x) {
+                const int tl = i / whole_words, c = i % whole_words / (CH / 4), j = i % (CH / 4), k = (c0 + c) * CH + 4 * j;
+                const uint4 *row = xrow_of(J, experts, first, t0 + tl);
+                async_copy(&x_whole[tl * whole_words + c * (CH / 4) + j % S * 4 + j / S], k < K ? row + k / 4 : row, k < K);
+            }
             async_copy_commit();
         };
         if (whole && !weights_first) stage_whole(); /* (waited already) before the weights */
