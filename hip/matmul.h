@@ -341,8 +341,9 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
     /* X_WHOLE_ONE_TILE: the tokens' x of chunks c0..c1 in shared memory,
      * [token][chunk][st][q] (zeros past K): lane (g, q) reads its step st
      * of chunk c at a fixed offset from its own base, the 4 q of a step in
-     * consecutive words (no bank conflict); lanes past the tokens read the
-     * last token (their columns are discarded) */
+     * consecutive words (two tokens, a multiple of 128 bytes apart, share
+     * banks: 2 wavefronts a read, the staged path's 4); lanes past the
+     * tokens read the last token (their columns are discarded) */
     constexpr bool whole_able = NT == 1 && one_tile_shared_bytes(MODE) > 0 && !WG && std::is_same<Gate, ChainGate>::value;
     const int whole_words = (c1 - c0) * (CH / 4); /* a token's words: its chunks c0..c1 whole */
     const bool whole = whole_able && n_valid * whole_words * 16 <= X_WHOLE_BYTES;
