@@ -55,7 +55,8 @@
 #             x staged ahead in every matmul and 6 chunks; ONE_TILE_LEAN and
 #             MXFP4_WORD_LAYOUT are on since session 26: lay0 turns the
 #             layout off, old both; xw: X_WHOLE_ONE_TILE=1, x staged whole
-#             once; xw4: that with 4 chunks a group; na, cs: MXFP4 weight
+#             once; xw4: that with 4 chunks a group; xw2: the dense ones
+#             too; na, cs: MXFP4 weight
 #             loads without an L1 line, or streaming; p256: no L1 line and L2
 #             fetching 256 bytes: WEIGHT_LOAD_HINT), each
 #             in its own build folder, against BASE,
@@ -262,7 +263,7 @@ onetile)
     # the Makefile's NVCC_FLAGS, plus each variant's knob
     NF=$(make -s -f Makefile -f - print-nvcc-flags <<<'print-nvcc-flags: ; @echo $(NVCC_FLAGS)')
     declare -A KNOB=([cur]="" [x0]="-DX_AHEAD_ONE_TILE=0" [x2]="-DX_AHEAD_ONE_TILE=2" [u4]="-DMXFP4_DECODE_CHUNKS=4" [u6]="-DMXFP4_DECODE_CHUNKS=6"
-        [lay0]="-DMXFP4_WORD_LAYOUT=0" [old]="-DONE_TILE_LEAN=0 -DMXFP4_WORD_LAYOUT=0" [xw]="-DX_WHOLE_ONE_TILE=1" [xw4]="-DX_WHOLE_ONE_TILE=1 -DMXFP4_DECODE_CHUNKS=4"
+        [lay0]="-DMXFP4_WORD_LAYOUT=0" [old]="-DONE_TILE_LEAN=0 -DMXFP4_WORD_LAYOUT=0" [xw]="-DX_WHOLE_ONE_TILE=1" [xw4]="-DX_WHOLE_ONE_TILE=1 -DMXFP4_DECODE_CHUNKS=4" [xw2]="-DX_WHOLE_ONE_TILE=2"
         [na]="-DWEIGHT_LOAD_HINT=1" [cs]="-DWEIGHT_LOAD_HINT=2" [p256]="-DWEIGHT_LOAD_HINT=3")
     VARIANTS=${ONETILE_VARIANTS:-cur x0 u4} # u6, x2 too where the call has time
     for v in $VARIANTS; do [ -n "${KNOB[$v]+set}" ] || { echo "gpu_checkup: unknown variant $v (${!KNOB[*]})"; exit 2; }; done
@@ -313,7 +314,7 @@ onetile)
         GETP_PROFILE=1 timeout 60 "$bin" --dummy 20b:mxfp4 --batch 1 --requests 1 --prompt 16 --new 64 2>&1 |
             grep -E "GETP_PROFILE: +(qkv|attention|o matmul|post|gate_up|down|combine)" | awk -v v=$v '{printf "%s %s=%s ", (NR == 1 ? "profile b1 " v ":" : ""), $2, $(NF-5)} END {print ""}'
     done
-    for v in base $(grep -oE 'u[46]|xw4?' <<<"$VARIANTS" | head -n 1); do
+    for v in base $(grep -oE 'u[46]|xw[24]?' <<<"$VARIANTS" | head -n 1); do
         bin=build_$v/bench_gpu; [ $v = base ] && bin=$BASE/build/bench_gpu
         timeout 100 ncu --kernel-name-base demangled --kernel-name "regex:matmul_kernel<.int.2, .int.2, .int.1," --launch-skip 100 --launch-count 1 \
             --section SpeedOfLight --metrics 'regex:smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio' \

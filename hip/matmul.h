@@ -74,16 +74,19 @@
  * kernel's). Measured as first built (H100, ledger L183): the stalls went
  * (7.8 -> 5.7 cycles an instruction in gate_up) but its read, an address
  * and two tests a step, added 40% instructions: b1 -6%. Now read at fixed
- * offsets (not yet timed: docs/perf-log/s27.md). */
+ * offsets (not yet timed: docs/perf-log/s27.md). 2: the dense matmuls'
+ * one-tile launches too (q/k/v, o: 11.5 and 16 KB a token), in place of
+ * X_AHEAD_ONE_TILE's copies one group ahead (their kernel's spill with it
+ * not measured). */
 #ifndef X_WHOLE_ONE_TILE
 #define X_WHOLE_ONE_TILE 0
 #endif
 #define X_WHOLE_BYTES (2 * 3072 * 4) /* its dynamic shared memory: 2 tokens of k <= 3072 (hi and lo pairs) */
-#define ONE_TILE_SHARED_BYTES (X_WHOLE_ONE_TILE ? X_WHOLE_BYTES : 0) /* a one-tile expert launch's dynamic shared memory */
+#define ONE_TILE_SHARED_BYTES (X_WHOLE_ONE_TILE ? X_WHOLE_BYTES : 0) /* a one-tile launch's dynamic shared memory (1: the experts' only) */
 
 enum { MM_PARTIAL, MM_BIAS, MM_SWIGLU }; /* dense partial sums; the experts' down (+ bias) and gate_up (+ SwiGLU) */
-/* The dynamic shared memory of a one-token-tile launch of MODE (X_WHOLE_ONE_TILE: the experts'). */
-__host__ __device__ constexpr int one_tile_shared_bytes(int mode) { return mode != MM_PARTIAL ? ONE_TILE_SHARED_BYTES : 0; }
+/* The dynamic shared memory of a one-token-tile launch of MODE (X_WHOLE_ONE_TILE 1: the experts', 2: every one). */
+__host__ __device__ constexpr int one_tile_shared_bytes(int mode) { return mode != MM_PARTIAL || X_WHOLE_ONE_TILE == 2 ? ONE_TILE_SHARED_BYTES : 0; }
 
 struct MatmulJob {
     WeightView w;
