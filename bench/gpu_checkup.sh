@@ -56,9 +56,7 @@
 #             MXFP4_WORD_LAYOUT are on since session 26: lay0 turns the
 #             layout off, old both; xw: X_WHOLE_ONE_TILE=1, x staged whole
 #             once; xw4: that with 4 chunks a group; xw2: the dense ones
-#             too; na, cs: MXFP4 weight
-#             loads without an L1 line, or streaming; p256: no L1 line and L2
-#             fetching 256 bytes: WEIGHT_LOAD_HINT), each
+#             too; na: MXFP4 weight loads without an L1 line), each
 #             in its own build folder, against BASE,
 #             in turn (the second round in the reverse order), two rounds:
 #             20b:mxfp4 at batch 1, 4 and 8, 20b at batch 1; test_gpu of
@@ -264,7 +262,7 @@ onetile)
     NF=$(make -s -f Makefile -f - print-nvcc-flags <<<'print-nvcc-flags: ; @echo $(NVCC_FLAGS)')
     declare -A KNOB=([cur]="" [x0]="-DX_AHEAD_ONE_TILE=0" [x2]="-DX_AHEAD_ONE_TILE=2" [u4]="-DMXFP4_DECODE_CHUNKS=4" [u6]="-DMXFP4_DECODE_CHUNKS=6"
         [lay0]="-DMXFP4_WORD_LAYOUT=0" [old]="-DONE_TILE_LEAN=0 -DMXFP4_WORD_LAYOUT=0" [xw]="-DX_WHOLE_ONE_TILE=1" [xw4]="-DX_WHOLE_ONE_TILE=1 -DMXFP4_DECODE_CHUNKS=4" [xw2]="-DX_WHOLE_ONE_TILE=2"
-        [na]="-DWEIGHT_LOAD_HINT=1" [cs]="-DWEIGHT_LOAD_HINT=2" [p256]="-DWEIGHT_LOAD_HINT=3")
+        [na]="-DWEIGHT_LOAD_HINT=1")
     VARIANTS=${ONETILE_VARIANTS:-cur x0 u4} # u6, x2 too where the call has time
     for v in $VARIANTS; do [ -n "${KNOB[$v]+set}" ] || { echo "gpu_checkup: unknown variant $v (${!KNOB[*]})"; exit 2; }; done
     pids=()
@@ -300,7 +298,7 @@ onetile)
             read -r m b r <<<"$cfg"
             for v in $order; do
                 bin=build_$v/bench_gpu; [ $v = base ] && bin=$BASE/build/bench_gpu
-                [ "$m" = 20b ] && { [ "${v:0:1}" = u ] || [[ "$v" =~ ^(lay0|na|cs|p256)$ ]]; } && continue # MXFP4 knobs: the same device code as cur for BF16
+                [ "$m" = 20b ] && { [ "${v:0:1}" = u ] || [[ "$v" =~ ^(lay0|na)$ ]]; } && continue # MXFP4 knobs: the same device code as cur for BF16
                 d=$(timeout 60 "$bin" --dummy "$m" --batch "$b" --requests "$r" --prompt 64 --new 128 2>&1 | tail -n 1 | grep -oE 'decode_tok_s=[0-9.]+' | cut -d= -f2)
                 R["$m b$b $v"]="${R["$m b$b $v"]:-} ${d:-ERR}"
             done

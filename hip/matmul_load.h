@@ -36,13 +36,12 @@ template <int DT> __device__ inline WeightRow weight_row(const WeightView &w, lo
     if (DT == DT_MXFP4) return {w.data + (size_t)r * (w.cols / 2), w.scales + (size_t)r * (w.cols / 32)};
     return {w.data + (size_t)r * w.cols * (DT == DT_BF16 ? 2 : 4), nullptr};
 }
-/* WEIGHT_LOAD_HINT (an experiment's knob, 0 until measured): how the
- * one-token-tile path loads MXFP4 weight words (each read once; L184:
- * 1 +1.5% at batch 4-8 and level at 1, 2 level, 3 -2.5% to -4%, H100):
- * 0 a plain load; 1 through the non-coherent path without an L1 line
- * (ld.global.nc.L1::no_allocate); 2 streaming (ld.global.cs: evict first);
- * 3 as 1, with L2 fetching the 256 bytes around each (a row's next chunks).
- * The same bytes either way. */
+/* WEIGHT_LOAD_HINT (an experiment's knob, 0 until measured with
+ * X_WHOLE_ONE_TILE): 1 loads the row-major MXFP4 weight words (each read
+ * once) through the non-coherent path without an L1 line
+ * (ld.global.nc.L1::no_allocate); the same bytes. H100, ledger L184: b1
+ * level, b4-b8 +1.5%; streaming loads (.cs) and L2 fetching 256 bytes
+ * measured level and -2.5% to -4% (removed; 011c79e has them). */
 #ifndef WEIGHT_LOAD_HINT
 #define WEIGHT_LOAD_HINT 0
 #endif
@@ -51,12 +50,6 @@ __device__ inline uint4 load_weight_word(const uint4 *p) {
     uint4 v;
     asm("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(p));
     return v;
-#elif !defined(GETP_AMD) && WEIGHT_LOAD_HINT == 3
-    uint4 v;
-    asm("ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%0,%1,%2,%3}, [%4];" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(p));
-    return v;
-#elif !defined(GETP_AMD) && WEIGHT_LOAD_HINT == 2
-    return __ldcs(p);
 #else
     return *p;
 #endif
