@@ -159,9 +159,15 @@ struct MatmulJobs {
 
 /* Row tiles per warp: two at large batch, so that each x fragment read from
  * shared memory feeds two mmas (the kernel is bound by L1/shared-memory
- * throughput there, not DRAM); one at decode-sized batches. */
-template <int NT> struct RowTiles {
-    enum { MT = NT == 1 ? 1 : 2 };
+ * throughput there, not DRAM); one at decode-sized batches, where
+ * ONE_TILE_ROW_TILES (an experiment's knob, 1 until measured) gives the
+ * experts' warps two: two independent chains of mmas a warp (a warp's
+ * k steps are one accumulator's chain at one tile), half the warps. */
+#ifndef ONE_TILE_ROW_TILES
+#define ONE_TILE_ROW_TILES 1
+#endif
+template <int NT, int MODE> struct RowTiles {
+    enum { MT = NT > 1 ? 2 : MODE == MM_PARTIAL ? 1 : ONE_TILE_ROW_TILES };
 };
 
 /* The shape of one matmul variant's work: values a lane loads per chunk (V),
@@ -169,7 +175,7 @@ template <int NT> struct RowTiles {
  * and the shared memory staging x for a block. */
 template <int DT, int MODE, int NT> struct MatmulShape {
     enum {
-        MT = RowTiles<NT>::MT,
+        MT = RowTiles<NT, MODE>::MT,
         V = Lane<DT>::V,
         CH = 4 * V,
         /* chunks per group: NT = 1 keeps two groups in flight */
@@ -629,7 +635,7 @@ static int launch_matmul(const HipState *s, const MatmulJob *jobs, int n_jobs, c
     memset(&all, 0, sizeof all);
     if (prefetch) all.prefetch = prefetch->data, all.prefetch_bytes = weight_bytes(*prefetch);
     unsigned grid_x = 0;
-    int nt = token_tiles(max_tokens), mt = nt == 1 ? (int)RowTiles<1>::MT : (int)RowTiles<MM_TOKEN_TILES>::MT;
+    int nt = token_tiles(max_tokens), mt = nt == 1 ? (int)RowTiles<1, MODE>::MT : (int)RowTiles<MM_TOKEN_TILES, MODE>::MT;
     all.n_jobs = n_jobs;
     for (int i = 0; i < n_jobs; i++) {
         all.job[i] = jobs[i];

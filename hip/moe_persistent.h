@@ -26,7 +26,7 @@
 #include "matmul.h"
 #include "moe_combine.h"
 
-#define MOE_TAIL_WARPS (ROW_THREADS / WARP) /* a matmul item's warps: each its row tile, as in matmul_kernel */
+#define MOE_TAIL_WARPS (ROW_THREADS / WARP) /* a matmul item's warps: each its row tiles, as in matmul_kernel */
 
 struct MoeTail {
     MatmulJobs gate_up, down; /* one job each, as their kernels have */
@@ -135,9 +135,9 @@ static int launch_moe_tail(const HipState *s, int l, StepRows rows, int T, Error
     memset(&m, 0, sizeof m);
     m.gate_up.job[0] = gate_up_job(s, L, T), m.down.job[0] = down_job(s, L, T);
     m.gate_up.n_jobs = m.down.n_jobs = 1;
-    /* blocks along x: row tile groups of MOE_TAIL_WARPS (one tile a warp at decode-sized steps) x splits */
-    m.gate_up_x = cdiv(expert_row_tiles<MM_SWIGLU>(L->gate_up), MOE_TAIL_WARPS) * (unsigned)m.gate_up.job[0].splits;
-    m.down_x = cdiv(expert_row_tiles<MM_BIAS>(L->down), MOE_TAIL_WARPS) * (unsigned)m.down.job[0].splits;
+    /* blocks along x: row tile groups of MOE_TAIL_WARPS warps (RowTiles' tiles a warp at decode-sized steps) x splits */
+    m.gate_up_x = cdiv(expert_row_tiles<MM_SWIGLU>(L->gate_up), MOE_TAIL_WARPS * RowTiles<1, MM_SWIGLU>::MT) * (unsigned)m.gate_up.job[0].splits;
+    m.down_x = cdiv(expert_row_tiles<MM_BIAS>(L->down), MOE_TAIL_WARPS * RowTiles<1, MM_BIAS>::MT) * (unsigned)m.down.job[0].splits;
     m.gate_up.blocks[0] = (int)m.gate_up_x, m.down.blocks[0] = (int)m.down_x;
     m.n_z = expert_grid_z(s, T), m.rows = T;
     const int last = l + 1 == (int)c->n_layers;
