@@ -73,8 +73,9 @@
  * mmas. Not the persistent kernel's items (their shared memory is their
  * kernel's). Measured as first built (H100, ledger L183): the stalls went
  * (7.8 -> 5.7 cycles an instruction in gate_up) but its read, an address
- * and two tests a step, added 40% instructions: b1 -6%. Now read at fixed
- * offsets (not yet timed: docs/perf-log/s27.md). 2: the dense matmuls'
+ * and two tests a step, added 40% instructions: b1 -6%. Read at fixed
+ * offsets (docs/perf-log/s27.md) it is still slower: b1 -4.9%, b8 -2.4%
+ * (with WEIGHT_LOAD_HINT=1; L186). 2: the dense matmuls'
  * one-tile launches too (q/k/v, o: 11.5 and 16 KB a token), in place of
  * X_AHEAD_ONE_TILE's copies one group ahead (their kernel's spill with it
  * not measured). */
@@ -162,7 +163,9 @@ struct MatmulJobs {
  * throughput there, not DRAM); one at decode-sized batches, where
  * ONE_TILE_ROW_TILES (an experiment's knob, 1 until measured) gives the
  * experts' warps two: two independent chains of mmas a warp (a warp's
- * k steps are one accumulator's chain at one tile), half the warps. */
+ * k steps are one accumulator's chain at one tile), half the warps.
+ * H100, ledger L185: batch 1 -13%, batch 8 -0.7% (each warp then waits
+ * for twice the loads: docs/perf-log/s28.md). */
 #ifndef ONE_TILE_ROW_TILES
 #define ONE_TILE_ROW_TILES 1
 #endif
