@@ -57,7 +57,8 @@
 #             layout off, old both; xw: X_WHOLE_ONE_TILE=1, x staged whole
 #             once; xw4: that with 4 chunks a group; xw2: the dense ones
 #             too; na: MXFP4 weight loads without an L1 line; xwna: xw and
-#             na together; mt2: two row tiles an expert warp), each
+#             na together; mt2: two row tiles an expert warp; pf: each
+#             expert lane asks L2 for all its weight lines at once), each
 #             in its own build folder, against BASE,
 #             in turn (the second round in the reverse order), two rounds:
 #             20b:mxfp4 at batch 1, 4 and 8, 20b at batch 1; test_gpu of
@@ -264,7 +265,7 @@ onetile)
     declare -A KNOB=([cur]="" [x0]="-DX_AHEAD_ONE_TILE=0" [x2]="-DX_AHEAD_ONE_TILE=2" [u4]="-DMXFP4_DECODE_CHUNKS=4" [u6]="-DMXFP4_DECODE_CHUNKS=6"
         [lay0]="-DMXFP4_WORD_LAYOUT=0" [old]="-DONE_TILE_LEAN=0 -DMXFP4_WORD_LAYOUT=0" [xw]="-DX_WHOLE_ONE_TILE=1" [xw4]="-DX_WHOLE_ONE_TILE=1 -DMXFP4_DECODE_CHUNKS=4" [xw2]="-DX_WHOLE_ONE_TILE=2"
         [na]="-DWEIGHT_LOAD_HINT=1" [xwna]="-DX_WHOLE_ONE_TILE=1 -DWEIGHT_LOAD_HINT=1"
-        [mt2]="-DONE_TILE_ROW_TILES=2")
+        [mt2]="-DONE_TILE_ROW_TILES=2" [pf]="-DONE_TILE_PREFETCH=1")
     VARIANTS=${ONETILE_VARIANTS:-cur x0 u4} # u6, x2 too where the call has time
     for v in $VARIANTS; do [ -n "${KNOB[$v]+set}" ] || { echo "gpu_checkup: unknown variant $v (${!KNOB[*]})"; exit 2; }; done
     pids=()

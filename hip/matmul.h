@@ -82,6 +82,14 @@
 #ifndef X_WHOLE_ONE_TILE
 #define X_WHOLE_ONE_TILE 0
 #endif
+/* ONE_TILE_PREFETCH (an experiment's knob, 0 until measured): at one
+ * token tile each expert lane asks L2 for all of its rows' MXFP4 bytes of
+ * its chunks as soon as it knows its rows, so that every group's loads
+ * find their lines on the way (batch 1's gate_up waits at the first use of
+ * each group's weights: 14% of its stall samples, ledger L187). */
+#ifndef ONE_TILE_PREFETCH
+#define ONE_TILE_PREFETCH 0
+#endif
 #define X_WHOLE_BYTES (2 * 3072 * 4) /* its dynamic shared memory: 2 tokens of k <= 3072 (hi and lo pairs) */
 #define ONE_TILE_SHARED_BYTES (X_WHOLE_ONE_TILE ? X_WHOLE_BYTES : 0) /* a one-tile launch's dynamic shared memory (1: the experts' only) */
 
@@ -349,6 +357,24 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
     if constexpr (lean && !TILED)
 #pragma unroll
         for (int m = 0; m < MT; m++) row0[m] = weight_row<DT>(J.w, r0[m]), row1[m] = weight_row<DT>(J.w, r1[m]);
+#if ONE_TILE_PREFETCH
+    /* the lane's quarter of its rows' bytes (and scales) of chunks c0..c1, asked of L2 at once */
+    if constexpr (lean && !TILED && DT == DT_MXFP4)
+        if (active) {
+            const int k0 = c0 * CH, k1 = min(c1 * CH, K);
+#pragma unroll
+            for (int m = 0; m < MT; m++) {
+                const WeightRow rows[2] = {row0[m], row1[m]};
+                const bool ok[2] = {ok0[m], ok1[m]};
+                for (int h = 0; h < 2; h++) {
+                    if (!ok[h]) continue;
+                    const uintptr_t from = (uintptr_t)(rows[h].values + k0 / 2), to = (uintptr_t)(rows[h].values + k1 / 2);
+                    for (uintptr_t a = (from & ~(uintptr_t)127) + 128 * q; a < to; a += 512) prefetch_l2_line((const void *)a);
+                    if (q == 0) prefetch_l2_line(rows[h].scales + k0 / 32), prefetch_l2_line(rows[h].scales + (k1 - 1) / 32); /* at most 2 lines */
+                }
+            }
+        }
+#endif
     const bool x_hi_only = J.x_hi_only; /* lean: read once */
     /* X_WHOLE_ONE_TILE: the tokens' x of chunks c0..c1 in shared memory,
      * [token][chunk][st][q] (zeros past K): lane (g, q) reads its step st
