@@ -26,7 +26,7 @@
 #include "matmul.h"
 #include "moe_combine.h"
 
-#define MOE_TAIL_WARPS (ROW_THREADS / WARP) /* a matmul item's warps: each its row tiles, as in matmul_kernel */
+#define MOE_TAIL_WARPS (ROW_THREADS / WARP) /* a matmul item's warps, each with its row tiles (RowTiles) as in matmul_kernel */
 
 struct MoeTail {
     MatmulJobs gate_up, down; /* one job each, as their kernels have */
