@@ -68,12 +68,17 @@
 #             and the b1 gate_up's stall reasons (ncu) of BASE
 #             and the first MXFP4_DECODE_CHUNKS or X_WHOLE_ONE_TILE variant
 #             (ONETILE_TESTED: the variants test_gpu runs, if not all)
+#   bulk      build/bulk_stream_probe (about 30 s): batch 1's MXFP4 gate_up by
+#             per-warp loads and by bulk copies into shared memory, their
+#             outputs bit for bit and against float64, then their times;
+#             and the ncu source page of this tree's b1 gate_up (ledger L187's
+#             view) to $OUT/ncu_source.csv
 # BASE is a source tree of the last commit measured on a GPU (git archive C |
 # tar -x -C BASE), carried with the working tree (.carry/base).
 # usage: bench/gpu_checkup.sh PART [BASE]   (PCRE2_CFLAGS / PCRE2_LIBS as for make)
 set -uo pipefail
 cd "$(dirname "$0")/.."
-PART=${1:?usage: bench/gpu_checkup.sh test|mini|ab|fold|wgmma|quick|persistent|queued|workload|sweep|sweep120|onetile [BASE]}
+PART=${1:?usage: bench/gpu_checkup.sh test|mini|ab|fold|wgmma|quick|persistent|queued|workload|sweep|sweep120|onetile|bulk [BASE]}
 BASE=${2:-.carry/base}
 OUT=${OUT:-/tmp}
 MK=(make -s -j"$(nproc)" PCRE2_CFLAGS="${PCRE2_CFLAGS:-}" PCRE2_LIBS="${PCRE2_LIBS:--lpcre2-8}")
@@ -324,5 +329,13 @@ onetile)
         grep -E 'stalled' "$OUT/ncu_onetile_$v.txt" | awk '{print "  ", $1, $NF}' | sort -k2 -gr | head -n 6
     done
     ;;
-*) echo "gpu_checkup: unknown part $PART (test, mini, ab, fold, wgmma, quick, persistent, queued, workload, sweep, sweep120, onetile)"; exit 2 ;;
+bulk)
+    "${MK[@]}" build/bulk_stream_probe build/bench_gpu >"$OUT/build_bulk.log" 2>&1 || { echo "gpu_checkup: build failed"; tail -n 5 "$OUT/build_bulk.log"; exit 1; }
+    timeout 120 build/bulk_stream_probe 200
+    timeout 120 ncu --kernel-name-base demangled --kernel-name "regex:matmul_kernel<.int.2, .int.2, .int.1," --launch-skip 100 --launch-count 1 \
+        --section SourceCounters --section WarpStateStats --section SpeedOfLight --page source --print-source sass --csv \
+        "$PWD/build/bench_gpu" --dummy 20b:mxfp4 --batch 1 --requests 1 --prompt 16 --new 8 >"$OUT/ncu_source.csv" 2>"$OUT/ncu_source.err"
+    echo "ncu source page: rc $?, $(wc -l <"$OUT/ncu_source.csv") lines in $OUT/ncu_source.csv"
+    ;;
+*) echo "gpu_checkup: unknown part $PART (test, mini, ab, fold, wgmma, quick, persistent, queued, workload, sweep, sweep120, onetile, bulk)"; exit 2 ;;
 esac
