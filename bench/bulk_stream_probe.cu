@@ -6,10 +6,11 @@
 //           16-byte words into registers, two groups of two chunks in flight
 //           (the shape of matmul_kernel<MXFP4, SWIGLU, 1>'s loop)
 //   bulk    a block's 4 tiles laid chunk by chunk; a producer warp copies
-//           stages of two chunks (8 KB + their scales) with cp.async.bulk,
-//           NSTAGE stages deep, each completing on an mbarrier; the 4
-//           consumer warps read their words from shared memory and free a
-//           stage on a second mbarrier
+//           stages of CPS chunks (4 KB a chunk + its scales) with
+//           cp.async.bulk, NSTAGE stages deep (the variants: 2 x 4, 1 x 8,
+//           2 x 6, 1 x 4), each completing on an mbarrier; the 4 consumer
+//           warps read their words from shared memory and free a stage on
+//           a second mbarrier
 // Both decode with the project's unpack_step (device pair order, folded
 // scales) and multiply by the same mmas in the same order (hi then lo, chunk
 // by chunk), x whole in shared memory: their outputs must agree bit for bit,
@@ -41,9 +42,6 @@ constexpr int CHUNKS = (K + 127) / 128;                /* 23: the last one half 
 constexpr int GROUP_ROWS = 64;                         /* a block's 4 tiles */
 constexpr int GROUPS = ROWS / GROUP_ROWS;              /* 90 an expert */
 constexpr int CHUNK_BYTES = GROUP_ROWS * 64, CHUNK_SCALES = GROUP_ROWS * 4; /* a group's full chunk: 4096, 256 */
-constexpr int CPS = 2;                                 /* chunks a stage */
-constexpr int NSTAGE = 4;
-constexpr int STAGES = (CHUNKS + CPS - 1) / CPS;      /* 12 */
 constexpr int X_WORDS = CHUNKS * 32;                   /* uint4 words of x, zeros past K */
 constexpr size_t SET_BYTES = (size_t)EXPERTS * ROWS * ROW_BYTES, SET_SCALES = (size_t)EXPERTS * ROWS * ROW_SCALES;
 
@@ -137,15 +135,17 @@ __global__ void __launch_bounds__(128) direct_kernel(const uint8_t *w, const uin
 /* bulk: block = 4 consumer warps (4 tiles of one group) + 1 producer warp;
  * weights [expert][group][chunk][64 rows][64 bytes] (the last chunk 32 a
  * row), scales [expert][group][chunk][64 rows][4] (the last chunk 2). */
-struct BulkShared {
+template <int CPS, int NSTAGE> struct BulkShared { /* CPS chunks a stage, NSTAGE stages */
     uint4 xs[X_WORDS];
     alignas(128) uint8_t w[NSTAGE][CPS * CHUNK_BYTES];
     alignas(16) uint8_t s[NSTAGE][CPS * CHUNK_SCALES];
     uint64_t full[NSTAGE], empty[NSTAGE];
 };
+template <int CPS, int NSTAGE>
 __global__ void __launch_bounds__(160) bulk_kernel(const uint8_t *w, const uint8_t *scales, const uint4 *x, float *out) {
+    constexpr int STAGES = (CHUNKS + CPS - 1) / CPS;
     extern __shared__ __align__(128) uint8_t raw_shared[];
-    BulkShared &sh = *reinterpret_cast<BulkShared *>(raw_shared);
+    BulkShared<CPS, NSTAGE> &sh = *reinterpret_cast<BulkShared<CPS, NSTAGE> *>(raw_shared);
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const int e = blockIdx.x / GROUPS, grp = blockIdx.x % GROUPS;
     const uint8_t *gw = w + ((size_t)e * GROUPS + grp) * GROUP_ROWS * ROW_BYTES;
@@ -256,13 +256,11 @@ int main(int argc, char **argv) {
     }
     uint8_t *d_row, *d_tiled, *d_sc, *d_tiled_sc;
     uint4 *d_x;
-    float *d_out[2];
     CHECK_CUDA(cudaMalloc(&d_row, NSETS * SET_BYTES));
     CHECK_CUDA(cudaMalloc(&d_tiled, NSETS * SET_BYTES));
     CHECK_CUDA(cudaMalloc(&d_sc, NSETS * SET_SCALES));
     CHECK_CUDA(cudaMalloc(&d_tiled_sc, NSETS * SET_SCALES));
     CHECK_CUDA(cudaMalloc(&d_x, 16 * X_WORDS));
-    for (int i = 0; i < 2; i++) CHECK_CUDA(cudaMalloc(&d_out[i], sizeof(float) * EXPERTS * ROWS));
     for (int s = 0; s < NSETS; s++) {
         CHECK_CUDA(cudaMemcpy(d_row + s * SET_BYTES, rowmajor.data(), SET_BYTES, cudaMemcpyHostToDevice));
         CHECK_CUDA(cudaMemcpy(d_tiled + s * SET_BYTES, tiled.data(), SET_BYTES, cudaMemcpyHostToDevice));
@@ -270,58 +268,71 @@ int main(int argc, char **argv) {
         CHECK_CUDA(cudaMemcpy(d_tiled_sc + s * SET_SCALES, tiled_sc.data(), SET_SCALES, cudaMemcpyHostToDevice));
     }
     CHECK_CUDA(cudaMemcpy(d_x, xw.data(), 16 * X_WORDS, cudaMemcpyHostToDevice));
-    const size_t bulk_shared = sizeof(BulkShared);
-    CHECK_CUDA(cudaFuncSetAttribute(bulk_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bulk_shared));
-    const int blocks = EXPERTS * GROUPS;
-    auto launch = [&](int which, int set) {
-        if (which == 0) direct_kernel<<<blocks, 128>>>(d_row + set * SET_BYTES, d_sc + set * SET_SCALES, d_x, d_out[0]);
-        else bulk_kernel<<<blocks, 160, bulk_shared>>>(d_tiled + set * SET_BYTES, d_tiled_sc + set * SET_SCALES, d_x, d_out[1]);
+    /* the variants: direct, then bulk at (chunks a stage, stages), each one wave at 360 blocks */
+    struct Variant {
+        const char *name;
+        void (*kernel)(const uint8_t *, const uint8_t *, const uint4 *, float *);
+        size_t shared;
     };
-    /* correctness: poisoned outputs, set 0 */
-    std::vector<float> got[2];
-    for (int k = 0; k < 2; k++) {
+    const Variant variants[] = {
+        {"direct (registers, 2 groups of 2 chunks)", direct_kernel, 0},
+        {"bulk (cp.async.bulk, 4 stages of 2 chunks)", bulk_kernel<2, 4>, sizeof(BulkShared<2, 4>)},
+        {"bulk (8 stages of 1 chunk)", bulk_kernel<1, 8>, sizeof(BulkShared<1, 8>)},
+        {"bulk (6 stages of 2 chunks)", bulk_kernel<2, 6>, sizeof(BulkShared<2, 6>)},
+        {"bulk (4 stages of 1 chunk)", bulk_kernel<1, 4>, sizeof(BulkShared<1, 4>)},
+    };
+    constexpr int NV = sizeof variants / sizeof *variants;
+    for (int k = 1; k < NV; k++) CHECK_CUDA(cudaFuncSetAttribute(variants[k].kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)variants[k].shared));
+    const int blocks = EXPERTS * GROUPS;
+    std::vector<float *> d_out(NV);
+    for (auto &o : d_out) CHECK_CUDA(cudaMalloc(&o, sizeof(float) * EXPERTS * ROWS));
+    auto launch = [&](int k, int set) {
+        if (k == 0) direct_kernel<<<blocks, 128>>>(d_row + set * SET_BYTES, d_sc + set * SET_SCALES, d_x, d_out[0]);
+        else variants[k].kernel<<<blocks, 160, variants[k].shared>>>(d_tiled + set * SET_BYTES, d_tiled_sc + set * SET_SCALES, d_x, d_out[k]);
+    };
+    /* correctness: poisoned outputs, set 0; every variant bit for bit as direct, and near float64 */
+    std::vector<std::vector<float>> got(NV);
+    bool ok = true;
+    for (int k = 0; k < NV; k++) {
         CHECK_CUDA(cudaMemset(d_out[k], 0xff, sizeof(float) * EXPERTS * ROWS)); /* NaN */
         launch(k, 0);
         CHECK_CUDA(cudaGetLastError());
         CHECK_CUDA(cudaDeviceSynchronize());
         got[k].resize((size_t)EXPERTS * ROWS);
         CHECK_CUDA(cudaMemcpy(got[k].data(), d_out[k], sizeof(float) * EXPERTS * ROWS, cudaMemcpyDeviceToHost));
+        size_t differ = 0;
+        double num = 0, den = 0;
+        bool finite = true;
+        for (size_t r = 0; r < got[k].size(); r++) {
+            if (memcmp(&got[0][r], &got[k][r], 4) != 0) differ++;
+            finite = finite && std::isfinite(got[k][r]), num += (got[k][r] - ref[r]) * (got[k][r] - ref[r]), den += ref[r] * ref[r];
+        }
+        const double err = sqrt(num / den);
+        const bool this_ok = finite && differ == 0 && err < 1e-4;
+        ok = ok && this_ok;
+        printf("%s %-44s %zu of %zu outputs differ from direct's; relative error vs float64 %.2e%s\n", this_ok ? "PASS" : "FAIL", variants[k].name, differ,
+               got[k].size(), err, finite ? "" : " (non-finite outputs)");
     }
-    size_t differ = 0;
-    double num[2] = {0, 0}, den = 0;
-    bool finite = true;
-    for (size_t r = 0; r < got[0].size(); r++) {
-        if (memcmp(&got[0][r], &got[1][r], 4) != 0) differ++;
-        for (int k = 0; k < 2; k++) finite = finite && std::isfinite(got[k][r]), num[k] += (got[k][r] - ref[r]) * (got[k][r] - ref[r]);
-        den += ref[r] * ref[r];
-    }
-    const double err0 = sqrt(num[0] / den), err1 = sqrt(num[1] / den);
-    const bool ok = finite && differ == 0 && err0 < 1e-4 && err1 < 1e-4;
-    printf("%s outputs: direct vs bulk %zu of %zu differ; relative error vs float64: direct %.2e, bulk %.2e%s\n", ok ? "PASS" : "FAIL", differ,
-           got[0].size(), err0, err1, finite ? "" : " (non-finite outputs)");
-    /* timing: alternate the two, NSETS weight sets in turn */
+    /* timing: every variant in turn, twice (the first round warms), NSETS weight sets in turn */
     const double bytes = (double)SET_BYTES + SET_SCALES;
     cudaEvent_t t0, t1;
     CHECK_CUDA(cudaEventCreate(&t0));
     CHECK_CUDA(cudaEventCreate(&t1));
-    float ms[2] = {0, 0};
+    std::vector<float> ms(NV);
     for (int round = 0; round < 2; round++)
-        for (int k = 0; k < 2; k++) {
-            for (int i = 0; i < NSETS; i++) launch(k, i); /* warm */
+        for (int k = 0; k < NV; k++) {
+            for (int i = 0; i < NSETS; i++) launch(k, i);
             CHECK_CUDA(cudaEventRecord(t0));
             for (int i = 0; i < iters; i++) launch(k, i % NSETS);
             CHECK_CUDA(cudaEventRecord(t1));
             CHECK_CUDA(cudaEventSynchronize(t1));
             CHECK_CUDA(cudaGetLastError());
-            float m;
-            CHECK_CUDA(cudaEventElapsedTime(&m, t0, t1));
-            if (round == 1) ms[k] = m;
+            CHECK_CUDA(cudaEventElapsedTime(&ms[k], t0, t1));
         }
-    const char *name[2] = {"direct (registers, 2 groups of 2 chunks)", "bulk (cp.async.bulk, 4 stages of 2 chunks)"};
-    for (int k = 0; k < 2; k++) {
-        double us = 1000.0 * ms[k] / iters;
-        printf("%-44s %7.2f us a launch  %6.2f TB/s  (%.1f MB, %d launches back to back)\n", name[k], us, bytes / us / 1e6, bytes / 1e6, iters);
+    for (int k = 0; k < NV; k++) {
+        const double us = 1000.0 * ms[k] / iters;
+        printf("%-44s %7.2f us a launch  %5.2f TB/s  (%.1f MB; %zu bytes of shared memory a block; %d blocks; %d launches)\n", variants[k].name, us,
+               bytes / us / 1e6, bytes / 1e6, variants[k].shared, blocks, iters);
     }
-    printf("bulk shared memory a block: %zu bytes; blocks: %d\n", bulk_shared, blocks);
     return ok ? 0 : 1;
 }
