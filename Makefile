@@ -191,9 +191,9 @@ $(B)/wgmma_probe: bench/wgmma_probe.cu | $(B)
 	$(NVCC) -O3 -std=c++17 -gencode arch=compute_90a,code=sm_90a -Xcompiler -Wall,-Wextra,-Werror $< -o $@
 # cuBLAS / cuBLASLt at getp's shapes: speed, grouped experts, batch invariance of a pinned algorithm
 # batch 1's MXFP4 gate_up with its weights by per-warp loads or by bulk copies into shared memory (sm_90)
-$(B)/bulk_stream_probe: bench/bulk_stream_probe.cu hip/matmul_load.h hip/weight_layout.h hip/bf16_math.h | $(B)
+$(B)/bulk_stream_probe: bench/bulk_stream_probe.cu bench/cuda_check.h hip/matmul_load.h hip/weight_layout.h hip/bf16_math.h | $(B)
 	$(NVCC) -O3 -std=c++17 -gencode arch=compute_90a,code=sm_90a -Xcompiler -Wall,-Wextra,-Werror $< -o $@
-$(B)/cublas_probe: bench/cublas_probe.cu | $(B)
+$(B)/cublas_probe: bench/cublas_probe.cu bench/cuda_check.h | $(B)
 	$(NVCC) -O3 -std=c++17 -gencode arch=compute_90a,code=sm_90a -Xcompiler -Wall,-Wextra,-Werror $< -o $@ -lcublasLt -lcublas
 gpu-probes: $(B)/gpu_probes $(B)/libkernel_trace.so $(B)/wgmma_probe $(B)/cublas_probe $(B)/bulk_stream_probe
 # bench_gpu with the per-block recorder of hip/block_trace.h compiled in

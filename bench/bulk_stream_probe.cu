@@ -26,15 +26,8 @@
 #include <vector>
 
 #include "../hip/matmul_load.h"
+#include "cuda_check.h"
 
-#define CHECK_CUDA(x)                                                                                  \
-    do {                                                                                               \
-        cudaError_t e_ = (x);                                                                          \
-        if (e_ != cudaSuccess) {                                                                       \
-            fprintf(stderr, "bulk_stream_probe: %s failed: %s (line %d)\n", #x, cudaGetErrorString(e_), __LINE__); \
-            exit(1);                                                                                   \
-        }                                                                                              \
-    } while (0)
 
 constexpr int EXPERTS = 4, ROWS = 5760, K = 2880, NSETS = 8;
 constexpr int ROW_BYTES = K / 2, ROW_SCALES = K / 32;  /* 1440, 90 */
@@ -256,18 +249,18 @@ int main(int argc, char **argv) {
     }
     uint8_t *d_row, *d_tiled, *d_sc, *d_tiled_sc;
     uint4 *d_x;
-    CHECK_CUDA(cudaMalloc(&d_row, NSETS * SET_BYTES));
-    CHECK_CUDA(cudaMalloc(&d_tiled, NSETS * SET_BYTES));
-    CHECK_CUDA(cudaMalloc(&d_sc, NSETS * SET_SCALES));
-    CHECK_CUDA(cudaMalloc(&d_tiled_sc, NSETS * SET_SCALES));
-    CHECK_CUDA(cudaMalloc(&d_x, 16 * X_WORDS));
+    CUDA_CHECK(cudaMalloc(&d_row, NSETS * SET_BYTES));
+    CUDA_CHECK(cudaMalloc(&d_tiled, NSETS * SET_BYTES));
+    CUDA_CHECK(cudaMalloc(&d_sc, NSETS * SET_SCALES));
+    CUDA_CHECK(cudaMalloc(&d_tiled_sc, NSETS * SET_SCALES));
+    CUDA_CHECK(cudaMalloc(&d_x, 16 * X_WORDS));
     for (int s = 0; s < NSETS; s++) {
-        CHECK_CUDA(cudaMemcpy(d_row + s * SET_BYTES, rowmajor.data(), SET_BYTES, cudaMemcpyHostToDevice));
-        CHECK_CUDA(cudaMemcpy(d_tiled + s * SET_BYTES, tiled.data(), SET_BYTES, cudaMemcpyHostToDevice));
-        CHECK_CUDA(cudaMemcpy(d_sc + s * SET_SCALES, sc.data(), SET_SCALES, cudaMemcpyHostToDevice));
-        CHECK_CUDA(cudaMemcpy(d_tiled_sc + s * SET_SCALES, tiled_sc.data(), SET_SCALES, cudaMemcpyHostToDevice));
+        CUDA_CHECK(cudaMemcpy(d_row + s * SET_BYTES, rowmajor.data(), SET_BYTES, cudaMemcpyHostToDevice));
+        CUDA_CHECK(cudaMemcpy(d_tiled + s * SET_BYTES, tiled.data(), SET_BYTES, cudaMemcpyHostToDevice));
+        CUDA_CHECK(cudaMemcpy(d_sc + s * SET_SCALES, sc.data(), SET_SCALES, cudaMemcpyHostToDevice));
+        CUDA_CHECK(cudaMemcpy(d_tiled_sc + s * SET_SCALES, tiled_sc.data(), SET_SCALES, cudaMemcpyHostToDevice));
     }
-    CHECK_CUDA(cudaMemcpy(d_x, xw.data(), 16 * X_WORDS, cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaMemcpy(d_x, xw.data(), 16 * X_WORDS, cudaMemcpyHostToDevice));
     /* the variants: direct, then bulk at (chunks a stage, stages), each one wave at 360 blocks */
     struct Variant {
         const char *name;
@@ -282,10 +275,10 @@ int main(int argc, char **argv) {
         {"bulk (4 stages of 1 chunk)", bulk_kernel<1, 4>, sizeof(BulkShared<1, 4>)},
     };
     constexpr int NV = sizeof variants / sizeof *variants;
-    for (int k = 1; k < NV; k++) CHECK_CUDA(cudaFuncSetAttribute(variants[k].kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)variants[k].shared));
+    for (int k = 1; k < NV; k++) CUDA_CHECK(cudaFuncSetAttribute(variants[k].kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)variants[k].shared));
     const int blocks = EXPERTS * GROUPS;
     std::vector<float *> d_out(NV);
-    for (auto &o : d_out) CHECK_CUDA(cudaMalloc(&o, sizeof(float) * EXPERTS * ROWS));
+    for (auto &o : d_out) CUDA_CHECK(cudaMalloc(&o, sizeof(float) * EXPERTS * ROWS));
     auto launch = [&](int k, int set) {
         if (k == 0) direct_kernel<<<blocks, 128>>>(d_row + set * SET_BYTES, d_sc + set * SET_SCALES, d_x, d_out[0]);
         else variants[k].kernel<<<blocks, 160, variants[k].shared>>>(d_tiled + set * SET_BYTES, d_tiled_sc + set * SET_SCALES, d_x, d_out[k]);
@@ -294,12 +287,12 @@ int main(int argc, char **argv) {
     std::vector<std::vector<float>> got(NV);
     bool ok = true;
     for (int k = 0; k < NV; k++) {
-        CHECK_CUDA(cudaMemset(d_out[k], 0xff, sizeof(float) * EXPERTS * ROWS)); /* NaN */
+        CUDA_CHECK(cudaMemset(d_out[k], 0xff, sizeof(float) * EXPERTS * ROWS)); /* NaN */
         launch(k, 0);
-        CHECK_CUDA(cudaGetLastError());
-        CHECK_CUDA(cudaDeviceSynchronize());
+        CUDA_CHECK(cudaGetLastError());
+        CUDA_CHECK(cudaDeviceSynchronize());
         got[k].resize((size_t)EXPERTS * ROWS);
-        CHECK_CUDA(cudaMemcpy(got[k].data(), d_out[k], sizeof(float) * EXPERTS * ROWS, cudaMemcpyDeviceToHost));
+        CUDA_CHECK(cudaMemcpy(got[k].data(), d_out[k], sizeof(float) * EXPERTS * ROWS, cudaMemcpyDeviceToHost));
         size_t differ = 0;
         double num = 0, den = 0;
         bool finite = true;
@@ -316,18 +309,18 @@ int main(int argc, char **argv) {
     /* timing: every variant in turn, twice (the first round warms), NSETS weight sets in turn */
     const double bytes = (double)SET_BYTES + SET_SCALES;
     cudaEvent_t t0, t1;
-    CHECK_CUDA(cudaEventCreate(&t0));
-    CHECK_CUDA(cudaEventCreate(&t1));
+    CUDA_CHECK(cudaEventCreate(&t0));
+    CUDA_CHECK(cudaEventCreate(&t1));
     std::vector<float> ms(NV);
     for (int round = 0; round < 2; round++)
         for (int k = 0; k < NV; k++) {
             for (int i = 0; i < NSETS; i++) launch(k, i);
-            CHECK_CUDA(cudaEventRecord(t0));
+            CUDA_CHECK(cudaEventRecord(t0));
             for (int i = 0; i < iters; i++) launch(k, i % NSETS);
-            CHECK_CUDA(cudaEventRecord(t1));
-            CHECK_CUDA(cudaEventSynchronize(t1));
-            CHECK_CUDA(cudaGetLastError());
-            CHECK_CUDA(cudaEventElapsedTime(&ms[k], t0, t1));
+            CUDA_CHECK(cudaEventRecord(t1));
+            CUDA_CHECK(cudaEventSynchronize(t1));
+            CUDA_CHECK(cudaGetLastError());
+            CUDA_CHECK(cudaEventElapsedTime(&ms[k], t0, t1));
         }
     for (int k = 0; k < NV; k++) {
         const double us = 1000.0 * ms[k] / iters;

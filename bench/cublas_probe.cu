@@ -24,14 +24,8 @@
 #include <cstring>
 #include <vector>
 
-#define CHECK(call)                                                                                 \
-    do {                                                                                            \
-        cudaError_t e_ = (call);                                                                    \
-        if (e_ != cudaSuccess) {                                                                    \
-            fprintf(stderr, "cublas_probe: %s failed: %s (line %d)\n", #call, cudaGetErrorString(e_), __LINE__); \
-            exit(1);                                                                                \
-        }                                                                                           \
-    } while (0)
+#include "cuda_check.h"
+
 #define CHECK_BLAS(call)                                                                            \
     do {                                                                                            \
         cublasStatus_t s_ = (call);                                                                 \
@@ -51,9 +45,9 @@ __global__ void fill_random(__nv_bfloat16 *p, size_t n, unsigned seed, float sca
 
 static __nv_bfloat16 *random_bf16(size_t n, unsigned seed, float scale) {
     __nv_bfloat16 *p;
-    CHECK(cudaMalloc(&p, n * sizeof *p));
+    CUDA_CHECK(cudaMalloc(&p, n * sizeof *p));
     fill_random<<<1024, 256>>>(p, n, seed, scale);
-    CHECK(cudaGetLastError());
+    CUDA_CHECK(cudaGetLastError());
     return p;
 }
 
@@ -68,21 +62,21 @@ static void gemm(cublasHandle_t h, int M, int N, int K, const __nv_bfloat16 *x, 
 
 template <typename F> static float time_ms(F f, int reps) {
     cudaEvent_t a, b;
-    CHECK(cudaEventCreate(&a));
-    CHECK(cudaEventCreate(&b));
+    CUDA_CHECK(cudaEventCreate(&a));
+    CUDA_CHECK(cudaEventCreate(&b));
     f();
-    CHECK(cudaEventRecord(a));
+    CUDA_CHECK(cudaEventRecord(a));
     for (int i = 0; i < reps; i++) f();
-    CHECK(cudaEventRecord(b));
-    CHECK(cudaEventSynchronize(b));
+    CUDA_CHECK(cudaEventRecord(b));
+    CUDA_CHECK(cudaEventSynchronize(b));
     float ms;
-    CHECK(cudaEventElapsedTime(&ms, a, b));
+    CUDA_CHECK(cudaEventElapsedTime(&ms, a, b));
     return ms / reps;
 }
 
 int main() {
     cudaDeviceProp prop;
-    CHECK(cudaGetDeviceProperties(&prop, 0));
+    CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
     printf("device: %s\n", prop.name);
     cublasHandle_t h;
     CHECK_BLAS(cublasCreate(&h));
@@ -93,7 +87,7 @@ int main() {
     } shapes[] = {{"qkv", 5120, 2880}, {"o", 2880, 4096}, {"unembed", 201088, 2880}, {"gate_up(1 expert)", 5760, 2880}, {"down(1 expert)", 2880, 2880}};
     __nv_bfloat16 *x = random_bf16((size_t)MAXM * 4 * 4096, 1, 1.0f) /* the experts read 4 rows a token */, *x_lo = random_bf16((size_t)MAXM * 4096, 2, 1.0f / 256);
     float *y;
-    CHECK(cudaMalloc(&y, (size_t)MAXM * 201088 * sizeof(float)));
+    CUDA_CHECK(cudaMalloc(&y, (size_t)MAXM * 201088 * sizeof(float)));
     printf("%-18s %6s %10s %9s %12s %9s\n", "matmul", "M", "ms", "TFLOP/s", "hi+lo ms", "TFLOP/s");
     for (const Shape &s : shapes) {
         __nv_bfloat16 *w = random_bf16((size_t)s.N * s.K, 3, 0.05f);
@@ -104,7 +98,7 @@ int main() {
             double flop = 2.0 * M * s.N * s.K;
             printf("%-18s %6d %10.4f %9.1f %12.4f %9.1f\n", s.name, M, one, flop / one / 1e9, two, 2 * flop / two / 1e9);
         }
-        CHECK(cudaFree(w));
+        CUDA_CHECK(cudaFree(w));
     }
 
     /* the experts of one step: 32 groups of M * 4 / 32 rows, one grouped call */
@@ -121,12 +115,12 @@ int main() {
             }
             const void **dA, **dB;
             void **dC;
-            CHECK(cudaMalloc(&dA, 2 * E * sizeof(void *)));
-            CHECK(cudaMalloc(&dB, 2 * E * sizeof(void *)));
-            CHECK(cudaMalloc(&dC, 2 * E * sizeof(void *)));
-            CHECK(cudaMemcpy(dA, A.data(), 2 * E * sizeof(void *), cudaMemcpyHostToDevice));
-            CHECK(cudaMemcpy(dB, B.data(), 2 * E * sizeof(void *), cudaMemcpyHostToDevice));
-            CHECK(cudaMemcpy(dC, C.data(), 2 * E * sizeof(void *), cudaMemcpyHostToDevice));
+            CUDA_CHECK(cudaMalloc(&dA, 2 * E * sizeof(void *)));
+            CUDA_CHECK(cudaMalloc(&dB, 2 * E * sizeof(void *)));
+            CUDA_CHECK(cudaMalloc(&dC, 2 * E * sizeof(void *)));
+            CUDA_CHECK(cudaMemcpy(dA, A.data(), 2 * E * sizeof(void *), cudaMemcpyHostToDevice));
+            CUDA_CHECK(cudaMemcpy(dB, B.data(), 2 * E * sizeof(void *), cudaMemcpyHostToDevice));
+            CUDA_CHECK(cudaMemcpy(dC, C.data(), 2 * E * sizeof(void *), cudaMemcpyHostToDevice));
             for (int which = 0; which < 2; which++) {
                 int N = which ? 2880 : 5760, K = 2880;
                 cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
@@ -142,12 +136,12 @@ int main() {
                 printf("%-18s %6d %10.4f %9.1f   (grouped, %d experts x %d rows)\n", which ? "down(32 experts)" : "gate_up(32 experts)", M, ms,
                        flop / ms / 1e9, E, rows);
             }
-            CHECK(cudaFree(dA));
-            CHECK(cudaFree(dB));
-            CHECK(cudaFree(dC));
+            CUDA_CHECK(cudaFree(dA));
+            CUDA_CHECK(cudaFree(dB));
+            CUDA_CHECK(cudaFree(dC));
         }
-        CHECK(cudaFree(w_gu));
-        CHECK(cudaFree(w_d));
+        CUDA_CHECK(cudaFree(w_gu));
+        CUDA_CHECK(cudaFree(w_d));
     }
 
     /* invariance: row 0's outputs at several M, by one pinned cuBLASLt algorithm and by cublasGemmEx's own choices */
@@ -163,7 +157,7 @@ int main() {
         CHECK_BLAS(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
         size_t ws_bytes = 32 << 20;
         void *ws;
-        CHECK(cudaMalloc(&ws, ws_bytes));
+        CUDA_CHECK(cudaMalloc(&ws, ws_bytes));
         cublasLtMatmulPreference_t pref;
         CHECK_BLAS(cublasLtMatmulPreferenceCreate(&pref));
         CHECK_BLAS(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws_bytes, sizeof ws_bytes));
@@ -198,12 +192,12 @@ int main() {
             if (st != CUBLAS_STATUS_SUCCESS) {
                 printf("note: the pinned algorithm refuses M = %d (status %d)\n", M, (int)st);
             } else {
-                CHECK(cudaMemcpy(got.data(), y, N * sizeof(float), cudaMemcpyDeviceToHost));
+                CUDA_CHECK(cudaMemcpy(got.data(), y, N * sizeof(float), cudaMemcpyDeviceToHost));
                 if (runs++ == 0) ref = got;
                 lt_same &= memcmp(ref.data(), got.data(), N * sizeof(float)) == 0;
             }
             gemm(h, M, N, K, x, w, y, 0.0f);
-            CHECK(cudaMemcpy(got_ex.data(), y, N * sizeof(float), cudaMemcpyDeviceToHost));
+            CUDA_CHECK(cudaMemcpy(got_ex.data(), y, N * sizeof(float), cudaMemcpyDeviceToHost));
             if (M == 1) ref_ex = got_ex;
             ex_same &= memcmp(ref_ex.data(), got_ex.data(), N * sizeof(float)) == 0;
             cublasLtMatrixLayoutDestroy(am), cublasLtMatrixLayoutDestroy(bm), cublasLtMatrixLayoutDestroy(cm);
