@@ -39,7 +39,7 @@ template <int DT> __device__ inline WeightRow weight_row(const WeightView &w, lo
 /* WEIGHT_LOAD_HINT (an experiment's knob, 0): 1 loads the row-major MXFP4
  * weight words (each read once) through the non-coherent path without an
  * L1 line (ld.global.nc.L1::no_allocate); the same bytes. H100, ledger
- * L184: b1 level, b4-b8 +1.5%; with X_WHOLE_ONE_TILE still slower than
+ * L184: b1 level, b4-b8 +1.5%; with X_WHOLE_ONE_TILE, slower than with
  * neither (L186); streaming loads (.cs) and L2 fetching 256 bytes measured
  * level and -2.5% to -4% (removed; 011c79e has them). */
 #ifndef WEIGHT_LOAD_HINT
