@@ -11,6 +11,10 @@
 //           2 x 6, 1 x 4), each completing on an mbarrier; the 4 consumer
 //           warps read their words from shared memory and free a stage on
 //           a second mbarrier
+//   ring    direct's warps and row-major weights, each lane streaming its
+//           words through its own slots of a per-warp ring of D chunks in
+//           shared memory by cp.async (D = 4, 8, 12): D KB in flight a warp,
+//           no registers held, no barriers
 // Both decode with the project's unpack_step (device pair order, folded
 // scales) and multiply by the same mmas in the same order (hi then lo, chunk
 // by chunk), x whole in shared memory: their outputs must agree bit for bit,
@@ -25,6 +29,7 @@
 #include <cstring>
 #include <vector>
 
+#include "../hip/async_copy.h"
 #include "../hip/matmul_load.h"
 #include "cuda_check.h"
 
@@ -123,6 +128,52 @@ __global__ void __launch_bounds__(128) direct_kernel(const uint8_t *w, const uin
         load(wb, sb, c + 6);
     }
     if (q == 0) out[(size_t)e * ROWS + row0] = acc[0], out[(size_t)e * ROWS + row0 + 8] = acc[2];
+}
+
+/* ring: direct's warps and row-major weights, but each lane streams its
+ * 16-byte words of chunk c into its own slot of a per-warp ring of D chunks
+ * in shared memory (cp.async, one group a chunk) and reads them back once
+ * cp.async.wait_group says they landed: D chunks in flight a warp (D KB)
+ * with no registers held for them and no barrier (a lane reads only what it
+ * copied). The tile's scales (16 rows x 90 bytes, contiguous) are copied
+ * once at the start. Shared: x, then [warp][D][lane][2] words, then
+ * [warp][16 x 90] scale bytes. */
+template <int D> constexpr size_t ring_shared() { return 16 * X_WORDS + 4 * D * 64 * 16 + 4 * 16 * ROW_SCALES; }
+template <int D> __global__ void __launch_bounds__(128) ring_kernel(const uint8_t *w, const uint8_t *scales, const uint4 *x, float *out) {
+    extern __shared__ __align__(16) uint8_t ring_shared_area[];
+    uint4 *xs = reinterpret_cast<uint4 *>(ring_shared_area), *ring = xs + X_WORDS;
+    uint8_t *sc = reinterpret_cast<uint8_t *>(ring + 4 * D * 64);
+    const int lane = threadIdx.x % 32, g = lane / 4, q = lane % 4, warp = threadIdx.x / 32;
+    const int e = blockIdx.x / GROUPS, tile_row = (blockIdx.x % GROUPS) * GROUP_ROWS + warp * 16;
+    const uint8_t *p0 = w + ((size_t)e * ROWS + tile_row + g) * ROW_BYTES, *p1 = p0 + 8 * ROW_BYTES;
+    const uint4 *tile_sc = reinterpret_cast<const uint4 *>(scales + ((size_t)e * ROWS + tile_row) * ROW_SCALES);
+    uint8_t *my_sc = sc + warp * 16 * ROW_SCALES;
+    uint4 *my_ring = ring + warp * D * 64 + 2 * lane;
+    for (int i = lane; i < 16 * ROW_SCALES / 16; i += 32) async_copy(reinterpret_cast<uint4 *>(my_sc) + i, tile_sc + i, true);
+    async_copy_commit();
+    auto issue = [&](int c) { /* chunk c into slot c % D (zeros past K) */
+        const bool in = c < CHUNKS && 128 * c + 32 * q < K;
+        const int o = in ? 64 * c + 16 * q : 0;
+        async_copy(my_ring + c % D * 64, reinterpret_cast<const uint4 *>(p0 + o), in);
+        async_copy(my_ring + c % D * 64 + 1, reinterpret_cast<const uint4 *>(p1 + o), in);
+        async_copy_commit();
+    };
+#pragma unroll
+    for (int c = 0; c < D; c++) issue(c);
+    stage_x(xs, x);
+    async_copy_wait<D>(); /* the scales */
+    __syncthreads();
+    float acc[4] = {0, 0, 0, 0};
+    for (int c = 0; c < CHUNKS; c++) {
+        async_copy_wait<D - 1>(); /* chunk c */
+        const uint4 w0 = my_ring[c % D * 64], w1 = my_ring[c % D * 64 + 1];
+        const bool in = 128 * c + 32 * q < K;
+        const uint32_t s0 = in ? my_sc[g * ROW_SCALES + 4 * c + q] : 0, s1 = in ? my_sc[(g + 8) * ROW_SCALES + 4 * c + q] : 0;
+        multiply_chunk(acc, w0, w1, s0, s1, xs + 32 * c + 8 * q);
+        issue(c + D); /* after the slot's words are used */
+    }
+    const size_t row = (size_t)e * ROWS + tile_row + g;
+    if (q == 0) out[row] = acc[0], out[row + 8] = acc[2];
 }
 
 /* bulk: block = 4 consumer warps (4 tiles of one group) + 1 producer warp;
@@ -266,13 +317,17 @@ int main(int argc, char **argv) {
         const char *name;
         void (*kernel)(const uint8_t *, const uint8_t *, const uint4 *, float *);
         size_t shared;
+        int threads; /* a block's */
     };
     const Variant variants[] = {
-        {"direct (registers, 2 groups of 2 chunks)", direct_kernel, 0},
-        {"bulk (cp.async.bulk, 4 stages of 2 chunks)", bulk_kernel<2, 4>, sizeof(BulkShared<2, 4>)},
-        {"bulk (8 stages of 1 chunk)", bulk_kernel<1, 8>, sizeof(BulkShared<1, 8>)},
-        {"bulk (6 stages of 2 chunks)", bulk_kernel<2, 6>, sizeof(BulkShared<2, 6>)},
-        {"bulk (4 stages of 1 chunk)", bulk_kernel<1, 4>, sizeof(BulkShared<1, 4>)},
+        {"direct (registers, 2 groups of 2 chunks)", direct_kernel, 0, 128},
+        {"bulk (cp.async.bulk, 4 stages of 2 chunks)", bulk_kernel<2, 4>, sizeof(BulkShared<2, 4>), 160},
+        {"bulk (8 stages of 1 chunk)", bulk_kernel<1, 8>, sizeof(BulkShared<1, 8>), 160},
+        {"bulk (6 stages of 2 chunks)", bulk_kernel<2, 6>, sizeof(BulkShared<2, 6>), 160},
+        {"bulk (4 stages of 1 chunk)", bulk_kernel<1, 4>, sizeof(BulkShared<1, 4>), 160},
+        {"ring (per-warp cp.async, 4 chunks)", ring_kernel<4>, ring_shared<4>(), 128},
+        {"ring (per-warp cp.async, 8 chunks)", ring_kernel<8>, ring_shared<8>(), 128},
+        {"ring (per-warp cp.async, 12 chunks)", ring_kernel<12>, ring_shared<12>(), 128},
     };
     constexpr int NV = sizeof variants / sizeof *variants;
     for (int k = 1; k < NV; k++) CUDA_CHECK(cudaFuncSetAttribute(variants[k].kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)variants[k].shared));
@@ -281,7 +336,7 @@ int main(int argc, char **argv) {
     for (auto &o : d_out) CUDA_CHECK(cudaMalloc(&o, sizeof(float) * EXPERTS * ROWS));
     auto launch = [&](int k, int set) {
         if (k == 0) direct_kernel<<<blocks, 128>>>(d_row + set * SET_BYTES, d_sc + set * SET_SCALES, d_x, d_out[0]);
-        else variants[k].kernel<<<blocks, 160, variants[k].shared>>>(d_tiled + set * SET_BYTES, d_tiled_sc + set * SET_SCALES, d_x, d_out[k]);
+        else variants[k].kernel<<<blocks, variants[k].threads, variants[k].shared>>>(d_tiled + set * SET_BYTES, d_tiled_sc + set * SET_SCALES, d_x, d_out[k]);
     };
     /* correctness: poisoned outputs, set 0; every variant bit for bit as direct, and near float64 */
     std::vector<std::vector<float>> got(NV);
