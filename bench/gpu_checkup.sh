@@ -58,7 +58,9 @@
 #             once; xw4: that with 4 chunks a group; xw2: the dense ones
 #             too; na: MXFP4 weight loads without an L1 line; xwna: xw and
 #             na together; mt2: two row tiles an expert warp; pf: each
-#             expert lane asks L2 for all its weight lines at once), each
+#             expert lane asks L2 for all its weight lines at once; r4, r8:
+#             the MXFP4 expert weights through a per-warp ring of 4 or 8
+#             chunks in shared memory; r4xw: r4 with xw), each
 #             in its own build folder, against BASE,
 #             in turn (the second round in the reverse order), two rounds:
 #             20b:mxfp4 at batch 1, 4 and 8, 20b at batch 1; test_gpu of
@@ -270,7 +272,8 @@ onetile)
     declare -A KNOB=([cur]="" [x0]="-DX_AHEAD_ONE_TILE=0" [x2]="-DX_AHEAD_ONE_TILE=2" [u4]="-DMXFP4_DECODE_CHUNKS=4" [u6]="-DMXFP4_DECODE_CHUNKS=6"
         [lay0]="-DMXFP4_WORD_LAYOUT=0" [old]="-DONE_TILE_LEAN=0 -DMXFP4_WORD_LAYOUT=0" [xw]="-DX_WHOLE_ONE_TILE=1" [xw4]="-DX_WHOLE_ONE_TILE=1 -DMXFP4_DECODE_CHUNKS=4" [xw2]="-DX_WHOLE_ONE_TILE=2"
         [na]="-DWEIGHT_LOAD_HINT=1" [xwna]="-DX_WHOLE_ONE_TILE=1 -DWEIGHT_LOAD_HINT=1"
-        [mt2]="-DONE_TILE_ROW_TILES=2" [pf]="-DONE_TILE_PREFETCH=1")
+        [mt2]="-DONE_TILE_ROW_TILES=2" [pf]="-DONE_TILE_PREFETCH=1"
+        [r4]="-DONE_TILE_WEIGHT_RING=4" [r8]="-DONE_TILE_WEIGHT_RING=8" [r4xw]="-DONE_TILE_WEIGHT_RING=4 -DX_WHOLE_ONE_TILE=1")
     VARIANTS=${ONETILE_VARIANTS:-cur x0 u4} # u6, x2 too where the call has time
     for v in $VARIANTS; do [ -n "${KNOB[$v]+set}" ] || { echo "gpu_checkup: unknown variant $v (${!KNOB[*]})"; exit 2; }; done
     pids=()
@@ -309,6 +312,7 @@ onetile)
                 [ "$m" = 20b ] && { [ "${v:0:1}" = u ] || [[ "$v" =~ ^(lay0|na)$ ]]; } && continue # MXFP4 knobs: the same device code as cur for BF16
                 d=$(timeout 60 "$bin" --dummy "$m" --batch "$b" --requests "$r" --prompt 64 --new 128 2>&1 | tail -n 1 | grep -oE 'decode_tok_s=[0-9.]+' | cut -d= -f2)
                 R["$m b$b $v"]="${R["$m b$b $v"]:-} ${d:-ERR}"
+                echo "round $round: $m b$b $v ${d:-ERR}" >>"$OUT/onetile_progress.txt" # kept if the call's time runs out
             done
         done
     done

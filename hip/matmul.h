@@ -90,12 +90,33 @@
 #ifndef ONE_TILE_PREFETCH
 #define ONE_TILE_PREFETCH 0
 #endif
+/* ONE_TILE_WEIGHT_RING (an experiment's knob, 0 until measured): D > 0:
+ * at one token tile each MXFP4 expert lane streams its 16-byte words of
+ * the next D chunks through its own slots of a per-warp ring in shared
+ * memory (cp.async, a group a chunk; D KB a warp), and the warp's tile's
+ * scale bytes (16 rows of k / 32, contiguous) are copied there once at the
+ * start. The weights then wait in shared memory, not in registers: D
+ * chunks in flight a warp where the registers hold two groups of two
+ * (L176: four cost registers), and no barrier for them (a lane reads only
+ * what it copied). Where k > 3072, a row tile crosses the matrix's end or
+ * the scales are not 16-byte aligned, the block loads into registers as
+ * before. The same words and scales enter the same mmas: the same sums. */
+#ifndef ONE_TILE_WEIGHT_RING
+#define ONE_TILE_WEIGHT_RING 0
+#endif
 #define X_WHOLE_BYTES (2 * 3072 * 4) /* its dynamic shared memory: 2 tokens of k <= 3072 (hi and lo pairs) */
-#define ONE_TILE_SHARED_BYTES (X_WHOLE_ONE_TILE ? X_WHOLE_BYTES : 0) /* a one-tile launch's dynamic shared memory (1: the experts' only) */
+#define RING_SCALE_BYTES (16 * 3072 / 32) /* a tile's scale bytes, k <= 3072 */
+#define RING_BYTES (MM_WARPS * (ONE_TILE_WEIGHT_RING * 64 * 16 + RING_SCALE_BYTES)) /* the weight ring's dynamic shared memory */
 
 enum { MM_PARTIAL, MM_BIAS, MM_SWIGLU }; /* dense partial sums; the experts' down (+ bias) and gate_up (+ SwiGLU) */
-/* The dynamic shared memory of a one-token-tile launch of MODE (X_WHOLE_ONE_TILE 1: the experts', 2: every one). */
-__host__ __device__ constexpr int one_tile_shared_bytes(int mode) { return mode != MM_PARTIAL || X_WHOLE_ONE_TILE == 2 ? ONE_TILE_SHARED_BYTES : 0; }
+/* The dynamic shared memory of a one-token-tile launch of MODE: x whole
+ * (X_WHOLE_ONE_TILE 1: the experts', 2: every one), then the weight ring
+ * (MXFP4 experts). */
+__host__ __device__ constexpr int one_tile_x_bytes(int mode) { return X_WHOLE_ONE_TILE && (mode != MM_PARTIAL || X_WHOLE_ONE_TILE == 2) ? X_WHOLE_BYTES : 0; }
+__host__ __device__ constexpr int one_tile_shared_bytes(int mode, int dt) {
+    return one_tile_x_bytes(mode) + (ONE_TILE_WEIGHT_RING && mode != MM_PARTIAL && dt == DT_MXFP4 ? RING_BYTES : 0);
+}
+static_assert(one_tile_shared_bytes(MM_BIAS, DT_MXFP4) <= 48 * 1024, "one-tile launches ask for no more than the default dynamic shared memory");
 
 struct MatmulJob {
     WeightView w;
@@ -375,6 +396,12 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
             }
         }
 #endif
+    /* ONE_TILE_WEIGHT_RING: block-uniform (the ring's loop has a barrier of its own) */
+    constexpr bool ring_able = ONE_TILE_WEIGHT_RING > 0 && lean && !TILED && DT == DT_MXFP4 && MT == 1 && MODE != MM_PARTIAL && !WG &&
+                               std::is_same<Gate, ChainGate>::value;
+    const long ring_tile_row = (long)e * O + 16L * wtile; /* the warp's tile's first row */
+    const bool ring = ring_able && K <= 3072 && 16 * (tile0 + MW) <= O && ((uintptr_t)J.w.data & 15) == 0 &&
+                      ((uintptr_t)(J.w.scales + ((long)e * O + 16L * tile0) * (K / 32)) & 15) == 0;
     const bool x_hi_only = J.x_hi_only; /* lean: read once */
     /* X_WHOLE_ONE_TILE: the tokens' x of chunks c0..c1 in shared memory,
      * [token][chunk][st][q] (zeros past K): lane (g, q) reads its step st
@@ -382,7 +409,7 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
      * consecutive words (two tokens, a multiple of 128 bytes apart, share
      * banks: 2 wavefronts a read, the staged path's 4); lanes past the
      * tokens read the last token (their columns are discarded) */
-    constexpr bool whole_able = NT == 1 && one_tile_shared_bytes(MODE) > 0 && !WG && std::is_same<Gate, ChainGate>::value;
+    constexpr bool whole_able = NT == 1 && one_tile_x_bytes(MODE) > 0 && !WG && std::is_same<Gate, ChainGate>::value;
     const int whole_words = (c1 - c0) * (CH / 4); /* a token's words: its chunks c0..c1 whole */
     const bool whole = whole_able && n_valid * whole_words * 16 <= X_WHOLE_BYTES;
     uint4 *x_whole = nullptr;
@@ -514,41 +541,89 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
             }
             async_copy_commit();
         };
-        if (whole && !weights_first) stage_whole(); /* (waited already) before the weights */
-        load_group(wa0, wa1, c0, jobs.pace_ns);
-        if (jobs.pace_ns) sleep_ns((unsigned)jobs.pace_ns);
-        load_group(wb0, wb1, c0 + U, jobs.pace_ns);
-        if (weights_first) gate.wait(); /* x and the outputs' previous readers */
-        if (whole) {
-            if (weights_first) stage_whole();
-            async_copy_wait<0>();
-            __syncthreads();
-        }
-        /* X_AHEAD_ONE_TILE: x staged one group ahead as at several tiles */
-        constexpr bool x_ahead = Shape::X_AHEAD;
-        auto multiply_ahead = [&](const RawWeights<DT>(&w0)[MT][U], const RawWeights<DT>(&w1)[MT][U], int cb, int buf) {
-            if (cb + U < c1) stage_async(buf ^ 1, cb + U);
-            else async_copy_commit();
-            async_copy_wait<1>();
-            __syncthreads();
-            staged = staged_all[buf];
-            mma_group(w0, w1, cb);
-            __syncthreads();
+        auto run_ring = [&]() {
+            if constexpr (ring_able) {
+                /* ONE_TILE_WEIGHT_RING: chunk c's words in slot (c - c0) % D of the warp's ring, [slot][row g, g + 8][lane] */
+                constexpr int D = ONE_TILE_WEIGHT_RING;
+                static_assert(D >= U, "the ring holds a group");
+                DYNAMIC_SHARED(uint4, area);
+                uint4 *ring_area = area + one_tile_x_bytes(MODE) / 16, *slots = ring_area + threadIdx.x / WARP * D * 64 + lane;
+                uint8_t *tile_scales = (uint8_t *)(ring_area + MW * D * 64) + threadIdx.x / WARP * RING_SCALE_BYTES;
+                const int row_scales = K / 32, lr0 = (int)(r0[0] - ring_tile_row), lr1 = (int)(r1[0] - ring_tile_row);
+                for (int i = lane; i < row_scales; i += WARP) /* 16 rows x k / 32 bytes: k / 32 words */
+                    async_copy((uint4 *)tile_scales + i, (const uint4 *)(J.w.scales + ring_tile_row * row_scales) + i, true);
+                async_copy_commit();
+                auto ring_issue = [&](int c) { /* chunk c into its slot (zeros past c1 or K) */
+                    const int k = c * CH + q * V;
+                    const bool kin = c < c1 && k < K;
+                    uint4 *slot = slots + (c - c0) % D * 64;
+                    async_copy(slot, (const uint4 *)(row0[0].values + (kin ? k / 2 : 0)), kin);
+                    async_copy(slot + WARP, (const uint4 *)(row1[0].values + (kin ? k / 2 : 0)), kin);
+                    async_copy_commit();
+                };
+#pragma unroll
+                for (int c = 0; c < D; c++) ring_issue(c0 + c);
+                if (weights_first) gate.wait();
+                if (whole) stage_whole(), async_copy_wait<0>();
+                else async_copy_wait<D>(); /* the scales */
+                __syncthreads();
+                for (int cb = c0; cb < c1; cb += U) {
+                    async_copy_wait<D - U>(); /* chunks cb .. cb + U - 1 */
+                    RawWeights<DT> w0[MT][U], w1[MT][U];
+#pragma unroll
+                    for (int u = 0; u < U; u++) {
+                        const int c = cb + u, k = c * CH + q * V;
+                        const bool kin = c < c1 && k < K;
+                        const uint4 *slot = slots + (c - c0) % D * 64;
+                        w0[0][u].v[0] = slot[0], w1[0][u].v[0] = slot[WARP];
+                        w0[0][u].scale2 = kin ? mxfp4_scale_pair<FOLD>(tile_scales[lr0 * row_scales + k / 32]) : 0;
+                        w1[0][u].scale2 = kin ? mxfp4_scale_pair<FOLD>(tile_scales[lr1 * row_scales + k / 32]) : 0;
+                    }
+                    if (whole) mma_group(w0, w1, cb);
+                    else multiply_group(w0, w1, cb);
+#pragma unroll
+                    for (int u = 0; u < U; u++) ring_issue(cb + D + u); /* the slots just read */
+                }
+            }
         };
-        if (x_ahead && !whole) {
-            __syncthreads(); /* the zeros are written before any copy lands */
-            stage_async(0, c0);
-        }
-        for (int cb = c0; cb < c1; cb += 2 * U) {
-            if (whole) mma_group(wa0, wa1, cb);
-            else if (x_ahead) multiply_ahead(wa0, wa1, cb, 0);
-            else multiply_group(wa0, wa1, cb);
-            if (cb + 2 * U < c1) load_group(wa0, wa1, cb + 2 * U);
-            if (cb + U >= c1) break;
-            if (whole) mma_group(wb0, wb1, cb + U);
-            else if (x_ahead) multiply_ahead(wb0, wb1, cb + U, 1);
-            else multiply_group(wb0, wb1, cb + U);
-            if (cb + 3 * U < c1) load_group(wb0, wb1, cb + 3 * U);
+        if (ring) run_ring();
+        else {
+            if (whole && !weights_first) stage_whole(); /* (waited already) before the weights */
+            load_group(wa0, wa1, c0, jobs.pace_ns);
+            if (jobs.pace_ns) sleep_ns((unsigned)jobs.pace_ns);
+            load_group(wb0, wb1, c0 + U, jobs.pace_ns);
+            if (weights_first) gate.wait(); /* x and the outputs' previous readers */
+            if (whole) {
+                if (weights_first) stage_whole();
+                async_copy_wait<0>();
+                __syncthreads();
+            }
+            /* X_AHEAD_ONE_TILE: x staged one group ahead as at several tiles */
+            constexpr bool x_ahead = Shape::X_AHEAD;
+            auto multiply_ahead = [&](const RawWeights<DT>(&w0)[MT][U], const RawWeights<DT>(&w1)[MT][U], int cb, int buf) {
+                if (cb + U < c1) stage_async(buf ^ 1, cb + U);
+                else async_copy_commit();
+                async_copy_wait<1>();
+                __syncthreads();
+                staged = staged_all[buf];
+                mma_group(w0, w1, cb);
+                __syncthreads();
+            };
+            if (x_ahead && !whole) {
+                __syncthreads(); /* the zeros are written before any copy lands */
+                stage_async(0, c0);
+            }
+            for (int cb = c0; cb < c1; cb += 2 * U) {
+                if (whole) mma_group(wa0, wa1, cb);
+                else if (x_ahead) multiply_ahead(wa0, wa1, cb, 0);
+                else multiply_group(wa0, wa1, cb);
+                if (cb + 2 * U < c1) load_group(wa0, wa1, cb + 2 * U);
+                if (cb + U >= c1) break;
+                if (whole) mma_group(wb0, wb1, cb + U);
+                else if (x_ahead) multiply_ahead(wb0, wb1, cb + U, 1);
+                else multiply_group(wb0, wb1, cb + U);
+                if (cb + 3 * U < c1) load_group(wb0, wb1, cb + 3 * U);
+            }
         }
     } else {
         RawWeights<DT> w0[MT][U], w1[MT][U];
@@ -635,7 +710,7 @@ template <int DT, int MODE, bool TILED, bool FOLD>
 static void launch_variant(const HipState *s, const MatmulJobs &all, dim3 grid, int nt) {
     dim3 block(MM_WARPS * WARP);
     constexpr int WG1 = MODE != MM_PARTIAL ? 1 : 0, WG2 = MODE != MM_PARTIAL ? 2 : 0;
-    if (nt == 1) (void)launch_chained(matmul_kernel<DT, MODE, 1, TILED, FOLD>, grid, block, one_tile_shared_bytes(MODE), s->stream, all);
+    if (nt == 1) (void)launch_chained(matmul_kernel<DT, MODE, 1, TILED, FOLD>, grid, block, one_tile_shared_bytes(MODE, DT), s->stream, all);
     else if (MODE != MM_PARTIAL && s->mm_wgmma == 2)
         (void)launch_chained(matmul_kernel<DT, MODE, MM_TOKEN_TILES, TILED, FOLD, WG2>, grid, block, 0, s->stream, all);
     else if (MODE != MM_PARTIAL && s->mm_wgmma == 1)

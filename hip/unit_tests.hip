@@ -409,7 +409,7 @@ template <int DT, bool FOLD> static void test_tiled_gemm() {
         if (v == 0) { /* one token tile a warp, every expert slot */
             j.tile_list = 0, route(32);
             launch_gemm(matmul_kernel<DT, MM_BIAS, 1, false, FOLD>, dim3(cdiv(tiles, MM_WARPS) * SPLITS, cdiv(70, 8), E), dim3(MM_WARPS * WARP),
-                        one_tile_shared_bytes(MM_BIAS), jobs);
+                        one_tile_shared_bytes(MM_BIAS, DT), jobs);
         } else if (v == 1) { /* four token tiles, the tile list */
             j.tile_list = 1;
             const int n = route(32);
@@ -417,7 +417,7 @@ template <int DT, bool FOLD> static void test_tiled_gemm() {
         } else if (v == 4) {
             j.tile_list = 0, j.x_hi_only = 1, route(32);
             launch_gemm(matmul_kernel<DT, MM_BIAS, 1, false, FOLD>, dim3(cdiv(tiles, MM_WARPS) * SPLITS, cdiv(70, 8), E), dim3(MM_WARPS * WARP),
-                        one_tile_shared_bytes(MM_BIAS), jobs);
+                        one_tile_shared_bytes(MM_BIAS, DT), jobs);
         } else if (v == 5) {
             j.tile_list = 1, j.x_compact = 1, j.x = (const uint4 *)dxc;
             const int n = route(64);
