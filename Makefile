@@ -169,9 +169,14 @@ emu: $(B)/emu/test_gpu $(B)/emu/getp_gpu $(B)/emu/hip_unit_tests $(B)/emu_amd_mm
 # reported where it happens
 emu-san:
 	CFLAGS='$(SAN_FLAGS)' $(MAKE) B=$(SAN_B) EMU_FLAGS='$(EMU_FLAGS) $(SAN_FLAGS)' $(SAN_B)/emu/test_gpu $(SAN_B)/emu/hip_unit_tests
+# the emulator with the decode-sized path's opt-in knobs on (hip/matmul.h),
+# so that their code paths are tested although the default build leaves them out
+EMU_KNOBS ?= -DONE_TILE_WEIGHT_RING=4 -DX_WHOLE_ONE_TILE=1
+emu-knobs:
+	$(MAKE) B=$(B)/knobs EMU_FLAGS='$(EMU_FLAGS) $(EMU_KNOBS)' $(B)/knobs/emu/test_gpu $(B)/knobs/emu/hip_unit_tests
 test-emu: all tokenizer emu
 	GPU_BIN=$(B)/emu GPU_TESTS=emu GPU_JOBS=2 bash tests/run_gpu_tests.sh
-.PHONY: emu emu-san test-emu
+.PHONY: emu emu-san emu-knobs test-emu
 
 # what test-gpu runs, built (the CPU suite checks that they link)
 gpu-programs: $(B)/test_gpu $(B)/hip_unit_tests hip

@@ -100,7 +100,10 @@
  * (L176: four cost registers), and no barrier for them (a lane reads only
  * what it copied). Where k > 3072, a row tile crosses the matrix's end or
  * the scales are not 16-byte aligned, the block loads into registers as
- * before. The same words and scales enter the same mmas: the same sums. */
+ * before. The same words and scales enter the same mmas: the same sums.
+ * Its dynamic shared memory (D KB + 1.5 KB a warp) stays under the
+ * default 48 KB: D <= 8, or D <= 4 with X_WHOLE_ONE_TILE. CI runs the
+ * emulator with D = 4 and X_WHOLE_ONE_TILE (make emu-knobs). */
 #ifndef ONE_TILE_WEIGHT_RING
 #define ONE_TILE_WEIGHT_RING 0
 #endif

@@ -203,6 +203,26 @@ if make -s -j"$(nproc)" emu >"$OUT/emu_build.log" 2>&1; then
     else
         fail "the emulator builds with the sanitizers" "$(tail -n 5 "$OUT/emu_san_build.log")"
     fi
+    # the opt-in knobs of the decode-sized path (make emu-knobs: EMU_KNOBS),
+    # whose code the default build leaves out: the kernels' bit-for-bit
+    # checks and one MXFP4 model's (hidden 128: every expert block takes
+    # the weight ring) logits, greedy tokens and batch invariance
+    if make -s -j"$(nproc)" emu-knobs >"$OUT/emu_knobs_build.log" 2>&1; then
+        for t in hip_unit_tests "test_gpu $OUT/emu/h128_mxfp4e.bin 1e-4"; do
+            read -r -a words <<<"$t"
+            timeout 900 "$B/knobs/emu/${words[0]}" "${words[@]:1}" >"$OUT/emu_knobs.log" 2>&1
+            rc=$?
+            while IFS= read -r line; do
+                case "$line" in
+                PASS\ *) pass "emu, knobs on: ${line#PASS }" ;;
+                FAIL\ *) fail "emu, knobs on: ${line#FAIL }" ;;
+                esac
+            done <"$OUT/emu_knobs.log"
+            [ "$rc" = 0 ] || fail "emu, knobs on: ${words[0]}" "exited with $rc: $(tail -n 3 "$OUT/emu_knobs.log")"
+        done
+    else
+        fail "the emulator builds with the decode-sized path's knobs on (make emu-knobs)" "$(tail -n 5 "$OUT/emu_knobs_build.log")"
+    fi
 else
     fail "the GPU backend builds for the CPU emulator" "$(tail -n 5 "$OUT/emu_build.log")"
 fi
