@@ -172,6 +172,7 @@ template <int D> __global__ void __launch_bounds__(128) ring_kernel(const uint8_
         multiply_chunk(acc, w0, w1, s0, s1, xs + 32 * c + 8 * q);
         issue(c + D); /* after the slot's words are used */
     }
+    async_copy_wait<0>(); /* the last zero fills */
     const size_t row = (size_t)e * ROWS + tile_row + g;
     if (q == 0) out[row] = acc[0], out[row + 8] = acc[2];
 }
@@ -318,16 +319,17 @@ int main(int argc, char **argv) {
         void (*kernel)(const uint8_t *, const uint8_t *, const uint4 *, float *);
         size_t shared;
         int threads; /* a block's */
+        bool row_major; /* the weights and scales it reads: row-major, or the bulk layout */
     };
     const Variant variants[] = {
-        {"direct (registers, 2 groups of 2 chunks)", direct_kernel, 0, 128},
-        {"bulk (cp.async.bulk, 4 stages of 2 chunks)", bulk_kernel<2, 4>, sizeof(BulkShared<2, 4>), 160},
-        {"bulk (8 stages of 1 chunk)", bulk_kernel<1, 8>, sizeof(BulkShared<1, 8>), 160},
-        {"bulk (6 stages of 2 chunks)", bulk_kernel<2, 6>, sizeof(BulkShared<2, 6>), 160},
-        {"bulk (4 stages of 1 chunk)", bulk_kernel<1, 4>, sizeof(BulkShared<1, 4>), 160},
-        {"ring (per-warp cp.async, 4 chunks)", ring_kernel<4>, ring_shared<4>(), 128},
-        {"ring (per-warp cp.async, 8 chunks)", ring_kernel<8>, ring_shared<8>(), 128},
-        {"ring (per-warp cp.async, 12 chunks)", ring_kernel<12>, ring_shared<12>(), 128},
+        {"direct (registers, 2 groups of 2 chunks)", direct_kernel, 0, 128, true},
+        {"bulk (cp.async.bulk, 4 stages of 2 chunks)", bulk_kernel<2, 4>, sizeof(BulkShared<2, 4>), 160, false},
+        {"bulk (8 stages of 1 chunk)", bulk_kernel<1, 8>, sizeof(BulkShared<1, 8>), 160, false},
+        {"bulk (6 stages of 2 chunks)", bulk_kernel<2, 6>, sizeof(BulkShared<2, 6>), 160, false},
+        {"bulk (4 stages of 1 chunk)", bulk_kernel<1, 4>, sizeof(BulkShared<1, 4>), 160, false},
+        {"ring (per-warp cp.async, 4 chunks)", ring_kernel<4>, ring_shared<4>(), 128, true},
+        {"ring (per-warp cp.async, 8 chunks)", ring_kernel<8>, ring_shared<8>(), 128, true},
+        {"ring (per-warp cp.async, 12 chunks)", ring_kernel<12>, ring_shared<12>(), 128, true},
     };
     constexpr int NV = sizeof variants / sizeof *variants;
     for (int k = 1; k < NV; k++) CUDA_CHECK(cudaFuncSetAttribute(variants[k].kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)variants[k].shared));
@@ -335,8 +337,9 @@ int main(int argc, char **argv) {
     std::vector<float *> d_out(NV);
     for (auto &o : d_out) CUDA_CHECK(cudaMalloc(&o, sizeof(float) * EXPERTS * ROWS));
     auto launch = [&](int k, int set) {
-        if (k == 0) direct_kernel<<<blocks, 128>>>(d_row + set * SET_BYTES, d_sc + set * SET_SCALES, d_x, d_out[0]);
-        else variants[k].kernel<<<blocks, variants[k].threads, variants[k].shared>>>(d_tiled + set * SET_BYTES, d_tiled_sc + set * SET_SCALES, d_x, d_out[k]);
+        const Variant &v = variants[k];
+        const uint8_t *w = (v.row_major ? d_row : d_tiled) + set * SET_BYTES, *sc = (v.row_major ? d_sc : d_tiled_sc) + set * SET_SCALES;
+        v.kernel<<<blocks, v.threads, v.shared>>>(w, sc, d_x, d_out[k]);
     };
     /* correctness: poisoned outputs, set 0; every variant bit for bit as direct, and near float64 */
     std::vector<std::vector<float>> got(NV);

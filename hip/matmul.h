@@ -101,9 +101,12 @@
  * what it copied). Where k > 3072, a row tile crosses the matrix's end or
  * the scales are not 16-byte aligned, the block loads into registers as
  * before. The same words and scales enter the same mmas: the same sums.
- * Its dynamic shared memory (D KB + 1.5 KB a warp) stays under the
- * default 48 KB: D <= 8, or D <= 4 with X_WHOLE_ONE_TILE. CI runs the
- * emulator with D = 4 and X_WHOLE_ONE_TILE (make emu-knobs). */
+ * Its dynamic shared memory (D KB + 1.5 KB a warp) is asked for only by
+ * launches that can take it (row-major weights, one row tile a warp); with
+ * the kernel's static staging (8 KB) it passes the default 48 KB from D = 9
+ * or from D = 3 with X_WHOLE_ONE_TILE, so the launch sets the kernel's
+ * limit. CI runs the emulator with D = 4 and X_WHOLE_ONE_TILE (make
+ * emu-knobs). */
 #ifndef ONE_TILE_WEIGHT_RING
 #define ONE_TILE_WEIGHT_RING 0
 #endif
@@ -112,14 +115,6 @@
 #define RING_BYTES (MM_WARPS * (ONE_TILE_WEIGHT_RING * 64 * 16 + RING_SCALE_BYTES)) /* the weight ring's dynamic shared memory */
 
 enum { MM_PARTIAL, MM_BIAS, MM_SWIGLU }; /* dense partial sums; the experts' down (+ bias) and gate_up (+ SwiGLU) */
-/* The dynamic shared memory of a one-token-tile launch of MODE: x whole
- * (X_WHOLE_ONE_TILE 1: the experts', 2: every one), then the weight ring
- * (MXFP4 experts). */
-__host__ __device__ constexpr int one_tile_x_bytes(int mode) { return X_WHOLE_ONE_TILE && (mode != MM_PARTIAL || X_WHOLE_ONE_TILE == 2) ? X_WHOLE_BYTES : 0; }
-__host__ __device__ constexpr int one_tile_shared_bytes(int mode, int dt) {
-    return one_tile_x_bytes(mode) + (ONE_TILE_WEIGHT_RING && mode != MM_PARTIAL && dt == DT_MXFP4 ? RING_BYTES : 0);
-}
-static_assert(one_tile_shared_bytes(MM_BIAS, DT_MXFP4) <= 48 * 1024, "one-tile launches ask for no more than the default dynamic shared memory");
 
 struct MatmulJob {
     WeightView w;
@@ -204,6 +199,16 @@ struct MatmulJobs {
 template <int NT, int MODE> struct RowTiles {
     enum { MT = NT > 1 ? 2 : MODE == MM_PARTIAL ? 1 : ONE_TILE_ROW_TILES };
 };
+
+/* The dynamic shared memory of a one-token-tile launch of MODE: x whole
+ * (X_WHOLE_ONE_TILE 1: the experts', 2: every one), then the weight ring
+ * (MXFP4 experts, row-major, one row tile a warp: where matmul_block's
+ * ring_able holds). */
+__host__ __device__ constexpr int one_tile_x_bytes(int mode) { return X_WHOLE_ONE_TILE && (mode != MM_PARTIAL || X_WHOLE_ONE_TILE == 2) ? X_WHOLE_BYTES : 0; }
+__host__ __device__ constexpr int one_tile_shared_bytes(int mode, int dt, bool tiled) {
+    return one_tile_x_bytes(mode) + (ONE_TILE_WEIGHT_RING && mode != MM_PARTIAL && dt == DT_MXFP4 && !tiled && ONE_TILE_ROW_TILES == 1 ? RING_BYTES : 0);
+}
+static_assert(one_tile_shared_bytes(MM_BIAS, DT_MXFP4, false) <= 160 * 1024, "one-tile launches: dynamic shared memory beside the staging, within a multiprocessor's");
 
 /* The shape of one matmul variant's work: values a lane loads per chunk (V),
  * chunks per register group (U), mma k steps per chunk (S), x buffers (XBUF),
@@ -587,6 +592,7 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
 #pragma unroll
                     for (int u = 0; u < U; u++) ring_issue(cb + D + u); /* the slots just read */
                 }
+                async_copy_wait<0>(); /* no copy outlives the block (the last ones are zero fills) */
             }
         };
         if (ring) run_ring();
@@ -713,8 +719,13 @@ template <int DT, int MODE, bool TILED, bool FOLD>
 static void launch_variant(const HipState *s, const MatmulJobs &all, dim3 grid, int nt) {
     dim3 block(MM_WARPS * WARP);
     constexpr int WG1 = MODE != MM_PARTIAL ? 1 : 0, WG2 = MODE != MM_PARTIAL ? 2 : 0;
-    if (nt == 1) (void)launch_chained(matmul_kernel<DT, MODE, 1, TILED, FOLD>, grid, block, one_tile_shared_bytes(MODE, DT), s->stream, all);
-    else if (MODE != MM_PARTIAL && s->mm_wgmma == 2)
+    if (nt == 1) {
+        const auto kernel = matmul_kernel<DT, MODE, 1, TILED, FOLD>;
+        const int shared = one_tile_shared_bytes(MODE, DT, TILED);
+        /* with the static staging it may pass the default 48 KB; an error here shows at CHECK_LAUNCH */
+        if (shared > 0) (void)hipFuncSetAttribute((const void *)kernel, hipFuncAttributeMaxDynamicSharedMemorySize, shared);
+        (void)launch_chained(kernel, grid, block, shared, s->stream, all);
+    } else if (MODE != MM_PARTIAL && s->mm_wgmma == 2)
         (void)launch_chained(matmul_kernel<DT, MODE, MM_TOKEN_TILES, TILED, FOLD, WG2>, grid, block, 0, s->stream, all);
     else if (MODE != MM_PARTIAL && s->mm_wgmma == 1)
         (void)launch_chained(matmul_kernel<DT, MODE, MM_TOKEN_TILES, TILED, FOLD, WG1>, grid, block, 0, s->stream, all);

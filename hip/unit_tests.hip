@@ -325,7 +325,7 @@ static void test_block_counters() {
  * MM_PARTIAL, three splits): the GEMM's one partial against matmul_kernel's
  * three added in order on the host, as their reader adds them. */
 template <typename Kernel> static void launch_gemm(Kernel kernel, dim3 grid, dim3 block, size_t shared, const MatmulJobs &jobs) {
-    if (shared > 48 * 1024) OK(hipFuncSetAttribute((const void *)kernel, hipFuncAttributeMaxDynamicSharedMemorySize, (int)shared));
+    if (shared > 0) OK(hipFuncSetAttribute((const void *)kernel, hipFuncAttributeMaxDynamicSharedMemorySize, (int)shared)); /* beside its static shared memory */
     OK(launch_chained(kernel, grid, block, shared, (hipStream_t)0, jobs));
     OK(hipGetLastError()); /* the copy back waits for it */
 }
@@ -409,7 +409,7 @@ template <int DT, bool FOLD> static void test_tiled_gemm() {
         if (v == 0) { /* one token tile a warp, every expert slot */
             j.tile_list = 0, route(32);
             launch_gemm(matmul_kernel<DT, MM_BIAS, 1, false, FOLD>, dim3(cdiv(tiles, MM_WARPS) * SPLITS, cdiv(70, 8), E), dim3(MM_WARPS * WARP),
-                        one_tile_shared_bytes(MM_BIAS, DT), jobs);
+                        one_tile_shared_bytes(MM_BIAS, DT, false), jobs);
         } else if (v == 1) { /* four token tiles, the tile list */
             j.tile_list = 1;
             const int n = route(32);
@@ -417,7 +417,7 @@ template <int DT, bool FOLD> static void test_tiled_gemm() {
         } else if (v == 4) {
             j.tile_list = 0, j.x_hi_only = 1, route(32);
             launch_gemm(matmul_kernel<DT, MM_BIAS, 1, false, FOLD>, dim3(cdiv(tiles, MM_WARPS) * SPLITS, cdiv(70, 8), E), dim3(MM_WARPS * WARP),
-                        one_tile_shared_bytes(MM_BIAS, DT), jobs);
+                        one_tile_shared_bytes(MM_BIAS, DT, false), jobs);
         } else if (v == 5) {
             j.tile_list = 1, j.x_compact = 1, j.x = (const uint4 *)dxc;
             const int n = route(64);
