@@ -552,7 +552,7 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
         auto run_ring = [&]() {
             if constexpr (ring_able) {
                 /* ONE_TILE_WEIGHT_RING: chunk c's words in slot (c - c0) % D of the warp's ring, [slot][row g, g + 8][lane] */
-                constexpr int D = ONE_TILE_WEIGHT_RING;
+                constexpr int D = ONE_TILE_WEIGHT_RING > 0 ? ONE_TILE_WEIGHT_RING : 1; /* (nvcc reads the discarded branch's % too) */
                 static_assert(D >= U, "the ring holds a group");
                 DYNAMIC_SHARED(uint4, area);
                 uint4 *ring_area = area + one_tile_x_bytes(MODE) / 16, *slots = ring_area + threadIdx.x / WARP * D * 64 + lane;
