@@ -14,6 +14,16 @@ FAILED=0
 
 pass() { echo "PASS $1"; PASSED=$((PASSED + 1)); }
 fail() { echo "FAIL $1${2:+: $2}"; FAILED=$((FAILED + 1)); }
+# relay_results PREFIX LOG: a test program's PASS / FAIL lines as the suite's own, each named "PREFIX: ..."
+relay_results() {
+    local line
+    while IFS= read -r line; do
+        case "$line" in
+        PASS\ *) pass "$1: ${line#PASS }" ;;
+        FAIL\ *) fail "$1: ${line#FAIL }" ;;
+        esac
+    done <"$2"
+}
 check() { # check NAME CONDITION-COMMAND...
     local name=$1; shift
     if "$@"; then pass "$name"; else fail "$name"; fi

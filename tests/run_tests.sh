@@ -191,12 +191,7 @@ if make -s -j"$(nproc)" emu >"$OUT/emu_build.log" 2>&1; then
         for i in "${!SAN_RUNS[@]}"; do
             t=${SAN_RUNS[$i]} log="$OUT/emu_san_$i.log"
             tag=$([[ "$t" == GETP_* ]] && echo " [${t% test_gpu*}]")
-            while IFS= read -r line; do
-                case "$line" in
-                PASS\ *) pass "emu+asan$tag: ${line#PASS }" ;;
-                FAIL\ *) fail "emu+asan$tag: ${line#FAIL }" ;;
-                esac
-            done <"$log"
+            relay_results "emu+asan$tag" "$log"
             rc=$(sed -n 's/^exit //p' "$log")
             [ "$rc" = 0 ] || fail "emu+asan: $t" "exited with $rc: $(grep -m1 -A3 'ERROR\|runtime error' "$log")"
         done
@@ -212,12 +207,7 @@ if make -s -j"$(nproc)" emu >"$OUT/emu_build.log" 2>&1; then
             read -r -a words <<<"$t"
             timeout 900 "$B/knobs/emu/${words[0]}" "${words[@]:1}" >"$OUT/emu_knobs.log" 2>&1
             rc=$?
-            while IFS= read -r line; do
-                case "$line" in
-                PASS\ *) pass "emu, knobs on: ${line#PASS }" ;;
-                FAIL\ *) fail "emu, knobs on: ${line#FAIL }" ;;
-                esac
-            done <"$OUT/emu_knobs.log"
+            relay_results "emu, knobs on" "$OUT/emu_knobs.log"
             [ "$rc" = 0 ] || fail "emu, knobs on: ${words[0]}" "exited with $rc: $(tail -n 3 "$OUT/emu_knobs.log")"
         done
     else
