@@ -169,9 +169,10 @@ emu: $(B)/emu/test_gpu $(B)/emu/getp_gpu $(B)/emu/hip_unit_tests $(B)/emu_amd_mm
 # reported where it happens
 emu-san:
 	CFLAGS='$(SAN_FLAGS)' $(MAKE) B=$(SAN_B) EMU_FLAGS='$(EMU_FLAGS) $(SAN_FLAGS)' $(SAN_B)/emu/test_gpu $(SAN_B)/emu/hip_unit_tests
-# the emulator with the decode-sized path's opt-in knobs on (hip/matmul.h),
-# so that their code paths are tested although the default build leaves them out
-EMU_KNOBS ?= -DONE_TILE_WEIGHT_RING=4 -DX_WHOLE_ONE_TILE=1
+# the emulator with the decode-sized path's knobs set as the AMD build sets
+# them (hip/matmul.h: no weight ring), so that the path AMD runs is tested
+# too: the default emulator build runs NVIDIA's
+EMU_KNOBS ?= -DONE_TILE_WEIGHT_RING=0
 emu-knobs:
 	$(MAKE) B=$(B)/knobs EMU_FLAGS='$(EMU_FLAGS) $(EMU_KNOBS)' $(B)/knobs/emu/test_gpu $(B)/knobs/emu/hip_unit_tests
 test-emu: all tokenizer emu
