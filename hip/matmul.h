@@ -78,7 +78,9 @@
  * (with WEIGHT_LOAD_HINT=1; L186). 2: the dense matmuls'
  * one-tile launches too (q/k/v, o: 11.5 and 16 KB a token), in place of
  * X_AHEAD_ONE_TILE's copies one group ahead (their kernel's spill with it
- * not measured). */
+ * not measured). 3: down's alone: with the weight ring at D = 4, x whole
+ * took down from 22.0 to 20.3 us and gate_up from 35.0 to 37.0 (H100, b1,
+ * GETP_PROFILE, L189); not timed alone. */
 #ifndef X_WHOLE_ONE_TILE
 #define X_WHOLE_ONE_TILE 0
 #endif
@@ -208,10 +210,12 @@ template <int NT, int MODE> struct RowTiles {
 };
 
 /* The dynamic shared memory of a one-token-tile launch of MODE: x whole
- * (X_WHOLE_ONE_TILE 1: the experts', 2: every one), then the weight ring
+ * (X_WHOLE_ONE_TILE 1: the experts', 2: every one, 3: down's), then the weight ring
  * (MXFP4 experts, row-major, one row tile a warp: where matmul_block's
  * ring_able holds). */
-__host__ __device__ constexpr int one_tile_x_bytes(int mode) { return X_WHOLE_ONE_TILE && (mode != MM_PARTIAL || X_WHOLE_ONE_TILE == 2) ? X_WHOLE_BYTES : 0; }
+__host__ __device__ constexpr int one_tile_x_bytes(int mode) {
+    return (X_WHOLE_ONE_TILE == 3 ? mode == MM_BIAS : X_WHOLE_ONE_TILE && (mode != MM_PARTIAL || X_WHOLE_ONE_TILE == 2)) ? X_WHOLE_BYTES : 0;
+}
 __host__ __device__ constexpr int one_tile_shared_bytes(int mode, int dt, bool tiled) {
     return one_tile_x_bytes(mode) + (ONE_TILE_WEIGHT_RING && mode != MM_PARTIAL && dt == DT_MXFP4 && !tiled && ONE_TILE_ROW_TILES == 1 ? RING_BYTES : 0);
 }

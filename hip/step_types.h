@@ -10,7 +10,9 @@
 /* k ranges of the down matmul, summed in order by the combine, at every
  * batch size. One range left its blocks (4 experts x 45 at batch 1) on the
  * multiprocessors gate_up's blocks leave first, 3 each on ~80 of 132; two
- * fill them (H100, batch 1: down 31.6 -> 26.3 us, 306 -> 312 tok/s). */
+ * fill them (H100, batch 1: down 31.6 -> 26.3 us, 306 -> 312 tok/s).
+ * -DDOWN_SPLITS=N builds another count (bench/gpu_checkup.sh onetile: ds3,
+ * ds4); every path sums the same ranges in the same order. */
 #ifndef DOWN_SPLITS
 #define DOWN_SPLITS 2
 #endif
