@@ -107,11 +107,13 @@
  * launches that can take it (row-major weights, one row tile a warp); with
  * the kernel's static staging (8 KB) it passes the default 48 KB from D = 9
  * or from D = 3 with X_WHOLE_ONE_TILE, so the launch sets the kernel's
- * limit. H100 (L189-L190): D = 4 gives batch 1 +4.4%, batch 4 and 8 +9%,
+ * limit. H100 (L189-L190): D = 4 gives batch 1 +4.3%, batch 4 and 8 +9%,
  * 120b batch 1 +3%, batch 64 and 256 level; D = 2 and 3 are level with the
  * registers, 5, 6 and 8 below 4. On AMD async_copy is a plain copy (the
  * ring would add a trip through LDS, unmeasured), so AMD keeps 0. The
- * emulator runs D = 4 (NVIDIA's path); make emu-knobs runs it with 0. */
+ * emulator runs D = 4, which checks the ring's slots and sums (its copies
+ * are plain there and its waits no-ops: a missing wait shows only on a
+ * GPU); make emu-knobs runs it with 0. */
 #ifndef ONE_TILE_WEIGHT_RING
 #if defined(GETP_AMD) && !defined(GETP_EMU)
 #define ONE_TILE_WEIGHT_RING 0

@@ -198,21 +198,21 @@ if make -s -j"$(nproc)" emu >"$OUT/emu_build.log" 2>&1; then
     else
         fail "the emulator builds with the sanitizers" "$(tail -n 5 "$OUT/emu_san_build.log")"
     fi
-    # the decode-sized path as the AMD build sets its knobs (make emu-knobs:
-    # EMU_KNOBS, no weight ring), which the default emulator build (NVIDIA's
-    # path) leaves out: the kernels' bit-for-bit checks and one MXFP4 model's
-    # (hidden 128: its expert blocks load into registers) logits, greedy
-    # tokens and batch invariance
+    # the decode-sized path with the knobs of make emu-knobs (EMU_KNOBS: no
+    # weight ring, as the AMD build; x whole for down), which the default
+    # emulator build (the ring, as NVIDIA's) leaves out: the kernels'
+    # bit-for-bit checks and one MXFP4 model's (hidden 128: its expert
+    # blocks load into registers) logits, greedy tokens and batch invariance
     if make -s -j"$(nproc)" emu-knobs >"$OUT/emu_knobs_build.log" 2>&1; then
         for t in hip_unit_tests "test_gpu $OUT/emu/h128_mxfp4e.bin 1e-4"; do
             read -r -a words <<<"$t"
             timeout 900 "$B/knobs/emu/${words[0]}" "${words[@]:1}" >"$OUT/emu_knobs.log" 2>&1
             rc=$?
-            relay_results "emu, AMD knobs" "$OUT/emu_knobs.log"
-            [ "$rc" = 0 ] || fail "emu, AMD knobs: ${words[0]}" "exited with $rc: $(tail -n 3 "$OUT/emu_knobs.log")"
+            relay_results "emu, knobs" "$OUT/emu_knobs.log"
+            [ "$rc" = 0 ] || fail "emu, knobs: ${words[0]}" "exited with $rc: $(tail -n 3 "$OUT/emu_knobs.log")"
         done
     else
-        fail "the emulator builds with the AMD build's knobs (make emu-knobs)" "$(tail -n 5 "$OUT/emu_knobs_build.log")"
+        fail "the emulator builds with the knobs of make emu-knobs" "$(tail -n 5 "$OUT/emu_knobs_build.log")"
     fi
 else
     fail "the GPU backend builds for the CPU emulator" "$(tail -n 5 "$OUT/emu_build.log")"
