@@ -215,9 +215,15 @@ template <int NT, int MODE> struct RowTiles {
  * (X_WHOLE_ONE_TILE 1: the experts', 2: every one, 3: down's), then the weight ring
  * (MXFP4 experts, row-major, one row tile a warp: where matmul_block's
  * ring_able holds). */
-__host__ __device__ constexpr int one_tile_x_bytes(int mode) {
-    return (X_WHOLE_ONE_TILE == 3 ? mode == MM_BIAS : X_WHOLE_ONE_TILE && (mode != MM_PARTIAL || X_WHOLE_ONE_TILE == 2)) ? X_WHOLE_BYTES : 0;
+__host__ __device__ constexpr bool one_tile_x_whole(int mode) {
+    switch (X_WHOLE_ONE_TILE) {
+    case 1: return mode != MM_PARTIAL; /* the experts' */
+    case 2: return true;               /* every one */
+    case 3: return mode == MM_BIAS;    /* down's */
+    default: return false;
+    }
 }
+__host__ __device__ constexpr int one_tile_x_bytes(int mode) { return one_tile_x_whole(mode) ? X_WHOLE_BYTES : 0; }
 __host__ __device__ constexpr int one_tile_shared_bytes(int mode, int dt, bool tiled) {
     return one_tile_x_bytes(mode) + (ONE_TILE_WEIGHT_RING && mode != MM_PARTIAL && dt == DT_MXFP4 && !tiled && ONE_TILE_ROW_TILES == 1 ? RING_BYTES : 0);
 }
