@@ -60,10 +60,14 @@
 #             na together; mt2: two row tiles an expert warp; pf: each
 #             expert lane asks L2 for all its weight lines at once; r4, r8:
 #             the MXFP4 expert weights through a per-warp ring of 4 or 8
-#             chunks in shared memory; r4xw: r4 with xw), each
+#             chunks in shared memory; r4xw: r4 with xw; ds3, ds4: down in
+#             3 or 4 k ranges; xd: x whole for down alone; rb0, rb4, rb8,
+#             rb16: the router one block a row, or spread over blocks of 4,
+#             8 or 16 experts), each
 #             in its own build folder, against BASE,
 #             in turn (the second round in the reverse order), two rounds:
-#             20b:mxfp4 at batch 1, 4 and 8, 20b at batch 1; test_gpu of
+#             20b:mxfp4 at batch 1, 4 and 8, 20b at batch 1 (ONETILE_CFGS:
+#             other "model batch requests;..."); test_gpu of
 #             every variant on the 20b-layer model and the HF MXFP4 fixture,
 #             also with GETP_PERSISTENT_MOE=1 (bit for bit as ever: the knobs
 #             move no sum); then each one's kernels at batch 1 (GETP_PROFILE)
@@ -274,7 +278,8 @@ onetile)
         [na]="-DWEIGHT_LOAD_HINT=1" [xwna]="-DX_WHOLE_ONE_TILE=1 -DWEIGHT_LOAD_HINT=1"
         [mt2]="-DONE_TILE_ROW_TILES=2" [pf]="-DONE_TILE_PREFETCH=1"
         [r2]="-DONE_TILE_WEIGHT_RING=2" [r3]="-DONE_TILE_WEIGHT_RING=3" [r4]="-DONE_TILE_WEIGHT_RING=4" [r5]="-DONE_TILE_WEIGHT_RING=5" [r6]="-DONE_TILE_WEIGHT_RING=6" [r8]="-DONE_TILE_WEIGHT_RING=8" [r4xw]="-DONE_TILE_WEIGHT_RING=4 -DX_WHOLE_ONE_TILE=1" [u1]="-DMXFP4_DECODE_CHUNKS=1" [u4r8]="-DMXFP4_DECODE_CHUNKS=4 -DONE_TILE_WEIGHT_RING=8"
-        [ds3]="-DDOWN_SPLITS=3" [ds4]="-DDOWN_SPLITS=4" [xd]="-DX_WHOLE_ONE_TILE=3")
+        [ds3]="-DDOWN_SPLITS=3" [ds4]="-DDOWN_SPLITS=4" [xd]="-DX_WHOLE_ONE_TILE=3"
+        [rb0]="-DROUTER_BLOCK_EXPERTS=0" [rb4]="-DROUTER_BLOCK_EXPERTS=4" [rb8]="-DROUTER_BLOCK_EXPERTS=8" [rb16]="-DROUTER_BLOCK_EXPERTS=16")
     VARIANTS=${ONETILE_VARIANTS:-cur x0 u4} # u6, x2 too where the call has time
     for v in $VARIANTS; do [ -n "${KNOB[$v]+set}" ] || { echo "gpu_checkup: unknown variant $v (${!KNOB[*]})"; exit 2; }; done
     pids=()
@@ -306,7 +311,8 @@ onetile)
     declare -A R
     for round in 1 2; do
         order="base $VARIANTS"; [ $round = 2 ] && order=$(tr ' ' '\n' <<<"$order" | tac | tr '\n' ' ') # the other way round
-        for cfg in "20b:mxfp4 1 2" "20b:mxfp4 4 4" "20b:mxfp4 8 8" "20b 1 2"; do
+        IFS=';' read -r -a cfgs <<<"${ONETILE_CFGS:-20b:mxfp4 1 2;20b:mxfp4 4 4;20b:mxfp4 8 8;20b 1 2}" # model batch requests
+        for cfg in "${cfgs[@]}"; do
             read -r m b r <<<"$cfg"
             for v in $order; do
                 bin=build_$v/bench_gpu; [ $v = base ] && bin=$BASE/build/bench_gpu

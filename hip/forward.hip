@@ -66,11 +66,13 @@ int forward_init(HipState *s, Error *err) {
                 {&s->part_q, s->splits_q * R * QD * 4}, {&s->part_k, s->splits_k * R * KVD * 4}, {&s->part_v, s->splits_v * R * KVD * 4},
                 {&s->part_o, s->splits_o * R * H * 4}, {&s->act, R * K * I * 4}, {&s->expert_out, DOWN_SPLITS * R * K * H * 4},
                 {&s->logits, R * V * 4}, {&s->prob, R * V * 4}, {&s->argmax_part, R * ARGMAX_SLICES * 8}, {&s->topk_w, R * K * 4}, {&s->topk_idx, R * K * 4},
-                {&s->pairs, R * K * 4}, {&s->routing, (1 + 3 * E + 1 + expert_list_length(s, (int)R)) * 4}, {&s->counter, 4}, {&s->moe_counters, (E + 2) * 4}};
+                {&s->pairs, R * K * 4}, {&s->routing, (1 + 3 * E + 1 + expert_list_length(s, (int)R)) * 4}, {&s->counter, 4}, {&s->moe_counters, (E + 2) * 4},
+                {&s->row_logits, DECODE_ROWS * E * 4}, {&s->row_counters, DECODE_ROWS * 4}};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
         if (device_alloc(bufs[i].p, bufs[i].bytes, err)) return -1;
     CHECK(hipMemset(s->counter, 0, 4), err);
     CHECK(hipMemset(s->moe_counters, 0, (E + 2) * 4), err);
+    CHECK(hipMemset(s->row_counters, 0, DECODE_ROWS * 4), err);
     if (s->persistent_moe && moe_tail_init(s, err)) return -1;
     size_t shared = post_attention_shared(H, E, R * K);
     if (shared > 48 * 1024) CHECK(hipFuncSetAttribute((const void *)post_attention_kernel, hipFuncAttributeMaxDynamicSharedMemorySize, (int)shared), err);
@@ -79,7 +81,7 @@ int forward_init(HipState *s, Error *err) {
 
 void forward_free(HipState *s) {
     void *bufs[] = {s->x, s->xn, s->q, s->attn, s->part_q, s->part_k, s->part_v, s->part_o, s->act, s->expert_out, s->logits,
-                    s->prob, s->argmax_part, s->topk_w, s->topk_idx, s->pairs, s->routing, s->counter, s->moe_counters};
+                    s->prob, s->argmax_part, s->topk_w, s->topk_idx, s->pairs, s->routing, s->counter, s->moe_counters, s->row_logits, s->row_counters};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
         if (bufs[i]) (void)hipFree(bufs[i]); /* teardown: nothing useful can be done about a failure */
 }

@@ -122,6 +122,8 @@ struct HipState {
     int2 *argmax_part; /* [row][ARGMAX_SLICES] (value bits, id) */
     uint4 *xn, *attn, *act; /* matmul inputs, packed (pack_split4) */
     int *topk_idx, *pairs, *routing, *counter;
+    float *row_logits; /* moe_route's router logits of a decode-sized step, [DECODE_ROWS][n_experts], when its blocks share a row */
+    int *row_counters; /* and the blocks of each row done with them (DECODE_ROWS; zero between launches) */
     int *moe_counters;   /* the persistent experts kernel's (moe_persistent.h): n_experts + 2, zero between launches */
     int moe_tail_blocks; /* GETP_PERSISTENT_MOE=1 or 2: its blocks (all resident); 0: off */
     int persistent_moe;   /* GETP_PERSISTENT_MOE=1 or 2 (moe_persistent.h, A/B) */

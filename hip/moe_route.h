@@ -12,7 +12,7 @@
 #include "rows.h"
 
 /* After attention, for one row: x += o-projection (split partials in order)
- * + bias; xn = rmsnorm(x); router logits; top-k (ties to the lower expert)
+ * + bias; xn = rmsnorm(x); router logits; top-k (logit_order_key)
  * and the softmax over them. Then the pairs (row, k) are grouped by expert,
  * in pair order, for the expert matmuls (pairs, and routing: see
  * MatmulJob): by the row's first warp at a single-row step, else by the
@@ -22,43 +22,55 @@
 #define POST_THREADS ROW_THREADS
 #define ROUTER_EXPERTS 4 /* router rows a warp computes at once, sharing its x in registers */
 #define ROUTER_RUNS 6    /* runs of 8 values per lane and row in flight */
-/* Its dynamic shared memory: the normed row (H floats), the logits (E),
- * then the per-expert counts (E ints) and the experts of the T*K pairs. */
-static inline size_t post_attention_shared(size_t H, size_t E, size_t pairs) { return (H + 2 * E + pairs) * sizeof(float); }
+/* At decode-sized steps a row's router is spread over blocks of this many
+ * experts each, each block summing o and norming the row for itself, the
+ * last to finish going on with all the logits: one block read all E rows
+ * of the router through one multiprocessor (120b: 128 x 2880 x 2 bytes,
+ * 12 us at batch 1), while the handover costs about a microsecond (20b's
+ * 32 experts stay in one block; ledger L192). 0: one block a row at every
+ * step. */
+#ifndef ROUTER_BLOCK_EXPERTS
+#define ROUTER_BLOCK_EXPERTS 32
+#endif
+/* Its dynamic shared memory: the normed row and the new x (H floats each),
+ * the logits (E), then the per-expert counts (E ints) and the experts of
+ * the T*K pairs. */
+static inline size_t post_attention_shared(size_t H, size_t E, size_t pairs) { return (2 * H + 2 * E + pairs) * sizeof(float); }
 
 /* One pass of router_logits: words (runs of 8 values) c0 + u WARP of the
- * ROUTER_EXPERTS rows e0 + i warps (zeros past E or the row). */
+ * ROUTER_EXPERTS rows e0 + i warps (zeros from row `end` on, or past the row). */
 struct RouterPass {
     uint4 r[ROUTER_EXPERTS][ROUTER_RUNS];
 };
-__device__ inline void router_load_pass(const WeightView &router, int H, int E, int e0, int c0, RouterPass &p) {
+__device__ inline void router_load_pass(const WeightView &router, int H, int end, int e0, int c0, RouterPass &p) {
     const int nw = blockDim.x / WARP, runs = H / 8;
 #pragma unroll
     for (int i = 0; i < ROUTER_EXPERTS; i++)
 #pragma unroll
         for (int u = 0; u < ROUTER_RUNS; u++) {
             int e = e0 + i * nw, c = c0 + u * WARP;
-            p.r[i][u] = router.dtype == DT_BF16 && e < E && c < runs ? ((const uint4 *)(router.data + (size_t)e * H * 2))[c] : make_uint4(0, 0, 0, 0);
+            p.r[i][u] = router.dtype == DT_BF16 && e < end && c < runs ? ((const uint4 *)(router.data + (size_t)e * H * 2))[c] : make_uint4(0, 0, 0, 0);
         }
 }
 
-/* logit[e] = router row e . xs (the normed row), for every e < E: warp w
- * takes experts w, w + warps, ... ROUTER_EXPERTS at a time; lane l the runs
+/* logit[e] = router row e . xs (the normed row), for e in [begin, end): warp
+ * w takes experts begin + w, + warps, ... ROUTER_EXPERTS at a time; lane l the runs
  * of 8 values l, l + 32, ...; each pass reads the lane's x once from shared
  * memory for all the warp's rows (one row per warp per pass re-read x for
  * every row: bound by shared-memory reads, 3.3 us for the 20b router). Sums:
- * the lane's runs in order, then a butterfly, so fixed by the shape. first:
- * the warp's first pass, loaded by the caller before its wait. */
-__device__ inline void router_logits(const WeightView &router, int H, int E, const float *xs, const float *router_b, float *logit,
+ * the lane's runs in order, then a butterfly, so fixed by the shape (and
+ * the same whichever block, warp or slot i takes the expert). first: the
+ * warp's first pass, loaded by the caller before its wait. */
+__device__ inline void router_logits(const WeightView &router, int H, int begin, int end, const float *xs, const float *router_b, float *logit,
                                      const RouterPass &first) {
     const int lane = threadIdx.x % WARP, w = threadIdx.x / WARP, nw = blockDim.x / WARP, runs = H / 8;
-    for (int e0 = w; e0 < E; e0 += ROUTER_EXPERTS * nw) {
+    for (int e0 = begin + w; e0 < end; e0 += ROUTER_EXPERTS * nw) {
         float d[ROUTER_EXPERTS] = {};
         if (router.dtype == DT_BF16) {
             for (int c0 = lane; c0 < runs; c0 += ROUTER_RUNS * WARP) {
                 RouterPass pass;
-                if (e0 == w && c0 == lane) pass = first;
-                else router_load_pass(router, H, E, e0, c0, pass);
+                if (e0 == begin + w && c0 == lane) pass = first;
+                else router_load_pass(router, H, end, e0, c0, pass);
 #pragma unroll
                 for (int u = 0; u < ROUTER_RUNS; u++) {
                     int c = c0 + u * WARP;
@@ -76,33 +88,49 @@ __device__ inline void router_logits(const WeightView &router, int H, int E, con
             for (int k = lane; k < H; k += WARP)
 #pragma unroll
                 for (int i = 0; i < ROUTER_EXPERTS; i++)
-                    if (e0 + i * nw < E) d[i] += weight_elem(router, e0 + i * nw, k) * xs[k];
+                    if (e0 + i * nw < end) d[i] += weight_elem(router, e0 + i * nw, k) * xs[k];
         }
 #pragma unroll
         for (int i = 0; i < ROUTER_EXPERTS; i++) {
             float sum = warp_sum(d[i]);
             int e = e0 + i * nw;
-            if (lane == 0 && e < E) logit[e] = sum + router_b[e];
+            if (lane == 0 && e < end) logit[e] = sum + router_b[e];
         }
     }
 }
 
-/* The K largest logits (ties to the lower expert) by rank: expert e is the
- * k-th chosen when k logits come before it; then the softmax over the K,
- * summed in rank order. One warp; E <= 4 * WARP, K <= 8. */
-__device__ inline void top_k_by_rank(const float *logit, int E, int K, int *chosen, float *weight) {
+/* A logit as an integer in the order the top-k picks: the larger first, a
+ * NaN after every number (1), -0 as +0 (ties then go to the lower expert,
+ * as in the CPU's route); 0 is below every logit. */
+__device__ inline unsigned logit_order_key(float v) {
+    if (v != v) return 1u;
+    const unsigned u = v == 0.0f ? 0u : __float_as_uint(v);
+    return u & 0x80000000u ? ~u : u | 0x80000000u; /* a number's key is at least ~bits(-inf) = 0x007fffff */
+}
+
+/* The K largest logits in order (logit_order_key, ties to the lower
+ * expert), then the softmax over them, summed in that order. One warp, K
+ * rounds: each lane's best of its experts lane, lane + 32, ...; then the
+ * warp's largest key and the lowest expert holding it. (Counting each
+ * expert's rank against all E took 14 us at E = 128: ledger L192.)
+ * E <= 4 * WARP, K <= 8. */
+__device__ inline void top_k_in_warp(const float *logit, int E, int K, int *chosen, float *weight) {
     const int lane = threadIdx.x % WARP;
-    if (lane < K) chosen[lane] = lane; /* NaN logits rank nowhere: the choice stays a valid expert */
-    warp_sync();
-    for (int e = lane; e < E; e += WARP) {
-        float v = logit[e];
-        int rank = 0;
-#pragma unroll 8
-        for (int i = 0; i < E; i++) {
-            float o = logit[i];
-            rank += o > v || (o == v && i < e);
-        }
-        if (rank < K) chosen[rank] = e;
+    unsigned key[4];
+#pragma unroll
+    for (int j = 0; j < 4; j++) key[j] = lane + j * WARP < E ? logit_order_key(logit[lane + j * WARP]) : 0u; /* 0: none, or taken */
+    for (int k = 0; k < K; k++) {
+        unsigned best = 0u;
+        int at = E; /* none */
+#pragma unroll
+        for (int j = 0; j < 4; j++)
+            if (key[j] > best) best = key[j], at = lane + j * WARP; /* strictly: a tie keeps the lower expert */
+        const unsigned top = warp_max_u32(best);
+        at = warp_min_i32(best == top ? at : E);
+        if (lane == 0) chosen[k] = at;
+#pragma unroll
+        for (int j = 0; j < 4; j++)
+            if (at == lane + j * WARP) key[j] = 0u;
     }
     warp_sync();
     if (lane < K) {
@@ -139,22 +167,26 @@ __global__ void __launch_bounds__(POST_THREADS) post_attention_kernel(float *x, 
                                                                       const float *__restrict__ bo, const float *__restrict__ norm, WeightView router,
                                                                       const float *__restrict__ router_b, int H, int E, int K, float eps,
                                                                       int *topk_idx, float *topk_w, int *pairs, int *routing, int *done_counter,
-                                                                      int tile_tokens, int compact) {
+                                                                      int tile_tokens, int compact, float *row_logits, int *row_counters) {
     BLOCK_TRACE(TK_POST_ATTENTION);
     DYNAMIC_SHARED(float, sh); /* see post_attention_shared */
     __shared__ float shared[32], chosen_w[8];
     __shared__ int chosen[8], ticket;
+    /* gridDim.y blocks a row (ROUTER_BLOCK_EXPERTS): this one's experts */
+    const int per_block = (E + gridDim.y - 1) / gridDim.y, e_begin = blockIdx.y * per_block, e_end = min(E, e_begin + per_block);
+    const bool spread = gridDim.y > 1;
     float4 v[ROW_GROUPS], sum[ROW_GROUPS], bias[ROW_GROUPS], wn[ROW_GROUPS];
     load_groups(bias, bo, H); /* weights: before the wait */
     load_groups(wn, norm, H);
     RouterPass first_pass; /* the router's weights: its first pass in flight during the sums and the norm */
-    router_load_pass(router, H, E, threadIdx.x / WARP, threadIdx.x % WARP, first_pass);
+    router_load_pass(router, H, e_end, e_begin + threadIdx.x / WARP, threadIdx.x % WARP, first_pass);
     wait_prior_kernel();
     let_next_kernel_start();
     const int t = blockIdx.x, lane = threadIdx.x % WARP, w = threadIdx.x / WARP;
-    float *xs = sh, *logit = sh + H;
+    float *xs = sh, *xv = sh + H, *logit = sh + 2 * H;
     int *count = (int *)(logit + E), *all = count + E, g;
     float4 *xr = (float4 *)(x + (size_t)t * H);
+    uint4 *xn_row = compact ? xn + (size_t)t * H / 8 : xn + (size_t)t * H / 4;
 #pragma unroll
     for (int j = 0; j < ROW_GROUPS; j++) {
         sum[j] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
@@ -174,16 +206,33 @@ __global__ void __launch_bounds__(POST_THREADS) post_attention_kernel(float *x, 
     for (int j = 0; j < ROW_GROUPS; j++)
         if (row_group(j, H, g)) {
             v[j].x += sum[j].x + bias[j].x, v[j].y += sum[j].y + bias[j].y, v[j].z += sum[j].z + bias[j].z, v[j].w += sum[j].w + bias[j].w;
-            xr[g] = v[j];
+            if (spread) ((float4 *)xv)[g] = v[j]; /* the row's last block writes it, when every block has read x */
+            else xr[g] = v[j];
         }
-    rmsnorm_groups(v, H, wn, eps, shared, compact ? xn + (size_t)t * H / 8 : xn + (size_t)t * H / 4, xs, compact);
+    rmsnorm_groups(v, H, wn, eps, shared, spread ? nullptr : xn_row, xs, compact);
     __syncthreads();
     BLOCK_TRACE_MARK(1);
-    router_logits(router, H, E, xs, router_b, logit, first_pass);
+    router_logits(router, H, e_begin, e_end, xs, router_b, spread ? row_logits + (size_t)t * E : logit, first_pass);
     __syncthreads();
+    if (spread) { /* the row's last block to finish its experts goes on, with all E logits */
+        if (threadIdx.x == 0) {
+            __threadfence();
+            ticket = atomicAdd(&row_counters[t], 1);
+        }
+        __syncthreads();
+        if (ticket != (int)gridDim.y - 1) return;
+        __threadfence();
+        for (int e = threadIdx.x; e < E; e += blockDim.x) logit[e] = ((volatile const float *)row_logits)[(size_t)t * E + e];
+#pragma unroll
+        for (int j = 0; j < ROW_GROUPS; j++)
+            if (row_group(j, H, g)) xr[g] = ((const float4 *)xv)[g]; /* this thread's own groups: no barrier needed */
+        store_normed_row(xs, H, xn_row, compact);
+        if (threadIdx.x == 0) row_counters[t] = 0; /* ready for the next layer */
+        __syncthreads();
+    }
     BLOCK_TRACE_MARK(2);
     if (w == 0) {
-        top_k_by_rank(logit, E, K, chosen, chosen_w);
+        top_k_in_warp(logit, E, K, chosen, chosen_w);
         if (lane < K) topk_idx[(size_t)t * K + lane] = chosen[lane], topk_w[(size_t)t * K + lane] = chosen_w[lane];
         if (gridDim.x == 1) {
             group_one_row(chosen, K, E, pairs, routing);
@@ -230,6 +279,10 @@ __global__ void __launch_bounds__(POST_THREADS) post_attention_kernel(float *x, 
     }
 }
 
+/* Blocks a row: at decode-sized steps enough for ROUTER_BLOCK_EXPERTS
+ * experts each. */
+static int router_blocks(int T, int E) { return ROUTER_BLOCK_EXPERTS > 0 && T <= DECODE_ROWS ? (E + ROUTER_BLOCK_EXPERTS - 1) / ROUTER_BLOCK_EXPERTS : 1; }
+
 /* Early start: loads the o bias, the norm weight and its first pass of the
  * router's weights before its wait; lets gate_up start once it has waited
  * (gate_up waits in turn before it reads the routing). */
@@ -238,9 +291,9 @@ static int launch_moe_route(const HipState *s, const LayerDev *L, int T, Error *
     int H = c->hidden, E = c->n_experts, K = c->experts_per_token;
     size_t shared = post_attention_shared(H, E, (size_t)T * K);
     const int tile_tokens = expert_group_tokens(s, T, L); /* the expert matmuls' token groups */
-    (void)launch_chained(post_attention_kernel, dim3(T), dim3(POST_THREADS), shared, s->stream, s->x, s->xn, s->part_o, dense_parts(s, T, s->splits_o, L->wo.dtype), T,
+    (void)launch_chained(post_attention_kernel, dim3(T, router_blocks(T, E)), dim3(POST_THREADS), shared, s->stream, s->x, s->xn, s->part_o, dense_parts(s, T, s->splits_o, L->wo.dtype), T,
                          L->bo, L->mlp_norm, L->router, L->router_b, H, E, K, c->rms_eps, s->topk_idx, s->topk_w, s->pairs, s->routing,
-                         s->counter, tile_tokens, (int)x_compact(s, T, L));
+                         s->counter, tile_tokens, (int)x_compact(s, T, L), s->row_logits, s->row_counters);
     CHECK_LAUNCH(err);
     return 0;
 }

@@ -28,5 +28,26 @@ __device__ inline float warp_max(float v) {
     for (int m = WARP / 2; m > 0; m >>= 1) v = fmaxf(v, lane_xor(v, m));
     return v;
 }
+/* The largest and the smallest of the warp's integers (exact in any order:
+ * one instruction on NVIDIA, redux.sync). */
+__device__ inline unsigned warp_max_u32(unsigned v) {
+#if !defined(GETP_AMD) && !defined(GETP_EMU)
+    return __reduce_max_sync(0xffffffffu, v);
+#else
+    for (int m = WARP / 2; m > 0; m >>= 1) {
+        const unsigned o = (unsigned)lane_xor((int)v, m);
+        v = o > v ? o : v;
+    }
+    return v;
+#endif
+}
+__device__ inline int warp_min_i32(int v) {
+#if !defined(GETP_AMD) && !defined(GETP_EMU)
+    return __reduce_min_sync(0xffffffffu, v);
+#else
+    for (int m = WARP / 2; m > 0; m >>= 1) v = min(v, lane_xor(v, m));
+    return v;
+#endif
+}
 
 #endif

@@ -40,6 +40,20 @@ template <int RG> __device__ inline void load_groups(float4 (&out)[RG], const fl
     for (int j = 0; j < RG; j++) out[j] = row_group(j, H, g) ? ((const float4 *)vec)[g] : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
 }
 
+/* Group g (4 values) of a normed row, packed for a matmul: out holds the
+ * row's H / 4 entries of bf16 hi and lo pairs, or with compact its hi pairs
+ * alone in H / 8. */
+__device__ inline void store_normed(uint4 *out, int g, float4 n, bool compact) {
+    if (compact) ((uint2 *)out)[g] = pack_hi4(n.x, n.y, n.z, n.w);
+    else out[g] = pack_split4(n.x, n.y, n.z, n.w);
+}
+
+/* A normed row already in shared memory (xs, floats) packed into out by the
+ * block's threads. */
+__device__ inline void store_normed_row(const float *xs, int H, uint4 *out, bool compact) {
+    for (int g = threadIdx.x; 4 * g < H; g += blockDim.x) store_normed(out, g, ((const float4 *)xs)[g], compact);
+}
+
 /* xn = rmsnorm(v) * weight for the row the block holds, packed for a
  * matmul (out: the row's H / 4 entries, or with compact its bf16 hi pairs
  * alone in H / 8; skipped when null), and as floats in xs when it is not null. Every thread of the block must call it. */
@@ -54,8 +68,7 @@ __device__ inline void rmsnorm_groups(const float4 (&v)[RG], int H, const float4
             const float4 &wv = weight[j];
             float4 n = make_float4(wv.x * (v[j].x * inv), wv.y * (v[j].y * inv), wv.z * (v[j].z * inv), wv.w * (v[j].w * inv));
             if (xs) ((float4 *)xs)[g] = n;
-            if (out && compact) ((uint2 *)out)[g] = pack_hi4(n.x, n.y, n.z, n.w); /* out: the row's H / 8 entries */
-            else if (out) out[g] = pack_split4(n.x, n.y, n.z, n.w);
+            if (out) store_normed(out, g, n, compact);
         }
 }
 

@@ -3,7 +3,8 @@
 // decode (pair order, folded and plain scales) for every scale and value,
 // the mma's register layout, warpgroup_mma (wgmma on sm_90a), the warp
 // collectives and the async copies, counters between the blocks of a
-// cooperative launch, and tiled_gemm.h's GEMM against matmul.h's kernel.
+// cooperative launch, tiled_gemm.h's GEMM against matmul.h's kernel, and
+// the router's top-k against the CPU's.
 // The same checks on both sides are what tie the emulator to the GPU: a
 // layout the emulator got wrong fails here on the GPU. Prints PASS/FAIL
 // lines; exits non-zero on a failure.
@@ -21,6 +22,7 @@
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-function" /* the backend's launchers: not used here */
 #include "matmul.h"
+#include "moe_route.h"
 #pragma GCC diagnostic pop
 
 static int failures = 0;
@@ -516,12 +518,88 @@ static void test_gemm_choice() {
     free(&s), free(&L);
 }
 
+/* ---- the router's top-k (moe_route.h) against the CPU's route ----
+ * One warp a case: E logits (many tied, some cases with NaNs), K chosen
+ * and their softmax weights. The host picks as src/cpu_backend.c's route
+ * does (the largest untaken, ties to the lower expert), with NaNs placed
+ * after every number (the GPU's stated order; the CPU has no such rule). */
+enum { TOPK_CASES = 12 };
+__global__ void top_k_kernel(const float *logits, const int *shape, int *chosen, float *weight) {
+    __shared__ int c[8];
+    __shared__ float w[8];
+    const int i = blockIdx.x, E = shape[2 * i], K = shape[2 * i + 1];
+    top_k_in_warp(logits + i * 128, E, K, c, w);
+    if ((int)threadIdx.x < K) chosen[i * 8 + threadIdx.x] = c[threadIdx.x], weight[i * 8 + threadIdx.x] = w[threadIdx.x];
+}
+
+static bool host_before(float a, int ia, float b, int ib) {
+    if (isnan(a) != isnan(b)) return isnan(b);
+    return a > b || (!(a < b) && ia < ib);
+}
+
+static void test_top_k() {
+    static const int shape[TOPK_CASES][2] = {{8, 1}, {8, 4}, {8, 8}, {32, 4}, {32, 8}, {100, 4}, {128, 8}, {128, 8}, {128, 1}, {64, 4}, {128, 4}, {33, 4}};
+    float logits[TOPK_CASES][128];
+    unsigned seed = 12345;
+    for (int i = 0; i < TOPK_CASES; i++)
+        for (int e = 0; e < 128; e++) {
+            seed = seed * 1103515245u + 12345u;
+            const int r = (int)(seed >> 16) % 1000;
+            logits[i][e] = i % 3 == 0 ? (float)(r % 5) - 2.0f : (float)r / 37.0f - 13.0f; /* every third: 5 values, many ties */
+            if (logits[i][e] == 0.0f && r % 2) logits[i][e] = -0.0f;                       /* equal to +0: ties by expert */
+            if (i >= 9 && r % 7 == 0) logits[i][e] = NAN;                                  /* the last three: NaNs among them */
+        }
+    float *d_logits, *d_weight, weight[TOPK_CASES * 8];
+    int *d_shape, *d_chosen, chosen[TOPK_CASES * 8];
+    OK(hipMalloc(&d_logits, sizeof logits));
+    OK(hipMalloc(&d_shape, sizeof shape));
+    OK(hipMalloc(&d_chosen, sizeof chosen));
+    OK(hipMalloc(&d_weight, sizeof weight));
+    OK(hipMemcpy(d_logits, logits, sizeof logits, hipMemcpyHostToDevice));
+    OK(hipMemcpy(d_shape, shape, sizeof shape, hipMemcpyHostToDevice));
+    OK(launch_chained(top_k_kernel, dim3(TOPK_CASES), dim3(WARP), 0, (hipStream_t)0, (const float *)d_logits, (const int *)d_shape, d_chosen, d_weight));
+    OK(hipGetLastError());
+    OK(hipMemcpy(chosen, d_chosen, sizeof chosen, hipMemcpyDeviceToHost));
+    OK(hipMemcpy(weight, d_weight, sizeof weight, hipMemcpyDeviceToHost));
+    int bad_choice = 0, bad_weight = 0;
+    for (int i = 0; i < TOPK_CASES; i++) {
+        const int E = shape[i][0], K = shape[i][1];
+        const float *l = logits[i];
+        int want[8];
+        for (int k = 0; k < K; k++) {
+            int best = -1;
+            for (int e = 0; e < E; e++) {
+                int taken = 0;
+                for (int j = 0; j < k; j++) taken |= want[j] == e;
+                if (!taken && (best < 0 || host_before(l[e], e, l[best], best))) best = e;
+            }
+            want[k] = best;
+        }
+        float mx = l[want[0]], sum = 0.0f;
+        for (int k = 0; k < K; k++) sum += expf(l[want[k]] - mx);
+        for (int k = 0; k < K; k++) {
+            bad_choice += chosen[i * 8 + k] != want[k];
+            const float w = expf(l[want[k]] - mx) / sum;
+            bad_weight += !(fabsf(weight[i * 8 + k] - w) <= 1e-6f * fabsf(w)) && !(isnan(w) && isnan(weight[i * 8 + k]));
+        }
+    }
+    char what[200];
+    snprintf(what, sizeof what, "router top-k against the CPU's order (%d cases, E 8-128, K 1-8, ties, -0 and +0, NaNs): %d choices and %d weights wrong", TOPK_CASES,
+             bad_choice, bad_weight);
+    report(bad_choice == 0 && bad_weight == 0, what);
+    OK(hipFree(d_logits));
+    OK(hipFree(d_shape));
+    OK(hipFree(d_chosen));
+    OK(hipFree(d_weight));
+}
+
 int main() {
     test_mxfp4_decode();
     test_mma();
     test_warpgroup_mma();
     test_collectives();
     test_block_counters();
+    test_top_k();
     test_gemm_choice();
     test_tiled_gemm<DT_BF16, false>();
     test_tiled_gemm<DT_MXFP4, false>();
