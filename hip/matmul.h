@@ -84,11 +84,14 @@
 #ifndef X_WHOLE_ONE_TILE
 #define X_WHOLE_ONE_TILE 0
 #endif
-/* ONE_TILE_PREFETCH (an experiment's knob, 0 until measured): at one
- * token tile each expert lane asks L2 for all of its rows' MXFP4 bytes of
- * its chunks as soon as it knows its rows, so that every group's loads
+/* ONE_TILE_PREFETCH (an experiment's knob, 0: L189's pf lost 6-10%): at
+ * one token tile each expert lane asks L2 for all of its rows' MXFP4 bytes
+ * of its chunks as soon as it knows its rows, so that every group's loads
  * find their lines on the way (batch 1's gate_up waits at the first use of
- * each group's weights: 14% of its stall samples, ledger L187). */
+ * each group's weights: 14% of its stall samples, ledger L187). 1: both
+ * expert matmuls; 2: down alone, whose blocks start during gate_up (26 us
+ * before it ends at batch 1, L193) while gate_up leaves the DRAM about
+ * half idle. */
 #ifndef ONE_TILE_PREFETCH
 #define ONE_TILE_PREFETCH 0
 #endif
@@ -407,7 +410,7 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
         for (int m = 0; m < MT; m++) row0[m] = weight_row<DT>(J.w, r0[m]), row1[m] = weight_row<DT>(J.w, r1[m]);
 #if ONE_TILE_PREFETCH
     /* the lane's quarter of its rows' bytes (and scales) of chunks c0..c1, asked of L2 at once */
-    if constexpr (lean && !TILED && DT == DT_MXFP4)
+    if constexpr (lean && !TILED && DT == DT_MXFP4 && (ONE_TILE_PREFETCH == 1 || MODE == MM_BIAS))
         if (active) {
             const int k0 = c0 * CH, k1 = min(c1 * CH, K);
 #pragma unroll
