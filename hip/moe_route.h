@@ -17,8 +17,12 @@
  * in pair order, for the expert matmuls (pairs, and routing: see
  * MatmulJob): by the row's first warp at a single-row step, else by the
  * last row to finish, which also lists the (expert, token group) tiles of
- * the expert matmuls when tile_tokens is not 0 (MatmulJob::tile_list). At batch 1 this kernel is a chain of round trips and
- * barriers with the DRAM idle (its phases: bench/RESULTS.md ledger L122). */
+ * the expert matmuls when tile_tokens is not 0 (MatmulJob::tile_list).
+ * A row is one block, or at decode-sized steps of many experts several
+ * (ROUTER_BLOCK_EXPERTS: the grid's y), of which the last to finish its
+ * logits writes x and xn and goes on. At batch 1 this kernel is a chain of
+ * round trips and barriers with the DRAM idle (its phases: ledger L122,
+ * L193). */
 #define POST_THREADS ROW_THREADS
 #define ROUTER_EXPERTS 4 /* router rows a warp computes at once, sharing its x in registers */
 #define ROUTER_RUNS 6    /* runs of 8 values per lane and row in flight */
@@ -27,7 +31,7 @@
  * last to finish going on with all the logits: one block read all E rows
  * of the router through one multiprocessor (120b: 128 x 2880 x 2 bytes,
  * 12 us at batch 1), while the handover costs about a microsecond (20b's
- * 32 experts stay in one block; ledger L192). 0: one block a row at every
+ * 32 experts stay in one block; ledger L194). 0: one block a row at every
  * step. */
 #ifndef ROUTER_BLOCK_EXPERTS
 #define ROUTER_BLOCK_EXPERTS 32
@@ -112,7 +116,7 @@ __device__ inline unsigned logit_order_key(float v) {
  * expert), then the softmax over them, summed in that order. One warp, K
  * rounds: each lane's best of its experts lane, lane + 32, ...; then the
  * warp's largest key and the lowest expert holding it. (Counting each
- * expert's rank against all E took 14 us at E = 128: ledger L192.)
+ * expert's rank against all E took 14 us at E = 128: ledger L193.)
  * E <= 4 * WARP, K <= 8. */
 __device__ inline void top_k_in_warp(const float *logit, int E, int K, int *chosen, float *weight) {
     const int lane = threadIdx.x % WARP;
