@@ -172,9 +172,8 @@ emu-san:
 # the emulator with the decode-sized path's knobs off the default build's
 # (hip/matmul.h): no weight ring, as the AMD build sets it (the default
 # emulator build has NVIDIA's ring), and x whole in shared memory for down
-# (an experiment's knob), so that both paths are tested; the router spread
-# over blocks of 2 experts (the small models have 8; the default spreads more than 32)
-EMU_KNOBS ?= -DONE_TILE_WEIGHT_RING=0 -DX_WHOLE_ONE_TILE=3 -DROUTER_BLOCK_EXPERTS=2
+# (an experiment's knob), so that both paths are tested
+EMU_KNOBS ?= -DONE_TILE_WEIGHT_RING=0 -DX_WHOLE_ONE_TILE=3
 emu-knobs:
 	$(MAKE) B=$(B)/knobs EMU_FLAGS='$(EMU_FLAGS) $(EMU_KNOBS)' $(B)/knobs/emu/test_gpu $(B)/knobs/emu/hip_unit_tests
 test-emu: all tokenizer emu

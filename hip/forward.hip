@@ -74,7 +74,8 @@ int forward_init(HipState *s, Error *err) {
     CHECK(hipMemset(s->moe_counters, 0, (E + 2) * 4), err);
     CHECK(hipMemset(s->row_counters, 0, DECODE_ROWS * 4), err);
     if (s->persistent_moe && moe_tail_init(s, err)) return -1;
-    size_t shared = post_attention_shared(H, E, R * K);
+    size_t shared = post_attention_shared(H, E, R * K, false), spread = post_attention_shared(H, E, (size_t)DECODE_ROWS * K, true);
+    shared = spread > shared ? spread : shared; /* the largest launch's */
     if (shared > 48 * 1024) CHECK(hipFuncSetAttribute((const void *)post_attention_kernel, hipFuncAttributeMaxDynamicSharedMemorySize, (int)shared), err);
     return 0;
 }

@@ -84,7 +84,8 @@
 #ifndef X_WHOLE_ONE_TILE
 #define X_WHOLE_ONE_TILE 0
 #endif
-/* ONE_TILE_PREFETCH (an experiment's knob, 0: L189's pf lost 6-10%): at
+/* ONE_TILE_PREFETCH (an experiment's knob, 0: 1 lost 6-10%, L189; 2 lost
+ * 1.2% at batch 1 and 2.9% at 8, L195): at
  * one token tile each expert lane asks L2 for all of its rows' MXFP4 bytes
  * of its chunks as soon as it knows its rows, so that every group's loads
  * find their lines on the way (batch 1's gate_up waits at the first use of

@@ -19,27 +19,19 @@
  * last row to finish, which also lists the (expert, token group) tiles of
  * the expert matmuls when tile_tokens is not 0 (MatmulJob::tile_list).
  * A row is one block, or at decode-sized steps of many experts several
- * (ROUTER_BLOCK_EXPERTS: the grid's y), of which the last to finish its
+ * (router_blocks: the grid's y), of which the last to finish its
  * logits writes x and xn and goes on. At batch 1 this kernel is a chain of
  * round trips and barriers with the DRAM idle (its phases: ledger L122,
  * L193). */
 #define POST_THREADS ROW_THREADS
 #define ROUTER_EXPERTS 4 /* router rows a warp computes at once, sharing its x in registers */
 #define ROUTER_RUNS 6    /* runs of 8 values per lane and row in flight */
-/* At decode-sized steps a row's router is spread over blocks of this many
- * experts each, each block summing o and norming the row for itself, the
- * last to finish going on with all the logits: one block read all E rows
- * of the router through one multiprocessor (120b: 128 x 2880 x 2 bytes,
- * 12 us at batch 1), while the handover costs about a microsecond (20b's
- * 32 experts stay in one block; ledger L194). 0: one block a row at every
- * step. */
-#ifndef ROUTER_BLOCK_EXPERTS
-#define ROUTER_BLOCK_EXPERTS 32
-#endif
-/* Its dynamic shared memory: the normed row and the new x (H floats each),
- * the logits (E), then the per-expert counts (E ints) and the experts of
- * the T*K pairs. */
-static inline size_t post_attention_shared(size_t H, size_t E, size_t pairs) { return (2 * H + 2 * E + pairs) * sizeof(float); }
+/* Its dynamic shared memory: the normed row (H floats), when the row's
+ * router is spread over blocks the new x (H floats), the logits (E), then
+ * the per-expert counts (E ints) and the experts of the T*K pairs. */
+static inline size_t post_attention_shared(size_t H, size_t E, size_t pairs, bool spread) {
+    return ((spread ? 2 : 1) * H + 2 * E + pairs) * sizeof(float);
+}
 
 /* One pass of router_logits: words (runs of 8 values) c0 + u WARP of the
  * ROUTER_EXPERTS rows e0 + i warps (zeros from row `end` on, or past the row). */
@@ -176,7 +168,7 @@ __global__ void __launch_bounds__(POST_THREADS) post_attention_kernel(float *x, 
     DYNAMIC_SHARED(float, sh); /* see post_attention_shared */
     __shared__ float shared[32], chosen_w[8];
     __shared__ int chosen[8], ticket;
-    /* gridDim.y blocks a row (ROUTER_BLOCK_EXPERTS): this one's experts */
+    /* gridDim.y blocks a row (router_blocks): this one's experts */
     const int per_block = (E + gridDim.y - 1) / gridDim.y, e_begin = blockIdx.y * per_block, e_end = min(E, e_begin + per_block);
     const bool spread = gridDim.y > 1;
     float4 v[ROW_GROUPS], sum[ROW_GROUPS], bias[ROW_GROUPS], wn[ROW_GROUPS];
@@ -187,7 +179,7 @@ __global__ void __launch_bounds__(POST_THREADS) post_attention_kernel(float *x, 
     wait_prior_kernel();
     let_next_kernel_start();
     const int t = blockIdx.x, lane = threadIdx.x % WARP, w = threadIdx.x / WARP;
-    float *xs = sh, *xv = sh + H, *logit = sh + 2 * H;
+    float *xs = sh, *xv = sh + H, *logit = sh + (spread ? 2 : 1) * H; /* xv: spread only */
     int *count = (int *)(logit + E), *all = count + E, g;
     float4 *xr = (float4 *)(x + (size_t)t * H);
     uint4 *xn_row = compact ? xn + (size_t)t * H / 8 : xn + (size_t)t * H / 4;
@@ -217,12 +209,10 @@ __global__ void __launch_bounds__(POST_THREADS) post_attention_kernel(float *x, 
     __syncthreads();
     BLOCK_TRACE_MARK(1);
     router_logits(router, H, e_begin, e_end, xs, router_b, spread ? row_logits + (size_t)t * E : logit, first_pass);
+    if (spread) __threadfence(); /* by every writer of row_logits (on AMD a barrier and one thread's fence may not order other waves' stores) */
     __syncthreads();
     if (spread) { /* the row's last block to finish its experts goes on, with all E logits */
-        if (threadIdx.x == 0) {
-            __threadfence();
-            ticket = atomicAdd(&row_counters[t], 1);
-        }
+        if (threadIdx.x == 0) ticket = atomicAdd(&row_counters[t], 1);
         __syncthreads();
         if (ticket != (int)gridDim.y - 1) return;
         __threadfence();
@@ -283,9 +273,12 @@ __global__ void __launch_bounds__(POST_THREADS) post_attention_kernel(float *x, 
     }
 }
 
-/* Blocks a row: at decode-sized steps enough for ROUTER_BLOCK_EXPERTS
- * experts each. */
-static int router_blocks(int T, int E) { return ROUTER_BLOCK_EXPERTS > 0 && T <= DECODE_ROWS ? (E + ROUTER_BLOCK_EXPERTS - 1) / ROUTER_BLOCK_EXPERTS : 1; }
+/* Blocks a row: at decode-sized steps enough for router_block_experts
+ * experts each (ROUTER_BLOCK_EXPERTS). */
+static int router_blocks(const HipState *s, int T, int E) {
+    const int per = s->router_block_experts;
+    return per > 0 && T <= DECODE_ROWS ? (E + per - 1) / per : 1;
+}
 
 /* Early start: loads the o bias, the norm weight and its first pass of the
  * router's weights before its wait; lets gate_up start once it has waited
@@ -293,9 +286,10 @@ static int router_blocks(int T, int E) { return ROUTER_BLOCK_EXPERTS > 0 && T <=
 static int launch_moe_route(const HipState *s, const LayerDev *L, int T, Error *err) {
     const ModelConfig *c = &s->c;
     int H = c->hidden, E = c->n_experts, K = c->experts_per_token;
-    size_t shared = post_attention_shared(H, E, (size_t)T * K);
+    const int blocks = router_blocks(s, T, E);
+    size_t shared = post_attention_shared(H, E, (size_t)T * K, blocks > 1);
     const int tile_tokens = expert_group_tokens(s, T, L); /* the expert matmuls' token groups */
-    (void)launch_chained(post_attention_kernel, dim3(T, router_blocks(T, E)), dim3(POST_THREADS), shared, s->stream, s->x, s->xn, s->part_o, dense_parts(s, T, s->splits_o, L->wo.dtype), T,
+    (void)launch_chained(post_attention_kernel, dim3(T, blocks), dim3(POST_THREADS), shared, s->stream, s->x, s->xn, s->part_o, dense_parts(s, T, s->splits_o, L->wo.dtype), T,
                          L->bo, L->mlp_norm, L->router, L->router_b, H, E, K, c->rms_eps, s->topk_idx, s->topk_w, s->pairs, s->routing,
                          s->counter, tile_tokens, (int)x_compact(s, T, L), s->row_logits, s->row_counters);
     CHECK_LAUNCH(err);

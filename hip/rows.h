@@ -1,4 +1,4 @@
-/* rows.h - what the one-block-per-row kernels (embed, moe_route, combine)
+/* rows.h - what the kernels of a block per row (embed, moe_route, combine)
  * share: a row held in registers as float4 groups, its RMS norm, and one
  * element of any weight widened to f32. Every sum runs in a fixed order. */
 #ifndef GETP_HIP_ROWS_H

@@ -17,6 +17,17 @@
 #define DOWN_SPLITS 2
 #endif
 
+/* At decode-sized steps a row's router (moe_route.h) is spread over blocks
+ * of this many experts each, each block summing o and norming the row for
+ * itself, the last to finish going on with all the logits: one block read
+ * all E rows of the router through one multiprocessor (120b: 128 x 2880 x
+ * 2 bytes, 12 us at batch 1), while the handover costs about a
+ * microsecond (20b's 32 experts stay in one block; ledger L194). 0: one
+ * block a row at every step. GETP_ROUTER_BLOCK_EXPERTS sets it for a run. */
+#ifndef ROUTER_BLOCK_EXPERTS
+#define ROUTER_BLOCK_EXPERTS 32
+#endif
+
 /* One block per token row. At batch 1 the whole step waits on these blocks,
  * so each thread issues all its loads at once and keeps its part of the row
  * in registers (ROW_GROUPS float4s: hidden <= ROW_MAX_HIDDEN).

@@ -523,7 +523,7 @@ static void test_gemm_choice() {
  * and their softmax weights. The host picks as src/cpu_backend.c's route
  * does (the largest untaken, ties to the lower expert), with NaNs placed
  * after every number (the GPU's stated order; the CPU has no such rule). */
-enum { TOPK_CASES = 12 };
+enum { TOPK_CASES = 14 };
 __global__ void top_k_kernel(const float *logits, const int *shape, int *chosen, float *weight) {
     __shared__ int c[8];
     __shared__ float w[8];
@@ -538,7 +538,7 @@ static bool host_before(float a, int ia, float b, int ib) {
 }
 
 static void test_top_k() {
-    static const int shape[TOPK_CASES][2] = {{8, 1}, {8, 4}, {8, 8}, {32, 4}, {32, 8}, {100, 4}, {128, 8}, {128, 8}, {128, 1}, {64, 4}, {128, 4}, {33, 4}};
+    static const int shape[TOPK_CASES][2] = {{8, 1}, {8, 4}, {8, 8}, {32, 4}, {32, 8}, {100, 4}, {128, 8}, {128, 8}, {128, 1}, {64, 4}, {128, 4}, {33, 4}, {128, 8}, {33, 8}};
     float logits[TOPK_CASES][128];
     unsigned seed = 12345;
     for (int i = 0; i < TOPK_CASES; i++)
@@ -547,7 +547,9 @@ static void test_top_k() {
             const int r = (int)(seed >> 16) % 1000;
             logits[i][e] = i % 3 == 0 ? (float)(r % 5) - 2.0f : (float)r / 37.0f - 13.0f; /* every third: 5 values, many ties */
             if (logits[i][e] == 0.0f && r % 2) logits[i][e] = -0.0f;                       /* equal to +0: ties by expert */
-            if (i >= 9 && r % 7 == 0) logits[i][e] = NAN;                                  /* the last three: NaNs among them */
+            if (i >= 9 && r % 7 == 0) logits[i][e] = NAN;                                  /* cases 9-11: NaNs among them */
+            if (i == 12) logits[i][e] = r % 2 ? -0.0f : 0.0f;                               /* all zeros: the lowest K experts */
+            if (i == 13) logits[i][e] = e == 5 || e == 20 ? (float)e : NAN;                 /* more NaNs chosen than numbers */
         }
     float *d_logits, *d_weight, weight[TOPK_CASES * 8];
     int *d_shape, *d_chosen, chosen[TOPK_CASES * 8];
@@ -578,7 +580,7 @@ static void test_top_k() {
         float mx = l[want[0]], sum = 0.0f;
         for (int k = 0; k < K; k++) sum += expf(l[want[k]] - mx);
         for (int k = 0; k < K; k++) {
-            bad_choice += chosen[i * 8 + k] != want[k];
+            bad_choice += chosen[i * 8 + k] != want[k] || chosen[i * 8 + k] < 0 || chosen[i * 8 + k] >= E;
             const float w = expf(l[want[k]] - mx) / sum;
             bad_weight += !(fabsf(weight[i * 8 + k] - w) <= 1e-6f * fabsf(w)) && !(isnan(w) && isnan(weight[i * 8 + k]));
         }

@@ -106,9 +106,13 @@ done
 # the rest as exactly as ever: bit-identical logits at batch 1
 # (matmul_kernel) and in large batches (the GEMM on rows of hi pairs alone),
 # chunked prefill, copies, pages.
+# The router of a decode-sized row over several blocks (GETP_ROUTER_BLOCK_EXPERTS;
+# by default only models of more than 32 experts spread): blocks of 4 or 2
+# experts, and of 3 (a last block with fewer), bit for bit the unspread
+# path of the large batches and the CPU's logits.
 # Runs: MODEL:VARIABLE=VALUE
-PM_RUNS=$([ $EMU = 1 ] && echo "${MODELS%% *}:GETP_EXPERT_TILES=0 h128_mxfp4e:GETP_EXPERT_GEMM=0 h128_mxfp4e:GETP_DENSE_GEMM=2 h128_mxfp4e:TEST_PRECISION=bf16 hf_mxfp4:TEST_PRECISION=bf16 tiny4k:GETP_PERSISTENT_MOE=1 hf_mxfp4:GETP_PERSISTENT_MOE=1" ||
-    echo "${MODELS%% *}:GETP_EXPERT_TILES=0 g20_2l:GETP_EXPERT_TILES=0 g20_2l:GETP_EXPERT_GEMM=0 mid_bf16e:GETP_EXPERT_GEMM=3 g20_2l:GETP_DENSE_GEMM=2 g20_2l:TEST_PRECISION=bf16 mid_bf16e:TEST_PRECISION=bf16 hf_mxfp4:TEST_PRECISION=bf16 hf_f32:TEST_PRECISION=bf16 g20_2l:GETP_PERSISTENT_MOE=1 g20_2l:GETP_PERSISTENT_MOE=2 mid_mxfp4e:GETP_PERSISTENT_MOE=1 hf_mxfp4:GETP_PERSISTENT_MOE=1 tiny_gpu:GETP_PERSISTENT_MOE=1")
+PM_RUNS=$([ $EMU = 1 ] && echo "${MODELS%% *}:GETP_EXPERT_TILES=0 h128_mxfp4e:GETP_EXPERT_GEMM=0 h128_mxfp4e:GETP_DENSE_GEMM=2 h128_mxfp4e:TEST_PRECISION=bf16 hf_mxfp4:TEST_PRECISION=bf16 h128_mxfp4e:GETP_ROUTER_BLOCK_EXPERTS=2 hf_mxfp4:GETP_ROUTER_BLOCK_EXPERTS=3 tiny4k:GETP_PERSISTENT_MOE=1 hf_mxfp4:GETP_PERSISTENT_MOE=1" ||
+    echo "${MODELS%% *}:GETP_EXPERT_TILES=0 g20_2l:GETP_EXPERT_TILES=0 g20_2l:GETP_EXPERT_GEMM=0 mid_bf16e:GETP_EXPERT_GEMM=3 g20_2l:GETP_DENSE_GEMM=2 g20_2l:TEST_PRECISION=bf16 mid_bf16e:TEST_PRECISION=bf16 hf_mxfp4:TEST_PRECISION=bf16 hf_f32:TEST_PRECISION=bf16 g20_2l:GETP_ROUTER_BLOCK_EXPERTS=4 mid_mxfp4e:GETP_ROUTER_BLOCK_EXPERTS=3 g20_2l:GETP_PERSISTENT_MOE=1 g20_2l:GETP_PERSISTENT_MOE=2 mid_mxfp4e:GETP_PERSISTENT_MOE=1 hf_mxfp4:GETP_PERSISTENT_MOE=1 tiny_gpu:GETP_PERSISTENT_MOE=1")
 PM_LAST=${PM_RUNS##* }
 pm_log() { echo "$OUT/gpu_${1%%:*}_$(tr -dc 'A-Z0-9' <<<"${1#*:}").log"; }
 for run in $PM_RUNS; do
