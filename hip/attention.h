@@ -7,6 +7,7 @@
 #include "bf16_math.h"
 #include "early_start.h"
 #include "hip_state.h"
+#include "qkv_rope.h"
 #include "reduce.h"
 
 #define ATTN_WARPS 4
@@ -18,14 +19,32 @@
  * EARLY_V (decode-sized steps, HD <= 64): each value row's loads go out
  * with the scores, before the softmax's shuffles (H100, batch 1: 11.7 ->
  * 9.5 us a layer; at batch 256 its 255 registers cost 1.6%). Both orders
- * compute the same sums. */
-template <int HD, bool EARLY_V>
+ * compute the same sums.
+ * FUSED (GETP_FUSED_ROPE=1, decode-sized steps whose rows are all of
+ * different slots, HD <= 64; an experiment, off until measured): no
+ * qkv_finish kernel before it; the block finishes its own query head and
+ * its KV head's key and value of this position from the q/k/v partials
+ * (qkv_rope.h's functions, so the same values), the KV group's first head
+ * writes them to the cache, and every head reads this position's from
+ * shared memory (the others' cache writes may not have landed). */
+template <int HD, bool EARLY_V, bool FUSED = false>
 __global__ void __launch_bounds__(ATTN_WARPS *WARP) attention_kernel(uint4 *out, const float *q, StepRows rows, LayerCache cache, const float *sinks,
-                                                                   int nh, int nkv) {
+                                                                   int nh, int nkv, QkvParts parts) {
     BLOCK_TRACE(TK_ATTENTION);
+    static_assert(!FUSED || 3 * HD / 2 <= ATTN_WARPS * WARP, "a thread per rotary pair of q, k and v");
     __shared__ float part_acc[ATTN_WARPS][HD], part_m[ATTN_WARPS], part_l[ATTN_WARPS];
+    __shared__ float4 fused_qkv[3][FUSED ? HD / 4 : 1]; /* FUSED: this position's q, k and v (float4: aligned for its reads) */
+    float *fused_q = (float *)fused_qkv[0], *fused_k = (float *)fused_qkv[1], *fused_v = (float *)fused_qkv[2];
     int t = blockIdx.x, h = blockIdx.y, w = threadIdx.x / WARP, lane = threadIdx.x % WARP;
     int kvh = h / (nh / nkv), KVD = nkv * HD, pos = rows.pos[t];
+    /* FUSED: thread role 0 / 1 / 2 finishes pair i of q / k / v (3: idle) */
+    const int half = HD / 2, role = (int)threadIdx.x / half, pair = (int)threadIdx.x % half, fo = (role == 0 ? h : kvh) * HD + pair;
+    float fb1 = 0.0f, fb2 = 0.0f, fcs = 1.0f, fsn = 0.0f;
+    if (FUSED && role < 3) {
+        const float *bias = role == 0 ? parts.bq : role == 1 ? parts.bk : parts.bv;
+        fb1 = bias[fo], fb2 = bias[fo + half];
+        if (role < 2) rope_rotation(parts, pos, pair, fcs, fsn);
+    }
     int p0 = cache.window ? max(0, pos - cache.window + 1) : 0;
     /* the kernel before writes only this position's key and value: the
      * earlier positions' can be on their way to L2 while it runs (at
@@ -38,7 +57,21 @@ __global__ void __launch_bounds__(ATTN_WARPS *WARP) attention_kernel(uint4 *out,
     const float scale = rsqrtf((float)HD), sink = sinks[h];
     wait_prior_kernel();
     let_next_kernel_start();
-    const float *qh = q + ((size_t)t * nh + h) * HD;
+    if constexpr (FUSED) {
+        if (role < 3) {
+            const float *part = role == 0 ? parts.part_q : role == 1 ? parts.part_k : parts.part_v;
+            float x1, x2;
+            finish_pair(part, parts, t, role == 0 ? nh * HD : KVD, fo, half, fb1, fb2, role < 2, fcs, fsn, x1, x2);
+            float *dst = role == 0 ? fused_q : role == 1 ? fused_k : fused_v;
+            dst[pair] = x1, dst[pair + half] = x2;
+            if (role > 0 && h % (nh / nkv) == 0) { /* the KV group's first head stores this position's */
+                float *row = (role == 1 ? cache.k : cache.v) + kv_entry(cache, rows.slot[t], pos) * KVD + (size_t)kvh * HD;
+                row[pair] = x1, row[pair + half] = x2;
+            }
+        }
+        __syncthreads();
+    }
+    const float *qh = FUSED ? fused_q : q + ((size_t)t * nh + h) * HD;
     float qv[HD], acc[HD];
 #pragma unroll
     for (int i = 0; i < HD; i += 4) {
@@ -53,12 +86,14 @@ __global__ void __launch_bounds__(ATTN_WARPS *WARP) attention_kernel(uint4 *out,
         int j = p + lane;
         bool valid = j <= pos;
         size_t at = valid ? kv_entry(cache, slot, j) * KVD + (size_t)kvh * HD : 0;
+        const bool here = FUSED && j == pos; /* FUSED: this position's key and value from shared memory */
+        const float *krow = here ? fused_k : cache.k + at, *vrow = here ? fused_v : cache.v + at;
         float s = -INFINITY;
         if (valid) {
             float d = 0.0f;
 #pragma unroll
             for (int i = 0; i < HD; i += 4) {
-                float4 k = *(const float4 *)(cache.k + at + i);
+                float4 k = *(const float4 *)(krow + i);
                 d += qv[i] * k.x + qv[i + 1] * k.y + qv[i + 2] * k.z + qv[i + 3] * k.w;
             }
             s = d * scale;
@@ -66,7 +101,7 @@ __global__ void __launch_bounds__(ATTN_WARPS *WARP) attention_kernel(uint4 *out,
         float4 vr[EARLY_V ? HD / 4 : 1];
         if constexpr (EARLY_V)
 #pragma unroll
-            for (int i = 0; i < HD; i += 4) vr[i / 4] = valid ? *(const float4 *)(cache.v + at + i) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+            for (int i = 0; i < HD; i += 4) vr[i / 4] = valid ? *(const float4 *)(vrow + i) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
         float m_new = fmaxf(m, warp_max(s));
         float corr = expf(m - m_new), pr = valid ? expf(s - m_new) : 0.0f;
         l = l * corr + warp_sum(pr);
@@ -75,7 +110,7 @@ __global__ void __launch_bounds__(ATTN_WARPS *WARP) attention_kernel(uint4 *out,
         if (valid)
 #pragma unroll
             for (int i = 0; i < HD; i += 4) {
-                float4 v = EARLY_V ? vr[i / 4] : *(const float4 *)(cache.v + at + i);
+                float4 v = EARLY_V ? vr[i / 4] : *(const float4 *)(vrow + i);
                 acc[i] += pr * v.x, acc[i + 1] += pr * v.y, acc[i + 2] += pr * v.z, acc[i + 3] += pr * v.w;
             }
         m = m_new;
@@ -201,9 +236,11 @@ __global__ void __launch_bounds__(G *WARP) attention_group_kernel(uint4 *out, co
  * same sums for a row. Early start: at decode-sized steps attention_kernel
  * asks L2 for the earlier positions' keys and values (the kernel before
  * writes only this position's); every variant loads the sink before its
- * wait and lets the o matmul start once it has waited. */
+ * wait and lets the o matmul start once it has waited. fused: the step's
+ * q/k/v are finished here (attention_kernel's FUSED; calls.hip's
+ * fused_rope_step decides). */
 #define ATTN_GROUP 8
-template <int HD> static void launch_attention_hd(const HipState *s, const LayerDev *L, StepRows rows, int T) {
+template <int HD> static void launch_attention_hd(const HipState *s, const LayerDev *L, StepRows rows, int T, bool fused) {
     const ModelConfig *c = &s->c;
     dim3 grid(T, c->n_heads), block(ATTN_WARPS * WARP);
     int nh = c->n_heads, nkv = c->n_kv_heads;
@@ -213,20 +250,22 @@ template <int HD> static void launch_attention_hd(const HipState *s, const Layer
                                  L->cache, L->sinks, nh, nkv);
             return;
         }
+    const QkvParts parts = qkv_parts(s, L, T);
     if constexpr (HD <= 64)
         if (T <= DECODE_ROWS) {
-            (void)launch_chained(attention_kernel<HD, true>, grid, block, 0, s->stream, s->attn, s->q, rows, L->cache, L->sinks, nh, nkv);
+            (void)launch_chained(fused ? attention_kernel<HD, true, true> : attention_kernel<HD, true>, grid, block, 0, s->stream, s->attn, s->q, rows,
+                                 L->cache, L->sinks, nh, nkv, parts);
             return;
         }
-    (void)launch_chained(attention_kernel<HD, false>, grid, block, 0, s->stream, s->attn, s->q, rows, L->cache, L->sinks, nh, nkv);
+    (void)launch_chained(attention_kernel<HD, false>, grid, block, 0, s->stream, s->attn, s->q, rows, L->cache, L->sinks, nh, nkv, parts);
 }
 
-static int launch_attention(const HipState *s, const LayerDev *L, StepRows rows, int T, Error *err) {
+static int launch_attention(const HipState *s, const LayerDev *L, StepRows rows, int T, bool fused, Error *err) {
     switch (s->c.head_dim) {
-    case 16: launch_attention_hd<16>(s, L, rows, T); break;
-    case 32: launch_attention_hd<32>(s, L, rows, T); break;
-    case 64: launch_attention_hd<64>(s, L, rows, T); break;
-    case 128: launch_attention_hd<128>(s, L, rows, T); break;
+    case 16: launch_attention_hd<16>(s, L, rows, T, fused); break;
+    case 32: launch_attention_hd<32>(s, L, rows, T, fused); break;
+    case 64: launch_attention_hd<64>(s, L, rows, T, fused); break;
+    case 128: launch_attention_hd<128>(s, L, rows, T, false); break;
     default: return error_set(err, "hip backend: head_dim %u is not supported (16, 32, 64 or 128)", s->c.head_dim);
     }
     CHECK_LAUNCH(err);

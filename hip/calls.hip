@@ -6,6 +6,18 @@
 // step while the device runs this one.
 #include "hip_state.h"
 
+/* Whether a step's q/k/v are finished inside the attention kernel
+ * (GETP_FUSED_ROPE=1): a decode-sized step whose rows are all of different
+ * slots (a row reads the keys of its slot's other rows from the cache,
+ * which only a kernel boundary orders), heads of at most 64 values. */
+static bool fused_rope_step(const HipState *s, const BatchRow *rows, int T) {
+    if (!s->fused_rope || T > DECODE_ROWS || s->c.head_dim > 64) return false;
+    for (int a = 0; a < T; a++)
+        for (int b = 0; b < a; b++)
+            if (rows[a].slot == rows[b].slot) return false;
+    return true;
+}
+
 /* The step for rows already on the device: replayed from a graph when it
  * is a decode step (every row wants logits) of a size and kind (`sample`,
  * STEP_*) seen before. */
@@ -15,7 +27,7 @@ static int enqueue_graph_or_step(HipState *s, int T, int n_out, int sample, Erro
 
     GraphEntry *g = nullptr;
     for (int i = 0; i < s->n_graphs && !g; i++)
-        if (s->graphs[i].n_rows == T && s->graphs[i].sample == sample) g = &s->graphs[i];
+        if (s->graphs[i].n_rows == T && s->graphs[i].sample == sample && s->graphs[i].fused_rope == s->step_fused_rope) g = &s->graphs[i];
     if (!g && s->n_graphs < MAX_GRAPHS) {
         hipGraph_t graph;
         CHECK(hipStreamBeginCapture(s->stream, hipStreamCaptureModeThreadLocal), err);
@@ -27,7 +39,7 @@ static int enqueue_graph_or_step(HipState *s, int T, int n_out, int sample, Erro
         e = hipGraphInstantiate(&g->exec, graph, nullptr, nullptr, 0);
         (void)hipGraphDestroy(graph); /* the instance no longer needs it; e says whether there is one */
         CHECK(e, err);
-        g->n_rows = T, g->sample = sample;
+        g->n_rows = T, g->sample = sample, g->fused_rope = s->step_fused_rope;
         s->n_graphs++;
     }
     if (!g) return forward_enqueue_step(s, T, n_out, sample, err);
@@ -81,6 +93,7 @@ static int run_step(Backend *b, const BatchRow *rows, int T, const SampleSpec *s
     }
     if (s->max_slot_rows < T && check_slot_spans(s, rows, T, err)) return -1;
     profile_step(s, rows, T, n_out);
+    s->step_fused_rope = fused_rope_step(s, rows, T);
     int sample = spec != nullptr ? STEP_TOKENS : STEP_LOGITS;
     if (sample) memcpy(step_specs(in, T), spec, (size_t)n_out * sizeof *spec);
     for (int j = 0; sample && j < n_out; j++)

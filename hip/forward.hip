@@ -33,8 +33,8 @@ int forward_enqueue_step(HipState *s, int T, int n_out, int sample, Error *err) 
         const LayerDev *L = &s->layers[l];
         s->prof.layer = l; /* the profile counts this layer's work */
         LAUNCH(launch_qkv_matmul(s, L, T, err), P_QKV_MM);
-        LAUNCH(launch_qkv_rope(s, L, rows, T, err), P_QKV_FINISH);
-        LAUNCH(launch_attention(s, L, rows, T, err), P_ATTENTION);
+        if (!s->step_fused_rope) LAUNCH(launch_qkv_rope(s, L, rows, T, err), P_QKV_FINISH); /* else in the attention kernel */
+        LAUNCH(launch_attention(s, L, rows, T, s->step_fused_rope, err), P_ATTENTION);
         LAUNCH(launch_o_matmul(s, L, T, err), P_O_MM);
         LAUNCH(launch_moe_route(s, L, T, err), P_POST_ATTN);
         if (moe_tail_applies(s, L, T)) {

@@ -127,6 +127,7 @@ extern "C" Backend *hip_backend_create_if_available(const Model *m, int max_slot
                     {"GETP_EXPERT_GEMM", 1, 0, 3, &s->expert_gemm},
                     {"GETP_DENSE_GEMM", 1, 0, 2, &s->dense_gemm},
                     {"GETP_ROUTER_BLOCK_EXPERTS", ROUTER_BLOCK_EXPERTS, 0, 128, &s->router_block_experts},
+                    {"GETP_FUSED_ROPE", 0, 0, 1, &s->fused_rope},
                     {"GETP_X_HI_ONLY", 0, 0, 3, &s->x_hi_only}};
     for (size_t i = 0; i < sizeof settings / sizeof *settings; i++)
         if ((*settings[i].value = env_setting(settings[i].name, settings[i].dflt, settings[i].lo, settings[i].hi)) < 0) {

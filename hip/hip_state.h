@@ -64,7 +64,7 @@ struct LayerDev {
 enum { STEP_LOGITS = 0, STEP_TOKENS = 1, STEP_LOGPROBS = 2 };
 
 struct GraphEntry {
-    int n_rows, sample;
+    int n_rows, sample, fused_rope;
     hipGraphExec_t exec;
 };
 
@@ -130,6 +130,8 @@ struct HipState {
     int expert_tile_list; /* GETP_EXPERT_TILES=1 (the default; 0: off, A/B): the expert matmuls at several token tiles walk a list of their tiles */
     int expert_gemm;      /* GETP_EXPERT_GEMM=1 (the default; 0: off, 2, 3: 32, 64 tokens a block, A/B): with the tile list, the expert matmuls at several token tiles as tiled_gemm.h's GEMM */
     int x_hi_only;        /* GETP_X_HI_ONLY (issue 23 item 6, opt-in; ledger L170): activations enter the mmas as bf16 (their hi) alone: 1 every matmul, 2 the experts', 3 the experts' in compact rows where tiled_gemm.h runs */
+    int fused_rope;      /* GETP_FUSED_ROPE=1 (an experiment, off): decode-sized steps of distinct slots finish q/k/v in the attention kernel (attention.h) */
+    int step_fused_rope; /* the step being enqueued does (calls.hip's fused_rope_step) */
     int router_block_experts; /* GETP_ROUTER_BLOCK_EXPERTS (default ROUTER_BLOCK_EXPERTS, step_types.h; 0: off): a decode-sized row's router over blocks of this many experts */
     int dense_gemm;       /* GETP_DENSE_GEMM=1 (the default; 0: matmul_kernel; 2: from DECODE_ROWS, not DENSE_GEMM_MIN_ROWS): the dense matmuls of large steps (BF16) by tiled_gemm.h, their splits summed in the block (ledger L169) */
     hipStream_t stream;
