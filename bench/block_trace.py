@@ -47,7 +47,7 @@ def label(seq):
         if name == "matmul":
             prev = names[-1] if names else ""
             nxt = KINDS.get(seq[i + 1][0]["kind"]) if i + 1 < len(seq) else ""
-            name = "o" if prev == "attention" else "qkv" if nxt == "qkv finish" else "unembedding"
+            name = "o" if prev == "attention" else "qkv" if nxt in ("qkv finish", "attention") else "unembedding"  # attention: GETP_FUSED_ROPE
         names.append(name)
     return names
 

@@ -46,8 +46,8 @@ __global__ void __launch_bounds__(ATTN_WARPS *WARP) attention_kernel(uint4 *out,
         if (role < 2) rope_rotation(parts, pos, pair, fcs, fsn);
     }
     int p0 = cache.window ? max(0, pos - cache.window + 1) : 0;
-    /* the kernel before writes only this position's key and value: the
-     * earlier positions' can be on their way to L2 while it runs (at
+    /* the kernels before write only this position's key and value: the
+     * earlier positions' can be on their way to L2 while they run (at
      * decode-sized steps, asked by the first head of each kv group only:
      * the others read the same rows) */
     for (int p = p0 + (int)threadIdx.x; decode_sized_step() && h % (nh / nkv) == 0 && p < pos; p += blockDim.x) {
@@ -86,14 +86,14 @@ __global__ void __launch_bounds__(ATTN_WARPS *WARP) attention_kernel(uint4 *out,
         int j = p + lane;
         bool valid = j <= pos;
         size_t at = valid ? kv_entry(cache, slot, j) * KVD + (size_t)kvh * HD : 0;
-        const bool here = FUSED && j == pos; /* FUSED: this position's key and value from shared memory */
-        const float *krow = here ? fused_k : cache.k + at, *vrow = here ? fused_v : cache.v + at;
+        const bool here = FUSED && j == pos; /* FUSED: this position's key and value from shared memory, in place of the cache's */
         float s = -INFINITY;
         if (valid) {
             float d = 0.0f;
 #pragma unroll
             for (int i = 0; i < HD; i += 4) {
-                float4 k = *(const float4 *)(krow + i);
+                float4 k = *(const float4 *)(cache.k + at + i);
+                if (here) k = fused_qkv[1][i / 4];
                 d += qv[i] * k.x + qv[i + 1] * k.y + qv[i + 2] * k.z + qv[i + 3] * k.w;
             }
             s = d * scale;
@@ -101,7 +101,7 @@ __global__ void __launch_bounds__(ATTN_WARPS *WARP) attention_kernel(uint4 *out,
         float4 vr[EARLY_V ? HD / 4 : 1];
         if constexpr (EARLY_V)
 #pragma unroll
-            for (int i = 0; i < HD; i += 4) vr[i / 4] = valid ? *(const float4 *)(vrow + i) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+            for (int i = 0; i < HD; i += 4) vr[i / 4] = !valid ? make_float4(0.0f, 0.0f, 0.0f, 0.0f) : here ? fused_qkv[2][i / 4] : *(const float4 *)(cache.v + at + i);
         float m_new = fmaxf(m, warp_max(s));
         float corr = expf(m - m_new), pr = valid ? expf(s - m_new) : 0.0f;
         l = l * corr + warp_sum(pr);
@@ -110,7 +110,7 @@ __global__ void __launch_bounds__(ATTN_WARPS *WARP) attention_kernel(uint4 *out,
         if (valid)
 #pragma unroll
             for (int i = 0; i < HD; i += 4) {
-                float4 v = EARLY_V ? vr[i / 4] : *(const float4 *)(vrow + i);
+                float4 v = EARLY_V ? vr[i / 4] : here ? fused_qkv[2][i / 4] : *(const float4 *)(cache.v + at + i);
                 acc[i] += pr * v.x, acc[i + 1] += pr * v.y, acc[i + 2] += pr * v.z, acc[i + 3] += pr * v.w;
             }
         m = m_new;
@@ -234,10 +234,11 @@ __global__ void __launch_bounds__(G *WARP) attention_group_kernel(uint4 *out, co
  * HD <= 64); above, the gpt-oss shape (8 query heads a KV head, HD <= 64)
  * takes attention_group_kernel, the rest attention_kernel. All compute the
  * same sums for a row. Early start: at decode-sized steps attention_kernel
- * asks L2 for the earlier positions' keys and values (the kernel before
- * writes only this position's); every variant loads the sink before its
+ * asks L2 for the earlier positions' keys and values (the kernels before
+ * write only this position's); every variant loads the sink before its
  * wait and lets the o matmul start once it has waited. fused: the step's
- * q/k/v are finished here (attention_kernel's FUSED; calls.hip's
+ * q/k/v are finished here (attention_kernel's FUSED, which also loads the
+ * biases and works out the rotation before its wait; calls.hip's
  * fused_rope_step decides). */
 #define ATTN_GROUP 8
 template <int HD> static void launch_attention_hd(const HipState *s, const LayerDev *L, StepRows rows, int T, bool fused) {

@@ -19,8 +19,8 @@ static bool fused_rope_step(const HipState *s, const BatchRow *rows, int T) {
 }
 
 /* The step for rows already on the device: replayed from a graph when it
- * is a decode step (every row wants logits) of a size and kind (`sample`,
- * STEP_*) seen before. */
+ * is a decode step (every row wants logits) of a size, kind (`sample`,
+ * STEP_*) and fused_rope_step seen before. */
 static int enqueue_graph_or_step(HipState *s, int T, int n_out, int sample, Error *err) {
     if (block_trace_begin(s, err)) return -1;
     if (n_out != T || s->no_graphs) return forward_enqueue_step(s, T, n_out, sample, err);

@@ -48,7 +48,7 @@ extern "C" {
 
 #define MAX_ROWS 1024    /* rows one forward call accepts; GETP_MAX_ROWS=N (1-4096) sets it for a run (A/B) */
 #define MAX_SLOT_ROWS 256 /* rows of one slot in one call (a prompt's chunk): a sliding layer keeps its window and this many positions more */
-#define MAX_GRAPHS 300 /* decode graphs kept, one per batch size and STEP_* kind */
+#define MAX_GRAPHS 300 /* decode graphs kept, one per batch size, STEP_* kind and fused_rope_step */
 
 /* One layer's weights on the device (views into HipState's weight areas). */
 struct LayerDev {

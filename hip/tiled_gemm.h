@@ -26,8 +26,8 @@
  *
  * Dense matrices are split along k by the shape alone (choose_splits: enough
  * blocks for batch 1), each split's partial sum written to memory and the
- * partials added in order by the kernel that reads them (qkv_finish, the
- * post-attention). At a large step those partials are most of the traffic,
+ * partials added in order by the kernel that reads them (qkv_finish or,
+ * with GETP_FUSED_ROPE, the attention; the post-attention). At a large step those partials are most of the traffic,
  * so a dense block runs every split of its rows itself, adding each split's
  * sum in the same order into a running total (0 + p0 + p1 + ...: the reader's
  * own float additions), and writes the total as the one partial: the reader

@@ -28,6 +28,8 @@ if [ $EMU = 1 ]; then
     $B/gen_model $OUT/tiny4k_bf16e.bin --preset tiny --experts bf16 $V
     $B/gen_model $OUT/h96_bf16e.bin --preset tiny --hidden 96 --experts bf16 $V
     $B/gen_model $OUT/h128_mxfp4e.bin --preset tiny --hidden 128 $V
+    # heads of 64 values, gpt-oss's (tiny's are 16): the fused q/k/v finish's thread roles
+    $B/gen_model $OUT/h128_hd64.bin --preset tiny --hidden 128 --head-dim 64 $V
     MODELS="tiny4k tiny4k_f32 tiny4k_bf16e h96_bf16e h128_mxfp4e hf_f32 hf_mxfp4"
 else
     $B/gen_model $OUT/tiny_gpu_f32.bin --preset tiny --dtype f32 --experts f32
@@ -113,7 +115,7 @@ done
 # experts, and of 3 (a last block with fewer), bit for bit the unspread
 # path of the large batches and the CPU's logits.
 # Runs: MODEL:VARIABLE=VALUE
-PM_RUNS=$([ $EMU = 1 ] && echo "${MODELS%% *}:GETP_EXPERT_TILES=0 h128_mxfp4e:GETP_EXPERT_GEMM=0 h128_mxfp4e:GETP_DENSE_GEMM=2 h128_mxfp4e:TEST_PRECISION=bf16 hf_mxfp4:TEST_PRECISION=bf16 h128_mxfp4e:GETP_ROUTER_BLOCK_EXPERTS=2 hf_mxfp4:GETP_ROUTER_BLOCK_EXPERTS=3 h128_mxfp4e:GETP_FUSED_ROPE=1 tiny4k:GETP_FUSED_ROPE=1 tiny4k:GETP_PERSISTENT_MOE=1 hf_mxfp4:GETP_PERSISTENT_MOE=1" ||
+PM_RUNS=$([ $EMU = 1 ] && echo "${MODELS%% *}:GETP_EXPERT_TILES=0 h128_mxfp4e:GETP_EXPERT_GEMM=0 h128_mxfp4e:GETP_DENSE_GEMM=2 h128_mxfp4e:TEST_PRECISION=bf16 hf_mxfp4:TEST_PRECISION=bf16 h128_mxfp4e:GETP_ROUTER_BLOCK_EXPERTS=2 hf_mxfp4:GETP_ROUTER_BLOCK_EXPERTS=3 h128_mxfp4e:GETP_FUSED_ROPE=1 h128_hd64:GETP_FUSED_ROPE=1 tiny4k:GETP_PERSISTENT_MOE=1 hf_mxfp4:GETP_PERSISTENT_MOE=1" ||
     echo "${MODELS%% *}:GETP_EXPERT_TILES=0 g20_2l:GETP_EXPERT_TILES=0 g20_2l:GETP_EXPERT_GEMM=0 mid_bf16e:GETP_EXPERT_GEMM=3 g20_2l:GETP_DENSE_GEMM=2 g20_2l:TEST_PRECISION=bf16 mid_bf16e:TEST_PRECISION=bf16 hf_mxfp4:TEST_PRECISION=bf16 hf_f32:TEST_PRECISION=bf16 g20_2l:GETP_ROUTER_BLOCK_EXPERTS=4 mid_mxfp4e:GETP_ROUTER_BLOCK_EXPERTS=3 g20_2l:GETP_FUSED_ROPE=1 hf_mxfp4:GETP_FUSED_ROPE=1 g20_2l:GETP_PERSISTENT_MOE=1 g20_2l:GETP_PERSISTENT_MOE=2 mid_mxfp4e:GETP_PERSISTENT_MOE=1 hf_mxfp4:GETP_PERSISTENT_MOE=1 tiny_gpu:GETP_PERSISTENT_MOE=1")
 PM_LAST=${PM_RUNS##* }
 pm_log() { echo "$OUT/gpu_${1%%:*}_$(tr -dc 'A-Z0-9' <<<"${1#*:}").log"; }
@@ -158,11 +160,11 @@ if cmp -s $OUT/out_cpu.txt $OUT/out_gpu.txt; then echo "PASS getp_gpu writes the
 else echo "FAIL getp_gpu output differs from the CPU's"; cat $OUT/getp_gpu.log; FAILED=$((FAILED + 1)); fi
 # q/k/v finished inside the attention kernel (GETP_FUSED_ROPE=1): the same
 # file, and the decode steps (rows of distinct slots) launch no qkv finish
-# (the prompts' steps still do: a slot's rows read each other's keys)
+# while the prompts' steps still do (a slot's rows read each other's keys)
 GETP_FUSED_ROPE=1 GETP_PROFILE=1 $BIN/getp_gpu $OUT/tiny_gpu.bin -m getp -i examples/requests.txt -o $OUT/out_gpu_fused.txt -n 24 --backend hip --no-progress >$OUT/getp_gpu_fused.log 2>&1
 finish=$(sed -nE 's/^GETP_PROFILE: qkv finish +[0-9.]+ +([0-9]+) .*/\1/p' $OUT/getp_gpu_fused.log)
 attn=$(sed -nE 's/^GETP_PROFILE: attention +[0-9.]+ +([0-9]+) .*/\1/p' $OUT/getp_gpu_fused.log)
-if cmp -s $OUT/out_cpu.txt $OUT/out_gpu_fused.txt && [ "${finish:-0}" -lt "${attn:-0}" ]; then
+if cmp -s $OUT/out_cpu.txt $OUT/out_gpu_fused.txt && [ -n "$finish" ] && [ "$finish" -gt 0 ] && [ "$finish" -lt "${attn:-0}" ]; then
     echo "PASS getp_gpu with GETP_FUSED_ROPE=1 writes the CPU's output file, $finish qkv finish launches for $attn attention launches"; PASSED=$((PASSED + 1))
 else echo "FAIL GETP_FUSED_ROPE=1: output $(cmp -s $OUT/out_cpu.txt $OUT/out_gpu_fused.txt && echo same || echo differs), qkv finish ${finish:-?} / attention ${attn:-?} launches"; tail -n 5 $OUT/getp_gpu_fused.log; FAILED=$((FAILED + 1)); fi
 # sampling options through the GPU (issue 24): top_k, min_p, logprobs, n and

@@ -78,13 +78,13 @@ static DType parse_dtype(const char *s) {
 static void usage(FILE *f) {
     fprintf(f,
             "usage: gen_model OUT.bin [--preset NAME] [--dtype f32|bf16] [--experts f32|bf16|mxfp4]\n"
-            "                 [--seed N] [--layers N] [--vocab N] [--context N]\n"
+            "                 [--seed N] [--layers N] [--vocab N] [--context N] [--hidden N] [--head-dim N]\n"
             "Writes a deterministic random gpt-oss model.\n"
             "  --preset   one of: %s (default tiny)\n"
             "  --dtype    dense matrices and embeddings (default bf16)\n"
             "  --experts  expert matrices (default mxfp4)\n"
             "  --seed     RNG seed (default 1)\n"
-            "  --layers, --vocab, --context, --hidden  override the preset\n",
+            "  --layers, --vocab, --context, --hidden, --head-dim  override the preset\n",
             preset_names());
 }
 
@@ -92,7 +92,7 @@ int main(int argc, char **argv) {
     const char *out = NULL, *preset = "tiny";
     DType dense = DTYPE_BF16, experts = DTYPE_MXFP4;
     GenCtx ctx = {1};
-    long layers = 0, vocab = 0, context = 0, hidden = 0;
+    long layers = 0, vocab = 0, context = 0, hidden = 0, head_dim = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int has_val = i + 1 < argc;
@@ -115,6 +115,8 @@ int main(int argc, char **argv) {
             context = strtol(argv[++i], NULL, 10);
         } else if (!strcmp(a, "--hidden") && has_val) {
             hidden = strtol(argv[++i], NULL, 10);
+        } else if (!strcmp(a, "--head-dim") && has_val) {
+            head_dim = strtol(argv[++i], NULL, 10);
         } else if (a[0] != '-' && !out) {
             out = a;
         } else {
@@ -143,6 +145,7 @@ int main(int argc, char **argv) {
     if (vocab > 0) c.vocab_size = (uint32_t)vocab;
     if (context > 0) c.max_context = (uint32_t)context;
     if (hidden > 0) c.hidden = (uint32_t)hidden;
+    if (head_dim > 0) c.head_dim = (uint32_t)head_dim;
     Error err;
     if (model_write(out, &c, dense, experts, fill_random, &ctx, &err) != 0) {
         fprintf(stderr, "gen_model: %s\n", err.msg);
