@@ -21,17 +21,17 @@ static bool fused_rope_step(const HipState *s, const BatchRow *rows, int T) {
 /* The step for rows already on the device: replayed from a graph when it
  * is a decode step (every row wants logits) of a size, kind (`sample`,
  * STEP_*) and fused_rope_step seen before. */
-static int enqueue_graph_or_step(HipState *s, int T, int n_out, int sample, Error *err) {
+static int enqueue_graph_or_step(HipState *s, int T, int n_out, int sample, bool fused_rope, Error *err) {
     if (block_trace_begin(s, err)) return -1;
-    if (n_out != T || s->no_graphs) return forward_enqueue_step(s, T, n_out, sample, err);
+    if (n_out != T || s->no_graphs) return forward_enqueue_step(s, T, n_out, sample, fused_rope, err);
 
     GraphEntry *g = nullptr;
     for (int i = 0; i < s->n_graphs && !g; i++)
-        if (s->graphs[i].n_rows == T && s->graphs[i].sample == sample && s->graphs[i].fused_rope == s->step_fused_rope) g = &s->graphs[i];
+        if (s->graphs[i].n_rows == T && s->graphs[i].sample == sample && s->graphs[i].fused_rope == fused_rope) g = &s->graphs[i];
     if (!g && s->n_graphs < MAX_GRAPHS) {
         hipGraph_t graph;
         CHECK(hipStreamBeginCapture(s->stream, hipStreamCaptureModeThreadLocal), err);
-        int rc = forward_enqueue_step(s, T, n_out, sample, err);
+        int rc = forward_enqueue_step(s, T, n_out, sample, fused_rope, err);
         hipError_t e = hipStreamEndCapture(s->stream, &graph);
         if (rc != 0) return -1;
         CHECK(e, err);
@@ -39,10 +39,10 @@ static int enqueue_graph_or_step(HipState *s, int T, int n_out, int sample, Erro
         e = hipGraphInstantiate(&g->exec, graph, nullptr, nullptr, 0);
         (void)hipGraphDestroy(graph); /* the instance no longer needs it; e says whether there is one */
         CHECK(e, err);
-        g->n_rows = T, g->sample = sample, g->fused_rope = s->step_fused_rope;
+        g->n_rows = T, g->sample = sample, g->fused_rope = fused_rope;
         s->n_graphs++;
     }
-    if (!g) return forward_enqueue_step(s, T, n_out, sample, err);
+    if (!g) return forward_enqueue_step(s, T, n_out, sample, fused_rope, err);
     CHECK(hipGraphLaunch(g->exec, s->stream), err);
     return 0;
 }
@@ -93,13 +93,12 @@ static int run_step(Backend *b, const BatchRow *rows, int T, const SampleSpec *s
     }
     if (s->max_slot_rows < T && check_slot_spans(s, rows, T, err)) return -1;
     profile_step(s, rows, T, n_out);
-    s->step_fused_rope = fused_rope_step(s, rows, T);
     int sample = spec != nullptr ? STEP_TOKENS : STEP_LOGITS;
     if (sample) memcpy(step_specs(in, T), spec, (size_t)n_out * sizeof *spec);
     for (int j = 0; sample && j < n_out; j++)
         if (spec[j].logprobs >= 0) sample = STEP_LOGPROBS;
     CHECK(hipMemcpyAsync(s->d_input, in, step_input_bytes(T, sample ? n_out : 0), hipMemcpyHostToDevice, s->stream), err);
-    int rc = enqueue_graph_or_step(s, T, n_out, sample, err);
+    int rc = enqueue_graph_or_step(s, T, n_out, sample, fused_rope_step(s, rows, T), err);
     if (rc == 0 && sample && n_out)
         CHECK(hipMemcpyAsync(s->h_tokens[buf], s->d_tokens, (size_t)n_out * sizeof(int), hipMemcpyDeviceToHost, s->stream), err);
     if (rc == 0 && sample == STEP_LOGPROBS) /* n_out > 0: a row asked */

@@ -24,8 +24,9 @@
 
 /* Everything of one forward call after the rows are on the device: T rows,
  * n_out of which want logits; with sample (STEP_*), their tokens too, and
- * with STEP_LOGPROBS the logprobs of the rows that ask. */
-int forward_enqueue_step(HipState *s, int T, int n_out, int sample, Error *err) {
+ * with STEP_LOGPROBS the logprobs of the rows that ask; with fused_rope
+ * (calls.hip's fused_rope_step) q/k/v finished in the attention kernel. */
+int forward_enqueue_step(HipState *s, int T, int n_out, int sample, bool fused_rope, Error *err) {
     StepRows rows = step_rows(s->d_input, T, s->d_tokens);
     profile_mark(s, -1); /* the start */
     LAUNCH(launch_embed(s, rows, T, err), P_EMBED);
@@ -33,8 +34,8 @@ int forward_enqueue_step(HipState *s, int T, int n_out, int sample, Error *err) 
         const LayerDev *L = &s->layers[l];
         s->prof.layer = l; /* the profile counts this layer's work */
         LAUNCH(launch_qkv_matmul(s, L, T, err), P_QKV_MM);
-        if (!s->step_fused_rope) LAUNCH(launch_qkv_rope(s, L, rows, T, err), P_QKV_FINISH); /* else in the attention kernel */
-        LAUNCH(launch_attention(s, L, rows, T, s->step_fused_rope, err), P_ATTENTION);
+        if (!fused_rope) LAUNCH(launch_qkv_rope(s, L, rows, T, err), P_QKV_FINISH); /* else in the attention kernel */
+        LAUNCH(launch_attention(s, L, rows, T, fused_rope, err), P_ATTENTION);
         LAUNCH(launch_o_matmul(s, L, T, err), P_O_MM);
         LAUNCH(launch_moe_route(s, L, T, err), P_POST_ATTN);
         if (moe_tail_applies(s, L, T)) {

@@ -131,7 +131,6 @@ struct HipState {
     int expert_gemm;      /* GETP_EXPERT_GEMM=1 (the default; 0: off, 2, 3: 32, 64 tokens a block, A/B): with the tile list, the expert matmuls at several token tiles as tiled_gemm.h's GEMM */
     int x_hi_only;        /* GETP_X_HI_ONLY (issue 23 item 6, opt-in; ledger L170): activations enter the mmas as bf16 (their hi) alone: 1 every matmul, 2 the experts', 3 the experts' in compact rows where tiled_gemm.h runs */
     int fused_rope;      /* GETP_FUSED_ROPE=1 (an experiment, off): decode-sized steps of distinct slots finish q/k/v in the attention kernel (attention.h) */
-    int step_fused_rope; /* the step being enqueued does (calls.hip's fused_rope_step) */
     int router_block_experts; /* GETP_ROUTER_BLOCK_EXPERTS (default ROUTER_BLOCK_EXPERTS, step_types.h; 0: off): a decode-sized row's router over blocks of this many experts */
     int dense_gemm;       /* GETP_DENSE_GEMM=1 (the default; 0: matmul_kernel; 2: from DECODE_ROWS, not DENSE_GEMM_MIN_ROWS): the dense matmuls of large steps (BF16) by tiled_gemm.h, their splits summed in the block (ledger L169) */
     hipStream_t stream;
@@ -182,7 +181,7 @@ static inline size_t step_input_bytes(int T, int n_specs) { return 4 * (size_t)T
 
 /* forward.hip */
 int forward_init(HipState *s, Error *err); /* matmul splits, activation buffers, kernel attributes */
-int forward_enqueue_step(HipState *s, int T, int n_out, int sample, Error *err);
+int forward_enqueue_step(HipState *s, int T, int n_out, int sample, bool fused_rope, Error *err);
 void forward_free(HipState *s);
 #ifdef GETP_BLOCK_TRACE_ON
 int forward_set_block_trace(const BlockTraceBuffer *trace, Error *err);
