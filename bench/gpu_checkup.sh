@@ -64,7 +64,7 @@
 #             chunks in shared memory; r4xw: r4 with xw; ds3, ds4: down in
 #             3 or 4 k ranges; xd: x whole for down alone; rb0, rb4, rb8,
 #             rb16: the router one block a row, or spread over blocks of 4,
-#             8 or 16 experts), each
+#             8 or 16 experts; fr: cur run with GETP_FUSED_ROPE=1), each
 #             in its own build folder, against BASE,
 #             in turn (the second round in the reverse order), two rounds:
 #             20b:mxfp4 at batch 1, 4 and 8, 20b at batch 1 (ONETILE_CFGS:
@@ -280,7 +280,10 @@ onetile)
         [mt2]="-DONE_TILE_ROW_TILES=2" [pf]="-DONE_TILE_PREFETCH=1" [pfd]="-DONE_TILE_PREFETCH=2"
         [r2]="-DONE_TILE_WEIGHT_RING=2" [r3]="-DONE_TILE_WEIGHT_RING=3" [r4]="-DONE_TILE_WEIGHT_RING=4" [r5]="-DONE_TILE_WEIGHT_RING=5" [r6]="-DONE_TILE_WEIGHT_RING=6" [r8]="-DONE_TILE_WEIGHT_RING=8" [r4xw]="-DONE_TILE_WEIGHT_RING=4 -DX_WHOLE_ONE_TILE=1" [u1]="-DMXFP4_DECODE_CHUNKS=1" [u4r8]="-DMXFP4_DECODE_CHUNKS=4 -DONE_TILE_WEIGHT_RING=8"
         [ds3]="-DDOWN_SPLITS=3" [ds4]="-DDOWN_SPLITS=4" [xd]="-DX_WHOLE_ONE_TILE=3"
-        [rb0]="-DROUTER_BLOCK_EXPERTS=0" [rb4]="-DROUTER_BLOCK_EXPERTS=4" [rb8]="-DROUTER_BLOCK_EXPERTS=8" [rb16]="-DROUTER_BLOCK_EXPERTS=16")
+        [rb0]="-DROUTER_BLOCK_EXPERTS=0" [rb4]="-DROUTER_BLOCK_EXPERTS=4" [rb8]="-DROUTER_BLOCK_EXPERTS=8" [rb16]="-DROUTER_BLOCK_EXPERTS=16"
+        [fr]="")
+    # variants that differ from cur by a run setting only (the same build flags as KNOB says)
+    declare -A RUN_ENV=([fr]="GETP_FUSED_ROPE=1")
     VARIANTS=${ONETILE_VARIANTS:-cur x0 u4} # u6, x2 too where the call has time
     for v in $VARIANTS; do [ -n "${KNOB[$v]+set}" ] || { echo "gpu_checkup: unknown variant $v (${!KNOB[*]})"; exit 2; }; done
     pids=()
@@ -302,7 +305,7 @@ onetile)
             for run in g20_2l hf_mxfp4 hf_mxfp4:GETP_PERSISTENT_MOE=1; do
                 m=${run%%:*} env=X=0; [ "$run" != "$m" ] && env=${run#*:}
                 log=/tmp/onetile_${v}_${run//[:=]/_}.log
-                env "$env" build_$v/test_gpu /tmp/$m.bin 1e-4 >"$log" 2>&1
+                env "$env" ${RUN_ENV[$v]:-} build_$v/test_gpu /tmp/$m.bin 1e-4 >"$log" 2>&1
                 local rc=$? p f; p=$(grep -c '^PASS' "$log") f=$(grep -c '^FAIL' "$log")
                 echo "test_gpu $v $run: $p passed, $f failed$([ $rc != 0 ] && [ "$f" = 0 ] && echo ", exit $rc without a FAIL line: $(tail -n 1 "$log")")"
                 grep '^FAIL' "$log" | head -n 3
@@ -318,7 +321,7 @@ onetile)
             for v in $order; do
                 bin=build_$v/bench_gpu; [ $v = base ] && bin=$BASE/build/bench_gpu
                 [ "$m" = 20b ] && { [ "${v:0:1}" = u ] || [[ "$v" =~ ^(lay0|na)$ ]]; } && continue # MXFP4 knobs: the same device code as cur for BF16
-                d=$(timeout 60 "$bin" --dummy "$m" --batch "$b" --requests "$r" --prompt 64 --new 128 2>&1 | tail -n 1 | grep -oE 'decode_tok_s=[0-9.]+' | cut -d= -f2)
+                d=$(env ${RUN_ENV[$v]:-} timeout 60 "$bin" --dummy "$m" --batch "$b" --requests "$r" --prompt 64 --new 128 2>&1 | tail -n 1 | grep -oE 'decode_tok_s=[0-9.]+' | cut -d= -f2)
                 R["$m b$b $v"]="${R["$m b$b $v"]:-} ${d:-ERR}"
                 echo "round $round: $m b$b $v ${d:-ERR}" >>"$OUT/onetile_progress.txt" # kept if the call's time runs out
             done
@@ -329,7 +332,7 @@ onetile)
     # per kernel at batch 1 (GETP_PROFILE: graphs off), BASE and each variant
     for v in base $VARIANTS; do
         bin=build_$v/bench_gpu; [ $v = base ] && bin=$BASE/build/bench_gpu
-        GETP_PROFILE=1 timeout 60 "$bin" --dummy 20b:mxfp4 --batch 1 --requests 1 --prompt 16 --new 64 2>&1 |
+        env ${RUN_ENV[$v]:-} GETP_PROFILE=1 timeout 60 "$bin" --dummy 20b:mxfp4 --batch 1 --requests 1 --prompt 16 --new 64 2>&1 |
             grep -E "GETP_PROFILE: +(qkv|attention|o matmul|post|gate_up|down|combine)" | awk -v v=$v '{printf "%s %s=%s ", (NR == 1 ? "profile b1 " v ":" : ""), $2, $(NF-5)} END {print ""}'
     done
     for v in base $(grep -oE 'u[46]|xw[24]?' <<<"$VARIANTS" | head -n 1); do
