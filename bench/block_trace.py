@@ -3,7 +3,11 @@ with -DGETP_BLOCK_TRACE, run with GETP_BLOCK_TRACE=step) and prints, for each
 kernel of a layer averaged over the middle layers, when its blocks started,
 when their waits for the kernel before returned, the marks inside it and when
 they ended (and how many of its blocks the busiest multiprocessor ran, against
-the mean over all of them), all relative to the end of the kernel before it.
+the mean over all of them), all relative to the end of the kernel before it;
+then, for the kernels whose multiprocessors ran unequal numbers of their
+blocks, how long a block ran after its wait by how many of them shared its
+multiprocessor (whether a multiprocessor's own throughput, not DRAM, bounds
+the kernel: then its blocks run longer where more of them share one).
 
 usage: python3 bench/block_trace.py block_trace.csv [FIRST_LAYER LAST_LAYER]
 
@@ -119,6 +123,18 @@ def main():
         print("%-15s %6d %4d %6.1f %7.2f" % (name, avg["blocks"], avg["sms"], avg["max/sm"], avg["mean/sm"]) +
               "".join("%10.2f" % avg[c] for c in cols[5:]))
     print("layer: %.1f us" % total)
+    print("a block's run after its wait (us, median) by the blocks of its kernel on its multiprocessor:")
+    for name in LAYER:
+        runs = collections.defaultdict(list)
+        for layer in use:
+            blocks = layer[name]
+            per_sm = collections.Counter(r["sm"] for r in blocks)
+            for r in blocks:
+                if r["waited"]:
+                    runs[per_sm[r["sm"]]].append((r["end"] - r["waited"]) / 1e3)
+        if len(runs) > 1:
+            print("  %-15s " % name + "  ".join("%d a multiprocessor: %.2f (%d blocks)" % (n, statistics.median(v), len(v) // len(use))
+                                                for n, v in sorted(runs.items())))
     for name, blocks in zip(names, seq):
         if name in ("unembedding", "argmax", "sample"):
             print("%-15s %6d blocks, %.1f us from first start to last end" % (name, len(blocks), (max(r["end"] for r in blocks) -
