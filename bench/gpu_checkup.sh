@@ -336,7 +336,7 @@ onetile)
         env ${RUN_ENV[$v]:-} GETP_PROFILE=1 timeout 60 "$bin" --dummy 20b:mxfp4 --batch 1 --requests 1 --prompt 16 --new 64 2>&1 |
             grep -E "GETP_PROFILE: +(qkv|attention|o matmul|post|gate_up|down|combine)" | awk -v v=$v '{printf "%s %s=%s ", (NR == 1 ? "profile b1 " v ":" : ""), $2, $(NF-5)} END {print ""}'
     done
-    for v in base $(grep -oE 'u[46]|xw[24]?' <<<"$VARIANTS" | head -n 1); do
+    for v in $([ "${ONETILE_NCU:-1}" = 1 ] && echo base $(grep -oE 'u[46]|xw[24]?' <<<"$VARIANTS" | head -n 1)); do # ONETILE_NCU=0: none
         bin=build_$v/bench_gpu; [ $v = base ] && bin=$BASE/build/bench_gpu
         timeout 100 ncu --kernel-name-base demangled --kernel-name "regex:matmul_kernel<.int.2, .int.2, .int.1," --launch-skip 100 --launch-count 1 \
             --section SpeedOfLight --metrics 'regex:smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio' \
