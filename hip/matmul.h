@@ -96,6 +96,17 @@
 #ifndef ONE_TILE_PREFETCH
 #define ONE_TILE_PREFETCH 0
 #endif
+/* ONE_TILE_BULK_PREFETCH (an experiment's knob, 0 until measured): where the
+ * weight ring runs, each lane of an expert warp asks L2 for half of one of
+ * its tile's 16 rows (its chunks c0..c1) by one bulk request as soon as the
+ * rows are known (1: both expert matmuls; 2: gate_up alone), so that the
+ * copy engines stream the tile from DRAM at their own pace while the ring's
+ * loads, bounded by what a warp keeps in flight, find the lines in L2
+ * (ONE_TILE_PREFETCH's line-by-line requests went through the lanes' load
+ * path, 8 a lane, and queued ahead of the ring's own loads). */
+#ifndef ONE_TILE_BULK_PREFETCH
+#define ONE_TILE_BULK_PREFETCH 0
+#endif
 /* ONE_TILE_WEIGHT_RING (D = 4 on NVIDIA since L189-L191; 0 on AMD): D > 0:
  * at one token tile each MXFP4 expert lane streams its 16-byte words of
  * the next D chunks through its own slots of a per-warp ring in shared
@@ -598,6 +609,12 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
                 for (int i = lane; i < row_scales; i += WARP) /* 16 rows x k / 32 bytes: k / 32 words */
                     async_copy((uint4 *)tile_scales + i, (const uint4 *)(J.w.scales + ring_tile_row * row_scales) + i, true);
                 async_copy_commit();
+                if (ONE_TILE_BULK_PREFETCH == 1 || (ONE_TILE_BULK_PREFETCH == 2 && MODE == MM_SWIGLU)) {
+                    /* lane l: row l % 16 of the tile, the first (l < 16) or second half of its bytes of chunks c0..c1 (multiples of 16) */
+                    const int k0 = c0 * CH, bytes = (min(c1 * CH, K) - k0) / 2, first = bytes / 32 * 16;
+                    const uint8_t *row = weight_row<DT>(J.w, ring_tile_row + lane % 16).values + k0 / 2;
+                    prefetch_l2_bulk(lane < 16 ? row : row + first, lane < 16 ? first : bytes - first);
+                }
                 auto ring_issue = [&](int c) { /* chunk c into its slot (zeros past c1 or K) */
                     const int k = c * CH + q * V;
                     const bool kin = c < c1 && k < K;
