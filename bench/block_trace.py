@@ -82,7 +82,10 @@ def main():
             cur[name] = blocks
     first = int(sys.argv[2]) if len(sys.argv) > 2 else 1
     last = int(sys.argv[3]) if len(sys.argv) > 3 else len(layers) - 2
-    use = [l for l in layers[first:last + 1] if len(l) == len(LAYER)]
+    # whole layers: every kernel of LAYER, but for qkv finish where the attention kernel does its work (GETP_FUSED_ROPE)
+    use = [l for l in layers[first:last + 1] if all(n in l for n in LAYER if n != "qkv finish")]
+    fused = bool(use) and "qkv finish" not in use[0]
+    names_used = [n for n in LAYER if not (fused and n == "qkv finish")]
     print("layers %d..%d (%d averaged); us relative to the previous kernel's last block end" % (first, last, len(use)))
     all_sms = len({r["sm"] for r in rows})
     cols = ["kernel", "blocks", "sms", "max/sm", "mean/sm", "1st start", "1st wait", "last wait", "mark1", "mark2", "mark3", "med end", "last end", "adds"]
@@ -94,7 +97,7 @@ def main():
             prev_layer = layers[first + li - 1] if first + li - 1 >= 0 else None
             if prev_layer and "combine" in prev_layer:
                 prev_end = max(r["end"] for r in prev_layer["combine"])
-        for name in LAYER:
+        for name in names_used:
             blocks = layer[name]
             ref = prev_end if prev_end is not None else min(r["start"] for r in blocks)
             s = stats[name]
@@ -116,7 +119,7 @@ def main():
             s["adds"].append((ends[-1] - ref) / 1e3)
             prev_end = ends[-1]
     total = 0.0
-    for name in LAYER:
+    for name in names_used:
         s = stats[name]
         avg = {k: statistics.mean(v) for k, v in s.items()}
         total += avg["adds"]
@@ -124,7 +127,7 @@ def main():
               "".join("%10.2f" % avg[c] for c in cols[5:]))
     print("layer: %.1f us" % total)
     print("a block's run after its wait (us, median) by the blocks of its kernel on its multiprocessor:")
-    for name in LAYER:
+    for name in names_used:
         runs = collections.defaultdict(list)
         for layer in use:
             blocks = layer[name]

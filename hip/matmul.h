@@ -96,14 +96,18 @@
 #ifndef ONE_TILE_PREFETCH
 #define ONE_TILE_PREFETCH 0
 #endif
-/* ONE_TILE_BULK_PREFETCH (an experiment's knob, 0 until measured): where the
+/* ONE_TILE_BULK_PREFETCH (an experiment's knob, 0: 2 lost, L198): where the
  * weight ring runs, each lane of an expert warp asks L2 for half of one of
  * its tile's 16 rows (its chunks c0..c1) by one bulk request as soon as the
  * rows are known (1: both expert matmuls; 2: gate_up alone), so that the
  * copy engines stream the tile from DRAM at their own pace while the ring's
  * loads, bounded by what a warp keeps in flight, find the lines in L2
  * (ONE_TILE_PREFETCH's line-by-line requests went through the lanes' load
- * path, 8 a lane, and queued ahead of the ring's own loads). */
+ * path, 8 a lane, and queued ahead of the ring's own loads). H100, L198:
+ * 2 gives 20b MXFP4 batch 1 -5.8%, batch 8 -8.2%, 120b batch 1 -6%: a row
+ * streamed whole arrives in row order while the warp needs chunk c of all
+ * 16 rows at once, and the stream competes with the ring's own loads
+ * (make test-gpu passed with 1: 652 / 0). */
 #ifndef ONE_TILE_BULK_PREFETCH
 #define ONE_TILE_BULK_PREFETCH 0
 #endif
@@ -136,22 +140,9 @@
 #define ONE_TILE_WEIGHT_RING 4
 #endif
 #endif
-/* ONE_TILE_EXPERT_WARPS (an experiment's knob, MM_WARPS until measured):
- * warps a block of the experts' one-token-tile launches. At batch 1 20b's
- * gate_up is 1440 warp tiles (4 experts x 360) for 132 multiprocessors, in
- * blocks of 4: 96 of them run 3 blocks (12 warps) and 36 run 2, so the
- * kernel lasts as long as a 12-warp multiprocessor takes; in blocks of 1
- * none runs more than 11 (where a multiprocessor's issue rate, not DRAM,
- * bounds it: bench/block_trace.py shows a block's run by its neighbours).
- * Each block stages its own x: 1-warp blocks copy x 4 times as often. */
-#ifndef ONE_TILE_EXPERT_WARPS
-#define ONE_TILE_EXPERT_WARPS MM_WARPS
-#endif
-/* warps a block of a launch of MODE at NT token tiles */
-__host__ __device__ constexpr int block_warps(int mode, int nt) { return nt == 1 && mode != 0 /* MM_PARTIAL */ ? ONE_TILE_EXPERT_WARPS : MM_WARPS; }
 #define X_WHOLE_BYTES (2 * 3072 * 4) /* its dynamic shared memory: 2 tokens of k <= 3072 (hi and lo pairs) */
 #define RING_SCALE_BYTES (16 * 3072 / 32) /* a tile's scale bytes, k <= 3072 */
-#define RING_WARP_BYTES (ONE_TILE_WEIGHT_RING * 64 * 16 + RING_SCALE_BYTES) /* the weight ring's dynamic shared memory a warp */
+#define RING_BYTES (MM_WARPS * (ONE_TILE_WEIGHT_RING * 64 * 16 + RING_SCALE_BYTES)) /* the weight ring's dynamic shared memory */
 
 enum { MM_PARTIAL, MM_BIAS, MM_SWIGLU }; /* dense partial sums; the experts' down (+ bias) and gate_up (+ SwiGLU) */
 
@@ -253,8 +244,7 @@ __host__ __device__ constexpr bool one_tile_x_whole(int mode) {
 }
 __host__ __device__ constexpr int one_tile_x_bytes(int mode) { return one_tile_x_whole(mode) ? X_WHOLE_BYTES : 0; }
 __host__ __device__ constexpr int one_tile_shared_bytes(int mode, int dt, bool tiled) {
-    return one_tile_x_bytes(mode) +
-           (ONE_TILE_WEIGHT_RING && mode != MM_PARTIAL && dt == DT_MXFP4 && !tiled && ONE_TILE_ROW_TILES == 1 ? block_warps(mode, 1) * RING_WARP_BYTES : 0);
+    return one_tile_x_bytes(mode) + (ONE_TILE_WEIGHT_RING && mode != MM_PARTIAL && dt == DT_MXFP4 && !tiled && ONE_TILE_ROW_TILES == 1 ? RING_BYTES : 0);
 }
 static_assert(one_tile_shared_bytes(MM_BIAS, DT_MXFP4, false) <= 160 * 1024, "one-tile launches: dynamic shared memory beside the staging, within a multiprocessor's");
 
@@ -714,11 +704,11 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
 
 /* The matmul kernel: one matmul_block per block of its grid. */
 template <int DT, int MODE, int NT, bool TILED = false, bool FOLD = false, int WG = 0>
-__global__ void __launch_bounds__(block_warps(MODE, NT) * WARP, NT == 1 ? 3 * MM_WARPS / block_warps(MODE, NT) : 0) matmul_kernel(const MatmulJobs jobs) {
+__global__ void __launch_bounds__(MM_WARPS * WARP, NT == 1 ? 3 : 0) matmul_kernel(const MatmulJobs jobs) {
     BLOCK_TRACE(TK_MATMUL + MODE);
     alignas(128) __shared__ typename MatmulShape<DT, MODE, NT>::Staging staged_all; /* 128: WG's core matrices, whole lines */
     const BlockPlace at = {blockIdx.x, blockIdx.y, blockIdx.z, gridDim.x, gridDim.y};
-    matmul_block<DT, MODE, NT, TILED, FOLD, WG, block_warps(MODE, NT)>(jobs, at, ChainGate(), staged_all);
+    matmul_block<DT, MODE, NT, TILED, FOLD, WG, MM_WARPS>(jobs, at, ChainGate(), staged_all);
 }
 
 #include "tiled_gemm.h"
@@ -771,7 +761,7 @@ static unsigned expert_list_length(const HipState *s, int n_rows, int group = 8 
  * measured (ledger). */
 template <int DT, int MODE, bool TILED, bool FOLD>
 static void launch_variant(const HipState *s, const MatmulJobs &all, dim3 grid, int nt) {
-    dim3 block(block_warps(MODE, nt) * WARP);
+    dim3 block(MM_WARPS * WARP);
     constexpr int WG1 = MODE != MM_PARTIAL ? 1 : 0, WG2 = MODE != MM_PARTIAL ? 2 : 0;
     if (nt == 1) {
         const auto kernel = matmul_kernel<DT, MODE, 1, TILED, FOLD>;
@@ -811,7 +801,7 @@ static int launch_matmul(const HipState *s, const MatmulJob *jobs, int n_jobs, c
     all.n_jobs = n_jobs;
     for (int i = 0; i < n_jobs; i++) {
         all.job[i] = jobs[i];
-        all.blocks[i] = (int)(cdiv(tiles[i], (size_t)block_warps(MODE, nt) * mt) * (unsigned)jobs[i].splits);
+        all.blocks[i] = (int)(cdiv(tiles[i], (size_t)MM_WARPS * mt) * (unsigned)jobs[i].splits);
         grid_x += (unsigned)all.blocks[i];
     }
     /* listed: each (expert, token group) at most once; every group but each

@@ -405,12 +405,12 @@ template <int DT, bool FOLD> static void test_tiled_gemm() {
     };
     /* 0-3: hi + lo; 4: matmul_kernel with x's hi alone (x_hi_only), 5: the GEMM on compact rows */
     float *results[6];
-    const int tiles = O / 16, EW = block_warps(MM_BIAS, 1);
+    const int tiles = O / 16;
     for (int v = 0; v < 6; v++) {
         OK(hipMemset(dout, 0xff, out_floats * 4));
         if (v == 0) { /* one token tile a warp, every expert slot */
             j.tile_list = 0, route(32);
-            launch_gemm(matmul_kernel<DT, MM_BIAS, 1, false, FOLD>, dim3(cdiv(tiles, EW) * SPLITS, cdiv(70, 8), E), dim3(EW * WARP),
+            launch_gemm(matmul_kernel<DT, MM_BIAS, 1, false, FOLD>, dim3(cdiv(tiles, MM_WARPS) * SPLITS, cdiv(70, 8), E), dim3(MM_WARPS * WARP),
                         one_tile_shared_bytes(MM_BIAS, DT, false), jobs);
         } else if (v == 1) { /* four token tiles, the tile list */
             j.tile_list = 1;
@@ -418,7 +418,7 @@ template <int DT, bool FOLD> static void test_tiled_gemm() {
             launch_gemm(matmul_kernel<DT, MM_BIAS, MM_TOKEN_TILES, false, FOLD>, dim3(cdiv(tiles, MM_WARPS * 2) * SPLITS, n, 1), dim3(MM_WARPS * WARP), 0, jobs);
         } else if (v == 4) {
             j.tile_list = 0, j.x_hi_only = 1, route(32);
-            launch_gemm(matmul_kernel<DT, MM_BIAS, 1, false, FOLD>, dim3(cdiv(tiles, EW) * SPLITS, cdiv(70, 8), E), dim3(EW * WARP),
+            launch_gemm(matmul_kernel<DT, MM_BIAS, 1, false, FOLD>, dim3(cdiv(tiles, MM_WARPS) * SPLITS, cdiv(70, 8), E), dim3(MM_WARPS * WARP),
                         one_tile_shared_bytes(MM_BIAS, DT, false), jobs);
         } else if (v == 5) {
             j.tile_list = 1, j.x_compact = 1, j.x = (const uint4 *)dxc;
