@@ -111,6 +111,17 @@
 #ifndef ONE_TILE_BULK_PREFETCH
 #define ONE_TILE_BULK_PREFETCH 0
 #endif
+/* RING_X_AHEAD (an experiment's knob, 0 until measured): in the weight
+ * ring's loop, each group's x is staged one group ahead by async copies
+ * into the other of two buffers (as the several-tile path does), so that a
+ * group waits for its weights and its x together, rather than copying x
+ * from L2 between two barriers after the weights arrive (ledger L200: batch
+ * 1's gate_up warps take 1.07 us a chunk; X_WHOLE_ONE_TILE with the ring
+ * removed those copies but lost 4% at batch 1 through its reads, L189).
+ * The same x values enter the same mmas: the same sums. */
+#ifndef RING_X_AHEAD
+#define RING_X_AHEAD 0
+#endif
 /* ONE_TILE_WEIGHT_RING (D = 4 on NVIDIA since L189-L191; 0 on AMD): D > 0:
  * at one token tile each MXFP4 expert lane streams its 16-byte words of
  * the next D chunks through its own slots of a per-warp ring in shared
@@ -264,7 +275,9 @@ template <int DT, int MODE, int NT> struct MatmulShape {
         /* one token tile: x staged ahead too (X_AHEAD_ONE_TILE; 1: the
          * dense matmuls, MM_PARTIAL, only) */
         X_AHEAD = NT == 1 && (X_AHEAD_ONE_TILE == 2 || (X_AHEAD_ONE_TILE == 1 && MODE == MM_PARTIAL)),
-        XBUF = NT > 1 || X_AHEAD ? 2 : 1
+        /* RING_X_AHEAD: the weight ring's loop stages x one group ahead too */
+        RING_X = NT == 1 && RING_X_AHEAD && MODE != MM_PARTIAL && DT == DT_MXFP4,
+        XBUF = NT > 1 || X_AHEAD || RING_X ? 2 : 1
     };
     typedef uint4 Staging[XBUF][U][S][NT][WARP];
 };
@@ -416,7 +429,7 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
 
     /* NT > 1 staging: thread -> its token my_tl and every n_cols-th column */
     const int my_tl = threadIdx.x % (8 * NT), my_col0 = threadIdx.x / (8 * NT), n_cols = MW * WARP / (8 * NT);
-    const uint4 *my_row = (NT > 1 || Shape::X_AHEAD) && my_tl < n_valid ? xrow_of(J, experts, first, t0 + my_tl) : nullptr;
+    const uint4 *my_row = (NT > 1 || Shape::X_AHEAD || Shape::RING_X) && my_tl < n_valid ? xrow_of(J, experts, first, t0 + my_tl) : nullptr;
 
     const int chunks = (K + CH - 1) / CH, c0 = split * chunks / J.splits, c1 = (split + 1) * chunks / J.splits;
     constexpr bool lean = NT == 1 && ONE_TILE_LEAN;
@@ -616,11 +629,27 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
 #pragma unroll
                 for (int c = 0; c < D; c++) ring_issue(c0 + c);
                 if (weights_first) gate.wait();
+                /* RING_X_AHEAD: x of group cb in staged_all[(cb - c0) / U % 2], its copy committed
+                 * after the ring's chunks up to cb + D - U - 1 (group c0: after all D) */
+                constexpr bool x_ahead = Shape::RING_X;
+                static_assert(!x_ahead || D >= 2 * U, "a group's chunks are issued before the x copy of the group before it");
                 if (whole) stage_whole(), async_copy_wait<0>();
-                else async_copy_wait<D>(); /* the scales */
+                else if (x_ahead) {
+                    __syncthreads(); /* the zeros are written before any copy lands */
+                    stage_async(0, c0);
+                    async_copy_wait<D + 1>(); /* the scales */
+                } else async_copy_wait<D>(); /* the scales */
                 __syncthreads();
-                for (int cb = c0; cb < c1; cb += U) {
-                    async_copy_wait<D - U>(); /* chunks cb .. cb + U - 1 */
+                for (int cb = c0, buf = 0; cb < c1; cb += U, buf ^= 1) {
+                    if (x_ahead && !whole) {
+                        if (cb + U < c1) stage_async(buf ^ 1, cb + U); /* the buffer the group before read (a barrier ago) */
+                        else async_copy_commit();                     /* an empty group: the waits count alike */
+                        /* newer than x of cb: x of cb + U, and from the second group on the U chunks issued after it */
+                        if (cb == c0) async_copy_wait<1>();
+                        else async_copy_wait<U + 1>();
+                        __syncthreads(); /* every thread's copies of x */
+                        staged = staged_all[buf];
+                    } else async_copy_wait<D - U>(); /* chunks cb .. cb + U - 1 */
                     RawWeights<DT> w0[MT][U], w1[MT][U];
 #pragma unroll
                     for (int u = 0; u < U; u++) {
@@ -632,6 +661,7 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
                         w1[0][u].scale2 = kin ? mxfp4_scale_pair<FOLD>(tile_scales[lr1 * row_scales + k / 32]) : 0;
                     }
                     if (whole) mma_group(w0, w1, cb);
+                    else if (x_ahead) mma_group(w0, w1, cb), __syncthreads(); /* staged_all[buf] is read no more */
                     else multiply_group(w0, w1, cb);
 #pragma unroll
                     for (int u = 0; u < U; u++) ring_issue(cb + D + u); /* the slots just read */
