@@ -650,6 +650,7 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
                         __syncthreads(); /* every thread's copies of x */
                         staged = staged_all[buf];
                     } else async_copy_wait<D - U>(); /* chunks cb .. cb + U - 1 */
+                    if (cb == c0) BLOCK_TRACE_MARK(2); /* the ring's fill: the first group's weights are in (mark 1: the loop's end) */
                     RawWeights<DT> w0[MT][U], w1[MT][U];
 #pragma unroll
                     for (int u = 0; u < U; u++) {
