@@ -126,7 +126,10 @@ def main():
         print("%-15s %6d %4d %6.1f %7.2f" % (name, avg["blocks"], avg["sms"], avg["max/sm"], avg["mean/sm"]) +
               "".join("%10.2f" % avg[c] for c in cols[5:]))
     print("layer: %.1f us" % total)
-    print("a block's run after its wait (us, median) by the blocks of its kernel on its multiprocessor:")
+    # the blocks a multiprocessor ran share it only where the launch was one wave: every block
+    # started before the first one ended (else some ran after others, not beside them)
+    print("a block's run after its wait (us, median) by the blocks of its kernel on its multiprocessor"
+          " (one wave: all of them there at once, else '(waves)'):")
     for name in names_used:
         runs = collections.defaultdict(list)
         for layer in use:
@@ -135,8 +138,9 @@ def main():
             for r in blocks:
                 if r["waited"]:
                     runs[per_sm[r["sm"]]].append((r["end"] - r["waited"]) / 1e3)
+        one_wave = all(max(r["start"] for r in layer[name]) < min(r["end"] for r in layer[name]) for layer in use)
         if len(runs) > 1:
-            print("  %-15s " % name + "  ".join("%d a multiprocessor: %.2f (%d blocks)" % (n, statistics.median(v), len(v) // len(use))
+            print("  %-15s " % (name if one_wave else name + " (waves)") + "  ".join("%d a multiprocessor: %.2f (%d blocks)" % (n, statistics.median(v), len(v) // len(use))
                                                 for n, v in sorted(runs.items())))
     for name, blocks in zip(names, seq):
         if name in ("unembedding", "argmax", "sample"):

@@ -614,9 +614,9 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
                 async_copy_commit();
                 if (ONE_TILE_BULK_PREFETCH == 1 || (ONE_TILE_BULK_PREFETCH == 2 && MODE == MM_SWIGLU)) {
                     /* lane l: row l % 16 of the tile, the first (l < 16) or second half of its bytes of chunks c0..c1 (multiples of 16) */
-                    const int k0 = c0 * CH, bytes = (min(c1 * CH, K) - k0) / 2, first = bytes / 32 * 16;
+                    const int k0 = c0 * CH, bytes = (min(c1 * CH, K) - k0) / 2, half = bytes / 32 * 16;
                     const uint8_t *row = weight_row<DT>(J.w, ring_tile_row + lane % 16).values + k0 / 2;
-                    prefetch_l2_bulk(lane < 16 ? row : row + first, lane < 16 ? first : bytes - first);
+                    prefetch_l2_bulk(lane < 16 ? row : row + half, lane < 16 ? half : bytes - half);
                 }
                 auto ring_issue = [&](int c) { /* chunk c into its slot (zeros past c1 or K) */
                     const int k = c * CH + q * V;
@@ -630,7 +630,8 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
                 for (int c = 0; c < D; c++) ring_issue(c0 + c);
                 if (weights_first) gate.wait();
                 /* RING_X_AHEAD: x of group cb in staged_all[(cb - c0) / U % 2], its copy committed
-                 * after the ring's chunks up to cb + D - U - 1 (group c0: after all D) */
+                 * after the ring's chunks up to cb + D - U - 1 (group c0: after all D, so the first
+                 * group waits for the whole ring: down may copy x only after its wait) */
                 constexpr bool x_ahead = Shape::RING_X;
                 static_assert(!x_ahead || D >= 2 * U, "a group's chunks are issued before the x copy of the group before it");
                 if (whole) stage_whole(), async_copy_wait<0>();
@@ -650,7 +651,7 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
                         __syncthreads(); /* every thread's copies of x */
                         staged = staged_all[buf];
                     } else async_copy_wait<D - U>(); /* chunks cb .. cb + U - 1 */
-                    if (cb == c0) BLOCK_TRACE_MARK(2); /* the ring's fill: the first group's weights are in (mark 1: the loop's end) */
+                    if (cb == c0) BLOCK_TRACE_MARK(2); /* the ring's fill: thread 0's copies of the first group are in (mark 1: the loop's end) */
                     RawWeights<DT> w0[MT][U], w1[MT][U];
 #pragma unroll
                     for (int u = 0; u < U; u++) {
