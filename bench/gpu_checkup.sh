@@ -64,8 +64,8 @@
 #             chunks in shared memory; r4xw: r4 with xw; ds3, ds4: down in
 #             3 or 4 k ranges; xd: x whole for down alone; rb0, rb4, rb8,
 #             rb16: the router one block a row, or spread over blocks of 4,
-#             8 or 16 experts; fr: cur run with GETP_FUSED_ROPE=1; bp1,
-#             bp2: ONE_TILE_BULK_PREFETCH 1, 2; rx: RING_X_AHEAD=1, x
+#             8 or 16 experts; fr: cur run with GETP_FUSED_ROPE=1;
+#             rx: RING_X_AHEAD=1, x
 #             staged one group ahead in the ring's loop), each
 #             in its own build folder, against BASE,
 #             in turn (the second round in the reverse order), two rounds:
@@ -283,7 +283,7 @@ onetile)
         [r2]="-DONE_TILE_WEIGHT_RING=2" [r3]="-DONE_TILE_WEIGHT_RING=3" [r4]="-DONE_TILE_WEIGHT_RING=4" [r5]="-DONE_TILE_WEIGHT_RING=5" [r6]="-DONE_TILE_WEIGHT_RING=6" [r8]="-DONE_TILE_WEIGHT_RING=8" [r4xw]="-DONE_TILE_WEIGHT_RING=4 -DX_WHOLE_ONE_TILE=1" [u1]="-DMXFP4_DECODE_CHUNKS=1" [u4r8]="-DMXFP4_DECODE_CHUNKS=4 -DONE_TILE_WEIGHT_RING=8"
         [ds3]="-DDOWN_SPLITS=3" [ds4]="-DDOWN_SPLITS=4" [xd]="-DX_WHOLE_ONE_TILE=3"
         [rb0]="-DROUTER_BLOCK_EXPERTS=0" [rb4]="-DROUTER_BLOCK_EXPERTS=4" [rb8]="-DROUTER_BLOCK_EXPERTS=8" [rb16]="-DROUTER_BLOCK_EXPERTS=16"
-        [fr]="" [bp1]="-DONE_TILE_BULK_PREFETCH=1" [bp2]="-DONE_TILE_BULK_PREFETCH=2" [rx]="-DRING_X_AHEAD=1")
+        [fr]="" [rx]="-DRING_X_AHEAD=1")
     # variants that differ from cur by a run setting only (the same build flags as KNOB says)
     declare -A RUN_ENV=([fr]="GETP_FUSED_ROPE=1")
     VARIANTS=${ONETILE_VARIANTS:-cur x0 u4} # u6, x2 too where the call has time

@@ -61,15 +61,6 @@ __device__ inline void prefetch_l2_line(const void *p) {
     (void)p;
 #endif
 }
-/* Asks L2 for [p, p + bytes) by one bulk request (the copy engine walks
- * it, not the thread's load path; sm_90; p and bytes multiples of 16). */
-__device__ inline void prefetch_l2_bulk(const void *p, unsigned bytes) {
-#ifndef GETP_AMD
-    asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(p), "r"(bytes) : "memory");
-#else
-    (void)p, (void)bytes;
-#endif
-}
 /* The same for [p, p + bytes), the block's threads sharing the lines. */
 __device__ inline void prefetch_l2(const void *p, size_t bytes) {
     uintptr_t a = (uintptr_t)p & ~(uintptr_t)127, end = (uintptr_t)p + bytes;

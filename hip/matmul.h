@@ -93,23 +93,10 @@
  * expert matmuls; 2: down alone, whose blocks start during gate_up (26 us
  * before it ends at batch 1, L193) while gate_up leaves the DRAM about
  * half idle. */
+/* (A bulk form, one cp.async.bulk.prefetch.L2 a lane for half a tile row,
+ * lost 5.8-8.2%: ledger L198, removed.) */
 #ifndef ONE_TILE_PREFETCH
 #define ONE_TILE_PREFETCH 0
-#endif
-/* ONE_TILE_BULK_PREFETCH (an experiment's knob, 0: 2 lost, L198): where the
- * weight ring runs, each lane of an expert warp asks L2 for half of one of
- * its tile's 16 rows (its chunks c0..c1) by one bulk request as soon as the
- * rows are known (1: both expert matmuls; 2: gate_up alone), so that the
- * copy engines stream the tile from DRAM at their own pace while the ring's
- * loads, bounded by what a warp keeps in flight, find the lines in L2
- * (ONE_TILE_PREFETCH's line-by-line requests went through the lanes' load
- * path, 8 a lane, and queued ahead of the ring's own loads). H100, L198:
- * 2 gives 20b MXFP4 batch 1 -5.8%, batch 8 -8.2%, 120b batch 1 -6%: a row
- * streamed whole arrives in row order while the warp needs chunk c of all
- * 16 rows at once, and the stream competes with the ring's own loads
- * (make test-gpu passed with 1: 652 / 0). */
-#ifndef ONE_TILE_BULK_PREFETCH
-#define ONE_TILE_BULK_PREFETCH 0
 #endif
 /* RING_X_AHEAD (an experiment's knob, 0 until measured): in the weight
  * ring's loop, each group's x is staged one group ahead by async copies
@@ -612,12 +599,6 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
                 for (int i = lane; i < row_scales; i += WARP) /* 16 rows x k / 32 bytes: k / 32 words */
                     async_copy((uint4 *)tile_scales + i, (const uint4 *)(J.w.scales + ring_tile_row * row_scales) + i, true);
                 async_copy_commit();
-                if (ONE_TILE_BULK_PREFETCH == 1 || (ONE_TILE_BULK_PREFETCH == 2 && MODE == MM_SWIGLU)) {
-                    /* lane l: row l % 16 of the tile, the first (l < 16) or second half of its bytes of chunks c0..c1 (multiples of 16) */
-                    const int k0 = c0 * CH, bytes = (min(c1 * CH, K) - k0) / 2, half = bytes / 32 * 16;
-                    const uint8_t *row = weight_row<DT>(J.w, ring_tile_row + lane % 16).values + k0 / 2;
-                    prefetch_l2_bulk(lane < 16 ? row : row + half, lane < 16 ? half : bytes - half);
-                }
                 auto ring_issue = [&](int c) { /* chunk c into its slot (zeros past c1 or K) */
                     const int k = c * CH + q * V;
                     const bool kin = c < c1 && k < K;
