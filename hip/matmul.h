@@ -109,6 +109,15 @@
 #ifndef RING_X_AHEAD
 #define RING_X_AHEAD 0
 #endif
+/* RING_DIAG (a diagnostic, 0; wrong sums, for timing alone): 1: the ring
+ * reads its chunks where they would lie if each warp's 16-row tile were laid
+ * chunk by chunk (16 rows x 64 bytes a chunk, the last 16 x 32), so that a
+ * warp's stream is contiguous; 2: the ring reads the block's first two
+ * chunks again and again (L2 hits: no DRAM stream), the kernel's cost
+ * without its weight bytes. */
+#ifndef RING_DIAG
+#define RING_DIAG 0
+#endif
 /* ONE_TILE_WEIGHT_RING (D = 4 on NVIDIA since L189-L191; 0 on AMD): D > 0:
  * at one token tile each MXFP4 expert lane streams its 16-byte words of
  * the next D chunks through its own slots of a per-warp ring in shared
@@ -603,8 +612,16 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
                     const int k = c * CH + q * V;
                     const bool kin = c < c1 && k < K;
                     uint4 *slot = slots + (c - c0) % D * 64;
-                    async_copy(slot, (const uint4 *)(row0[0].values + (kin ? k / 2 : 0)), kin);
-                    async_copy(slot + WARP, (const uint4 *)(row1[0].values + (kin ? k / 2 : 0)), kin);
+#if RING_DIAG == 1
+                    const uint8_t *chunk = J.w.data + (size_t)ring_tile_row * (K / 2) + (size_t)c * 16 * (CH / 2);
+                    const int row_bytes = min(CH, K - c * CH) / 2;
+                    async_copy(slot, (const uint4 *)(kin ? chunk + lr0 * row_bytes + q * 16 : row0[0].values), kin);
+                    async_copy(slot + WARP, (const uint4 *)(kin ? chunk + lr1 * row_bytes + q * 16 : row1[0].values), kin);
+#else
+                    const int kr = RING_DIAG == 2 ? (c0 + (c - c0) % 2) * CH + q * V : k;
+                    async_copy(slot, (const uint4 *)(row0[0].values + (kin ? kr / 2 : 0)), kin);
+                    async_copy(slot + WARP, (const uint4 *)(row1[0].values + (kin ? kr / 2 : 0)), kin);
+#endif
                     async_copy_commit();
                 };
 #pragma unroll
