@@ -114,7 +114,8 @@
  * chunk by chunk (16 rows x 64 bytes a chunk, the last 16 x 32), so that a
  * warp's stream is contiguous; 2: the ring reads the block's first two
  * chunks again and again (L2 hits: no DRAM stream), the kernel's cost
- * without its weight bytes. */
+ * without its weight bytes; 3: the ring's loop stages no x (its mmas read
+ * the staging buffer as it lies; no barriers); 4: 2 and 3. */
 #ifndef RING_DIAG
 #define RING_DIAG 0
 #endif
@@ -553,14 +554,28 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
             if (whole) return mma_group_from(w0, w1, cb, x_whole_lane + (cb - c0) * (CH / 4), CH / 4, 4, 0);
         mma_group_from(w0, w1, cb, nullptr, 0, 0, 0);
     };
+    /* One token tile: the rows of x each thread stages (pass j: entry
+     * threadIdx.x + j MW WARP of a group), resolved once: an expert's row is
+     * a load of J.pairs, which in the loop was a second L2 round trip before
+     * x's, every group (the block has MW WARP threads) */
+    constexpr int X_ENTRIES = U * S * 4, X_PASSES = NT == 1 ? (X_ENTRIES * 8 + MW * WARP - 1) / (MW * WARP) : 1;
+    const uint4 *x_rows[X_PASSES];
+#pragma unroll
+    for (int j = 0; j < X_PASSES; j++) {
+        const int tl = (threadIdx.x + j * MW * WARP) / X_ENTRIES;
+        x_rows[j] = NT == 1 && tl < n_valid ? xrow_of(J, experts, first, t0 + tl) : nullptr;
+    }
     /* One token tile: x of the U chunks from cb into shared memory, then the mmas. */
     auto multiply_group = [&](const RawWeights<DT>(&w0)[MT][U], const RawWeights<DT>(&w1)[MT][U], int cb) {
         __syncthreads(); /* the previous chunks' x is no longer read */
         /* copies of the real tokens' entries (the others stay zero), each
          * token's run of k contiguous across threads */
-        for (int i = threadIdx.x; i < U * S * 4 * n_valid; i += blockDim.x) {
-            int qq = i % 4, st = i / 4 % S, u = i / (4 * S) % U, tl = i / (4 * S * U), k = (cb + u) * CH + qq * V + 4 * st;
-            staged[u][st][tl / 8][(tl % 8) * 4 + qq] = cb + u < c1 && k < K ? xrow_of(J, experts, first, t0 + tl)[k / 4] : make_uint4(0, 0, 0, 0);
+#pragma unroll
+        for (int j = 0; j < X_PASSES; j++) {
+            const int i = threadIdx.x + j * MW * WARP;
+            if (i >= X_ENTRIES * n_valid) break;
+            int qq = i % 4, st = i / 4 % S, u = i / (4 * S) % U, tl = i / X_ENTRIES, k = (cb + u) * CH + qq * V + 4 * st;
+            staged[u][st][tl / 8][(tl % 8) * 4 + qq] = cb + u < c1 && k < K ? x_rows[j][k / 4] : make_uint4(0, 0, 0, 0);
         }
         __syncthreads();
         mma_group(w0, w1, cb);
@@ -618,7 +633,7 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
                     async_copy(slot, (const uint4 *)(kin ? chunk + lr0 * row_bytes + q * 16 : row0[0].values), kin);
                     async_copy(slot + WARP, (const uint4 *)(kin ? chunk + lr1 * row_bytes + q * 16 : row1[0].values), kin);
 #else
-                    const int kr = RING_DIAG == 2 ? (c0 + (c - c0) % 2) * CH + q * V : k;
+                    const int kr = RING_DIAG == 2 || RING_DIAG == 4 ? (c0 + (c - c0) % 2) * CH + q * V : k;
                     async_copy(slot, (const uint4 *)(row0[0].values + (kin ? kr / 2 : 0)), kin);
                     async_copy(slot + WARP, (const uint4 *)(row1[0].values + (kin ? kr / 2 : 0)), kin);
 #endif
@@ -662,7 +677,11 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
                     }
                     if (whole) mma_group(w0, w1, cb);
                     else if (x_ahead) mma_group(w0, w1, cb), __syncthreads(); /* staged_all[buf] is read no more */
+#if RING_DIAG >= 3
+                    else mma_group(w0, w1, cb); /* the diagnostic: x as it lies, no copies, no barriers */
+#else
                     else multiply_group(w0, w1, cb);
+#endif
 #pragma unroll
                     for (int u = 0; u < U; u++) ring_issue(cb + D + u); /* the slots just read */
                 }
