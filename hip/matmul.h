@@ -109,6 +109,14 @@
 #ifndef RING_X_AHEAD
 #define RING_X_AHEAD 0
 #endif
+/* X_ROWS_ONCE (an experiment's knob, 0 until measured): at one token tile,
+ * the rows of x a thread copies into the staging buffer each group are
+ * resolved once before the loop. An expert's row is a load of J.pairs, so
+ * the loop's copy was two dependent L2 round trips (the row, then x) between
+ * two barriers, every group. The same x: the same sums. */
+#ifndef X_ROWS_ONCE
+#define X_ROWS_ONCE 0
+#endif
 /* RING_DIAG (a diagnostic, 0; wrong sums, for timing alone): 1: the ring
  * reads its chunks where they would lie if each warp's 16-row tile were laid
  * chunk by chunk (16 rows x 64 bytes a chunk, the last 16 x 32), so that a
@@ -554,29 +562,35 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
             if (whole) return mma_group_from(w0, w1, cb, x_whole_lane + (cb - c0) * (CH / 4), CH / 4, 4, 0);
         mma_group_from(w0, w1, cb, nullptr, 0, 0, 0);
     };
-    /* One token tile: the rows of x each thread stages (pass j: entry
-     * threadIdx.x + j MW WARP of a group), resolved once: an expert's row is
-     * a load of J.pairs, which in the loop was a second L2 round trip before
-     * x's, every group (the block has MW WARP threads) */
-    constexpr int X_ENTRIES = U * S * 4, X_PASSES = NT == 1 ? (X_ENTRIES * 8 + MW * WARP - 1) / (MW * WARP) : 1;
+    /* X_ROWS_ONCE: the rows of x each thread stages (pass j: entry
+     * threadIdx.x + j MW WARP of a group), resolved once (the block has MW
+     * WARP threads) */
+    constexpr int X_ENTRIES = U * S * 4, X_PASSES = NT == 1 && X_ROWS_ONCE ? (X_ENTRIES * 8 + MW * WARP - 1) / (MW * WARP) : 1;
     const uint4 *x_rows[X_PASSES];
+    if constexpr (NT == 1 && X_ROWS_ONCE)
 #pragma unroll
-    for (int j = 0; j < X_PASSES; j++) {
-        const int tl = (threadIdx.x + j * MW * WARP) / X_ENTRIES;
-        x_rows[j] = NT == 1 && tl < n_valid ? xrow_of(J, experts, first, t0 + tl) : nullptr;
-    }
+        for (int j = 0; j < X_PASSES; j++) {
+            const int tl = (threadIdx.x + j * MW * WARP) / X_ENTRIES;
+            x_rows[j] = tl < n_valid ? xrow_of(J, experts, first, t0 + tl) : nullptr;
+        }
     /* One token tile: x of the U chunks from cb into shared memory, then the mmas. */
     auto multiply_group = [&](const RawWeights<DT>(&w0)[MT][U], const RawWeights<DT>(&w1)[MT][U], int cb) {
         __syncthreads(); /* the previous chunks' x is no longer read */
         /* copies of the real tokens' entries (the others stay zero), each
          * token's run of k contiguous across threads */
+        if constexpr (NT == 1 && X_ROWS_ONCE) {
 #pragma unroll
-        for (int j = 0; j < X_PASSES; j++) {
-            const int i = threadIdx.x + j * MW * WARP;
-            if (i >= X_ENTRIES * n_valid) break;
-            int qq = i % 4, st = i / 4 % S, u = i / (4 * S) % U, tl = i / X_ENTRIES, k = (cb + u) * CH + qq * V + 4 * st;
-            staged[u][st][tl / 8][(tl % 8) * 4 + qq] = cb + u < c1 && k < K ? x_rows[j][k / 4] : make_uint4(0, 0, 0, 0);
-        }
+            for (int j = 0; j < X_PASSES; j++) {
+                const int i = threadIdx.x + j * MW * WARP;
+                if (i >= X_ENTRIES * n_valid) break;
+                int qq = i % 4, st = i / 4 % S, u = i / (4 * S) % U, tl = i / X_ENTRIES, k = (cb + u) * CH + qq * V + 4 * st;
+                staged[u][st][tl / 8][(tl % 8) * 4 + qq] = cb + u < c1 && k < K ? x_rows[j][k / 4] : make_uint4(0, 0, 0, 0);
+            }
+        } else
+            for (int i = threadIdx.x; i < U * S * 4 * n_valid; i += blockDim.x) {
+                int qq = i % 4, st = i / 4 % S, u = i / (4 * S) % U, tl = i / (4 * S * U), k = (cb + u) * CH + qq * V + 4 * st;
+                staged[u][st][tl / 8][(tl % 8) * 4 + qq] = cb + u < c1 && k < K ? xrow_of(J, experts, first, t0 + tl)[k / 4] : make_uint4(0, 0, 0, 0);
+            }
         __syncthreads();
         mma_group(w0, w1, cb);
     };
