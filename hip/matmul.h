@@ -109,11 +109,12 @@
 #ifndef RING_X_AHEAD
 #define RING_X_AHEAD 0
 #endif
-/* X_ROWS_ONCE (an experiment's knob, 0 until measured): at one token tile,
- * the rows of x a thread copies into the staging buffer each group are
+/* X_ROWS_ONCE (an experiment's knob, 0 until measured): 1: at one token
+ * tile, the rows of x a thread copies into the staging buffer each group are
  * resolved once before the loop. An expert's row is a load of J.pairs, so
  * the loop's copy was two dependent L2 round trips (the row, then x) between
- * two barriers, every group. The same x: the same sums. */
+ * two barriers, every group. 2: also each group's x loaded into registers
+ * during the group before. The same x: the same sums. */
 #ifndef X_ROWS_ONCE
 #define X_ROWS_ONCE 0
 #endif
@@ -563,29 +564,51 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
         mma_group_from(w0, w1, cb, nullptr, 0, 0, 0);
     };
     /* X_ROWS_ONCE: the rows of x each thread stages (pass j: entry
-     * threadIdx.x + j MW WARP of a group), resolved once (the block has MW
-     * WARP threads) */
-    constexpr int X_ENTRIES = U * S * 4, X_PASSES = NT == 1 && X_ROWS_ONCE ? (X_ENTRIES * 8 + MW * WARP - 1) / (MW * WARP) : 1;
+     * threadIdx.x + j MW WARP of a group; the block has MW WARP threads),
+     * resolved once. Down (weights first) resolves them before its wait, so
+     * J.pairs is read from L2 (volatile), as the routing is: written by the
+     * router before the kernel began, but this multiprocessor's L1 may still
+     * hold the last layer's (a plain load here failed test_gpu on an H100,
+     * not in the emulator: ledger L203). 2: each group's x is loaded into
+     * registers during the group before (the first group's when it starts):
+     * the copy into shared memory waits for no L2 round trip. */
+    constexpr bool rows_once = NT == 1 && X_ROWS_ONCE;
+    constexpr int X_ENTRIES = U * S * 4, X_PASSES = rows_once ? (X_ENTRIES * 8 + MW * WARP - 1) / (MW * WARP) : 1;
     const uint4 *x_rows[X_PASSES];
-    if constexpr (NT == 1 && X_ROWS_ONCE)
+    uint4 x_next[X_PASSES]; /* X_ROWS_ONCE 2: the thread's entries of the next group */
+    if constexpr (rows_once) {
+        const volatile int *pairs = J.pairs;
 #pragma unroll
         for (int j = 0; j < X_PASSES; j++) {
             const int tl = (threadIdx.x + j * MW * WARP) / X_ENTRIES;
-            x_rows[j] = tl < n_valid ? xrow_of(J, experts, first, t0 + tl) : nullptr;
+            x_rows[j] = tl < n_valid ? J.x + (size_t)(experts ? pairs[first + t0 + tl] / J.pair_div : t0 + tl) * J.ldx : nullptr;
         }
+    }
+    /* X_ROWS_ONCE: the thread's entries of group cb into x_next (zeros past c1 or K) */
+    auto load_x = [&](int cb) {
+#pragma unroll
+        for (int j = 0; j < X_PASSES; j++) {
+            const int i = threadIdx.x + j * MW * WARP;
+            if (i >= X_ENTRIES * n_valid) break;
+            const int qq = i % 4, st = i / 4 % S, u = i / (4 * S) % U, k = (cb + u) * CH + qq * V + 4 * st;
+            x_next[j] = cb + u < c1 && k < K ? x_rows[j][k / 4] : make_uint4(0, 0, 0, 0);
+        }
+    };
     /* One token tile: x of the U chunks from cb into shared memory, then the mmas. */
     auto multiply_group = [&](const RawWeights<DT>(&w0)[MT][U], const RawWeights<DT>(&w1)[MT][U], int cb) {
         __syncthreads(); /* the previous chunks' x is no longer read */
         /* copies of the real tokens' entries (the others stay zero), each
          * token's run of k contiguous across threads */
-        if constexpr (NT == 1 && X_ROWS_ONCE) {
+        if constexpr (rows_once) {
+            if (X_ROWS_ONCE == 1 || cb == c0) load_x(cb);
 #pragma unroll
             for (int j = 0; j < X_PASSES; j++) {
                 const int i = threadIdx.x + j * MW * WARP;
                 if (i >= X_ENTRIES * n_valid) break;
-                int qq = i % 4, st = i / 4 % S, u = i / (4 * S) % U, tl = i / X_ENTRIES, k = (cb + u) * CH + qq * V + 4 * st;
-                staged[u][st][tl / 8][(tl % 8) * 4 + qq] = cb + u < c1 && k < K ? x_rows[j][k / 4] : make_uint4(0, 0, 0, 0);
+                const int qq = i % 4, st = i / 4 % S, u = i / (4 * S) % U, tl = i / X_ENTRIES;
+                staged[u][st][tl / 8][(tl % 8) * 4 + qq] = x_next[j];
             }
+            if (X_ROWS_ONCE == 2 && cb + U < c1) load_x(cb + U); /* in flight during this group's mmas */
         } else
             for (int i = threadIdx.x; i < U * S * 4 * n_valid; i += blockDim.x) {
                 int qq = i % 4, st = i / 4 % S, u = i / (4 * S) % U, tl = i / (4 * S * U), k = (cb + u) * CH + qq * V + 4 * st;
