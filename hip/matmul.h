@@ -670,7 +670,7 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
                     async_copy(slot, (const uint4 *)(kin ? chunk + lr0 * row_bytes + q * 16 : row0[0].values), kin);
                     async_copy(slot + WARP, (const uint4 *)(kin ? chunk + lr1 * row_bytes + q * 16 : row1[0].values), kin);
 #else
-                    const int kr = RING_DIAG == 2 || RING_DIAG == 4 ? (c0 + (c - c0) % 2) * CH + q * V : k;
+                    const int kr = RING_DIAG == 2 || RING_DIAG == 4 ? min(c0 + (c - c0) % 2, c1 - 1) * CH + q * V : k;
                     async_copy(slot, (const uint4 *)(row0[0].values + (kin ? kr / 2 : 0)), kin);
                     async_copy(slot + WARP, (const uint4 *)(row1[0].values + (kin ? kr / 2 : 0)), kin);
 #endif

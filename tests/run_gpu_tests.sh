@@ -28,11 +28,13 @@ if [ $EMU = 1 ]; then
     $B/gen_model $OUT/tiny4k_bf16e.bin --preset tiny --experts bf16 $V
     $B/gen_model $OUT/h96_bf16e.bin --preset tiny --hidden 96 --experts bf16 $V
     $B/gen_model $OUT/h128_mxfp4e.bin --preset tiny --hidden 128 $V
-    # gate_up's k of 3 chunks: the one-tile loop's second group (the models above have one)
-    $B/gen_model $OUT/h384_mxfp4e.bin --preset tiny --hidden 384 $V
+    # gate_up's k of 4.5 chunks (rows of 18 words: row-major, so through the
+    # weight ring): the one-tile loop's later groups and the ring's refill
+    # (the models above have one group)
+    $B/gen_model $OUT/h576_mxfp4e.bin --preset tiny --hidden 576 $V
     # heads of 64 values, gpt-oss's (tiny's are 16): the fused q/k/v finish's thread roles
     $B/gen_model $OUT/h128_hd64.bin --preset tiny --hidden 128 --head-dim 64 $V
-    MODELS="tiny4k tiny4k_f32 tiny4k_bf16e h96_bf16e h128_mxfp4e h384_mxfp4e hf_f32 hf_mxfp4"
+    MODELS="tiny4k tiny4k_f32 tiny4k_bf16e h96_bf16e h128_mxfp4e h576_mxfp4e hf_f32 hf_mxfp4"
 else
     $B/gen_model $OUT/tiny_gpu_f32.bin --preset tiny --dtype f32 --experts f32
     # the gpt-oss-20b layer shape (8 query heads per kv head, head_dim 64, 32 experts), 2 layers, small vocab
