@@ -118,6 +118,17 @@
 #ifndef X_ROWS_ONCE
 #define X_ROWS_ONCE 0
 #endif
+/* X_LANE_DIRECT (an experiment's knob, 0 until measured): in the weight
+ * ring's loop, each lane reads its own x words for the mmas straight from
+ * memory (L2, then its multiprocessor's L1: every warp of a block reads the
+ * same few lines), so that the groups of whole chunks need no copy into
+ * shared memory and no block barrier; the group holding K's end is staged as
+ * before (zeros past K). Ledger L204: without the copy and its barriers the
+ * experts' loop gains 8% at batch 1 and 18% at batch 8 (RING_DIAG=3, which
+ * reads stale x). The same x values in the same order: the same sums. */
+#ifndef X_LANE_DIRECT
+#define X_LANE_DIRECT 0
+#endif
 /* RING_DIAG (a diagnostic, 0; wrong sums, for timing alone): 1: the ring
  * reads its chunks where they would lie if each warp's 16-row tile were laid
  * chunk by chunk (16 rows x 64 bytes a chunk, the last 16 x 32), so that a
@@ -691,6 +702,15 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
                     async_copy_wait<D + 1>(); /* the scales */
                 } else async_copy_wait<D>(); /* the scales */
                 __syncthreads();
+                /* X_LANE_DIRECT: the lane's x words of step st of chunk c are
+                 * x_lane[c CH / 4 + st] (its token g, the last where g is past
+                 * them: those columns are discarded) */
+                const uint4 *x_lane = nullptr;
+                if (X_LANE_DIRECT) {
+                    const volatile int *pairs = J.pairs;
+                    const int tl = min(g, n_valid - 1);
+                    x_lane = J.x + (size_t)(experts ? pairs[first + t0 + tl] / J.pair_div : t0 + tl) * J.ldx + q * (V / 4);
+                }
                 for (int cb = c0, buf = 0; cb < c1; cb += U, buf ^= 1) {
                     if (x_ahead && !whole) {
                         if (cb + U < c1) stage_async(buf ^ 1, cb + U); /* the buffer the group before read (a barrier ago) */
@@ -717,7 +737,10 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
 #if RING_DIAG >= 3
                     else mma_group(w0, w1, cb); /* the diagnostic: x as it lies, no copies, no barriers */
 #else
-                    else multiply_group(w0, w1, cb);
+                    /* X_LANE_DIRECT: groups of whole chunks (block-uniform) read x from L2 / L1; the last, staged (zeros past K) */
+                    else if (X_LANE_DIRECT && (cb + U) * CH <= K) {
+                        if (active) mma_group_from(w0, w1, cb, x_lane + cb * (CH / 4), CH / 4, 1, 0);
+                    } else multiply_group(w0, w1, cb);
 #endif
 #pragma unroll
                     for (int u = 0; u < U; u++) ring_issue(cb + D + u); /* the slots just read */
