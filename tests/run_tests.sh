@@ -170,7 +170,7 @@ if make -s -j"$(nproc)" emu >"$OUT/emu_build.log" 2>&1; then
         PASS\ *) pass "emu: ${line#PASS }" ;;
         FAIL\ *) fail "emu: ${line#FAIL }" ;;
         esac
-    done < <(GPU_TESTS=emu GPU_BIN="$B/emu" GPU_JOBS="$(nproc)" timeout 1800 bash tests/run_gpu_tests.sh 2>&1 | tee "$OUT/emu_tests.log")
+    done < <(GPU_TESTS=emu GPU_BIN="$B/emu" GPU_JOBS="$(nproc)" timeout 2400 bash tests/run_gpu_tests.sh 2>&1 | tee "$OUT/emu_tests.log")
     check "the emulator's GPU tests ran to their end" grep -q "^[0-9]* passed, [0-9]* failed$" "$OUT/emu_tests.log"
     # the same kernels with AddressSanitizer and UBSan (make emu-san, in
     # build/san): an out-of-bounds access to device or shared memory fails
