@@ -226,6 +226,13 @@ __device__ inline const uint4 *xrow_of(const MatmulJob &J, bool experts, int fir
     int row = experts ? J.pairs[first + tok] / J.pair_div : tok;
     return J.x + (size_t)row * J.ldx;
 }
+/* The same, J.pairs read from L2 (volatile): for a kernel that resolves rows
+ * before its wait, when this multiprocessor's L1 may hold the last layer's
+ * (the routing is read so too; ledger L203) */
+__device__ inline const uint4 *xrow_of_l2(const MatmulJob &J, bool experts, int first, int tok) {
+    const volatile int *pairs = J.pairs;
+    return J.x + (size_t)(experts ? pairs[first + tok] / J.pair_div : tok) * J.ldx;
+}
 
 /* One launch: the experts' job, or up to 3 dense jobs over the same x whose
  * blocks follow each other along grid.x (job j has blocks[j] of them). */
@@ -587,14 +594,12 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
     constexpr int X_ENTRIES = U * S * 4, X_PASSES = rows_once ? (X_ENTRIES * 8 + MW * WARP - 1) / (MW * WARP) : 1;
     const uint4 *x_rows[X_PASSES];
     uint4 x_next[X_PASSES]; /* X_ROWS_ONCE 2: the thread's entries of the next group */
-    if constexpr (rows_once) {
-        const volatile int *pairs = J.pairs;
+    if constexpr (rows_once)
 #pragma unroll
         for (int j = 0; j < X_PASSES; j++) {
             const int tl = (threadIdx.x + j * MW * WARP) / X_ENTRIES;
-            x_rows[j] = tl < n_valid ? J.x + (size_t)(experts ? pairs[first + t0 + tl] / J.pair_div : t0 + tl) * J.ldx : nullptr;
+            x_rows[j] = tl < n_valid ? xrow_of_l2(J, experts, first, t0 + tl) : nullptr;
         }
-    }
     /* X_ROWS_ONCE: the thread's entries of group cb into x_next (zeros past c1 or K) */
     auto load_x = [&](int cb) {
 #pragma unroll
@@ -705,12 +710,7 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
                 /* X_LANE_DIRECT: the lane's x words of step st of chunk c are
                  * x_lane[c CH / 4 + st] (its token g, the last where g is past
                  * them: those columns are discarded) */
-                const uint4 *x_lane = nullptr;
-                if (X_LANE_DIRECT) {
-                    const volatile int *pairs = J.pairs;
-                    const int tl = min(g, n_valid - 1);
-                    x_lane = J.x + (size_t)(experts ? pairs[first + t0 + tl] / J.pair_div : t0 + tl) * J.ldx + q * (V / 4);
-                }
+                const uint4 *x_lane = X_LANE_DIRECT ? xrow_of_l2(J, experts, first, t0 + min(g, n_valid - 1)) + q * (V / 4) : nullptr;
                 for (int cb = c0, buf = 0; cb < c1; cb += U, buf ^= 1) {
                     if (x_ahead && !whole) {
                         if (cb + U < c1) stage_async(buf ^ 1, cb + U); /* the buffer the group before read (a barrier ago) */
