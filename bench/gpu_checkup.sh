@@ -73,7 +73,9 @@
 #             X_ROWS_ONCE=1, the staging's x rows resolved once; xr2: 2, and
 #             each group's x loaded into registers a group ahead; xl:
 #             X_LANE_DIRECT=1, the ring's lanes read x for the mmas from
-#             memory: no copy, no block barrier), each
+#             memory: no copy, no block barrier; xl2: and each lane asks
+#             L1 for its next group's lines; xl3: the block asks L1 for
+#             its x range once), each
 #             in its own build folder, against BASE,
 #             in turn (the second round in the reverse order), two rounds:
 #             20b:mxfp4 at batch 1, 4 and 8, 20b at batch 1 (ONETILE_CFGS:
@@ -291,7 +293,7 @@ onetile)
         [ds3]="-DDOWN_SPLITS=3" [ds4]="-DDOWN_SPLITS=4" [xd]="-DX_WHOLE_ONE_TILE=3"
         [rb0]="-DROUTER_BLOCK_EXPERTS=0" [rb4]="-DROUTER_BLOCK_EXPERTS=4" [rb8]="-DROUTER_BLOCK_EXPERTS=8" [rb16]="-DROUTER_BLOCK_EXPERTS=16"
         [fr]="" [rx]="-DRING_X_AHEAD=1"
-        [td]="-DRING_DIAG=1" [l2]="-DRING_DIAG=2" [d3]="-DRING_DIAG=3" [d4]="-DRING_DIAG=4" [xr]="-DX_ROWS_ONCE=1" [xr2]="-DX_ROWS_ONCE=2" [xl]="-DX_LANE_DIRECT=1")
+        [td]="-DRING_DIAG=1" [l2]="-DRING_DIAG=2" [d3]="-DRING_DIAG=3" [d4]="-DRING_DIAG=4" [xr]="-DX_ROWS_ONCE=1" [xr2]="-DX_ROWS_ONCE=2" [xl]="-DX_LANE_DIRECT=1" [xl2]="-DX_LANE_DIRECT=2" [xl3]="-DX_LANE_DIRECT=3")
     # variants that differ from cur by a run setting only (the same build flags as KNOB says)
     declare -A RUN_ENV=([fr]="GETP_FUSED_ROPE=1")
     VARIANTS=${ONETILE_VARIANTS:-cur x0 u4} # u6, x2 too where the call has time

@@ -61,6 +61,14 @@ __device__ inline void prefetch_l2_line(const void *p) {
     (void)p;
 #endif
 }
+/* The same into this multiprocessor's L1 (and L2 on the way). */
+__device__ inline void prefetch_l1_line(const void *p) {
+#ifndef GETP_AMD
+    asm volatile("prefetch.global.L1 [%0];" ::"l"(p));
+#else
+    (void)p;
+#endif
+}
 /* The same for [p, p + bytes), the block's threads sharing the lines. */
 __device__ inline void prefetch_l2(const void *p, size_t bytes) {
     uintptr_t a = (uintptr_t)p & ~(uintptr_t)127, end = (uintptr_t)p + bytes;

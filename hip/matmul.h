@@ -125,7 +125,10 @@
  * shared memory and no block barrier; the group holding K's end is staged as
  * before (zeros past K). Ledger L204: without the copy and its barriers the
  * experts' loop gains 8% at batch 1 and 18% at batch 8 (RING_DIAG=3, which
- * reads stale x). The same x values in the same order: the same sums. */
+ * reads stale x). The same x values in the same order: the same sums.
+ * 2: each lane also asks L1 for its lines of the next group (a chunk's words
+ * of a lane are one 128-byte line) while this group's run; 3: the block asks
+ * L1 for its tokens' whole x range once, after its wait. Hints only. */
 #ifndef X_LANE_DIRECT
 #define X_LANE_DIRECT 0
 #endif
@@ -711,6 +714,15 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
                  * x_lane[c CH / 4 + st] (its token g, the last where g is past
                  * them: those columns are discarded) */
                 const uint4 *x_lane = X_LANE_DIRECT ? xrow_of_l2(J, experts, first, t0 + min(g, n_valid - 1)) + q * (V / 4) : nullptr;
+                if (X_LANE_DIRECT == 2)
+#pragma unroll
+                    for (int u = 0; u < U; u++)
+                        if ((c0 + u + 1) * CH <= K) prefetch_l1_line(x_lane + (c0 + u) * (CH / 4));
+                if (X_LANE_DIRECT == 3) { /* the block's tokens' words of chunks c0 .. c1 - 1, a line a thread at a time */
+                    const int k0 = c0 * CH, k1 = min(c1 * CH, K), lines = (k1 - k0) / 32; /* 32 values (128 bytes) a line */
+                    for (int i = threadIdx.x; i < n_valid * lines; i += blockDim.x)
+                        prefetch_l1_line(xrow_of_l2(J, experts, first, t0 + i / lines) + k0 / 4 + i % lines * 8);
+                }
                 for (int cb = c0, buf = 0; cb < c1; cb += U, buf ^= 1) {
                     if (x_ahead && !whole) {
                         if (cb + U < c1) stage_async(buf ^ 1, cb + U); /* the buffer the group before read (a barrier ago) */
@@ -739,6 +751,10 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
 #else
                     /* X_LANE_DIRECT: groups of whole chunks (block-uniform) read x from L2 / L1; the last, staged (zeros past K) */
                     else if (X_LANE_DIRECT && (cb + U) * CH <= K) {
+                        if (X_LANE_DIRECT == 2)
+#pragma unroll
+                            for (int u = 0; u < U; u++) /* the next group's lines, while this group's mmas run */
+                                if ((cb + U + u + 1) * CH <= K) prefetch_l1_line(x_lane + (cb + U + u) * (CH / 4));
                         if (active) mma_group_from(w0, w1, cb, x_lane + cb * (CH / 4), CH / 4, 1, 0);
                     } else multiply_group(w0, w1, cb);
 #endif
