@@ -56,26 +56,20 @@
 #             MXFP4_WORD_LAYOUT are on since session 26: lay0 turns the
 #             layout off, old both; xw: X_WHOLE_ONE_TILE=1, x staged whole
 #             once; xw4: that with 4 chunks a group; xw2: the dense ones
-#             too; na: MXFP4 weight loads without an L1 line; xwna: xw and
-#             na together; mt2: two row tiles an expert warp; pf: each
-#             expert lane asks L2 for all its weight lines at once (pfd:
-#             in down alone); r4, r8:
+#             too; r4, r8:
 #             the MXFP4 expert weights through a per-warp ring of 4 or 8
 #             chunks in shared memory; r4xw: r4 with xw; ds3, ds4: down in
 #             3 or 4 k ranges; xd: x whole for down alone; rb0, rb4, rb8,
 #             rb16: the router one block a row, or spread over blocks of 4,
 #             8 or 16 experts; fr: cur run with GETP_FUSED_ROPE=1;
-#             rx: RING_X_AHEAD=1, x
-#             staged one group ahead in the ring's loop; td, l2, d3, d4:
-#             RING_DIAG 1-4, timing only (wrong sums: leave them out of
-#             ONETILE_TESTED): the ring's reads as if each tile were laid
-#             chunk by chunk, or from L2 alone, no x staged, both; xr:
+#             xr:
 #             X_ROWS_ONCE=1, the staging's x rows resolved once; xr2: 2, and
 #             each group's x loaded into registers a group ahead; xl:
 #             X_LANE_DIRECT=1, the ring's lanes read x for the mmas from
 #             memory: no copy, no block barrier; xl2: and each lane asks
 #             L1 for its next group's lines; xl3: the block asks L1 for
-#             its x range once), each
+#             its x range once; the knobs measured slower and removed
+#             since, hip/matmul.h names), each
 #             in its own build folder, against BASE,
 #             in turn (the second round in the reverse order), two rounds:
 #             20b:mxfp4 at batch 1, 4 and 8, 20b at batch 1 (ONETILE_CFGS:
@@ -287,13 +281,10 @@ onetile)
     NF=$(make -s -f Makefile -f - print-nvcc-flags <<<'print-nvcc-flags: ; @echo $(NVCC_FLAGS)')
     declare -A KNOB=([cur]="" [x0]="-DX_AHEAD_ONE_TILE=0" [x2]="-DX_AHEAD_ONE_TILE=2" [u4]="-DMXFP4_DECODE_CHUNKS=4" [u6]="-DMXFP4_DECODE_CHUNKS=6"
         [lay0]="-DMXFP4_WORD_LAYOUT=0" [old]="-DONE_TILE_LEAN=0 -DMXFP4_WORD_LAYOUT=0" [xw]="-DX_WHOLE_ONE_TILE=1" [xw4]="-DX_WHOLE_ONE_TILE=1 -DMXFP4_DECODE_CHUNKS=4" [xw2]="-DX_WHOLE_ONE_TILE=2"
-        [na]="-DWEIGHT_LOAD_HINT=1" [xwna]="-DX_WHOLE_ONE_TILE=1 -DWEIGHT_LOAD_HINT=1"
-        [mt2]="-DONE_TILE_ROW_TILES=2" [pf]="-DONE_TILE_PREFETCH=1" [pfd]="-DONE_TILE_PREFETCH=2"
         [r2]="-DONE_TILE_WEIGHT_RING=2" [r3]="-DONE_TILE_WEIGHT_RING=3" [r4]="-DONE_TILE_WEIGHT_RING=4" [r5]="-DONE_TILE_WEIGHT_RING=5" [r6]="-DONE_TILE_WEIGHT_RING=6" [r8]="-DONE_TILE_WEIGHT_RING=8" [r4xw]="-DONE_TILE_WEIGHT_RING=4 -DX_WHOLE_ONE_TILE=1" [u1]="-DMXFP4_DECODE_CHUNKS=1" [u4r8]="-DMXFP4_DECODE_CHUNKS=4 -DONE_TILE_WEIGHT_RING=8"
         [ds3]="-DDOWN_SPLITS=3" [ds4]="-DDOWN_SPLITS=4" [xd]="-DX_WHOLE_ONE_TILE=3"
         [rb0]="-DROUTER_BLOCK_EXPERTS=0" [rb4]="-DROUTER_BLOCK_EXPERTS=4" [rb8]="-DROUTER_BLOCK_EXPERTS=8" [rb16]="-DROUTER_BLOCK_EXPERTS=16"
-        [fr]="" [rx]="-DRING_X_AHEAD=1"
-        [td]="-DRING_DIAG=1" [l2]="-DRING_DIAG=2" [d3]="-DRING_DIAG=3" [d4]="-DRING_DIAG=4" [xr]="-DX_ROWS_ONCE=1" [xr2]="-DX_ROWS_ONCE=2" [xl]="-DX_LANE_DIRECT=1" [xl2]="-DX_LANE_DIRECT=2" [xl3]="-DX_LANE_DIRECT=3")
+        [fr]="" [xr]="-DX_ROWS_ONCE=1" [xr2]="-DX_ROWS_ONCE=2" [xl]="-DX_LANE_DIRECT=1" [xl2]="-DX_LANE_DIRECT=2" [xl3]="-DX_LANE_DIRECT=3")
     # variants that differ from cur by a run setting only (the same build flags as KNOB says)
     declare -A RUN_ENV=([fr]="GETP_FUSED_ROPE=1")
     VARIANTS=${ONETILE_VARIANTS:-cur x0 u4} # u6, x2 too where the call has time
@@ -332,7 +323,7 @@ onetile)
             read -r m b r <<<"$cfg"
             for v in $order; do
                 bin=build_$v/bench_gpu; [ $v = base ] && bin=$BASE/build/bench_gpu
-                [ "$m" = 20b ] && { [ "${v:0:1}" = u ] || [[ "$v" =~ ^(lay0|na)$ ]]; } && continue # MXFP4 knobs: the same device code as cur for BF16
+                [ "$m" = 20b ] && { [ "${v:0:1}" = u ] || [[ "$v" =~ ^(lay0|xl[23]?)$ ]]; } && continue # MXFP4 knobs: the same device code as cur for BF16
                 d=$(env ${RUN_ENV[$v]:-} timeout 60 "$bin" --dummy "$m" --batch "$b" --requests "$r" --prompt 64 --new 128 2>&1 | tail -n 1 | grep -oE 'decode_tok_s=[0-9.]+' | cut -d= -f2)
                 R["$m b$b $v"]="${R["$m b$b $v"]:-} ${d:-ERR}"
                 echo "round $round: $m b$b $v ${d:-ERR}" >>"$OUT/onetile_progress.txt" # kept if the call's time runs out

@@ -75,7 +75,7 @@
  * (7.8 -> 5.7 cycles an instruction in gate_up) but its read, an address
  * and two tests a step, added 40% instructions: b1 -6%. Read at fixed
  * offsets (docs/perf-log/s27.md) it is still slower: b1 -4.9%, b8 -2.4%
- * (with WEIGHT_LOAD_HINT=1; L186). 2: the dense matmuls'
+ * (with weight loads that skip L1; L186). 2: the dense matmuls'
  * one-tile launches too (q/k/v, o: 11.5 and 16 KB a token), in place of
  * X_AHEAD_ONE_TILE's copies one group ahead (their kernel's spill with it
  * not measured). 3: down's alone: with the weight ring at D = 4, x whole
@@ -84,31 +84,14 @@
 #ifndef X_WHOLE_ONE_TILE
 #define X_WHOLE_ONE_TILE 0
 #endif
-/* ONE_TILE_PREFETCH (an experiment's knob, 0: 1 lost 6-10%, L189; 2 lost
- * 1.2% at batch 1 and 2.9% at 8, L195): at
- * one token tile each expert lane asks L2 for all of its rows' MXFP4 bytes
- * of its chunks as soon as it knows its rows, so that every group's loads
- * find their lines on the way (batch 1's gate_up waits at the first use of
- * each group's weights: 14% of its stall samples, ledger L187). 1: both
- * expert matmuls; 2: down alone, whose blocks start during gate_up (26 us
- * before it ends at batch 1, L193) while gate_up leaves the DRAM about
- * half idle. */
-/* (A bulk form, one cp.async.bulk.prefetch.L2 a lane for half a tile row,
- * lost 5.8-8.2%: ledger L198, removed.) */
-#ifndef ONE_TILE_PREFETCH
-#define ONE_TILE_PREFETCH 0
-#endif
-/* RING_X_AHEAD (an experiment's knob, 0 until measured): in the weight
- * ring's loop, each group's x is staged one group ahead by async copies
- * into the other of two buffers (as the several-tile path does), so that a
- * group waits for its weights and its x together, rather than copying x
- * from L2 between two barriers after the weights arrive (ledger L200: batch
- * 1's gate_up warps take 1.07 us a chunk; X_WHOLE_ONE_TILE with the ring
- * removed those copies but lost 4% at batch 1 through its reads, L189).
- * The same x values enter the same mmas: the same sums. */
-#ifndef RING_X_AHEAD
-#define RING_X_AHEAD 0
-#endif
+/* Knobs measured slower and removed (ledger; the commit named there has
+ * each): ONE_TILE_PREFETCH, each expert lane asking L2 for its rows' bytes
+ * at its start (L189, L195); the bulk form of it (L198); RING_X_AHEAD, the
+ * ring's x staged a group ahead (L201); ONE_TILE_ROW_TILES, two row tiles
+ * a one-tile expert warp (L185); WEIGHT_LOAD_HINT, weight loads without
+ * an L1 line (L184, L186); RING_DIAG, diagnostics with wrong sums (L202,
+ * L204: without the loop's x copy and its barriers the experts gain 8% at
+ * batch 1 and 18% at batch 8; without their DRAM stream, 5%). */
 /* X_ROWS_ONCE (an experiment's knob, 0 until measured): 1: at one token
  * tile, the rows of x a thread copies into the staging buffer each group are
  * resolved once before the loop. An expert's row is a load of J.pairs, so
@@ -124,23 +107,13 @@
  * same few lines), so that the groups of whole chunks need no copy into
  * shared memory and no block barrier; the group holding K's end is staged as
  * before (zeros past K). Ledger L204: without the copy and its barriers the
- * experts' loop gains 8% at batch 1 and 18% at batch 8 (RING_DIAG=3, which
- * reads stale x). The same x values in the same order: the same sums.
+ * experts' loop gains 8% at batch 1 and 18% at batch 8 (a diagnostic that
+ * read stale x). The same x values in the same order: the same sums.
  * 2: each lane also asks L1 for its lines of the next group (a chunk's words
  * of a lane are one 128-byte line) while this group's run; 3: the block asks
  * L1 for its tokens' whole x range once, after its wait. Hints only. */
 #ifndef X_LANE_DIRECT
 #define X_LANE_DIRECT 0
-#endif
-/* RING_DIAG (a diagnostic, 0; wrong sums, for timing alone): 1: the ring
- * reads its chunks where they would lie if each warp's 16-row tile were laid
- * chunk by chunk (16 rows x 64 bytes a chunk, the last 16 x 32), so that a
- * warp's stream is contiguous; 2: the ring reads the block's first two
- * chunks again and again (L2 hits: no DRAM stream), the kernel's cost
- * without its weight bytes; 3: the ring's loop stages no x (its mmas read
- * the staging buffer as it lies; no barriers); 4: 2 and 3. */
-#ifndef RING_DIAG
-#define RING_DIAG 0
 #endif
 /* ONE_TILE_WEIGHT_RING (D = 4 on NVIDIA since L189-L191; 0 on AMD): D > 0:
  * at one token tile each MXFP4 expert lane streams its 16-byte words of
@@ -255,17 +228,10 @@ struct MatmulJobs {
 
 /* Row tiles per warp: two at large batch, so that each x fragment read from
  * shared memory feeds two mmas (the kernel is bound by L1/shared-memory
- * throughput there, not DRAM); one at decode-sized batches, where
- * ONE_TILE_ROW_TILES (an experiment's knob, 1 until measured) gives the
- * experts' warps two: two independent chains of mmas a warp (a warp's
- * k steps are one accumulator's chain at one tile), half the warps.
- * H100, ledger L185: batch 1 -13%, batch 8 -0.7% (each warp then waits
- * for twice the loads: docs/perf-log/s28.md). */
-#ifndef ONE_TILE_ROW_TILES
-#define ONE_TILE_ROW_TILES 1
-#endif
+ * throughput there, not DRAM); one at decode-sized batches (two there
+ * measured batch 1 -13%: ledger L185). */
 template <int NT, int MODE> struct RowTiles {
-    enum { MT = NT > 1 ? 2 : MODE == MM_PARTIAL ? 1 : ONE_TILE_ROW_TILES };
+    enum { MT = NT > 1 ? 2 : 1 };
 };
 
 /* The dynamic shared memory of a one-token-tile launch of MODE: x whole
@@ -282,7 +248,7 @@ __host__ __device__ constexpr bool one_tile_x_whole(int mode) {
 }
 __host__ __device__ constexpr int one_tile_x_bytes(int mode) { return one_tile_x_whole(mode) ? X_WHOLE_BYTES : 0; }
 __host__ __device__ constexpr int one_tile_shared_bytes(int mode, int dt, bool tiled) {
-    return one_tile_x_bytes(mode) + (ONE_TILE_WEIGHT_RING && mode != MM_PARTIAL && dt == DT_MXFP4 && !tiled && ONE_TILE_ROW_TILES == 1 ? RING_BYTES : 0);
+    return one_tile_x_bytes(mode) + (ONE_TILE_WEIGHT_RING && mode != MM_PARTIAL && dt == DT_MXFP4 && !tiled ? RING_BYTES : 0);
 }
 static_assert(one_tile_shared_bytes(MM_BIAS, DT_MXFP4, false) <= 160 * 1024, "one-tile launches: dynamic shared memory beside the staging, within a multiprocessor's");
 
@@ -302,9 +268,7 @@ template <int DT, int MODE, int NT> struct MatmulShape {
         /* one token tile: x staged ahead too (X_AHEAD_ONE_TILE; 1: the
          * dense matmuls, MM_PARTIAL, only) */
         X_AHEAD = NT == 1 && (X_AHEAD_ONE_TILE == 2 || (X_AHEAD_ONE_TILE == 1 && MODE == MM_PARTIAL)),
-        /* RING_X_AHEAD: the weight ring's loop stages x one group ahead too */
-        RING_X = NT == 1 && RING_X_AHEAD && MODE != MM_PARTIAL && DT == DT_MXFP4,
-        XBUF = NT > 1 || X_AHEAD || RING_X ? 2 : 1
+        XBUF = NT > 1 || X_AHEAD ? 2 : 1
     };
     typedef uint4 Staging[XBUF][U][S][NT][WARP];
 };
@@ -456,7 +420,7 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
 
     /* NT > 1 staging: thread -> its token my_tl and every n_cols-th column */
     const int my_tl = threadIdx.x % (8 * NT), my_col0 = threadIdx.x / (8 * NT), n_cols = MW * WARP / (8 * NT);
-    const uint4 *my_row = (NT > 1 || Shape::X_AHEAD || Shape::RING_X) && my_tl < n_valid ? xrow_of(J, experts, first, t0 + my_tl) : nullptr;
+    const uint4 *my_row = (NT > 1 || Shape::X_AHEAD) && my_tl < n_valid ? xrow_of(J, experts, first, t0 + my_tl) : nullptr;
 
     const int chunks = (K + CH - 1) / CH, c0 = split * chunks / J.splits, c1 = (split + 1) * chunks / J.splits;
     constexpr bool lean = NT == 1 && ONE_TILE_LEAN;
@@ -464,24 +428,6 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
     if constexpr (lean && !TILED)
 #pragma unroll
         for (int m = 0; m < MT; m++) row0[m] = weight_row<DT>(J.w, r0[m]), row1[m] = weight_row<DT>(J.w, r1[m]);
-#if ONE_TILE_PREFETCH
-    /* the lane's quarter of its rows' bytes (and scales) of chunks c0..c1, asked of L2 at once */
-    if constexpr (lean && !TILED && DT == DT_MXFP4 && (ONE_TILE_PREFETCH == 1 || MODE == MM_BIAS))
-        if (active) {
-            const int k0 = c0 * CH, k1 = min(c1 * CH, K);
-#pragma unroll
-            for (int m = 0; m < MT; m++) {
-                const WeightRow rows[2] = {row0[m], row1[m]};
-                const bool ok[2] = {ok0[m], ok1[m]};
-                for (int h = 0; h < 2; h++) {
-                    if (!ok[h]) continue;
-                    const uintptr_t from = (uintptr_t)(rows[h].values + k0 / 2), to = (uintptr_t)(rows[h].values + k1 / 2);
-                    for (uintptr_t a = (from & ~(uintptr_t)127) + 128 * q; a < to; a += 512) prefetch_l2_line((const void *)a);
-                    if (q == 0) prefetch_l2_line(rows[h].scales + k0 / 32), prefetch_l2_line(rows[h].scales + (k1 - 1) / 32); /* at most 2 lines */
-                }
-            }
-        }
-#endif
     /* ONE_TILE_WEIGHT_RING: block-uniform (the ring's loop has a barrier of its own) */
     constexpr bool ring_able = ONE_TILE_WEIGHT_RING > 0 && lean && !TILED && DT == DT_MXFP4 && MT == 1 && MODE != MM_PARTIAL && !WG &&
                                std::is_same<Gate, ChainGate>::value;
@@ -683,56 +629,33 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
                     const int k = c * CH + q * V;
                     const bool kin = c < c1 && k < K;
                     uint4 *slot = slots + (c - c0) % D * 64;
-#if RING_DIAG == 1
-                    const uint8_t *chunk = J.w.data + (size_t)ring_tile_row * (K / 2) + (size_t)c * 16 * (CH / 2);
-                    const int row_bytes = min(CH, K - c * CH) / 2;
-                    async_copy(slot, (const uint4 *)(kin ? chunk + lr0 * row_bytes + q * 16 : row0[0].values), kin);
-                    async_copy(slot + WARP, (const uint4 *)(kin ? chunk + lr1 * row_bytes + q * 16 : row1[0].values), kin);
-#else
-                    const int kr = RING_DIAG == 2 || RING_DIAG == 4 ? min(c0 + (c - c0) % 2, c1 - 1) * CH + q * V : k;
-                    async_copy(slot, (const uint4 *)(row0[0].values + (kin ? kr / 2 : 0)), kin);
-                    async_copy(slot + WARP, (const uint4 *)(row1[0].values + (kin ? kr / 2 : 0)), kin);
-#endif
+                    async_copy(slot, (const uint4 *)(row0[0].values + (kin ? k / 2 : 0)), kin);
+                    async_copy(slot + WARP, (const uint4 *)(row1[0].values + (kin ? k / 2 : 0)), kin);
                     async_copy_commit();
                 };
 #pragma unroll
                 for (int c = 0; c < D; c++) ring_issue(c0 + c);
                 if (weights_first) gate.wait();
-                /* RING_X_AHEAD: x of group cb in staged_all[(cb - c0) / U % 2], its copy committed
-                 * after the ring's chunks up to cb + D - U - 1 (group c0: after all D, so the first
-                 * group waits for the whole ring: down may copy x only after its wait) */
-                constexpr bool x_ahead = Shape::RING_X;
-                static_assert(!x_ahead || D >= 2 * U, "a group's chunks are issued before the x copy of the group before it");
                 if (whole) stage_whole(), async_copy_wait<0>();
-                else if (x_ahead) {
-                    __syncthreads(); /* the zeros are written before any copy lands */
-                    stage_async(0, c0);
-                    async_copy_wait<D + 1>(); /* the scales */
-                } else async_copy_wait<D>(); /* the scales */
+                else async_copy_wait<D>(); /* the scales */
                 __syncthreads();
                 /* X_LANE_DIRECT: the lane's x words of step st of chunk c are
                  * x_lane[c CH / 4 + st] (its token g, the last where g is past
                  * them: those columns are discarded) */
                 const uint4 *x_lane = X_LANE_DIRECT ? xrow_of_l2(J, experts, first, t0 + min(g, n_valid - 1)) + q * (V / 4) : nullptr;
-                if (X_LANE_DIRECT == 2)
+                if (X_LANE_DIRECT == 2 && !whole)
 #pragma unroll
                     for (int u = 0; u < U; u++)
-                        if ((c0 + u + 1) * CH <= K) prefetch_l1_line(x_lane + (c0 + u) * (CH / 4));
-                if (X_LANE_DIRECT == 3) { /* the block's tokens' words of chunks c0 .. c1 - 1, a line a thread at a time */
-                    const int k0 = c0 * CH, k1 = min(c1 * CH, K), lines = (k1 - k0) / 32; /* 32 values (128 bytes) a line */
-                    for (int i = threadIdx.x; i < n_valid * lines; i += blockDim.x)
-                        prefetch_l1_line(xrow_of_l2(J, experts, first, t0 + i / lines) + k0 / 4 + i % lines * 8);
+                        if (c0 + u < c1 && (c0 + u + 1) * CH <= K) prefetch_l1_line(x_lane + (c0 + u) * (CH / 4));
+                if (X_LANE_DIRECT == 3 && !whole) { /* the block's tokens' words of chunks c0 .. c1 - 1, a line a thread at a time */
+                    const int k0 = c0 * CH, lines = (min(c1 * CH, K) - k0) / 32; /* 32 values (128 bytes) a line */
+                    for (int tl = 0; tl < n_valid; tl++) {
+                        const uint4 *row = xrow_of_l2(J, experts, first, t0 + tl) + k0 / 4;
+                        for (int i = threadIdx.x; i < lines; i += blockDim.x) prefetch_l1_line(row + i * 8);
+                    }
                 }
-                for (int cb = c0, buf = 0; cb < c1; cb += U, buf ^= 1) {
-                    if (x_ahead && !whole) {
-                        if (cb + U < c1) stage_async(buf ^ 1, cb + U); /* the buffer the group before read (a barrier ago) */
-                        else async_copy_commit();                     /* an empty group: the waits count alike */
-                        /* newer than x of cb: x of cb + U, and from the second group on the U chunks issued after it */
-                        if (cb == c0) async_copy_wait<1>();
-                        else async_copy_wait<U + 1>();
-                        __syncthreads(); /* every thread's copies of x */
-                        staged = staged_all[buf];
-                    } else async_copy_wait<D - U>(); /* chunks cb .. cb + U - 1 */
+                for (int cb = c0; cb < c1; cb += U) {
+                    async_copy_wait<D - U>(); /* chunks cb .. cb + U - 1 */
                     if (cb == c0) BLOCK_TRACE_MARK(2); /* the ring's fill: thread 0's copies of the first group are in (mark 1: the loop's end) */
                     RawWeights<DT> w0[MT][U], w1[MT][U];
 #pragma unroll
@@ -745,19 +668,14 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
                         w1[0][u].scale2 = kin ? mxfp4_scale_pair<FOLD>(tile_scales[lr1 * row_scales + k / 32]) : 0;
                     }
                     if (whole) mma_group(w0, w1, cb);
-                    else if (x_ahead) mma_group(w0, w1, cb), __syncthreads(); /* staged_all[buf] is read no more */
-#if RING_DIAG >= 3
-                    else mma_group(w0, w1, cb); /* the diagnostic: x as it lies, no copies, no barriers */
-#else
                     /* X_LANE_DIRECT: groups of whole chunks (block-uniform) read x from L2 / L1; the last, staged (zeros past K) */
                     else if (X_LANE_DIRECT && (cb + U) * CH <= K) {
                         if (X_LANE_DIRECT == 2)
 #pragma unroll
                             for (int u = 0; u < U; u++) /* the next group's lines, while this group's mmas run */
-                                if ((cb + U + u + 1) * CH <= K) prefetch_l1_line(x_lane + (cb + U + u) * (CH / 4));
+                                if (cb + U + u < c1 && (cb + U + u + 1) * CH <= K) prefetch_l1_line(x_lane + (cb + U + u) * (CH / 4));
                         if (active) mma_group_from(w0, w1, cb, x_lane + cb * (CH / 4), CH / 4, 1, 0);
                     } else multiply_group(w0, w1, cb);
-#endif
 #pragma unroll
                     for (int u = 0; u < U; u++) ring_issue(cb + D + u); /* the slots just read */
                 }

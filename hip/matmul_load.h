@@ -36,24 +36,6 @@ template <int DT> __device__ inline WeightRow weight_row(const WeightView &w, lo
     if (DT == DT_MXFP4) return {w.data + (size_t)r * (w.cols / 2), w.scales + (size_t)r * (w.cols / 32)};
     return {w.data + (size_t)r * w.cols * (DT == DT_BF16 ? 2 : 4), nullptr};
 }
-/* WEIGHT_LOAD_HINT (an experiment's knob, 0): 1 loads the row-major MXFP4
- * weight words (each read once) through the non-coherent path without an
- * L1 line (ld.global.nc.L1::no_allocate); the same bytes. H100, ledger
- * L184: b1 level, b4-b8 +1.5%; with X_WHOLE_ONE_TILE, slower than with
- * neither (L186); streaming loads (.cs) and L2 fetching 256 bytes measured
- * level and -2.5% to -4% (removed; 011c79e has them). */
-#ifndef WEIGHT_LOAD_HINT
-#define WEIGHT_LOAD_HINT 0
-#endif
-__device__ inline uint4 load_weight_word(const uint4 *p) {
-#if !defined(GETP_AMD) && WEIGHT_LOAD_HINT == 1
-    uint4 v;
-    asm("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(p));
-    return v;
-#else
-    return *p;
-#endif
-}
 /* The lane's V values of a row from column k; zeros when !ok. FOLD: see
  * mxfp4_scale_pair. */
 template <int DT, bool FOLD = false> __device__ inline void load_raw_row(const WeightRow &row, int k, bool ok, RawWeights<DT> &raw) {
@@ -69,7 +51,7 @@ template <int DT, bool FOLD = false> __device__ inline void load_raw_row(const W
         raw.v[0] = p[0];
         raw.v[(Lane<DT>::WORDS - 1)] = p[1];
     } else {
-        raw.v[0] = load_weight_word((const uint4 *)(row.values + k / 2));
+        raw.v[0] = *(const uint4 *)(row.values + k / 2);
         raw.scale2 = mxfp4_scale_pair<FOLD>(row.scales[k / 32]);
     }
 }
