@@ -80,6 +80,12 @@
 #             and the b1 gate_up's stall reasons (ncu) of BASE
 #             and the first MXFP4_DECODE_CHUNKS or X_WHOLE_ONE_TILE variant
 #             (ONETILE_TESTED: the variants test_gpu runs, if not all)
+#   pick      onetile of PICK_FROM (default "xl xl2 xl3") at 20b:mxfp4 batch
+#             1, 4 and 8 and 120b:mxfp4 batch 1 (tests left to the next step),
+#             then `make test-gpu` of the fastest at 20b:mxfp4 batch 1 (the
+#             mean of its two rounds) as the default would be built: its
+#             build folder copied to build/, NVCC_FLAGS with its knob; one
+#             call both times the candidates and tests the winner
 #   bulk      build/bulk_stream_probe (about 30 s): batch 1's MXFP4 gate_up by
 #             per-warp loads and by bulk copies into shared memory, their
 #             outputs bit for bit and against float64, then their times;
@@ -90,7 +96,7 @@
 # usage: bench/gpu_checkup.sh PART [BASE]   (PCRE2_CFLAGS / PCRE2_LIBS as for make)
 set -uo pipefail
 cd "$(dirname "$0")/.."
-PART=${1:?usage: bench/gpu_checkup.sh test|mini|ab|fold|wgmma|quick|persistent|queued|workload|sweep|sweep120|onetile|bulk [BASE]}
+PART=${1:?usage: bench/gpu_checkup.sh test|mini|ab|fold|wgmma|quick|persistent|queued|workload|sweep|sweep120|onetile|pick|bulk [BASE]}
 BASE=${2:-.carry/base}
 OUT=${OUT:-/tmp}
 MK=(make -s -j"$(nproc)" PCRE2_CFLAGS="${PCRE2_CFLAGS:-}" PCRE2_LIBS="${PCRE2_LIBS:--lpcre2-8}")
@@ -100,6 +106,14 @@ echo "base: $(cat "$BASE/.commit" 2>/dev/null || echo "$BASE")"
 # the decode and overall tok/s of a bench_gpu line
 rates() { grep -oE '(decode|overall)_tok_s=[0-9.]+' <<<"$1" | tr '\n' ' '; }
 
+# the Makefile's NVCC_FLAGS, plus each variant's knob
+NF=$(make -s -f Makefile -f - print-nvcc-flags <<<'print-nvcc-flags: ; @echo $(NVCC_FLAGS)')
+declare -A KNOB=([cur]="" [x0]="-DX_AHEAD_ONE_TILE=0" [x2]="-DX_AHEAD_ONE_TILE=2" [u4]="-DMXFP4_DECODE_CHUNKS=4" [u6]="-DMXFP4_DECODE_CHUNKS=6"
+    [lay0]="-DMXFP4_WORD_LAYOUT=0" [old]="-DONE_TILE_LEAN=0 -DMXFP4_WORD_LAYOUT=0" [xw]="-DX_WHOLE_ONE_TILE=1" [xw4]="-DX_WHOLE_ONE_TILE=1 -DMXFP4_DECODE_CHUNKS=4" [xw2]="-DX_WHOLE_ONE_TILE=2"
+    [r2]="-DONE_TILE_WEIGHT_RING=2" [r3]="-DONE_TILE_WEIGHT_RING=3" [r4]="-DONE_TILE_WEIGHT_RING=4" [r5]="-DONE_TILE_WEIGHT_RING=5" [r6]="-DONE_TILE_WEIGHT_RING=6" [r8]="-DONE_TILE_WEIGHT_RING=8" [r4xw]="-DONE_TILE_WEIGHT_RING=4 -DX_WHOLE_ONE_TILE=1" [u1]="-DMXFP4_DECODE_CHUNKS=1" [u4r8]="-DMXFP4_DECODE_CHUNKS=4 -DONE_TILE_WEIGHT_RING=8"
+    [ds3]="-DDOWN_SPLITS=3" [ds4]="-DDOWN_SPLITS=4" [xd]="-DX_WHOLE_ONE_TILE=3"
+    [rb0]="-DROUTER_BLOCK_EXPERTS=0" [rb4]="-DROUTER_BLOCK_EXPERTS=4" [rb8]="-DROUTER_BLOCK_EXPERTS=8" [rb16]="-DROUTER_BLOCK_EXPERTS=16"
+    [fr]="" [xr]="-DX_ROWS_ONCE=1" [xr2]="-DX_ROWS_ONCE=2" [xl]="-DX_LANE_DIRECT=1" [xl2]="-DX_LANE_DIRECT=2" [xl3]="-DX_LANE_DIRECT=3")
 case $PART in
 test)
     GPU_JOBS=${GPU_JOBS:-4} "${MK[@]}" test-gpu build/bench_gpu build/wgmma_probe build/cublas_probe >"$OUT/test_gpu.log" 2>&1
@@ -277,14 +291,6 @@ sweep | sweep120)
     fi
     ;;
 onetile)
-    # the Makefile's NVCC_FLAGS, plus each variant's knob
-    NF=$(make -s -f Makefile -f - print-nvcc-flags <<<'print-nvcc-flags: ; @echo $(NVCC_FLAGS)')
-    declare -A KNOB=([cur]="" [x0]="-DX_AHEAD_ONE_TILE=0" [x2]="-DX_AHEAD_ONE_TILE=2" [u4]="-DMXFP4_DECODE_CHUNKS=4" [u6]="-DMXFP4_DECODE_CHUNKS=6"
-        [lay0]="-DMXFP4_WORD_LAYOUT=0" [old]="-DONE_TILE_LEAN=0 -DMXFP4_WORD_LAYOUT=0" [xw]="-DX_WHOLE_ONE_TILE=1" [xw4]="-DX_WHOLE_ONE_TILE=1 -DMXFP4_DECODE_CHUNKS=4" [xw2]="-DX_WHOLE_ONE_TILE=2"
-        [r2]="-DONE_TILE_WEIGHT_RING=2" [r3]="-DONE_TILE_WEIGHT_RING=3" [r4]="-DONE_TILE_WEIGHT_RING=4" [r5]="-DONE_TILE_WEIGHT_RING=5" [r6]="-DONE_TILE_WEIGHT_RING=6" [r8]="-DONE_TILE_WEIGHT_RING=8" [r4xw]="-DONE_TILE_WEIGHT_RING=4 -DX_WHOLE_ONE_TILE=1" [u1]="-DMXFP4_DECODE_CHUNKS=1" [u4r8]="-DMXFP4_DECODE_CHUNKS=4 -DONE_TILE_WEIGHT_RING=8"
-        [ds3]="-DDOWN_SPLITS=3" [ds4]="-DDOWN_SPLITS=4" [xd]="-DX_WHOLE_ONE_TILE=3"
-        [rb0]="-DROUTER_BLOCK_EXPERTS=0" [rb4]="-DROUTER_BLOCK_EXPERTS=4" [rb8]="-DROUTER_BLOCK_EXPERTS=8" [rb16]="-DROUTER_BLOCK_EXPERTS=16"
-        [fr]="" [xr]="-DX_ROWS_ONCE=1" [xr2]="-DX_ROWS_ONCE=2" [xl]="-DX_LANE_DIRECT=1" [xl2]="-DX_LANE_DIRECT=2" [xl3]="-DX_LANE_DIRECT=3")
     # variants that differ from cur by a run setting only (the same build flags as KNOB says)
     declare -A RUN_ENV=([fr]="GETP_FUSED_ROPE=1")
     VARIANTS=${ONETILE_VARIANTS:-cur x0 u4} # u6, x2 too where the call has time
@@ -346,6 +352,24 @@ onetile)
         echo "ncu gate_up b1, $v: $(grep -E 'Duration|DRAM Throughput' "$OUT/ncu_onetile_$v.txt" | awk '{print $1, $2, $NF}' | tr '\n' ' ')"
         grep -E 'stalled' "$OUT/ncu_onetile_$v.txt" | awk '{print "  ", $1, $NF}' | sort -k2 -gr | head -n 6
     done
+    ;;
+pick)
+    T0=$(date +%s)
+    ONETILE_VARIANTS="${PICK_FROM:-xl xl2 xl3}" ONETILE_TESTED=" " ONETILE_NCU=0 \
+        ONETILE_CFGS="${ONETILE_CFGS:-20b:mxfp4 1 2;20b:mxfp4 4 4;20b:mxfp4 8 8;120b:mxfp4 1 2}" \
+        timeout "${PICK_TIMING_S:-300}" bash "$0" onetile "$BASE" >"$OUT/onetile.txt" 2>&1
+    cat "$OUT/onetile.txt"
+    best=$(grep -E '^20b:mxfp4 b1 [a-z0-9]+:' "$OUT/onetile.txt" | grep -v ' base:' |
+        awk '{v = $3; sub(":", "", v); s = 0; for (i = 4; i <= NF; i++) s += $i; print s / (NF - 3), v}' | sort -gr | head -n 1 | cut -d' ' -f2)
+    [ -n "$best" ] && [ -d "build_$best" ] || { echo "gpu_checkup pick: no timed candidate"; exit 1; }
+    left=$(( ${PICK_LIMIT_S:-590} - ($(date +%s) - T0) ))
+    echo "pick: $best (${KNOB[$best]}); make test-gpu with it, ${left}s left"
+    rm -rf build && cp -a "build_$best" build # its objects: make finds them up to date
+    GPU_JOBS=${GPU_JOBS:-6} timeout "$left" "${MK[@]}" NVCC_FLAGS="$NF ${KNOB[$best]}" test-gpu >"$OUT/test_gpu.log" 2>&1
+    rc=$?
+    grep -E "^FAIL" "$OUT/test_gpu.log" | head -n 20
+    echo "test-gpu of $best: exit $rc, $(tail -n 1 "$OUT/test_gpu.log")"
+    exit $rc
     ;;
 bulk)
     "${MK[@]}" build/bulk_stream_probe build/bench_gpu >"$OUT/build_bulk.log" 2>&1 || { echo "gpu_checkup: build failed"; tail -n 5 "$OUT/build_bulk.log"; exit 1; }
