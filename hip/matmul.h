@@ -646,12 +646,12 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
                 if (X_LANE_DIRECT == 2 && !whole)
 #pragma unroll
                     for (int u = 0; u < U; u++)
-                        if (c0 + u < c1 && (c0 + u + 1) * CH <= K) prefetch_l1_line(x_lane + (c0 + u) * (CH / 4));
+                        if (c0 + u < c1 && (c0 + u + 1) * CH <= K) prefetch_line<true>(x_lane + (c0 + u) * (CH / 4));
                 if (X_LANE_DIRECT == 3 && !whole) { /* the block's tokens' words of chunks c0 .. c1 - 1, a line a thread at a time */
                     const int k0 = c0 * CH, lines = (min(c1 * CH, K) - k0) / 32; /* 32 values (128 bytes) a line */
                     for (int tl = 0; tl < n_valid; tl++) {
                         const uint4 *row = xrow_of_l2(J, experts, first, t0 + tl) + k0 / 4;
-                        for (int i = threadIdx.x; i < lines; i += blockDim.x) prefetch_l1_line(row + i * 8);
+                        for (int i = threadIdx.x; i < lines; i += blockDim.x) prefetch_line<true>(row + i * 8);
                     }
                 }
                 for (int cb = c0; cb < c1; cb += U) {
@@ -673,7 +673,7 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
                         if (X_LANE_DIRECT == 2)
 #pragma unroll
                             for (int u = 0; u < U; u++) /* the next group's lines, while this group's mmas run */
-                                if (cb + U + u < c1 && (cb + U + u + 1) * CH <= K) prefetch_l1_line(x_lane + (cb + U + u) * (CH / 4));
+                                if (cb + U + u < c1 && (cb + U + u + 1) * CH <= K) prefetch_line<true>(x_lane + (cb + U + u) * (CH / 4));
                         if (active) mma_group_from(w0, w1, cb, x_lane + cb * (CH / 4), CH / 4, 1, 0);
                     } else multiply_group(w0, w1, cb);
 #pragma unroll
