@@ -355,12 +355,14 @@ onetile)
     ;;
 pick)
     T0=$(date +%s)
+    rm -f "$OUT/onetile_progress.txt"
     ONETILE_VARIANTS="${PICK_FROM:-xl xl2 xl3}" ONETILE_TESTED=" " ONETILE_NCU=0 \
         ONETILE_CFGS="${ONETILE_CFGS:-20b:mxfp4 1 2;20b:mxfp4 4 4;20b:mxfp4 8 8;120b:mxfp4 1 2}" \
         timeout "${PICK_TIMING_S:-300}" bash "$0" onetile "$BASE" >"$OUT/onetile.txt" 2>&1
     cat "$OUT/onetile.txt"
-    best=$(grep -E '^20b:mxfp4 b1 [a-z0-9]+:' "$OUT/onetile.txt" | grep -v ' base:' |
-        awk '{v = $3; sub(":", "", v); s = 0; for (i = 4; i <= NF; i++) s += $i; print s / (NF - 3), v}' | sort -gr | head -n 1 | cut -d' ' -f2)
+    # from the progress lines ("round N: 20b:mxfp4 b1 VARIANT TOK_S"): there even if the timing ran out of time
+    best=$(awk '$3 == "20b:mxfp4" && $4 == "b1" && $5 != "base" && $6 != "ERR" {s[$5] += $6; n[$5]++}
+        END {for (v in s) print s[v] / n[v], v}' "$OUT/onetile_progress.txt" 2>/dev/null | sort -gr | head -n 1 | cut -d' ' -f2)
     [ -n "$best" ] && [ -d "build_$best" ] || { echo "gpu_checkup pick: no timed candidate"; exit 1; }
     left=$(( ${PICK_LIMIT_S:-590} - ($(date +%s) - T0) ))
     echo "pick: $best (${KNOB[$best]}); make test-gpu with it, ${left}s left"
