@@ -171,9 +171,8 @@ emu-san:
 	CFLAGS='$(SAN_FLAGS)' $(MAKE) B=$(SAN_B) EMU_FLAGS='$(EMU_FLAGS) $(SAN_FLAGS)' $(SAN_B)/emu/test_gpu $(SAN_B)/emu/hip_unit_tests
 # the emulator with the decode-sized path's knobs off the default build's
 # (hip/matmul.h): no weight ring, as the AMD build sets it (the default
-# emulator build has NVIDIA's ring), and x whole in shared memory for down
-# (an experiment's knob), so that both paths are tested
-EMU_KNOBS ?= -DONE_TILE_WEIGHT_RING=0 -DX_WHOLE_ONE_TILE=3
+# emulator build has NVIDIA's ring), so that both paths are tested
+EMU_KNOBS ?= -DONE_TILE_WEIGHT_RING=0
 emu-knobs:
 	$(MAKE) B=$(B)/knobs EMU_FLAGS='$(EMU_FLAGS) $(EMU_KNOBS)' $(B)/knobs/emu/test_gpu $(B)/knobs/emu/hip_unit_tests
 test-emu: all tokenizer emu

@@ -54,12 +54,10 @@
 #             bytes in flight a warp; ONETILE_VARIANTS="cur x0 x2 u4 u6" adds
 #             x staged ahead in every matmul and 6 chunks; ONE_TILE_LEAN and
 #             MXFP4_WORD_LAYOUT are on since session 26: lay0 turns the
-#             layout off, old both; xw: X_WHOLE_ONE_TILE=1, x staged whole
-#             once; xw4: that with 4 chunks a group; xw2: the dense ones
-#             too; r4, r8:
+#             layout off, old both; r4, r8:
 #             the MXFP4 expert weights through a per-warp ring of 4 or 8
-#             chunks in shared memory; r4xw: r4 with xw; ds3, ds4: down in
-#             3 or 4 k ranges; xd: x whole for down alone; rb0, rb4, rb8,
+#             chunks in shared memory; ds3, ds4: down in
+#             3 or 4 k ranges; rb0, rb4, rb8,
 #             rb16: the router one block a row, or spread over blocks of 4,
 #             8 or 16 experts; fr: cur run with GETP_FUSED_ROPE=1;
 #             xr:
@@ -78,7 +76,7 @@
 #             also with GETP_PERSISTENT_MOE=1 (bit for bit as ever: the knobs
 #             move no sum); then each one's kernels at batch 1 (GETP_PROFILE)
 #             and the b1 gate_up's stall reasons (ncu) of BASE
-#             and the first MXFP4_DECODE_CHUNKS or X_WHOLE_ONE_TILE variant
+#             and the first MXFP4_DECODE_CHUNKS variant
 #             (ONETILE_TESTED: the variants test_gpu runs, if not all)
 #   pick      onetile of PICK_FROM (default "xl xl2 xl3") at 20b:mxfp4 batch
 #             1, 4 and 8 and 120b:mxfp4 batch 1 (tests left to the next step),
@@ -109,9 +107,9 @@ rates() { grep -oE '(decode|overall)_tok_s=[0-9.]+' <<<"$1" | tr '\n' ' '; }
 # the Makefile's NVCC_FLAGS, plus each variant's knob
 NF=$(make -s -f Makefile -f - print-nvcc-flags <<<'print-nvcc-flags: ; @echo $(NVCC_FLAGS)')
 declare -A KNOB=([cur]="" [x0]="-DX_AHEAD_ONE_TILE=0" [x2]="-DX_AHEAD_ONE_TILE=2" [u4]="-DMXFP4_DECODE_CHUNKS=4" [u6]="-DMXFP4_DECODE_CHUNKS=6"
-    [lay0]="-DMXFP4_WORD_LAYOUT=0" [old]="-DONE_TILE_LEAN=0 -DMXFP4_WORD_LAYOUT=0" [xw]="-DX_WHOLE_ONE_TILE=1" [xw4]="-DX_WHOLE_ONE_TILE=1 -DMXFP4_DECODE_CHUNKS=4" [xw2]="-DX_WHOLE_ONE_TILE=2"
-    [r2]="-DONE_TILE_WEIGHT_RING=2" [r3]="-DONE_TILE_WEIGHT_RING=3" [r4]="-DONE_TILE_WEIGHT_RING=4" [r5]="-DONE_TILE_WEIGHT_RING=5" [r6]="-DONE_TILE_WEIGHT_RING=6" [r8]="-DONE_TILE_WEIGHT_RING=8" [r4xw]="-DONE_TILE_WEIGHT_RING=4 -DX_WHOLE_ONE_TILE=1" [u1]="-DMXFP4_DECODE_CHUNKS=1" [u4r8]="-DMXFP4_DECODE_CHUNKS=4 -DONE_TILE_WEIGHT_RING=8"
-    [ds3]="-DDOWN_SPLITS=3" [ds4]="-DDOWN_SPLITS=4" [xd]="-DX_WHOLE_ONE_TILE=3"
+    [lay0]="-DMXFP4_WORD_LAYOUT=0" [old]="-DONE_TILE_LEAN=0 -DMXFP4_WORD_LAYOUT=0"
+    [r2]="-DONE_TILE_WEIGHT_RING=2" [r3]="-DONE_TILE_WEIGHT_RING=3" [r4]="-DONE_TILE_WEIGHT_RING=4" [r5]="-DONE_TILE_WEIGHT_RING=5" [r6]="-DONE_TILE_WEIGHT_RING=6" [r8]="-DONE_TILE_WEIGHT_RING=8" [u1]="-DMXFP4_DECODE_CHUNKS=1" [u4r8]="-DMXFP4_DECODE_CHUNKS=4 -DONE_TILE_WEIGHT_RING=8"
+    [ds3]="-DDOWN_SPLITS=3" [ds4]="-DDOWN_SPLITS=4"
     [rb0]="-DROUTER_BLOCK_EXPERTS=0" [rb4]="-DROUTER_BLOCK_EXPERTS=4" [rb8]="-DROUTER_BLOCK_EXPERTS=8" [rb16]="-DROUTER_BLOCK_EXPERTS=16"
     [fr]="" [xr]="-DX_ROWS_ONCE=1" [xr2]="-DX_ROWS_ONCE=2" [xl]="-DX_LANE_DIRECT=1" [xl2]="-DX_LANE_DIRECT=2" [xl3]="-DX_LANE_DIRECT=3")
 case $PART in
@@ -344,7 +342,7 @@ onetile)
         env ${RUN_ENV[$v]:-} GETP_PROFILE=1 timeout 60 "$bin" --dummy 20b:mxfp4 --batch 1 --requests 1 --prompt 16 --new 64 2>&1 |
             grep -E "GETP_PROFILE: +(qkv|attention|o matmul|post|gate_up|down|combine)" | awk -v v=$v '{printf "%s %s=%s ", (NR == 1 ? "profile b1 " v ":" : ""), $2, $(NF-5)} END {print ""}'
     done
-    for v in $([ "${ONETILE_NCU:-1}" = 1 ] && echo base $(grep -oE 'u[46]|xw[24]?' <<<"$VARIANTS" | head -n 1)); do # ONETILE_NCU=0: none
+    for v in $([ "${ONETILE_NCU:-1}" = 1 ] && echo base $(grep -oE 'u[46]' <<<"$VARIANTS" | head -n 1)); do # ONETILE_NCU=0: none
         bin=build_$v/bench_gpu; [ $v = base ] && bin=$BASE/build/bench_gpu
         timeout 100 ncu --kernel-name-base demangled --kernel-name "regex:matmul_kernel<.int.2, .int.2, .int.1," --launch-skip 100 --launch-count 1 \
             --section SpeedOfLight --metrics 'regex:smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio' \

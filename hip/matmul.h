@@ -59,31 +59,6 @@
 #ifndef ONE_TILE_LEAN
 #define ONE_TILE_LEAN 1
 #endif
-/* X_WHOLE_ONE_TILE (an experiment's knob, 0 until measured): at one token
- * tile an expert block copies its tokens' x of all its chunks into shared
- * memory once, where that fits X_WHOLE_BYTES (dynamic; 11.5 KB a token at
- * k 2880: 2 tokens there), so that the loop reads x by LDS with no copies
- * and no barriers. (The dense matmuls stage x ahead already, and their
- * one-tile kernel would spill with it.) Why: each group's
- * x otherwise comes from L2 between two barriers, issued after the weight
- * loads of the next two groups, and an SM's loads return in order, so
- * every group's x waits behind them (docs/perf-log/s26.md: twice the
- * warps, L182, and more weights in flight, L176, left the time where it
- * was or made it worse). The same sums: the same x values enter the same
- * mmas. Not the persistent kernel's items (their shared memory is their
- * kernel's). Measured as first built (H100, ledger L183): the stalls went
- * (7.8 -> 5.7 cycles an instruction in gate_up) but its read, an address
- * and two tests a step, added 40% instructions: b1 -6%. Read at fixed
- * offsets (docs/perf-log/s27.md) it is still slower: b1 -4.9%, b8 -2.4%
- * (with weight loads that skip L1; L186). 2: the dense matmuls'
- * one-tile launches too (q/k/v, o: 11.5 and 16 KB a token), in place of
- * X_AHEAD_ONE_TILE's copies one group ahead (their kernel's spill with it
- * not measured). 3: down's alone: with the weight ring at D = 4, x whole
- * took down from 22.0 to 20.3 us and gate_up from 35.0 to 37.0 (H100, b1,
- * GETP_PROFILE, L189); not timed alone. */
-#ifndef X_WHOLE_ONE_TILE
-#define X_WHOLE_ONE_TILE 0
-#endif
 /* Knobs measured slower and removed (ledger; the commit named there has
  * each): ONE_TILE_PREFETCH, each expert lane asking L2 for its rows' bytes
  * at its start (L189, L195); the bulk form of it (L198); RING_X_AHEAD, the
@@ -91,7 +66,10 @@
  * a one-tile expert warp (L185); WEIGHT_LOAD_HINT, weight loads without
  * an L1 line (L184, L186); RING_DIAG, diagnostics with wrong sums (L202,
  * L204: without the loop's x copy and its barriers the experts gain 8% at
- * batch 1 and 18% at batch 8; without their DRAM stream, 5%). */
+ * batch 1 and 18% at batch 8; without their DRAM stream, 5%);
+ * X_WHOLE_ONE_TILE, a block's x of all its chunks copied into shared memory
+ * once (the experts': batch 1 -6%, L183; read at fixed offsets -4.9%, L186;
+ * down's alone -0.6%, L192; every matmul's). */
 /* X_ROWS_ONCE (an experiment's knob, 0 until measured): 1: at one token
  * tile, the rows of x a thread copies into the staging buffer each group are
  * resolved once before the loop. An expert's row is a load of J.pairs, so
@@ -128,9 +106,8 @@
  * before. The same words and scales enter the same mmas: the same sums.
  * Its dynamic shared memory (D KB + 1.5 KB a warp) is asked for only by
  * launches that can take it (row-major weights, one row tile a warp); with
- * the kernel's static staging (8 KB) it passes the default 48 KB from D = 9
- * or from D = 3 with X_WHOLE_ONE_TILE, so the launch sets the kernel's
- * limit. H100 (L189-L190): D = 4 gives batch 1 +4.3%, batch 4 and 8 +9%,
+ * the kernel's static staging (8 KB) it passes the default 48 KB from D = 9,
+ * so the launch sets the kernel's limit. H100 (L189-L190): D = 4 gives batch 1 +4.3%, batch 4 and 8 +9%,
  * 120b batch 1 +3%, batch 64 and 256 level; D = 2 and 3 are level with the
  * registers, 5, 6 and 8 below 4. On AMD async_copy is a plain copy (the
  * ring would add a trip through LDS, unmeasured), so AMD keeps 0. The
@@ -144,7 +121,6 @@
 #define ONE_TILE_WEIGHT_RING 4
 #endif
 #endif
-#define X_WHOLE_BYTES (2 * 3072 * 4) /* its dynamic shared memory: 2 tokens of k <= 3072 (hi and lo pairs) */
 #define RING_SCALE_BYTES (16 * 3072 / 32) /* a tile's scale bytes, k <= 3072 */
 #define RING_BYTES (MM_WARPS * (ONE_TILE_WEIGHT_RING * 64 * 16 + RING_SCALE_BYTES)) /* the weight ring's dynamic shared memory */
 
@@ -234,21 +210,11 @@ template <int NT, int MODE> struct RowTiles {
     enum { MT = NT > 1 ? 2 : 1 };
 };
 
-/* The dynamic shared memory of a one-token-tile launch of MODE: x whole
- * (X_WHOLE_ONE_TILE 1: the experts', 2: every one, 3: down's), then the weight ring
- * (MXFP4 experts, row-major, one row tile a warp: where matmul_block's
+/* The dynamic shared memory of a one-token-tile launch of MODE: the weight
+ * ring (MXFP4 experts, row-major, one row tile a warp: where matmul_block's
  * ring_able holds). */
-__host__ __device__ constexpr bool one_tile_x_whole(int mode) {
-    switch (X_WHOLE_ONE_TILE) {
-    case 1: return mode != MM_PARTIAL; /* the experts' */
-    case 2: return true;               /* every one */
-    case 3: return mode == MM_BIAS;    /* down's */
-    default: return false;
-    }
-}
-__host__ __device__ constexpr int one_tile_x_bytes(int mode) { return one_tile_x_whole(mode) ? X_WHOLE_BYTES : 0; }
 __host__ __device__ constexpr int one_tile_shared_bytes(int mode, int dt, bool tiled) {
-    return one_tile_x_bytes(mode) + (ONE_TILE_WEIGHT_RING && mode != MM_PARTIAL && dt == DT_MXFP4 && !tiled ? RING_BYTES : 0);
+    return ONE_TILE_WEIGHT_RING && mode != MM_PARTIAL && dt == DT_MXFP4 && !tiled ? RING_BYTES : 0;
 }
 static_assert(one_tile_shared_bytes(MM_BIAS, DT_MXFP4, false) <= 160 * 1024, "one-tile launches: dynamic shared memory beside the staging, within a multiprocessor's");
 
@@ -435,22 +401,6 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
     const bool ring = ring_able && K <= 3072 && 16 * (tile0 + MW) <= O && ((uintptr_t)J.w.data & 15) == 0 &&
                       ((uintptr_t)(J.w.scales + ((long)e * O + 16L * tile0) * (K / 32)) & 15) == 0;
     const bool x_hi_only = J.x_hi_only; /* lean: read once */
-    /* X_WHOLE_ONE_TILE: the tokens' x of chunks c0..c1 in shared memory,
-     * [token][chunk][st][q] (zeros past K): lane (g, q) reads its step st
-     * of chunk c at a fixed offset from its own base, the 4 q of a step in
-     * consecutive words (two tokens, a multiple of 128 bytes apart, share
-     * banks: 2 wavefronts a read, the staged path's 4); lanes past the
-     * tokens read the last token (their columns are discarded) */
-    constexpr bool whole_able = NT == 1 && one_tile_x_bytes(MODE) > 0 && !WG && std::is_same<Gate, ChainGate>::value;
-    const int whole_words = (c1 - c0) * (CH / 4); /* a token's words: its chunks c0..c1 whole */
-    const bool whole = whole_able && n_valid * whole_words * 16 <= X_WHOLE_BYTES;
-    uint4 *x_whole = nullptr;
-    const uint4 *x_whole_lane = nullptr;
-    if constexpr (whole_able) {
-        DYNAMIC_SHARED(uint4, area);
-        x_whole = area;
-        x_whole_lane = area + min(g, n_valid - 1) * whole_words + q;
-    }
     /* The lane's weights of the U chunks from cb (zeros past c1 or K). */
     auto load_group = [&](RawWeights<DT>(&w0)[MT][U], RawWeights<DT>(&w1)[MT][U], int cb, int pace_ns = 0) {
 #pragma unroll
@@ -475,8 +425,9 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
         }
     };
     /* the mmas of the U chunks from cb, x from `staged`, or (xs) from
-     * xs[u us + st ss + nt ns]: x_whole, where the call passes constant
-     * strides, so that each read is one load at a fixed offset */
+     * xs[u us + st ss + nt ns] (X_LANE_DIRECT: the lane's row in memory),
+     * where the call passes constant strides, so that each read is one load
+     * at a fixed offset */
     uint32_t wg_a[WG == 2 ? 2 : 1][MT][4]; /* the A fragments of a step (WG 2: two steps) */
     auto mma_group_from = [&](const RawWeights<DT>(&w0)[MT][U], const RawWeights<DT>(&w1)[MT][U], int cb, const uint4 *xs, int us, int ss, int ns) {
 #pragma unroll
@@ -526,8 +477,6 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
     };
     auto mma_group = [&](const RawWeights<DT>(&w0)[MT][U], const RawWeights<DT>(&w1)[MT][U], int cb) {
         if (!active && !WG) return; /* WG: every warp of the block takes part (inactive ones with zero weights) */
-        if constexpr (whole_able)
-            if (whole) return mma_group_from(w0, w1, cb, x_whole_lane + (cb - c0) * (CH / 4), CH / 4, 4, 0);
         mma_group_from(w0, w1, cb, nullptr, 0, 0, 0);
     };
     /* X_ROWS_ONCE: the rows of x each thread stages (pass j: entry
@@ -605,21 +554,13 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
          * other's are multiplied (measured level with one buffer of twice
          * the chunks, which leaves no loads in flight during its mmas) */
         RawWeights<DT> wa0[MT][U], wa1[MT][U], wb0[MT][U], wb1[MT][U];
-        auto stage_whole = [&]() { /* word j of a token's chunk c (j = q S + st) to place c CH / 4 + 4 st + q */
-            for (int i = threadIdx.x; i < n_valid * whole_words; i += blockDim.x) {
-                const int tl = i / whole_words, c = i % whole_words / (CH / 4), j = i % (CH / 4), k = (c0 + c) * CH + 4 * j;
-                const uint4 *row = xrow_of(J, experts, first, t0 + tl);
-                async_copy(&x_whole[tl * whole_words + c * (CH / 4) + j % S * 4 + j / S], k < K ? row + k / 4 : row, k < K);
-            }
-            async_copy_commit();
-        };
         auto run_ring = [&]() {
             if constexpr (ring_able) {
                 /* ONE_TILE_WEIGHT_RING: chunk c's words in slot (c - c0) % D of the warp's ring, [slot][row g, g + 8][lane] */
                 constexpr int D = ONE_TILE_WEIGHT_RING > 0 ? ONE_TILE_WEIGHT_RING : 1; /* (nvcc reads the discarded branch's % too) */
                 static_assert(D >= U, "the ring holds a group");
                 DYNAMIC_SHARED(uint4, area);
-                uint4 *ring_area = area + one_tile_x_bytes(MODE) / 16, *slots = ring_area + threadIdx.x / WARP * D * 64 + lane;
+                uint4 *ring_area = area, *slots = ring_area + threadIdx.x / WARP * D * 64 + lane;
                 uint8_t *tile_scales = (uint8_t *)(ring_area + MW * D * 64) + threadIdx.x / WARP * RING_SCALE_BYTES;
                 const int row_scales = K / 32, lr0 = (int)(r0[0] - ring_tile_row), lr1 = (int)(r1[0] - ring_tile_row);
                 for (int i = lane; i < row_scales; i += WARP) /* 16 rows x k / 32 bytes: k / 32 words */
@@ -636,18 +577,17 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
 #pragma unroll
                 for (int c = 0; c < D; c++) ring_issue(c0 + c);
                 if (weights_first) gate.wait();
-                if (whole) stage_whole(), async_copy_wait<0>();
-                else async_copy_wait<D>(); /* the scales */
+                async_copy_wait<D>(); /* the scales */
                 __syncthreads();
                 /* X_LANE_DIRECT: the lane's x words of step st of chunk c are
                  * x_lane[c CH / 4 + st] (its token g, the last where g is past
                  * them: those columns are discarded) */
                 const uint4 *x_lane = X_LANE_DIRECT ? xrow_of_l2(J, experts, first, t0 + min(g, n_valid - 1)) + q * (V / 4) : nullptr;
-                if (X_LANE_DIRECT == 2 && !whole)
+                if (X_LANE_DIRECT == 2)
 #pragma unroll
                     for (int u = 0; u < U; u++)
                         if (c0 + u < c1 && (c0 + u + 1) * CH <= K) prefetch_line<true>(x_lane + (c0 + u) * (CH / 4));
-                if (X_LANE_DIRECT == 3 && !whole) { /* the block's tokens' words of chunks c0 .. c1 - 1, a line a thread at a time */
+                if (X_LANE_DIRECT == 3) { /* the block's tokens' words of chunks c0 .. c1 - 1, a line a thread at a time */
                     const int k0 = c0 * CH, lines = (min(c1 * CH, K) - k0) / 32; /* 32 values (128 bytes) a line */
                     for (int tl = 0; tl < n_valid; tl++) {
                         const uint4 *row = xrow_of_l2(J, experts, first, t0 + tl) + k0 / 4;
@@ -667,9 +607,8 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
                         w0[0][u].scale2 = kin ? mxfp4_scale_pair<FOLD>(tile_scales[lr0 * row_scales + k / 32]) : 0;
                         w1[0][u].scale2 = kin ? mxfp4_scale_pair<FOLD>(tile_scales[lr1 * row_scales + k / 32]) : 0;
                     }
-                    if (whole) mma_group(w0, w1, cb);
                     /* X_LANE_DIRECT: groups of whole chunks (block-uniform) read x from L2 / L1; the last, staged (zeros past K) */
-                    else if (X_LANE_DIRECT && (cb + U) * CH <= K) {
+                    if (X_LANE_DIRECT && (cb + U) * CH <= K) {
                         if (X_LANE_DIRECT == 2)
 #pragma unroll
                             for (int u = 0; u < U; u++) /* the next group's lines, while this group's mmas run */
@@ -684,16 +623,10 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
         };
         if (ring) run_ring();
         else {
-            if (whole && !weights_first) stage_whole(); /* (waited already) before the weights */
             load_group(wa0, wa1, c0, jobs.pace_ns);
             if (jobs.pace_ns) sleep_ns((unsigned)jobs.pace_ns);
             load_group(wb0, wb1, c0 + U, jobs.pace_ns);
             if (weights_first) gate.wait(); /* x and the outputs' previous readers */
-            if (whole) {
-                if (weights_first) stage_whole();
-                async_copy_wait<0>();
-                __syncthreads();
-            }
             /* X_AHEAD_ONE_TILE: x staged one group ahead as at several tiles */
             constexpr bool x_ahead = Shape::X_AHEAD;
             auto multiply_ahead = [&](const RawWeights<DT>(&w0)[MT][U], const RawWeights<DT>(&w1)[MT][U], int cb, int buf) {
@@ -705,18 +638,16 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
                 mma_group(w0, w1, cb);
                 __syncthreads();
             };
-            if (x_ahead && !whole) {
+            if (x_ahead) {
                 __syncthreads(); /* the zeros are written before any copy lands */
                 stage_async(0, c0);
             }
             for (int cb = c0; cb < c1; cb += 2 * U) {
-                if (whole) mma_group(wa0, wa1, cb);
-                else if (x_ahead) multiply_ahead(wa0, wa1, cb, 0);
+                if (x_ahead) multiply_ahead(wa0, wa1, cb, 0);
                 else multiply_group(wa0, wa1, cb);
                 if (cb + 2 * U < c1) load_group(wa0, wa1, cb + 2 * U);
                 if (cb + U >= c1) break;
-                if (whole) mma_group(wb0, wb1, cb + U);
-                else if (x_ahead) multiply_ahead(wb0, wb1, cb + U, 1);
+                if (x_ahead) multiply_ahead(wb0, wb1, cb + U, 1);
                 else multiply_group(wb0, wb1, cb + U);
                 if (cb + 3 * U < c1) load_group(wb0, wb1, cb + 3 * U);
             }

@@ -199,7 +199,7 @@ if make -s -j"$(nproc)" emu >"$OUT/emu_build.log" 2>&1; then
         fail "the emulator builds with the sanitizers" "$(tail -n 5 "$OUT/emu_san_build.log")"
     fi
     # the decode-sized path with the knobs of make emu-knobs (EMU_KNOBS: no
-    # weight ring, as the AMD build; x whole for down), which the default
+    # weight ring, as the AMD build), which the default
     # emulator build (the ring, as NVIDIA's) leaves out: the kernels'
     # bit-for-bit checks and one MXFP4 model's (hidden 128: its expert
     # blocks load into registers) logits, greedy tokens and batch invariance
