@@ -62,11 +62,8 @@
 #             8 or 16 experts; fr: cur run with GETP_FUSED_ROPE=1;
 #             xr:
 #             X_ROWS_ONCE=1, the staging's x rows resolved once; xr2: 2, and
-#             each group's x loaded into registers a group ahead; xl:
-#             X_LANE_DIRECT=1, the ring's lanes read x for the mmas from
-#             memory: no copy, no block barrier; xl2: and each lane asks
-#             L1 for its next group's lines; xl3: the block asks L1 for
-#             its x range once; the knobs measured slower and removed
+#             each group's x loaded into registers a group ahead; the
+#             knobs measured slower and removed
 #             since, hip/matmul.h names), each
 #             in its own build folder, against BASE,
 #             in turn (the second round in the reverse order), two rounds:
@@ -78,12 +75,13 @@
 #             and the b1 gate_up's stall reasons (ncu) of BASE
 #             and the first MXFP4_DECODE_CHUNKS variant
 #             (ONETILE_TESTED: the variants test_gpu runs, if not all)
-#   pick      onetile of PICK_FROM (default "xl xl2 xl3") at 20b:mxfp4 batch
-#             1, 4 and 8 and 120b:mxfp4 batch 1 (tests left to the next step),
-#             then `make test-gpu` of the fastest at 20b:mxfp4 batch 1 (the
-#             mean of its two rounds) as the default would be built: its
-#             build folder copied to build/, NVCC_FLAGS with its knob; one
-#             call both times the candidates and tests the winner
+#   pick      onetile of PICK_FROM (variants, e.g. "xr xr2") at 20b:mxfp4
+#             batch 1, 4 and 8 and 120b:mxfp4 batch 1 (tests left to the
+#             next step), then `make test-gpu` of the fastest at 20b:mxfp4
+#             batch 1 (the mean of its two rounds), if it beats BASE there,
+#             as the default would be built: its build folder copied to
+#             build/, NVCC_FLAGS with its knob; one call both times the
+#             candidates and tests the winner
 #   bulk      build/bulk_stream_probe (about 30 s): batch 1's MXFP4 gate_up by
 #             per-warp loads and by bulk copies into shared memory, their
 #             outputs bit for bit and against float64, then their times;
@@ -111,7 +109,7 @@ declare -A KNOB=([cur]="" [x0]="-DX_AHEAD_ONE_TILE=0" [x2]="-DX_AHEAD_ONE_TILE=2
     [r2]="-DONE_TILE_WEIGHT_RING=2" [r3]="-DONE_TILE_WEIGHT_RING=3" [r4]="-DONE_TILE_WEIGHT_RING=4" [r5]="-DONE_TILE_WEIGHT_RING=5" [r6]="-DONE_TILE_WEIGHT_RING=6" [r8]="-DONE_TILE_WEIGHT_RING=8" [u1]="-DMXFP4_DECODE_CHUNKS=1" [u4r8]="-DMXFP4_DECODE_CHUNKS=4 -DONE_TILE_WEIGHT_RING=8"
     [ds3]="-DDOWN_SPLITS=3" [ds4]="-DDOWN_SPLITS=4"
     [rb0]="-DROUTER_BLOCK_EXPERTS=0" [rb4]="-DROUTER_BLOCK_EXPERTS=4" [rb8]="-DROUTER_BLOCK_EXPERTS=8" [rb16]="-DROUTER_BLOCK_EXPERTS=16"
-    [fr]="" [xr]="-DX_ROWS_ONCE=1" [xr2]="-DX_ROWS_ONCE=2" [xl]="-DX_LANE_DIRECT=1" [xl2]="-DX_LANE_DIRECT=2" [xl3]="-DX_LANE_DIRECT=3")
+    [fr]="" [xr]="-DX_ROWS_ONCE=1" [xr2]="-DX_ROWS_ONCE=2")
 case $PART in
 test)
     GPU_JOBS=${GPU_JOBS:-4} "${MK[@]}" test-gpu build/bench_gpu build/wgmma_probe build/cublas_probe >"$OUT/test_gpu.log" 2>&1
@@ -327,7 +325,7 @@ onetile)
             read -r m b r <<<"$cfg"
             for v in $order; do
                 bin=build_$v/bench_gpu; [ $v = base ] && bin=$BASE/build/bench_gpu
-                [ "$m" = 20b ] && { [ "${v:0:1}" = u ] || [[ "$v" =~ ^(lay0|xl[23]?)$ ]]; } && continue # MXFP4 knobs: the same device code as cur for BF16
+                [ "$m" = 20b ] && { [ "${v:0:1}" = u ] || [ "$v" = lay0 ]; } && continue # MXFP4 knobs: the same device code as cur for BF16
                 d=$(env ${RUN_ENV[$v]:-} timeout 60 "$bin" --dummy "$m" --batch "$b" --requests "$r" --prompt 64 --new 128 2>&1 | tail -n 1 | grep -oE 'decode_tok_s=[0-9.]+' | cut -d= -f2)
                 R["$m b$b $v"]="${R["$m b$b $v"]:-} ${d:-ERR}"
                 echo "round $round: $m b$b $v ${d:-ERR}" >>"$OUT/onetile_progress.txt" # kept if the call's time runs out
@@ -354,14 +352,18 @@ onetile)
 pick)
     T0=$(date +%s)
     rm -f "$OUT/onetile_progress.txt"
-    ONETILE_VARIANTS="${PICK_FROM:-xl xl2 xl3}" ONETILE_TESTED=" " ONETILE_NCU=0 \
+    ONETILE_VARIANTS="${PICK_FROM:?pick: PICK_FROM names the candidate variants}" ONETILE_TESTED=" " ONETILE_NCU=0 \
         ONETILE_CFGS="${ONETILE_CFGS:-20b:mxfp4 1 2;20b:mxfp4 4 4;20b:mxfp4 8 8;120b:mxfp4 1 2}" \
         timeout "${PICK_TIMING_S:-300}" bash "$0" onetile "$BASE" >"$OUT/onetile.txt" 2>&1
     cat "$OUT/onetile.txt"
     # from the progress lines ("round N: 20b:mxfp4 b1 VARIANT TOK_S"): there even if the timing ran out of time
-    best=$(awk '$3 == "20b:mxfp4" && $4 == "b1" && $5 != "base" && $6 != "ERR" {s[$5] += $6; n[$5]++}
-        END {for (v in s) print s[v] / n[v], v}' "$OUT/onetile_progress.txt" 2>/dev/null | sort -gr | head -n 1 | cut -d' ' -f2)
+    means=$(awk '$3 == "20b:mxfp4" && $4 == "b1" && $6 != "ERR" {s[$5] += $6; n[$5]++}
+        END {for (v in s) print s[v] / n[v], v}' "$OUT/onetile_progress.txt" 2>/dev/null | sort -gr)
+    best=$(grep -v ' base$' <<<"$means" | head -n 1 | cut -d' ' -f2)
     [ -n "$best" ] && [ -d "build_$best" ] || { echo "gpu_checkup pick: no timed candidate"; exit 1; }
+    # only a candidate faster than BASE becomes the default, so only then is it tested
+    awk -v b="$best" '$2 == b {t = $1} $2 == "base" {base = $1} END {exit !(t > base)}' <<<"$means" ||
+        { echo "gpu_checkup pick: no candidate beats base at 20b:mxfp4 b1:" $means; exit 0; }
     left=$(( ${PICK_LIMIT_S:-590} - ($(date +%s) - T0) ))
     echo "pick: $best (${KNOB[$best]}); make test-gpu with it, ${left}s left"
     rm -rf build && cp -a "build_$best" build # its objects: make finds them up to date

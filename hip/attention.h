@@ -52,7 +52,7 @@ __global__ void __launch_bounds__(ATTN_WARPS *WARP) attention_kernel(uint4 *out,
      * the others read the same rows) */
     for (int p = p0 + (int)threadIdx.x; decode_sized_step() && h % (nh / nkv) == 0 && p < pos; p += blockDim.x) {
         size_t at = kv_entry(cache, rows.slot[t], p) * KVD + (size_t)kvh * HD;
-        for (int b = 0; b < HD * 4; b += 128) prefetch_line((const char *)(cache.k + at) + b), prefetch_line((const char *)(cache.v + at) + b);
+        for (int b = 0; b < HD * 4; b += 128) prefetch_l2_line((const char *)(cache.k + at) + b), prefetch_l2_line((const char *)(cache.v + at) + b);
     }
     const float scale = rsqrtf((float)HD), sink = sinks[h];
     wait_prior_kernel();

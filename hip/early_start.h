@@ -52,12 +52,11 @@ __device__ inline void sleep_ns(unsigned ns) {
 #endif
 }
 
-/* Asks L2 (L1: also this multiprocessor's L1) to fetch the 128-byte line
- * holding p ahead of its use. A hint: nothing waits for it (a no-op on AMD). */
-template <bool L1 = false> __device__ inline void prefetch_line(const void *p) {
+/* Asks L2 to fetch the 128-byte line holding p ahead of its use. A hint:
+ * nothing waits for it (a no-op on AMD). */
+__device__ inline void prefetch_l2_line(const void *p) {
 #ifndef GETP_AMD
-    if constexpr (L1) asm volatile("prefetch.global.L1 [%0];" ::"l"(p));
-    else asm volatile("prefetch.global.L2 [%0];" ::"l"(p));
+    asm volatile("prefetch.global.L2 [%0];" ::"l"(p));
 #else
     (void)p;
 #endif
@@ -65,7 +64,7 @@ template <bool L1 = false> __device__ inline void prefetch_line(const void *p) {
 /* The same for [p, p + bytes), the block's threads sharing the lines. */
 __device__ inline void prefetch_l2(const void *p, size_t bytes) {
     uintptr_t a = (uintptr_t)p & ~(uintptr_t)127, end = (uintptr_t)p + bytes;
-    for (a += (uintptr_t)threadIdx.x * 128; a < end; a += (uintptr_t)blockDim.x * 128) prefetch_line((const void *)a);
+    for (a += (uintptr_t)threadIdx.x * 128; a < end; a += (uintptr_t)blockDim.x * 128) prefetch_l2_line((const void *)a);
 }
 
 /* launch(argv) with argv the addresses of the kernel's arguments, each

@@ -69,7 +69,10 @@
  * batch 1 and 18% at batch 8; without their DRAM stream, 5%);
  * X_WHOLE_ONE_TILE, a block's x of all its chunks copied into shared memory
  * once (the experts': batch 1 -6%, L183; read at fixed offsets -4.9%, L186;
- * down's alone -0.6%, L192; every matmul's). */
+ * down's alone -0.6%, L192; every matmul's); X_LANE_DIRECT, the ring's
+ * lanes reading their x words for the mmas straight from memory, with no
+ * copy and no barrier (batch 1 -10.8%, batch 8 -21.5%; with L1 prefetch
+ * hints -11.8% to -14.3% at batch 1: L205). */
 /* X_ROWS_ONCE (an experiment's knob, 0 until measured): 1: at one token
  * tile, the rows of x a thread copies into the staging buffer each group are
  * resolved once before the loop. An expert's row is a load of J.pairs, so
@@ -78,20 +81,6 @@
  * during the group before. The same x: the same sums. */
 #ifndef X_ROWS_ONCE
 #define X_ROWS_ONCE 0
-#endif
-/* X_LANE_DIRECT (an experiment's knob, 0 until measured): in the weight
- * ring's loop, each lane reads its own x words for the mmas straight from
- * memory (L2, then its multiprocessor's L1: every warp of a block reads the
- * same few lines), so that the groups of whole chunks need no copy into
- * shared memory and no block barrier; the group holding K's end is staged as
- * before (zeros past K). Ledger L204: without the copy and its barriers the
- * experts' loop gains 8% at batch 1 and 18% at batch 8 (a diagnostic that
- * read stale x). The same x values in the same order: the same sums.
- * 2: each lane also asks L1 for its lines of the next group (a chunk's words
- * of a lane are one 128-byte line) while this group's run; 3: the block asks
- * L1 for its tokens' whole x range once, after its wait. Hints only. */
-#ifndef X_LANE_DIRECT
-#define X_LANE_DIRECT 0
 #endif
 /* ONE_TILE_WEIGHT_RING (D = 4 on NVIDIA since L189-L191; 0 on AMD): D > 0:
  * at one token tile each MXFP4 expert lane streams its 16-byte words of
@@ -424,12 +413,10 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
             }
         }
     };
-    /* the mmas of the U chunks from cb, x from `staged`, or (xs) from
-     * xs[u us + st ss + nt ns] (X_LANE_DIRECT: the lane's row in memory),
-     * where the call passes constant strides, so that each read is one load
-     * at a fixed offset */
+    /* the mmas of the U chunks from cb, x from `staged` */
     uint32_t wg_a[WG == 2 ? 2 : 1][MT][4]; /* the A fragments of a step (WG 2: two steps) */
-    auto mma_group_from = [&](const RawWeights<DT>(&w0)[MT][U], const RawWeights<DT>(&w1)[MT][U], int cb, const uint4 *xs, int us, int ss, int ns) {
+    auto mma_group = [&](const RawWeights<DT>(&w0)[MT][U], const RawWeights<DT>(&w1)[MT][U], int cb) {
+        if (!active && !WG) return; /* WG: every warp of the block takes part (inactive ones with zero weights) */
 #pragma unroll
         for (int u = 0; u < U; u++) {
             if (cb + u >= c1) break;
@@ -461,7 +448,7 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
 #pragma unroll
                     for (int nt = 0; nt < NT; nt++) {
                         if (!lean && nt >= n_tiles) break;
-                        const uint4 b = xs ? xs[u * us + st * ss + nt * ns] : staged[u][st][nt][lane]; /* one read, MT tiles of mmas */
+                        const uint4 b = staged[u][st][nt][lane]; /* one read, MT tiles of mmas */
                         uint32_t bh[2] = {b.x, b.y}, bl[2] = {b.z, b.w};
 #pragma unroll
                         for (int m = 0; m < MT; m++) {
@@ -474,10 +461,6 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
             }
         }
         if constexpr (WG == 2) warpgroup_wait<0>(); /* x's buffer and the accumulators, before the group ends */
-    };
-    auto mma_group = [&](const RawWeights<DT>(&w0)[MT][U], const RawWeights<DT>(&w1)[MT][U], int cb) {
-        if (!active && !WG) return; /* WG: every warp of the block takes part (inactive ones with zero weights) */
-        mma_group_from(w0, w1, cb, nullptr, 0, 0, 0);
     };
     /* X_ROWS_ONCE: the rows of x each thread stages (pass j: entry
      * threadIdx.x + j MW WARP of a group; the block has MW WARP threads),
@@ -579,21 +562,6 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
                 if (weights_first) gate.wait();
                 async_copy_wait<D>(); /* the scales */
                 __syncthreads();
-                /* X_LANE_DIRECT: the lane's x words of step st of chunk c are
-                 * x_lane[c CH / 4 + st] (its token g, the last where g is past
-                 * them: those columns are discarded) */
-                const uint4 *x_lane = X_LANE_DIRECT ? xrow_of_l2(J, experts, first, t0 + min(g, n_valid - 1)) + q * (V / 4) : nullptr;
-                if (X_LANE_DIRECT == 2)
-#pragma unroll
-                    for (int u = 0; u < U; u++)
-                        if (c0 + u < c1 && (c0 + u + 1) * CH <= K) prefetch_line<true>(x_lane + (c0 + u) * (CH / 4));
-                if (X_LANE_DIRECT == 3) { /* the block's tokens' words of chunks c0 .. c1 - 1, a line a thread at a time */
-                    const int k0 = c0 * CH, lines = (min(c1 * CH, K) - k0) / 32; /* 32 values (128 bytes) a line */
-                    for (int tl = 0; tl < n_valid; tl++) {
-                        const uint4 *row = xrow_of_l2(J, experts, first, t0 + tl) + k0 / 4;
-                        for (int i = threadIdx.x; i < lines; i += blockDim.x) prefetch_line<true>(row + i * 8);
-                    }
-                }
                 for (int cb = c0; cb < c1; cb += U) {
                     async_copy_wait<D - U>(); /* chunks cb .. cb + U - 1 */
                     if (cb == c0) BLOCK_TRACE_MARK(2); /* the ring's fill: thread 0's copies of the first group are in (mark 1: the loop's end) */
@@ -607,14 +575,7 @@ __device__ inline void matmul_block(const MatmulJobs &jobs, const BlockPlace at,
                         w0[0][u].scale2 = kin ? mxfp4_scale_pair<FOLD>(tile_scales[lr0 * row_scales + k / 32]) : 0;
                         w1[0][u].scale2 = kin ? mxfp4_scale_pair<FOLD>(tile_scales[lr1 * row_scales + k / 32]) : 0;
                     }
-                    /* X_LANE_DIRECT: groups of whole chunks (block-uniform) read x from L2 / L1; the last, staged (zeros past K) */
-                    if (X_LANE_DIRECT && (cb + U) * CH <= K) {
-                        if (X_LANE_DIRECT == 2)
-#pragma unroll
-                            for (int u = 0; u < U; u++) /* the next group's lines, while this group's mmas run */
-                                if (cb + U + u < c1 && (cb + U + u + 1) * CH <= K) prefetch_line<true>(x_lane + (cb + U + u) * (CH / 4));
-                        if (active) mma_group_from(w0, w1, cb, x_lane + cb * (CH / 4), CH / 4, 1, 0);
-                    } else multiply_group(w0, w1, cb);
+                    multiply_group(w0, w1, cb);
 #pragma unroll
                     for (int u = 0; u < U; u++) ring_issue(cb + D + u); /* the slots just read */
                 }
