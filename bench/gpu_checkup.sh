@@ -362,8 +362,9 @@ pick)
     best=$(grep -v ' base$' <<<"$means" | head -n 1 | cut -d' ' -f2)
     [ -n "$best" ] && [ -d "build_$best" ] || { echo "gpu_checkup pick: no timed candidate"; exit 1; }
     # only a candidate faster than BASE becomes the default, so only then is it tested
-    awk -v b="$best" '$2 == b {t = $1} $2 == "base" {base = $1} END {exit !(t > base)}' <<<"$means" ||
-        { echo "gpu_checkup pick: no candidate beats base at 20b:mxfp4 b1:" $means; exit 0; }
+    # (base untimed: nothing to beat, so nothing is tested; exit 3 tells this from a test's result)
+    awk -v b="$best" '$2 == b {t = $1} $2 == "base" {base = $1} END {exit !(base != "" && t != "" && t > base)}' <<<"$means" ||
+        { echo "gpu_checkup pick: no candidate beats base (or base has no timing) at 20b:mxfp4 b1:" $means; exit 3; }
     left=$(( ${PICK_LIMIT_S:-590} - ($(date +%s) - T0) ))
     echo "pick: $best (${KNOB[$best]}); make test-gpu with it, ${left}s left"
     rm -rf build && cp -a "build_$best" build # its objects: make finds them up to date
@@ -381,5 +382,5 @@ bulk)
         "$PWD/build/bench_gpu" --dummy 20b:mxfp4 --batch 1 --requests 1 --prompt 16 --new 8 >"$OUT/ncu_source.csv" 2>"$OUT/ncu_source.err"
     echo "ncu source page: rc $?, $(wc -l <"$OUT/ncu_source.csv") lines in $OUT/ncu_source.csv"
     ;;
-*) echo "gpu_checkup: unknown part $PART (test, mini, ab, fold, wgmma, quick, persistent, queued, workload, sweep, sweep120, onetile, bulk)"; exit 2 ;;
+*) echo "gpu_checkup: unknown part $PART (test, mini, ab, fold, wgmma, quick, persistent, queued, workload, sweep, sweep120, onetile, pick, bulk)"; exit 2 ;;
 esac

@@ -69,7 +69,7 @@
  * batch 1 and 18% at batch 8; without their DRAM stream, 5%);
  * X_WHOLE_ONE_TILE, a block's x of all its chunks copied into shared memory
  * once (the experts': batch 1 -6%, L183; read at fixed offsets -4.9%, L186;
- * down's alone -0.6%, L192; every matmul's); X_LANE_DIRECT, the ring's
+ * down's alone -0.6%, L192; every matmul's, not timed); X_LANE_DIRECT, the ring's
  * lanes reading their x words for the mmas straight from memory, with no
  * copy and no barrier (batch 1 -10.8%, batch 8 -21.5%; with L1 prefetch
  * hints -11.8% to -14.3% at batch 1: L205). */
@@ -96,8 +96,9 @@
  * Its dynamic shared memory (D KB + 1.5 KB a warp) is asked for only by
  * launches that can take it (row-major weights, one row tile a warp); with
  * the kernel's static staging (8 KB) it passes the default 48 KB from D = 9,
- * so the launch sets the kernel's limit. H100 (L189-L190): D = 4 gives batch 1 +4.3%, batch 4 and 8 +9%,
- * 120b batch 1 +3%, batch 64 and 256 level; D = 2 and 3 are level with the
+ * so the launch sets the kernel's limit. H100 (L189-L190): D = 4 gives
+ * batch 1 +4.3%, batch 4 and 8 +9%, 120b batch 1 +3%, batch 64 and 256
+ * level; D = 2 and 3 are level with the
  * registers, 5, 6 and 8 below 4. On AMD async_copy is a plain copy (the
  * ring would add a trip through LDS, unmeasured), so AMD keeps 0. The
  * emulator runs D = 4, which checks the ring's slots and sums (its copies
